@@ -1,0 +1,206 @@
+# wsio - plain GNU make. `make help` lists the targets.
+
+VERSION_H := include/wsio/common.h
+MAJOR := $(shell sed -n 's/^\#define WSIO_VERSION_MAJOR //p' $(VERSION_H))
+MINOR := $(shell sed -n 's/^\#define WSIO_VERSION_MINOR //p' $(VERSION_H))
+PATCH := $(shell sed -n 's/^\#define WSIO_VERSION_PATCH //p' $(VERSION_H))
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+CC ?= cc
+AR ?= ar
+BUILD ?= build
+CFLAGS ?= -O2 -g
+# Extra flags for every compile and link (sanitizers use this).
+SAN_FLAGS ?=
+# WERROR=1 turns warnings into errors (CI does).
+WERROR ?=
+
+STD := -std=c11 -D_POSIX_C_SOURCE=200809L
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion \
+        -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+LIB_CFLAGS := $(STD) $(WARN) -Iinclude -fvisibility=hidden $(CFLAGS) $(SAN_FLAGS)
+# Tests and examples: cmocka's macros trip -Wconversion, so they get the
+# strict set minus the conversion warnings.
+APP_CFLAGS := $(STD) -Wall -Wextra -Wshadow -Iinclude -Isrc $(CFLAGS) $(SAN_FLAGS)
+ifeq ($(WERROR),1)
+APP_CFLAGS += -Werror
+endif
+
+LIB_SRC := $(sort $(wildcard src/*.c))
+LIB_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+PIC_OBJ := $(patsubst src/%.c,$(BUILD)/pic/%.o,$(LIB_SRC))
+HEADERS := $(wildcard include/*.h include/wsio/*.h)
+
+STATIC_LIB := $(BUILD)/libwsio.a
+SONAME := libwsio.so.$(MAJOR)
+SHARED_REAL := $(BUILD)/libwsio.so.$(VERSION)
+SHARED_LIB := $(BUILD)/libwsio.so
+PC_FILE := $(BUILD)/wsio.pc
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+# The layers that must stay free of I/O: no socket, poll or thread headers,
+# and no header of a layer above them.
+SANS_IO_SRC := $(wildcard src/handshake*.c src/frame*.c src/conn*.c \
+                 src/sha1.c src/base64.c src/utf8*.c src/mask*.c)
+
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD := build-fuzz
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+              -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                  -fno-omit-frame-pointer
+
+.PHONY: all lib static shared pkgconfig test unit check check-symbols \
+        check-globals check-layering sanitize fuzz fuzz-build install \
+        uninstall install-test format format-check clean help
+
+all: static shared pkgconfig
+
+lib static: $(STATIC_LIB)
+shared: $(SHARED_LIB)
+pkgconfig: $(PC_FILE)
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) src/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/pic/%.o: src/%.c $(HEADERS) src/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -fPIC -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_REAL): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SAN_FLAGS) -o $@ $^
+
+$(SHARED_LIB): $(SHARED_REAL)
+	ln -sf libwsio.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(PC_FILE): wsio.pc.in $(VERSION_H)
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# ---- tests -------------------------------------------------------------
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS)
+
+# Every suite runs, even after one fails; the target fails if any did.
+unit: $(UNIT_BIN)
+	@failed=0; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; $$t || failed=1; \
+	done; exit $$failed
+
+test: unit check-symbols check-globals check-layering install-test
+
+check: test
+
+# Only wsio_* may leave the shared library.
+check-symbols: $(SHARED_LIB)
+	@bad=$$(nm -D --defined-only $(SHARED_LIB) | awk '{print $$3}' | grep -v '^wsio_' || true); \
+	if [ -n "$$bad" ]; then echo "check-symbols: exported non-wsio symbols:"; echo "$$bad"; exit 1; fi; \
+	echo "check-symbols: $$(nm -D --defined-only $(SHARED_LIB) | grep -c ' T wsio_') wsio_ functions exported, nothing else"
+
+# No mutable file-scope data anywhere in the library (B, D and C symbols,
+# static or not): constant tables only.
+check-globals: $(LIB_OBJ)
+	@bad=$$(for o in $(LIB_OBJ); do nm $$o | awk -v o=$$o '$$2 ~ /^[BbDdCc]$$/ {print o": "$$3}'; done); \
+	if [ -n "$$bad" ]; then echo "check-globals: mutable globals:"; echo "$$bad"; exit 1; fi; \
+	echo "check-globals: no mutable globals in $(words $(LIB_OBJ)) objects"
+
+check-layering:
+	@bad=$$(grep -nE '#include <(sys/socket|sys/epoll|poll|netinet/|arpa/|pthread|sys/select)|#include "wsio/(server|client|backend|transport)' $(SANS_IO_SRC) /dev/null || true); \
+	if [ -n "$$bad" ]; then echo "check-layering: I/O in a sans-I/O layer:"; echo "$$bad"; exit 1; fi; \
+	echo "check-layering: $(words $(SANS_IO_SRC)) sans-I/O sources include no I/O or upper-layer header"
+
+install-test: all
+	@sh tests/install_test.sh
+
+sanitize:
+	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" unit
+
+# ---- fuzzing (clang + libFuzzer) ----------------------------------------
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(HEADERS) src/internal.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(STD) -Iinclude -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_SRC)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus; any
+# crash, leak or sanitizer report fails the target.
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	    name=$${f##*/fuzz_}; seeds=tests/fuzz/corpus/$$name; work=$(FUZZ_BUILD)/corpus/$$name; \
+	    mkdir -p $$work $$seeds; \
+	    echo "== fuzz_$$name for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1 $$work $$seeds 2>$(FUZZ_BUILD)/fuzz_$$name.log \
+	        || { tail -40 $(FUZZ_BUILD)/fuzz_$$name.log; exit 1; }; \
+	    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' $(FUZZ_BUILD)/fuzz_$$name.log; \
+	done
+
+# ---- install -----------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/wsio.h $(DESTDIR)$(INCLUDEDIR)/wsio.h
+	install -m 644 include/wsio/*.h $(DESTDIR)$(INCLUDEDIR)/wsio/
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libwsio.a
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION)
+	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libwsio.so
+	install -m 644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/wsio.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio.h
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/wsio
+	rm -f $(DESTDIR)$(LIBDIR)/libwsio.a $(DESTDIR)$(LIBDIR)/libwsio.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION) \
+	      $(DESTDIR)$(PKGCONFIGDIR)/wsio.pc
+
+# ---- housekeeping --------------------------------------------------------
+
+FORMAT_FILES := $(wildcard include/*.h include/wsio/*.h src/*.c src/*.h)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(BUILD) build-san $(FUZZ_BUILD)
+
+help:
+	@echo "all (default)  libwsio.a, libwsio.so.$(MAJOR), wsio.pc in $(BUILD)/"
+	@echo "test | check   unit suites + symbol, global, layering and install checks"
+	@echo "unit           only the cmocka suites"
+	@echo "sanitize       the unit suites under ASan + UBSan (build-san/)"
+	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
+	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
+	@echo "uninstall      remove what install put there"
+	@echo "format-check   clang-format --dry-run over the library sources"
+	@echo "clean          remove build directories"

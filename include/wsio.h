@@ -1,0 +1,17 @@
+/*
+ * wsio.h - the whole wsio API. Include this, or only the layer you use:
+ *
+ *   wsio/common.h     errors, opcodes, close codes, allocator, buffers
+ *   wsio/handshake.h  the opening handshake (HTTP upgrade)
+ *   wsio/frame.h      frame codec, masking, UTF-8 validation
+ *   wsio/conn.h       one connection's state machine, sans I/O
+ */
+#ifndef WSIO_H
+#define WSIO_H
+
+#include "wsio/common.h"
+#include "wsio/handshake.h"
+#include "wsio/frame.h"
+#include "wsio/conn.h"
+
+#endif /* WSIO_H */

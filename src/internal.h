@@ -1,0 +1,50 @@
+/*
+ * src/internal.h - helpers shared by wsio's source files and never exported.
+ *
+ * Non-static internal functions take the wsio__ prefix; the library is built
+ * with -fvisibility=hidden, so only WSIO_EXTERN declarations leave libwsio.so.
+ */
+#ifndef WSIO_INTERNAL_H
+#define WSIO_INTERNAL_H
+
+#include "wsio/common.h"
+
+#if defined(__GNUC__)
+#define WSIO_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WSIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define WSIO_LIKELY(x) (x)
+#define WSIO_UNLIKELY(x) (x)
+#endif
+
+/* The allocator to use for a wsio_mem argument that may be NULL. */
+static inline const wsio_mem *wsio__mem_or_default(const wsio_mem *mem)
+{
+    return mem ? mem : wsio_mem_default();
+}
+
+static inline void *wsio__malloc(const wsio_mem *mem, size_t size)
+{
+    return mem->malloc(size, mem->user);
+}
+
+static inline void *wsio__realloc(const wsio_mem *mem, void *ptr, size_t size)
+{
+    return mem->realloc(ptr, size, mem->user);
+}
+
+static inline void wsio__free(const wsio_mem *mem, void *ptr)
+{
+    mem->free(ptr, mem->user);
+}
+
+/* calloc through the hooks, with the multiplication checked for overflow. */
+void *wsio__calloc(const wsio_mem *mem, size_t count, size_t size);
+
+/*
+ * Fill buf with len bytes from the operating system's random source
+ * (getrandom, falling back to /dev/urandom). Returns 0 or WSIO_EINTERNAL.
+ */
+int wsio__random_bytes(void *buf, size_t len);
+
+#endif /* WSIO_INTERNAL_H */
