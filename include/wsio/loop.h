@@ -1,0 +1,133 @@
+/*
+ * wsio/loop.h - the event loop that servers and clients run on.
+ *
+ * A wsio_loop owns one I/O backend instance (poll or epoll, see
+ * wsio/backend.h), the timers of every connection on it, and a wake-up
+ * channel for wsio_loop_post. Servers and clients are attached to a loop
+ * when they are made; one loop may carry several of each.
+ *
+ * A host that already has an event loop uses host loop mode instead: it
+ * gives wsio_host_loop callbacks, is told which fds to watch (and for what)
+ * and when the next timer is due, and calls wsio_loop_on_io and
+ * wsio_loop_on_timer when they are.
+ *
+ * Threads: a loop and everything attached to it belong to the thread that
+ * runs it. Only wsio_loop_post and wsio_loop_stop may be called from other
+ * threads (wsio_loop_stop also from a signal handler).
+ */
+#ifndef WSIO_LOOP_H
+#define WSIO_LOOP_H
+
+#include "wsio/common.h"
+#include "wsio/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wsio_loop wsio_loop;
+
+/*
+ * Host loop mode: the host's loop watches fds and runs the timer.
+ */
+typedef struct wsio_host_loop {
+    /* Watch fd for events (WSIO_IO_READ | WSIO_IO_WRITE), replacing what
+     * was watched before; events 0 means stop watching fd (it is about to
+     * be closed). Called whenever wsio's interest changes. Returns 0, or a
+     * negative code that fails the operation that needed the watch. */
+    int (*watch)(int fd, unsigned events, void *user);
+    /* The earliest timer is now due at due_ms (on the loop's clock), or
+     * UINT64_MAX when no timer is pending. Called whenever that changes. */
+    void (*timer)(uint64_t due_ms, void *user);
+    /* The loop's clock in milliseconds; NULL for wsio_clock_ms(). */
+    uint64_t (*now_ms)(void *user);
+    void *user; /* last argument of each function */
+} wsio_host_loop;
+
+/* How to make a loop; fill with wsio_loop_config_default() first. */
+typedef struct wsio_loop_config {
+    const wsio_backend_ops *backend; /* NULL: wsio_backend_default() */
+    const wsio_host_loop *host;      /* non-NULL: host loop mode (copied);
+                                        backend is then not used */
+    const wsio_mem *mem;             /* NULL: libc; must outlive the loop */
+} wsio_loop_config;
+
+/* wsio_loop_config_default - zero cfg: default backend, libc memory. */
+WSIO_EXTERN void wsio_loop_config_default(wsio_loop_config *cfg);
+
+/*
+ * wsio_loop_new - make a loop. cfg may be NULL for the defaults.
+ * Returns the loop, or NULL with *err (if err is not NULL) set to
+ * WSIO_ENOMEM, WSIO_EINVAL (backend with an unknown abi_version) or the
+ * backend's -errno.
+ */
+WSIO_EXTERN wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err);
+
+/*
+ * wsio_loop_free - release the loop. Servers and clients still attached
+ * are freed first, without close handshakes (their on_close is called with
+ * 1006). NULL does nothing. Not from inside the loop's own callbacks.
+ */
+WSIO_EXTERN void wsio_loop_free(wsio_loop *loop);
+
+/*
+ * wsio_loop_run - run until wsio_loop_stop is called, or until nothing is
+ * attached (no server, no client, no timer). Returns 0, or the backend's
+ * negative error. Not in host loop mode (WSIO_ESTATE).
+ */
+WSIO_EXTERN int wsio_loop_run(wsio_loop *loop);
+
+/*
+ * wsio_loop_run_once - wait up to timeout_ms (-1: no limit other than the
+ * next timer) for I/O, then handle what is ready and every timer that is
+ * due. Returns the number of fds handled, or a negative error.
+ */
+WSIO_EXTERN int wsio_loop_run_once(wsio_loop *loop, int timeout_ms);
+
+/*
+ * wsio_loop_stop - make wsio_loop_run return after the current iteration.
+ * Safe from any thread and from a signal handler.
+ */
+WSIO_EXTERN void wsio_loop_stop(wsio_loop *loop);
+
+/*
+ * wsio_loop_post - run fn(user) on the loop's thread at its next
+ * iteration, waking it if it waits. Safe from any thread; posts from one
+ * thread run in the order made. Returns 0, or WSIO_ENOMEM (fn will not
+ * run).
+ */
+WSIO_EXTERN int wsio_loop_post(wsio_loop *loop, void (*fn)(void *user),
+                               void *user);
+
+/* wsio_loop_now - the loop's clock in milliseconds (monotonic). */
+WSIO_EXTERN uint64_t wsio_loop_now(const wsio_loop *loop);
+
+/*
+ * wsio_loop_backend_name - "poll", "epoll" or "host". Static string.
+ */
+WSIO_EXTERN const char *wsio_loop_backend_name(const wsio_loop *loop);
+
+/*
+ * wsio_loop_backend_fd - an fd that becomes readable when the loop has
+ * work, for nesting this loop in another (epoll only), or -1.
+ */
+WSIO_EXTERN int wsio_loop_backend_fd(const wsio_loop *loop);
+
+/*
+ * wsio_loop_on_io - host loop mode: fd is ready for events
+ * (WSIO_IO_READ | WSIO_IO_WRITE | WSIO_IO_HUP). Returns 0, WSIO_ESTATE when
+ * not in host loop mode, or WSIO_EINVAL for an fd wsio does not watch.
+ */
+WSIO_EXTERN int wsio_loop_on_io(wsio_loop *loop, int fd, unsigned events);
+
+/*
+ * wsio_loop_on_timer - host loop mode: the time given to the timer
+ * callback has come; runs every due timer. Returns 0 or WSIO_ESTATE.
+ */
+WSIO_EXTERN int wsio_loop_on_timer(wsio_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSIO_LOOP_H */

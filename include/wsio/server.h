@@ -1,0 +1,215 @@
+/*
+ * wsio/server.h - layer 4: a WebSocket server on a wsio_loop.
+ *
+ * It listens (IPv4 or IPv6), accepts, reads the HTTP request under the
+ * handshake limits and timeout, answers plain HTTP requests through
+ * on_http (so a page and its WebSocket share one port), lets on_upgrade
+ * accept or refuse each upgrade, and then runs each WebSocket (wsio_ws):
+ * messages, heartbeat, backpressure, broadcast, topics, graceful shutdown.
+ *
+ *     wsio_loop *loop = wsio_loop_new(NULL, &err);
+ *     wsio_server_config cfg;
+ *     wsio_server_config_default(&cfg);
+ *     cfg.port = 8080;
+ *     wsio_ws_callbacks cb = {.on_message = echo};
+ *     wsio_server *srv = wsio_server_new(loop, &cfg, &cb, NULL, NULL, &err);
+ *     wsio_loop_run(loop);
+ *
+ * Threads: a server belongs to its loop's thread. To use several cores,
+ * run one loop and one server per thread with reuse_port set.
+ */
+#ifndef WSIO_SERVER_H
+#define WSIO_SERVER_H
+
+#include "wsio/common.h"
+#include "wsio/handshake.h"
+#include "wsio/conn.h"
+#include "wsio/loop.h"
+#include "wsio/transport.h"
+#include "wsio/ws.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wsio_server wsio_server;
+
+/* Limits, timeouts and switches; fill with wsio_server_config_default(). */
+typedef struct wsio_server_config {
+    const char *host;         /* address to bind: "127.0.0.1" (default),
+                                 "0.0.0.0", "::", "::1", ... */
+    uint16_t port;            /* 0: the kernel picks (wsio_server_port) */
+    int backlog;              /* listen backlog; default 511 */
+    int reuse_port;           /* SO_REUSEPORT, for one server per thread */
+    size_t max_connections;   /* open sockets, handshaking ones included;
+                                 over it new ones get 503. Default 10000 */
+    wsio_http_limits http;    /* request head limits (8 KiB, 64 headers) */
+    wsio_conn_config conn;    /* message, frame and fragment limits */
+    uint32_t handshake_timeout_ms; /* from accept to the end of the request
+                                      head (and TLS); default 10000 */
+    uint32_t close_timeout_ms;  /* wait for the peer's close reply before
+                                   terminating; default 5000 */
+    uint32_t ping_interval_ms;  /* heartbeat: ping every interval, terminate
+                                   a peer that has not sent a pong by the
+                                   next ping; 0 (default) off */
+    uint32_t idle_timeout_ms;   /* close (1001) a peer that sent nothing
+                                   for this long; 0 (default) off */
+    size_t max_output_bytes;    /* per-connection high-water mark of queued
+                                   output; default 1 MiB */
+    size_t low_water_bytes;     /* on_drain fires when the queue falls to
+                                   this after going over the mark; default
+                                   max_output_bytes / 4 */
+    enum wsio_backpressure_policy backpressure; /* default DROP */
+    const wsio_transport_ops *transport; /* NULL: plain sockets */
+    void *transport_ctx;        /* given to transport->open (TLS context) */
+} wsio_server_config;
+
+/* wsio_server_config_default - fill cfg with the defaults written above. */
+WSIO_EXTERN void wsio_server_config_default(wsio_server_config *cfg);
+
+/*
+ * A request as the hooks see it. Everything is borrowed until the hook
+ * returns; remote_addr is text ("127.0.0.1", "::1").
+ */
+typedef struct wsio_request_info {
+    const wsio_http_request *request; /* method, path, query, headers */
+    const char *remote_addr;
+    uint16_t remote_port;
+} wsio_request_info;
+
+/*
+ * The answer of on_http, or the refusal of on_upgrade. The body and
+ * headers are copied before the hook's caller returns.
+ */
+typedef struct wsio_http_reply {
+    int status;                       /* 200, 404, 401, ... */
+    const wsio_http_header *headers;  /* e.g. Content-Type; NULL if none */
+    size_t num_headers;
+    const void *body;
+    size_t body_len;
+} wsio_http_reply;
+
+/* What on_upgrade decides for one upgrade request. */
+typedef struct wsio_upgrade_decision {
+    int accept;              /* 1 (preset): open the WebSocket */
+    const char *subprotocol; /* accept: one of the client's offers, or NULL
+                                (copied) */
+    void *ws_user;           /* accept: the new wsio_ws's user pointer */
+    wsio_http_reply reject;  /* refuse: the HTTP answer (status preset 403) */
+} wsio_upgrade_decision;
+
+/* Server-level hooks, beside the wsio_ws_callbacks of each connection. */
+typedef struct wsio_server_hooks {
+    /* A request that is not a WebSocket upgrade. Fill reply (preset: 404
+     * with a short body). Return 0, or a negative code to answer 500. */
+    int (*on_http)(wsio_server *srv, const wsio_request_info *req,
+                   wsio_http_reply *reply, void *user);
+    /* A valid upgrade request (RFC 6455 section 4.2.1 already checked;
+     * invalid ones get 400/426 without calling this). Fill decision
+     * (preset: accept, no subprotocol). Return 0, or a negative code to
+     * answer 500. Without this hook every valid upgrade is accepted. */
+    int (*on_upgrade)(wsio_server *srv, const wsio_request_info *req,
+                      wsio_upgrade_decision *decision, void *user);
+} wsio_server_hooks;
+
+/*
+ * wsio_server_new - bind, listen and start accepting on loop.
+ *
+ * cfg, cb and hooks are copied; cfg may be NULL (defaults), hooks may be
+ * NULL. user is passed to every callback and hook of this server.
+ * Returns the server, or NULL with *err (if not NULL) set to WSIO_ENOMEM,
+ * WSIO_EINVAL (bad host) or the socket call's -errno (-EADDRINUSE ...).
+ */
+WSIO_EXTERN wsio_server *wsio_server_new(wsio_loop *loop,
+                                         const wsio_server_config *cfg,
+                                         const wsio_ws_callbacks *cb,
+                                         const wsio_server_hooks *hooks,
+                                         void *user, int *err);
+
+/*
+ * wsio_server_free - stop listening and terminate every connection (each
+ * on_close is called with 1006). NULL does nothing. For a graceful end use
+ * wsio_server_shutdown first.
+ */
+WSIO_EXTERN void wsio_server_free(wsio_server *srv);
+
+/* wsio_server_port - the port actually bound (useful with port 0). */
+WSIO_EXTERN uint16_t wsio_server_port(const wsio_server *srv);
+
+/* wsio_server_get_user - the user pointer given at _new. */
+WSIO_EXTERN void *wsio_server_get_user(const wsio_server *srv);
+
+/* wsio_server_loop - the loop the server runs on. */
+WSIO_EXTERN wsio_loop *wsio_server_loop(const wsio_server *srv);
+
+/* wsio_ws_server - the server a ws belongs to, or NULL for a client. */
+WSIO_EXTERN wsio_server *wsio_ws_server(const wsio_ws *ws);
+
+/*
+ * wsio_server_post - wsio_loop_post on the server's loop: run fn(user) on
+ * the server's thread. Safe from any thread. Returns 0 or WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_server_post(wsio_server *srv, void (*fn)(void *user),
+                                 void *user);
+
+/*
+ * wsio_server_broadcast - send one message to every open connection but
+ * except (NULL for none). The frame is encoded once and every connection's
+ * queue points at the same bytes; the backpressure policy applies to each
+ * recipient. Returns the number of connections it was queued on, or
+ * WSIO_EINVAL, WSIO_EUTF8, WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
+                                      const void *data, size_t len,
+                                      const wsio_ws *except);
+
+/*
+ * wsio_ws_subscribe / wsio_ws_unsubscribe - add ws to, or take it out of,
+ * the topic named topic (any bytes, up to 255, copied). A closed
+ * connection leaves all its topics. Returns 0 (also when already in / not
+ * in), or WSIO_EINVAL, WSIO_ENOMEM. Server connections only (WSIO_ESTATE).
+ */
+WSIO_EXTERN int wsio_ws_subscribe(wsio_ws *ws, const char *topic);
+WSIO_EXTERN int wsio_ws_unsubscribe(wsio_ws *ws, const char *topic);
+
+/*
+ * wsio_server_publish - send a message to every subscriber of topic,
+ * encoded once as for broadcast. Returns the number of subscribers it was
+ * queued on (0 for an unknown topic), or WSIO_EINVAL, WSIO_EUTF8,
+ * WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_server_publish(wsio_server *srv, const char *topic,
+                                    enum wsio_opcode opcode, const void *data,
+                                    size_t len);
+
+/*
+ * wsio_server_shutdown - graceful end: stop accepting, send close 1001
+ * ("going away") to every open connection, answer handshakes in progress
+ * with 503, let queued output flush, and terminate whatever is left after
+ * timeout_ms. The server is freed when the last connection is gone, after
+ * on_shutdown-like completion: wsio_loop_run returns once nothing else is
+ * attached. Do not use srv after this call. Returns 0.
+ */
+WSIO_EXTERN int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms);
+
+/* Counters since the server started. */
+typedef struct wsio_server_stats {
+    uint64_t connections;       /* open WebSockets now */
+    uint64_t connections_total; /* WebSockets opened since start */
+    uint64_t handshakes_rejected; /* upgrades refused or invalid */
+    uint64_t http_requests;     /* plain HTTP requests answered */
+    uint64_t messages_in, messages_out;
+    uint64_t bytes_in, bytes_out; /* on the wire, frame headers included */
+    uint64_t messages_dropped;  /* by the backpressure policy */
+    uint64_t accept_errors;     /* accept() failures (EMFILE ...) */
+} wsio_server_stats;
+
+/* wsio_server_get_stats - copy the counters into out. */
+WSIO_EXTERN void wsio_server_get_stats(const wsio_server *srv,
+                                       wsio_server_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSIO_SERVER_H */

@@ -1,0 +1,131 @@
+/*
+ * wsio/ws.h - one open WebSocket on a loop: the object servers hand to
+ * their callbacks for each accepted connection, and clients get from
+ * wsio_client_connect. The same calls serve both.
+ *
+ * A wsio_ws drives a wsio_conn (wsio/conn.h) over a transport: it reads
+ * when the loop says so, feeds the conn, and writes the conn's output with
+ * one writev per connection per loop iteration (sends made during
+ * callbacks are corked until then).
+ *
+ * Lifetime: a wsio_ws is valid from on_open (or wsio_client_connect) until
+ * its on_close returns; the library frees it after that. Never free it
+ * yourself.
+ */
+#ifndef WSIO_WS_H
+#define WSIO_WS_H
+
+#include "wsio/common.h"
+#include "wsio/conn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wsio_ws wsio_ws;
+
+/*
+ * Connection callbacks, shared by servers (copied at wsio_server_new) and
+ * clients (copied at wsio_client_connect). user is the server's or the
+ * client's user pointer; per-connection data is wsio_ws_get_user. Pointers
+ * in argument structs are borrowed until the callback returns.
+ */
+typedef struct wsio_ws_callbacks {
+    /* The WebSocket is open: messages may be sent. */
+    void (*on_open)(wsio_ws *ws, void *user);
+    /* A whole message. Return 0, or a negative code to fail the
+     * connection (close 1011). */
+    int (*on_message)(wsio_ws *ws, const wsio_message *m, void *user);
+    /* A pong arrived (an answer to a ping, or unsolicited). */
+    void (*on_pong)(wsio_ws *ws, const wsio_control *pong, void *user);
+    /* The output queue fell to the low-water mark after it had gone over
+     * the high-water mark (see max_output_bytes in the configs). */
+    void (*on_drain)(wsio_ws *ws, void *user);
+    /* The connection ended, cleanly or not, or (client) never opened: then
+     * info->error says why (WSIO_ETIMEDOUT, WSIO_EHS_STATUS with
+     * wsio_ws_http_status, -ECONNREFUSED ...). Called exactly once; ws is
+     * freed when it returns. */
+    void (*on_close)(wsio_ws *ws, const wsio_close_info *info, void *user);
+} wsio_ws_callbacks;
+
+/* What a send did. Negative values are errors (WSIO_ECLOSED, ...). */
+enum wsio_send_result {
+    WSIO_SEND_QUEUED = 0,    /* queued, output below the high-water mark */
+    WSIO_SEND_PRESSURE = 1,  /* queued, output now over the mark: slow down
+                                until on_drain */
+    WSIO_SEND_DROPPED = 2    /* not queued: output was already over the mark
+                                and the policy is to drop (counted in the
+                                stats), or to close (the close is started) */
+};
+
+/* What to do with a send when the peer's output queue is over its mark. */
+enum wsio_backpressure_policy {
+    WSIO_BACKPRESSURE_DROP = 0, /* drop that message for that peer, count it */
+    WSIO_BACKPRESSURE_CLOSE = 1 /* close that peer with 1008 */
+};
+
+/*
+ * wsio_ws_send - queue a whole message (copied). opcode is WSIO_OP_TEXT or
+ * WSIO_OP_BINARY. Returns a wsio_send_result, or WSIO_EINVAL, WSIO_EUTF8,
+ * WSIO_ECLOSED, WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode,
+                             const void *data, size_t len);
+
+/*
+ * wsio_ws_ping - queue a ping with up to 125 bytes of payload.
+ * Returns 0, or WSIO_EINVAL, WSIO_ECLOSED, WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len);
+
+/*
+ * wsio_ws_close - start the closing handshake with code and reason (see
+ * wsio_conn_close). If the peer does not answer within the close timeout,
+ * the connection is terminated. Returns 0, or WSIO_EINVAL, WSIO_ECLOSED.
+ */
+WSIO_EXTERN int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
+                              size_t reason_len);
+
+/*
+ * wsio_ws_terminate - close the transport now, without a close handshake;
+ * on_close follows with 1006 (from inside this call).
+ */
+WSIO_EXTERN void wsio_ws_terminate(wsio_ws *ws);
+
+/* wsio_ws_get_user - the per-connection pointer (NULL until set). */
+WSIO_EXTERN void *wsio_ws_get_user(const wsio_ws *ws);
+
+/* wsio_ws_set_user - set the per-connection pointer. */
+WSIO_EXTERN void wsio_ws_set_user(wsio_ws *ws, void *user);
+
+/*
+ * wsio_ws_remote_addr - the peer's address as text ("127.0.0.1", "::1")
+ * and its port (if port is not NULL). Static to the ws; valid while it is.
+ */
+WSIO_EXTERN const char *wsio_ws_remote_addr(const wsio_ws *ws,
+                                            uint16_t *port);
+
+/* wsio_ws_buffered_amount - bytes queued to the peer and not yet written. */
+WSIO_EXTERN size_t wsio_ws_buffered_amount(const wsio_ws *ws);
+
+/*
+ * wsio_ws_subprotocol - the negotiated subprotocol, or "" when none.
+ * Valid while ws is.
+ */
+WSIO_EXTERN const char *wsio_ws_subprotocol(const wsio_ws *ws);
+
+/*
+ * wsio_ws_http_status - a client's view of the server's handshake status:
+ * 101 once open, the refusal status (401, 403, ...) in on_close when the
+ * server refused the upgrade, 0 when no response came.
+ */
+WSIO_EXTERN int wsio_ws_http_status(const wsio_ws *ws);
+
+/* wsio_ws_conn - the underlying connection, for its lower-level calls. */
+WSIO_EXTERN wsio_conn *wsio_ws_conn(wsio_ws *ws);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSIO_WS_H */
