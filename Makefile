@@ -49,6 +49,8 @@ PC_FILE := $(BUILD)/wsio.pc
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+# What a program linking libwsio.a needs besides libc.
+LIB_LDLIBS := -pthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 # The layers that must stay free of I/O: no socket, poll or thread headers,
@@ -69,7 +71,8 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 .PHONY: all lib static shared pkgconfig test unit check check-symbols \
         check-globals check-layering sanitize fuzz fuzz-build install \
-        uninstall install-test format format-check clean help
+        uninstall install-test format format-check clean help \
+        examples run-chat
 
 all: static shared pkgconfig
 
@@ -90,7 +93,7 @@ $(STATIC_LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(SHARED_REAL): $(PIC_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(SAN_FLAGS) -o $@ $^
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SAN_FLAGS) -o $@ $^ $(LIB_LDLIBS)
 
 $(SHARED_LIB): $(SHARED_REAL)
 	ln -sf libwsio.so.$(VERSION) $(BUILD)/$(SONAME)
@@ -105,7 +108,7 @@ $(PC_FILE): wsio.pc.in $(VERSION_H)
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS)
+	$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
 # Every suite runs, even after one fails; the target fails if any did.
 unit: $(UNIT_BIN)
@@ -162,6 +165,40 @@ fuzz: $(FUZZ_BIN)
 	    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' $(FUZZ_BUILD)/fuzz_$$name.log; \
 	done
 
+# ---- examples ------------------------------------------------------------
+
+EXAMPLE_CFLAGS := $(STD) $(WARN) -Iinclude -Iexamples $(CFLAGS) $(SAN_FLAGS)
+EXAMPLE_NAMES := echo broadcast hostloop chat
+EXAMPLE_BIN := $(addprefix $(BUILD)/examples/,$(EXAMPLE_NAMES))
+EXAMPLE_COMMON := examples/example.c examples/example.h
+CHAT_SRC := $(wildcard examples/chat/*.c)
+
+examples: $(EXAMPLE_BIN)
+
+$(BUILD)/examples/%: examples/%.c $(EXAMPLE_COMMON) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+
+# The chat page is compiled into the binary, so the server runs from
+# anywhere. od is in coreutils: no xxd needed.
+$(BUILD)/gen/chat_page.c: examples/chat/chat.html
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from examples/chat/chat.html by the Makefile */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'const unsigned char chat_page[] = {'; \
+	  od -An -v -tx1 $< | sed -e 's/  */ /g' -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t chat_page_len = sizeof chat_page;'; } > $@
+
+$(BUILD)/examples/chat: $(CHAT_SRC) examples/chat/*.h $(BUILD)/gen/chat_page.c $(EXAMPLE_COMMON) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ $(CHAT_SRC) $(BUILD)/gen/chat_page.c \
+	    examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+
+# The README's first command: build and start the chat on port 8080.
+run-chat: $(BUILD)/examples/chat
+	$(BUILD)/examples/chat --host 127.0.0.1 --port 8080
+
 # ---- install -----------------------------------------------------------
 
 install: all
@@ -200,6 +237,8 @@ help:
 	@echo "unit           only the cmocka suites"
 	@echo "sanitize       the unit suites under ASan + UBSan (build-san/)"
 	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
+	@echo "examples       echo, broadcast, hostloop, chat in $(BUILD)/examples/"
+	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
 	@echo "uninstall      remove what install put there"
 	@echo "format-check   clang-format --dry-run over the library sources"

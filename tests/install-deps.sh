@@ -1,14 +1,28 @@
 #!/bin/sh
-# Install what the test suite needs on Debian 12: a C compiler and make,
-# cmocka, clang with libFuzzer and the sanitizer runtimes, pkg-config.
-# Uses sudo when not run as root.
+# Install everything the test suite needs on Debian 12, then the npm
+# packages the interop and browser tests pin. Uses sudo when not root.
+#   - build: a C compiler, make, pkg-config
+#   - unit tests: cmocka; sanitizers and fuzzing: clang, libFuzzer, llvm
+#   - interop: Python's websockets, Node.js with npm (Node's ws from npm)
+#   - browser test: Chromium, driven by playwright-core from npm
 set -eu
+cd "$(dirname "$0")/.."
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
+
+pkgs="build-essential pkg-config libcmocka-dev clang libclang-rt-14-dev llvm
+      valgrind python3 python3-websockets chromium"
+# Node.js: keep a newer one if the machine has it, else Debian's.
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential pkg-config libcmocka-dev \
-    clang libclang-rt-14-dev llvm \
-    valgrind >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+
+for dir in tests/interop tests/browser; do
+    [ -f "$dir/package-lock.json" ] || continue
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+done
 echo "install-deps: done"

@@ -1,0 +1,90 @@
+/*
+ * examples/echo.c - a pure echo server: every message comes back unchanged,
+ * text as text, binary as binary, and nothing else is sent (unless
+ * --greeting asks for a first message), so any conformance client can
+ * drive it.
+ *
+ *     build/examples/echo --port 9001
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "example.h"
+
+typedef struct echo_state {
+    const char *greeting; /* --greeting, or NULL */
+} echo_state;
+
+static void on_open(wsio_ws *ws, void *user)
+{
+    echo_state *st = user;
+    uint16_t port;
+    const char *addr = wsio_ws_remote_addr(ws, &port);
+    example_log("echo", "open %s:%u", addr, (unsigned)port);
+    if (st->greeting)
+        wsio_ws_send(ws, WSIO_OP_TEXT, st->greeting, strlen(st->greeting));
+}
+
+static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    (void)user;
+    int rc = wsio_ws_send(ws, m->opcode, m->data, m->len);
+    if (rc < 0)
+        example_log("echo", "send failed: %s", wsio_strerror(rc));
+    return 0;
+}
+
+static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
+{
+    (void)user;
+    uint16_t port;
+    const char *addr = wsio_ws_remote_addr(ws, &port);
+    example_log("echo", "close %s:%u code %u%s%s", addr, (unsigned)port,
+                info->code, info->clean ? "" : " (not clean)",
+                info->error ? wsio_strerror(info->error) : "");
+}
+
+static void usage(void)
+{
+    printf("usage: echo [options]\n%s"
+           "  --greeting TEXT   send TEXT to each new client first\n"
+           "  --max-message N   largest message accepted (default 16M)\n",
+           example_usage_common());
+}
+
+int main(int argc, char **argv)
+{
+    example_opts o = {.host = "127.0.0.1", .port = 9001};
+    echo_state st = {0};
+    size_t max_message = 16u << 20;
+    for (int i = 1; i < argc; i++) {
+        if (example_parse_common(argc, argv, &i, &o))
+            continue;
+        if (strcmp(argv[i], "--greeting") == 0) {
+            st.greeting = example_value(argc, argv, &i);
+        } else if (strcmp(argv[i], "--max-message") == 0) {
+            max_message = example_size("--max-message",
+                                       example_value(argc, argv, &i));
+        } else {
+            usage();
+            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+        }
+    }
+
+    wsio_loop *loop = example_loop_new("echo", &o);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.conn.max_message_size = max_message;
+    cfg.conn.max_frame_size = max_message;
+    /* An echo server must be able to queue back what it accepted. */
+    if (cfg.max_output_bytes < max_message + 64)
+        cfg.max_output_bytes = max_message + 64;
+    wsio_ws_callbacks cb = {
+        .on_open = on_open, .on_message = on_message, .on_close = on_close};
+    wsio_server *srv =
+        example_listen("echo", "ws", loop, &o, &cfg, &cb, NULL, &st);
+    example_run("echo", loop, srv);
+    wsio_loop_free(loop);
+    return 0;
+}

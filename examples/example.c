@@ -1,0 +1,161 @@
+/*
+ * examples/example.c - see example.h.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "example.h"
+
+/* The one loop a signal handler may stop: examples run one loop. */
+static wsio_loop *signal_loop;
+static volatile sig_atomic_t signal_seen;
+
+static void on_signal(int sig)
+{
+    signal_seen = sig;
+    if (signal_loop)
+        wsio_loop_stop(signal_loop);
+}
+
+const char *example_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s needs a value (see --help)\n", argv[*i]);
+        exit(2);
+    }
+    *i += 1;
+    return argv[*i];
+}
+
+size_t example_size(const char *name, const char *text)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end == 'K' || *end == 'k')
+        v *= 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        v *= 1024 * 1024, end++;
+    if (errno || end == text || *end || text[0] == '-') {
+        fprintf(stderr, "%s: not a size: %s\n", name, text);
+        exit(2);
+    }
+    return (size_t)v;
+}
+
+int example_parse_common(int argc, char **argv, int *i, example_opts *o)
+{
+    const char *arg = argv[*i];
+    if (strcmp(arg, "--host") == 0) {
+        o->host = example_value(argc, argv, i);
+    } else if (strcmp(arg, "--port") == 0) {
+        const char *v = example_value(argc, argv, i);
+        char *end;
+        long p = strtol(v, &end, 10);
+        if (*end || end == v || p < 0 || p > 65535) {
+            fprintf(stderr, "--port: not a port: %s\n", v);
+            exit(2);
+        }
+        o->port = (uint16_t)p;
+    } else if (strcmp(arg, "--backend") == 0) {
+        o->backend = example_value(argc, argv, i);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+const char *example_usage_common(void)
+{
+    return "  --host ADDR       address to listen on (default 127.0.0.1)\n"
+           "  --port N          port (0 picks a free one)\n"
+           "  --backend NAME    poll or epoll (default: epoll on Linux)\n";
+}
+
+void example_log(const char *name, const char *fmt, ...)
+{
+    char stamp[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s %s: ", stamp, name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+wsio_loop *example_loop_new(const char *name, const example_opts *o)
+{
+    wsio_loop_config lc;
+    wsio_loop_config_default(&lc);
+    if (o->backend) {
+        lc.backend = wsio_backend_by_name(o->backend);
+        if (!lc.backend) {
+            fprintf(stderr, "%s: unknown or unavailable backend %s\n", name,
+                    o->backend);
+            exit(2);
+        }
+    }
+    int err = 0;
+    wsio_loop *loop = wsio_loop_new(&lc, &err);
+    if (!loop) {
+        fprintf(stderr, "%s: cannot make the loop: %s\n", name,
+                wsio_strerror(err));
+        exit(1);
+    }
+    return loop;
+}
+
+wsio_server *example_listen(const char *name, const char *scheme,
+                            wsio_loop *loop, const example_opts *o,
+                            wsio_server_config *cfg,
+                            const wsio_ws_callbacks *cb,
+                            const wsio_server_hooks *hooks, void *user)
+{
+    cfg->host = o->host;
+    cfg->port = o->port;
+    int err = 0;
+    wsio_server *srv = wsio_server_new(loop, cfg, cb, hooks, user, &err);
+    if (!srv) {
+        fprintf(stderr, "%s: cannot listen on %s port %u: %s\n", name,
+                o->host, (unsigned)o->port, wsio_strerror(err));
+        exit(1);
+    }
+    int v6 = strchr(o->host, ':') != NULL;
+    printf("%s: listening on %s://%s%s%s:%u/\n", name, scheme, v6 ? "[" : "",
+           o->host, v6 ? "]" : "", (unsigned)wsio_server_port(srv));
+    fflush(stdout);
+    return srv;
+}
+
+void example_run(const char *name, wsio_loop *loop, wsio_server *srv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    signal_loop = loop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int rc = wsio_loop_run(loop);
+    if (rc < 0)
+        example_log(name, "loop failed: %s", wsio_strerror(rc));
+    if (signal_seen)
+        example_log(name, "signal %d: closing every connection (1001)",
+                    (int)signal_seen);
+    /* wsio_loop_run returns when the server is gone, or at once on a
+     * second signal (wsio_loop_free then terminates what is left). */
+    wsio_server_shutdown(srv, 5000);
+    wsio_loop_run(loop);
+    signal_loop = NULL;
+    example_log(name, "stopped");
+}

@@ -1,0 +1,68 @@
+/*
+ * examples/example.h - what every example server shares: command-line
+ * options common to all of them, a one-line log, and a run loop that
+ * ends in a graceful shutdown on SIGINT or SIGTERM.
+ */
+#ifndef WSIO_EXAMPLE_H
+#define WSIO_EXAMPLE_H
+
+#include <stdint.h>
+
+#include "wsio.h"
+
+/* Options every example takes. */
+typedef struct example_opts {
+    const char *host;    /* --host, default 127.0.0.1 */
+    uint16_t port;       /* --port, default given by the example */
+    const char *backend; /* --backend poll|epoll, default: the library's */
+} example_opts;
+
+/*
+ * example_parse_common - if argv[*i] is one of the common options, consume
+ * it (and its value), advance *i and return 1; return 0 for an option the
+ * example must handle itself; exit(2) with a message on a bad value.
+ */
+int example_parse_common(int argc, char **argv, int *i, example_opts *o);
+
+/* example_usage_common - the lines of --help that describe the common
+ * options. */
+const char *example_usage_common(void);
+
+/*
+ * example_value - the value of the option at argv[*i] ("--name VALUE"),
+ * advancing *i past it; exit(2) when it is missing.
+ */
+const char *example_value(int argc, char **argv, int *i);
+
+/* example_size - parse a byte count with an optional K or M suffix;
+ * exit(2) on a bad value. */
+size_t example_size(const char *name, const char *text);
+
+/* example_log - "name: message" on stderr, with a time of day. */
+void example_log(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * example_loop_new - make the loop the options ask for; exit(1) with a
+ * message when that fails.
+ */
+wsio_loop *example_loop_new(const char *name, const example_opts *o);
+
+/*
+ * example_listen - wsio_server_new with the options' host and port, and
+ * the line "NAME: listening on SCHEME://HOST:PORT/" on stdout (flushed:
+ * tests read the port from it). exit(1) with a message on failure.
+ */
+wsio_server *example_listen(const char *name, const char *scheme,
+                            wsio_loop *loop, const example_opts *o,
+                            wsio_server_config *cfg,
+                            const wsio_ws_callbacks *cb,
+                            const wsio_server_hooks *hooks, void *user);
+
+/*
+ * example_run - run the loop until SIGINT or SIGTERM, then shut the server
+ * down gracefully (close 1001 to everyone, at most 5 s), and return.
+ */
+void example_run(const char *name, wsio_loop *loop, wsio_server *srv);
+
+#endif /* WSIO_EXAMPLE_H */

@@ -1,0 +1,37 @@
+"""Round-trips against examples/echo with Python's `websockets` (Debian
+python3-websockets): text, binary, Cyrillic and emoji, a 1 MiB message,
+ping/pong, and a clean close. Usage: echo_python.py ws://127.0.0.1:PORT/"""
+import asyncio
+import os
+import sys
+
+import websockets
+
+
+async def main(url):
+    async with websockets.connect(url, max_size=2 << 20, open_timeout=5,
+                                  close_timeout=5) as ws:
+        cases = [
+            "hello",
+            "",
+            "Привет, мир! 👋",
+            b"\x00\x01\x02\xff",
+            b"",
+            os.urandom(1 << 20),
+            "x" * 70000,
+        ]
+        for sent in cases:
+            await ws.send(sent)
+            got = await asyncio.wait_for(ws.recv(), 10)
+            assert type(got) is type(sent), f"type {type(got)} for {type(sent)}"
+            assert got == sent, f"payload of {len(sent)} differs"
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 5)
+        await ws.close(1000, "bye")
+        assert ws.close_code == 1000, f"close code {ws.close_code}"
+    print(f"python websockets {websockets.__version__}: "
+          f"{len(cases)} round trips, ping, close 1000 ok")
+
+
+if __name__ == "__main__":
+    asyncio.run(asyncio.wait_for(main(sys.argv[1]), 60))

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Independent clients against examples/echo on every backend: Python's
+# websockets and Node's ws. Needs `make examples` first (make interop does
+# it) and the packages tests/install-deps.sh installs.
+set -eu
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+. tests/lib.sh
+
+[ -d tests/interop/node_modules/ws ] ||
+    (cd tests/interop && npm ci --no-audit --no-fund --silent)
+
+tmp=$(mktemp -d)
+passed=0
+failed=0
+run_case() { # name, command...
+    name=$1
+    shift
+    if "$@" >"$tmp/case.log" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok   $name: $(tail -1 "$tmp/case.log")"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name"
+        sed 's/^/     /' "$tmp/case.log"
+    fi
+}
+
+for mode in poll epoll host; do
+    if [ "$mode" = host ]; then
+        start_server "$tmp/$mode" "$BUILD/examples/hostloop"
+    else
+        start_server "$tmp/$mode" "$BUILD/examples/echo" --backend "$mode"
+    fi
+    run_case "python websockets / $mode" /usr/bin/python3 tests/interop/echo_python.py "$SERVER_URL"
+    run_case "node ws / $mode" node tests/interop/echo_node.mjs "$SERVER_URL"
+    if stop_server "$SERVER_PID"; then
+        passed=$((passed + 1)); echo "ok   $mode server exits cleanly on SIGTERM"
+    else
+        failed=$((failed + 1)); echo "FAIL $mode server exit on SIGTERM"
+    fi
+done
+rm -rf "$tmp"
+echo "interop: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
