@@ -5,6 +5,8 @@
  *   wsio/handshake.h  the opening handshake (HTTP upgrade)
  *   wsio/frame.h      frame codec, masking, UTF-8 validation
  *   wsio/conn.h       one connection's state machine, sans I/O
+ *   wsio/backend.h    I/O backends (poll, epoll) and the monotonic clock
+ *   wsio/transport.h  how a connection reads and writes bytes (plain, TLS)
  */
 #ifndef WSIO_H
 #define WSIO_H
@@ -13,5 +15,7 @@
 #include "wsio/handshake.h"
 #include "wsio/frame.h"
 #include "wsio/conn.h"
+#include "wsio/backend.h"
+#include "wsio/transport.h"
 
 #endif /* WSIO_H */

@@ -1,0 +1,65 @@
+/*
+ * wsio/transport.h - how a connection reads and writes bytes
+ * (DESIGN.md layer "transport").
+ *
+ * A transport is a const table of functions over one connected,
+ * non-blocking fd. The built-in "plain" transport uses the socket as is;
+ * a TLS adapter plugs in through the same table, so the layers above never
+ * know which one they talk through.
+ *
+ * Lifetime: the owner embeds a wsio_transport, sets ops and fd, calls open,
+ * then read/writev/shutdown as the fd becomes ready, and finally close,
+ * which also closes the fd. After a failed open the owner still owns the fd
+ * and closes it itself.
+ */
+#ifndef WSIO_TRANSPORT_H
+#define WSIO_TRANSPORT_H
+
+#include "wsio/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wsio_transport wsio_transport;
+
+#define WSIO_TRANSPORT_ABI_VERSION 1
+
+/* The transport table. New members are only appended (abi_version). */
+typedef struct wsio_transport_ops {
+    unsigned abi_version;
+    const char *name;                                   /* "plain", later "tls" */
+    /* set up per-connection state for fd (t->fd is set); ctx is the listener's/client's transport_ctx; role is WSIO_ROLE_SERVER or _CLIENT. 0, WSIO_ENOMEM or -errno */
+    int (*open)(wsio_transport *t, void *ctx, enum wsio_role role);
+    /* drive a transport-level handshake (TLS); 0 when done, WSIO_EAGAIN when it needs I/O (see wants), or a negative error. NULL means none. */
+    int (*handshake)(wsio_transport *t);
+    /* >0 bytes read, 0 on orderly EOF, WSIO_EAGAIN when nothing now, or -errno (-ECONNRESET ...). EINTR is retried inside. */
+    ssize_t (*read)(wsio_transport *t, void *buf, size_t len);
+    /* bytes written (may be partial), WSIO_EAGAIN, or -errno (-EPIPE, -ECONNRESET); never raises SIGPIPE (MSG_NOSIGNAL / sendmsg). At most IOV_MAX iovs are used per call. */
+    ssize_t (*writev)(wsio_transport *t, const wsio_iov *iov, size_t n);
+    /* the events needed to make progress after WSIO_EAGAIN (TLS may need WRITE to read); NULL means READ for read and WRITE for write */
+    unsigned (*wants)(wsio_transport *t);
+    /* graceful end of our sending side (plain: shutdown(SHUT_WR)); 0 or WSIO_EAGAIN or -errno */
+    int (*shutdown)(wsio_transport *t);
+    /* release per-connection state and close the fd */
+    void (*close)(wsio_transport *t);
+} wsio_transport_ops;
+
+struct wsio_transport {          /* embedded by its owner (server connection, client) */
+    const wsio_transport_ops *ops;
+    int fd;
+    void *impl;                  /* per-connection state of the ops (TLS session), or NULL */
+};
+
+/*
+ * wsio_transport_plain - the plain-socket transport: no handshake, no
+ * per-connection state (impl stays NULL), ctx ignored; writev uses
+ * sendmsg with MSG_NOSIGNAL. Returns a constant table; never NULL.
+ */
+WSIO_EXTERN const wsio_transport_ops *wsio_transport_plain(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSIO_TRANSPORT_H */
