@@ -98,6 +98,23 @@ static const uint8_t next_state[9 * NCLASSES] = {
 
 #define HIGH_BITS 0x8080808080808080u
 
+/* The index of the first byte at or after i with its high bit set, or len:
+ * eight bytes per step, then byte by byte. Only valid between characters,
+ * where ASCII bytes are always accepted. */
+static size_t skip_ascii(const uint8_t *p, size_t i, size_t len)
+{
+    uint64_t w;
+    while (i + 8 <= len) {
+        memcpy(&w, p + i, 8);
+        if (w & HIGH_BITS)
+            break;
+        i += 8;
+    }
+    while (i < len && p[i] < 0x80)
+        i++;
+    return i;
+}
+
 void wsio_utf8_init(wsio_utf8 *v)
 {
     v->state = S_ACCEPT;
@@ -116,15 +133,8 @@ int wsio_utf8_feed(wsio_utf8 *v, const void *buf, size_t len,
         return WSIO_EUTF8;
     }
     while (i < len) {
-        /* Between characters, skip runs of ASCII 8 bytes at a time. */
         if (s == S_ACCEPT) {
-            uint64_t w;
-            while (i + 8 <= len) {
-                memcpy(&w, p + i, 8);
-                if (w & HIGH_BITS)
-                    break;
-                i += 8;
-            }
+            i = skip_ascii(p, i, len);
             if (i == len)
                 break;
         }
