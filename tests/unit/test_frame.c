@@ -141,6 +141,32 @@ static void test_frame_decode_reads_rsv_and_opcode_bits(void **state)
     }
 }
 
+static void test_frame_decode_accepts_longer_length_form(void **state)
+{
+    (void)state;
+    /* Section 5.2 asks senders for the shortest form; a longer one still
+     * says what the length is, and the decoder takes it. */
+    static const struct {
+        const char *hex;
+        uint64_t len;
+        uint8_t header_len;
+    } cases[] = {
+        {"81 7E 00 05", 5, 4},
+        {"81 7F 00 00 00 00 00 00 00 05", 5, 10},
+        {"82 FF 00 00 00 00 00 00 01 00 01 02 03 04", 256, 14},
+    };
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        uint8_t buf[WSIO_FRAME_HEADER_MAX];
+        size_t n = test_hex(cases[i].hex, buf, sizeof buf);
+        wsio_frame_header h;
+        assert_int_equal(wsio_frame_header_decode(buf, n, &h),
+                         cases[i].header_len);
+        assert_true(h.payload_len == cases[i].len);
+        assert_true(wsio_frame_header_size(h.payload_len, h.masked) <
+                    h.header_len);
+    }
+}
+
 static void test_frame_decode_rejects_null(void **state)
 {
     (void)state;
@@ -644,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_frame_decode_every_prefix_needs_more),
         cmocka_unit_test(test_frame_decode_rejects_length_top_bit),
         cmocka_unit_test(test_frame_decode_reads_rsv_and_opcode_bits),
+        cmocka_unit_test(test_frame_decode_accepts_longer_length_form),
         cmocka_unit_test(test_frame_decode_rejects_null),
         cmocka_unit_test(test_frame_encode_round_trips_every_length_form),
         cmocka_unit_test(test_frame_encode_writes_wire_bytes),
