@@ -7,7 +7,9 @@
 static const char alphabet[64] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Value of each alphabet character; 0xff for everything else, '=' included. */
+/* Value of each alphabet character; 0xff for everything else, '=' included.
+ * Kept in rows of 16. */
+/* clang-format off */
 #define X 0xff
 static const uint8_t decode_table[256] = {
     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
@@ -28,6 +30,7 @@ static const uint8_t decode_table[256] = {
     X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
 };
 #undef X
+/* clang-format on */
 
 size_t wsio__base64_encode(const uint8_t *in, size_t len, char *out)
 {

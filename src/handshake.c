@@ -135,8 +135,8 @@ static int emit_accept(wsio__out *o, const void *arg)
         /* Sec-WebSocket-Protocol-Server = token (section 4.3). */
         if (!wsio__http_is_token(ans->subprotocol, strlen(ans->subprotocol)))
             return WSIO_EINVAL;
-        rc = wsio__out_header_str(o, "Sec-WebSocket-Protocol",
-                                  ans->subprotocol);
+        rc =
+            wsio__out_header_str(o, "Sec-WebSocket-Protocol", ans->subprotocol);
     }
     if (rc == 0 && ans && ans->extensions)
         rc = wsio__out_header_str(o, "Sec-WebSocket-Extensions",
@@ -237,8 +237,7 @@ static int emit_request(wsio__out *o, const void *arg)
     if (rc == 0 && r->subprotocols)
         rc = wsio__out_header_str(o, "Sec-WebSocket-Protocol", r->subprotocols);
     if (rc == 0 && r->extensions)
-        rc = wsio__out_header_str(o, "Sec-WebSocket-Extensions",
-                                  r->extensions);
+        rc = wsio__out_header_str(o, "Sec-WebSocket-Extensions", r->extensions);
     if (rc == 0)
         rc = wsio__out_headers(o, r->extra_headers, r->num_extra_headers);
     wsio__out_str(o, "\r\n");

@@ -29,9 +29,9 @@ wsio_slice wsio__http_element_name(wsio_slice element);
  * checked in the measuring run.
  */
 typedef struct wsio__out {
-    char *buf;      /* where to write, or NULL to measure only */
-    size_t len;     /* bytes the message needs so far */
-    int overflow;   /* len would have passed SIZE_MAX */
+    char *buf;    /* where to write, or NULL to measure only */
+    size_t len;   /* bytes the message needs so far */
+    int overflow; /* len would have passed SIZE_MAX */
 } wsio__out;
 
 void wsio__out_put(wsio__out *o, const void *p, size_t n);
@@ -45,13 +45,11 @@ int wsio__out_header(wsio__out *o, const char *name, size_t name_len,
 /* wsio__out_header for a header given as two NUL-terminated strings. */
 int wsio__out_header_str(wsio__out *o, const char *name, const char *value);
 /* wsio__out_header over headers[0..n). */
-int wsio__out_headers(wsio__out *o, const wsio_http_header *headers,
-                      size_t n);
+int wsio__out_headers(wsio__out *o, const wsio_http_header *headers, size_t n);
 
 /* Writes one message with emit (see wsio__out) into out[0..cap) and returns
  * its length, or emit's negative code. */
 typedef int (*wsio__emit_fn)(wsio__out *o, const void *arg);
-ssize_t wsio__build(char *out, size_t cap, wsio__emit_fn emit,
-                    const void *arg);
+ssize_t wsio__build(char *out, size_t cap, wsio__emit_fn emit, const void *arg);
 
 #endif /* WSIO_HANDSHAKE_HTTP_H */

@@ -15,10 +15,10 @@
 
 /* Incremental state. Invariant: buf_len < 64; total counts every byte fed. */
 typedef struct wsio__sha1_ctx {
-    uint32_t h[5];      /* chaining value */
-    uint64_t total;     /* bytes fed so far */
-    uint8_t buf[64];    /* the incomplete block */
-    size_t buf_len;     /* bytes of buf in use */
+    uint32_t h[5];   /* chaining value */
+    uint64_t total;  /* bytes fed so far */
+    uint8_t buf[64]; /* the incomplete block */
+    size_t buf_len;  /* bytes of buf in use */
 } wsio__sha1_ctx;
 
 void wsio__sha1_init(wsio__sha1_ctx *ctx);
