@@ -16,6 +16,12 @@ CC ?= cc
 AR ?= ar
 BUILD ?= build
 CFLAGS ?= -O2 -g
+# V=1 shows every compiler command.
+ifeq ($(V),1)
+Q :=
+else
+Q = @echo "  CC      $@";
+endif
 # Extra flags for every compile and link (sanitizers use this).
 SAN_FLAGS ?=
 # WERROR=1 turns warnings into errors (CI does).
@@ -80,13 +86,13 @@ lib static: $(STATIC_LIB)
 shared: $(SHARED_LIB)
 pkgconfig: $(PC_FILE)
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS) src/internal.h
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
 
-$(BUILD)/pic/%.o: src/%.c $(HEADERS) src/internal.h
+$(BUILD)/pic/%.o: src/%.c $(HEADERS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -fPIC -c $< -o $@
+	$(Q)$(CC) $(LIB_CFLAGS) -fPIC -c $< -o $@
 
 $(STATIC_LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -99,16 +105,20 @@ $(SHARED_LIB): $(SHARED_REAL)
 	ln -sf libwsio.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
 
+# wsio.pc with the paths of this build's PREFIX; install writes its own
+# copy, so `make all` followed by `make install PREFIX=...` is right.
+PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
+
 $(PC_FILE): wsio.pc.in $(VERSION_H)
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SUBST) $< > $@
 
 # ---- tests -------------------------------------------------------------
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
 # Every suite runs, even after one fails; the target fails if any did.
 unit: $(UNIT_BIN)
@@ -179,7 +189,7 @@ examples: $(EXAMPLE_BIN)
 
 $(BUILD)/examples/%: examples/%.c $(EXAMPLE_COMMON) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
 
 # The chat page is compiled into the binary, so the server runs from
 # anywhere. od is in coreutils: no xxd needed.
@@ -194,7 +204,7 @@ $(BUILD)/gen/chat_page.c: examples/chat/chat.html
 
 $(BUILD)/examples/chat: $(CHAT_SRC) examples/chat/*.h $(BUILD)/gen/chat_page.c $(EXAMPLE_COMMON) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ $(CHAT_SRC) $(BUILD)/gen/chat_page.c \
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ $(CHAT_SRC) $(BUILD)/gen/chat_page.c \
 	    examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
 
 # The README's first command: build and start the chat on port 8080.
@@ -211,7 +221,7 @@ install: all
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION)
 	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libwsio.so
-	install -m 644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/wsio.pc
+	$(PC_SUBST) wsio.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio.h
