@@ -77,11 +77,12 @@ static void room_free(const chat_room *room, void *ptr)
 
 /* ---- names and text -------------------------------------------------- */
 
-/* Unicode White_Space, plus U+FEFF: what JavaScript's String.trim removes,
- * so the page and the server agree on what a trimmed name is. */
+/* What JavaScript's String.prototype.trim removes (Unicode White_Space
+ * without U+0085, plus U+FEFF), so the page and the server agree on what a
+ * trimmed name is. */
 static int is_space(uint32_t cp)
 {
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0xA0 ||
            cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
            cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 ||
            cp == 0xFEFF;

@@ -25,11 +25,11 @@
  * nothing; the client gets no answer):
  *  - an input message is at most CHAT_INPUT_MAX bytes of strict JSON
  *    (json.h);
- *  - a name is trimmed of Unicode white space at both ends and must then
- *    hold 1 to CHAT_NAME_MAX_CHARS code points, none of them a control
- *    character (U+0000..U+001F, U+007F..U+009F). A longer name is rejected,
- *    not truncated: a cut name is one the user never chose. Names need not
- *    be unique;
+ *  - a name is trimmed of white space at both ends (what JavaScript's
+ *    trim removes) and must then hold 1 to CHAT_NAME_MAX_CHARS code
+ *    points, none of them a control character (U+0000..U+001F,
+ *    U+007F..U+009F). A longer name is rejected, not truncated: a cut name
+ *    is one the user never chose. Names need not be unique;
  *  - content is at most CHAT_CONTENT_MAX_BYTES bytes of UTF-8 after
  *    decoding, sent on as is (not trimmed), and must not be empty or only
  *    white space.
