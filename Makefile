@@ -122,7 +122,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_
 
 # Every suite runs, even after one fails; the target fails if any did.
 unit: $(UNIT_BIN)
-	@failed=0; for t in $(UNIT_BIN); do \
+	@failed=0; for t in $(UNIT_BIN) $(EXAMPLE_TEST_BIN); do \
 	    echo "== $$t"; $$t || failed=1; \
 	done; exit $$failed
 
@@ -255,3 +255,26 @@ help:
 	@echo "uninstall      remove what install put there"
 	@echo "format-check   clang-format --dry-run over the library sources"
 	@echo "clean          remove build directories"
+
+# ---- examples: the chat example's room logic and JSON ---------------------
+# examples/chat/{json,room}.c have no wsio dependency; they are held to the
+# library's warning set and tested by tests/examples/test_*.c, which `unit`
+# runs with the library's suites.
+
+CHAT_SRC := examples/chat/json.c examples/chat/room.c
+CHAT_OBJ := $(patsubst examples/chat/%.c,$(BUILD)/examples/chat/%.o,$(CHAT_SRC))
+EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
+EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
+
+$(BUILD)/examples/chat/%.o: examples/chat/%.c $(wildcard examples/chat/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(APP_CFLAGS) -Iexamples/chat -Itests/unit -o $@ $< $(CHAT_OBJ) $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS)
+
+# Keep the objects: they are not throwaway intermediates.
+.SECONDARY: $(CHAT_OBJ)
+
+unit: $(EXAMPLE_TEST_BIN)

@@ -1,0 +1,202 @@
+// tests/browser/chat_test.mjs - drive the chat example in headless Chromium.
+//
+// usage: node chat_test.mjs http://127.0.0.1:PORT/
+//
+// Opens the chat in two pages, names one of them in Cyrillic, exchanges
+// messages (Russian with an emoji), checks both pages see each message with
+// the right name and the name-change notices, opens a third page later and
+// checks it gets the history, sends an HTML-injection attempt and checks it
+// shows as literal text without running, and checks the view follows the
+// newest message. Every wait is bounded. Exits 0 when every check passed,
+// 1 with a message naming the failed check otherwise; the browser is always
+// closed. CHROMIUM overrides the browser path (default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const WAIT_MS = 10000;     // any single wait
+const OVERALL_MS = 120000; // the whole run
+
+const url = process.argv[2];
+if (!url) {
+  console.error('usage: node chat_test.mjs URL');
+  process.exit(2);
+}
+
+let passed = 0;
+const started = Date.now();
+function ok(what) {
+  passed++;
+  console.log(`ok ${passed} - ${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+class CheckFailed extends Error {}
+function check(cond, what) {
+  if (!cond) throw new CheckFailed(what);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The messages a page shows, as plain data.
+function messagesOf(page) {
+  return page.$$eval('#messages .msg', (rows) => rows.map((r) => ({
+    kind: r.classList.contains('system') ? 'system' : r.classList.contains('chat') ? 'chat' : '?',
+    name: r.querySelector('.name')?.textContent ?? null,
+    text: r.querySelector('.text')?.textContent ?? null,
+    hasTime: (r.querySelector('time')?.textContent ?? '') !== '',
+  })));
+}
+
+// Poll until pred(messages) holds; fail with what after WAIT_MS.
+async function waitMessages(page, label, pred, what) {
+  const deadline = Date.now() + WAIT_MS;
+  let msgs = [];
+  while (Date.now() < deadline) {
+    msgs = await messagesOf(page);
+    if (pred(msgs)) return msgs;
+    await sleep(100);
+  }
+  throw new CheckFailed(`${label}: ${what} (timed out after ${WAIT_MS} ms; page shows ` +
+                        JSON.stringify(msgs.slice(-8)) + ')');
+}
+
+const isChat = (name, text) => (m) => m.kind === 'chat' && m.name === name && m.text === text;
+const isSystem = (text) => (m) => m.kind === 'system' && m.name === null && m.text === text;
+
+async function openChat(context, label, errors) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  page.on('pageerror', (e) => errors.push(`${label}: uncaught ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.log(`# ${label} console: ${m.text()}`);
+  });
+  await page.goto(url, { timeout: WAIT_MS });
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: WAIT_MS });
+  const text = await page.textContent('#status');
+  check(text.includes('connected'), `${label}: #status says "${text}"`);
+  return page;
+}
+
+// Chromium pauses animation frames in background tabs, and clicks wait for
+// them: act only on the front page.
+async function setName(page, name) {
+  await page.bringToFront();
+  await page.fill('#name', name);
+  await page.click('#set-name');
+}
+
+async function sendMessage(page, content) {
+  await page.bringToFront();
+  await page.fill('#message', content);
+  await page.click('#send');
+}
+
+async function run(context) {
+  const errors = [];
+  const a = await openChat(context, 'page A', errors);
+  const b = await openChat(context, 'page B', errors);
+  ok('two pages load the chat and connect');
+
+  await setName(a, 'Иван');
+  for (const [p, l] of [[a, 'page A'], [b, 'page B']])
+    await waitMessages(p, l, (ms) => ms.some(isSystem('Anonymous is now known as Иван')),
+                       'sees the name-change notice for Иван');
+  await setName(b, 'Maria');
+  for (const [p, l] of [[a, 'page A'], [b, 'page B']])
+    await waitMessages(p, l, (ms) => ms.some(isSystem('Anonymous is now known as Maria')),
+                       'sees the name-change notice for Maria');
+  ok('name changes are announced to both pages');
+
+  const russian = 'Привет, мир! 👋';
+  const reply = 'Hi Иван, 😀 ok';
+  await sendMessage(a, russian);
+  await sendMessage(b, reply);
+  for (const [p, l] of [[a, 'page A'], [b, 'page B']]) {
+    const ms = await waitMessages(p, l, (ms) => ms.some(isChat('Иван', russian)) &&
+                                                ms.some(isChat('Maria', reply)),
+                                  'sees both chat messages with their senders');
+    check(ms.every((m) => m.kind !== '?'), `${l}: a .msg without "system" or "chat"`);
+    check(ms.every((m) => m.hasTime), `${l}: a message without its time`);
+  }
+  ok('Cyrillic and emoji messages arrive intact with the right names');
+
+  const c = await openChat(context, 'page C', errors);
+  const hist = await waitMessages(c, 'page C', (ms) => ms.some(isChat('Maria', reply)),
+                                  'receives the history on join');
+  const iNotice = hist.findIndex(isSystem('Anonymous is now known as Иван'));
+  const iRussian = hist.findIndex(isChat('Иван', russian));
+  const iReply = hist.findIndex(isChat('Maria', reply));
+  check(iNotice >= 0 && iNotice < iRussian && iRussian < iReply,
+        'page C: history is incomplete or out of order: ' + JSON.stringify(hist));
+  await waitMessages(c, 'page C', (ms) => ms.findLastIndex(isSystem('Anonymous joined')) > iReply,
+                     'sees its own join notice after the history');
+  ok('a page opened later gets the history, in order, then its join notice');
+
+  const xss = '<img src=x onerror="window.__xss=1">';
+  await sendMessage(c, xss);
+  for (const [p, l] of [[a, 'page A'], [b, 'page B'], [c, 'page C']])
+    await waitMessages(p, l, (ms) => ms.some(isChat('Anonymous', xss)),
+                       'shows the markup as literal text');
+  await sleep(300); // give a broken page the chance to load the image
+  for (const [p, l] of [[a, 'page A'], [b, 'page B'], [c, 'page C']]) {
+    check(await p.evaluate(() => typeof window.__xss) === 'undefined',
+          `${l}: the injected onerror handler ran`);
+    check(await p.locator('#messages img').count() === 0, `${l}: an <img> element exists in #messages`);
+  }
+  ok('HTML in a message is shown as text and never runs');
+
+  for (let i = 1; i <= 40; i++) await sendMessage(b, 'line ' + i);
+  await waitMessages(a, 'page A', (ms) => ms.some(isChat('Maria', 'line 40')), 'gets 40 more lines');
+  await sleep(200);
+  const view = await a.$eval('#messages', (m) => ({
+    overflow: m.scrollHeight > m.clientHeight,
+    atBottom: m.scrollHeight - m.scrollTop - m.clientHeight < 4,
+  }));
+  check(view.overflow, 'page A: #messages does not overflow after 40 lines; cannot check scrolling');
+  check(view.atBottom, 'page A: #messages is not scrolled to the newest message');
+  ok('the message list follows the newest message');
+
+  await c.close();
+  await waitMessages(a, 'page A', (ms) => ms.some(isSystem('Anonymous left')),
+                     'sees the leave notice of page C');
+  ok('closing a page announces that its user left');
+
+  check(errors.length === 0, 'uncaught errors in the page: ' + errors.join('; '));
+  ok('no uncaught errors in any page');
+}
+
+async function main() {
+  const userDataDir = mkdtempSync(path.join(tmpdir(), 'wsio-chat-chromium-'));
+  let context = null;
+  let failed = null;
+  const watchdog = setTimeout(() => {
+    console.error(`FAIL: the test did not finish within ${OVERALL_MS} ms`);
+    process.exit(1); // Playwright kills the browser it launched on exit
+  }, OVERALL_MS);
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      timeout: WAIT_MS * 3,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+             '--no-first-run', '--disable-background-networking',
+             '--disable-component-update', '--disable-sync'],
+    });
+    await run(context);
+  } catch (e) {
+    failed = e instanceof CheckFailed ? e.message : (e && e.stack) || String(e);
+  } finally {
+    if (context) await Promise.race([context.close().catch(() => {}), sleep(WAIT_MS)]);
+    rmSync(userDataDir, { recursive: true, force: true });
+    clearTimeout(watchdog);
+  }
+  if (failed) {
+    console.error('FAIL: ' + failed);
+    console.log(`browser: ${passed} passed, 1 failed`);
+    process.exit(1);
+  }
+  console.log(`browser: ${passed} passed, 0 failed`);
+}
+
+main();
