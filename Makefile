@@ -54,6 +54,8 @@ PC_FILE := $(BUILD)/wsio.pc
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
+EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
 UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 # What a program linking libwsio.a needs besides libc.
 LIB_LDLIBS := -pthread
@@ -121,7 +123,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_
 	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
 # Every suite runs, even after one fails; the target fails if any did.
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(EXAMPLE_TEST_BIN)
 	@failed=0; for t in $(UNIT_BIN) $(EXAMPLE_TEST_BIN); do \
 	    echo "== $$t"; $$t || failed=1; \
 	done; exit $$failed
@@ -183,7 +185,10 @@ EXAMPLE_CFLAGS := $(STD) $(WARN) -Iinclude -Iexamples $(CFLAGS) $(SAN_FLAGS)
 EXAMPLE_NAMES := echo broadcast hostloop chat
 EXAMPLE_BIN := $(addprefix $(BUILD)/examples/,$(EXAMPLE_NAMES))
 EXAMPLE_COMMON := examples/example.c examples/example.h
-CHAT_SRC := $(wildcard examples/chat/*.c)
+# The chat's room logic and JSON have no wsio dependency; they are held to
+# the library's warning set and unit-tested by tests/examples/test_*.c.
+CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c
+CHAT_LOGIC_OBJ := $(patsubst examples/%.c,$(BUILD)/obj-examples/%.o,$(CHAT_LOGIC_SRC))
 
 examples: $(EXAMPLE_BIN)
 
@@ -202,10 +207,23 @@ $(BUILD)/gen/chat_page.c: examples/chat/chat.html
 	  echo '};'; \
 	  echo 'const size_t chat_page_len = sizeof chat_page;'; } > $@
 
-$(BUILD)/examples/chat: $(CHAT_SRC) examples/chat/*.h $(BUILD)/gen/chat_page.c $(EXAMPLE_COMMON) $(STATIC_LIB)
+$(BUILD)/obj-examples/%.o: examples/%.c $(wildcard examples/chat/*.h)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ $(CHAT_SRC) $(BUILD)/gen/chat_page.c \
-	    examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+	$(Q)$(CC) $(STD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/examples/chat: examples/chat/main.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat_page.c \
+                        $(EXAMPLE_COMMON) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_LOGIC_OBJ) \
+	    $(BUILD)/gen/chat_page.c examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+
+$(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_LOGIC_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Iexamples/chat -Itests/unit -o $@ $< $(CHAT_LOGIC_OBJ) \
+	    $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS)
+
+# Keep the objects: they are not throwaway intermediates.
+.SECONDARY: $(CHAT_LOGIC_OBJ)
 
 # The README's first command: build and start the chat on port 8080.
 run-chat: $(BUILD)/examples/chat
@@ -255,26 +273,3 @@ help:
 	@echo "uninstall      remove what install put there"
 	@echo "format-check   clang-format --dry-run over the library sources"
 	@echo "clean          remove build directories"
-
-# ---- examples: the chat example's room logic and JSON ---------------------
-# examples/chat/{json,room}.c have no wsio dependency; they are held to the
-# library's warning set and tested by tests/examples/test_*.c, which `unit`
-# runs with the library's suites.
-
-CHAT_SRC := examples/chat/json.c examples/chat/room.c
-CHAT_OBJ := $(patsubst examples/chat/%.c,$(BUILD)/examples/chat/%.o,$(CHAT_SRC))
-EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
-EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
-
-$(BUILD)/examples/chat/%.o: examples/chat/%.c $(wildcard examples/chat/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
-
-$(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(APP_CFLAGS) -Iexamples/chat -Itests/unit -o $@ $< $(CHAT_OBJ) $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS)
-
-# Keep the objects: they are not throwaway intermediates.
-.SECONDARY: $(CHAT_OBJ)
-
-unit: $(EXAMPLE_TEST_BIN)
