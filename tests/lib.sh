@@ -19,6 +19,7 @@ trap cleanup_servers EXIT
 start_server() {
     log=$1
     shift
+    : >"$log.out"
     "$@" --port 0 >"$log.out" 2>"$log.err" &
     SERVER_PID=$!
     SERVER_PIDS="$SERVER_PIDS $SERVER_PID"
