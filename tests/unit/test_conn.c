@@ -358,7 +358,9 @@ static void test_conn_feed_whole_message_is_zero_copy(void **state)
     wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
     uint8_t in[512];
     size_t n = put_frame(in, 1, WSIO_OP_TEXT, "whole", 5, 1);
-    n += put_frame(in + n, 1, WSIO_OP_BINARY, in, 200, 1);
+    uint8_t bin[200];
+    memset(bin, 0x42, sizeof bin);
+    n += put_frame(in + n, 1, WSIO_OP_BINARY, bin, sizeof bin, 1);
     r.in_lo = in;
     r.in_hi = in + n;
     long allocs = tm.count;
@@ -497,9 +499,9 @@ static void test_conn_feed_fails_on_length_top_bit_and_control_size(
 {
     (void)state;
     uint8_t top[14] = {0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
-    uint8_t ping[200];
-    memset(ping, 'p', sizeof ping);
-    size_t pn = put_frame(ping, 1, WSIO_OP_PING, ping + 100, 126, 1);
+    uint8_t ping[200], body[126];
+    memset(body, 'p', sizeof body);
+    size_t pn = put_frame(ping, 1, WSIO_OP_PING, body, sizeof body, 1);
     struct {
         uint8_t *in;
         size_t len;
@@ -757,6 +759,7 @@ static void run_limit_case(const limit_case *lc, const wsio_conn_callbacks *cb)
         assert_true(total <= 24);
         assert_string_equal(r.log, want);
     }
+    free(r.big);
     wsio_conn_free(c);
     assert_int_equal(tm.live_blocks, 0);
 }
@@ -1297,7 +1300,9 @@ static int oom_scenario(test_mem *tm, rec *r)
     size_t n = put_frame(in, 0, WSIO_OP_TEXT, "frag", 4, 1);
     n += put_frame(in + n, 1, WSIO_OP_PING, "ping", 4, 1);
     n += put_frame(in + n, 1, WSIO_OP_CONTINUATION, "ment", 4, 1);
-    n += put_frame(in + n, 1, WSIO_OP_BINARY, in, 100, 1);
+    uint8_t bin[100];
+    memset(bin, 0x42, sizeof bin);
+    n += put_frame(in + n, 1, WSIO_OP_BINARY, bin, sizeof bin, 1);
     int ok = 1;
     for (size_t pos = 0; pos < n && ok; pos += 5) {
         size_t k = n - pos < 5 ? n - pos : 5;
