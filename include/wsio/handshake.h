@@ -86,7 +86,8 @@ typedef struct wsio_http_response {
  *
  * Lines end in CRLF; a bare LF, a control character in a header, a space
  * before a header's colon, obs-fold continuation lines and an empty header
- * name are malformed (RFC 9112, strict).
+ * name are malformed (RFC 9112, strict), and so is a version other than
+ * "HTTP/1." and one digit.
  *
  * Returns the length of the head including its blank line (> 0), or
  *   WSIO_EAGAIN            incomplete and still under the byte limit;
@@ -169,7 +170,8 @@ WSIO_EXTERN int wsio_handshake_is_upgrade(const wsio_http_request *req);
  * On success *key (if not NULL) points at the Sec-WebSocket-Key value,
  * which base64-decodes to exactly 16 bytes.
  *
- * Returns 0, or the first failure: WSIO_EHS_METHOD (not GET),
+ * Returns 0, or WSIO_EINVAL when req is NULL, or the first failure:
+ * WSIO_EHS_METHOD (not GET),
  * WSIO_EHS_HTTPVERSION (below HTTP/1.1), WSIO_EHS_HOST, WSIO_EHS_UPGRADE,
  * WSIO_EHS_CONNECTION, WSIO_EHS_KEY, WSIO_EHS_VERSION (answer with
  * wsio_handshake_build_reject, which adds Sec-WebSocket-Version: 13).
@@ -205,8 +207,10 @@ typedef struct wsio_handshake_answer {
  * (out may be NULL when cap is 0), and returns the length the response needs
  * either way (no NUL is written or counted). answer may be NULL.
  *
- * Returns the length, or WSIO_EINVAL when a header name or value contains
- * CR, LF or NUL (header injection), or the key is invalid.
+ * Returns the length, or WSIO_EINVAL when a header name is not a token, a
+ * header value contains CR, LF, NUL or another control character but HTAB
+ * (header injection), the subprotocol is not a token, the key is not 24
+ * characters of strict base64 of 16 bytes, or out is NULL with cap > 0.
  */
 WSIO_EXTERN ssize_t wsio_handshake_build_accept(char *out, size_t cap,
                                                 wsio_slice key,
@@ -228,8 +232,13 @@ WSIO_EXTERN ssize_t wsio_handshake_build_reject(char *out, size_t cap, int err);
  * Content-Length for body_len, and the body. For the host's own pages and
  * rejections (401, 403, 404, 503 ...).
  *
+ * No Content-Length is written for 1xx and 204 (RFC 9110 section 8.6),
+ * which must then have body_len 0.
+ *
  * Same return contract as wsio_handshake_build_accept; WSIO_EINVAL when
- * status is outside 100..599 or a header contains CR, LF or NUL.
+ * status is outside 100..599, a header is invalid as for
+ * wsio_handshake_build_accept, headers include a Content-Length, or a 1xx
+ * or 204 response has a body.
  */
 WSIO_EXTERN ssize_t wsio_http_build_response(char *out, size_t cap, int status,
                                              const wsio_http_header *headers,
@@ -246,7 +255,8 @@ WSIO_EXTERN const char *wsio_http_status_reason(int status);
  * wsio_handshake_make_key - encode 16 random bytes as a Sec-WebSocket-Key
  * (section 4.1). With nonce NULL the bytes come from the operating system
  * (getrandom or /dev/urandom). out receives 24 characters and a NUL.
- * Returns 0, or WSIO_EINTERNAL when the OS gave no random bytes.
+ * Returns 0, or WSIO_EINTERNAL when the OS gave no random bytes, or
+ * WSIO_EINVAL when out is NULL.
  */
 WSIO_EXTERN int wsio_handshake_make_key(const uint8_t nonce[16],
                                         char out[WSIO_HANDSHAKE_KEY_LEN + 1]);
@@ -266,7 +276,9 @@ typedef struct wsio_handshake_request {
 /*
  * wsio_handshake_build_request - write the client's opening handshake
  * (section 4.1). Same return contract as wsio_handshake_build_accept;
- * WSIO_EINVAL when host or key is missing or a field contains CR, LF or NUL.
+ * WSIO_EINVAL when host is missing or empty, key is missing or not a valid
+ * key, path is not visible ASCII, or a header is invalid as for
+ * wsio_handshake_build_accept.
  */
 WSIO_EXTERN ssize_t wsio_handshake_build_request(char *out, size_t cap,
                                                  const wsio_handshake_request *req);
@@ -274,7 +286,8 @@ WSIO_EXTERN ssize_t wsio_handshake_build_request(char *out, size_t cap,
 /* What the server's answer chose; slices point into the response buffer. */
 typedef struct wsio_handshake_result {
     wsio_slice subprotocol;    /* len 0 when none */
-    wsio_slice extensions;     /* len 0 when none */
+    wsio_slice extensions;     /* value of the first Sec-WebSocket-Extensions
+                                  header; len 0 when none */
 } wsio_handshake_result;
 
 /*
@@ -282,9 +295,11 @@ typedef struct wsio_handshake_result {
  * answer (section 4.1, "the client MUST validate"): status 101, Upgrade
  * websocket, Connection upgrade, Sec-WebSocket-Accept matching req->key, a
  * subprotocol only if it is one of req->subprotocols, an extension only if
- * its name was offered in req->extensions.
+ * its name was offered in req->extensions (names compared without regard
+ * to case; subprotocols compared exactly).
  *
- * result may be NULL. Returns 0, or WSIO_EHS_STATUS, WSIO_EHS_UPGRADE,
+ * result may be NULL. Returns 0, or WSIO_EINVAL when resp, req or req->key
+ * is NULL or the key is over 256 bytes, or WSIO_EHS_STATUS, WSIO_EHS_UPGRADE,
  * WSIO_EHS_CONNECTION, WSIO_EHS_ACCEPT, WSIO_EHS_SUBPROTOCOL or
  * WSIO_EHS_EXTENSION.
  */
