@@ -106,9 +106,11 @@ typedef struct wsio_control {
 
 /* How a connection ended, given once to on_close. */
 typedef struct wsio_close_info {
-    unsigned code;       /* the close code: the peer's when by_peer, 1005
-                            when its close frame had none, 1006 when no
-                            close frame was exchanged */
+    unsigned code;       /* the close code: the one in the peer's close
+                            frame after a clean close (its reply when we
+                            started), 1005 when that frame had none, the
+                            one we sent when the connection failed, 1006
+                            when no close frame was exchanged */
     const char *reason;  /* UTF-8, not NUL-terminated; borrowed */
     size_t reason_len;
     int by_peer;         /* 1 when the peer sent the first close frame */
@@ -259,8 +261,9 @@ WSIO_EXTERN int wsio_conn_pong(wsio_conn *c, const void *data, size_t len);
  * peer's close frame arrives, or by wsio_conn_abort if it never does.
  *
  * Returns 0, or WSIO_EINVAL (code not valid to send, per
- * wsio_close_code_is_valid, or reason over 123 bytes or not UTF-8),
- * WSIO_ECLOSED (already closing or closed), WSIO_ENOMEM.
+ * wsio_close_code_is_valid, or reason over 123 bytes), WSIO_EUTF8 (reason
+ * not UTF-8, when check_outgoing_utf8 is on), WSIO_ECLOSED (already closing
+ * or closed), WSIO_ENOMEM.
  */
 WSIO_EXTERN int wsio_conn_close(wsio_conn *c, unsigned code,
                                 const char *reason, size_t reason_len);
