@@ -143,6 +143,7 @@ static void connected(wsio_ws *ws, unsigned events)
     }
     ws->connecting = 0;
     wsio__ws_mark_dirty(ws); /* send the request */
+    wsio__ws_start_transport(ws);
 }
 
 static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)

@@ -652,11 +652,11 @@ static void accept_one(wsio_server *srv, int fd,
     list_add(srv, ws, LIST_OTHER);
     srv->nsockets++;
     srv->nrefs++;
-    if (srv->nsockets > srv->max_connections) {
-        reply_status(ws, 503);
-        return;
-    }
+    /* The timeout covers the transport's handshake (TLS) too. */
     wsio__ws_arm(ws, srv->common.handshake_timeout_ms);
+    wsio__ws_start_transport(ws);
+    if (ws->state == WSIO__WS_HANDSHAKE && srv->nsockets > srv->max_connections)
+        reply_status(ws, 503);
 }
 
 static int accept_fd(int lfd, struct sockaddr_storage *ss)

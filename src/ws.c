@@ -239,11 +239,39 @@ static void read_some(wsio_ws *ws)
     }
 }
 
+/* Drive the transport's handshake; WebSocket bytes wait until it is done. */
+static void transport_handshake(wsio_ws *ws)
+{
+    int rc = ws->tr.ops->handshake(&ws->tr);
+    if (rc == WSIO_EAGAIN) {
+        unsigned want = ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr)
+                                          : WSIO_IO_READ;
+        rc = wsio__io_watch(ws->loop, &ws->io, want ? want : WSIO_IO_READ);
+    } else if (rc == 0) {
+        ws->tr_handshake = 0;
+        wsio__ws_mark_dirty(ws); /* a client's request goes out now */
+    }
+    if (rc < 0)
+        terminate(ws, rc);
+}
+
+void wsio__ws_start_transport(wsio_ws *ws)
+{
+    if (!ws->tr.ops->handshake)
+        return;
+    ws->tr_handshake = 1;
+    transport_handshake(ws);
+}
+
 static void on_ready(wsio__io *io, unsigned events)
 {
     wsio_ws *ws = ws_of_io(io);
     if (ws->connecting) {
         ws->common->cls->connected(ws, events);
+        return;
+    }
+    if (ws->tr_handshake) {
+        transport_handshake(ws);
         return;
     }
     if (events & WSIO_IO_WRITE)
@@ -364,7 +392,7 @@ void wsio__ws_flush_all(wsio_loop *loop)
         wsio_ws *ws = *head;
         *head = ws->next_dirty;
         ws->dirty = 0;
-        if (ws->state != WSIO__WS_DEAD && !ws->connecting)
+        if (ws->state != WSIO__WS_DEAD && !ws->connecting && !ws->tr_handshake)
             flush(ws);
     }
 }

@@ -162,6 +162,7 @@ struct wsio_ws {
     uint8_t connecting;         /* client: TCP connect in progress */
     uint8_t peer_eof;           /* closed: the peer's EOF came first */
     uint8_t list;               /* which server list the ws is on */
+    uint8_t tr_handshake;       /* the transport's handshake (TLS) runs */
     char addr[46];              /* peer address as text */
 };
 
@@ -181,6 +182,9 @@ void wsio__ws_finish_handshake_fail(wsio_ws *ws, int err);
 /* Terminate ws from a later timer tick (for loops that must not run user
  * callbacks, such as broadcast and heartbeat). */
 void wsio__ws_fail_soon(wsio_ws *ws, int err);
+/* Start the transport's own handshake (TLS), if it has one, before any
+ * WebSocket bytes; a client calls this once TCP is connected. */
+void wsio__ws_start_transport(wsio_ws *ws);
 /* Add ws to the loop's flush list. */
 void wsio__ws_mark_dirty(wsio_ws *ws);
 /* Send an encoded broadcast frame with the backpressure policy; returns a
