@@ -1,0 +1,1452 @@
+/*
+ * tests/unit/test_conn.c - the connection state machine (layer 3): frames
+ * fed in every split, failure rules with their close codes, the close
+ * handshake, limits, masking, the output queue, pause, free inside
+ * callbacks, out-of-memory paths and a client/server pair.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* The masking key of RFC 6455 section 5.7's examples. */
+static const uint8_t KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
+
+/* ---- frame building and output decoding -------------------------------- */
+
+static size_t put_frame_rsv(uint8_t *out, int fin, unsigned rsv, unsigned op,
+                            const void *data, size_t len, int masked)
+{
+    wsio_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.fin = (uint8_t)fin;
+    h.rsv = (uint8_t)rsv;
+    h.opcode = (uint8_t)op;
+    h.payload_len = len;
+    h.masked = (uint8_t)masked;
+    memcpy(h.mask_key, KEY, 4);
+    ssize_t n = wsio_frame_header_encode(out, &h);
+    assert_true(n >= 2);
+    if (len > 0)
+        memcpy(out + n, data, len);
+    if (masked)
+        wsio_mask(out + n, len, KEY, 0);
+    return (size_t)n + len;
+}
+
+/* A frame as a client sends it (masked) or a server (unmasked). */
+static size_t put_frame(uint8_t *out, int fin, unsigned op, const void *data,
+                        size_t len, int masked)
+{
+    return put_frame_rsv(out, fin, 0, op, data, len, masked);
+}
+
+typedef struct out_frame {
+    wsio_frame_header h;
+    uint8_t payload[256]; /* first bytes, unmasked */
+} out_frame;
+
+/* Drain a connection's output and decode its frames (payload unmasked). */
+static size_t drain_frames(wsio_conn *c, out_frame *f, size_t max)
+{
+    size_t total = wsio_conn_buffered_amount(c);
+    uint8_t *buf = malloc(total + 1);
+    assert_non_null(buf);
+    assert_int_equal(wsio_conn_write(c, buf, total + 1), total);
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+    size_t pos = 0, n = 0;
+    while (pos < total) {
+        assert_true(n < max);
+        ssize_t hl = wsio_frame_header_decode(buf + pos, total - pos, &f[n].h);
+        assert_true(hl >= 2);
+        pos += (size_t)hl;
+        size_t len = (size_t)f[n].h.payload_len;
+        assert_true(pos + len <= total);
+        if (f[n].h.masked)
+            wsio_mask(buf + pos, len, f[n].h.mask_key, 0);
+        memcpy(f[n].payload, buf + pos, len < 256 ? len : 256);
+        pos += len;
+        n++;
+    }
+    free(buf);
+    return n;
+}
+
+/* The code of the one close frame in the output: 0 for an empty body, -1
+ * when there is no close frame. */
+static int output_close_code(wsio_conn *c)
+{
+    out_frame f[16];
+    size_t n = drain_frames(c, f, 16);
+    int code = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].h.opcode != WSIO_OP_CLOSE)
+            continue;
+        assert_int_equal(code, -1); /* only one close frame */
+        code = f[i].h.payload_len >= 2 ? f[i].payload[0] << 8 | f[i].payload[1]
+                                       : 0;
+    }
+    return code;
+}
+
+/* ---- event recorder ---------------------------------------------------- */
+
+typedef struct rec {
+    char log[8192];
+    size_t len;
+    int closes;
+    wsio_close_info close;
+    char reason[128];
+    /* behaviour */
+    int pause;          /* return WSIO_PAUSE from every message callback */
+    int fail_with;      /* return this from on_message */
+    int free_in;        /* 1: free in on_message, 2: free in on_close */
+    int close_in_msg;   /* call wsio_conn_close from on_message */
+    int echo;           /* send every message back */
+    /* zero-copy check: the fed buffer */
+    const uint8_t *in_lo, *in_hi;
+    int in_place;
+    /* assembled streaming pieces */
+    uint8_t *big;
+    size_t big_len, big_cap;
+    int pieces;
+} rec;
+
+static void logf_(rec *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->log + r->len, sizeof r->log - r->len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof r->log - r->len);
+    r->len += (size_t)n;
+}
+
+/* Payload summary: hex when short, length and FNV-1a hash when long. */
+static void log_data(rec *r, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    if (len <= 24) {
+        for (size_t i = 0; i < len; i++)
+            logf_(r, "%02x", p[i]);
+        return;
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    logf_(r, "#%zu:%08x", len, h);
+}
+
+static int on_message(wsio_conn *c, const wsio_message *m, void *user)
+{
+    rec *r = user;
+    logf_(r, "%s(", m->opcode == WSIO_OP_TEXT ? "T" : "B");
+    log_data(r, m->data, m->len);
+    logf_(r, ")");
+    const uint8_t *d = m->data;
+    if (r->in_lo && d >= r->in_lo && d + m->len <= r->in_hi)
+        r->in_place++;
+    if (r->echo)
+        assert_int_equal(wsio_conn_send(c, m->opcode, m->data, m->len), 0);
+    if (r->close_in_msg)
+        assert_int_equal(wsio_conn_close(c, 1000, NULL, 0), 0);
+    if (r->free_in == 1)
+        wsio_conn_free(c);
+    if (r->fail_with)
+        return r->fail_with;
+    return r->pause ? WSIO_PAUSE : 0;
+}
+
+static int on_fragment(wsio_conn *c, const wsio_fragment *f, void *user)
+{
+    (void)c;
+    rec *r = user;
+    if (f->first)
+        r->big_len = 0;
+    if (r->big_len + f->len > r->big_cap) {
+        r->big_cap = (r->big_len + f->len) * 2;
+        r->big = realloc(r->big, r->big_cap);
+        assert_non_null(r->big);
+    }
+    if (f->len)
+        memcpy(r->big + r->big_len, f->data, f->len);
+    r->big_len += f->len;
+    r->pieces++;
+    if (f->last) {
+        logf_(r, "%s(", f->opcode == WSIO_OP_TEXT ? "T" : "B");
+        log_data(r, r->big, r->big_len);
+        logf_(r, ")");
+    }
+    return r->pause ? WSIO_PAUSE : 0;
+}
+
+static int on_ping(wsio_conn *c, const wsio_control *p, void *user)
+{
+    (void)c;
+    rec *r = user;
+    logf_(r, "PING(");
+    log_data(r, p->data, p->len);
+    logf_(r, ")");
+    return r->pause ? WSIO_PAUSE : 0;
+}
+
+static int on_pong(wsio_conn *c, const wsio_control *p, void *user)
+{
+    (void)c;
+    rec *r = user;
+    logf_(r, "PONG(");
+    log_data(r, p->data, p->len);
+    logf_(r, ")");
+    return r->pause ? WSIO_PAUSE : 0;
+}
+
+static void on_close(wsio_conn *c, const wsio_close_info *info, void *user)
+{
+    rec *r = user;
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+    r->closes++;
+    r->close = *info;
+    assert_true(info->reason_len < sizeof r->reason);
+    memcpy(r->reason, info->reason, info->reason_len);
+    r->reason[info->reason_len] = 0;
+    r->close.reason = r->reason;
+    logf_(r, "CLOSE(%u,%d,%d,%s)", info->code, info->by_peer, info->clean,
+          wsio_err_name(info->error));
+    if (r->free_in == 2)
+        wsio_conn_free(c);
+}
+
+static const wsio_conn_callbacks CB = {on_message, NULL, on_ping, on_pong,
+                                       on_close};
+static const wsio_conn_callbacks CB_STREAM = {NULL, on_fragment, on_ping,
+                                              on_pong, on_close};
+
+static wsio_conn *new_conn(enum wsio_role role, const wsio_conn_config *cfg,
+                           const wsio_conn_callbacks *cb, test_mem *tm, rec *r)
+{
+    test_mem_init(tm);
+    memset(r, 0, sizeof *r);
+    wsio_conn *c = wsio_conn_new(role, cfg, cb, &tm->mem, r);
+    assert_non_null(c);
+    return c;
+}
+
+/* Feed in pieces of at most step bytes (0: all at once), re-feeding after
+ * pauses; returns the last feed result. */
+static ssize_t feed_steps(wsio_conn *c, uint8_t *in, size_t len, size_t step)
+{
+    size_t pos = 0;
+    ssize_t r = 0;
+    while (pos < len) {
+        size_t n = step && step < len - pos ? step : len - pos;
+        r = wsio_conn_feed(c, in + pos, n);
+        if (r < 0)
+            return r;
+        if (r == 0 && wsio_conn_state(c) == WSIO_CONN_CLOSED)
+            return r;
+        pos += (size_t)r;
+        if ((size_t)r < n && wsio_conn_state(c) == WSIO_CONN_CLOSED)
+            return r;
+    }
+    return r;
+}
+
+/* ---- the reference stream ------------------------------------------------ */
+
+/* Client-to-server frames of every kind, and the log they must give. */
+static size_t reference_stream(uint8_t *s, char *expect, size_t cap)
+{
+    static uint8_t bin[300];
+    for (size_t i = 0; i < sizeof bin; i++)
+        bin[i] = (uint8_t)(i * 7);
+    size_t n = 0;
+    n += put_frame(s + n, 1, WSIO_OP_TEXT, "Hello", 5, 1);
+    n += put_frame(s + n, 1, WSIO_OP_BINARY, bin, sizeof bin, 1);
+    /* "Hello wörld" in three fragments with a ping between, the ö split
+     * between the second and third. */
+    n += put_frame(s + n, 0, WSIO_OP_TEXT, "Hel", 3, 1);
+    n += put_frame(s + n, 1, WSIO_OP_PING, "p1", 2, 1);
+    n += put_frame(s + n, 0, WSIO_OP_CONTINUATION, "lo w\xc3", 5, 1);
+    n += put_frame(s + n, 1, WSIO_OP_CONTINUATION, "\xb6rld", 4, 1);
+    n += put_frame(s + n, 1, WSIO_OP_PONG, "unsolicited", 11, 1);
+    n += put_frame(s + n, 1, WSIO_OP_TEXT, "", 0, 1);
+    /* A binary message of empty fragments around one byte. */
+    n += put_frame(s + n, 0, WSIO_OP_BINARY, "", 0, 1);
+    n += put_frame(s + n, 0, WSIO_OP_CONTINUATION, "\x00", 1, 1);
+    n += put_frame(s + n, 1, WSIO_OP_CONTINUATION, "", 0, 1);
+    n += put_frame(s + n, 1, WSIO_OP_PING, "", 0, 1);
+    n += put_frame(s + n, 1, WSIO_OP_CLOSE, "\x03\xe8" "bye", 5, 1);
+    assert_true(n <= cap);
+
+    rec r;
+    memset(&r, 0, sizeof r);
+    logf_(&r, "T(48656c6c6f)B(");
+    log_data(&r, bin, sizeof bin);
+    logf_(&r, ")PING(7031)T(48656c6c6f2077c3b6726c64)PONG(");
+    log_data(&r, "unsolicited", 11);
+    logf_(&r, ")T()B(00)PING()CLOSE(1000,1,1,OK)");
+    strcpy(expect, r.log);
+    return n;
+}
+
+/* The server's output for the reference stream: two pongs and the echoed
+ * close code. */
+static void check_reference_output(wsio_conn *c)
+{
+    out_frame f[8];
+    size_t n = drain_frames(c, f, 8);
+    assert_int_equal(n, 3);
+    assert_int_equal(f[0].h.opcode, WSIO_OP_PONG);
+    assert_int_equal(f[0].h.payload_len, 2);
+    assert_memory_equal(f[0].payload, "p1", 2);
+    assert_int_equal(f[1].h.opcode, WSIO_OP_PONG);
+    assert_int_equal(f[1].h.payload_len, 0);
+    assert_int_equal(f[2].h.opcode, WSIO_OP_CLOSE);
+    assert_int_equal(f[2].h.payload_len, 2);
+    assert_int_equal(f[2].payload[0] << 8 | f[2].payload[1], 1000);
+    for (size_t i = 0; i < n; i++)
+        assert_false(f[i].h.masked);
+}
+
+static void run_reference(const uint8_t *stream, size_t len, size_t split,
+                          size_t step, const char *expect)
+{
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t *copy = malloc(len);
+    assert_non_null(copy);
+    memcpy(copy, stream, len);
+    if (split) {
+        assert_int_equal(wsio_conn_feed(c, copy, split), split);
+        assert_int_equal(wsio_conn_feed(c, copy + split, len - split),
+                         len - split);
+    } else {
+        feed_steps(c, copy, len, step);
+    }
+    assert_string_equal(r.log, expect);
+    assert_int_equal(r.closes, 1);
+    assert_string_equal(r.reason, "bye");
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+    check_reference_output(c);
+    assert_int_equal(wsio_conn_feed(c, copy, 1), WSIO_ECLOSED);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+    free(copy);
+}
+
+static void test_conn_feed_reference_stream_same_events_in_every_split(
+    void **state)
+{
+    (void)state;
+    uint8_t stream[1024];
+    char expect[2048];
+    size_t len = reference_stream(stream, expect, sizeof stream);
+    run_reference(stream, len, 0, 0, expect); /* whole */
+    run_reference(stream, len, 0, 1, expect); /* one byte at a time */
+    run_reference(stream, len, 0, 7, expect);
+    for (size_t split = 1; split < len; split++)
+        run_reference(stream, len, split, 0, expect);
+}
+
+static void test_conn_feed_whole_message_is_zero_copy(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[512];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "whole", 5, 1);
+    uint8_t bin[200];
+    memset(bin, 0x42, sizeof bin);
+    n += put_frame(in + n, 1, WSIO_OP_BINARY, bin, sizeof bin, 1);
+    r.in_lo = in;
+    r.in_hi = in + n;
+    long allocs = tm.count;
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(r.in_place, 2);
+    assert_int_equal(tm.count, allocs); /* nothing allocated for them */
+    /* Fragmented: assembled elsewhere. */
+    n = put_frame(in, 0, WSIO_OP_TEXT, "frag", 4, 1);
+    n += put_frame(in + n, 1, WSIO_OP_CONTINUATION, "ment", 4, 1);
+    r.in_hi = in + n;
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(r.in_place, 2);
+    assert_non_null(strstr(r.log, "T(667261676d656e74)"));
+    /* The receive buffer went back once the message was done. */
+    assert_int_equal(tm.live_blocks, 1);
+    wsio_conn_free(c);
+}
+
+/* ---- failure rules ------------------------------------------------------- */
+
+typedef struct frame_spec {
+    int fin;
+    unsigned rsv;
+    unsigned op;
+    const char *data;
+    size_t len;
+} frame_spec;
+
+typedef struct fail_case {
+    const char *name;
+    enum wsio_role role;
+    frame_spec frames[4];
+    int err;
+    int code;
+} fail_case;
+
+#define F(fin, op, s) {fin, 0, op, s, sizeof s - 1}
+#define END {0, 0, 0, NULL, 0}
+
+static const fail_case fail_cases[] = {
+    {"rsv1", WSIO_ROLE_SERVER, {{1, 4, 1, "a", 1}, END}, WSIO_ERSV, 1002},
+    {"rsv3", WSIO_ROLE_SERVER, {{1, 1, 2, "a", 1}, END}, WSIO_ERSV, 1002},
+    {"opcode 3", WSIO_ROLE_SERVER, {F(1, 3, "a"), END}, WSIO_EOPCODE, 1002},
+    {"opcode B", WSIO_ROLE_SERVER, {F(1, 0xB, ""), END}, WSIO_EOPCODE, 1002},
+    {"fragmented ping", WSIO_ROLE_SERVER, {F(0, 9, "x"), END},
+     WSIO_ECONTROL, 1002},
+    {"lone continuation", WSIO_ROLE_SERVER, {F(1, 0, "x"), END},
+     WSIO_ECONTINUATION, 1002},
+    {"new message inside one", WSIO_ROLE_SERVER,
+     {F(0, 1, "a"), F(1, 2, "b"), END}, WSIO_EFRAGMENT, 1002},
+    {"continuation after the end", WSIO_ROLE_SERVER,
+     {F(1, 1, "a"), F(1, 0, "b"), END}, WSIO_ECONTINUATION, 1002},
+    {"overlong utf-8", WSIO_ROLE_SERVER, {F(1, 1, "\xc0\x80"), END},
+     WSIO_EUTF8, 1007},
+    {"surrogate across fragments", WSIO_ROLE_SERVER,
+     {F(0, 1, "ok\xed"), F(1, 0, "\xa0\x80"), END}, WSIO_EUTF8, 1007},
+    {"truncated character at the end", WSIO_ROLE_SERVER,
+     {F(0, 1, "ok\xe2\x82"), F(1, 0, ""), END}, WSIO_EUTF8, 1007},
+    {"close of one byte", WSIO_ROLE_SERVER, {F(1, 8, "\x03"), END},
+     WSIO_ECLOSEPAYLOAD, 1002},
+    {"close reason not utf-8", WSIO_ROLE_SERVER, {F(1, 8, "\x03\xe8\xff"), END},
+     WSIO_EUTF8, 1007},
+    {"close code 1005", WSIO_ROLE_SERVER, {F(1, 8, "\x03\xed"), END},
+     WSIO_ECLOSECODE, 1002},
+    {"masked frame to a client", WSIO_ROLE_CLIENT, {F(1, 1, "a"), END},
+     WSIO_EMASKED, 1002},
+};
+
+static void on_close_count_only(wsio_conn *c, const wsio_close_info *info,
+                                void *user)
+{
+    (void)c;
+    rec *r = user;
+    r->closes++;
+    r->close = *info;
+}
+
+static void run_fail_case(const fail_case *fc, size_t step)
+{
+    uint8_t in[256];
+    size_t n = 0;
+    /* A server gets masked frames, a client unmasked ones, except in the
+     * cases that test exactly that. */
+    int masked = fc->role == WSIO_ROLE_SERVER || fc->err == WSIO_EMASKED;
+    for (const frame_spec *s = fc->frames; s->data; s++)
+        n += put_frame_rsv(in + n, s->fin, s->rsv, s->op, s->data, s->len,
+                           masked);
+    test_mem tm;
+    rec r;
+    wsio_conn_callbacks cb = CB;
+    cb.on_close = on_close_count_only;
+    wsio_conn *c = new_conn(fc->role, NULL, &cb, &tm, &r);
+    ssize_t got = feed_steps(c, in, n, step);
+    if (got != fc->err)
+        fail_msg("%s: feed gave %s", fc->name, wsio_err_name((int)got));
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+    assert_int_equal(r.closes, 1);
+    assert_int_equal(r.close.code, fc->code);
+    assert_int_equal(r.close.clean, 0);
+    assert_int_equal(r.close.by_peer, 0);
+    assert_int_equal(r.close.error, fc->err);
+    assert_int_equal(wsio_conn_error(c, NULL), fc->err);
+    assert_int_equal(output_close_code(c), fc->code);
+    /* Sticky. */
+    assert_int_equal(wsio_conn_feed(c, in, n), fc->err);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "x", 1), WSIO_ECLOSED);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+static void test_conn_feed_fails_on_each_rule_with_its_close_code(
+    void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof fail_cases / sizeof fail_cases[0]; i++) {
+        run_fail_case(&fail_cases[i], 0);
+        run_fail_case(&fail_cases[i], 1);
+    }
+}
+
+static void test_conn_feed_fails_on_unmasked_client_frame(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[16];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "hi", 2, 0);
+    assert_int_equal(wsio_conn_feed(c, in, n), WSIO_EUNMASKED);
+    assert_int_equal(output_close_code(c), 1002);
+    wsio_conn_free(c);
+}
+
+static void test_conn_feed_fails_on_length_top_bit_and_control_size(
+    void **state)
+{
+    (void)state;
+    uint8_t top[14] = {0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
+    uint8_t ping[200], body[126];
+    memset(body, 'p', sizeof body);
+    size_t pn = put_frame(ping, 1, WSIO_OP_PING, body, sizeof body, 1);
+    struct {
+        uint8_t *in;
+        size_t len;
+        int err;
+    } v[] = {{top, sizeof top, WSIO_ELENGTH}, {ping, pn, WSIO_ECONTROL}};
+    for (size_t i = 0; i < 2; i++) {
+        test_mem tm;
+        rec r;
+        wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+        assert_int_equal(wsio_conn_feed(c, v[i].in, v[i].len), v[i].err);
+        assert_int_equal(output_close_code(c), 1002);
+        assert_int_equal(r.closes, 1);
+        wsio_conn_free(c);
+    }
+}
+
+static void test_conn_feed_invalid_utf8_fails_mid_frame(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    /* A 1000-byte text frame whose 6th byte is invalid: only the first 10
+     * bytes of payload are fed, and that is enough to fail. */
+    uint8_t in[1100];
+    uint8_t text[1000];
+    memset(text, 'a', sizeof text);
+    text[5] = 0xff;
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, text, sizeof text, 1);
+    size_t hl = n - sizeof text;
+    assert_int_equal(wsio_conn_feed(c, in, hl + 10), WSIO_EUTF8);
+    uint64_t off = 0;
+    assert_int_equal(wsio_conn_error(c, &off), WSIO_EUTF8);
+    assert_int_equal(off, hl + 5);
+    assert_int_equal(output_close_code(c), 1007);
+    wsio_conn_free(c);
+}
+
+static int fail_callback(wsio_conn *c, const wsio_message *m, void *user)
+{
+    (void)c;
+    (void)m;
+    return *(int *)user;
+}
+
+static void test_conn_callback_error_fails_with_mapped_code(void **state)
+{
+    (void)state;
+    static const struct {
+        int ret;
+        int code;
+    } v[] = {{WSIO_ECALLBACK, 1011}, {-5, 1011}, {WSIO_EUTF8, 1007},
+             {WSIO_ETIMEDOUT, 1011}, {WSIO_ETOOBIG, 1009}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        test_mem tm;
+        test_mem_init(&tm);
+        wsio_conn_callbacks cb = {fail_callback, NULL, NULL, NULL, NULL};
+        int ret = v[i].ret;
+        wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, &cb, &tm.mem, &ret);
+        uint8_t in[32];
+        size_t n = put_frame(in, 1, WSIO_OP_TEXT, "x", 1, 1);
+        n += put_frame(in + n, 1, WSIO_OP_TEXT, "y", 1, 1);
+        assert_int_equal(wsio_conn_feed(c, in, n), v[i].ret);
+        assert_int_equal(output_close_code(c), v[i].code);
+        assert_int_equal(wsio_conn_feed(c, in, n), v[i].ret);
+        wsio_conn_free(c);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+/* ---- close handshake ----------------------------------------------------- */
+
+static void test_conn_close_codes_echoed_or_rejected(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned code;
+        int valid;
+    } v[] = {{999, 0},  {1000, 1}, {1001, 1}, {1002, 1}, {1003, 1},
+             {1004, 0}, {1005, 0}, {1006, 0}, {1007, 1}, {1008, 1},
+             {1009, 1}, {1010, 1}, {1011, 1}, {1012, 1}, {1013, 1},
+             {1014, 1}, {1015, 0}, {1016, 0}, {2000, 0}, {2999, 0},
+             {3000, 1}, {3999, 1}, {4000, 1}, {4999, 1}, {5000, 0},
+             {0, 0},    {65535, 0}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        test_mem tm;
+        rec r;
+        wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+        uint8_t body[4] = {(uint8_t)(v[i].code >> 8), (uint8_t)v[i].code, 'o',
+                           'k'};
+        uint8_t in[32];
+        size_t n = put_frame(in, 1, WSIO_OP_CLOSE, body, 4, 1);
+        ssize_t got = wsio_conn_feed(c, in, n);
+        assert_int_equal(r.closes, 1);
+        if (v[i].valid) {
+            assert_int_equal(got, n);
+            assert_int_equal(output_close_code(c), v[i].code);
+            assert_int_equal(r.close.code, v[i].code);
+            assert_string_equal(r.reason, "ok");
+            assert_int_equal(r.close.by_peer, 1);
+            assert_int_equal(r.close.clean, 1);
+            assert_int_equal(wsio_conn_feed(c, in, n), WSIO_ECLOSED);
+        } else {
+            assert_int_equal(got, WSIO_ECLOSECODE);
+            assert_int_equal(output_close_code(c), 1002);
+            assert_int_equal(r.close.clean, 0);
+        }
+        wsio_conn_free(c);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+static void test_conn_close_empty_is_answered_empty(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[32];
+    size_t n = put_frame(in, 1, WSIO_OP_CLOSE, "", 0, 1);
+    /* Bytes after the close frame are not read. */
+    size_t extra = put_frame(in + n, 1, WSIO_OP_TEXT, "late", 4, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n + extra), n);
+    assert_string_equal(r.log, "CLOSE(1005,1,1,OK)");
+    assert_int_equal(output_close_code(c), 0);
+    assert_int_equal(wsio_conn_want_read(c), 0);
+    assert_int_equal(wsio_conn_ping(c, NULL, 0), WSIO_ECLOSED);
+    assert_int_equal(wsio_conn_pong(c, NULL, 0), WSIO_ECLOSED);
+    assert_int_equal(wsio_conn_close(c, 1000, NULL, 0), WSIO_ECLOSED);
+    wsio_conn_free(c);
+}
+
+static void test_conn_close_initiated_waits_for_reply(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    assert_int_equal(wsio_conn_close(c, 1001, "away", 4), 0);
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSING);
+    assert_int_equal(wsio_conn_close(c, 1000, NULL, 0), WSIO_ECLOSED);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "x", 1), WSIO_ECLOSED);
+    assert_int_equal(wsio_conn_ping(c, "x", 1), WSIO_ECLOSED);
+    out_frame f[4];
+    assert_int_equal(drain_frames(c, f, 4), 1);
+    assert_int_equal(f[0].h.opcode, WSIO_OP_CLOSE);
+    assert_memory_equal(f[0].payload, "\x03\xe9" "away", 6);
+    /* Data still arrives and pings are still answered while closing. */
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "still", 5, 1);
+    n += put_frame(in + n, 1, WSIO_OP_PING, "pi", 2, 1);
+    n += put_frame(in + n, 1, WSIO_OP_CLOSE, "\x03\xe9", 2, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_string_equal(r.log, "T(7374696c6c)PING(7069)CLOSE(1001,0,1,OK)");
+    assert_int_equal(drain_frames(c, f, 4), 1); /* the pong, no second close */
+    assert_int_equal(f[0].h.opcode, WSIO_OP_PONG);
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+    wsio_conn_abort(c, 0);
+    assert_int_equal(r.closes, 1);
+    wsio_conn_free(c);
+}
+
+static void test_conn_close_rejects_bad_arguments(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    char reason[124];
+    memset(reason, 'r', sizeof reason);
+    assert_int_equal(wsio_conn_close(c, 1005, NULL, 0), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_close(c, 1004, NULL, 0), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_close(c, 0, "x", 1), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_close(c, 1000, reason, 124), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_close(c, 1000, "\xc3", 1), WSIO_EUTF8);
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_OPEN);
+    assert_int_equal(wsio_conn_close(c, 1000, reason, 123), 0);
+    assert_int_equal(wsio_conn_buffered_amount(c), 2 + 125);
+    wsio_conn_free(c);
+}
+
+static void test_conn_abort_reports_1006_once_and_drops_output(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "queued", 6), 0);
+    /* Half a message in the receive buffer, too. */
+    uint8_t in[32];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "partial", 7, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n - 3), n - 3);
+    assert_int_equal(wsio_conn_abort(c, WSIO_ETIMEDOUT), 0);
+    assert_int_equal(tm.live_blocks, 1); /* only the conn itself */
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+    assert_string_equal(r.log, "CLOSE(1006,0,0,ETIMEDOUT)");
+    assert_int_equal(wsio_conn_abort(c, WSIO_ETIMEDOUT), 0);
+    assert_int_equal(r.closes, 1);
+    assert_int_equal(wsio_conn_feed(c, in, 1), WSIO_ETIMEDOUT);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "x", 1), WSIO_ECLOSED);
+    wsio_conn_free(c);
+}
+
+/* ---- limits -------------------------------------------------------------- */
+
+typedef struct limit_case {
+    size_t max_message, max_frame, max_frags;
+    size_t frames[6]; /* payload sizes; 0 ends unless first */
+    size_t nframes;
+    int err;
+} limit_case;
+
+static const limit_case limit_cases[] = {
+    {10, 100, 10, {10}, 1, 0},
+    {10, 100, 10, {11}, 1, WSIO_ETOOBIG},
+    {10, 100, 10, {5, 5}, 2, 0},
+    {10, 100, 10, {5, 6}, 2, WSIO_ETOOBIG},
+    {100, 8, 10, {8}, 1, 0},
+    {100, 8, 10, {9}, 1, WSIO_ETOOBIG},
+    {100, 8, 10, {8, 8, 8}, 3, 0},
+    {100, 100, 3, {1, 0, 1}, 3, 0},
+    {100, 100, 3, {0, 0, 0, 0}, 4, WSIO_ETOOMANYFRAGS},
+    {100, 100, 3, {1, 1, 1, 1}, 4, WSIO_ETOOMANYFRAGS},
+};
+
+static void run_limit_case(const limit_case *lc, const wsio_conn_callbacks *cb)
+{
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    cfg.max_message_size = lc->max_message;
+    cfg.max_frame_size = lc->max_frame;
+    cfg.max_fragments = lc->max_frags;
+    uint8_t payload[128], in[1024];
+    memset(payload, 'z', sizeof payload);
+    size_t n = 0, total = 0;
+    for (size_t i = 0; i < lc->nframes; i++) {
+        unsigned op = i ? WSIO_OP_CONTINUATION : WSIO_OP_BINARY;
+        n += put_frame(in + n, i + 1 == lc->nframes, op, payload,
+                       lc->frames[i], 1);
+        total += lc->frames[i];
+    }
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, &cfg, cb, &tm, &r);
+    ssize_t got = wsio_conn_feed(c, in, n);
+    if (lc->err) {
+        assert_int_equal(got, lc->err);
+        assert_int_equal(output_close_code(c), 1009);
+    } else {
+        assert_int_equal(got, n);
+        char want[64];
+        snprintf(want, sizeof want, "B(%.*s)", (int)(2 * total),
+                 "7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a");
+        assert_true(total <= 24);
+        assert_string_equal(r.log, want);
+    }
+    free(r.big);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+static void test_conn_limits_at_and_one_over(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof limit_cases / sizeof limit_cases[0]; i++) {
+        run_limit_case(&limit_cases[i], &CB);
+        run_limit_case(&limit_cases[i], &CB_STREAM);
+    }
+}
+
+static void test_conn_limits_checked_before_allocating(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    /* A header announcing 2^40 bytes, and nothing else. */
+    uint8_t in[14] = {0x82, 0xff, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4};
+    long before = tm.count;
+    assert_int_equal(wsio_conn_feed(c, in, sizeof in), WSIO_ETOOBIG);
+    assert_int_equal(tm.count - before, 1); /* the close frame's output */
+    assert_int_equal(output_close_code(c), 1009);
+    wsio_conn_free(c);
+}
+
+/* ---- streaming ----------------------------------------------------------- */
+
+static void test_conn_stream_pieces_follow_bytes(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB_STREAM, &tm, &r);
+    uint8_t in[2048], text[1000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (uint8_t)('a' + i % 26);
+    size_t n = put_frame(in, 0, WSIO_OP_TEXT, text, 600, 1);
+    n += put_frame(in + n, 1, WSIO_OP_PING, "", 0, 1);
+    n += put_frame(in + n, 1, WSIO_OP_CONTINUATION, text + 600, 400, 1);
+    feed_steps(c, in, n, 100);
+    rec want;
+    memset(&want, 0, sizeof want);
+    logf_(&want, "PING()T(");
+    log_data(&want, text, sizeof text);
+    logf_(&want, ")");
+    assert_string_equal(r.log, want.log);
+    assert_true(r.pieces >= 10); /* one per fed run at least */
+    assert_int_equal(output_close_code(c), -1); /* drains the pong */
+    assert_int_equal(tm.live_blocks, 1);        /* nothing assembled */
+    free(r.big);
+    wsio_conn_free(c);
+}
+
+static void test_conn_stream_fails_utf8_before_delivering(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB_STREAM, &tm, &r);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "good\xf5", 5, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), WSIO_EUTF8);
+    assert_int_equal(r.pieces, 0);
+    assert_int_equal(output_close_code(c), 1007);
+    free(r.big);
+    wsio_conn_free(c);
+}
+
+/* ---- pings and pongs ----------------------------------------------------- */
+
+static void test_conn_ping_burst_gets_a_pong_each(void **state)
+{
+    (void)state;
+    for (int auto_pong = 0; auto_pong <= 1; auto_pong++) {
+        wsio_conn_config cfg;
+        wsio_conn_config_default(&cfg);
+        cfg.auto_pong = auto_pong;
+        test_mem tm;
+        rec r;
+        wsio_conn *c = new_conn(WSIO_ROLE_SERVER, &cfg, &CB, &tm, &r);
+        uint8_t in[512], big[125];
+        memset(big, 0xAB, sizeof big);
+        size_t n = put_frame(in, 1, WSIO_OP_PING, "1", 1, 1);
+        n += put_frame(in + n, 1, WSIO_OP_PING, "22", 2, 1);
+        n += put_frame(in + n, 1, WSIO_OP_PING, big, sizeof big, 1);
+        n += put_frame(in + n, 1, WSIO_OP_PONG, "u", 1, 1);
+        assert_int_equal(wsio_conn_feed(c, in, n), n);
+        out_frame f[8];
+        size_t k = drain_frames(c, f, 8);
+        assert_int_equal(k, auto_pong ? 3 : 0);
+        for (size_t i = 0; i < k; i++)
+            assert_int_equal(f[i].h.opcode, WSIO_OP_PONG);
+        if (auto_pong) {
+            assert_memory_equal(f[0].payload, "1", 1);
+            assert_memory_equal(f[1].payload, "22", 2);
+            assert_int_equal(f[2].h.payload_len, 125);
+            assert_memory_equal(f[2].payload, big, 125);
+        }
+        assert_int_equal(strncmp(r.log, "PING(31)PING(3232)PING(#125:", 28), 0);
+        assert_non_null(strstr(r.log, "PONG(75)"));
+        wsio_conn_free(c);
+    }
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static void test_conn_send_fragment_checks_order_and_utf8(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "x", 1, 1),
+                     WSIO_ESTATE);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_CONTINUATION, "x", 1),
+                     WSIO_EINVAL);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_PING, "x", 1), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "\xc3(", 2), WSIO_EUTF8);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "\xc3", 1), WSIO_EUTF8);
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+    /* "ö" split between two fragments, a ping between them. */
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_TEXT, "w\xc3", 2, 0), 0);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, "b", 1), WSIO_ESTATE);
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_TEXT, "x", 1, 0),
+                     WSIO_ESTATE);
+    assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "(", 1, 1),
+                     WSIO_EUTF8);
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\xb6", 1,
+                                             0),
+                     0);
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\xe2", 1,
+                                             1),
+                     WSIO_EUTF8);
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "!", 1, 1),
+                     0);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, "\xff", 1), 0);
+    out_frame f[8];
+    assert_int_equal(drain_frames(c, f, 8), 5);
+    static const struct {
+        unsigned op, fin;
+        const char *p;
+        size_t len;
+    } want[] = {{WSIO_OP_TEXT, 0, "w\xc3", 2},
+                {WSIO_OP_PING, 1, "p", 1},
+                {WSIO_OP_CONTINUATION, 0, "\xb6", 1},
+                {WSIO_OP_CONTINUATION, 1, "!", 1},
+                {WSIO_OP_BINARY, 1, "\xff", 1}};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(f[i].h.opcode, want[i].op);
+        assert_int_equal(f[i].h.fin, want[i].fin);
+        assert_int_equal(f[i].h.payload_len, want[i].len);
+        assert_memory_equal(f[i].payload, want[i].p, want[i].len);
+    }
+    /* With the check off, invalid text goes out. */
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    cfg.check_outgoing_utf8 = 0;
+    wsio_conn *d = wsio_conn_new(WSIO_ROLE_SERVER, &cfg, NULL, &tm.mem, NULL);
+    assert_int_equal(wsio_conn_send(d, WSIO_OP_TEXT, "\xc3", 1), 0);
+    char big[126] = {0};
+    assert_int_equal(wsio_conn_ping(d, big, 126), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_pong(d, big, 126), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_ping(d, big, 125), 0);
+    wsio_conn_free(d);
+    wsio_conn_free(c);
+}
+
+static int counting_mask(uint8_t key[4], void *user)
+{
+    unsigned *n = user;
+    if (*n == 99)
+        return WSIO_ECALLBACK;
+    ++*n;
+    key[0] = (uint8_t)*n;
+    key[1] = 0x5a;
+    key[2] = (uint8_t)~*n;
+    key[3] = 0xa5;
+    return 0;
+}
+
+static void test_conn_client_masks_each_frame_with_fresh_key(void **state)
+{
+    (void)state;
+    for (int own = 0; own <= 1; own++) {
+        wsio_conn_config cfg;
+        wsio_conn_config_default(&cfg);
+        unsigned made = 0;
+        if (own) {
+            cfg.make_mask = counting_mask;
+            cfg.make_mask_user = &made;
+        }
+        test_mem tm;
+        rec r;
+        wsio_conn *c = new_conn(WSIO_ROLE_CLIENT, &cfg, &CB, &tm, &r);
+        /* More frames than one pool of random bytes serves. */
+        for (int i = 0; i < 40; i++)
+            assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "masked!", 7), 0);
+        assert_int_equal(wsio_conn_ping(c, "pp", 2), 0);
+        assert_int_equal(wsio_conn_close(c, 1000, "end", 3), 0);
+        uint8_t raw[64];
+        wsio_iov iov[2];
+        assert_int_equal(wsio_conn_peek_output(c, iov, 2), 1);
+        memcpy(raw, iov[0].base, 13);
+        assert_memory_not_equal(raw + 6, "masked!", 7); /* masked on the wire */
+        out_frame f[48];
+        assert_int_equal(drain_frames(c, f, 48), 42);
+        for (int i = 0; i < 42; i++) {
+            assert_true(f[i].h.masked);
+            for (int j = 0; j < i; j++)
+                assert_memory_not_equal(f[i].h.mask_key, f[j].h.mask_key, 4);
+        }
+        assert_memory_equal(f[0].payload, "masked!", 7);
+        assert_memory_equal(f[40].payload, "pp", 2);
+        assert_memory_equal(f[41].payload, "\x03\xe8" "end", 5);
+        if (own)
+            assert_int_equal(made, 42);
+        /* A client refuses shared (unmasked) frames. */
+        wsio_rcbuf *rc = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "x", 1);
+        assert_int_equal(wsio_conn_send_encoded(c, rc), WSIO_ECLOSED);
+        wsio_rcbuf_unref(rc);
+        wsio_conn_free(c);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+static void test_conn_client_mask_hook_failure_fails_the_send(void **state)
+{
+    (void)state;
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    unsigned made = 99;
+    cfg.make_mask = counting_mask;
+    cfg.make_mask_user = &made;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_CLIENT, &cfg, &CB, &tm, &r);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, "x", 1), WSIO_ECALLBACK);
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+    wsio_rcbuf *rc = wsio_message_encode(NULL, WSIO_OP_TEXT, "x", 1);
+    assert_int_equal(wsio_conn_send_encoded(c, rc), WSIO_ESTATE);
+    wsio_rcbuf_unref(rc);
+    /* Server frames to a client are unmasked; a client reads them. */
+    uint8_t in[16];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "srv", 3, 0);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_string_equal(r.log, "T(737276)");
+    wsio_conn_free(c);
+}
+
+/* ---- output queue -------------------------------------------------------- */
+
+/* Queue copied and shared frames alternately; return the expected bytes. */
+static size_t queue_mixed(wsio_conn *c, wsio_rcbuf **rc, uint8_t *want)
+{
+    uint8_t big[300];
+    memset(big, 'B', sizeof big);
+    size_t n = 0;
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "one", 3), 0);
+    n += put_frame(want + n, 1, WSIO_OP_TEXT, "one", 3, 0);
+    assert_int_equal(wsio_conn_send_encoded(c, rc[0]), 0);
+    memcpy(want + n, rc[0]->data, rc[0]->len);
+    n += rc[0]->len;
+    assert_int_equal(wsio_conn_send_encoded(c, rc[1]), 0); /* back to back */
+    memcpy(want + n, rc[1]->data, rc[1]->len);
+    n += rc[1]->len;
+    assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
+    n += put_frame(want + n, 1, WSIO_OP_PING, "p", 1, 0);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, big, sizeof big), 0);
+    n += put_frame(want + n, 1, WSIO_OP_BINARY, big, sizeof big, 0);
+    assert_int_equal(wsio_conn_send_encoded(c, rc[0]), 0); /* last */
+    memcpy(want + n, rc[0]->data, rc[0]->len);
+    n += rc[0]->len;
+    return n;
+}
+
+static size_t gather(wsio_conn *c, uint8_t *out, size_t max_iov)
+{
+    wsio_iov iov[16];
+    size_t k = wsio_conn_peek_output(c, iov, max_iov);
+    size_t n = 0;
+    for (size_t i = 0; i < k; i++) {
+        assert_true(iov[i].len > 0);
+        memcpy(out + n, iov[i].base, iov[i].len);
+        n += iov[i].len;
+    }
+    return n;
+}
+
+static void test_conn_output_partial_consumption_at_every_byte(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    wsio_rcbuf *rc[2];
+    rc[0] = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "shared", 6);
+    uint8_t mid[200];
+    memset(mid, 'm', sizeof mid);
+    rc[1] = wsio_message_encode(&tm.mem, WSIO_OP_BINARY, mid, sizeof mid);
+    assert_non_null(rc[0]);
+    assert_non_null(rc[1]);
+    uint8_t want[1024], got[1024];
+    size_t total = queue_mixed(c, rc, want);
+    wsio_conn_free(c);
+    assert_int_equal(rc[0]->refcount, 1); /* free dropped the queue's refs */
+
+    for (size_t k = 0; k <= total; k++) {
+        c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, NULL, &tm.mem, NULL);
+        assert_int_equal(queue_mixed(c, rc, want), total);
+        assert_int_equal(rc[0]->refcount, 3);
+        assert_int_equal(wsio_conn_buffered_amount(c), total);
+        assert_int_equal(gather(c, got, 16), total);
+        assert_int_equal(gather(c, got, 1) > 0, 1);
+        /* Consume k bytes, then the rest one byte at a time, checking what
+         * is left at every step. */
+        wsio_conn_consume_output(c, k);
+        for (size_t done = k; done < total; done++) {
+            assert_int_equal(wsio_conn_buffered_amount(c), total - done);
+            assert_int_equal(gather(c, got, 16), total - done);
+            assert_memory_equal(got, want + done, total - done);
+            assert_int_equal(wsio_conn_want_write(c), 1);
+            wsio_conn_consume_output(c, 1);
+        }
+        assert_int_equal(wsio_conn_buffered_amount(c), 0);
+        assert_int_equal(wsio_conn_peek_output(c, NULL, 0), 0);
+        assert_int_equal(wsio_conn_want_write(c), 0);
+        assert_int_equal(rc[0]->refcount, 1);
+        assert_int_equal(tm.live_blocks, 3); /* conn + two rcbufs */
+        wsio_conn_free(c);
+    }
+    /* wsio_conn_write with every buffer size gives the same bytes. */
+    for (size_t cap = 1; cap <= total + 1; cap += 7) {
+        c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, NULL, &tm.mem, NULL);
+        queue_mixed(c, rc, want);
+        size_t n = 0, k;
+        while ((k = wsio_conn_write(c, got + n, cap)) > 0)
+            n += k;
+        assert_int_equal(n, total);
+        assert_memory_equal(got, want, total);
+        wsio_conn_free(c);
+    }
+    wsio_rcbuf_unref(rc[0]);
+    wsio_rcbuf_unref(rc[1]);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+static void test_conn_output_queue_grows_without_reordering(void **state)
+{
+    (void)state;
+    test_mem tm;
+    test_mem_init(&tm);
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, NULL, &tm.mem, NULL);
+    wsio_rcbuf *rc = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "r", 1);
+    /* Interleave sends, shared frames and partial consumption, so that the
+     * buffer compacts and the shared entries shift, and check the order of
+     * every frame that comes out. */
+    uint8_t out[64];
+    unsigned sent = 0, seen = 0;
+    for (int round = 0; round < 200; round++) {
+        char msg[8];
+        int len = snprintf(msg, sizeof msg, "%u", sent++);
+        assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, msg, (size_t)len), 0);
+        assert_int_equal(wsio_conn_send_encoded(c, rc), 0);
+        if (round % 3 == 2) {
+            out_frame f[1024];
+            size_t n = drain_frames(c, f, 1024);
+            for (size_t i = 0; i < n; i += 2) {
+                char num[8] = {0};
+                memcpy(num, f[i].payload, f[i].h.payload_len);
+                int v = atoi(num);
+                assert_int_equal(v, seen++);
+                assert_int_equal(f[i + 1].payload[0], 'r');
+            }
+        } else {
+            /* Leave a partial frame at the head. */
+            assert_int_equal(wsio_conn_write(c, out, 1), 1);
+            assert_int_equal(wsio_conn_write(c, out + 1, 1), 1);
+            /* Re-queue what was taken would break framing; instead finish
+             * the frame so the drain above stays aligned. */
+            wsio_iov iov;
+            assert_int_equal(wsio_conn_peek_output(c, &iov, 1), 1);
+            wsio_conn_consume_output(c, iov.len); /* rest of the first frame */
+            assert_int_equal(wsio_conn_peek_output(c, &iov, 1), 1);
+            assert_int_equal(iov.len, rc->len); /* then the shared one */
+            wsio_conn_consume_output(c, iov.len);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, sent);
+    wsio_conn_free(c);
+    wsio_rcbuf_unref(rc);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* ---- pause, re-entrancy, free inside callbacks --------------------------- */
+
+static void test_conn_pause_returns_consumed_and_resumes(void **state)
+{
+    (void)state;
+    for (int streaming = 0; streaming <= 1; streaming++) {
+        test_mem tm;
+        rec r;
+        wsio_conn *c =
+            new_conn(WSIO_ROLE_SERVER, NULL, streaming ? &CB_STREAM : &CB, &tm, &r);
+        r.pause = 1;
+        uint8_t in[128];
+        size_t a = put_frame(in, 1, WSIO_OP_TEXT, "first", 5, 1);
+        size_t b = put_frame(in + a, 1, WSIO_OP_PING, "pp", 2, 1);
+        size_t d = put_frame(in + a + b, 1, WSIO_OP_BINARY, "third", 5, 1);
+        size_t n = a + b + d;
+        assert_int_equal(wsio_conn_feed(c, in, n), a);
+        assert_int_equal(wsio_conn_feed(c, in + a, n - a), b);
+        assert_int_equal(wsio_conn_feed(c, in + a + b, n - a - b), d);
+        /* Each payload unmasked exactly once. */
+        assert_string_equal(r.log, "T(6669727374)PING(7070)B(7468697264)");
+        free(r.big);
+        wsio_conn_free(c);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+static int feed_again(wsio_conn *c, const wsio_message *m, void *user)
+{
+    (void)m;
+    (void)user;
+    uint8_t x = 0;
+    assert_int_equal(wsio_conn_feed(c, &x, 1), WSIO_ESTATE);
+    return 0;
+}
+
+static void test_conn_feed_inside_callback_is_refused(void **state)
+{
+    (void)state;
+    test_mem tm;
+    test_mem_init(&tm);
+    wsio_conn_callbacks cb = {feed_again, NULL, NULL, NULL, NULL};
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, &cb, &tm.mem, NULL);
+    uint8_t in[16];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "x", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    wsio_conn_free(c);
+}
+
+static void test_conn_free_inside_callbacks_is_deferred(void **state)
+{
+    (void)state;
+    /* Free from on_message, from on_close after a failure, from on_close
+     * after a peer close, from on_close after abort: no leak, no use after
+     * free (the sanitizer run checks the latter). */
+    for (int how = 0; how < 4; how++) {
+        test_mem tm;
+        rec r;
+        wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+        r.free_in = how == 0 ? 1 : 2;
+        uint8_t in[64];
+        size_t n = 0;
+        if (how == 0) {
+            n += put_frame(in + n, 0, WSIO_OP_TEXT, "split", 5, 1);
+            n += put_frame(in + n, 1, WSIO_OP_CONTINUATION, "!", 1, 1);
+            n += put_frame(in + n, 1, WSIO_OP_TEXT, "never", 5, 1);
+        } else if (how == 1) {
+            n += put_frame(in + n, 1, WSIO_OP_TEXT, "\xff", 1, 1);
+        } else {
+            n += put_frame(in + n, 1, WSIO_OP_CLOSE, "\x03\xe8", 2, 1);
+        }
+        if (how == 3)
+            wsio_conn_abort(c, 0);
+        else
+            wsio_conn_feed(c, in, n);
+        assert_null(strstr(r.log, "6e65766572")); /* "never" not delivered */
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+static void test_conn_close_inside_callback_keeps_reading(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    r.close_in_msg = 1;
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "a", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSING);
+    r.close_in_msg = 0;
+    n = put_frame(in, 1, WSIO_OP_TEXT, "b", 1, 1);
+    n += put_frame(in + n, 1, WSIO_OP_CLOSE, "\x03\xe8", 2, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_string_equal(r.log, "T(61)T(62)CLOSE(1000,0,1,OK)");
+    assert_int_equal(output_close_code(c), 1000);
+    wsio_conn_free(c);
+}
+
+static void test_conn_user_role_and_want_read(void **state)
+{
+    (void)state;
+    int a, b;
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_CLIENT, NULL, NULL, NULL, &a);
+    assert_non_null(c);
+    assert_ptr_equal(wsio_conn_get_user(c), &a);
+    wsio_conn_set_user(c, &b);
+    assert_ptr_equal(wsio_conn_get_user(c), &b);
+    assert_int_equal(wsio_conn_role(c), WSIO_ROLE_CLIENT);
+    assert_int_equal(wsio_conn_want_read(c), 1);
+    assert_int_equal(wsio_conn_feed(c, NULL, 0), 0);
+    assert_int_equal(wsio_conn_feed(c, NULL, 3), WSIO_EINVAL);
+    assert_int_equal(wsio_conn_error(c, NULL), 0);
+    wsio_conn_free(c);
+    wsio_conn_free(NULL);
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    assert_int_equal(cfg.max_message_size, 1 << 20);
+    assert_int_equal(cfg.max_frame_size, 1 << 20);
+    assert_int_equal(cfg.max_fragments, 1024);
+    assert_int_equal(cfg.auto_pong, 1);
+    assert_int_equal(cfg.check_outgoing_utf8, 1);
+    assert_null(wsio_message_encode(NULL, WSIO_OP_PING, "x", 1));
+}
+
+/* ---- out of memory ------------------------------------------------------- */
+
+/* A scenario touching every allocation: the conn, a split fragmented
+ * message (receive buffer), pongs and sends (output), a shared frame, a
+ * split ping. Returns 1 when it ran to the end without an error. */
+static int oom_scenario(test_mem *tm, rec *r)
+{
+    memset(r, 0, sizeof *r);
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, &CB, &tm->mem, r);
+    if (!c)
+        return 0;
+    r->echo = 0;
+    uint8_t in[512];
+    size_t n = put_frame(in, 0, WSIO_OP_TEXT, "frag", 4, 1);
+    n += put_frame(in + n, 1, WSIO_OP_PING, "ping", 4, 1);
+    n += put_frame(in + n, 1, WSIO_OP_CONTINUATION, "ment", 4, 1);
+    uint8_t bin[100];
+    memset(bin, 0x42, sizeof bin);
+    n += put_frame(in + n, 1, WSIO_OP_BINARY, bin, sizeof bin, 1);
+    int ok = 1;
+    for (size_t pos = 0; pos < n && ok; pos += 5) {
+        size_t k = n - pos < 5 ? n - pos : 5;
+        ssize_t got = wsio_conn_feed(c, in + pos, k);
+        if (got < 0) {
+            /* Out of memory fails the connection cleanly. */
+            assert_int_equal(got, WSIO_ENOMEM);
+            assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+            assert_int_equal(r->close.error, WSIO_ENOMEM);
+            int code = output_close_code(c);
+            assert_true(code == 1011 || code == -1);
+            ok = 0;
+        }
+    }
+    if (ok) {
+        int e = wsio_conn_send(c, WSIO_OP_TEXT, "reply", 5);
+        wsio_rcbuf *rc = wsio_message_encode(&tm->mem, WSIO_OP_TEXT, "all", 3);
+        if (rc) {
+            int e2 = wsio_conn_send_encoded(c, rc);
+            assert_true(e2 == 0 || e2 == WSIO_ENOMEM);
+            ok = ok && e2 == 0;
+            wsio_rcbuf_unref(rc);
+        }
+        assert_true(e == 0 || e == WSIO_ENOMEM);
+        ok = ok && rc && e == 0;
+    }
+    wsio_conn_free(c);
+    return ok;
+}
+
+static void test_conn_oom_every_allocation_fails_cleanly(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    test_mem_init(&tm);
+    assert_int_equal(oom_scenario(&tm, &r), 1);
+    long needed = tm.count;
+    assert_true(needed >= 4);
+    for (long i = 0; i < needed; i++) {
+        test_mem_init(&tm);
+        test_mem_fail_at(&tm, i);
+        assert_int_equal(oom_scenario(&tm, &r), 0);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+/* ---- a client and a server talking ------------------------------------- */
+
+static void pump(wsio_conn *from, wsio_conn *to, uint8_t *buf, size_t chunk)
+{
+    size_t n;
+    while ((n = wsio_conn_write(from, buf, chunk)) > 0)
+        assert_int_equal(wsio_conn_feed(to, buf, n), n);
+}
+
+static void test_conn_pair_client_server_round_trip(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 125, 126, 65535, 65536, 4u << 20};
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    cfg.max_message_size = cfg.max_frame_size = 8u << 20;
+    test_mem tm;
+    rec rs, rcl;
+    test_mem_init(&tm);
+    memset(&rs, 0, sizeof rs);
+    memset(&rcl, 0, sizeof rcl);
+    rs.echo = 1;
+    wsio_conn *srv = wsio_conn_new(WSIO_ROLE_SERVER, &cfg, &CB, &tm.mem, &rs);
+    wsio_conn *cli = wsio_conn_new(WSIO_ROLE_CLIENT, &cfg, &CB, &tm.mem, &rcl);
+    uint8_t *msg = malloc(4u << 20);
+    uint8_t *buf = malloc(70000);
+    assert_non_null(msg);
+    assert_non_null(buf);
+    for (size_t i = 0; i < (4u << 20); i++)
+        msg[i] = (uint8_t)(i * 31 + (i >> 12));
+    rec want;
+    memset(&want, 0, sizeof want);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        assert_int_equal(wsio_conn_send(cli, WSIO_OP_BINARY, msg, sizes[i]), 0);
+        logf_(&want, "B(");
+        log_data(&want, msg, sizes[i]);
+        logf_(&want, ")");
+        /* Odd chunk sizes split headers and payloads alike. */
+        size_t chunk = i % 2 ? 4093 : 65536 + 7;
+        pump(cli, srv, buf, chunk);
+        pump(srv, cli, buf, chunk);
+    }
+    assert_string_equal(rs.log, want.log);
+    assert_string_equal(rcl.log, want.log);
+    /* Everything went back after the last message. */
+    assert_int_equal(tm.live_blocks, 2);
+    assert_int_equal(wsio_conn_close(cli, 1000, "done", 4), 0);
+    pump(cli, srv, buf, 3);
+    pump(srv, cli, buf, 3);
+    assert_int_equal(rs.closes, 1);
+    assert_int_equal(rcl.closes, 1);
+    assert_int_equal(rs.close.by_peer, 1);
+    assert_int_equal(rs.close.clean, 1);
+    assert_int_equal(rcl.close.by_peer, 0);
+    assert_int_equal(rcl.close.clean, 1);
+    assert_int_equal(rcl.close.code, 1000);
+    assert_int_equal(wsio_conn_state(srv), WSIO_CONN_CLOSED);
+    assert_int_equal(wsio_conn_state(cli), WSIO_CONN_CLOSED);
+    wsio_conn_free(srv);
+    wsio_conn_free(cli);
+    free(msg);
+    free(buf);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conn_feed_reference_stream_same_events_in_every_split),
+        cmocka_unit_test(test_conn_feed_whole_message_is_zero_copy),
+        cmocka_unit_test(test_conn_feed_fails_on_each_rule_with_its_close_code),
+        cmocka_unit_test(test_conn_feed_fails_on_unmasked_client_frame),
+        cmocka_unit_test(test_conn_feed_fails_on_length_top_bit_and_control_size),
+        cmocka_unit_test(test_conn_feed_invalid_utf8_fails_mid_frame),
+        cmocka_unit_test(test_conn_callback_error_fails_with_mapped_code),
+        cmocka_unit_test(test_conn_close_codes_echoed_or_rejected),
+        cmocka_unit_test(test_conn_close_empty_is_answered_empty),
+        cmocka_unit_test(test_conn_close_initiated_waits_for_reply),
+        cmocka_unit_test(test_conn_close_rejects_bad_arguments),
+        cmocka_unit_test(test_conn_abort_reports_1006_once_and_drops_output),
+        cmocka_unit_test(test_conn_limits_at_and_one_over),
+        cmocka_unit_test(test_conn_limits_checked_before_allocating),
+        cmocka_unit_test(test_conn_stream_pieces_follow_bytes),
+        cmocka_unit_test(test_conn_stream_fails_utf8_before_delivering),
+        cmocka_unit_test(test_conn_ping_burst_gets_a_pong_each),
+        cmocka_unit_test(test_conn_send_fragment_checks_order_and_utf8),
+        cmocka_unit_test(test_conn_client_masks_each_frame_with_fresh_key),
+        cmocka_unit_test(test_conn_client_mask_hook_failure_fails_the_send),
+        cmocka_unit_test(test_conn_output_partial_consumption_at_every_byte),
+        cmocka_unit_test(test_conn_output_queue_grows_without_reordering),
+        cmocka_unit_test(test_conn_pause_returns_consumed_and_resumes),
+        cmocka_unit_test(test_conn_feed_inside_callback_is_refused),
+        cmocka_unit_test(test_conn_free_inside_callbacks_is_deferred),
+        cmocka_unit_test(test_conn_close_inside_callback_keeps_reading),
+        cmocka_unit_test(test_conn_user_role_and_want_read),
+        cmocka_unit_test(test_conn_oom_every_allocation_fails_cleanly),
+        cmocka_unit_test(test_conn_pair_client_server_round_trip),
+    };
+    return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
+}
