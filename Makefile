@@ -57,6 +57,8 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
 EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
 UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+INTEGRATION_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEGRATION_SRC))
 # What a program linking libwsio.a needs besides libc.
 LIB_LDLIBS := -pthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -77,7 +79,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 
-.PHONY: all lib static shared pkgconfig test unit check check-symbols \
+.PHONY: all lib static shared pkgconfig test unit integration check check-symbols \
         check-globals check-layering sanitize fuzz fuzz-build install \
         uninstall install-test format format-check clean help \
         examples run-chat
@@ -122,13 +124,23 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
+# Integration suites: built like the unit suites, run on real sockets.
+$(BUILD)/tests/integration/%: tests/integration/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(APP_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
+
 # Every suite runs, even after one fails; the target fails if any did.
 unit: $(UNIT_BIN) $(EXAMPLE_TEST_BIN)
 	@failed=0; for t in $(UNIT_BIN) $(EXAMPLE_TEST_BIN); do \
 	    echo "== $$t"; $$t || failed=1; \
 	done; exit $$failed
 
-test: unit check-symbols check-globals check-layering install-test
+integration: $(INTEGRATION_BIN)
+	@failed=0; for t in $(INTEGRATION_BIN); do \
+	    echo "== $$t"; $$t || failed=1; \
+	done; exit $$failed
+
+test: unit integration check-symbols check-globals check-layering install-test
 
 check: test
 

@@ -7,6 +7,10 @@
  *   wsio/conn.h       one connection's state machine, sans I/O
  *   wsio/backend.h    I/O backends (poll, epoll) and the monotonic clock
  *   wsio/transport.h  how a connection reads and writes bytes (plain, TLS)
+ *   wsio/loop.h       the event loop servers and clients run on
+ *   wsio/ws.h         one open WebSocket: send, close, backpressure
+ *   wsio/server.h     a WebSocket server: accept, HTTP, broadcast, topics
+ *   wsio/client.h     a WebSocket client: ws:// URL connect
  */
 #ifndef WSIO_H
 #define WSIO_H
@@ -17,5 +21,9 @@
 #include "wsio/conn.h"
 #include "wsio/backend.h"
 #include "wsio/transport.h"
+#include "wsio/loop.h"
+#include "wsio/ws.h"
+#include "wsio/server.h"
+#include "wsio/client.h"
 
 #endif /* WSIO_H */

@@ -78,6 +78,13 @@ WSIO_EXTERN void wsio_loop_free(wsio_loop *loop);
 WSIO_EXTERN int wsio_loop_run(wsio_loop *loop);
 
 /*
+ * wsio_loop_alive - non-zero while anything is attached to the loop (a
+ * server, a client, a timer, or work left for the end of a turn): what
+ * wsio_loop_run waits for. A host loop runs while this is true.
+ */
+WSIO_EXTERN int wsio_loop_alive(const wsio_loop *loop);
+
+/*
  * wsio_loop_run_once - wait up to timeout_ms (-1: no limit other than the
  * next timer) for I/O, then handle what is ready and every timer that is
  * due. Returns the number of fds handled, or a negative error.

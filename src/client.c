@@ -1,0 +1,399 @@
+/*
+ * src/client.c - a WebSocket client on a wsio_loop (wsio/client.h): URL
+ * parsing, name resolution, a non-blocking connect, the opening handshake
+ * (RFC 6455 section 4.1), then the same connection driver as a server's
+ * (ws.c). Every failure after wsio_client_connect returned the ws ends in
+ * on_close with info->error set; one timer bounds connect plus handshake.
+ */
+#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ws_internal.h"
+
+/* Longest host name (RFC 1035) plus brackets, and a port. */
+#define HOST_MAX 256
+
+/* A client connection: the ws and the settings it points to. */
+typedef struct client {
+    wsio__attach attach;
+    wsio__ws_common common;
+    char key[WSIO_HANDSHAKE_KEY_LEN + 1];
+    char *subprotocols;       /* our offers, to check the answer; or NULL */
+    wsio_ws ws;
+} client;
+
+#define CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+void wsio_client_config_default(wsio_client_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->connect_timeout_ms = 10000;
+    cfg->close_timeout_ms = 5000;
+    wsio_http_limits_default(&cfg->http);
+    wsio_conn_config_default(&cfg->conn);
+    cfg->max_output_bytes = (size_t)1 << 20;
+    cfg->low_water_bytes = cfg->max_output_bytes / 4;
+    cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+}
+
+/* ---- URL -------------------------------------------------------------------- */
+
+typedef struct url_parts {
+    int tls;
+    char host[HOST_MAX];      /* without brackets */
+    char port[6];
+    int v6;                   /* host was in brackets */
+    const char *path;         /* from the first '/' or '?', or "" */
+} url_parts;
+
+static int parse_url(const char *url, url_parts *u)
+{
+    memset(u, 0, sizeof *u);
+    const char *p;
+    if (strncmp(url, "ws://", 5) == 0) {
+        p = url + 5;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        p = url + 6;
+        u->tls = 1;
+    } else {
+        return WSIO_EINVAL;
+    }
+    const char *host = p, *host_end;
+    if (*p == '[') {
+        host = ++p;
+        while (*p && *p != ']')
+            p++;
+        if (*p != ']')
+            return WSIO_EINVAL;
+        host_end = p++;
+        u->v6 = 1;
+    } else {
+        while (*p && *p != ':' && *p != '/' && *p != '?')
+            p++;
+        host_end = p;
+    }
+    size_t hlen = (size_t)(host_end - host);
+    if (hlen == 0 || hlen >= sizeof u->host)
+        return WSIO_EINVAL;
+    memcpy(u->host, host, hlen);
+    if (*p == ':') {
+        const char *port = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        size_t plen = (size_t)(p - port);
+        if (plen == 0 || plen > 5 || (*p && *p != '/' && *p != '?'))
+            return WSIO_EINVAL;
+        memcpy(u->port, port, plen);
+        if (strtol(u->port, NULL, 10) > 65535)
+            return WSIO_EINVAL;
+    } else if (*p && *p != '/' && *p != '?') {
+        return WSIO_EINVAL;
+    } else {
+        memcpy(u->port, u->tls ? "443" : "80", u->tls ? 4 : 3);
+    }
+    if (strchr(p, '#'))
+        return WSIO_EINVAL; /* section 3: fragments are not allowed */
+    u->path = p;
+    return 0;
+}
+
+/* ---- connection class hooks ------------------------------------------------- */
+
+static void no_left_open(wsio_ws *ws)
+{
+    (void)ws;
+}
+
+static void detach(wsio_ws *ws)
+{
+    client *c = CONTAINER(ws, client, ws);
+    wsio__attach_remove(ws->loop, &c->attach);
+}
+
+static void release(wsio_ws *ws)
+{
+    client *c = CONTAINER(ws, client, ws);
+    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    wsio__ws_cleanup(ws);
+    wsio__free(mem, c->subprotocols);
+    wsio__free(mem, c);
+}
+
+/* The TCP connect finished, one way or the other. */
+static void connected(wsio_ws *ws, unsigned events)
+{
+    (void)events;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(ws->tr.fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    if (soerr) {
+        wsio__ws_finish_handshake_fail(ws, -soerr);
+        return;
+    }
+    ws->connecting = 0;
+    wsio__ws_mark_dirty(ws); /* send the request */
+    wsio__ws_start_transport(ws);
+}
+
+static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
+{
+    client *c = CONTAINER(ws, client, ws);
+    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    if (ws->hs_in_len + n > c->common.http.max_header_bytes + WSIO__READ_BUF) {
+        wsio__ws_finish_handshake_fail(ws, WSIO_EHS_TOOLARGE);
+        return;
+    }
+    uint8_t *p = wsio__realloc(mem, ws->hs_in, ws->hs_in_len + n);
+    if (!p) {
+        wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
+        return;
+    }
+    memcpy(p + ws->hs_in_len, buf, n);
+    ws->hs_in = p;
+    ws->hs_in_len += (uint32_t)n;
+
+    wsio_http_header headers[64];
+    wsio_http_response resp;
+    ssize_t r = wsio_http_response_parse(ws->hs_in, ws->hs_in_len, &resp,
+                                         headers, 64, &c->common.http);
+    if (r == WSIO_EAGAIN)
+        return;
+    if (r < 0) {
+        wsio__ws_finish_handshake_fail(ws, (int)r);
+        return;
+    }
+    ws->http_status = (uint16_t)resp.status;
+    wsio_handshake_request req;
+    memset(&req, 0, sizeof req);
+    req.key = c->key;
+    req.subprotocols = c->subprotocols;
+    wsio_handshake_result res;
+    int rc = wsio_handshake_validate_response(&resp, &req, &res);
+    if (rc == 0 && res.subprotocol.len) {
+        ws->subprotocol = wsio__malloc(mem, res.subprotocol.len + 1);
+        if (!ws->subprotocol) {
+            rc = WSIO_ENOMEM;
+        } else {
+            memcpy(ws->subprotocol, res.subprotocol.ptr, res.subprotocol.len);
+            ws->subprotocol[res.subprotocol.len] = '\0';
+        }
+    }
+    if (rc == 0)
+        rc = wsio__ws_open(ws, WSIO_ROLE_CLIENT, ws->hs_in + r,
+                           ws->hs_in_len - (size_t)r);
+    if (rc < 0) {
+        wsio__ws_finish_handshake_fail(ws, rc);
+        return;
+    }
+    wsio__free(mem, ws->hs_in);
+    ws->hs_in = NULL;
+    ws->hs_in_len = 0;
+}
+
+static const wsio__ws_class client_ws_class = {
+    .connected = connected,
+    .handshake_bytes = handshake_bytes,
+    .left_open = no_left_open,
+    .transport_closed = detach,
+    .release = release,
+};
+
+static void destroy_attached(wsio__attach *a)
+{
+    client *c = CONTAINER(a, client, attach);
+    wsio_ws_terminate(&c->ws);
+}
+
+/* ---- connecting ------------------------------------------------------------- */
+
+static void fill_common(client *c, const wsio_client_config *cfg,
+                        const wsio_ws_callbacks *cb, void *user)
+{
+    wsio__ws_common *m = &c->common;
+    m->cls = &client_ws_class;
+    if (cb)
+        m->cb = *cb;
+    m->user = user;
+    m->conn = cfg->conn;
+    m->http = cfg->http;
+    m->close_timeout_ms = cfg->close_timeout_ms;
+    m->handshake_timeout_ms = cfg->connect_timeout_ms;
+    m->max_output = cfg->max_output_bytes;
+    m->low_water = cfg->low_water_bytes;
+    m->policy = cfg->backpressure;
+    m->transport = cfg->transport;
+    m->transport_ctx = cfg->transport_ctx;
+}
+
+/* The opening handshake request (section 4.1), into the ws's output. */
+static int build_request(client *c, const url_parts *u,
+                         const wsio_client_config *cfg, const wsio_mem *mem)
+{
+    char host[HOST_MAX + 10];
+    int default_port = strcmp(u->port, u->tls ? "443" : "80") == 0;
+    snprintf(host, sizeof host, "%s%s%s%s%s", u->v6 ? "[" : "", u->host,
+             u->v6 ? "]" : "", default_port ? "" : ":",
+             default_port ? "" : u->port);
+    int rc = wsio_handshake_make_key(NULL, c->key);
+    if (rc)
+        return rc;
+    wsio_handshake_request req;
+    memset(&req, 0, sizeof req);
+    req.host = host;
+    /* "ws://host?x" asks for "/?x" (section 3). */
+    char *slash_path = NULL;
+    if (*u->path == '?') {
+        size_t n = strlen(u->path);
+        slash_path = wsio__malloc(mem, n + 2);
+        if (!slash_path)
+            return WSIO_ENOMEM;
+        slash_path[0] = '/';
+        memcpy(slash_path + 1, u->path, n + 1);
+    }
+    req.path = slash_path ? slash_path : *u->path ? u->path : "/";
+    req.key = c->key;
+    req.origin = cfg->origin;
+    req.subprotocols = cfg->subprotocols;
+    req.extra_headers = cfg->headers;
+    req.num_extra_headers = cfg->num_headers;
+    ssize_t need = wsio_handshake_build_request(NULL, 0, &req);
+    char *out = need > 0 ? wsio__malloc(mem, (size_t)need) : NULL;
+    if (out)
+        (void)wsio_handshake_build_request(out, (size_t)need, &req);
+    wsio__free(mem, slash_path);
+    if (!out)
+        return need < 0 ? (int)need : WSIO_ENOMEM;
+    c->ws.hs_out = (uint8_t *)out;
+    c->ws.hs_out_len = (uint32_t)need;
+    if (cfg->subprotocols) {
+        size_t n = strlen(cfg->subprotocols) + 1;
+        c->subprotocols = wsio__malloc(mem, n);
+        if (!c->subprotocols)
+            return WSIO_ENOMEM;
+        memcpy(c->subprotocols, cfg->subprotocols, n);
+    }
+    return 0;
+}
+
+static int resolve(const url_parts *u, struct addrinfo **res)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int rc = getaddrinfo(u->host, u->port, &hints, res);
+    if (rc == 0)
+        return 0;
+    if (rc == EAI_MEMORY)
+        return WSIO_ENOMEM;
+    if (rc == EAI_SYSTEM)
+        return errno ? -errno : WSIO_EINVAL;
+    return WSIO_EINVAL;
+}
+
+static int open_socket(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void addr_text(const struct addrinfo *ai, char *out, size_t cap,
+                      uint16_t *port)
+{
+    out[0] = '\0';
+    if (ai->ai_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ai->ai_addr;
+        inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)cap);
+        *port = ntohs(a->sin_port);
+    } else if (ai->ai_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ai->ai_addr;
+        inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)cap);
+        *port = ntohs(a->sin6_port);
+    }
+}
+
+wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
+                             const wsio_client_config *cfg,
+                             const wsio_ws_callbacks *cb, void *user,
+                             int *err)
+{
+    wsio_client_config def;
+    if (!cfg) {
+        wsio_client_config_default(&def);
+        cfg = &def;
+    }
+    const wsio_mem *mem = wsio__loop_mem(loop);
+    url_parts u;
+    struct addrinfo *ai = NULL;
+    client *c = NULL;
+    int fd = -1;
+    int rc = url ? parse_url(url, &u) : WSIO_EINVAL;
+    if (!rc && u.tls && !cfg->transport)
+        rc = WSIO_EINVAL;
+    if (!rc) {
+        c = wsio__calloc(mem, 1, sizeof *c);
+        rc = c ? 0 : WSIO_ENOMEM;
+    }
+    if (!rc) {
+        fill_common(c, cfg, cb, user);
+        c->attach.destroy = destroy_attached;
+        rc = build_request(c, &u, cfg, mem);
+    }
+    if (!rc)
+        rc = resolve(&u, &ai);
+    if (!rc) {
+        fd = open_socket(ai);
+        if (fd < 0)
+            rc = fd;
+    }
+    if (!rc) {
+        addr_text(ai, c->ws.addr, sizeof c->ws.addr, &c->ws.port);
+        rc = wsio__ws_init(&c->ws, loop, &c->common, fd, WSIO_ROLE_CLIENT,
+                           WSIO_IO_WRITE);
+        if (rc)
+            close(fd);
+    }
+    if (ai)
+        freeaddrinfo(ai);
+    if (rc) {
+        if (c) {
+            wsio__free(mem, c->ws.hs_out);
+            wsio__free(mem, c->subprotocols);
+            wsio__free(mem, c);
+        }
+        if (err)
+            *err = rc;
+        return NULL;
+    }
+    c->ws.connecting = 1;
+    wsio__ws_arm(&c->ws, cfg->connect_timeout_ms);
+    wsio__attach_add(loop, &c->attach);
+    return &c->ws;
+}

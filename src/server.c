@@ -1,0 +1,984 @@
+/*
+ * src/server.c - layer 4: a WebSocket server on a wsio_loop
+ * (wsio/server.h). The per-connection work is ws.c's; this file listens,
+ * accepts, answers the opening handshake (RFC 6455 section 4.2), keeps the
+ * registry of open connections and the topics, and runs the server-wide
+ * timers: heartbeat, accept retry after EMFILE, shutdown deadline.
+ *
+ * Registry: every connection not yet DEAD is on one of two lists: `open`
+ * (OPEN: broadcast, publish and heartbeat targets) or `other` (handshaking,
+ * or closed and flushing). Walks over `open` never run user callbacks, so
+ * no list can change under them: what would (a termination) goes through
+ * the connection's own timer instead (wsio__ws_fail_soon).
+ *
+ * Topics: a chained hash table of topic -> list of subscriptions. Each
+ * subscription is linked both into its topic (doubly, so removal is O(1))
+ * and into its ws (singly), so a closing ws leaves all its topics in
+ * O(its subscriptions).
+ *
+ * Memory: connections point into the server (settings, stats), so the
+ * server's memory goes only after the last connection's, at the end of a
+ * loop turn.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ws_internal.h"
+
+/* Connections accepted per listener wake-up: others wait for the next turn,
+ * so one busy listener cannot starve the open connections. */
+#define ACCEPT_BATCH 64
+/* After EMFILE/ENFILE, stop watching the listener for this long. */
+#define ACCEPT_RETRY_MS 100
+/* Header lines parsed on the stack; http.max_headers is capped to this. */
+#define MAX_HEADERS 128
+#define TOPIC_MAX 255
+
+typedef struct topic topic;
+
+struct wsio__sub {
+    wsio__sub *tprev, *tnext; /* in the topic's list */
+    wsio__sub *wnext;         /* in the ws's list */
+    topic *t;
+    wsio_ws *ws;
+};
+
+struct topic {
+    topic *next;              /* hash chain */
+    wsio__sub *subs;
+    uint32_t hash;
+    uint8_t len;
+    char name[];
+};
+
+enum { LIST_NONE = 0, LIST_OPEN = 1, LIST_OTHER = 2 };
+
+struct wsio_server {
+    wsio__attach attach;
+    wsio_loop *loop;
+    const wsio_mem *mem;
+    wsio__ws_common common;
+    wsio_server_hooks hooks;
+    size_t max_connections;
+    uint32_t ping_interval_ms;
+    wsio__io lio;             /* the listener; fd -1 once closed */
+    wsio__timer accept_timer, heartbeat_timer, shutdown_timer;
+    wsio__deferred defer;
+    wsio_ws *open, *other;
+    size_t nsockets;          /* connections not DEAD */
+    size_t nrefs;             /* connections not yet released */
+    topic **buckets;
+    size_t nbuckets, ntopics;
+    wsio_server_stats stats;
+    uint16_t port;
+    uint8_t shutting_down, freed, timers_reserved;
+};
+
+#define CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+void wsio_server_config_default(wsio_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = "127.0.0.1";
+    cfg->backlog = 511;
+    cfg->max_connections = 10000;
+    wsio_http_limits_default(&cfg->http);
+    wsio_conn_config_default(&cfg->conn);
+    cfg->handshake_timeout_ms = 10000;
+    cfg->close_timeout_ms = 5000;
+    cfg->max_output_bytes = (size_t)1 << 20;
+    cfg->low_water_bytes = cfg->max_output_bytes / 4;
+    cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+}
+
+/* ---- the registry ---------------------------------------------------------- */
+
+static wsio_ws **list_head(wsio_server *srv, int which)
+{
+    return which == LIST_OPEN ? &srv->open : &srv->other;
+}
+
+static void list_add(wsio_server *srv, wsio_ws *ws, int which)
+{
+    wsio_ws **head = list_head(srv, which);
+    ws->prev = NULL;
+    ws->next = *head;
+    if (*head)
+        (*head)->prev = ws;
+    *head = ws;
+    ws->list = (uint8_t)which;
+}
+
+static void list_remove(wsio_server *srv, wsio_ws *ws)
+{
+    if (ws->list == LIST_NONE)
+        return;
+    wsio_ws **head = list_head(srv, ws->list);
+    if (ws->prev)
+        ws->prev->next = ws->next;
+    else
+        *head = ws->next;
+    if (ws->next)
+        ws->next->prev = ws->prev;
+    ws->prev = ws->next = NULL;
+    ws->list = LIST_NONE;
+}
+
+/* ---- topics ------------------------------------------------------------------ */
+
+/* FNV-1a: topic names are short, and any bytes are allowed. */
+static uint32_t topic_hash(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    return h;
+}
+
+static topic **topic_slot(wsio_server *srv, const char *name, size_t len,
+                          uint32_t hash)
+{
+    if (!srv->nbuckets)
+        return NULL;
+    topic **p = &srv->buckets[hash & (srv->nbuckets - 1)];
+    while (*p && ((*p)->hash != hash || (*p)->len != len ||
+                  memcmp((*p)->name, name, len) != 0))
+        p = &(*p)->next;
+    return p;
+}
+
+/* Keep the table at most one topic per bucket on average. */
+static int topics_grow(wsio_server *srv)
+{
+    if (srv->ntopics < srv->nbuckets)
+        return 0;
+    size_t n = srv->nbuckets ? srv->nbuckets * 2 : 16;
+    topic **b = wsio__calloc(srv->mem, n, sizeof *b);
+    if (!b)
+        return WSIO_ENOMEM;
+    for (size_t i = 0; i < srv->nbuckets; i++) {
+        topic *t = srv->buckets[i];
+        while (t) {
+            topic *next = t->next;
+            t->next = b[t->hash & (n - 1)];
+            b[t->hash & (n - 1)] = t;
+            t = next;
+        }
+    }
+    wsio__free(srv->mem, srv->buckets);
+    srv->buckets = b;
+    srv->nbuckets = n;
+    return 0;
+}
+
+static void sub_unlink(wsio_server *srv, wsio__sub *s)
+{
+    topic *t = s->t;
+    if (s->tprev)
+        s->tprev->tnext = s->tnext;
+    else
+        t->subs = s->tnext;
+    if (s->tnext)
+        s->tnext->tprev = s->tprev;
+    if (!t->subs) {
+        topic **p = topic_slot(srv, t->name, t->len, t->hash);
+        *p = t->next;
+        srv->ntopics--;
+        wsio__free(srv->mem, t);
+    }
+    wsio__free(srv->mem, s);
+}
+
+static void leave_all_topics(wsio_server *srv, wsio_ws *ws)
+{
+    while (ws->subs) {
+        wsio__sub *s = ws->subs;
+        ws->subs = s->wnext;
+        sub_unlink(srv, s);
+    }
+}
+
+static int topic_name_ok(const char *name, size_t *len)
+{
+    if (!name)
+        return 0;
+    *len = strlen(name);
+    return *len <= TOPIC_MAX;
+}
+
+int wsio_ws_subscribe(wsio_ws *ws, const char *name)
+{
+    size_t len;
+    if (!topic_name_ok(name, &len))
+        return WSIO_EINVAL;
+    wsio_server *srv = ws->srv;
+    if (!srv || ws->state != WSIO__WS_OPEN)
+        return WSIO_ESTATE;
+    for (wsio__sub *s = ws->subs; s; s = s->wnext)
+        if (s->t->len == len && memcmp(s->t->name, name, len) == 0)
+            return 0;
+    if (topics_grow(srv))
+        return WSIO_ENOMEM;
+    wsio__sub *s = wsio__malloc(srv->mem, sizeof *s);
+    if (!s)
+        return WSIO_ENOMEM;
+    uint32_t hash = topic_hash(name, len);
+    topic **slot = topic_slot(srv, name, len, hash);
+    topic *t = *slot;
+    if (!t) {
+        t = wsio__malloc(srv->mem, sizeof *t + len);
+        if (!t) {
+            wsio__free(srv->mem, s);
+            return WSIO_ENOMEM;
+        }
+        t->next = NULL;
+        t->subs = NULL;
+        t->hash = hash;
+        t->len = (uint8_t)len;
+        memcpy(t->name, name, len);
+        *slot = t;
+        srv->ntopics++;
+    }
+    s->t = t;
+    s->ws = ws;
+    s->tprev = NULL;
+    s->tnext = t->subs;
+    if (t->subs)
+        t->subs->tprev = s;
+    t->subs = s;
+    s->wnext = ws->subs;
+    ws->subs = s;
+    return 0;
+}
+
+int wsio_ws_unsubscribe(wsio_ws *ws, const char *name)
+{
+    size_t len;
+    if (!topic_name_ok(name, &len))
+        return WSIO_EINVAL;
+    if (!ws->srv)
+        return WSIO_ESTATE;
+    for (wsio__sub **p = &ws->subs; *p; p = &(*p)->wnext) {
+        wsio__sub *s = *p;
+        if (s->t->len == len && memcmp(s->t->name, name, len) == 0) {
+            *p = s->wnext;
+            sub_unlink(ws->srv, s);
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- sending to many ---------------------------------------------------------- */
+
+static int check_message(const wsio_server *srv, enum wsio_opcode opcode,
+                         const void *data, size_t len)
+{
+    if ((opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY) ||
+        (len > 0 && !data))
+        return WSIO_EINVAL;
+    if (opcode == WSIO_OP_TEXT && srv->common.conn.check_outgoing_utf8 &&
+        wsio_utf8_validate(data, len))
+        return WSIO_EUTF8;
+    return 0;
+}
+
+/* Queue frame on ws; 1 when it was queued (the policy may drop it). */
+static int send_one(wsio_ws *ws, wsio_rcbuf *frame)
+{
+    int rc = wsio__ws_send_encoded(ws, frame);
+    return rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE;
+}
+
+int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
+                          const void *data, size_t len, const wsio_ws *except)
+{
+    int rc = check_message(srv, opcode, data, len);
+    if (rc)
+        return rc;
+    if (!srv->open)
+        return 0;
+    /* Encoded once; every queue holds a reference to the same bytes. */
+    wsio_rcbuf *frame = wsio_message_encode(srv->mem, opcode, data, len);
+    if (!frame)
+        return WSIO_ENOMEM;
+    int count = 0;
+    for (wsio_ws *ws = srv->open; ws; ws = ws->next)
+        if (ws != except)
+            count += send_one(ws, frame);
+    wsio_rcbuf_unref(frame);
+    return count;
+}
+
+int wsio_server_publish(wsio_server *srv, const char *name,
+                        enum wsio_opcode opcode, const void *data, size_t len)
+{
+    size_t tlen;
+    if (!topic_name_ok(name, &tlen))
+        return WSIO_EINVAL;
+    int rc = check_message(srv, opcode, data, len);
+    if (rc)
+        return rc;
+    topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
+    if (!slot || !*slot)
+        return 0;
+    wsio_rcbuf *frame = wsio_message_encode(srv->mem, opcode, data, len);
+    if (!frame)
+        return WSIO_ENOMEM;
+    int count = 0;
+    for (wsio__sub *s = (*slot)->subs; s; s = s->tnext)
+        count += send_one(s->ws, frame);
+    wsio_rcbuf_unref(frame);
+    return count;
+}
+
+/* ---- HTTP answers ---------------------------------------------------------------- */
+
+/* Hand a built response to ws as its handshake output, then end it. */
+static void send_answer(wsio_ws *ws, char *buf, size_t len)
+{
+    ws->hs_out = (uint8_t *)buf;
+    ws->hs_out_len = (uint32_t)len;
+    ws->hs_out_off = 0;
+    wsio__ws_finish_handshake_fail(ws, 0);
+}
+
+/* A response with status, headers (Connection: close added) and body.
+ * Without memory for it, the connection is just closed. */
+static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
+                  size_t num_headers, const void *body, size_t body_len)
+{
+    const wsio_mem *mem = ws->srv->mem;
+    wsio_http_header *all = NULL;
+    char *out = NULL;
+    ssize_t need = WSIO_ENOMEM;
+    if (num_headers < SIZE_MAX / sizeof *all - 1)
+        all = wsio__malloc(mem, (num_headers + 1) * sizeof *all);
+    if (all) {
+        if (num_headers)
+            memcpy(all, headers, num_headers * sizeof *all);
+        all[num_headers].name = (wsio_slice){"Connection", 10};
+        all[num_headers].value = (wsio_slice){"close", 5};
+        need = wsio_http_build_response(NULL, 0, status, all, num_headers + 1,
+                                        body, body_len);
+        if (need >= 0 && (uint64_t)need < UINT32_MAX)
+            out = wsio__malloc(mem, (size_t)need);
+        if (out)
+            (void)wsio_http_build_response(out, (size_t)need, status, all,
+                                           num_headers + 1, body, body_len);
+        wsio__free(mem, all);
+    }
+    if (!out) {
+        if (need == WSIO_EINVAL && status != 500) {
+            /* The host's headers could not be sent (CR/LF in them). */
+            const char *r = wsio_http_status_reason(500);
+            reply(ws, 500, NULL, 0, r, strlen(r));
+            return;
+        }
+        wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
+        return;
+    }
+    send_answer(ws, out, (size_t)need);
+}
+
+static void reply_status(wsio_ws *ws, int status)
+{
+    const char *text = wsio_http_status_reason(status);
+    reply(ws, status, NULL, 0, text, strlen(text));
+}
+
+/* The answer to a request that failed with err (400, 426, 431 ...). */
+static void reply_error(wsio_ws *ws, int err)
+{
+    ssize_t need = wsio_handshake_build_reject(NULL, 0, err);
+    char *out = need > 0 ? wsio__malloc(ws->srv->mem, (size_t)need) : NULL;
+    if (!out) {
+        wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
+        return;
+    }
+    (void)wsio_handshake_build_reject(out, (size_t)need, err);
+    send_answer(ws, out, (size_t)need);
+}
+
+static void serve_http(wsio_server *srv, wsio_ws *ws,
+                       const wsio_request_info *info)
+{
+    static const char not_found[] = "Not Found\n";
+    wsio_http_reply r;
+    memset(&r, 0, sizeof r);
+    r.status = 404;
+    r.body = not_found;
+    r.body_len = sizeof not_found - 1;
+    srv->stats.http_requests++;
+    if (srv->hooks.on_http &&
+        srv->hooks.on_http(srv, info, &r, srv->common.user) < 0) {
+        reply_status(ws, 500);
+        return;
+    }
+    reply(ws, r.status, r.headers, r.num_headers, r.body, r.body_len);
+}
+
+/* ---- the opening handshake ------------------------------------------------------- */
+
+static char *copy_string(const wsio_mem *mem, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = wsio__malloc(mem, n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* Send the 101 and open the WebSocket (section 4.2.2). */
+static void accept_upgrade(wsio_server *srv, wsio_ws *ws, wsio_slice key,
+                           const wsio_upgrade_decision *d, uint8_t *rest,
+                           size_t rest_len)
+{
+    wsio_handshake_answer answer;
+    memset(&answer, 0, sizeof answer);
+    answer.subprotocol = d->subprotocol;
+    ssize_t need = wsio_handshake_build_accept(NULL, 0, key, &answer);
+    if (need < 0) {
+        reply_status(ws, 500); /* the hook's subprotocol had CR/LF */
+        return;
+    }
+    char *out = wsio__malloc(srv->mem, (size_t)need);
+    char *sub = d->subprotocol ? copy_string(srv->mem, d->subprotocol) : NULL;
+    if (!out || (d->subprotocol && !sub)) {
+        wsio__free(srv->mem, out);
+        wsio__free(srv->mem, sub);
+        reply_error(ws, WSIO_ENOMEM);
+        return;
+    }
+    (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
+    ws->hs_out = (uint8_t *)out;
+    ws->hs_out_len = (uint32_t)need;
+    ws->subprotocol = sub;
+    ws->user = d->ws_user;
+    list_remove(srv, ws);
+    list_add(srv, ws, LIST_OPEN);
+    srv->stats.connections++;
+    srv->stats.connections_total++;
+    if (wsio__ws_open(ws, WSIO_ROLE_SERVER, rest, rest_len) < 0) {
+        list_remove(srv, ws);
+        list_add(srv, ws, LIST_OTHER);
+        srv->stats.connections--;
+        srv->stats.connections_total--;
+        wsio__free(srv->mem, ws->hs_out);
+        ws->hs_out = NULL;
+        reply_error(ws, WSIO_ENOMEM);
+    }
+}
+
+static void handle_request(wsio_server *srv, wsio_ws *ws,
+                           const wsio_http_request *req, uint8_t *rest,
+                           size_t rest_len)
+{
+    wsio_request_info info = {req, ws->addr, ws->port};
+    if (srv->shutting_down) {
+        reply_status(ws, 503);
+        return;
+    }
+    if (!wsio_handshake_is_upgrade(req)) {
+        serve_http(srv, ws, &info);
+        return;
+    }
+    wsio_slice key;
+    int rc = wsio_handshake_validate_request(req, &key);
+    if (rc) {
+        srv->stats.handshakes_rejected++;
+        reply_error(ws, rc);
+        return;
+    }
+    wsio_upgrade_decision d;
+    memset(&d, 0, sizeof d);
+    d.accept = 1;
+    d.reject.status = 403;
+    if (srv->hooks.on_upgrade &&
+        srv->hooks.on_upgrade(srv, &info, &d, srv->common.user) < 0) {
+        srv->stats.handshakes_rejected++;
+        reply_status(ws, 500);
+        return;
+    }
+    if (!d.accept) {
+        srv->stats.handshakes_rejected++;
+        reply(ws, d.reject.status, d.reject.headers, d.reject.num_headers,
+              d.reject.body, d.reject.body_len);
+        return;
+    }
+    accept_upgrade(srv, ws, key, &d, rest, rest_len);
+}
+
+/* Request bytes: parse them where they lie when the head came whole (the
+ * common case), else gather them, never beyond the head limit plus one
+ * read. */
+static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
+{
+    wsio_server *srv = ws->srv;
+    uint8_t *data = buf;
+    size_t len = n;
+    if (ws->hs_in) {
+        uint8_t *p = wsio__realloc(srv->mem, ws->hs_in, ws->hs_in_len + n);
+        if (!p) {
+            reply_error(ws, WSIO_ENOMEM);
+            return;
+        }
+        memcpy(p + ws->hs_in_len, buf, n);
+        ws->hs_in = p;
+        ws->hs_in_len += (uint32_t)n;
+        data = p;
+        len = ws->hs_in_len;
+    }
+    wsio_http_header headers[MAX_HEADERS];
+    wsio_http_request req;
+    ssize_t r = wsio_http_request_parse(data, len, &req, headers, MAX_HEADERS,
+                                        &srv->common.http);
+    if (r == WSIO_EAGAIN) {
+        if (!ws->hs_in) {
+            ws->hs_in = wsio__malloc(srv->mem, n);
+            if (!ws->hs_in) {
+                reply_error(ws, WSIO_ENOMEM);
+                return;
+            }
+            memcpy(ws->hs_in, buf, n);
+            ws->hs_in_len = (uint32_t)n;
+        }
+        return;
+    }
+    if (r < 0) {
+        srv->stats.handshakes_rejected++;
+        reply_error(ws, (int)r);
+    } else {
+        handle_request(srv, ws, &req, data + r, len - (size_t)r);
+    }
+    /* The request is answered; its bytes are no longer needed. */
+    wsio__free(srv->mem, ws->hs_in);
+    ws->hs_in = NULL;
+    ws->hs_in_len = 0;
+}
+
+/* ---- connection class hooks --------------------------------------------------------- */
+
+static void left_open(wsio_ws *ws)
+{
+    wsio_server *srv = ws->srv;
+    leave_all_topics(srv, ws);
+    list_remove(srv, ws);
+    list_add(srv, ws, LIST_OTHER);
+    srv->stats.connections--;
+}
+
+static void finish_shutdown(wsio_server *srv);
+
+static void transport_closed(wsio_ws *ws)
+{
+    wsio_server *srv = ws->srv;
+    leave_all_topics(srv, ws);
+    if (ws->list == LIST_OPEN)
+        srv->stats.connections--;
+    list_remove(srv, ws);
+    srv->nsockets--;
+    if (srv->shutting_down && !srv->freed && srv->nsockets == 0)
+        finish_shutdown(srv);
+}
+
+static void free_server_memory(wsio_server *srv)
+{
+    wsio__free(srv->mem, srv->buckets);
+    wsio__free(srv->mem, srv);
+}
+
+static void release(wsio_ws *ws)
+{
+    wsio_server *srv = ws->srv;
+    wsio__ws_cleanup(ws);
+    wsio__free(srv->mem, ws);
+    if (--srv->nrefs == 0 && srv->freed)
+        free_server_memory(srv);
+}
+
+static const wsio__ws_class server_ws_class = {
+    .connected = NULL,
+    .handshake_bytes = handshake_bytes,
+    .left_open = left_open,
+    .transport_closed = transport_closed,
+    .release = release,
+};
+
+/* ---- accepting ---------------------------------------------------------------------- */
+
+static void addr_text(const struct sockaddr_storage *ss, char *out,
+                      size_t cap, uint16_t *port)
+{
+    out[0] = '\0';
+    *port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)cap);
+        *port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)cap);
+        *port = ntohs(a->sin6_port);
+    }
+}
+
+static void accept_one(wsio_server *srv, int fd,
+                       const struct sockaddr_storage *ss)
+{
+    wsio_ws *ws = wsio__calloc(srv->mem, 1, sizeof *ws);
+    if (!ws) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    /* Frames are written whole, once per turn: Nagle only adds delay. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    addr_text(ss, ws->addr, sizeof ws->addr, &ws->port);
+    ws->srv = srv;
+    if (wsio__ws_init(ws, srv->loop, &srv->common, fd, WSIO_ROLE_SERVER,
+                      WSIO_IO_READ) < 0) {
+        close(fd);
+        wsio__free(srv->mem, ws);
+        return;
+    }
+    list_add(srv, ws, LIST_OTHER);
+    srv->nsockets++;
+    srv->nrefs++;
+    /* The timeout covers the transport's handshake (TLS) too. */
+    wsio__ws_arm(ws, srv->common.handshake_timeout_ms);
+    wsio__ws_start_transport(ws);
+    if (ws->state == WSIO__WS_HANDSHAKE && srv->nsockets > srv->max_connections)
+        reply_status(ws, 503);
+}
+
+static int accept_fd(int lfd, struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof *ss;
+#ifdef __linux__
+    return accept4(lfd, (struct sockaddr *)ss, &len,
+                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = accept(lfd, (struct sockaddr *)ss, &len);
+    if (fd >= 0 && (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+                    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+#endif
+}
+
+/* Out of fds (or kernel memory): a pending connection keeps the listener
+ * readable, so watching it would spin. Look again after a pause. */
+static void pause_accepting(wsio_server *srv)
+{
+    wsio__io_unwatch(srv->loop, &srv->lio);
+    wsio__timer_start(srv->loop, &srv->accept_timer,
+                      wsio__loop_now(srv->loop) + ACCEPT_RETRY_MS);
+}
+
+static void on_listener(wsio__io *io, unsigned events)
+{
+    (void)events;
+    wsio_server *srv = CONTAINER(io, wsio_server, lio);
+    for (int i = 0; i < ACCEPT_BATCH && srv->lio.events; i++) {
+        struct sockaddr_storage ss;
+        int fd = accept_fd(srv->lio.fd, &ss);
+        if (fd >= 0) {
+            accept_one(srv, fd, &ss);
+            continue;
+        }
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK)
+            break;
+        srv->stats.accept_errors++;
+        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+            pause_accepting(srv);
+        break;
+    }
+}
+
+static void on_accept_timer(wsio__timer *t)
+{
+    wsio_server *srv = CONTAINER(t, wsio_server, accept_timer);
+    if (srv->lio.fd >= 0 && wsio__io_watch(srv->loop, &srv->lio,
+                                           WSIO_IO_READ) < 0)
+        pause_accepting(srv);
+}
+
+/* ---- heartbeat and shutdown --------------------------------------------------------- */
+
+/* Ping every open connection; the ones that did not answer the previous
+ * ping are terminated (from their own timers: no callbacks here). */
+static void on_heartbeat(wsio__timer *t)
+{
+    wsio_server *srv = CONTAINER(t, wsio_server, heartbeat_timer);
+    for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
+        if (wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
+            continue;
+        if (ws->pinged && !ws->pong_seen) {
+            wsio__ws_fail_soon(ws, WSIO_ETIMEDOUT);
+            continue;
+        }
+        ws->pinged = 1;
+        ws->pong_seen = 0;
+        if (wsio_ws_ping(ws, NULL, 0) == WSIO_ENOMEM)
+            wsio__ws_fail_soon(ws, WSIO_ENOMEM);
+    }
+    wsio__timer_start(srv->loop, &srv->heartbeat_timer,
+                      wsio__loop_now(srv->loop) + srv->ping_interval_ms);
+}
+
+static void terminate_all(wsio_server *srv)
+{
+    /* Each termination takes its ws off the list; a user callback may
+     * take others off too, so always restart from the head. */
+    while (srv->open)
+        wsio_ws_terminate(srv->open);
+    while (srv->other)
+        wsio_ws_terminate(srv->other);
+}
+
+static void on_shutdown_deadline(wsio__timer *t)
+{
+    wsio_server *srv = CONTAINER(t, wsio_server, shutdown_timer);
+    terminate_all(srv);
+}
+
+static void close_listener(wsio_server *srv)
+{
+    if (srv->lio.fd < 0)
+        return;
+    wsio__io_unwatch(srv->loop, &srv->lio);
+    close(srv->lio.fd);
+    srv->lio.fd = -1;
+}
+
+static void release_server(wsio__deferred *d)
+{
+    wsio_server *srv = CONTAINER(d, wsio_server, defer);
+    free_server_memory(srv);
+}
+
+void wsio_server_free(wsio_server *srv)
+{
+    if (!srv || srv->freed)
+        return;
+    srv->freed = 1;
+    close_listener(srv);
+    wsio__timer_stop(srv->loop, &srv->accept_timer);
+    wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
+    wsio__timer_stop(srv->loop, &srv->shutdown_timer);
+    terminate_all(srv);
+    for (int i = 0; i < srv->timers_reserved; i++)
+        wsio__timer_unreserve(srv->loop);
+    wsio__attach_remove(srv->loop, &srv->attach);
+    /* Connections still to be released free the server with the last. */
+    if (srv->nrefs == 0)
+        wsio__defer(srv->loop, &srv->defer);
+}
+
+static void finish_shutdown(wsio_server *srv)
+{
+    wsio_server_free(srv);
+}
+
+int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms)
+{
+    if (srv->shutting_down || srv->freed)
+        return 0;
+    srv->shutting_down = 1;
+    close_listener(srv);
+    wsio__timer_stop(srv->loop, &srv->accept_timer);
+    wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
+    wsio__timer_start(srv->loop, &srv->shutdown_timer,
+                      wsio__loop_now(srv->loop) + timeout_ms);
+    for (wsio_ws *ws = srv->open; ws; ws = ws->next)
+        (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "going away", 10);
+    /* Answering may close a connection (and take it off the list). */
+    wsio_ws *ws = srv->other;
+    while (ws) {
+        wsio_ws *next = ws->next;
+        if (ws->state == WSIO__WS_HANDSHAKE)
+            reply_status(ws, 503);
+        ws = next;
+    }
+    if (!srv->freed && srv->nsockets == 0)
+        finish_shutdown(srv);
+    return 0;
+}
+
+static void destroy_attached(wsio__attach *a)
+{
+    wsio_server_free(CONTAINER(a, wsio_server, attach));
+}
+
+/* ---- making a server ----------------------------------------------------------------- */
+
+static int listen_on(wsio_server *srv, const wsio_server_config *cfg)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    const char *host = cfg->host ? cfg->host : "127.0.0.1";
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(cfg->port);
+        len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(cfg->port);
+        len = sizeof *a6;
+    } else {
+        return WSIO_EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    int rc = 0;
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        rc = -errno;
+#ifdef SO_REUSEPORT
+    if (!rc && cfg->reuse_port &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        rc = -errno;
+#endif
+    if (!rc && (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+                listen(fd, cfg->backlog > 0 ? cfg->backlog : 511) < 0))
+        rc = -errno;
+    socklen_t blen = sizeof ss;
+    if (!rc && getsockname(fd, (struct sockaddr *)&ss, &blen) < 0)
+        rc = -errno;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    srv->port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+    srv->lio.fd = fd;
+    srv->lio.ready = on_listener;
+    return 0;
+}
+
+static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
+                        const wsio_ws_callbacks *cb, void *user)
+{
+    wsio__ws_common *c = &srv->common;
+    c->cls = &server_ws_class;
+    if (cb)
+        c->cb = *cb;
+    c->user = user;
+    c->conn = cfg->conn;
+    c->http = cfg->http;
+    if (c->http.max_headers > MAX_HEADERS || c->http.max_headers == 0)
+        c->http.max_headers = MAX_HEADERS;
+    c->close_timeout_ms = cfg->close_timeout_ms;
+    c->idle_timeout_ms = cfg->idle_timeout_ms;
+    c->handshake_timeout_ms = cfg->handshake_timeout_ms;
+    c->max_output = cfg->max_output_bytes;
+    c->low_water = cfg->low_water_bytes;
+    c->policy = cfg->backpressure;
+    c->transport = cfg->transport;
+    c->transport_ctx = cfg->transport_ctx;
+    c->stats = &srv->stats;
+}
+
+wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
+                             const wsio_ws_callbacks *cb,
+                             const wsio_server_hooks *hooks, void *user,
+                             int *err)
+{
+    wsio_server_config def;
+    if (!cfg) {
+        wsio_server_config_default(&def);
+        cfg = &def;
+    }
+    const wsio_mem *mem = wsio__loop_mem(loop);
+    int rc = WSIO_ENOMEM;
+    wsio_server *srv = wsio__calloc(mem, 1, sizeof *srv);
+    if (!srv)
+        goto fail;
+    srv->loop = loop;
+    srv->mem = mem;
+    srv->lio.fd = -1;
+    if (hooks)
+        srv->hooks = *hooks;
+    srv->max_connections = cfg->max_connections;
+    srv->ping_interval_ms = cfg->ping_interval_ms;
+    fill_common(srv, cfg, cb, user);
+    srv->accept_timer.fire = on_accept_timer;
+    srv->heartbeat_timer.fire = on_heartbeat;
+    srv->shutdown_timer.fire = on_shutdown_deadline;
+    srv->defer.release = release_server;
+    srv->attach.destroy = destroy_attached;
+    for (; srv->timers_reserved < 3; srv->timers_reserved++) {
+        rc = wsio__timer_reserve(loop);
+        if (rc)
+            goto fail_srv;
+    }
+    rc = listen_on(srv, cfg);
+    if (rc)
+        goto fail_srv;
+    rc = wsio__io_watch(loop, &srv->lio, WSIO_IO_READ);
+    if (rc)
+        goto fail_srv;
+    if (srv->ping_interval_ms)
+        wsio__timer_start(loop, &srv->heartbeat_timer,
+                          wsio__loop_now(loop) + srv->ping_interval_ms);
+    wsio__attach_add(loop, &srv->attach);
+    return srv;
+fail_srv:
+    close_listener(srv);
+    for (int i = 0; i < srv->timers_reserved; i++)
+        wsio__timer_unreserve(loop);
+    wsio__free(mem, srv);
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+/* ---- getters ---------------------------------------------------------------------------- */
+
+uint16_t wsio_server_port(const wsio_server *srv)
+{
+    return srv->port;
+}
+
+void *wsio_server_get_user(const wsio_server *srv)
+{
+    return srv->common.user;
+}
+
+wsio_loop *wsio_server_loop(const wsio_server *srv)
+{
+    return srv->loop;
+}
+
+wsio_server *wsio_ws_server(const wsio_ws *ws)
+{
+    return ws->srv;
+}
+
+int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
+{
+    return wsio_loop_post(srv->loop, fn, user);
+}
+
+void wsio_server_get_stats(const wsio_server *srv, wsio_server_stats *out)
+{
+    *out = srv->stats;
+}

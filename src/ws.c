@@ -1,0 +1,608 @@
+/*
+ * src/ws.c - the per-connection driver shared by servers and clients
+ * (wsio/ws.h): read -> wsio_conn_feed, corked writes, the close handshake
+ * and its timeout, termination, backpressure and on_drain.
+ *
+ * Reading: one read of up to 64 KiB per readiness into the loop's shared
+ * buffer, fed to the conn, which unmasks in place and copies only frames
+ * that are split between reads. Writing: sends only queue on the conn and
+ * put the ws on the loop's flush list; at the end of the turn each listed
+ * ws does one writev of the conn's iovs (handshake bytes first). When the
+ * socket takes less, the ws watches for WRITE and tries again next turn.
+ *
+ * Ending: after on_close the ws flushes what is left (the close frame),
+ * shuts down its sending side and reads until the peer's EOF, so that the
+ * peer gets every byte and no reset (RFC 6455 section 7.1.1: the server
+ * closes TCP first; a client waits for that). A timer bounds each phase.
+ * wsio_ws_terminate closes the transport at once. The memory goes at the
+ * end of the loop turn, so callers up the stack may still look at it.
+ */
+#include <string.h>
+
+#include "ws_internal.h"
+
+/* iovs handed to one writev: the conn's queue rarely has more pieces. */
+#define FLUSH_IOVS 64
+
+static wsio_ws *ws_of_io(wsio__io *io)
+{
+    return (wsio_ws *)((char *)io - offsetof(wsio_ws, io));
+}
+
+static wsio_ws *ws_of_timer(wsio__timer *t)
+{
+    return (wsio_ws *)((char *)t - offsetof(wsio_ws, timer));
+}
+
+static wsio_ws *ws_of_defer(wsio__deferred *d)
+{
+    return (wsio_ws *)((char *)d - offsetof(wsio_ws, defer));
+}
+
+void wsio__ws_mark_dirty(wsio_ws *ws)
+{
+    if (ws->dirty || ws->state == WSIO__WS_DEAD)
+        return;
+    wsio_ws **head = wsio__loop_dirty_head(ws->loop);
+    ws->dirty = 1;
+    ws->next_dirty = *head;
+    *head = ws;
+    wsio__loop_kick(ws->loop);
+}
+
+void wsio__ws_arm(wsio_ws *ws, uint32_t ms)
+{
+    wsio__timer_start(ws->loop, &ws->timer, wsio__loop_now(ws->loop) + ms);
+}
+
+static void release_deferred(wsio__deferred *d)
+{
+    wsio_ws *ws = ws_of_defer(d);
+    ws->common->cls->release(ws);
+}
+
+void wsio__ws_cleanup(wsio_ws *ws)
+{
+    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    wsio_conn_free(ws->conn);
+    ws->conn = NULL;
+    wsio__free(mem, ws->hs_in);
+    wsio__free(mem, ws->hs_out);
+    wsio__free(mem, ws->subprotocol);
+    ws->hs_in = ws->hs_out = NULL;
+    ws->subprotocol = NULL;
+    wsio__timer_unreserve(ws->loop);
+}
+
+/* The end: no more I/O on this ws; its memory goes at the end of the turn. */
+static void close_transport(wsio_ws *ws)
+{
+    if (ws->state == WSIO__WS_DEAD)
+        return;
+    wsio__io_unwatch(ws->loop, &ws->io);
+    wsio__timer_stop(ws->loop, &ws->timer);
+    ws->tr.ops->close(&ws->tr);
+    ws->state = WSIO__WS_DEAD;
+    ws->common->cls->transport_closed(ws);
+    wsio__defer(ws->loop, &ws->defer);
+}
+
+/* The user's on_close, for a client that never opened. */
+static void report_unopened(wsio_ws *ws, int err)
+{
+    if (!ws->common->cb.on_close)
+        return;
+    wsio_close_info info;
+    memset(&info, 0, sizeof info);
+    info.code = WSIO_CLOSE_ABNORMAL;
+    info.reason = "";
+    info.error = err;
+    ws->common->cb.on_close(ws, &info, ws->common->user);
+}
+
+void wsio__ws_finish_handshake_fail(wsio_ws *ws, int err)
+{
+    if (ws->state != WSIO__WS_HANDSHAKE)
+        return;
+    ws->state = WSIO__WS_CLOSED;
+    ws->connecting = 0;
+    if (!ws->srv) {
+        report_unopened(ws, err);
+        close_transport(ws);
+        return;
+    }
+    /* A server's answer (404, 400, 503 ...) still has to go out. */
+    if (!ws->hs_out) {
+        close_transport(ws);
+        return;
+    }
+    wsio__ws_arm(ws, ws->common->close_timeout_ms);
+    wsio__ws_mark_dirty(ws);
+}
+
+static void terminate(wsio_ws *ws, int err)
+{
+    switch (ws->state) {
+    case WSIO__WS_HANDSHAKE:
+        wsio__ws_finish_handshake_fail(ws, err);
+        close_transport(ws);
+        break;
+    case WSIO__WS_OPEN:
+        ws->terminating = 1;
+        wsio_conn_abort(ws->conn, err); /* calls conn_on_close */
+        ws->terminating = 0;
+        close_transport(ws);
+        break;
+    case WSIO__WS_CLOSED:
+        close_transport(ws);
+        break;
+    default:
+        break;
+    }
+}
+
+void wsio__ws_fail_soon(wsio_ws *ws, int err)
+{
+    if (ws->state == WSIO__WS_DEAD || ws->fail_err)
+        return;
+    ws->fail_err = err;
+    wsio__timer_start(ws->loop, &ws->timer, 0);
+}
+
+/* ---- the conn's callbacks ------------------------------------------------- */
+
+static int conn_on_message(wsio_conn *c, const wsio_message *m, void *user)
+{
+    (void)c;
+    wsio_ws *ws = user;
+    if (ws->common->stats)
+        ws->common->stats->messages_in++;
+    if (!ws->common->cb.on_message)
+        return 0;
+    int rc = ws->common->cb.on_message(ws, m, ws->common->user);
+    return rc > 0 ? 0 : rc; /* no pausing through this API */
+}
+
+static int conn_on_pong(wsio_conn *c, const wsio_control *pong, void *user)
+{
+    (void)c;
+    wsio_ws *ws = user;
+    ws->pong_seen = 1;
+    if (ws->common->cb.on_pong)
+        ws->common->cb.on_pong(ws, pong, ws->common->user);
+    return 0;
+}
+
+static void conn_on_close(wsio_conn *c, const wsio_close_info *info,
+                          void *user)
+{
+    (void)c;
+    wsio_ws *ws = user;
+    if (ws->state != WSIO__WS_OPEN)
+        return;
+    ws->state = WSIO__WS_CLOSED;
+    ws->common->cls->left_open(ws);
+    if (ws->common->cb.on_close)
+        ws->common->cb.on_close(ws, info, ws->common->user);
+    if (ws->terminating || ws->state == WSIO__WS_DEAD)
+        return;
+    /* Flush the close frame, then linger; bounded by the close timeout. */
+    wsio__ws_arm(ws, ws->common->close_timeout_ms);
+    wsio__ws_mark_dirty(ws);
+}
+
+static void update_watch(wsio_ws *ws, int pending);
+static void terminate(wsio_ws *ws, int err);
+
+/* ---- reading --------------------------------------------------------------- */
+
+static void feed(wsio_ws *ws, uint8_t *buf, size_t n)
+{
+    (void)wsio_conn_feed(ws->conn, buf, n); /* failures end in on_close */
+    if (ws->state != WSIO__WS_DEAD && ws->conn && wsio_conn_want_write(ws->conn))
+        wsio__ws_mark_dirty(ws);
+}
+
+static void read_some(wsio_ws *ws)
+{
+    uint8_t *buf = wsio__loop_read_buf(ws->loop);
+    ssize_t n = ws->tr.ops->read(&ws->tr, buf, WSIO__READ_BUF);
+    if (n == WSIO_EAGAIN)
+        return;
+    if (n <= 0) {
+        /* EOF while lingering is the normal end; otherwise the peer went
+         * away without a close frame (1006). */
+        int err = n == 0 ? WSIO_ECLOSED : (int)n;
+        if (n == 0 && ws->state == WSIO__WS_CLOSED &&
+            wsio_ws_buffered_amount(ws) > 0) {
+            ws->peer_eof = 1; /* it may still read: finish the flush */
+            update_watch(ws, 1);
+            return;
+        }
+        if (ws->state == WSIO__WS_HANDSHAKE)
+            wsio__ws_finish_handshake_fail(ws, err);
+        terminate(ws, err);
+        return;
+    }
+    ws->last_rx = wsio__loop_now(ws->loop);
+    switch (ws->state) {
+    case WSIO__WS_HANDSHAKE:
+        ws->common->cls->handshake_bytes(ws, buf, (size_t)n);
+        break;
+    case WSIO__WS_OPEN:
+        if (ws->common->stats)
+            ws->common->stats->bytes_in += (uint64_t)n;
+        feed(ws, buf, (size_t)n);
+        break;
+    default:
+        break; /* closed: discard until EOF */
+    }
+}
+
+/* Drive the transport's handshake; WebSocket bytes wait until it is done. */
+static void transport_handshake(wsio_ws *ws)
+{
+    int rc = ws->tr.ops->handshake(&ws->tr);
+    if (rc == WSIO_EAGAIN) {
+        unsigned want = ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr)
+                                          : WSIO_IO_READ;
+        rc = wsio__io_watch(ws->loop, &ws->io, want ? want : WSIO_IO_READ);
+    } else if (rc == 0) {
+        ws->tr_handshake = 0;
+        wsio__ws_mark_dirty(ws); /* a client's request goes out now */
+    }
+    if (rc < 0)
+        terminate(ws, rc);
+}
+
+void wsio__ws_start_transport(wsio_ws *ws)
+{
+    if (!ws->tr.ops->handshake)
+        return;
+    ws->tr_handshake = 1;
+    transport_handshake(ws);
+}
+
+static void on_ready(wsio__io *io, unsigned events)
+{
+    wsio_ws *ws = ws_of_io(io);
+    if (ws->connecting) {
+        ws->common->cls->connected(ws, events);
+        return;
+    }
+    if (ws->tr_handshake) {
+        transport_handshake(ws);
+        return;
+    }
+    if (events & WSIO_IO_WRITE)
+        wsio__ws_mark_dirty(ws);
+    if (events & (WSIO_IO_READ | WSIO_IO_HUP))
+        read_some(ws);
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+static size_t hs_out_left(const wsio_ws *ws)
+{
+    return ws->hs_out ? ws->hs_out_len - ws->hs_out_off : 0;
+}
+
+size_t wsio_ws_buffered_amount(const wsio_ws *ws)
+{
+    return hs_out_left(ws) + (ws->conn ? wsio_conn_buffered_amount(ws->conn) : 0);
+}
+
+int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len)
+{
+    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    size_t left = hs_out_left(ws);
+    if (len > UINT32_MAX - left)
+        return WSIO_ENOMEM;
+    uint8_t *p = wsio__malloc(mem, left + len);
+    if (!p)
+        return WSIO_ENOMEM;
+    if (left)
+        memcpy(p, ws->hs_out + ws->hs_out_off, left);
+    memcpy(p + left, data, len);
+    wsio__free(mem, ws->hs_out);
+    ws->hs_out = p;
+    ws->hs_out_len = (uint32_t)(left + len);
+    ws->hs_out_off = 0;
+    wsio__ws_mark_dirty(ws);
+    return 0;
+}
+
+/* Account for n bytes written: handshake bytes first, then the conn's. */
+static void consume(wsio_ws *ws, size_t n)
+{
+    size_t hs = hs_out_left(ws);
+    if (hs) {
+        size_t k = n < hs ? n : hs;
+        ws->hs_out_off += (uint32_t)k;
+        n -= k;
+        if (ws->hs_out_off == ws->hs_out_len) {
+            wsio__free(wsio__loop_mem(ws->loop), ws->hs_out);
+            ws->hs_out = NULL;
+            ws->hs_out_len = ws->hs_out_off = 0;
+        }
+    }
+    if (n && ws->conn) {
+        wsio_conn_consume_output(ws->conn, n);
+        if (ws->common->stats)
+            ws->common->stats->bytes_out += n;
+    }
+}
+
+static void update_watch(wsio_ws *ws, int pending)
+{
+    unsigned ev = (ws->peer_eof ? 0u : WSIO_IO_READ) |
+                  (pending ? WSIO_IO_WRITE : 0u);
+    int rc = wsio__io_watch(ws->loop, &ws->io, ev);
+    if (rc)
+        terminate(ws, rc);
+}
+
+static void flush(wsio_ws *ws)
+{
+    wsio_iov iov[FLUSH_IOVS];
+    size_t n = 0;
+    if (hs_out_left(ws)) {
+        iov[0].base = ws->hs_out + ws->hs_out_off;
+        iov[0].len = hs_out_left(ws);
+        n = 1;
+    }
+    if (ws->conn)
+        n += wsio_conn_peek_output(ws->conn, iov + n, FLUSH_IOVS - n);
+    if (n) {
+        ssize_t w = ws->tr.ops->writev(&ws->tr, iov, n);
+        if (w < 0 && w != WSIO_EAGAIN) {
+            terminate(ws, (int)w);
+            return;
+        }
+        if (w > 0)
+            consume(ws, (size_t)w);
+    }
+    int pending = wsio_ws_buffered_amount(ws) > 0;
+    if (ws->state == WSIO__WS_OPEN && ws->over_mark &&
+        wsio_conn_buffered_amount(ws->conn) <= ws->common->low_water) {
+        ws->over_mark = 0;
+        if (ws->common->cb.on_drain)
+            ws->common->cb.on_drain(ws, ws->common->user);
+        if (ws->state == WSIO__WS_DEAD)
+            return;
+    }
+    if (ws->state == WSIO__WS_CLOSED && !pending && ws->peer_eof) {
+        close_transport(ws);
+        return;
+    }
+    if (ws->state == WSIO__WS_CLOSED && !pending && !ws->lingering) {
+        ws->lingering = 1;
+        if (ws->tr.ops->shutdown(&ws->tr) < 0) {
+            close_transport(ws);
+            return;
+        }
+    }
+    update_watch(ws, pending);
+}
+
+void wsio__ws_flush_all(wsio_loop *loop)
+{
+    wsio_ws **head = wsio__loop_dirty_head(loop);
+    while (*head) {
+        wsio_ws *ws = *head;
+        *head = ws->next_dirty;
+        ws->dirty = 0;
+        if (ws->state != WSIO__WS_DEAD && !ws->connecting && !ws->tr_handshake)
+            flush(ws);
+    }
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+static void on_timer(wsio__timer *t)
+{
+    wsio_ws *ws = ws_of_timer(t);
+    if (ws->fail_err) {
+        int err = ws->fail_err;
+        ws->fail_err = 0;
+        /* Out of memory on a broadcast: try a 1011 close frame first. */
+        if (err == WSIO_ENOMEM && ws->state == WSIO__WS_OPEN &&
+            wsio_ws_close(ws, WSIO_CLOSE_INTERNAL_ERROR, NULL, 0) == 0)
+            return;
+        terminate(ws, err);
+        return;
+    }
+    switch (ws->state) {
+    case WSIO__WS_HANDSHAKE:
+        terminate(ws, WSIO_ETIMEDOUT);
+        break;
+    case WSIO__WS_OPEN: {
+        if (wsio_conn_state(ws->conn) == WSIO_CONN_CLOSING) {
+            terminate(ws, WSIO_ETIMEDOUT); /* no close reply in time */
+            break;
+        }
+        uint32_t idle = ws->common->idle_timeout_ms;
+        uint64_t now = wsio__loop_now(ws->loop);
+        if (now - ws->last_rx >= idle)
+            (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "idle", 4);
+        else
+            wsio__timer_start(ws->loop, &ws->timer, ws->last_rx + idle);
+        break;
+    }
+    default:
+        close_transport(ws);
+        break;
+    }
+}
+
+/* ---- life ------------------------------------------------------------------ */
+
+int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
+                  int fd, enum wsio_role role, unsigned events)
+{
+    ws->loop = loop;
+    ws->common = common;
+    ws->io.fd = fd;
+    ws->io.ready = on_ready;
+    ws->timer.fire = on_timer;
+    ws->defer.release = release_deferred;
+    ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
+    ws->tr.fd = fd;
+    ws->last_rx = wsio__loop_now(loop);
+    int rc = wsio__timer_reserve(loop);
+    if (rc)
+        return rc;
+    rc = ws->tr.ops->open(&ws->tr, common->transport_ctx, role);
+    if (rc) {
+        wsio__timer_unreserve(loop);
+        return rc;
+    }
+    rc = wsio__io_watch(loop, &ws->io, events);
+    if (rc) {
+        /* Give the fd back unclosed: only release the transport state. */
+        ws->tr.fd = -1;
+        ws->tr.ops->close(&ws->tr);
+        wsio__timer_unreserve(loop);
+        return rc;
+    }
+    return 0;
+}
+
+int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
+                  size_t rest_len)
+{
+    const wsio_conn_callbacks cb = {.on_message = conn_on_message,
+                                    .on_pong = conn_on_pong,
+                                    .on_close = conn_on_close};
+    ws->conn = wsio_conn_new(role, &ws->common->conn, &cb,
+                             wsio__loop_mem(ws->loop), ws);
+    if (!ws->conn)
+        return WSIO_ENOMEM;
+    ws->state = WSIO__WS_OPEN;
+    ws->last_rx = wsio__loop_now(ws->loop);
+    wsio__timer_stop(ws->loop, &ws->timer);
+    if (ws->common->idle_timeout_ms)
+        wsio__ws_arm(ws, ws->common->idle_timeout_ms);
+    wsio__ws_mark_dirty(ws);
+    if (ws->common->cb.on_open)
+        ws->common->cb.on_open(ws, ws->common->user);
+    if (ws->state == WSIO__WS_OPEN && rest_len > 0)
+        feed(ws, rest, rest_len);
+    return 0;
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+/* Whether a send may be queued under the backpressure policy. */
+static int admit(wsio_ws *ws)
+{
+    if (ws->state != WSIO__WS_OPEN)
+        return WSIO_ECLOSED;
+    if (wsio_conn_buffered_amount(ws->conn) <= ws->common->max_output)
+        return WSIO_SEND_QUEUED;
+    ws->over_mark = 1;
+    if (ws->common->policy == WSIO_BACKPRESSURE_CLOSE) {
+        (void)wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader",
+                            11);
+    } else if (ws->common->stats) {
+        ws->common->stats->messages_dropped++;
+    }
+    return WSIO_SEND_DROPPED;
+}
+
+static int queued(wsio_ws *ws)
+{
+    wsio__ws_mark_dirty(ws);
+    if (ws->common->stats)
+        ws->common->stats->messages_out++;
+    if (wsio_conn_buffered_amount(ws->conn) > ws->common->max_output) {
+        ws->over_mark = 1;
+        return WSIO_SEND_PRESSURE;
+    }
+    return WSIO_SEND_QUEUED;
+}
+
+int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
+                 size_t len)
+{
+    int rc = admit(ws);
+    if (rc != WSIO_SEND_QUEUED)
+        return rc;
+    rc = wsio_conn_send(ws->conn, opcode, data, len);
+    return rc < 0 ? rc : queued(ws);
+}
+
+int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame)
+{
+    int rc = admit(ws);
+    if (rc != WSIO_SEND_QUEUED)
+        return rc;
+    rc = wsio_conn_send_encoded(ws->conn, frame);
+    if (rc == WSIO_ENOMEM)
+        wsio__ws_fail_soon(ws, rc);
+    return rc < 0 ? rc : queued(ws);
+}
+
+int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len)
+{
+    if (ws->state != WSIO__WS_OPEN)
+        return WSIO_ECLOSED;
+    int rc = wsio_conn_ping(ws->conn, data, len);
+    if (rc == 0)
+        wsio__ws_mark_dirty(ws);
+    return rc;
+}
+
+int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
+                  size_t reason_len)
+{
+    if (ws->state == WSIO__WS_HANDSHAKE) {
+        terminate(ws, 0); /* a client still connecting: give up */
+        return 0;
+    }
+    if (ws->state != WSIO__WS_OPEN)
+        return WSIO_ECLOSED;
+    int rc = wsio_conn_close(ws->conn, code, reason, reason_len);
+    if (rc)
+        return rc;
+    wsio__ws_arm(ws, ws->common->close_timeout_ms);
+    wsio__ws_mark_dirty(ws);
+    return 0;
+}
+
+void wsio_ws_terminate(wsio_ws *ws)
+{
+    terminate(ws, 0);
+}
+
+void *wsio_ws_get_user(const wsio_ws *ws)
+{
+    return ws->user;
+}
+
+void wsio_ws_set_user(wsio_ws *ws, void *user)
+{
+    ws->user = user;
+}
+
+const char *wsio_ws_remote_addr(const wsio_ws *ws, uint16_t *port)
+{
+    if (port)
+        *port = ws->port;
+    return ws->addr;
+}
+
+const char *wsio_ws_subprotocol(const wsio_ws *ws)
+{
+    return ws->subprotocol ? ws->subprotocol : "";
+}
+
+int wsio_ws_http_status(const wsio_ws *ws)
+{
+    return ws->http_status;
+}
+
+wsio_conn *wsio_ws_conn(wsio_ws *ws)
+{
+    return ws->conn;
+}

@@ -1,0 +1,204 @@
+/*
+ * src/ws_internal.h - what loop.c, ws.c, server.c and client.c share
+ * (internal, never installed).
+ *
+ * The loop hands out three kinds of internal objects, each embedded in its
+ * owner so that nothing is allocated per event:
+ *   wsio__io        one watched fd and the function its readiness calls;
+ *   wsio__timer     one entry of the loop's timer heap;
+ *   wsio__deferred  an object to release at the end of the loop turn.
+ * Owners that keep the loop alive (servers, clients) attach a wsio__attach.
+ *
+ * A wsio_ws is one connection of a server or a client. Its state only moves
+ * forward: HANDSHAKE (opening handshake, or client TCP connect) -> OPEN
+ * (conn exists, on_open was called) -> CLOSED (on_close was called, or the
+ * peer never saw a WebSocket: the remaining output is flushed, our sending
+ * side shut down and the socket read until EOF, bounded by a timer) -> DEAD
+ * (transport closed, waiting for the end of the turn to be released).
+ */
+#ifndef WSIO_WS_INTERNAL_H
+#define WSIO_WS_INTERNAL_H
+
+#include "internal.h"
+#include "wsio/client.h"
+#include "wsio/conn.h"
+#include "wsio/loop.h"
+#include "wsio/server.h"
+#include "wsio/transport.h"
+#include "wsio/ws.h"
+
+/* Bytes the loop reads at once into its one shared read buffer. */
+#define WSIO__READ_BUF 65536u
+
+/* ---- loop internals ------------------------------------------------------ */
+
+typedef struct wsio__io wsio__io;
+struct wsio__io {
+    int fd;
+    unsigned events;    /* what is watched now (0: not registered) */
+    void (*ready)(wsio__io *io, unsigned events);
+};
+
+typedef struct wsio__timer wsio__timer;
+struct wsio__timer {
+    uint64_t due;       /* loop clock, ms */
+    size_t slot;        /* index in the heap + 1; 0 when not armed */
+    void (*fire)(wsio__timer *t);
+};
+
+typedef struct wsio__deferred wsio__deferred;
+struct wsio__deferred {
+    wsio__deferred *next;
+    void (*release)(wsio__deferred *d);
+    int queued;         /* already on the list */
+};
+
+typedef struct wsio__attach wsio__attach;
+struct wsio__attach {
+    wsio__attach *prev, *next;
+    /* Free the owner at once (wsio_loop_free): terminate, then detach. */
+    void (*destroy)(wsio__attach *a);
+};
+
+const wsio_mem *wsio__loop_mem(const wsio_loop *loop);
+/* The loop clock as of the current turn (cheap; no system call). */
+uint64_t wsio__loop_now(const wsio_loop *loop);
+/* The shared read buffer of WSIO__READ_BUF bytes. */
+uint8_t *wsio__loop_read_buf(wsio_loop *loop);
+
+/* Watch io->fd for events (0 keeps nothing watched but registered in the
+ * backend's sense is not needed: use unwatch). Returns 0 or an error. */
+int wsio__io_watch(wsio_loop *loop, wsio__io *io, unsigned events);
+void wsio__io_unwatch(wsio_loop *loop, wsio__io *io);
+
+/* Room in the heap for one more timer, so that wsio__timer_start never
+ * allocates: every timer owner reserves once when it is made. */
+int wsio__timer_reserve(wsio_loop *loop);
+void wsio__timer_unreserve(wsio_loop *loop);
+void wsio__timer_start(wsio_loop *loop, wsio__timer *t, uint64_t due);
+void wsio__timer_stop(wsio_loop *loop, wsio__timer *t);
+
+/* Release d at the end of the current turn (or of the next one). */
+void wsio__defer(wsio_loop *loop, wsio__deferred *d);
+
+void wsio__attach_add(wsio_loop *loop, wsio__attach *a);
+void wsio__attach_remove(wsio_loop *loop, wsio__attach *a);
+
+/* ---- the connection driver (ws.c) ---------------------------------------- */
+
+enum wsio__ws_state {
+    WSIO__WS_HANDSHAKE = 0,
+    WSIO__WS_OPEN = 1,
+    WSIO__WS_CLOSED = 2,
+    WSIO__WS_DEAD = 3
+};
+
+/* What differs between a server's connections and a client. */
+typedef struct wsio__ws_class {
+    /* HANDSHAKE: readiness while a client's TCP connect is in progress. */
+    void (*connected)(wsio_ws *ws, unsigned events);
+    /* HANDSHAKE: bytes of the request (server) or response (client). buf
+     * may be modified and is valid only during the call. */
+    void (*handshake_bytes)(wsio_ws *ws, uint8_t *buf, size_t n);
+    /* The ws leaves OPEN, before the user's on_close. */
+    void (*left_open)(wsio_ws *ws);
+    /* The transport was closed (the ws is DEAD). */
+    void (*transport_closed)(wsio_ws *ws);
+    /* Free the memory; runs at the end of the turn. */
+    void (*release)(wsio_ws *ws);
+} wsio__ws_class;
+
+/* Settings shared by every connection of one server, or one client. */
+typedef struct wsio__ws_common {
+    const wsio__ws_class *cls;
+    wsio_ws_callbacks cb;
+    void *user;                 /* the server's or client's user pointer */
+    wsio_conn_config conn;
+    wsio_http_limits http;
+    uint32_t close_timeout_ms;
+    uint32_t idle_timeout_ms;   /* 0: off */
+    uint32_t handshake_timeout_ms;
+    size_t max_output;
+    size_t low_water;
+    enum wsio_backpressure_policy policy;
+    const wsio_transport_ops *transport;
+    void *transport_ctx;
+    wsio_server_stats *stats;   /* server connections only, else NULL */
+} wsio__ws_common;
+
+typedef struct wsio__sub wsio__sub;
+
+/*
+ * One connection. Field order keeps the hot fields together. A server's ws
+ * is on exactly one of its server's lists while not DEAD.
+ */
+struct wsio_ws {
+    wsio__io io;
+    wsio_transport tr;
+    wsio_conn *conn;            /* from OPEN on; freed with the ws */
+    wsio_loop *loop;
+    const wsio__ws_common *common;
+    wsio_server *srv;           /* NULL for a client */
+    void *user;                 /* wsio_ws_get_user */
+    wsio_ws *next_dirty;        /* on the loop's flush list */
+    wsio_ws *prev, *next;       /* on a server list */
+    wsio__timer timer;          /* handshake, idle, close or linger */
+    wsio__deferred defer;
+    uint64_t last_rx;           /* loop clock of the last read (idle) */
+    uint8_t *hs_in;             /* handshake bytes received, or NULL */
+    uint8_t *hs_out;            /* handshake bytes to send, or NULL */
+    uint32_t hs_in_len, hs_out_len, hs_out_off;
+    wsio__sub *subs;            /* topics this ws is in */
+    char *subprotocol;          /* negotiated, or NULL */
+    int fail_err;               /* terminate with this at the next timer */
+    uint16_t port;
+    uint16_t http_status;       /* client: the server's status */
+    uint8_t state;              /* enum wsio__ws_state */
+    uint8_t dirty;              /* on the flush list */
+    uint8_t over_mark;          /* went over max_output: on_drain due */
+    uint8_t pinged, pong_seen;  /* heartbeat */
+    uint8_t lingering;          /* our sending side is shut down */
+    uint8_t terminating;        /* inside wsio_ws_terminate */
+    uint8_t connecting;         /* client: TCP connect in progress */
+    uint8_t peer_eof;           /* closed: the peer's EOF came first */
+    uint8_t list;               /* which server list the ws is on */
+    uint8_t tr_handshake;       /* the transport's handshake (TLS) runs */
+    char addr[46];              /* peer address as text */
+};
+
+/* Set up ws (zeroed memory) for fd; watch it for events. Returns 0 or an
+ * error (the fd is then still the caller's). */
+int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
+                  int fd, enum wsio_role role, unsigned events);
+/* HANDSHAKE -> OPEN: make the conn, call on_open, then feed rest (bytes
+ * that followed the handshake head). Returns 0 or WSIO_ENOMEM. */
+int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
+                  size_t rest_len);
+/* Queue raw handshake bytes (copied) before anything else. */
+int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len);
+/* HANDSHAKE ends without a WebSocket: flush what is queued, then close.
+ * A client's on_close reports err. */
+void wsio__ws_finish_handshake_fail(wsio_ws *ws, int err);
+/* Terminate ws from a later timer tick (for loops that must not run user
+ * callbacks, such as broadcast and heartbeat). */
+void wsio__ws_fail_soon(wsio_ws *ws, int err);
+/* Start the transport's own handshake (TLS), if it has one, before any
+ * WebSocket bytes; a client calls this once TCP is connected. */
+void wsio__ws_start_transport(wsio_ws *ws);
+/* Add ws to the loop's flush list. */
+void wsio__ws_mark_dirty(wsio_ws *ws);
+/* Send an encoded broadcast frame with the backpressure policy; returns a
+ * wsio_send_result or an error. */
+int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame);
+/* Arm the ws timer for the current state. */
+void wsio__ws_arm(wsio_ws *ws, uint32_t ms);
+/* Flush every ws on the loop's list (end of a turn). */
+void wsio__ws_flush_all(wsio_loop *loop);
+wsio_ws **wsio__loop_dirty_head(wsio_loop *loop);
+/* Host loop mode, outside a turn: new work is pending (flush, release), so
+ * ask the host for a timer tick now. */
+void wsio__loop_kick(wsio_loop *loop);
+/* Release the ws's own resources (conn, buffers); used by release. */
+void wsio__ws_cleanup(wsio_ws *ws);
+
+#endif /* WSIO_WS_INTERNAL_H */

@@ -1,0 +1,865 @@
+/*
+ * tests/integration/test_server.c - the wsio server and the wsio client on
+ * real sockets on 127.0.0.1 with kernel-chosen ports, in one process and
+ * one loop. Every test runs three times: on the poll backend, on epoll,
+ * and in host loop mode, where the test's own poll() loop drives wsio
+ * through wsio_loop_on_io and wsio_loop_on_timer. Every wait is bounded by
+ * a time limit and a loop-turn count.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---- the fixture: a loop of the mode under test ----------------------------- */
+
+typedef struct env {
+    const char *mode;     /* "poll", "epoll" or "host" */
+    test_mem tm;
+    wsio_loop *loop;
+    struct pollfd *pfd;   /* host mode: what wsio asked to watch */
+    size_t npfd, cappfd;
+    uint64_t due;         /* host mode: wsio's timer */
+    unsigned long turns;
+} env;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int host_watch(int fd, unsigned events, void *user)
+{
+    env *e = user;
+    size_t i = 0;
+    while (i < e->npfd && e->pfd[i].fd != fd)
+        i++;
+    if (events == 0) {
+        if (i < e->npfd)
+            e->pfd[i] = e->pfd[--e->npfd];
+        return 0;
+    }
+    if (i == e->npfd) {
+        if (e->npfd == e->cappfd) {
+            size_t cap = e->cappfd ? e->cappfd * 2 : 64;
+            struct pollfd *p = realloc(e->pfd, cap * sizeof *p);
+            if (!p)
+                return WSIO_ENOMEM;
+            e->pfd = p;
+            e->cappfd = cap;
+        }
+        e->pfd[e->npfd++].fd = fd;
+    }
+    e->pfd[i].events = (short)(((events & WSIO_IO_READ) ? POLLIN : 0) |
+                               ((events & WSIO_IO_WRITE) ? POLLOUT : 0));
+    return 0;
+}
+
+static void host_timer(uint64_t due, void *user)
+{
+    ((env *)user)->due = due;
+}
+
+static env *env_new(void **state)
+{
+    env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->mode = *state;
+    e->due = UINT64_MAX;
+    test_mem_init(&e->tm);
+    wsio_loop_config lc;
+    wsio_loop_config_default(&lc);
+    lc.mem = &e->tm.mem;
+    wsio_host_loop host = {.watch = host_watch, .timer = host_timer, .user = e};
+    if (strcmp(e->mode, "host") == 0)
+        lc.host = &host;
+    else
+        lc.backend = wsio_backend_by_name(e->mode);
+    int err = 0;
+    e->loop = wsio_loop_new(&lc, &err);
+    assert_non_null(e->loop);
+    assert_string_equal(wsio_loop_backend_name(e->loop), e->mode);
+    return e;
+}
+
+static void env_free(env *e)
+{
+    wsio_loop_free(e->loop);
+    assert_int_equal(e->tm.live_blocks, 0);
+    free(e->pfd);
+    free(e);
+}
+
+/* One turn of the loop under test, waiting at most max_ms. */
+static void env_turn(env *e, int max_ms)
+{
+    e->turns++;
+    if (strcmp(e->mode, "host") != 0) {
+        assert_true(wsio_loop_run_once(e->loop, max_ms) >= 0);
+        return;
+    }
+    int timeout = max_ms;
+    if (e->due != UINT64_MAX) {
+        uint64_t now = wsio_loop_now(e->loop);
+        uint64_t d = e->due <= now ? 0 : e->due - now;
+        if ((uint64_t)timeout > d)
+            timeout = (int)d;
+    }
+    size_t n = e->npfd;
+    struct pollfd *set = malloc((n ? n : 1) * sizeof *set);
+    assert_non_null(set);
+    memcpy(set, e->pfd, n * sizeof *set);
+    int rc = poll(set, (nfds_t)n, timeout);
+    assert_true(rc >= 0 || errno == EINTR);
+    for (size_t i = 0; rc > 0 && i < n; i++) {
+        short r = set[i].revents;
+        if (!r)
+            continue;
+        unsigned ev = 0;
+        if (r & POLLIN)
+            ev |= WSIO_IO_READ;
+        if (r & POLLOUT)
+            ev |= WSIO_IO_WRITE;
+        if (r & (POLLERR | POLLHUP | POLLNVAL))
+            ev |= WSIO_IO_HUP;
+        /* An fd unwatched earlier in this batch is refused: fine. */
+        (void)wsio_loop_on_io(e->loop, set[i].fd, ev);
+    }
+    free(set);
+    if (e->due != UINT64_MAX && wsio_loop_now(e->loop) >= e->due)
+        assert_int_equal(wsio_loop_on_timer(e->loop), 0);
+}
+
+/* Turn the loop until cond holds, for at most ms and 100000 turns. */
+#define RUN_UNTIL(e, cond, ms)                                                 \
+    do {                                                                       \
+        uint64_t t0_ = now_ms();                                               \
+        unsigned long n_ = 0;                                                  \
+        while (!(cond) && now_ms() - t0_ < (ms) && n_++ < 100000)             \
+            env_turn((e), 10);                                                 \
+        assert_true(cond);                                                     \
+    } while (0)
+
+/* Turn the loop for ms (counting turns in e->turns). */
+static void run_for(env *e, uint64_t ms)
+{
+    uint64_t t0 = now_ms();
+    unsigned long n = 0;
+    while (now_ms() - t0 < ms && n++ < 100000)
+        env_turn(e, 10);
+}
+
+/* ---- callbacks: what servers and clients saw --------------------------------- */
+
+typedef struct peer {
+    int opened, closed;
+    wsio_close_info info;      /* reason not kept */
+    int http_status;
+    size_t nmsg;
+    uint64_t bytes;
+    unsigned long next_seq;    /* messages carry "seq" numbers */
+    int out_of_order;
+    const uint8_t *expect;     /* echo: what must come back */
+    size_t expect_len;
+    enum wsio_opcode expect_op;
+    int mismatch;
+    wsio_ws *ws;
+} peer;
+
+typedef struct server_state {
+    int opens, closes, messages;
+    int echo;                  /* send every message back */
+    const char *subscribe;     /* topic each new ws joins, or NULL */
+    int refuse_status;         /* on_upgrade refuses with this, or 0 */
+    wsio_close_info last_close;
+    wsio_ws *last_open;
+} server_state;
+
+static void c_on_open(wsio_ws *ws, void *user)
+{
+    peer *p = user;
+    p->opened++;
+    p->ws = ws;
+    p->http_status = wsio_ws_http_status(ws);
+}
+
+static int c_on_message(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    (void)ws;
+    peer *p = user;
+    p->nmsg++;
+    p->bytes += m->len;
+    if (p->expect) {
+        if (m->opcode != p->expect_op || m->len != p->expect_len ||
+            (m->len && memcmp(m->data, p->expect, m->len) != 0))
+            p->mismatch++;
+    } else {
+        char buf[32];
+        size_t n = m->len < sizeof buf - 1 ? m->len : sizeof buf - 1;
+        memcpy(buf, m->data, n);
+        buf[n] = '\0';
+        if (strtoul(buf, NULL, 10) != p->next_seq)
+            p->out_of_order++;
+        p->next_seq++;
+    }
+    return 0;
+}
+
+static void c_on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
+{
+    peer *p = user;
+    p->closed++;
+    p->info = *info;
+    p->info.reason = NULL;
+    p->http_status = wsio_ws_http_status(ws);
+    p->ws = NULL;
+}
+
+static const wsio_ws_callbacks client_cb = {
+    .on_open = c_on_open, .on_message = c_on_message, .on_close = c_on_close};
+
+static void s_on_open(wsio_ws *ws, void *user)
+{
+    server_state *s = user;
+    s->opens++;
+    s->last_open = ws;
+    if (s->subscribe)
+        assert_int_equal(wsio_ws_subscribe(ws, s->subscribe), 0);
+}
+
+static int s_on_message(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    server_state *s = user;
+    s->messages++;
+    if (s->echo)
+        assert_true(wsio_ws_send(ws, m->opcode, m->data, m->len) >= 0);
+    return 0;
+}
+
+static void s_on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
+{
+    (void)ws;
+    server_state *s = user;
+    s->closes++;
+    s->last_close = *info;
+    s->last_close.reason = NULL;
+}
+
+static const wsio_ws_callbacks server_cb = {
+    .on_open = s_on_open, .on_message = s_on_message, .on_close = s_on_close};
+
+static wsio_server *start_server(env *e, wsio_server_config *cfg,
+                                 const wsio_server_hooks *hooks,
+                                 server_state *s)
+{
+    int err = 0;
+    wsio_server *srv = wsio_server_new(e->loop, cfg, &server_cb, hooks, s, &err);
+    assert_non_null(srv);
+    assert_true(wsio_server_port(srv) > 0);
+    return srv;
+}
+
+static wsio_ws *connect_client(env *e, wsio_server *srv,
+                               const wsio_client_config *cfg, peer *p)
+{
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/test",
+             (unsigned)wsio_server_port(srv));
+    int err = 0;
+    wsio_ws *ws = wsio_client_connect(e->loop, url, cfg, &client_cb, p, &err);
+    assert_non_null(ws);
+    return ws;
+}
+
+/* A blocking TCP socket connected to the server, for raw HTTP. */
+static int raw_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+    assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* Non-blocking read of whatever is there; -1 when nothing yet, 0 on EOF. */
+static ssize_t raw_read(int fd, char *buf, size_t cap)
+{
+    ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return -1;
+    return n;
+}
+
+/* Read a response until EOF while turning the loop. */
+static size_t raw_read_all(env *e, int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int eof = 0;
+    uint64_t t0 = now_ms();
+    while (!eof && now_ms() - t0 < 5000) {
+        env_turn(e, 5);
+        ssize_t n;
+        while (len < cap - 1 && (n = raw_read(fd, buf + len, cap - 1 - len)) != -1) {
+            if (n <= 0) {
+                eof = 1;
+                break;
+            }
+            len += (size_t)n;
+        }
+    }
+    buf[len] = '\0';
+    assert_true(eof);
+    return len;
+}
+
+/* The opening handshake from a raw socket; returns the fd, open. */
+static int raw_ws_connect(env *e, uint16_t port)
+{
+    int fd = raw_connect(port);
+    raw_send(fd, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n");
+    char buf[512];
+    size_t len = 0;
+    uint64_t t0 = now_ms();
+    while (!strstr(buf, "\r\n\r\n") && now_ms() - t0 < 5000) {
+        env_turn(e, 5);
+        ssize_t n = raw_read(fd, buf + len, sizeof buf - 1 - len);
+        if (n > 0)
+            len += (size_t)n;
+        buf[len] = '\0';
+    }
+    assert_non_null(strstr(buf, "HTTP/1.1 101"));
+    return fd;
+}
+
+/* ---- echo ------------------------------------------------------------------------- */
+
+static void test_server_echo_sizes_round_trip(void **state)
+{
+    env *e = env_new(state);
+    const size_t max = (size_t)16 << 20;
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.port = 0;
+    cfg.conn.max_message_size = cfg.conn.max_frame_size = max;
+    cfg.max_output_bytes = 2 * max;
+    server_state s = {.echo = 1};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.conn.max_message_size = cc.conn.max_frame_size = max;
+    cc.max_output_bytes = 2 * max;
+    peer p = {0};
+    connect_client(e, srv, &cc, &p);
+    RUN_UNTIL(e, p.opened == 1, 5000);
+    assert_int_equal(p.http_status, 101);
+
+    static const size_t sizes[] = {0, 1, 125, 126, 65535, 65536, 65537,
+                                   (size_t)1 << 20, (size_t)16 << 20};
+    uint8_t *data = malloc(max);
+    assert_non_null(data);
+    for (size_t i = 0; i < max; i++)
+        data[i] = (uint8_t)('a' + i % 26); /* ASCII: valid as text too */
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (int op = WSIO_OP_TEXT; op <= WSIO_OP_BINARY; op++) {
+            size_t before = p.nmsg;
+            p.expect = data;
+            p.expect_len = sizes[k];
+            p.expect_op = (enum wsio_opcode)op;
+            assert_true(wsio_ws_send(p.ws, (enum wsio_opcode)op, data,
+                                     sizes[k]) >= 0);
+            RUN_UNTIL(e, p.nmsg == before + 1, 20000);
+            assert_int_equal(p.mismatch, 0);
+        }
+    }
+    free(data);
+    assert_int_equal(wsio_ws_close(p.ws, WSIO_CLOSE_NORMAL, "bye", 3), 0);
+    RUN_UNTIL(e, p.closed == 1 && s.closes == 1, 5000);
+    assert_int_equal(p.info.code, WSIO_CLOSE_NORMAL);
+    assert_true(p.info.clean);
+    assert_int_equal(s.last_close.code, WSIO_CLOSE_NORMAL);
+    assert_true(s.last_close.by_peer);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+static void test_server_pipelined_messages_arrive_in_order(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {.echo = 1};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    peer p = {0};
+    connect_client(e, srv, NULL, &p);
+    RUN_UNTIL(e, p.opened == 1, 5000);
+    for (unsigned long i = 0; i < 1000; i++) {
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%lu", i);
+        assert_true(wsio_ws_send(p.ws, WSIO_OP_TEXT, buf, (size_t)n) >= 0);
+    }
+    RUN_UNTIL(e, p.nmsg == 1000, 10000);
+    assert_int_equal(p.out_of_order, 0);
+    assert_int_equal(s.messages, 1000);
+    wsio_server_stats st;
+    wsio_server_get_stats(srv, &st);
+    assert_int_equal(st.messages_in, 1000);
+    assert_int_equal(st.messages_out, 1000);
+    assert_int_equal(st.connections, 1);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    env_free(e);
+}
+
+/* ---- broadcast and topics ----------------------------------------------------------- */
+
+#define NCLIENTS 100
+
+static int count_with_messages(const peer *p, int n, size_t want)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += p[i].nmsg == want;
+    return k;
+}
+
+static int count_closed(const peer *p, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += p[i].closed;
+    return k;
+}
+
+static void test_server_broadcast_reaches_every_client_in_order(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    peer *p = calloc(NCLIENTS, sizeof *p);
+    assert_non_null(p);
+    for (int i = 0; i < NCLIENTS; i++)
+        connect_client(e, srv, NULL, &p[i]);
+    RUN_UNTIL(e, s.opens == NCLIENTS, 10000);
+    for (unsigned long m = 0; m < 50; m++) {
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%lu", m);
+        assert_int_equal(wsio_server_broadcast(srv, WSIO_OP_TEXT, buf,
+                                               (size_t)n, NULL),
+                         NCLIENTS);
+    }
+    RUN_UNTIL(e, count_with_messages(p, NCLIENTS, 50) == NCLIENTS, 10000);
+    for (int i = 0; i < NCLIENTS; i++)
+        assert_int_equal(p[i].out_of_order, 0);
+    /* except: everyone but the first. */
+    assert_int_equal(wsio_server_broadcast(srv, WSIO_OP_TEXT, "50", 2,
+                                           s.last_open),
+                     NCLIENTS - 1);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, count_closed(p, NCLIENTS) == NCLIENTS, 10000);
+    free(p);
+    env_free(e);
+}
+
+static void test_server_publish_reaches_only_subscribers(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {.subscribe = "news"};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    peer sub[3] = {{0}}, other = {0};
+    for (int i = 0; i < 3; i++)
+        connect_client(e, srv, NULL, &sub[i]);
+    RUN_UNTIL(e, s.opens == 3, 5000);
+    s.subscribe = "weather";
+    connect_client(e, srv, NULL, &other);
+    RUN_UNTIL(e, s.opens == 4, 5000);
+    assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "0", 1), 3);
+    assert_int_equal(wsio_server_publish(srv, "sports", WSIO_OP_TEXT, "0", 1), 0);
+    RUN_UNTIL(e, count_with_messages(sub, 3, 1) == 3, 5000);
+    run_for(e, 50);
+    assert_int_equal(other.nmsg, 0);
+    /* Leaving a topic, and closing, take a ws out of it. */
+    assert_int_equal(wsio_ws_unsubscribe(s.last_open, "weather"), 0);
+    assert_int_equal(wsio_server_publish(srv, "weather", WSIO_OP_TEXT, "0", 1), 0);
+    assert_int_equal(wsio_ws_close(sub[0].ws, WSIO_CLOSE_NORMAL, NULL, 0), 0);
+    RUN_UNTIL(e, s.closes == 1, 5000);
+    assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "1", 1), 2);
+    RUN_UNTIL(e, sub[1].nmsg == 2 && sub[2].nmsg == 2, 5000);
+    assert_int_equal(wsio_ws_subscribe(s.last_open, ""), 0);
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(wsio_ws_subscribe(s.last_open, big), WSIO_EINVAL);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, other.closed && sub[1].closed && sub[2].closed, 5000);
+    env_free(e);
+}
+
+/* ---- plain HTTP and the upgrade hook ------------------------------------------------- */
+
+static int on_http(wsio_server *srv, const wsio_request_info *req,
+                   wsio_http_reply *reply, void *user)
+{
+    (void)srv;
+    (void)user;
+    static const wsio_http_header type = {{"Content-Type", 12},
+                                          {"text/plain", 10}};
+    if (req->request->path.len == 6 &&
+        memcmp(req->request->path.ptr, "/hello", 6) == 0) {
+        reply->status = 200;
+        reply->headers = &type;
+        reply->num_headers = 1;
+        reply->body = "hello page";
+        reply->body_len = 10;
+    }
+    return 0;
+}
+
+static int refuse_upgrade(wsio_server *srv, const wsio_request_info *req,
+                          wsio_upgrade_decision *d, void *user)
+{
+    (void)srv;
+    (void)req;
+    server_state *s = user;
+    if (s->refuse_status) {
+        d->accept = 0;
+        d->reject.status = s->refuse_status;
+        d->reject.body = "no";
+        d->reject.body_len = 2;
+    }
+    return 0;
+}
+
+static void test_server_http_on_same_port_gets_on_http_or_404(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server_hooks hooks = {.on_http = on_http};
+    wsio_server *srv = start_server(e, NULL, &hooks, &s);
+    char buf[1024];
+
+    int fd = raw_connect(wsio_server_port(srv));
+    raw_send(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    raw_read_all(e, fd, buf, sizeof buf);
+    close(fd);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strstr(buf, "Content-Type: text/plain\r\n"));
+    assert_non_null(strstr(buf, "\r\n\r\nhello page"));
+
+    fd = raw_connect(wsio_server_port(srv));
+    raw_send(fd, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+    raw_read_all(e, fd, buf, sizeof buf);
+    close(fd);
+    assert_non_null(strstr(buf, "HTTP/1.1 404"));
+
+    /* An upgrade that breaks section 4.2.1 (version 8) gets 426. */
+    fd = raw_connect(wsio_server_port(srv));
+    raw_send(fd, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 8\r\n\r\n");
+    raw_read_all(e, fd, buf, sizeof buf);
+    close(fd);
+    assert_non_null(strstr(buf, "HTTP/1.1 426"));
+    assert_non_null(strstr(buf, "Sec-WebSocket-Version: 13"));
+
+    wsio_server_stats st;
+    wsio_server_get_stats(srv, &st);
+    assert_int_equal(st.http_requests, 2);
+    assert_int_equal(st.handshakes_rejected, 1);
+    assert_int_equal(s.opens, 0);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+static void test_server_upgrade_hook_401_reaches_client(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {.refuse_status = 401};
+    wsio_server_hooks hooks = {.on_upgrade = refuse_upgrade};
+    wsio_server *srv = start_server(e, NULL, &hooks, &s);
+    peer p = {0};
+    connect_client(e, srv, NULL, &p);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    assert_int_equal(p.opened, 0);
+    assert_int_equal(p.info.error, WSIO_EHS_STATUS);
+    assert_int_equal(p.http_status, 401);
+    assert_int_equal(p.info.code, WSIO_CLOSE_ABNORMAL);
+    assert_int_equal(s.opens, 0);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+static void test_server_max_connections_answers_503(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_connections = 2;
+    server_state s = {0};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    peer p[3] = {{0}};
+    connect_client(e, srv, NULL, &p[0]);
+    connect_client(e, srv, NULL, &p[1]);
+    RUN_UNTIL(e, s.opens == 2, 5000);
+    connect_client(e, srv, NULL, &p[2]);
+    RUN_UNTIL(e, p[2].closed == 1, 5000);
+    assert_int_equal(p[2].info.error, WSIO_EHS_STATUS);
+    assert_int_equal(p[2].http_status, 503);
+    assert_int_equal(s.opens, 2);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, p[0].closed && p[1].closed, 5000);
+    env_free(e);
+}
+
+/* ---- timeouts ------------------------------------------------------------------------ */
+
+static void test_server_heartbeat_terminates_silent_peer(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.ping_interval_ms = 50;
+    server_state s = {0};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    wsio_client_config mute;
+    wsio_client_config_default(&mute);
+    mute.conn.auto_pong = 0;
+    peer silent = {0}, alive = {0};
+    connect_client(e, srv, &mute, &silent);
+    connect_client(e, srv, NULL, &alive);
+    RUN_UNTIL(e, silent.opened && alive.opened, 5000);
+    RUN_UNTIL(e, s.closes == 1, 5000);
+    assert_int_equal(s.last_close.error, WSIO_ETIMEDOUT);
+    assert_int_equal(s.last_close.code, WSIO_CLOSE_ABNORMAL);
+    RUN_UNTIL(e, silent.closed == 1, 5000);
+    /* The peer that answers pings stays, several intervals later. */
+    run_for(e, 200);
+    assert_int_equal(alive.closed, 0);
+    assert_int_equal(s.closes, 1);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, alive.closed == 1, 5000);
+    env_free(e);
+}
+
+static void test_server_handshake_timeout_closes_silent_socket(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.handshake_timeout_ms = 100;
+    server_state s = {0};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    int fd = raw_connect(wsio_server_port(srv));
+    char buf[64];
+    uint64_t t0 = now_ms();
+    ssize_t n = -1;
+    while (n == -1 && now_ms() - t0 < 5000) {
+        env_turn(e, 10);
+        n = raw_read(fd, buf, sizeof buf);
+    }
+    assert_int_equal(n, 0); /* EOF, nothing said */
+    assert_true(now_ms() - t0 >= 90);
+    close(fd);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+/* ---- backpressure ---------------------------------------------------------------------- */
+
+static void slow_reader(void **state, enum wsio_backpressure_policy policy)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_output_bytes = 64 * 1024;
+    cfg.backpressure = policy;
+    cfg.close_timeout_ms = 200;
+    server_state s = {0};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    int fd = raw_ws_connect(e, wsio_server_port(srv));
+    int small = 4096;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    RUN_UNTIL(e, s.opens == 1, 5000);
+    wsio_ws *slow = s.last_open;
+    peer fast = {0};
+    connect_client(e, srv, NULL, &fast);
+    RUN_UNTIL(e, s.opens == 2, 5000);
+
+    static uint8_t msg[16 * 1024];
+    memset(msg, 'm', sizeof msg);
+    wsio_server_stats st;
+    unsigned long sent = 0;
+    for (int round = 0; round < 400 && s.closes == 0; round++) {
+        char seq[16];
+        int n = snprintf(seq, sizeof seq, "%lu", sent);
+        memcpy(msg, seq, (size_t)n);
+        msg[n] = ' ';
+        assert_true(wsio_server_broadcast(srv, WSIO_OP_BINARY, msg, sizeof msg,
+                                          NULL) >= 1);
+        sent++;
+        if (s.closes == 0)
+            assert_true(wsio_ws_buffered_amount(slow) <=
+                        cfg.max_output_bytes + sizeof msg + 16);
+        RUN_UNTIL(e, fast.nmsg == sent, 5000);
+        assert_int_equal(fast.out_of_order, 0);
+        wsio_server_get_stats(srv, &st);
+        if (policy == WSIO_BACKPRESSURE_DROP && st.messages_dropped > 5)
+            break;
+    }
+    if (policy == WSIO_BACKPRESSURE_DROP) {
+        assert_true(st.messages_dropped > 0);
+        assert_int_equal(s.closes, 0);
+    } else {
+        /* Close 1008 was started; the peer never answers: terminated. */
+        RUN_UNTIL(e, s.closes == 1, 5000);
+        assert_int_equal(s.last_close.code, WSIO_CLOSE_ABNORMAL);
+        assert_int_equal(fast.closed, 0);
+    }
+    close(fd);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, fast.closed == 1, 5000);
+    env_free(e);
+}
+
+static void test_server_slow_reader_drop_policy_bounds_output(void **state)
+{
+    slow_reader(state, WSIO_BACKPRESSURE_DROP);
+}
+
+static void test_server_slow_reader_close_policy_closes_it(void **state)
+{
+    slow_reader(state, WSIO_BACKPRESSURE_CLOSE);
+}
+
+/* ---- shutdown --------------------------------------------------------------------------- */
+
+static void test_server_shutdown_sends_1001_after_queued_messages(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    peer p[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        connect_client(e, srv, NULL, &p[i]);
+    RUN_UNTIL(e, s.opens == 3, 5000);
+    /* A socket still in its handshake gets 503. */
+    int fd = raw_connect(wsio_server_port(srv));
+    raw_send(fd, "GET / HTTP/1.1\r\n");
+    run_for(e, 30);
+    for (unsigned long m = 0; m < 20; m++) {
+        char buf[16];
+        int n = snprintf(buf, sizeof buf, "%lu", m);
+        assert_int_equal(wsio_server_broadcast(srv, WSIO_OP_TEXT, buf,
+                                               (size_t)n, NULL), 3);
+    }
+    assert_int_equal(wsio_server_shutdown(srv, 2000), 0);
+    RUN_UNTIL(e, count_closed(p, 3) == 3, 5000);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(p[i].nmsg, 20);
+        assert_int_equal(p[i].out_of_order, 0);
+        assert_int_equal(p[i].info.code, WSIO_CLOSE_GOING_AWAY);
+        assert_true(p[i].info.by_peer);
+    }
+    char buf[512];
+    raw_read_all(e, fd, buf, sizeof buf);
+    close(fd);
+    assert_non_null(strstr(buf, "HTTP/1.1 503"));
+    /* The server frees itself: nothing is left on the loop. */
+    RUN_UNTIL(e, !wsio_loop_alive(e->loop), 5000);
+    env_free(e);
+}
+
+/* ---- running out of file descriptors ------------------------------------------------- */
+
+static void test_server_emfile_does_not_spin_and_recovers(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+
+    enum { K = 20 };
+    int fds[K];
+    for (int i = 0; i < K; i++)
+        fds[i] = raw_connect(wsio_server_port(srv)); /* wait in the backlog */
+    int highest = fds[K - 1];
+    for (int i = 0; i < K; i++) {
+        raw_send(fds[i], "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+        if (fds[i] > highest)
+            highest = fds[i];
+    }
+    /* Room for 3 more fds: the server accepts a few, then gets EMFILE. */
+    struct rlimit low = old;
+    low.rlim_cur = (rlim_t)highest + 4;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+    unsigned long t0 = e->turns;
+    run_for(e, 500);
+    unsigned long turns = e->turns - t0;
+    wsio_server_stats st;
+    wsio_server_get_stats(srv, &st);
+    assert_true(st.accept_errors > 0);
+    assert_true(st.http_requests < K);
+    /* No spinning: turns come from the 100 ms retry and the few answered
+     * requests, not from a listener that is always ready. */
+    assert_true(turns < 100);
+
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    RUN_UNTIL(e, (wsio_server_get_stats(srv, &st), st.http_requests == K), 5000);
+    for (int i = 0; i < K; i++)
+        close(fds[i]);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+/* ---- the suite: every test on every loop mode ------------------------------------------- */
+
+#define ON_EVERY_LOOP(fn)                                                      \
+    {#fn "/poll", fn, NULL, NULL, (void *)"poll"},                             \
+    {#fn "/epoll", fn, NULL, NULL, (void *)"epoll"},                           \
+    {#fn "/host", fn, NULL, NULL, (void *)"host"}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        ON_EVERY_LOOP(test_server_echo_sizes_round_trip),
+        ON_EVERY_LOOP(test_server_pipelined_messages_arrive_in_order),
+        ON_EVERY_LOOP(test_server_broadcast_reaches_every_client_in_order),
+        ON_EVERY_LOOP(test_server_publish_reaches_only_subscribers),
+        ON_EVERY_LOOP(test_server_http_on_same_port_gets_on_http_or_404),
+        ON_EVERY_LOOP(test_server_upgrade_hook_401_reaches_client),
+        ON_EVERY_LOOP(test_server_max_connections_answers_503),
+        ON_EVERY_LOOP(test_server_heartbeat_terminates_silent_peer),
+        ON_EVERY_LOOP(test_server_handshake_timeout_closes_silent_socket),
+        ON_EVERY_LOOP(test_server_slow_reader_drop_policy_bounds_output),
+        ON_EVERY_LOOP(test_server_slow_reader_close_policy_closes_it),
+        ON_EVERY_LOOP(test_server_shutdown_sends_1001_after_queued_messages),
+        ON_EVERY_LOOP(test_server_emfile_does_not_spin_and_recovers),
+    };
+    return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}
