@@ -80,7 +80,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 
 .PHONY: all lib static shared pkgconfig test unit integration check check-symbols \
-        check-globals check-layering sanitize fuzz fuzz-build install \
+        check-globals check-layering interop conformance browser sanitize fuzz fuzz-build install \
         uninstall install-test format format-check clean help \
         examples run-chat
 
@@ -127,7 +127,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_
 # Integration suites: built like the unit suites, run on real sockets.
 $(BUILD)/tests/integration/%: tests/integration/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(APP_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
+	$(Q)$(CC) $(APP_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
 # Every suite runs, even after one fails; the target fails if any did.
 unit: $(UNIT_BIN) $(EXAMPLE_TEST_BIN)
@@ -140,7 +140,20 @@ integration: $(INTEGRATION_BIN)
 	    echo "== $$t"; $$t || failed=1; \
 	done; exit $$failed
 
-test: unit integration check-symbols check-globals check-layering install-test
+# The examples against independent clients (Python websockets, Node ws),
+# the RFC 6455 conformance suite, and the chat in headless Chromium. Each
+# script starts its servers on free loopback ports and stops them by PID.
+interop: $(addprefix $(BUILD)/examples/,echo hostloop)
+	@BUILD=$(BUILD) sh tests/interop/run.sh
+
+conformance: $(BUILD)/examples/echo
+	@SERVER_CMD=$(BUILD)/examples/echo sh tests/conformance/run.sh
+
+browser: $(BUILD)/examples/chat
+	@BUILD=$(BUILD) sh tests/browser/chat.sh
+
+test: unit integration interop conformance browser check-symbols check-globals \
+      check-layering install-test
 
 check: test
 
@@ -167,8 +180,10 @@ check-layering:
 install-test: all
 	@sh tests/install_test.sh
 
+# The suites, and the examples under the independent clients and the
+# conformance suite, built with ASan + UBSan (leaks are checked at exit).
 sanitize:
-	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" unit
+	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" unit integration interop conformance
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------
 
