@@ -30,6 +30,11 @@ C
 cc -o "$tmp/hello-shared" "$tmp/hello.c" $(pkg-config --cflags --libs wsio)
 cc -o "$tmp/hello-static" "$tmp/hello.c" $(pkg-config --cflags wsio) \
    "$(pkg-config --variable=libdir wsio)/libwsio.a"
+# The README's example must build against the installed library as shown.
+awk '/^```c$/ {f = 1; next} /^```$/ {f = 0} f' "$top/README.md" > "$tmp/readme.c"
+[ -s "$tmp/readme.c" ] || { echo "install-test: no C example in README.md"; exit 1; }
+cc -Wall -Werror -o "$tmp/readme" "$tmp/readme.c" $(pkg-config --cflags --libs wsio)
+
 # The shared binary must really use the installed libwsio.so.0.
 ldd_out=$(LD_LIBRARY_PATH="$prefix/lib" ldd "$tmp/hello-shared")
 echo "$ldd_out" | grep -q "$prefix/lib/libwsio.so.0" || {
@@ -39,4 +44,4 @@ out_static=$("$tmp/hello-static")
 make -s -C "$top" uninstall PREFIX="$prefix" >/dev/null
 left=$(find "$prefix" -type f -o -type l)
 [ -z "$left" ] || { echo "install-test: uninstall left: $left"; exit 1; }
-echo "install-test: shared '$out_shared', static '$out_static', uninstall clean"
+echo "install-test: README example builds; shared '$out_shared', static '$out_static', uninstall clean"
