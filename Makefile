@@ -80,7 +80,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 
 .PHONY: all lib static shared pkgconfig test unit integration check check-symbols \
-        check-globals check-layering interop conformance browser sanitize fuzz fuzz-build install \
+        check-globals check-layering check-docs interop conformance browser sanitize fuzz fuzz-build install \
         uninstall install-test format format-check clean help \
         examples run-chat
 
@@ -153,7 +153,11 @@ browser: $(BUILD)/examples/chat
 	@BUILD=$(BUILD) sh tests/browser/chat.sh
 
 test: unit integration interop conformance browser check-symbols check-globals \
-      check-layering install-test
+      check-layering check-docs install-test
+
+# Every public function has a doc comment and a docs/ entry.
+check-docs:
+	@sh tests/check_docs.sh
 
 check: test
 
