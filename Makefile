@@ -56,6 +56,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
 EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
+# The chat example's room logic and JSON (no wsio dependency).
+CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c
 UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 INTEGRATION_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEGRATION_SRC))
@@ -191,9 +193,25 @@ sanitize:
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(HEADERS) src/internal.h
+# The library is compiled once with coverage instrumentation, then linked
+# into each target.
+FUZZ_OBJ := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(STD) -Iinclude -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_SRC)
+	$(Q)$(FUZZ_CC) $(STD) -Iinclude $(FUZZ_FLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIB_LDLIBS)
+
+# The chat example's JSON reader and room are parsers of untrusted input too.
+$(FUZZ_BUILD)/fuzz_chat: tests/fuzz/fuzz_chat.c $(CHAT_LOGIC_SRC) $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Iexamples/chat $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(CHAT_LOGIC_SRC) $(FUZZ_OBJ) $(LIB_LDLIBS)
+
+.SECONDARY: $(FUZZ_OBJ)
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -218,7 +236,6 @@ EXAMPLE_BIN := $(addprefix $(BUILD)/examples/,$(EXAMPLE_NAMES))
 EXAMPLE_COMMON := examples/example.c examples/example.h
 # The chat's room logic and JSON have no wsio dependency; they are held to
 # the library's warning set and unit-tested by tests/examples/test_*.c.
-CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c
 CHAT_LOGIC_OBJ := $(patsubst examples/%.c,$(BUILD)/obj-examples/%.o,$(CHAT_LOGIC_SRC))
 
 examples: $(EXAMPLE_BIN)
