@@ -837,6 +837,151 @@ static void test_server_emfile_does_not_spin_and_recovers(void **state)
     env_free(e);
 }
 
+/* ---- addresses, ports, idle peers, drain ------------------------------------------ */
+
+static void test_server_ipv6_listener_echoes(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.host = "::1";
+    server_state s = {.echo = 1};
+    int err = 0;
+    wsio_server *srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, &s, &err);
+    if (!srv && (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT)) {
+        env_free(e);
+        skip(); /* no IPv6 loopback on this machine */
+    }
+    assert_non_null(srv);
+    char url[64];
+    snprintf(url, sizeof url, "ws://[::1]:%u/v6", (unsigned)wsio_server_port(srv));
+    peer p = {.expect = (const uint8_t *)"over six", .expect_len = 8,
+              .expect_op = WSIO_OP_TEXT};
+    assert_non_null(wsio_client_connect(e->loop, url, NULL, &client_cb, &p, &err));
+    RUN_UNTIL(e, p.opened == 1, 5000);
+    assert_string_equal(wsio_ws_remote_addr(s.last_open, NULL), "::1");
+    assert_true(wsio_ws_send(p.ws, WSIO_OP_TEXT, "over six", 8) >= 0);
+    RUN_UNTIL(e, p.nmsg == 1, 5000);
+    assert_int_equal(p.mismatch, 0);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    env_free(e);
+}
+
+static void test_server_reuse_port_lets_two_servers_share_a_port(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.reuse_port = 1;
+    server_state a = {0}, b = {0};
+    wsio_server *first = start_server(e, &cfg, NULL, &a);
+    cfg.port = wsio_server_port(first);
+    wsio_server *second = start_server(e, &cfg, NULL, &b);
+    assert_int_equal(wsio_server_port(second), cfg.port);
+    /* Without the option the port is taken. */
+    cfg.reuse_port = 0;
+    int err = 0;
+    assert_null(wsio_server_new(e->loop, &cfg, &server_cb, NULL, &a, &err));
+    assert_int_equal(err, -EADDRINUSE);
+    /* The kernel spreads connections over both; every one opens. */
+    peer p[8];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < 8; i++)
+        connect_client(e, first, NULL, &p[i]);
+    RUN_UNTIL(e, a.opens + b.opens == 8, 5000);
+    wsio_server_free(first);
+    wsio_server_free(second);
+    RUN_UNTIL(e, p[0].closed + p[1].closed + p[2].closed + p[3].closed +
+                         p[4].closed + p[5].closed + p[6].closed +
+                         p[7].closed == 8, 5000);
+    env_free(e);
+}
+
+static void test_server_idle_timeout_closes_quiet_peer_with_1001(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.idle_timeout_ms = 200;
+    server_state s = {.echo = 1};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    peer quiet = {0}, chatty = {0};
+    connect_client(e, srv, NULL, &quiet);
+    connect_client(e, srv, NULL, &chatty);
+    RUN_UNTIL(e, quiet.opened && chatty.opened, 5000);
+    /* The chatty peer keeps talking for longer than the timeout. */
+    uint64_t t0 = now_ms();
+    for (unsigned long i = 0; now_ms() - t0 < 600; i++) {
+        char buf[16];
+        int n = snprintf(buf, sizeof buf, "%lu", i);
+        assert_true(wsio_ws_send(chatty.ws, WSIO_OP_TEXT, buf, (size_t)n) >= 0);
+        run_for(e, 50);
+    }
+    assert_int_equal(quiet.closed, 1);
+    assert_int_equal(quiet.info.code, WSIO_CLOSE_GOING_AWAY);
+    assert_int_equal(chatty.closed, 0);
+    assert_int_equal(chatty.out_of_order, 0);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, chatty.closed == 1, 5000);
+    env_free(e);
+}
+
+#define DRAIN_CHUNK 16384
+
+typedef struct drain_state {
+    server_state base;
+    size_t sent, pressure_at;
+    int drains;
+} drain_state;
+
+static void d_on_open(wsio_ws *ws, void *user)
+{
+    drain_state *d = user;
+    static const uint8_t chunk[DRAIN_CHUNK];
+    /* Queue until the high-water mark says stop. */
+    for (int i = 0; i < 1000; i++) {
+        int rc = wsio_ws_send(ws, WSIO_OP_BINARY, chunk, sizeof chunk);
+        assert_true(rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE);
+        d->sent++;
+        if (rc == WSIO_SEND_PRESSURE) {
+            d->pressure_at = d->sent;
+            return;
+        }
+    }
+}
+
+static void d_on_drain(wsio_ws *ws, void *user)
+{
+    (void)ws;
+    ((drain_state *)user)->drains++;
+}
+
+static void test_server_drain_fires_once_the_queue_empties(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_output_bytes = 100000;
+    drain_state d = {0};
+    wsio_ws_callbacks cb = {.on_open = d_on_open, .on_drain = d_on_drain};
+    int err = 0;
+    wsio_server *srv = wsio_server_new(e->loop, &cfg, &cb, NULL, &d, &err);
+    assert_non_null(srv);
+    static const uint8_t zeros[DRAIN_CHUNK];
+    peer p = {.expect = zeros, .expect_len = DRAIN_CHUNK,
+              .expect_op = WSIO_OP_BINARY};
+    connect_client(e, srv, NULL, &p);
+    RUN_UNTIL(e, d.drains == 1 && p.nmsg == d.sent, 5000);
+    assert_int_equal(p.mismatch, 0);
+    /* 100000 bytes of mark over 16 KiB messages: the 7th goes over it. */
+    assert_int_equal(d.pressure_at, 7);
+    assert_int_equal(p.bytes, d.sent * DRAIN_CHUNK);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    env_free(e);
+}
+
 /* ---- the suite: every test on every loop mode ------------------------------------------- */
 
 #define ON_EVERY_LOOP(fn)                                                      \
@@ -860,6 +1005,10 @@ int main(void)
         ON_EVERY_LOOP(test_server_slow_reader_close_policy_closes_it),
         ON_EVERY_LOOP(test_server_shutdown_sends_1001_after_queued_messages),
         ON_EVERY_LOOP(test_server_emfile_does_not_spin_and_recovers),
+        ON_EVERY_LOOP(test_server_ipv6_listener_echoes),
+        ON_EVERY_LOOP(test_server_reuse_port_lets_two_servers_share_a_port),
+        ON_EVERY_LOOP(test_server_idle_timeout_closes_quiet_peer_with_1001),
+        ON_EVERY_LOOP(test_server_drain_fires_once_the_queue_empties),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
