@@ -982,6 +982,118 @@ static void test_server_drain_fires_once_the_queue_empties(void **state)
     env_free(e);
 }
 
+/* ---- the client's options ----------------------------------------------------------- */
+
+typedef struct negotiate_state {
+    server_state base;
+    char seen_header[32];
+    char offered[64];
+} negotiate_state;
+
+static int pick_superchat(wsio_server *srv, const wsio_request_info *req,
+                          wsio_upgrade_decision *d, void *user)
+{
+    (void)srv;
+    negotiate_state *n = user;
+    const wsio_http_request *r = req->request;
+    wsio_slice v;
+    if (wsio_http_header_find(r->headers, r->num_headers, "X-Test", &v) &&
+        v.len < sizeof n->seen_header)
+        memcpy(n->seen_header, v.ptr, v.len);
+    if (wsio_http_header_find(r->headers, r->num_headers,
+                              "Sec-WebSocket-Protocol", &v) &&
+        v.len < sizeof n->offered)
+        memcpy(n->offered, v.ptr, v.len);
+    if (wsio_http_header_has_token(r->headers, r->num_headers,
+                                   "Sec-WebSocket-Protocol", "superchat"))
+        d->subprotocol = "superchat";
+    return 0;
+}
+
+static void test_server_client_subprotocol_and_headers_negotiate(void **state)
+{
+    env *e = env_new(state);
+    negotiate_state n = {0};
+    wsio_server_hooks hooks = {.on_upgrade = pick_superchat};
+    wsio_server *srv = start_server(e, NULL, &hooks, &n.base);
+    static const wsio_http_header extra[] = {{{"X-Test", 6}, {"hello", 5}}};
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.subprotocols = "chat, superchat";
+    cc.headers = extra;
+    cc.num_headers = 1;
+    peer p = {0};
+    connect_client(e, srv, &cc, &p);
+    RUN_UNTIL(e, p.opened == 1, 5000);
+    assert_string_equal(n.seen_header, "hello");
+    assert_string_equal(n.offered, "chat, superchat");
+    assert_string_equal(wsio_ws_subprotocol(p.ws), "superchat");
+    assert_string_equal(wsio_ws_subprotocol(n.base.last_open), "superchat");
+    wsio_server_free(srv);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    env_free(e);
+}
+
+static void test_server_client_connect_timeout_ends_in_on_close(void **state)
+{
+    env *e = env_new(state);
+    /* A listener that accepts (in the kernel's backlog) but never answers. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/", (unsigned)ntohs(a.sin_port));
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.connect_timeout_ms = 300;
+    peer p = {0};
+    int err = 0;
+    uint64_t t0 = now_ms();
+    assert_non_null(wsio_client_connect(e->loop, url, &cc, &client_cb, &p, &err));
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    assert_true(now_ms() - t0 >= 250);
+    assert_int_equal(p.opened, 0);
+    assert_int_equal(p.info.error, WSIO_ETIMEDOUT);
+    assert_int_equal(p.http_status, 0);
+    close(lfd);
+    env_free(e);
+}
+
+static void test_server_client_refused_connection_ends_in_on_close(void **state)
+{
+    env *e = env_new(state);
+    /* A port nobody listens on: bind, read the port, close. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    close(fd);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/", (unsigned)ntohs(a.sin_port));
+    peer p = {0};
+    int err = 0;
+    wsio_ws *ws = wsio_client_connect(e->loop, url, NULL, &client_cb, &p, &err);
+    if (ws)
+        RUN_UNTIL(e, p.closed == 1, 5000);
+    else
+        assert_int_equal(err, -ECONNREFUSED);
+    assert_int_equal(p.opened, 0);
+    if (ws)
+        assert_int_equal(p.info.error, -ECONNREFUSED);
+    env_free(e);
+}
+
 /* ---- the suite: every test on every loop mode ------------------------------------------- */
 
 #define ON_EVERY_LOOP(fn)                                                      \
@@ -1009,6 +1121,9 @@ int main(void)
         ON_EVERY_LOOP(test_server_reuse_port_lets_two_servers_share_a_port),
         ON_EVERY_LOOP(test_server_idle_timeout_closes_quiet_peer_with_1001),
         ON_EVERY_LOOP(test_server_drain_fires_once_the_queue_empties),
+        ON_EVERY_LOOP(test_server_client_subprotocol_and_headers_negotiate),
+        ON_EVERY_LOOP(test_server_client_connect_timeout_ends_in_on_close),
+        ON_EVERY_LOOP(test_server_client_refused_connection_ends_in_on_close),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
