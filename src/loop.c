@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #endif
 
+#include "block_cache.h"
 #include "ws_internal.h"
 #include "wsio/backend.h"
 
@@ -67,6 +68,7 @@ struct wsio_loop {
     wsio__io wake_io;
 
     uint8_t *rbuf;               /* WSIO__READ_BUF bytes, shared */
+    wsio__block_cache cache;     /* connections' buffers, recycled */
 };
 
 void wsio_loop_config_default(wsio_loop_config *cfg)
@@ -310,6 +312,11 @@ const wsio_mem *wsio__loop_mem(const wsio_loop *loop)
     return loop->mem;
 }
 
+const wsio_mem *wsio__loop_buffer_mem(wsio_loop *loop)
+{
+    return &loop->cache.mem;
+}
+
 uint64_t wsio__loop_now(const wsio_loop *loop)
 {
     return loop->depth > 0 ? loop->now : clock_now(loop);
@@ -447,6 +454,7 @@ static void loop_destroy(wsio_loop *loop)
     if (loop->be)
         loop->ops->destroy(loop->be);
     pthread_mutex_destroy(&loop->post_mu);
+    wsio__block_cache_release(&loop->cache);
     wsio__free(loop->mem, loop->rbuf);
     wsio__free(loop->mem, loop->heap);
     wsio__free(loop->mem, loop->by_fd);
@@ -476,6 +484,7 @@ wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err)
     if (!loop)
         goto fail_early;
     loop->mem = mem;
+    wsio__block_cache_init(&loop->cache, mem);
     loop->wake_rd = loop->wake_wr = -1;
     loop->told_due = UINT64_MAX;
     atomic_init(&loop->stop, 0);

@@ -61,6 +61,10 @@ struct wsio__attach {
 };
 
 const wsio_mem *wsio__loop_mem(const wsio_loop *loop);
+/* The allocator for connections' buffers: the loop's, through a bounded
+ * cache of freed blocks, so a busy loop's steady state allocates nothing.
+ * Valid until the loop is freed, after every connection. */
+const wsio_mem *wsio__loop_buffer_mem(wsio_loop *loop);
 /* The loop clock as of the current turn (cheap; no system call). */
 uint64_t wsio__loop_now(const wsio_loop *loop);
 /* The shared read buffer of WSIO__READ_BUF bytes. */

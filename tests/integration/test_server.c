@@ -982,6 +982,38 @@ static void test_server_drain_fires_once_the_queue_empties(void **state)
     env_free(e);
 }
 
+/* ---- the steady state allocates nothing ------------------------------------------ */
+
+static void echo_round_trips(env *e, peer *p, unsigned long from, unsigned long n)
+{
+    for (unsigned long i = from; i < from + n; i++) {
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "%lu", i);
+        assert_true(wsio_ws_send(p->ws, WSIO_OP_TEXT, buf, (size_t)len) >= 0);
+        RUN_UNTIL(e, p->nmsg == i + 1, 5000);
+    }
+}
+
+static void test_server_echo_steady_state_allocates_nothing(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {.echo = 1};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    peer p = {0};
+    connect_client(e, srv, NULL, &p);
+    RUN_UNTIL(e, p.opened == 1, 5000);
+    echo_round_trips(e, &p, 0, 100); /* warm up the buffers */
+    long before = e->tm.count;
+    echo_round_trips(e, &p, 100, 1000);
+    /* Both ends sent and received 1000 messages without one allocation:
+     * buffers come back from the loop's cache. */
+    assert_int_equal(e->tm.count - before, 0);
+    assert_int_equal(p.out_of_order, 0);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    env_free(e);
+}
+
 /* ---- the client's options ----------------------------------------------------------- */
 
 typedef struct negotiate_state {
@@ -1121,6 +1153,7 @@ int main(void)
         ON_EVERY_LOOP(test_server_reuse_port_lets_two_servers_share_a_port),
         ON_EVERY_LOOP(test_server_idle_timeout_closes_quiet_peer_with_1001),
         ON_EVERY_LOOP(test_server_drain_fires_once_the_queue_empties),
+        ON_EVERY_LOOP(test_server_echo_steady_state_allocates_nothing),
         ON_EVERY_LOOP(test_server_client_subprotocol_and_headers_negotiate),
         ON_EVERY_LOOP(test_server_client_connect_timeout_ends_in_on_close),
         ON_EVERY_LOOP(test_server_client_refused_connection_ends_in_on_close),
