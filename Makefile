@@ -127,9 +127,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_
 	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
 # Integration suites: built like the unit suites, run on real sockets.
-$(BUILD)/tests/integration/%: tests/integration/%.c $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
+INTEGRATION_HELPERS := tests/integration/harness.c
+
+$(BUILD)/tests/integration/%: tests/integration/%.c $(INTEGRATION_HELPERS) tests/integration/harness.h \
+                              $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(APP_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
+	$(Q)$(CC) $(APP_CFLAGS) -Itests/unit -o $@ $< $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(STATIC_LIB) $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
 # Every suite runs, even after one fails; the target fails if any did.
 unit: $(UNIT_BIN) $(EXAMPLE_TEST_BIN)

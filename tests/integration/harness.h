@@ -1,0 +1,102 @@
+/*
+ * tests/integration/harness.h - what the integration suites share: a loop
+ * of the mode under test (poll, epoll, or host loop mode driven by the
+ * test's own poll() loop), bounded waits, recording callbacks for clients
+ * and servers, and raw sockets for peers that misbehave on purpose.
+ */
+#ifndef WSIO_TEST_HARNESS_H
+#define WSIO_TEST_HARNESS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "testutil.h"
+
+/* ---- the fixture: a loop of the mode under test ---- */
+
+typedef struct env {
+    const char *mode;     /* "poll", "epoll" or "host" */
+    test_mem tm;
+    wsio_loop *loop;
+    struct pollfd *pfd;   /* host mode: what wsio asked to watch */
+    size_t npfd, cappfd;
+    uint64_t due;         /* host mode: wsio's timer */
+    unsigned long turns;
+} env;
+
+uint64_t now_ms(void);
+/* A loop of the mode named by *state ("poll", "epoll" or "host"), using a
+ * leak-checking allocator. */
+env *env_new(void **state);
+/* Free the loop; fails the test if any block is still allocated. */
+void env_free(env *e);
+/* One turn of the loop under test, waiting at most max_ms. */
+void env_turn(env *e, int max_ms);
+/* Turn the loop for ms (counting turns in e->turns). */
+void run_for(env *e, uint64_t ms);
+
+/* Turn the loop until cond holds, for at most ms and 100000 turns. */
+#define RUN_UNTIL(e, cond, ms)                                                 \
+    do {                                                                       \
+        uint64_t t0_ = now_ms();                                               \
+        unsigned long n_ = 0;                                                  \
+        while (!(cond) && now_ms() - t0_ < (ms) && n_++ < 100000)             \
+            env_turn((e), 10);                                                 \
+        assert_true(cond);                                                     \
+    } while (0)
+
+/* Every test on every loop mode, as cmocka entries. */
+#define ON_EVERY_LOOP(fn)                                                      \
+    {#fn "/poll", fn, NULL, NULL, (void *)"poll"},                             \
+    {#fn "/epoll", fn, NULL, NULL, (void *)"epoll"},                           \
+    {#fn "/host", fn, NULL, NULL, (void *)"host"}
+
+/* ---- callbacks: what servers and clients saw ---- */
+
+typedef struct peer {
+    int opened, closed;
+    wsio_close_info info;      /* reason not kept */
+    int http_status;
+    size_t nmsg;
+    uint64_t bytes;
+    unsigned long next_seq;    /* messages carry "seq" numbers */
+    int out_of_order;
+    const uint8_t *expect;     /* echo: what must come back */
+    size_t expect_len;
+    enum wsio_opcode expect_op;
+    int mismatch;
+    wsio_ws *ws;
+} peer;
+
+typedef struct server_state {
+    int opens, closes, messages;
+    int echo;                  /* send every message back */
+    const char *subscribe;     /* topic each new ws joins, or NULL */
+    int refuse_status;         /* on_upgrade refuses with this, or 0 */
+    wsio_close_info last_close;
+    wsio_ws *last_open;
+} server_state;
+
+/* Clients record into a peer; servers into a server_state. */
+extern const wsio_ws_callbacks client_cb;
+extern const wsio_ws_callbacks server_cb;
+
+wsio_server *start_server(env *e, wsio_server_config *cfg,
+                          const wsio_server_hooks *hooks, server_state *s);
+wsio_ws *connect_client(env *e, wsio_server *srv,
+                        const wsio_client_config *cfg, peer *p);
+
+/* ---- raw sockets ---- */
+
+/* A blocking TCP socket connected to 127.0.0.1:port. */
+int raw_connect(uint16_t port);
+/* Send all of s (fails the test otherwise). */
+void raw_send(int fd, const char *s);
+/* Non-blocking read of whatever is there; -1 when nothing yet, 0 on EOF. */
+ssize_t raw_read(int fd, char *buf, size_t cap);
+/* Read until EOF (at most 5 s) while turning the loop; NUL-terminates. */
+size_t raw_read_all(env *e, int fd, char *buf, size_t cap);
+/* The opening handshake from a raw socket; returns the fd, open. */
+int raw_ws_connect(env *e, uint16_t port);
+
+#endif /* WSIO_TEST_HARNESS_H */
