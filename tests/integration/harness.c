@@ -297,6 +297,7 @@ int raw_ws_connect(env *e, uint16_t port)
                  "Sec-WebSocket-Version: 13\r\n\r\n");
     char buf[512];
     size_t len = 0;
+    buf[0] = '\0';
     uint64_t t0 = now_ms();
     while (!strstr(buf, "\r\n\r\n") && now_ms() - t0 < 5000) {
         env_turn(e, 5);

@@ -1,0 +1,436 @@
+/*
+ * tests/integration/test_hostile.c - clients that attack the server, each
+ * while a well-behaved wsio client is connected. For every attack the test
+ * checks what the attacker gets (an HTTP status, a close code, or a closed
+ * socket within the configured timeout) and that the good client is still
+ * served afterwards. Every test runs on poll, epoll and host loop mode.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* A running echo server with one good client connected. */
+typedef struct arena {
+    env *e;
+    server_state s;
+    wsio_server *srv;
+    peer good;
+    unsigned long sent;
+} arena;
+
+static void arena_open(arena *a, void **state, wsio_server_config *cfg)
+{
+    memset(a, 0, sizeof *a);
+    a->e = env_new(state);
+    a->s.echo = 1;
+    a->srv = start_server(a->e, cfg, NULL, &a->s);
+    connect_client(a->e, a->srv, NULL, &a->good);
+    RUN_UNTIL(a->e, a->good.opened == 1, 5000);
+}
+
+/* The good client sends a numbered message and gets it back. */
+static void good_client_is_served(arena *a)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lu", a->sent++);
+    assert_true(wsio_ws_send(a->good.ws, WSIO_OP_TEXT, buf, (size_t)n) >= 0);
+    RUN_UNTIL(a->e, a->good.nmsg == a->sent, 5000);
+    assert_int_equal(a->good.out_of_order, 0);
+}
+
+static void arena_close(arena *a)
+{
+    wsio_server_free(a->srv);
+    RUN_UNTIL(a->e, a->good.closed == 1, 5000);
+    env_free(a->e);
+}
+
+/* Send len bytes without blocking the loop: turn it while the socket is
+ * full. Stops early when the server closes; returns the bytes sent. */
+static size_t send_while_turning(env *e, int fd, const void *data, size_t len)
+{
+    size_t off = 0;
+    uint64_t t0 = now_ms();
+    while (off < len && now_ms() - t0 < 10000) {
+        ssize_t n = send(fd, (const char *)data + off, len - off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            break; /* EPIPE, ECONNRESET: the server hung up */
+        env_turn(e, 5);
+    }
+    return off;
+}
+
+/* A masked client frame (RFC 6455 section 5.3) in out; returns its size. */
+static size_t client_frame(uint8_t *out, int fin, unsigned opcode,
+                           const void *payload, size_t len)
+{
+    wsio_frame_header h = {.payload_len = len,
+                           .opcode = (uint8_t)opcode,
+                           .fin = (uint8_t)fin,
+                           .masked = 1,
+                           .mask_key = {0x12, 0x34, 0x56, 0x78}};
+    ssize_t n = wsio_frame_header_encode(out, &h);
+    assert_true(n > 0);
+    wsio_mask_copy(out + n, payload, len, h.mask_key, 0);
+    return (size_t)n + len;
+}
+
+/* Read server frames until a close frame or EOF (at most 5 s, turning the
+ * loop); counts pongs, returns the close code (0 for EOF without one). */
+static unsigned read_until_close(env *e, int fd, size_t *pongs)
+{
+    static uint8_t buf[1 << 16];
+    size_t len = 0;
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 5000) {
+        env_turn(e, 5);
+        ssize_t n = raw_read(fd, (char *)buf + len, sizeof buf - len);
+        if (n == 0)
+            return 0;
+        if (n > 0)
+            len += (size_t)n;
+        wsio_frame_header h;
+        ssize_t hl;
+        while ((hl = wsio_frame_header_decode(buf, len, &h)) > 0 &&
+               len >= (size_t)hl + h.payload_len) {
+            size_t total = (size_t)hl + (size_t)h.payload_len;
+            if (h.opcode == WSIO_OP_CLOSE)
+                return h.payload_len >= 2
+                           ? (unsigned)(buf[hl] << 8 | buf[hl + 1])
+                           : WSIO_CLOSE_NO_STATUS;
+            if (h.opcode == WSIO_OP_PONG && pongs)
+                (*pongs)++;
+            memmove(buf, buf + total, len - total);
+            len -= total;
+        }
+    }
+    fail_msg("no close frame or EOF within 5 s");
+    return 0;
+}
+
+/* Wait for EOF on fd (at most limit_ms), turning the loop; returns the
+ * milliseconds it took. */
+static uint64_t wait_eof(env *e, int fd, uint64_t limit_ms)
+{
+    char buf[4096];
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < limit_ms) {
+        env_turn(e, 5);
+        ssize_t n;
+        while ((n = raw_read(fd, buf, sizeof buf)) > 0)
+            ;
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return now_ms() - t0;
+    }
+    fail_msg("socket still open after %llu ms", (unsigned long long)limit_ms);
+    return 0;
+}
+
+/* ---- slowloris ------------------------------------------------------------- */
+
+static void test_hostile_trickled_handshake_is_cut_at_the_timeout(void **state)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.handshake_timeout_ms = 300;
+    arena a;
+    arena_open(&a, state, &cfg);
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nX-Slow: slow slow slow\r\n\r\n";
+    int fd = raw_connect(wsio_server_port(a.srv));
+    uint64_t t0 = now_ms();
+    size_t sent = 0;
+    /* One byte every 40 ms: the whole request would take about 3 s. */
+    while (sent < strlen(req) &&
+           send(fd, req + sent, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+        sent++;
+        run_for(a.e, 40);
+        char c;
+        if (raw_read(fd, &c, 1) == 0)
+            break;
+    }
+    wait_eof(a.e, fd, 2000);
+    uint64_t took = now_ms() - t0;
+    assert_true(sent < strlen(req));
+    assert_true(took >= 250 && took < 2000);
+    assert_int_equal(a.s.opens, 1); /* the good client only */
+    close(fd);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+static void test_hostile_silent_sockets_are_closed_at_the_timeout(void **state)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.handshake_timeout_ms = 300;
+    arena a;
+    arena_open(&a, state, &cfg);
+    enum { N = 100 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = raw_connect(wsio_server_port(a.srv));
+    good_client_is_served(&a); /* while they sit there */
+    for (int i = 0; i < N; i++) {
+        wait_eof(a.e, fds[i], 2000);
+        close(fds[i]);
+    }
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+/* ---- header floods ------------------------------------------------------------ */
+
+/* Send head (which never ends) and expect 431 and a closed socket. */
+static void expect_431(arena *a, const char *head, size_t len)
+{
+    int fd = raw_connect(wsio_server_port(a->srv));
+    size_t sent = send_while_turning(a->e, fd, head, len);
+    /* The server stops reading at its 8 KiB limit and answers. */
+    assert_true(sent >= 8192);
+    char buf[1024];
+    raw_read_all(a->e, fd, buf, sizeof buf);
+    assert_non_null(strstr(buf, "HTTP/1.1 431"));
+    close(fd);
+    good_client_is_served(a);
+}
+
+static void test_hostile_header_floods_get_431(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    size_t cap = (size_t)1 << 20;
+    char *flood = malloc(cap);
+    assert_non_null(flood);
+
+    /* 1 MiB of headers. */
+    size_t len = (size_t)sprintf(flood, "GET / HTTP/1.1\r\nHost: x\r\n");
+    while (len + 64 < cap)
+        len += (size_t)sprintf(flood + len, "X-Flood-%zu: %s\r\n", len,
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    expect_431(&a, flood, len);
+
+    /* 10 000 tiny headers: the count limit (64) comes first. */
+    len = (size_t)sprintf(flood, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 10000; i++)
+        len += (size_t)sprintf(flood + len, "A: b\r\n");
+    int fd = raw_connect(wsio_server_port(a.srv));
+    send_while_turning(a.e, fd, flood, len);
+    char buf[1024];
+    raw_read_all(a.e, fd, buf, sizeof buf);
+    assert_non_null(strstr(buf, "HTTP/1.1 431"));
+    close(fd);
+
+    /* One 100 KiB line. */
+    len = (size_t)sprintf(flood, "GET /");
+    memset(flood + len, 'a', 100 * 1024);
+    len += 100 * 1024;
+    expect_431(&a, flood, len);
+
+    free(flood);
+    assert_int_equal(a.s.opens, 1); /* the good client only */
+    arena_close(&a);
+}
+
+/* ---- frame floods ---------------------------------------------------------------- */
+
+static void test_hostile_length_with_top_bit_gets_1002(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    int fd = raw_ws_connect(a.e, wsio_server_port(a.srv));
+    /* Binary, 64-bit length 2^63 + 1: section 5.2 says the top bit MUST be
+     * 0. */
+    static const uint8_t frame[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1,
+                                    1,    2,    3,    4};
+    send_while_turning(a.e, fd, frame, sizeof frame);
+    assert_int_equal(read_until_close(a.e, fd, NULL), 1002);
+    wait_eof(a.e, fd, 2000);
+    close(fd);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+static void test_hostile_endless_continuations_get_1009(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    int fd = raw_ws_connect(a.e, wsio_server_port(a.srv));
+    /* A text message that never ends: more fragments than the limit. */
+    enum { N = 5000 };
+    uint8_t *flood = malloc(N * 8);
+    assert_non_null(flood);
+    size_t len = client_frame(flood, 0, WSIO_OP_TEXT, "a", 1);
+    for (int i = 1; i < N; i++)
+        len += client_frame(flood + len, 0, WSIO_OP_CONTINUATION, "a", 1);
+    send_while_turning(a.e, fd, flood, len);
+    free(flood);
+    assert_int_equal(read_until_close(a.e, fd, NULL), 1009);
+    wait_eof(a.e, fd, 2000);
+    close(fd);
+    assert_int_equal(a.s.messages, 0);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+static void test_hostile_ping_burst_gets_every_pong(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    int fd = raw_ws_connect(a.e, wsio_server_port(a.srv));
+    enum { N = 10000 };
+    uint8_t *burst = malloc(N * 6 + 16);
+    assert_non_null(burst);
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+        len += client_frame(burst + len, 1, WSIO_OP_PING, NULL, 0);
+    len += client_frame(burst + len, 1, WSIO_OP_CLOSE, "\x03\xe8", 2);
+    send_while_turning(a.e, fd, burst, len);
+    free(burst);
+    size_t pongs = 0;
+    assert_int_equal(read_until_close(a.e, fd, &pongs), 1000);
+    assert_int_equal(pongs, N);
+    close(fd);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+static void test_hostile_ping_between_every_fragment_is_answered(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    int fd = raw_ws_connect(a.e, wsio_server_port(a.srv));
+    const char *text = "fragmented";
+    uint8_t buf[512];
+    size_t len = 0;
+    for (size_t i = 0; i < strlen(text); i++) {
+        len += client_frame(buf + len, i + 1 == strlen(text),
+                            i ? WSIO_OP_CONTINUATION : WSIO_OP_TEXT,
+                            text + i, 1);
+        if (i + 1 < strlen(text))
+            len += client_frame(buf + len, 1, WSIO_OP_PING, "p", 1);
+    }
+    len += client_frame(buf + len, 1, WSIO_OP_CLOSE, "\x03\xe8", 2);
+    send_while_turning(a.e, fd, buf, len);
+    size_t pongs = 0;
+    assert_int_equal(read_until_close(a.e, fd, &pongs), 1000);
+    assert_int_equal(pongs, strlen(text) - 1);
+    assert_int_equal(a.s.messages, 1);
+    close(fd);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+/* ---- resets ---------------------------------------------------------------------- */
+
+static void reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(fd);
+}
+
+static void test_hostile_resets_mid_handshake_frame_and_close(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    uint16_t port = wsio_server_port(a.srv);
+
+    int fd = raw_connect(port); /* mid-handshake */
+    raw_send(fd, "GET / HTTP/1.1\r\nHost: x\r\nUpg");
+    run_for(a.e, 50);
+    reset(fd);
+
+    fd = raw_ws_connect(a.e, port); /* mid-frame */
+    uint8_t frame[64];
+    size_t len = client_frame(frame, 1, WSIO_OP_TEXT, "half of it", 10);
+    send_while_turning(a.e, fd, frame, len - 5);
+    run_for(a.e, 50);
+    reset(fd);
+    RUN_UNTIL(a.e, a.s.closes == 1, 5000);
+    assert_int_equal(a.s.last_close.code, WSIO_CLOSE_ABNORMAL);
+    assert_false(a.s.last_close.clean);
+
+    fd = raw_ws_connect(a.e, port); /* mid-close */
+    len = client_frame(frame, 1, WSIO_OP_CLOSE, "\x03\xe8", 2);
+    send_while_turning(a.e, fd, frame, len);
+    reset(fd);
+    RUN_UNTIL(a.e, a.s.closes == 2, 5000);
+
+    assert_int_equal(a.s.messages, 0);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+/* ---- churn ----------------------------------------------------------------------- */
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* n connections that complete the handshake, then close or reset. */
+static void churn(arena *a, int n)
+{
+    int closes = a->s.closes;
+    uint16_t port = wsio_server_port(a->srv);
+    for (int i = 0; i < n; i++) {
+        int fd = raw_ws_connect(a->e, port);
+        if (i % 2)
+            reset(fd);
+        else
+            close(fd);
+    }
+    RUN_UNTIL(a->e, a->s.closes == closes + n, 10000);
+}
+
+static void test_hostile_connect_close_cycles_leak_nothing(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    /* A first round warms the loop's buffer cache, which holds a bounded
+     * number of freed blocks; after it, more rounds must not grow. */
+    churn(&a, 200);
+    int fds_before = open_fds();
+    size_t blocks_before = a.e->tm.live_blocks;
+    churn(&a, 2000);
+    /* Closed sockets linger until the peer's EOF is read: a few turns. */
+    RUN_UNTIL(a.e, open_fds() == fds_before, 5000);
+    assert_int_equal(a.e->tm.live_blocks, blocks_before);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        ON_EVERY_LOOP(test_hostile_trickled_handshake_is_cut_at_the_timeout),
+        ON_EVERY_LOOP(test_hostile_silent_sockets_are_closed_at_the_timeout),
+        ON_EVERY_LOOP(test_hostile_header_floods_get_431),
+        ON_EVERY_LOOP(test_hostile_length_with_top_bit_gets_1002),
+        ON_EVERY_LOOP(test_hostile_endless_continuations_get_1009),
+        ON_EVERY_LOOP(test_hostile_ping_burst_gets_every_pong),
+        ON_EVERY_LOOP(test_hostile_ping_between_every_fragment_is_answered),
+        ON_EVERY_LOOP(test_hostile_resets_mid_handshake_frame_and_close),
+        ON_EVERY_LOOP(test_hostile_connect_close_cycles_leak_nothing),
+    };
+    return cmocka_run_group_tests_name("hostile", tests, NULL, NULL);
+}
