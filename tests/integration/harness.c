@@ -57,11 +57,73 @@ static void host_timer(uint64_t due, void *user)
     ((env *)user)->due = due;
 }
 
+/* ---- partial I/O: transports that move bytes the hard way ---------------------- */
+
+static int io_open(wsio_transport *t, void *ctx, enum wsio_role role)
+{
+    int rc = wsio_transport_plain()->open(t, NULL, role);
+    t->impl = ctx; /* the env, for the dice */
+    return rc;
+}
+
+static int io_again(wsio_transport *t)
+{
+    env *e = t->impl;
+    return e->io == ENV_IO_EAGAIN && rand_r(&e->rand_state) % 3 == 0;
+}
+
+static ssize_t io_read(wsio_transport *t, void *buf, size_t len)
+{
+    env *e = t->impl;
+    if (io_again(t))
+        return WSIO_EAGAIN;
+    if (e->io == ENV_IO_ONE_BYTE && len > 1)
+        len = 1;
+    return wsio_transport_plain()->read(t, buf, len);
+}
+
+static ssize_t io_writev(wsio_transport *t, const wsio_iov *iov, size_t n)
+{
+    env *e = t->impl;
+    if (io_again(t))
+        return WSIO_EAGAIN;
+    if (e->io == ENV_IO_ONE_BYTE && n > 0) {
+        size_t i = 0;
+        while (i < n && iov[i].len == 0)
+            i++;
+        if (i == n)
+            return 0;
+        wsio_iov one = {iov[i].base, 1};
+        return wsio_transport_plain()->writev(t, &one, 1);
+    }
+    return wsio_transport_plain()->writev(t, iov, n);
+}
+
+static void io_close(wsio_transport *t)
+{
+    t->impl = NULL;
+    wsio_transport_plain()->close(t);
+}
+
 env *env_new(void **state)
 {
     env *e = calloc(1, sizeof *e);
     assert_non_null(e);
-    e->mode = *state;
+    char *mode = e->mode_name;
+    snprintf(mode, sizeof e->mode_name, "%s", (const char *)*state);
+    char *io = strchr(mode, ':');
+    if (io) {
+        *io++ = '\0';
+        e->io = strcmp(io, "1byte") == 0 ? ENV_IO_ONE_BYTE : ENV_IO_EAGAIN;
+        e->io_ops = *wsio_transport_plain();
+        e->io_ops.name = io;
+        e->io_ops.open = io_open;
+        e->io_ops.read = io_read;
+        e->io_ops.writev = io_writev;
+        e->io_ops.close = io_close;
+        e->rand_state = 12345;
+    }
+    e->mode = mode;
     e->due = UINT64_MAX;
     test_mem_init(&e->tm);
     wsio_loop_config lc;
@@ -218,6 +280,15 @@ wsio_server *start_server(env *e, wsio_server_config *cfg,
                                  const wsio_server_hooks *hooks,
                                  server_state *s)
 {
+    wsio_server_config def;
+    if (!cfg) {
+        wsio_server_config_default(&def);
+        cfg = &def;
+    }
+    if (e->io != ENV_IO_PLAIN) {
+        cfg->transport = &e->io_ops;
+        cfg->transport_ctx = e;
+    }
     int err = 0;
     wsio_server *srv = wsio_server_new(e->loop, cfg, &server_cb, hooks, s, &err);
     assert_non_null(srv);
@@ -231,6 +302,16 @@ wsio_ws *connect_client(env *e, wsio_server *srv,
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u/test",
              (unsigned)wsio_server_port(srv));
+    wsio_client_config def;
+    if (e->io != ENV_IO_PLAIN) {
+        if (cfg)
+            def = *cfg;
+        else
+            wsio_client_config_default(&def);
+        def.transport = &e->io_ops;
+        def.transport_ctx = e;
+        cfg = &def;
+    }
     int err = 0;
     wsio_ws *ws = wsio_client_connect(e->loop, url, cfg, &client_cb, p, &err);
     assert_non_null(ws);

@@ -14,6 +14,14 @@
 
 /* ---- the fixture: a loop of the mode under test ---- */
 
+/* How bytes move in a test: the plain transport, or one that misbehaves
+ * the way real networks do (partial I/O). */
+enum env_io {
+    ENV_IO_PLAIN = 0,
+    ENV_IO_ONE_BYTE, /* every read and write moves at most one byte */
+    ENV_IO_EAGAIN    /* reads and writes fail with EAGAIN at random */
+};
+
 typedef struct env {
     const char *mode;     /* "poll", "epoll" or "host" */
     test_mem tm;
@@ -22,11 +30,17 @@ typedef struct env {
     size_t npfd, cappfd;
     uint64_t due;         /* host mode: wsio's timer */
     unsigned long turns;
+    enum env_io io;       /* from the mode's ":1byte" or ":eagain" suffix */
+    wsio_transport_ops io_ops; /* the transport for io, when not plain */
+    unsigned rand_state;  /* ENV_IO_EAGAIN's dice, seeded per env */
+    char mode_name[16];   /* the loop mode, without the I/O suffix */
 } env;
 
 uint64_t now_ms(void);
-/* A loop of the mode named by *state ("poll", "epoll" or "host"), using a
- * leak-checking allocator. */
+/* A loop of the mode named by *state ("poll", "epoll" or "host", with an
+ * optional ":1byte" or ":eagain" partial-I/O suffix), using a
+ * leak-checking allocator. start_server and connect_client give partial-I/O
+ * modes' transport to the servers and clients they make. */
 env *env_new(void **state);
 /* Free the loop; fails the test if any block is still allocated. */
 void env_free(env *e);
@@ -40,7 +54,7 @@ void run_for(env *e, uint64_t ms);
     do {                                                                       \
         uint64_t t0_ = now_ms();                                               \
         unsigned long n_ = 0;                                                  \
-        while (!(cond) && now_ms() - t0_ < (ms) && n_++ < 100000)             \
+        while (!(cond) && now_ms() - t0_ < (ms) && n_++ < 1000000)           \
             env_turn((e), 10);                                                 \
         assert_true(cond);                                                     \
     } while (0)
@@ -98,5 +112,12 @@ ssize_t raw_read(int fd, char *buf, size_t cap);
 size_t raw_read_all(env *e, int fd, char *buf, size_t cap);
 /* The opening handshake from a raw socket; returns the fd, open. */
 int raw_ws_connect(env *e, uint16_t port);
+
+/* The same test once more per kind of partial I/O (one byte at a time on
+ * epoll, random EAGAIN on poll and in host loop mode). */
+#define ON_PARTIAL_IO(fn)                                                      \
+    {#fn "/epoll:1byte", fn, NULL, NULL, (void *)"epoll:1byte"},               \
+    {#fn "/poll:eagain", fn, NULL, NULL, (void *)"poll:eagain"},               \
+    {#fn "/host:eagain", fn, NULL, NULL, (void *)"host:eagain"}
 
 #endif /* WSIO_TEST_HARNESS_H */
