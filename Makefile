@@ -82,7 +82,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 
 .PHONY: all lib static shared pkgconfig test unit integration check check-symbols \
-        check-globals check-layering check-docs interop conformance browser sanitize fuzz fuzz-build install \
+        check-globals check-layering check-docs interop conformance browser sanitize valgrind fuzz fuzz-long fuzz-build install \
         uninstall install-test format format-check clean help \
         examples run-chat
 
@@ -194,6 +194,15 @@ install-test: all
 sanitize:
 	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" unit integration interop conformance
 
+# The unit suites under valgrind's memcheck: a second opinion on memory
+# errors and leaks, without recompiling.
+valgrind: $(UNIT_BIN) $(EXAMPLE_TEST_BIN)
+	@failed=0; for t in $(UNIT_BIN) $(EXAMPLE_TEST_BIN); do \
+	    echo "== valgrind $$t"; \
+	    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	        $$t >/dev/null 2>$(BUILD)/valgrind.log || { cat $(BUILD)/valgrind.log; failed=1; }; \
+	done; exit $$failed
+
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------
 
 # The library is compiled once with coverage instrumentation, then linked
@@ -217,6 +226,10 @@ $(FUZZ_BUILD)/fuzz_chat: tests/fuzz/fuzz_chat.c $(CHAT_LOGIC_SRC) $(FUZZ_OBJ)
 .SECONDARY: $(FUZZ_OBJ)
 
 fuzz-build: $(FUZZ_BIN)
+
+# A longer run: ten minutes a target (make fuzz FUZZ_SECONDS=N for others).
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECONDS=600
 
 # Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus; any
 # crash, leak or sanitizer report fails the target.
@@ -314,10 +327,13 @@ clean:
 
 help:
 	@echo "all (default)  libwsio.a, libwsio.so.$(MAJOR), wsio.pc in $(BUILD)/"
-	@echo "test | check   unit suites + symbol, global, layering and install checks"
+	@echo "test | check   every test: unit, integration, interop, conformance, browser, checks"
 	@echo "unit           only the cmocka suites"
-	@echo "sanitize       the unit suites under ASan + UBSan (build-san/)"
+	@echo "integration    servers and clients on 127.0.0.1 (every loop mode, partial I/O)"
+	@echo "sanitize       unit, integration, interop, conformance under ASan + UBSan"
 	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
+	@echo "fuzz-long      every target for ten minutes"
+	@echo "valgrind       the unit suites under valgrind memcheck"
 	@echo "examples       echo, broadcast, hostloop, chat in $(BUILD)/examples/"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
