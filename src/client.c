@@ -363,6 +363,7 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
     }
     if (!rc) {
         fill_common(c, cfg, cb, user);
+        c->common.buffer_mem = wsio__loop_buffer_mem(loop);
         c->attach.destroy = destroy_attached;
         rc = build_request(c, &u, cfg, mem);
     }

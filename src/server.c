@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "ws_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
@@ -69,7 +70,8 @@ struct wsio_server {
     size_t max_connections;
     uint32_t ping_interval_ms;
     wsio__io lio;             /* the listener; fd -1 once closed */
-    wsio__timer accept_timer, heartbeat_timer, shutdown_timer;
+    wsio__timer accept_timer, heartbeat_timer, shutdown_timer, shed_timer;
+    wsio__budget budget;      /* counts the connections' buffers */
     wsio__deferred defer;
     wsio_ws *open, *other;
     size_t nsockets;          /* connections not DEAD */
@@ -630,6 +632,45 @@ static void addr_text(const struct sockaddr_storage *ss, char *out,
     }
 }
 
+/* ---- memory budget -------------------------------------------------------------- */
+
+static int over_budget(const wsio_server *srv)
+{
+    return srv->budget.limit && srv->budget.used >= srv->budget.limit;
+}
+
+/* An allocation took the connections past the budget: shed at the start
+ * of the next turn, outside whatever call is allocating now. */
+static void on_over_budget(wsio__budget *b)
+{
+    wsio_server *srv = CONTAINER(b, wsio_server, budget);
+    if (!srv->shed_timer.slot)
+        wsio__timer_start(srv->loop, &srv->shed_timer, wsio__loop_now(srv->loop));
+}
+
+/* Terminate the connections with the largest output queues, largest
+ * first, until the budget is met. Memory held for messages being received
+ * is not shed: those connections are bounded by max_message_size. */
+static void on_shed(wsio__timer *t)
+{
+    wsio_server *srv = CONTAINER(t, wsio_server, shed_timer);
+    while (srv->budget.used > srv->budget.limit) {
+        wsio_ws *largest = NULL;
+        size_t most = 0;
+        for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
+            size_t q = wsio_conn_buffered_amount(ws->conn);
+            if (q > most) {
+                most = q;
+                largest = ws;
+            }
+        }
+        if (!largest)
+            break;
+        srv->stats.connections_shed++;
+        wsio_ws_terminate(largest);
+    }
+}
+
 static void accept_one(wsio_server *srv, int fd,
                        const struct sockaddr_storage *ss)
 {
@@ -655,7 +696,8 @@ static void accept_one(wsio_server *srv, int fd,
     /* The timeout covers the transport's handshake (TLS) too. */
     wsio__ws_arm(ws, srv->common.handshake_timeout_ms);
     wsio__ws_start_transport(ws);
-    if (ws->state == WSIO__WS_HANDSHAKE && srv->nsockets > srv->max_connections)
+    if (ws->state == WSIO__WS_HANDSHAKE &&
+        (srv->nsockets > srv->max_connections || over_budget(srv)))
         reply_status(ws, 503);
 }
 
@@ -780,6 +822,7 @@ void wsio_server_free(wsio_server *srv)
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
     wsio__timer_stop(srv->loop, &srv->shutdown_timer);
     terminate_all(srv);
+    wsio__timer_stop(srv->loop, &srv->shed_timer);
     for (int i = 0; i < srv->timers_reserved; i++)
         wsio__timer_unreserve(srv->loop);
     wsio__attach_remove(srv->loop, &srv->attach);
@@ -919,12 +962,16 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     srv->max_connections = cfg->max_connections;
     srv->ping_interval_ms = cfg->ping_interval_ms;
     fill_common(srv, cfg, cb, user);
+    wsio__budget_init(&srv->budget, wsio__loop_buffer_mem(loop),
+                      cfg->memory_budget, on_over_budget);
+    srv->common.buffer_mem = &srv->budget.mem;
+    srv->shed_timer.fire = on_shed;
     srv->accept_timer.fire = on_accept_timer;
     srv->heartbeat_timer.fire = on_heartbeat;
     srv->shutdown_timer.fire = on_shutdown_deadline;
     srv->defer.release = release_server;
     srv->attach.destroy = destroy_attached;
-    for (; srv->timers_reserved < 3; srv->timers_reserved++) {
+    for (; srv->timers_reserved < 4; srv->timers_reserved++) {
         rc = wsio__timer_reserve(loop);
         if (rc)
             goto fail_srv;
@@ -981,4 +1028,5 @@ int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
 void wsio_server_get_stats(const wsio_server *srv, wsio_server_stats *out)
 {
     *out = srv->stats;
+    out->memory_in_use = srv->budget.used;
 }

@@ -475,7 +475,7 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
                                     .on_pong = conn_on_pong,
                                     .on_close = conn_on_close};
     ws->conn = wsio_conn_new(role, &ws->common->conn, &cb,
-                             wsio__loop_buffer_mem(ws->loop), ws);
+                             ws->common->buffer_mem, ws);
     if (!ws->conn)
         return WSIO_ENOMEM;
     ws->state = WSIO__WS_OPEN;

@@ -128,6 +128,7 @@ typedef struct wsio__ws_common {
     const wsio_transport_ops *transport;
     void *transport_ctx;
     wsio_server_stats *stats;   /* server connections only, else NULL */
+    const wsio_mem *buffer_mem; /* for each connection's wsio_conn */
 } wsio__ws_common;
 
 typedef struct wsio__sub wsio__sub;

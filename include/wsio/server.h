@@ -60,6 +60,13 @@ typedef struct wsio_server_config {
                                    this after going over the mark; default
                                    max_output_bytes / 4 */
     enum wsio_backpressure_policy backpressure; /* default DROP */
+    size_t memory_budget;       /* bytes the whole server's connections may
+                                   hold (their state, message assembly and
+                                   output queues); 0 (default) unlimited.
+                                   Over it, new connections get 503 and the
+                                   connections with the largest output
+                                   queues are terminated, largest first,
+                                   until it is met (stats: shed) */
     const wsio_transport_ops *transport; /* NULL: plain sockets */
     void *transport_ctx;        /* given to transport->open (TLS context) */
 } wsio_server_config;
@@ -202,6 +209,9 @@ typedef struct wsio_server_stats {
     uint64_t bytes_in, bytes_out; /* on the wire, frame headers included */
     uint64_t messages_dropped;  /* by the backpressure policy */
     uint64_t accept_errors;     /* accept() failures (EMFILE ...) */
+    uint64_t memory_in_use;     /* bytes the connections hold now (see
+                                   memory_budget) */
+    uint64_t connections_shed;  /* terminated to meet memory_budget */
 } wsio_server_stats;
 
 /* wsio_server_get_stats - copy the counters into out. */

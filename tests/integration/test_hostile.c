@@ -374,6 +374,84 @@ static void test_hostile_resets_mid_handshake_frame_and_close(void **state)
     arena_close(&a);
 }
 
+/* ---- the memory budget -------------------------------------------------------- */
+
+static void test_hostile_memory_budget_sheds_the_largest_queue(void **state)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.memory_budget = (size_t)8 << 20;
+    cfg.max_output_bytes = (size_t)64 << 20; /* the budget acts first */
+    arena a;
+    arena_open(&a, state, &cfg);
+    uint16_t port = wsio_server_port(a.srv);
+    /* Two readers that never read. */
+    int fa = raw_ws_connect(a.e, port);
+    RUN_UNTIL(a.e, a.s.opens == 2, 5000);
+    wsio_ws *big = a.s.last_open;
+    int fb = raw_ws_connect(a.e, port);
+    RUN_UNTIL(a.e, a.s.opens == 3, 5000);
+    wsio_ws *small = a.s.last_open;
+    static uint8_t chunk[65536];
+    for (int i = 0; i < 256; i++) /* 16 MiB for one */
+        assert_true(wsio_ws_send(big, WSIO_OP_BINARY, chunk, sizeof chunk) >= 0);
+    for (int i = 0; i < 32; i++) /* 2 MiB for the other */
+        assert_true(wsio_ws_send(small, WSIO_OP_BINARY, chunk, sizeof chunk) >= 0);
+    RUN_UNTIL(a.e, a.s.closes == 1, 5000);
+    run_for(a.e, 50);
+    wsio_server_stats st;
+    wsio_server_get_stats(a.srv, &st);
+    assert_int_equal(st.connections_shed, 1);
+    assert_int_equal(a.s.closes, 1); /* only the largest queue went */
+    assert_int_equal(a.s.last_close.code, WSIO_CLOSE_ABNORMAL);
+    assert_true(st.memory_in_use <= cfg.memory_budget);
+    good_client_is_served(&a);
+    close(fa);
+    close(fb);
+    arena_close(&a);
+}
+
+static void test_hostile_memory_budget_refuses_new_connections(void **state)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.memory_budget = 1000;
+    arena a;
+    arena_open(&a, state, &cfg);
+    uint16_t port = wsio_server_port(a.srv);
+    /* A raw client starts a 4 KiB message and stops half-way: the server
+     * holds it, and has no output queue to shed. */
+    int slow = raw_ws_connect(a.e, port);
+    static uint8_t part[4096 + 16];
+    uint8_t frame[sizeof part + 16];
+    size_t len = client_frame(frame, 0, WSIO_OP_BINARY, part, 4096);
+    send_while_turning(a.e, slow, frame, len);
+    wsio_server_stats st;
+    RUN_UNTIL(a.e, (wsio_server_get_stats(a.srv, &st), st.memory_in_use > 1000),
+              5000);
+    int fd = raw_connect(port);
+    raw_send(fd, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n");
+    char buf[1024];
+    raw_read_all(a.e, fd, buf, sizeof buf);
+    assert_non_null(strstr(buf, "HTTP/1.1 503"));
+    close(fd);
+    assert_int_equal(st.connections_shed, 0);
+    /* The message completes and is echoed; its memory goes; newcomers are
+     * welcome again. */
+    len = client_frame(frame, 1, WSIO_OP_CONTINUATION, part, 1);
+    send_while_turning(a.e, slow, frame, len);
+    RUN_UNTIL(a.e, a.s.messages == 1, 5000);
+    RUN_UNTIL(a.e, (wsio_server_get_stats(a.srv, &st), st.memory_in_use < 1000),
+              5000);
+    close(slow);
+    fd = raw_ws_connect(a.e, port);
+    close(fd);
+    arena_close(&a);
+}
+
 /* ---- churn ----------------------------------------------------------------------- */
 
 static int open_fds(void)
@@ -430,6 +508,8 @@ int main(void)
         ON_EVERY_LOOP(test_hostile_ping_burst_gets_every_pong),
         ON_EVERY_LOOP(test_hostile_ping_between_every_fragment_is_answered),
         ON_EVERY_LOOP(test_hostile_resets_mid_handshake_frame_and_close),
+        ON_EVERY_LOOP(test_hostile_memory_budget_sheds_the_largest_queue),
+        ON_EVERY_LOOP(test_hostile_memory_budget_refuses_new_connections),
         ON_EVERY_LOOP(test_hostile_connect_close_cycles_leak_nothing),
     };
     return cmocka_run_group_tests_name("hostile", tests, NULL, NULL);

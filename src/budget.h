@@ -1,0 +1,34 @@
+/*
+ * src/budget.h - an allocator that counts what a server's connections hold
+ * (internal).
+ *
+ * A wsio__budget is a wsio_mem over another one that keeps the total of
+ * the bytes handed out and not yet freed, and calls `over` each time an
+ * allocation takes that total past `limit`. It refuses nothing itself: the
+ * server decides what to shed (see memory_budget in wsio/server.h), so an
+ * accepted message is never lost to an allocation failure the host did not
+ * ask for.
+ *
+ * Invariant: used is the sum of the sizes in the headers of all blocks
+ * handed out and not freed.
+ */
+#ifndef WSIO_BUDGET_H
+#define WSIO_BUDGET_H
+
+#include "internal.h"
+
+typedef struct wsio__budget wsio__budget;
+struct wsio__budget {
+    wsio_mem mem;              /* hand this to the connections */
+    const wsio_mem *base;      /* where blocks come from */
+    size_t used;               /* bytes handed out */
+    size_t limit;              /* 0: no limit, over is never called */
+    void (*over)(wsio__budget *b);
+};
+
+/* Start counting over base; over (may be NULL) runs when used passes
+ * limit. */
+void wsio__budget_init(wsio__budget *b, const wsio_mem *base, size_t limit,
+                       void (*over)(wsio__budget *b));
+
+#endif /* WSIO_BUDGET_H */
