@@ -124,6 +124,8 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
 {
     (void)ws;
     client *c = user;
+    if (c->local_error) /* stdout is gone: the close is under way */
+        return 0;
     int rc = cat_print_message(c->o, m);
     if (rc < 0) {
         fail_local(c, "writing stdout", rc);

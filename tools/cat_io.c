@@ -123,6 +123,7 @@ static int print_hex(const unsigned char *p, size_t len)
 int cat_print_message(const cat_opts *o, const wsio_message *m)
 {
     int rc;
+    errno = 0;
     if (o->binary)
         rc = m->len && fwrite(m->data, 1, m->len, stdout) != m->len ? -1 : 0;
     else if (m->opcode == WSIO_OP_BINARY)
