@@ -8,7 +8,6 @@
  * -n), then close with 1000 and exit with a status that says how the
  * connection ended.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
