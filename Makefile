@@ -340,3 +340,33 @@ help:
 	@echo "uninstall      remove what install put there"
 	@echo "format-check   clang-format --dry-run over the library sources"
 	@echo "clean          remove build directories"
+
+# ---- wsio-cat (tools/) ------------------------------------------------------
+
+CAT_SRC := $(sort $(wildcard tools/*.c))
+CAT_BIN := $(BUILD)/wsio-cat
+MAN1DIR ?= $(PREFIX)/share/man/man1
+
+.PHONY: wsio-cat tools-test install-wsio-cat uninstall-wsio-cat
+
+wsio-cat: $(CAT_BIN)
+
+$(CAT_BIN): $(CAT_SRC) $(wildcard tools/*.h) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(STD) $(WARN) -Iinclude $(CFLAGS) $(SAN_FLAGS) -o $@ $(CAT_SRC) \
+	    $(STATIC_LIB) $(LIB_LDLIBS)
+
+# wsio-cat against the echo example and against itself in --listen mode.
+tools-test: examples $(CAT_BIN)
+	@BUILD=$(BUILD) sh tests/tools/wsio_cat_test.sh
+
+install: install-wsio-cat
+uninstall: uninstall-wsio-cat
+
+install-wsio-cat: $(CAT_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MAN1DIR)
+	install -m 755 $(CAT_BIN) $(DESTDIR)$(PREFIX)/bin/wsio-cat
+	install -m 644 docs/wsio-cat.1 $(DESTDIR)$(MAN1DIR)/wsio-cat.1
+
+uninstall-wsio-cat:
+	rm -f $(DESTDIR)$(PREFIX)/bin/wsio-cat $(DESTDIR)$(MAN1DIR)/wsio-cat.1
