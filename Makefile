@@ -157,8 +157,8 @@ conformance: $(BUILD)/examples/echo
 browser: $(BUILD)/examples/chat
 	@BUILD=$(BUILD) sh tests/browser/chat.sh
 
-test: unit integration interop conformance browser check-symbols check-globals \
-      check-layering check-docs install-test
+test: unit integration interop conformance browser tools-test check-symbols \
+      check-globals check-layering check-docs install-test
 
 # Every public function has a doc comment and a docs/ entry.
 check-docs:
