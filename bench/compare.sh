@@ -234,19 +234,22 @@ EOF
                 printf '%s\t%s\t%s\tERROR\n' "$wl" "$srv" "$run" >> "$RESULTS"
                 continue
             fi
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$srv" "$run" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$srv" "$run" \
                 "$(field rate "$line")" "$(field p50_us "$line")" "$(field p99_us "$line")" \
                 "$(field hs_rate "$line")" "$(field per_conn_bytes "$line")" \
                 "$(field anon_per_conn_bytes "$line")" "$(field lg_cpu "$line")" \
-                "$(field srv_cpu "$line")" "$(field failures "$line")" "$mode" >> "$RESULTS"
+                "$(field srv_cpu "$line")" "$(field failures "$line")" "$mode" \
+                "$(field other_cpu "$line")" >> "$RESULTS"
             if [ "$mode" = connect ]; then
-                log "$(printf '%-16s %-5s run %s: %8s handshakes/s, %6s B/conn RSS (%s anon), CPU srv %s%% lg %s%%' \
+                log "$(printf '%-16s %-5s run %s: %8s handshakes/s, %6s B/conn RSS (%s anon), CPU srv %s%% lg %s%% other %s%%' \
                     "$wl" "$srv" "$run" "$(field hs_rate "$line")" "$(field per_conn_bytes "$line")" \
-                    "$(field anon_per_conn_bytes "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")")"
+                    "$(field anon_per_conn_bytes "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
+                    "$(field other_cpu "$line")")"
             else
-                log "$(printf '%-16s %-5s run %s: %10s msg/s, p50 %s us, p99 %s us, CPU srv %s%% lg %s%%' \
+                log "$(printf '%-16s %-5s run %s: %10s msg/s, p50 %s us, p99 %s us, CPU srv %s%% lg %s%% other %s%%' \
                     "$wl" "$srv" "$run" "$(field rate "$line")" "$(field p50_us "$line")" \
-                    "$(field p99_us "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")")"
+                    "$(field p99_us "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
+                    "$(field other_cpu "$line")")"
             fi
         done
     done
@@ -281,45 +284,45 @@ $4 == "ERROR" { err[$1 SUBSEP $2]++; next }
     k = $1 SUBSEP $2
     add(k SUBSEP "rate", $4); add(k SUBSEP "p50", $5); add(k SUBSEP "p99", $6)
     add(k SUBSEP "hs", $7); add(k SUBSEP "mem", $8); add(k SUBSEP "anon", $9)
-    add(k SUBSEP "lg", $10); add(k SUBSEP "srv", $11)
+    add(k SUBSEP "lg", $10); add(k SUBSEP "srv", $11); add(k SUBSEP "oth", $14)
     fails[k] += $12; mode[$1] = $13; seen[k] = 1
 }
 END {
     nw = split(order, W, " "); ns = split(servers, S, " ")
-    print "| workload | server | msg/s (median) | spread | p50 µs | p99 µs | wsio / this | server CPU % | loadgen CPU % |"
-    print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    print "| workload | server | msg/s (median) | spread | p50 µs | p99 µs | wsio / this | server CPU % | loadgen CPU % | other CPU % |"
+    print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for (w = 1; w <= nw; w++) {
         if (mode[W[w]] == "connect") continue
         base = median(vals[W[w] SUBSEP "wsio" SUBSEP "rate"])
         for (i = 1; i <= ns; i++) {
             k = W[w] SUBSEP S[i]
-            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | |\n", W[w], S[i]; continue }
+            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | |\n", W[w], S[i]; continue }
             m = median(vals[k SUBSEP "rate"])
             ratio = (base != "" && m > 0) ? sprintf("%.2f", base / m) : "-"
             note = fails[k] ? " (VALIDATION FAILED)" : ""
-            printf "| %s | %s%s | %s | %s | %s | %s | %s | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
+            printf "| %s | %s%s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
                 spread(vals[k SUBSEP "rate"], m), fmt(median(vals[k SUBSEP "p50"])),
                 fmt(median(vals[k SUBSEP "p99"])), ratio, median(vals[k SUBSEP "srv"]),
-                median(vals[k SUBSEP "lg"])
+                median(vals[k SUBSEP "lg"]), median(vals[k SUBSEP "oth"])
         }
     }
     for (w = 1; w <= nw; w++) {
         if (mode[W[w]] != "connect") continue
         print ""
-        print "| workload | server | handshakes/s (median) | spread | wsio / this | RSS bytes per idle connection | RssAnon bytes per connection | wsio / this (RSS) | server CPU % | loadgen CPU % |"
-        print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        print "| workload | server | handshakes/s (median) | spread | wsio / this | RSS bytes per idle connection | RssAnon bytes per connection | wsio / this (RSS) | server CPU % | loadgen CPU % | other CPU % |"
+        print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         base = median(vals[W[w] SUBSEP "wsio" SUBSEP "hs"])
         bmem = median(vals[W[w] SUBSEP "wsio" SUBSEP "mem"])
         for (i = 1; i <= ns; i++) {
             k = W[w] SUBSEP S[i]
-            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | |\n", W[w], S[i]; continue }
+            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | | |\n", W[w], S[i]; continue }
             m = median(vals[k SUBSEP "hs"]); mm = median(vals[k SUBSEP "mem"])
             note = fails[k] ? " (VALIDATION FAILED)" : ""
-            printf "| %s | %s%s | %s | %s | %s | %s | %s | %s | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
+            printf "| %s | %s%s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
                 spread(vals[k SUBSEP "hs"], m), (base != "" && m > 0) ? sprintf("%.2f", base / m) : "-",
                 mm, median(vals[k SUBSEP "anon"]),
                 (bmem != "" && mm > 0) ? sprintf("%.2f", bmem / mm) : "-",
-                median(vals[k SUBSEP "srv"]), median(vals[k SUBSEP "lg"])
+                median(vals[k SUBSEP "srv"]), median(vals[k SUBSEP "lg"]), median(vals[k SUBSEP "oth"])
         }
     }
 }' "$RESULTS" > "$OUT/table.md"
@@ -331,5 +334,6 @@ cat "$OUT/table.md"
 echo
 echo "spread: half the range of the runs, relative to the median. CPU: % of one core over the measured"
 echo "window (server: /proc/PID/stat utime+stime; loadgen: getrusage). A loadgen near 100% means the"
-echo "figure is the load generator's limit, not the server's. Raw logs: $OUT/"
+echo "figure is the load generator's limit, not the server's. Other: the rest of the machine's busy"
+echo "time (/proc/stat) - other processes sharing the cores; near 0 on a quiet machine. Raw logs: $OUT/"
 exit $FAILED

@@ -98,6 +98,7 @@ typedef struct cpu_sample {
     double wall;
     double self;   /* this process, user + system seconds */
     double server; /* the server's, or -1 */
+    double busy;   /* all CPUs' non-idle seconds (/proc/stat), or -1 */
 } cpu_sample;
 
 typedef struct lg {
@@ -220,6 +221,26 @@ static long proc_status_kb(int pid, const char *field)
     return v;
 }
 
+/* machine_busy_s - non-idle CPU seconds of all cores since boot, or -1:
+ * what is left of it after this process and the server is other work
+ * sharing the machine, which the report shows. */
+static double machine_busy_s(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    unsigned long long v[8] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 8)
+        return -1;
+    /* user nice system idle iowait irq softirq steal: all but idle and
+     * iowait. */
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 static cpu_sample cpu_now(const lg *g)
 {
     struct rusage ru;
@@ -229,6 +250,7 @@ static cpu_sample cpu_now(const lg *g)
     s.self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
     s.server = g->o.server_pid ? proc_cpu_s(g->o.server_pid) : -1;
+    s.busy = machine_busy_s();
     return s;
 }
 
@@ -974,6 +996,13 @@ int main(int argc, char **argv)
     double srv_cpu = o->server_pid && g.cpu0.server >= 0 && g.cpu1.server >= 0
                          ? pct(g.cpu1.server - g.cpu0.server, wall)
                          : -1;
+    /* Everything else the machine ran meanwhile (other processes). */
+    double other_cpu = g.cpu0.busy >= 0 && g.cpu1.busy >= 0
+                           ? pct(g.cpu1.busy - g.cpu0.busy, wall) - lg_cpu -
+                                 (srv_cpu > 0 ? srv_cpu : 0)
+                           : -1;
+    if (other_cpu < 0 && other_cpu > -5)
+        other_cpu = 0; /* tick rounding */
     static const char *const names[] = {"echo", "broadcast", "connect"};
     printf("loadgen %s%s: %u %s, %u in flight, %zu-byte messages, %.1f s "
            "measured after %.1f s warm-up\n",
@@ -1011,16 +1040,18 @@ int main(int argc, char **argv)
         printf("  CPU (%% of one core): loadgen %.1f", lg_cpu);
         if (srv_cpu >= 0)
             printf(", server %.1f", srv_cpu);
+        if (other_cpu >= 0)
+            printf(", other processes %.1f", other_cpu);
         printf("\n");
     }
     printf("  validation failures: %llu\n", (unsigned long long)g.failures);
     printf("RESULT mode=%s raw=%d conns=%u inflight=%u size=%zu secs=%.3f "
            "rate=%.1f p50_us=%.0f p99_us=%.0f hs_rate=%.1f lg_cpu=%.1f "
-           "srv_cpu=%.1f rss_before_kb=%ld rss_after_kb=%ld "
+           "srv_cpu=%.1f other_cpu=%.1f rss_before_kb=%ld rss_after_kb=%ld "
            "anon_before_kb=%ld anon_after_kb=%ld per_conn_bytes=%ld "
            "anon_per_conn_bytes=%ld failures=%llu\n",
            names[o->mode], o->raw, o->conns, o->inflight, o->size, wall, rate,
-           p50, p99, hs_rate, lg_cpu, srv_cpu, rss0, rss1, anon0, anon1,
+           p50, p99, hs_rate, lg_cpu, srv_cpu, other_cpu, rss0, rss1, anon0, anon1,
            per_conn, anon_per_conn, (unsigned long long)g.failures);
     free(g.c);
     free(g.hist);
