@@ -11,9 +11,10 @@ typedef union budget_header {
 
 static void count(wsio__budget *b, size_t add, size_t sub)
 {
-    int was_over = b->limit && b->used > b->limit;
     b->used = b->used + add - sub;
-    if (b->limit && b->used > b->limit && !was_over && b->over)
+    /* Every growth past the limit asks again: shedding may have left the
+     * server over it (memory that cannot be shed, or new growth). */
+    if (add > sub && b->limit && b->used > b->limit && b->over)
         b->over(b);
 }
 

@@ -4,7 +4,7 @@
  *
  * A wsio__budget is a wsio_mem over another one that keeps the total of
  * the bytes handed out and not yet freed, and calls `over` each time an
- * allocation takes that total past `limit`. It refuses nothing itself: the
+ * allocation grows that total while it is past `limit`. It refuses nothing itself: the
  * server decides what to shed (see memory_budget in wsio/server.h), so an
  * accepted message is never lost to an allocation failure the host did not
  * ask for.
@@ -26,8 +26,8 @@ struct wsio__budget {
     void (*over)(wsio__budget *b);
 };
 
-/* Start counting over base; over (may be NULL) runs when used passes
- * limit. */
+/* Start counting over base; over (may be NULL) runs on every growth of
+ * used while it is over limit. */
 void wsio__budget_init(wsio__budget *b, const wsio_mem *base, size_t limit,
                        void (*over)(wsio__budget *b));
 

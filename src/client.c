@@ -154,7 +154,8 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
         wsio__ws_finish_handshake_fail(ws, WSIO_EHS_TOOLARGE);
         return;
     }
-    uint8_t *p = wsio__realloc(mem, ws->hs_in, ws->hs_in_len + n);
+    uint8_t *p = wsio__realloc(ws->common->buffer_mem, ws->hs_in,
+                               ws->hs_in_len + n);
     if (!p) {
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
@@ -196,7 +197,7 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
         wsio__ws_finish_handshake_fail(ws, rc);
         return;
     }
-    wsio__free(mem, ws->hs_in);
+    wsio__free(ws->common->buffer_mem, ws->hs_in);
     ws->hs_in = NULL;
     ws->hs_in_len = 0;
 }
@@ -355,6 +356,8 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
     client *c = NULL;
     int fd = -1;
     int rc = url ? parse_url(url, &u) : WSIO_EINVAL;
+    if (!rc && wsio__loop_closing(loop))
+        rc = WSIO_ESTATE;
     if (!rc && u.tls && !cfg->transport)
         rc = WSIO_EINVAL;
     if (!rc) {

@@ -95,6 +95,14 @@ struct wsio_conn {
     uint8_t depth;            /* nesting of feed and abort calls */
 };
 
+size_t wsio__conn_held_bytes(const wsio_conn *c, int with_output)
+{
+    size_t n = c->rcap;
+    if (with_output)
+        n += c->out.cap + c->out.rc_cap * sizeof *c->out.rc;
+    return n;
+}
+
 void wsio_conn_config_default(wsio_conn_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);

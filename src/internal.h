@@ -38,6 +38,12 @@ static inline void wsio__free(const wsio_mem *mem, void *ptr)
     mem->free(ptr, mem->user);
 }
 
+struct wsio_conn;
+/* Bytes of buffers a connection holds: its assembly buffer, and its
+ * output queue when with_output (not the connection itself, nor shared
+ * broadcast frames); 0 for an idle one. For the server's memory budget. */
+size_t wsio__conn_held_bytes(const struct wsio_conn *c, int with_output);
+
 /* calloc through the hooks, with the multiplication checked for overflow. */
 void *wsio__calloc(const wsio_mem *mem, size_t count, size_t size);
 

@@ -68,6 +68,7 @@ struct wsio_loop {
     wsio__io wake_io;
 
     uint8_t *rbuf;               /* WSIO__READ_BUF bytes, shared */
+    int destroying;              /* inside wsio_loop_free: attach nothing */
     wsio__block_cache cache;     /* connections' buffers, recycled */
 };
 
@@ -312,6 +313,11 @@ const wsio_mem *wsio__loop_mem(const wsio_loop *loop)
     return loop->mem;
 }
 
+int wsio__loop_closing(const wsio_loop *loop)
+{
+    return loop->destroying;
+}
+
 const wsio_mem *wsio__loop_buffer_mem(wsio_loop *loop)
 {
     return &loop->cache.mem;
@@ -438,6 +444,8 @@ static void close_wake(wsio_loop *loop)
 
 static void loop_destroy(wsio_loop *loop)
 {
+    /* A client's on_close that reconnects would attach forever. */
+    loop->destroying = 1;
     while (loop->attached)
         loop->attached->destroy(loop->attached);
     loop->dirty = NULL;

@@ -38,6 +38,8 @@
 #define ACCEPT_BATCH 64
 /* After EMFILE/ENFILE, stop watching the listener for this long. */
 #define ACCEPT_RETRY_MS 100
+/* How often an over-budget server looks again for memory to shed. */
+#define SHED_RECHECK_MS 100
 /* Header lines parsed on the stack; http.max_headers is capped to this. */
 #define MAX_HEADERS 128
 #define TOPIC_MAX 255
@@ -308,7 +310,7 @@ int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
     if (!srv->open)
         return 0;
     /* Encoded once; every queue holds a reference to the same bytes. */
-    wsio_rcbuf *frame = wsio_message_encode(srv->mem, opcode, data, len);
+    wsio_rcbuf *frame = wsio_message_encode(&srv->budget.mem, opcode, data, len);
     if (!frame)
         return WSIO_ENOMEM;
     int count = 0;
@@ -331,7 +333,7 @@ int wsio_server_publish(wsio_server *srv, const char *name,
     topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
     if (!slot || !*slot)
         return 0;
-    wsio_rcbuf *frame = wsio_message_encode(srv->mem, opcode, data, len);
+    wsio_rcbuf *frame = wsio_message_encode(&srv->budget.mem, opcode, data, len);
     if (!frame)
         return WSIO_ENOMEM;
     int count = 0;
@@ -346,6 +348,7 @@ int wsio_server_publish(wsio_server *srv, const char *name,
 /* Hand a built response to ws as its handshake output, then end it. */
 static void send_answer(wsio_ws *ws, char *buf, size_t len)
 {
+    wsio__free(ws->srv->mem, ws->hs_out); /* a hook's reentry answered? */
     ws->hs_out = (uint8_t *)buf;
     ws->hs_out_len = (uint32_t)len;
     ws->hs_out_off = 0;
@@ -409,6 +412,23 @@ static void reply_error(wsio_ws *ws, int err)
     send_answer(ws, out, (size_t)need);
 }
 
+/*
+ * After a hook returns: did it free or shut down the server (which ends or
+ * answers this connection), or end the connection some other way? Then the
+ * request is settled; only a shutdown that left this one waiting still
+ * owes it an answer.
+ */
+static int hook_ended_it(wsio_server *srv, wsio_ws *ws)
+{
+    if (ws->state != WSIO__WS_HANDSHAKE || ws->hs_out)
+        return 1;
+    if (srv->freed || srv->shutting_down) {
+        reply_status(ws, 503);
+        return 1;
+    }
+    return 0;
+}
+
 static void serve_http(wsio_server *srv, wsio_ws *ws,
                        const wsio_request_info *info)
 {
@@ -419,8 +439,12 @@ static void serve_http(wsio_server *srv, wsio_ws *ws,
     r.body = not_found;
     r.body_len = sizeof not_found - 1;
     srv->stats.http_requests++;
-    if (srv->hooks.on_http &&
-        srv->hooks.on_http(srv, info, &r, srv->common.user) < 0) {
+    int rc = srv->hooks.on_http
+                 ? srv->hooks.on_http(srv, info, &r, srv->common.user)
+                 : 0;
+    if (hook_ended_it(srv, ws))
+        return;
+    if (rc < 0) {
         reply_status(ws, 500);
         return;
     }
@@ -503,8 +527,12 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
     memset(&d, 0, sizeof d);
     d.accept = 1;
     d.reject.status = 403;
-    if (srv->hooks.on_upgrade &&
-        srv->hooks.on_upgrade(srv, &info, &d, srv->common.user) < 0) {
+    rc = srv->hooks.on_upgrade
+             ? srv->hooks.on_upgrade(srv, &info, &d, srv->common.user)
+             : 0;
+    if (hook_ended_it(srv, ws))
+        return;
+    if (rc < 0) {
         srv->stats.handshakes_rejected++;
         reply_status(ws, 500);
         return;
@@ -527,7 +555,8 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
     uint8_t *data = buf;
     size_t len = n;
     if (ws->hs_in) {
-        uint8_t *p = wsio__realloc(srv->mem, ws->hs_in, ws->hs_in_len + n);
+        uint8_t *p = wsio__realloc(ws->common->buffer_mem, ws->hs_in,
+                                   ws->hs_in_len + n);
         if (!p) {
             reply_error(ws, WSIO_ENOMEM);
             return;
@@ -544,7 +573,7 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
                                         &srv->common.http);
     if (r == WSIO_EAGAIN) {
         if (!ws->hs_in) {
-            ws->hs_in = wsio__malloc(srv->mem, n);
+            ws->hs_in = wsio__malloc(ws->common->buffer_mem, n);
             if (!ws->hs_in) {
                 reply_error(ws, WSIO_ENOMEM);
                 return;
@@ -561,7 +590,7 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
         handle_request(srv, ws, &req, data + r, len - (size_t)r);
     }
     /* The request is answered; its bytes are no longer needed. */
-    wsio__free(srv->mem, ws->hs_in);
+    wsio__free(ws->common->buffer_mem, ws->hs_in);
     ws->hs_in = NULL;
     ws->hs_in_len = 0;
 }
@@ -639,36 +668,51 @@ static int over_budget(const wsio_server *srv)
     return srv->budget.limit && srv->budget.used >= srv->budget.limit;
 }
 
-/* An allocation took the connections past the budget: shed at the start
- * of the next turn, outside whatever call is allocating now. */
+/* An allocation took the connections past the budget. Shed at the next
+ * turn, after this turn's output is flushed: what is still queued then is
+ * what a peer is not reading, not a reply on its way out. */
 static void on_over_budget(wsio__budget *b)
 {
     wsio_server *srv = CONTAINER(b, wsio_server, budget);
     if (!srv->shed_timer.slot)
-        wsio__timer_start(srv->loop, &srv->shed_timer, wsio__loop_now(srv->loop));
+        wsio__timer_start(srv->loop, &srv->shed_timer,
+                          wsio__loop_now(srv->loop) + 1);
 }
 
-/* Terminate the connections with the largest output queues, largest
- * first, until the budget is met. Memory held for messages being received
- * is not shed: those connections are bounded by max_message_size. */
+/* Terminate the connections that hold the most buffer memory (assembly
+ * buffer and output queue), largest first, until what is left fits the
+ * budget. Idle connections hold none and are never shed.
+ * A terminated connection's memory goes at the end of the turn, so the
+ * loop counts down an estimate rather than re-reading the total. */
 static void on_shed(wsio__timer *t)
 {
     wsio_server *srv = CONTAINER(t, wsio_server, shed_timer);
-    while (srv->budget.used > srv->budget.limit) {
+    size_t used = srv->budget.used;
+    while (used > srv->budget.limit) {
         wsio_ws *largest = NULL;
         size_t most = 0;
         for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
-            size_t q = wsio_conn_buffered_amount(ws->conn);
-            if (q > most) {
-                most = q;
+            /* Output counts only while the peer is not taking it (the
+             * socket is full and we wait to write): a reply queued this
+             * turn is on its way out. */
+            size_t held = wsio__conn_held_bytes(
+                ws->conn, (ws->io.events & WSIO_IO_WRITE) != 0);
+            if (held > most) {
+                most = held;
                 largest = ws;
             }
         }
         if (!largest)
             break;
         srv->stats.connections_shed++;
+        used = used > most ? used - most : 0;
         wsio_ws_terminate(largest);
     }
+    /* Still over (memory that cannot go yet, or peers whose output will
+     * stall): look again shortly, for as long as it lasts. */
+    if (srv->budget.used > srv->budget.limit && !srv->shed_timer.slot)
+        wsio__timer_start(srv->loop, &srv->shed_timer,
+                          wsio__loop_now(srv->loop) + SHED_RECHECK_MS);
 }
 
 static void accept_one(wsio_server *srv, int fd,
@@ -950,7 +994,10 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         cfg = &def;
     }
     const wsio_mem *mem = wsio__loop_mem(loop);
-    int rc = WSIO_ENOMEM;
+    int rc = WSIO_ESTATE;
+    if (wsio__loop_closing(loop))
+        goto fail;
+    rc = WSIO_ENOMEM;
     wsio_server *srv = wsio__calloc(mem, 1, sizeof *srv);
     if (!srv)
         goto fail;

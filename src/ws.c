@@ -66,7 +66,7 @@ void wsio__ws_cleanup(wsio_ws *ws)
     const wsio_mem *mem = wsio__loop_mem(ws->loop);
     wsio_conn_free(ws->conn);
     ws->conn = NULL;
-    wsio__free(mem, ws->hs_in);
+    wsio__free(ws->common->buffer_mem, ws->hs_in); /* counted: see server.c */
     wsio__free(mem, ws->hs_out);
     wsio__free(mem, ws->subprotocol);
     ws->hs_in = ws->hs_out = NULL;

@@ -61,6 +61,8 @@ struct wsio__attach {
 };
 
 const wsio_mem *wsio__loop_mem(const wsio_loop *loop);
+/* Non-zero inside wsio_loop_free: new servers and clients are refused. */
+int wsio__loop_closing(const wsio_loop *loop);
 /* The allocator for connections' buffers: the loop's, through a bounded
  * cache of freed blocks, so a busy loop's steady state allocates nothing.
  * Valid until the loop is freed, after every connection. */

@@ -61,12 +61,16 @@ typedef struct wsio_server_config {
                                    max_output_bytes / 4 */
     enum wsio_backpressure_policy backpressure; /* default DROP */
     size_t memory_budget;       /* bytes the whole server's connections may
-                                   hold (their state, message assembly and
-                                   output queues); 0 (default) unlimited.
-                                   Over it, new connections get 503 and the
-                                   connections with the largest output
-                                   queues are terminated, largest first,
-                                   until it is met (stats: shed) */
+                                   hold (their state, request heads,
+                                   message assembly, output queues and
+                                   broadcast frames); 0 (default)
+                                   unlimited. Over it, new connections get
+                                   503, and the connections holding the
+                                   most buffer memory (a message being
+                                   received, output their peer is not
+                                   taking) are terminated, largest first,
+                                   checked again every 100 ms while over.
+                                   Idle connections are never shed */
     const wsio_transport_ops *transport; /* NULL: plain sockets */
     void *transport_ctx;        /* given to transport->open (TLS context) */
 } wsio_server_config;

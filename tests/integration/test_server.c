@@ -683,6 +683,100 @@ static void test_server_echo_steady_state_allocates_nothing(void **state)
     env_free(e);
 }
 
+/* ---- hooks that end the server ---------------------------------------------------- */
+
+static int shutdown_on_http(wsio_server *srv, const wsio_request_info *req,
+                            wsio_http_reply *reply, void *user)
+{
+    (void)req;
+    (void)reply;
+    (void)user;
+    wsio_server_shutdown(srv, 1000); /* an "/admin/shutdown" page */
+    return 0;
+}
+
+static int free_on_upgrade(wsio_server *srv, const wsio_request_info *req,
+                           wsio_upgrade_decision *d, void *user)
+{
+    (void)req;
+    (void)d;
+    (void)user;
+    wsio_server_free(srv);
+    return 0;
+}
+
+static void test_server_hooks_may_shut_down_or_free_the_server(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server_hooks hooks = {.on_http = shutdown_on_http};
+    wsio_server *srv = start_server(e, NULL, &hooks, &s);
+    int fd = raw_connect(wsio_server_port(srv));
+    raw_send(fd, "GET /admin/shutdown HTTP/1.1\r\nHost: x\r\n\r\n");
+    char buf[1024];
+    raw_read_all(e, fd, buf, sizeof buf);
+    /* Shutting down answers every request in progress with 503, this one
+     * included, exactly once. */
+    assert_non_null(strstr(buf, "HTTP/1.1 503"));
+    assert_null(strstr(strstr(buf, "503") + 3, "HTTP/1.1"));
+    close(fd);
+    RUN_UNTIL(e, !wsio_loop_alive(e->loop), 5000); /* the server is gone */
+
+    wsio_server_hooks fh = {.on_upgrade = free_on_upgrade};
+    srv = start_server(e, NULL, &fh, &s);
+    peer p = {0};
+    connect_client(e, srv, NULL, &p);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    assert_int_equal(p.opened, 0);
+    assert_int_equal(s.opens, 0);
+    env_free(e); /* no leak, no double close */
+}
+
+typedef struct reconnector {
+    wsio_loop *loop;
+    wsio_ws_callbacks cb;
+    int opened, closes, refused;
+} reconnector;
+
+static void r_on_open(wsio_ws *ws, void *user)
+{
+    (void)ws;
+    ((reconnector *)user)->opened++;
+}
+
+static void r_on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
+{
+    (void)ws;
+    (void)info;
+    reconnector *r = user;
+    int err = 0;
+    /* The usual client pattern: try again. Inside wsio_loop_free that is
+     * refused, so the free ends. */
+    if (r->closes++ < 1000 &&
+        !wsio_client_connect(r->loop, "ws://127.0.0.1:9/", NULL, &r->cb, r,
+                             &err) &&
+        err == WSIO_ESTATE)
+        r->refused++;
+}
+
+static void test_server_reconnect_inside_loop_free_is_refused(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    reconnector r = {.loop = e->loop,
+                     .cb = {.on_open = r_on_open, .on_close = r_on_close}};
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/",
+             (unsigned)wsio_server_port(srv));
+    int err = 0;
+    assert_non_null(wsio_client_connect(e->loop, url, NULL, &r.cb, &r, &err));
+    RUN_UNTIL(e, r.opened == 1 && s.opens == 1, 5000);
+    env_free(e); /* returns: the reconnect was refused */
+    assert_int_equal(r.closes, 1);
+    assert_int_equal(r.refused, 1);
+}
+
 /* ---- the client's options ----------------------------------------------------------- */
 
 typedef struct negotiate_state {
@@ -836,6 +930,8 @@ int main(void)
         ON_PARTIAL_IO(test_server_drain_fires_once_the_queue_empties),
         ON_EVERY_LOOP(test_server_echo_steady_state_allocates_nothing),
         ON_PARTIAL_IO(test_server_echo_steady_state_allocates_nothing),
+        ON_EVERY_LOOP(test_server_hooks_may_shut_down_or_free_the_server),
+        ON_EVERY_LOOP(test_server_reconnect_inside_loop_free_is_refused),
         ON_EVERY_LOOP(test_server_client_subprotocol_and_headers_negotiate),
         ON_PARTIAL_IO(test_server_client_subprotocol_and_headers_negotiate),
         ON_EVERY_LOOP(test_server_client_connect_timeout_ends_in_on_close),
