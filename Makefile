@@ -258,7 +258,7 @@ examples: $(EXAMPLE_BIN)
 
 $(BUILD)/examples/%: examples/%.c $(EXAMPLE_COMMON) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(EXAMPLE_TLS_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 # The chat page is compiled into the binary, so the server runs from
 # anywhere. od is in coreutils: no xxd needed.
@@ -279,7 +279,7 @@ $(BUILD)/examples/chat: examples/chat/main.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat
                         $(EXAMPLE_COMMON) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_LOGIC_OBJ) \
-	    $(BUILD)/gen/chat_page.c examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+	    $(BUILD)/gen/chat_page.c examples/example.c $(EXAMPLE_TLS_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 $(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_LOGIC_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -405,9 +405,18 @@ install: install-tls
 uninstall: uninstall-tls
 EXAMPLE_CFLAGS += -DWSIO_EXAMPLE_TLS $(SSL_CFLAGS)
 EXAMPLE_TLS_LIBS := $(TLS_STATIC) $(SSL_LIBS)
-EXAMPLE_TLS_DEP := $(TLS_STATIC)
-EXAMPLE_NAMES += auth
+examples: $(BUILD)/examples/auth
+$(EXAMPLE_BIN): $(TLS_STATIC)
 endif
+
+# The authentication example checks HS256 tokens with OpenSSL's HMAC and
+# reads their claims with the chat's JSON reader: TLS builds only.
+$(BUILD)/examples/auth: examples/auth.c $(BUILD)/obj-examples/chat/json.o $(EXAMPLE_COMMON) \
+                        $(STATIC_LIB) $(TLS_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/auth.c \
+	    $(BUILD)/obj-examples/chat/json.o examples/example.c $(EXAMPLE_TLS_LIBS) \
+	    $(STATIC_LIB) $(LIB_LDLIBS)
 
 $(BUILD)/obj-tls/%.o: src/tls/%.c $(HEADERS) src/internal.h
 	@mkdir -p $(dir $@)

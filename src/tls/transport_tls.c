@@ -19,6 +19,11 @@
  * whole record still fits means no decrypted byte is ever left inside
  * OpenSSL with the socket quiet (nothing would wake the loop for it).
  *
+ * Sockets: OpenSSL's socket BIO writes with write(), which raises SIGPIPE
+ * when the peer is gone; wsio never does. Each context therefore carries
+ * its own small BIO method over send(MSG_NOSIGNAL) and recv() (a method
+ * per context, not a global one: libwsio-tls keeps no state of its own).
+ *
  * OpenSSL's own error queue is per thread; each call clears it first, so
  * what SSL_get_error sees is this call's.
  */
@@ -26,6 +31,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -37,8 +43,16 @@
 /* The largest plaintext of one TLS record (RFC 8446 section 5.1). */
 #define RECORD_MAX 16384
 
+/* Where MSG_NOSIGNAL is missing, the plain transport's SO_NOSIGPIPE
+ * (set in its open, which tls_open does not call) is not there either;
+ * such systems are not supported by this file yet. */
+#ifndef MSG_NOSIGNAL
+#error "libwsio-tls needs MSG_NOSIGNAL"
+#endif
+
 struct wsio_tls {
     SSL_CTX *ctx;
+    BIO_METHOD *bio;     /* the socket BIO of its connections */
     const wsio_mem *mem;
     enum wsio_role role;
 };
@@ -49,6 +63,58 @@ typedef struct tls_conn {
     const wsio_mem *mem;
     unsigned want;       /* WSIO_IO_* the last WSIO_EAGAIN waits for */
 } tls_conn;
+
+/* ---- the socket BIO -------------------------------------------------------- */
+
+static int bio_fd(BIO *b)
+{
+    return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int bio_write(BIO *b, const char *buf, int len)
+{
+    ssize_t n;
+    BIO_clear_retry_flags(b);
+    do
+        n = send(bio_fd(b), buf, (size_t)len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static int bio_read(BIO *b, char *buf, int len)
+{
+    ssize_t n;
+    BIO_clear_retry_flags(b);
+    do
+        n = recv(bio_fd(b), buf, (size_t)len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_read(b);
+    return (int)n;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH; /* writes are never buffered here */
+}
+
+static BIO_METHOD *bio_method_new(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                 "wsio socket");
+    if (m && (BIO_meth_set_write(m, bio_write) != 1 ||
+              BIO_meth_set_read(m, bio_read) != 1 ||
+              BIO_meth_set_ctrl(m, bio_ctrl) != 1)) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    return m;
+}
 
 /* ---- contexts ------------------------------------------------------------ */
 
@@ -63,7 +129,9 @@ static wsio_tls *wrap(SSL_CTX *ctx, enum wsio_role role, const wsio_mem *mem,
 {
     mem = wsio__mem_or_default(mem);
     wsio_tls *tls = wsio__malloc(mem, sizeof *tls);
-    if (!tls) {
+    BIO_METHOD *bio = tls ? bio_method_new() : NULL;
+    if (!bio) {
+        wsio__free(mem, tls);
         SSL_CTX_free(ctx);
         if (err)
             *err = WSIO_ENOMEM;
@@ -73,6 +141,7 @@ static wsio_tls *wrap(SSL_CTX *ctx, enum wsio_role role, const wsio_mem *mem,
     if (SSL_CTX_get_min_proto_version(ctx) < TLS1_2_VERSION)
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     tls->ctx = ctx;
+    tls->bio = bio;
     tls->mem = mem;
     tls->role = role;
     return tls;
@@ -134,6 +203,7 @@ void wsio_tls_free(wsio_tls *tls)
     if (!tls)
         return;
     SSL_CTX_free(tls->ctx);
+    BIO_meth_free(tls->bio);
     wsio__free(tls->mem, tls);
 }
 
@@ -207,8 +277,12 @@ static int tls_open(wsio_transport *t, void *ctx, enum wsio_role role)
     c->want = 0;
     ERR_clear_error();
     c->ssl = SSL_new(tls->ctx);
+    BIO *bio = c->ssl ? BIO_new(tls->bio) : NULL;
     int rc = WSIO_ENOMEM;
-    if (c->ssl && SSL_set_fd(c->ssl, t->fd) == 1) {
+    if (bio) {
+        BIO_set_data(bio, (void *)(intptr_t)t->fd);
+        BIO_set_init(bio, 1);
+        SSL_set_bio(c->ssl, bio, bio); /* the SSL owns it now */
         rc = 0;
         SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
