@@ -334,7 +334,9 @@ help:
 	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
 	@echo "fuzz-long      every target for ten minutes"
 	@echo "valgrind       the unit suites under valgrind memcheck"
-	@echo "examples       echo, broadcast, hostloop, chat in $(BUILD)/examples/"
+	@echo "examples       echo, broadcast, hostloop, chat (and auth, with TLS) in $(BUILD)/examples/"
+	@echo "tls            libwsio-tls.a/.so, wsio-tls.pc (OpenSSL; part of all when found; TLS=0 skips)"
+	@echo "tls-test       TLS, auth and origin tests (part of test when OpenSSL is found)"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
 	@echo "uninstall      remove what install put there"
@@ -394,13 +396,14 @@ TLS_TEST_BIN := $(BUILD)/tests/tls/test_tls
 # What a program linking both static libraries needs.
 TLS_LDLIBS := $(TLS_STATIC) $(STATIC_LIB) $(SSL_LIBS) $(LIB_LDLIBS)
 
-.PHONY: tls tls-test tls-check install-tls uninstall-tls
+.PHONY: tls tls-test tls-check install-tls uninstall-tls sanitize-tls
 
 tls: $(TLS_STATIC) $(TLS_SHARED) $(TLS_PC)
 
 ifeq ($(TLS),1)
 all: tls
 test: tls-test tls-check
+sanitize: sanitize-tls
 install: install-tls
 uninstall: uninstall-tls
 EXAMPLE_CFLAGS += -DWSIO_EXAMPLE_TLS $(SSL_CFLAGS)
@@ -452,6 +455,10 @@ $(TLS_TEST_BIN): tests/tls/test_tls.c $(INTEGRATION_HELPERS) tests/integration/h
 # wsio client, Python's websockets and headless Chromium go over TLS.
 tls-test: $(TLS_TEST_BIN) $(addprefix $(BUILD)/examples/,echo chat auth)
 	@BUILD=$(BUILD) sh tests/tls/run.sh
+
+# The TLS suite and the examples over TLS with ASan + UBSan.
+sanitize-tls:
+	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" tls-test
 
 # libwsio-tls keeps no mutable data of its own and exports only wsio_*.
 tls-check: $(TLS_OBJ) $(TLS_SHARED)
