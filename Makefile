@@ -258,7 +258,7 @@ examples: $(EXAMPLE_BIN)
 
 $(BUILD)/examples/%: examples/%.c $(EXAMPLE_COMMON) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(EXAMPLE_TLS_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 # The chat page is compiled into the binary, so the server runs from
 # anywhere. od is in coreutils: no xxd needed.
@@ -279,7 +279,7 @@ $(BUILD)/examples/chat: examples/chat/main.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat
                         $(EXAMPLE_COMMON) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_LOGIC_OBJ) \
-	    $(BUILD)/gen/chat_page.c examples/example.c $(STATIC_LIB) $(LIB_LDLIBS)
+	    $(BUILD)/gen/chat_page.c examples/example.c $(EXAMPLE_TLS_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 $(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_LOGIC_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -298,7 +298,7 @@ run-chat: $(BUILD)/examples/chat
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/wsio.h $(DESTDIR)$(INCLUDEDIR)/wsio.h
-	install -m 644 include/wsio/*.h $(DESTDIR)$(INCLUDEDIR)/wsio/
+	install -m 644 $(filter-out include/wsio/tls.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libwsio.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION)
 	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -334,7 +334,9 @@ help:
 	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
 	@echo "fuzz-long      every target for ten minutes"
 	@echo "valgrind       the unit suites under valgrind memcheck"
-	@echo "examples       echo, broadcast, hostloop, chat in $(BUILD)/examples/"
+	@echo "examples       echo, broadcast, hostloop, chat (and auth, with TLS) in $(BUILD)/examples/"
+	@echo "tls            libwsio-tls.a/.so, wsio-tls.pc (OpenSSL; part of all when found; TLS=0 skips)"
+	@echo "tls-test       TLS, auth and origin tests (part of test when OpenSSL is found)"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
 	@echo "uninstall      remove what install put there"
@@ -394,3 +396,113 @@ $(BUILD)/bench/%: bench/%.c $(HEADERS) $(STATIC_LIB)
 $(BUILD)/bench/tcp_echo: bench/peers/tcp_echo.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $<
+
+# ---- TLS: libwsio-tls on OpenSSL (src/tls/, include/wsio/tls.h) -------------
+#
+# A separate library, so the core stays libc only. `make tls` builds it;
+# `make all` does too when pkg-config finds OpenSSL (TLS=0 turns that off,
+# TLS=1 insists). The examples get --tls-cert/--tls-key under the same
+# switch, and `make test` / `make sanitize` run tests/tls/run.sh with it.
+
+HAVE_OPENSSL := $(shell pkg-config --exists openssl 2>/dev/null && echo 1)
+TLS ?= $(HAVE_OPENSSL)
+SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+TLS_SRC := $(sort $(wildcard src/tls/*.c))
+TLS_OBJ := $(patsubst src/tls/%.c,$(BUILD)/obj-tls/%.o,$(TLS_SRC))
+TLS_PIC := $(patsubst src/tls/%.c,$(BUILD)/pic-tls/%.o,$(TLS_SRC))
+TLS_STATIC := $(BUILD)/libwsio-tls.a
+TLS_SONAME := libwsio-tls.so.$(MAJOR)
+TLS_SHARED_REAL := $(BUILD)/libwsio-tls.so.$(VERSION)
+TLS_SHARED := $(BUILD)/libwsio-tls.so
+TLS_PC := $(BUILD)/wsio-tls.pc
+TLS_TEST_BIN := $(BUILD)/tests/tls/test_tls
+# What a program linking both static libraries needs.
+TLS_LDLIBS := $(TLS_STATIC) $(STATIC_LIB) $(SSL_LIBS) $(LIB_LDLIBS)
+
+.PHONY: tls tls-test tls-check install-tls uninstall-tls sanitize-tls
+
+tls: $(TLS_STATIC) $(TLS_SHARED) $(TLS_PC)
+
+ifeq ($(TLS),1)
+all: tls
+test: tls-test tls-check
+sanitize: sanitize-tls
+install: install-tls
+uninstall: uninstall-tls
+EXAMPLE_CFLAGS += -DWSIO_EXAMPLE_TLS $(SSL_CFLAGS)
+EXAMPLE_TLS_LIBS := $(TLS_STATIC) $(SSL_LIBS)
+examples: $(BUILD)/examples/auth
+$(EXAMPLE_BIN): $(TLS_STATIC)
+endif
+
+# The authentication example checks HS256 tokens with OpenSSL's HMAC and
+# reads their claims with the chat's JSON reader: TLS builds only.
+$(BUILD)/examples/auth: examples/auth.c $(BUILD)/obj-examples/chat/json.o $(EXAMPLE_COMMON) \
+                        $(STATIC_LIB) $(TLS_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/auth.c \
+	    $(BUILD)/obj-examples/chat/json.o examples/example.c $(EXAMPLE_TLS_LIBS) \
+	    $(STATIC_LIB) $(LIB_LDLIBS)
+
+$(BUILD)/obj-tls/%.o: src/tls/%.c $(HEADERS) src/internal.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) $(SSL_CFLAGS) -c $< -o $@
+
+$(BUILD)/pic-tls/%.o: src/tls/%.c $(HEADERS) src/internal.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) $(SSL_CFLAGS) -fPIC -c $< -o $@
+
+$(TLS_STATIC): $(TLS_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(TLS_SHARED_REAL): $(TLS_PIC) $(SHARED_LIB)
+	$(CC) -shared -Wl,-soname,$(TLS_SONAME) $(SAN_FLAGS) -o $@ $(TLS_PIC) \
+	    -L$(BUILD) -lwsio $(SSL_LIBS)
+
+$(TLS_SHARED): $(TLS_SHARED_REAL)
+	ln -sf libwsio-tls.so.$(VERSION) $(BUILD)/$(TLS_SONAME)
+	ln -sf $(TLS_SONAME) $@
+
+$(TLS_PC): wsio-tls.pc.in $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(PC_SUBST) $< > $@
+
+$(TLS_TEST_BIN): tests/tls/test_tls.c $(INTEGRATION_HELPERS) tests/integration/harness.h \
+                 $(UNIT_HELPERS) tests/unit/testutil.h $(TLS_STATIC) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Itests/unit -Itests/integration -o $@ $< $(INTEGRATION_HELPERS) \
+	    $(UNIT_HELPERS) $(TLS_LDLIBS) $(CMOCKA_LIBS)
+
+# Certificates are made by the script, in a temporary directory; then the
+# wsio client, Python's websockets and headless Chromium go over TLS.
+tls-test: $(TLS_TEST_BIN) $(addprefix $(BUILD)/examples/,echo chat auth)
+	@BUILD=$(BUILD) sh tests/tls/run.sh
+
+# The TLS suite and the examples over TLS with ASan + UBSan.
+sanitize-tls:
+	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" tls-test
+
+# libwsio-tls keeps no mutable data of its own and exports only wsio_*.
+tls-check: $(TLS_OBJ) $(TLS_SHARED)
+	@bad=$$(for o in $(TLS_OBJ); do objdump -t $$o | grep -E ' O (\.data|\.bss|\*COM\*)' \
+	        | grep -v '\.data\.rel\.ro' | sed "s|^|$$o: |"; done); \
+	if [ -n "$$bad" ]; then echo "tls-check: mutable globals:"; echo "$$bad"; exit 1; fi; \
+	bad=$$(nm -D --defined-only $(TLS_SHARED) | awk '{print $$3}' | grep -v '^wsio_' || true); \
+	if [ -n "$$bad" ]; then echo "tls-check: exported non-wsio symbols:"; echo "$$bad"; exit 1; fi; \
+	echo "tls-check: no mutable globals; $$(nm -D --defined-only $(TLS_SHARED) | grep -c ' T wsio_') wsio_ functions exported"
+
+install-tls: tls
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/wsio/tls.h $(DESTDIR)$(INCLUDEDIR)/wsio/tls.h
+	install -m 644 $(TLS_STATIC) $(DESTDIR)$(LIBDIR)/libwsio-tls.a
+	install -m 755 $(TLS_SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio-tls.so.$(VERSION)
+	ln -sf libwsio-tls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(TLS_SONAME)
+	ln -sf $(TLS_SONAME) $(DESTDIR)$(LIBDIR)/libwsio-tls.so
+	$(PC_SUBST) wsio-tls.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio-tls.pc
+
+uninstall-tls:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/tls.h $(DESTDIR)$(LIBDIR)/libwsio-tls.a \
+	      $(DESTDIR)$(LIBDIR)/libwsio-tls.so $(DESTDIR)$(LIBDIR)/$(TLS_SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libwsio-tls.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/wsio-tls.pc

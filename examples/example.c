@@ -10,10 +10,18 @@
 #include <time.h>
 
 #include "example.h"
+#ifdef WSIO_EXAMPLE_TLS
+#include "wsio/tls.h"
+#endif
 
 /* The one loop a signal handler may stop: examples run one loop. */
 static wsio_loop *signal_loop;
 static volatile sig_atomic_t signal_seen;
+/* --plain-port's server beside the TLS one, and the TLS context. */
+static wsio_server *plain_server;
+#ifdef WSIO_EXAMPLE_TLS
+static wsio_tls *server_tls;
+#endif
 
 static void on_signal(int sig)
 {
@@ -64,6 +72,21 @@ int example_parse_common(int argc, char **argv, int *i, example_opts *o)
         o->port = (uint16_t)p;
     } else if (strcmp(arg, "--backend") == 0) {
         o->backend = example_value(argc, argv, i);
+#ifdef WSIO_EXAMPLE_TLS
+    } else if (strcmp(arg, "--tls-cert") == 0) {
+        o->tls_cert = example_value(argc, argv, i);
+    } else if (strcmp(arg, "--tls-key") == 0) {
+        o->tls_key = example_value(argc, argv, i);
+    } else if (strcmp(arg, "--plain-port") == 0) {
+        const char *v = example_value(argc, argv, i);
+        char *end;
+        long p = strtol(v, &end, 10);
+        if (*end || end == v || p < 0 || p > 65535) {
+            fprintf(stderr, "--plain-port: not a port: %s\n", v);
+            exit(2);
+        }
+        o->plain_port = (int)p;
+#endif
     } else {
         return 0;
     }
@@ -74,7 +97,13 @@ const char *example_usage_common(void)
 {
     return "  --host ADDR       address to listen on (default 127.0.0.1)\n"
            "  --port N          port (0 picks a free one)\n"
-           "  --backend NAME    poll or epoll (default: epoll on Linux)\n";
+           "  --backend NAME    poll or epoll (default: epoll on Linux)\n"
+#ifdef WSIO_EXAMPLE_TLS
+           "  --tls-cert FILE   PEM certificate chain: serve https:// and wss://\n"
+           "  --tls-key FILE    PEM private key for --tls-cert\n"
+           "  --plain-port N    with TLS, also serve plain http/ws on port N\n"
+#endif
+        ;
 }
 
 void example_log(const char *name, const char *fmt, ...)
@@ -114,26 +143,83 @@ wsio_loop *example_loop_new(const char *name, const example_opts *o)
     return loop;
 }
 
+static wsio_server *listen_on(const char *name, const char *what,
+                              const char *scheme, wsio_loop *loop,
+                              const char *host, uint16_t port,
+                              wsio_server_config *cfg,
+                              const wsio_ws_callbacks *cb,
+                              const wsio_server_hooks *hooks, void *user)
+{
+    cfg->host = host;
+    cfg->port = port;
+    int err = 0;
+    wsio_server *srv = wsio_server_new(loop, cfg, cb, hooks, user, &err);
+    if (!srv) {
+        fprintf(stderr, "%s: cannot listen on %s port %u: %s\n", name, host,
+                (unsigned)port, wsio_strerror(err));
+        exit(1);
+    }
+    int v6 = strchr(host, ':') != NULL;
+    printf("%s: %s on %s://%s%s%s:%u/\n", name, what, scheme, v6 ? "[" : "",
+           host, v6 ? "]" : "", (unsigned)wsio_server_port(srv));
+    fflush(stdout);
+    return srv;
+}
+
+#ifdef WSIO_EXAMPLE_TLS
+/* The TLS context for --tls-cert/--tls-key; exit(1) when they are bad. */
+static wsio_tls *load_tls(const char *name, const example_opts *o)
+{
+    if (!o->tls_cert || !o->tls_key) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together\n", name);
+        exit(2);
+    }
+    wsio_tls_config tc;
+    wsio_tls_config_default(&tc, WSIO_ROLE_SERVER);
+    tc.cert_file = o->tls_cert;
+    tc.key_file = o->tls_key;
+    int err = 0;
+    wsio_tls *tls = wsio_tls_new(&tc, &err);
+    if (!tls) {
+        char why[256];
+        wsio_tls_error_text(why, sizeof why);
+        fprintf(stderr, "%s: cannot load %s / %s: %s (%s)\n", name,
+                o->tls_cert, o->tls_key, wsio_strerror(err), why);
+        exit(1);
+    }
+    return tls;
+}
+#endif
+
 wsio_server *example_listen(const char *name, const char *scheme,
                             wsio_loop *loop, const example_opts *o,
                             wsio_server_config *cfg,
                             const wsio_ws_callbacks *cb,
                             const wsio_server_hooks *hooks, void *user)
 {
-    cfg->host = o->host;
-    cfg->port = o->port;
-    int err = 0;
-    wsio_server *srv = wsio_server_new(loop, cfg, cb, hooks, user, &err);
-    if (!srv) {
-        fprintf(stderr, "%s: cannot listen on %s port %u: %s\n", name,
-                o->host, (unsigned)o->port, wsio_strerror(err));
-        exit(1);
+#ifdef WSIO_EXAMPLE_TLS
+    if (o->tls_cert || o->tls_key) {
+        /* Two servers on one loop: TLS on --port, plain on --plain-port. */
+        const char *tls_scheme = strcmp(scheme, "http") == 0 ? "https" : "wss";
+        wsio_server_config plain = *cfg;
+        server_tls = load_tls(name, o);
+        wsio_tls_use_in_server(server_tls, cfg);
+        wsio_server *srv = listen_on(name, "listening", tls_scheme, loop,
+                                     o->host, o->port, cfg, cb, hooks, user);
+        if (o->plain_port > 0)
+            plain_server = listen_on(name, "also listening", scheme, loop,
+                                     o->host, (uint16_t)o->plain_port, &plain,
+                                     cb, hooks, user);
+        return srv;
     }
-    int v6 = strchr(o->host, ':') != NULL;
-    printf("%s: listening on %s://%s%s%s:%u/\n", name, scheme, v6 ? "[" : "",
-           o->host, v6 ? "]" : "", (unsigned)wsio_server_port(srv));
-    fflush(stdout);
-    return srv;
+#endif
+    return listen_on(name, "listening", scheme, loop, o->host, o->port, cfg,
+                     cb, hooks, user);
+}
+
+wsio_server *example_plain_server(void)
+{
+    return plain_server;
 }
 
 void example_run(const char *name, wsio_loop *loop, wsio_server *srv)
@@ -155,7 +241,18 @@ void example_run(const char *name, wsio_loop *loop, wsio_server *srv)
     /* wsio_loop_run returns when the server is gone, or at once on a
      * second signal (wsio_loop_free then terminates what is left). */
     wsio_server_shutdown(srv, 5000);
+    if (plain_server)
+        wsio_server_shutdown(plain_server, 5000);
     wsio_loop_run(loop);
+    plain_server = NULL;
     signal_loop = NULL;
+#ifdef WSIO_EXAMPLE_TLS
+    /* The context must outlive every connection: after a second signal
+     * some may be left for wsio_loop_free, and then it stays until exit. */
+    if (!wsio_loop_alive(loop)) {
+        wsio_tls_free(server_tls);
+        server_tls = NULL;
+    }
+#endif
     example_log(name, "stopped");
 }

@@ -15,6 +15,12 @@ typedef struct example_opts {
     const char *host;    /* --host, default 127.0.0.1 */
     uint16_t port;       /* --port, default given by the example */
     const char *backend; /* --backend poll|epoll, default: the library's */
+    /* TLS builds only (make examples with OpenSSL present; see README): */
+    const char *tls_cert; /* --tls-cert PEM: the server on --port speaks TLS */
+    const char *tls_key;  /* --tls-key PEM: its private key */
+    int plain_port;       /* --plain-port N: with TLS, a second, plain
+                             server on N (one loop, two wsio_server); -1
+                             none. 0 (unset) also means none */
 } example_opts;
 
 /*
@@ -52,6 +58,9 @@ wsio_loop *example_loop_new(const char *name, const example_opts *o);
  * example_listen - wsio_server_new with the options' host and port, and
  * the line "NAME: listening on SCHEME://HOST:PORT/" on stdout (flushed:
  * tests read the port from it). exit(1) with a message on failure.
+ * With --tls-cert/--tls-key the server speaks TLS and SCHEME becomes
+ * https or wss; with --plain-port too, a second server on the same loop
+ * serves plain ws/http there ("NAME: also listening on ...").
  */
 wsio_server *example_listen(const char *name, const char *scheme,
                             wsio_loop *loop, const example_opts *o,
@@ -60,8 +69,15 @@ wsio_server *example_listen(const char *name, const char *scheme,
                             const wsio_server_hooks *hooks, void *user);
 
 /*
- * example_run - run the loop until SIGINT or SIGTERM, then shut the server
- * down gracefully (close 1001 to everyone, at most 5 s), and return.
+ * example_plain_server - the second (plain) server example_listen made for
+ * --plain-port, or NULL. What is sent to "everyone" goes to both.
+ */
+wsio_server *example_plain_server(void);
+
+/*
+ * example_run - run the loop until SIGINT or SIGTERM, then shut the
+ * servers down gracefully (close 1001 to everyone, at most 5 s), and
+ * return.
  */
 void example_run(const char *name, wsio_loop *loop, wsio_server *srv);
 

@@ -7,6 +7,7 @@
  *   wsio/conn.h       one connection's state machine, sans I/O
  *   wsio/backend.h    I/O backends (poll, epoll) and the monotonic clock
  *   wsio/transport.h  how a connection reads and writes bytes (plain, TLS)
+ *   wsio/proxy.h      the PROXY protocol header a load balancer sends
  *   wsio/loop.h       the event loop servers and clients run on
  *   wsio/ws.h         one open WebSocket: send, close, backpressure
  *   wsio/server.h     a WebSocket server: accept, HTTP, broadcast, topics
@@ -21,6 +22,7 @@
 #include "wsio/conn.h"
 #include "wsio/backend.h"
 #include "wsio/transport.h"
+#include "wsio/proxy.h"
 #include "wsio/loop.h"
 #include "wsio/ws.h"
 #include "wsio/server.h"

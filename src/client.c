@@ -29,6 +29,7 @@ typedef struct client {
     wsio__ws_common common;
     char key[WSIO_HANDSHAKE_KEY_LEN + 1];
     char *subprotocols;       /* our offers, to check the answer; or NULL */
+    char host[HOST_MAX];      /* the URL's host: the transport's server_name */
     wsio_ws ws;
 } client;
 
@@ -237,6 +238,19 @@ static void fill_common(client *c, const wsio_client_config *cfg,
     m->transport_ctx = cfg->transport_ctx;
 }
 
+/* wss:// goes through the configured transport (TLS) and tells it the
+ * host to verify; ws:// is always plain, so one config serves both. */
+static void choose_transport(client *c, const url_parts *u)
+{
+    if (!u->tls) {
+        c->common.transport = NULL;
+        c->common.transport_ctx = NULL;
+        return;
+    }
+    memcpy(c->host, u->host, sizeof c->host);
+    c->ws.tr.server_name = c->host;
+}
+
 /* The opening handshake request (section 4.1), into the ws's output. */
 static int build_request(client *c, const url_parts *u,
                          const wsio_client_config *cfg, const wsio_mem *mem)
@@ -366,6 +380,7 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
     }
     if (!rc) {
         fill_common(c, cfg, cb, user);
+        choose_transport(c, &u);
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
         c->attach.destroy = destroy_attached;
         rc = build_request(c, &u, cfg, mem);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "server_security.h"
 #include "ws_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
@@ -74,6 +75,7 @@ struct wsio_server {
     wsio__io lio;             /* the listener; fd -1 once closed */
     wsio__timer accept_timer, heartbeat_timer, shutdown_timer, shed_timer;
     wsio__budget budget;      /* counts the connections' buffers */
+    wsio__security sec;       /* origins, PROXY header, trusted proxies */
     wsio__deferred defer;
     wsio_ws *open, *other;
     size_t nsockets;          /* connections not DEAD */
@@ -507,6 +509,7 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
                            const wsio_http_request *req, uint8_t *rest,
                            size_t rest_len)
 {
+    wsio__security_forwarded(&srv->sec, ws, req);
     wsio_request_info info = {req, ws->addr, ws->port};
     if (srv->shutting_down) {
         reply_status(ws, 503);
@@ -521,6 +524,11 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
     if (rc) {
         srv->stats.handshakes_rejected++;
         reply_error(ws, rc);
+        return;
+    }
+    if (!wsio__security_origin_ok(&srv->sec, req)) {
+        srv->stats.handshakes_rejected++;
+        reply_status(ws, 403);
         return;
     }
     wsio_upgrade_decision d;
@@ -622,6 +630,7 @@ static void transport_closed(wsio_ws *ws)
 
 static void free_server_memory(wsio_server *srv)
 {
+    wsio__security_free(&srv->sec, srv->mem);
     wsio__free(srv->mem, srv->buckets);
     wsio__free(srv->mem, srv);
 }
@@ -635,8 +644,25 @@ static void release(wsio_ws *ws)
         free_server_memory(srv);
 }
 
+/* Readiness while the PROXY header is awaited (ws->connecting): the
+ * transport (TLS) starts only after it. */
+static void proxy_ready(wsio_ws *ws, unsigned events)
+{
+    (void)events;
+    int rc = wsio__security_read_proxy(&ws->srv->sec, ws, ws->srv->mem);
+    if (rc == 0)
+        return;
+    ws->connecting = 0;
+    if (rc < 0) {
+        ws->srv->stats.handshakes_rejected++;
+        wsio_ws_terminate(ws); /* no HTTP answer to a broken proxy */
+        return;
+    }
+    wsio__ws_start_transport(ws);
+}
+
 static const wsio__ws_class server_ws_class = {
-    .connected = NULL,
+    .connected = proxy_ready,
     .handshake_bytes = handshake_bytes,
     .left_open = left_open,
     .transport_closed = transport_closed,
@@ -737,9 +763,13 @@ static void accept_one(wsio_server *srv, int fd,
     list_add(srv, ws, LIST_OTHER);
     srv->nsockets++;
     srv->nrefs++;
-    /* The timeout covers the transport's handshake (TLS) too. */
+    /* The timeout covers the PROXY header and the transport's handshake
+     * (TLS) too. */
     wsio__ws_arm(ws, srv->common.handshake_timeout_ms);
-    wsio__ws_start_transport(ws);
+    if (srv->sec.proxy_protocol)
+        ws->connecting = 1; /* proxy_ready gets the readiness first */
+    else
+        wsio__ws_start_transport(ws);
     if (ws->state == WSIO__WS_HANDSHAKE &&
         (srv->nsockets > srv->max_connections || over_budget(srv)))
         reply_status(ws, 503);
@@ -1018,6 +1048,9 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     srv->shutdown_timer.fire = on_shutdown_deadline;
     srv->defer.release = release_server;
     srv->attach.destroy = destroy_attached;
+    rc = wsio__security_init(&srv->sec, cfg, mem);
+    if (rc)
+        goto fail_srv;
     for (; srv->timers_reserved < 4; srv->timers_reserved++) {
         rc = wsio__timer_reserve(loop);
         if (rc)
@@ -1036,6 +1069,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     return srv;
 fail_srv:
     close_listener(srv);
+    wsio__security_free(&srv->sec, mem);
     for (int i = 0; i < srv->timers_reserved; i++)
         wsio__timer_unreserve(loop);
     wsio__free(mem, srv);

@@ -94,7 +94,10 @@ static void report_unopened(wsio_ws *ws, int err)
         return;
     wsio_close_info info;
     memset(&info, 0, sizeof info);
-    info.code = WSIO_CLOSE_ABNORMAL;
+    /* A failed TLS handshake is reported as 1015 (RFC 6455 section 7.4.1). */
+    info.code = wsio_err_close_code(err) == WSIO_CLOSE_TLS_HANDSHAKE
+                    ? WSIO_CLOSE_TLS_HANDSHAKE
+                    : WSIO_CLOSE_ABNORMAL;
     info.reason = "";
     info.error = err;
     ws->common->cb.on_close(ws, &info, ws->common->user);
@@ -196,6 +199,17 @@ static void terminate(wsio_ws *ws, int err);
 
 /* ---- reading --------------------------------------------------------------- */
 
+/*
+ * What the transport needs after a WSIO_EAGAIN. A TLS read may need the
+ * socket writable (a record of its own to send first) and a TLS write may
+ * need it readable, so the watch follows this rather than the operation.
+ * 0 for transports without wants (plain).
+ */
+static unsigned transport_wants(wsio_ws *ws)
+{
+    return ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr) : 0u;
+}
+
 static void feed(wsio_ws *ws, uint8_t *buf, size_t n)
 {
     (void)wsio_conn_feed(ws->conn, buf, n); /* failures end in on_close */
@@ -207,8 +221,14 @@ static void read_some(wsio_ws *ws)
 {
     uint8_t *buf = wsio__loop_read_buf(ws->loop);
     ssize_t n = ws->tr.ops->read(&ws->tr, buf, WSIO__READ_BUF);
-    if (n == WSIO_EAGAIN)
+    if (n == WSIO_EAGAIN) {
+        /* TLS: reading may need the socket writable first. */
+        if (transport_wants(ws) & WSIO_IO_WRITE) {
+            ws->read_needs_write = 1;
+            update_watch(ws, wsio_ws_buffered_amount(ws) > 0);
+        }
         return;
+    }
     if (n <= 0) {
         /* EOF while lingering is the normal end; otherwise the peer went
          * away without a close frame (1006). */
@@ -274,9 +294,15 @@ static void on_ready(wsio__io *io, unsigned events)
         transport_handshake(ws);
         return;
     }
-    if (events & WSIO_IO_WRITE)
+    /* A read or a write waiting on the other direction (TLS) retries on
+     * this readiness. */
+    int retry_read = ws->read_needs_write && (events & WSIO_IO_WRITE);
+    int retry_write = ws->write_needs_read && (events & WSIO_IO_READ);
+    ws->read_needs_write = retry_read ? 0 : ws->read_needs_write;
+    ws->write_needs_read = retry_write ? 0 : ws->write_needs_read;
+    if ((events & WSIO_IO_WRITE) || retry_write)
         wsio__ws_mark_dirty(ws);
-    if (events & (WSIO_IO_READ | WSIO_IO_HUP))
+    if ((events & (WSIO_IO_READ | WSIO_IO_HUP)) || retry_read)
         read_some(ws);
 }
 
@@ -335,8 +361,11 @@ static void consume(wsio_ws *ws, size_t n)
 
 static void update_watch(wsio_ws *ws, int pending)
 {
-    unsigned ev = (ws->peer_eof ? 0u : WSIO_IO_READ) |
-                  (pending ? WSIO_IO_WRITE : 0u);
+    /* A direction one operation waits on replaces the other's own: a TLS
+     * read that needs WRITE must not spin on a readable socket. */
+    int rd = (!ws->peer_eof && !ws->read_needs_write) || ws->write_needs_read;
+    int wr = (pending && !ws->write_needs_read) || ws->read_needs_write;
+    unsigned ev = (rd ? WSIO_IO_READ : 0u) | (wr ? WSIO_IO_WRITE : 0u);
     int rc = wsio__io_watch(ws->loop, &ws->io, ev);
     if (rc)
         terminate(ws, rc);
@@ -359,6 +388,8 @@ static void flush(wsio_ws *ws)
             terminate(ws, (int)w);
             return;
         }
+        if (w == WSIO_EAGAIN && (transport_wants(ws) & WSIO_IO_READ))
+            ws->write_needs_read = 1; /* TLS: write once readable */
         if (w > 0)
             consume(ws, (size_t)w);
     }
@@ -376,11 +407,19 @@ static void flush(wsio_ws *ws)
         return;
     }
     if (ws->state == WSIO__WS_CLOSED && !pending && !ws->lingering) {
-        ws->lingering = 1;
-        if (ws->tr.ops->shutdown(&ws->tr) < 0) {
+        /* TLS sends its close_notify here and may have to wait for the
+         * socket: try again at the next readiness. */
+        int rc = ws->tr.ops->shutdown(&ws->tr);
+        if (rc == WSIO_EAGAIN) {
+            ws->write_needs_read = (transport_wants(ws) & WSIO_IO_READ) ? 1 : 0;
+            update_watch(ws, 1);
+            return;
+        }
+        if (rc < 0) {
             close_transport(ws);
             return;
         }
+        ws->lingering = 1;
     }
     update_watch(ws, pending);
 }

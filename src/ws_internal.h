@@ -101,7 +101,8 @@ enum wsio__ws_state {
 
 /* What differs between a server's connections and a client. */
 typedef struct wsio__ws_class {
-    /* HANDSHAKE: readiness while a client's TCP connect is in progress. */
+    /* HANDSHAKE: readiness while ws->connecting: a client's TCP connect
+     * in progress, or a server's wait for the PROXY header. */
     void (*connected)(wsio_ws *ws, unsigned events);
     /* HANDSHAKE: bytes of the request (server) or response (client). buf
      * may be modified and is valid only during the call. */
@@ -166,10 +167,13 @@ struct wsio_ws {
     uint8_t pinged, pong_seen;  /* heartbeat */
     uint8_t lingering;          /* our sending side is shut down */
     uint8_t terminating;        /* inside wsio_ws_terminate */
-    uint8_t connecting;         /* client: TCP connect in progress */
+    uint8_t connecting;         /* class's connected hook gets readiness:
+                                   client TCP connect, server PROXY header */
     uint8_t peer_eof;           /* closed: the peer's EOF came first */
     uint8_t list;               /* which server list the ws is on */
     uint8_t tr_handshake;       /* the transport's handshake (TLS) runs */
+    uint8_t read_needs_write;   /* a read waits for WRITE readiness (TLS) */
+    uint8_t write_needs_read;   /* a write waits for READ readiness (TLS) */
     char addr[46];              /* peer address as text */
 };
 

@@ -5,6 +5,8 @@
 #   - unit tests: cmocka; sanitizers and fuzzing: clang, libFuzzer, llvm
 #   - interop: Python's websockets, Node.js with npm (Node's ws from npm)
 #   - browser test: Chromium, driven by playwright-core from npm
+#   - TLS (libwsio-tls, examples/auth.c, tests/tls): libssl-dev and the
+#     openssl command (libjwt is not used: see examples/auth.c)
 set -eu
 cd "$(dirname "$0")/.."
 SUDO=
@@ -12,7 +14,7 @@ SUDO=
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs="build-essential pkg-config libcmocka-dev clang libclang-rt-14-dev llvm
-      valgrind python3 python3-websockets chromium"
+      valgrind python3 python3-websockets chromium libssl-dev openssl"
 # Node.js: keep a newer one if the machine has it, else Debian's.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"

@@ -34,6 +34,10 @@ static int sink_broadcast(void *ctx, const char *json, size_t len)
 {
     chat_app *app = ctx;
     int n = wsio_server_broadcast(app->srv, WSIO_OP_TEXT, json, len, NULL);
+    /* With --tls-cert and --plain-port the room spans both servers. */
+    wsio_server *plain = example_plain_server();
+    if (n >= 0 && plain)
+        n = wsio_server_broadcast(plain, WSIO_OP_TEXT, json, len, NULL);
     return n < 0 ? n : 0;
 }
 
@@ -123,7 +127,10 @@ static void usage(void)
 {
     printf("usage: chat [options]\n%s"
            "  --ping-interval MS  heartbeat ping interval (default 30000; 0 "
-           "off)\n",
+           "off)\n"
+           "  --allow-origin O    accept WebSockets only from pages of origin O\n"
+           "                      (\"https://chat.example.com\"); repeatable;\n"
+           "                      others get 403. Default: any origin\n",
            example_usage_common());
 }
 
@@ -131,10 +138,18 @@ int main(int argc, char **argv)
 {
     example_opts o = {.host = "127.0.0.1", .port = 8080};
     long ping_ms = 30000;
+    const char *origins[16];
+    size_t norigins = 0;
     for (int i = 1; i < argc; i++) {
         if (example_parse_common(argc, argv, &i, &o))
             continue;
-        if (strcmp(argv[i], "--ping-interval") == 0) {
+        if (strcmp(argv[i], "--allow-origin") == 0) {
+            if (norigins == sizeof origins / sizeof origins[0]) {
+                fprintf(stderr, "chat: at most 16 --allow-origin\n");
+                return 2;
+            }
+            origins[norigins++] = example_value(argc, argv, &i);
+        } else if (strcmp(argv[i], "--ping-interval") == 0) {
             ping_ms = (long)example_size("--ping-interval",
                                          example_value(argc, argv, &i));
         } else {
@@ -156,6 +171,9 @@ int main(int argc, char **argv)
     cfg.conn.max_message_size = CHAT_INPUT_MAX;
     cfg.conn.max_frame_size = CHAT_INPUT_MAX;
     cfg.ping_interval_ms = (uint32_t)ping_ms;
+    /* Cross-site WebSocket hijacking: only the listed pages may connect. */
+    cfg.allowed_origins = norigins ? origins : NULL;
+    cfg.num_allowed_origins = norigins;
     wsio_ws_callbacks cb = {.on_open = on_open,
                             .on_message = on_message,
                             .on_close = on_close};

@@ -37,8 +37,12 @@ typedef struct wsio_client_config {
     size_t max_output_bytes;     /* high-water mark; default 1 MiB */
     size_t low_water_bytes;      /* default max_output_bytes / 4 */
     enum wsio_backpressure_policy backpressure; /* default DROP */
-    const wsio_transport_ops *transport; /* NULL: plain (ws:// only) */
-    void *transport_ctx;
+    const wsio_transport_ops *transport; /* for wss:// URLs (TLS, see
+                                            wsio/tls.h); ws:// URLs are
+                                            always plain. NULL: ws:// only */
+    void *transport_ctx;         /* given to transport->open; the URL's host
+                                    reaches it as the transport's
+                                    server_name */
 } wsio_client_config;
 
 /* wsio_client_config_default - fill cfg with the defaults written above. */

@@ -60,7 +60,8 @@ WSIO_EXTERN unsigned wsio_version_number(void);
  *   -11xx  WebSocket protocol violations by the peer; each maps to the RFC
  *          6455 close code sent to the peer (wsio_err_close_code)
  *   -12xx  misuse of the API by the host
- *   -13xx  callback or backend failures
+ *   -13xx  callback, backend or transport failures (the TLS codes map to
+ *          1015, which is only ever reported, never sent)
  *   -14xx  opening handshake failures; each maps to the HTTP status sent to
  *          the peer (wsio_err_http_status)
  *   -19xx  fatal: the object cannot go on
@@ -92,6 +93,9 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(ENOSPC, -1202, 0, 0, "output buffer too small")                          \
     X(ECALLBACK, -1300, 1011, 0, "callback failed")                            \
     X(EBACKEND, -1301, 1011, 0, "I/O backend failed")                          \
+    X(ETLS, -1302, 1015, 0, "TLS handshake or record layer failed")            \
+    X(ETLS_CERT, -1303, 1015, 0, "TLS peer certificate is not trusted")        \
+    X(ETLS_HOST, -1304, 1015, 0, "TLS certificate is not for this host name")  \
     X(EHS_MALFORMED, -1400, 0, 400, "malformed HTTP message")                  \
     X(EHS_TOOLARGE, -1401, 0, 431, "HTTP header block over its size limit")    \
     X(EHS_TOOMANYHEADERS, -1402, 0, 431, "too many HTTP headers")              \
@@ -140,7 +144,8 @@ WSIO_EXTERN const char *wsio_err_name(int err);
 /*
  * wsio_err_close_code - the RFC 6455 close code (section 7.4.1) that a
  * connection failed with this error sends to its peer: 1002, 1007, 1009 or
- * 1011. Returns 0 for codes that do not close a connection.
+ * 1011; 1015 for the TLS codes, which on_close reports and nothing sends.
+ * Returns 0 for codes that do not close a connection.
  */
 WSIO_EXTERN int wsio_err_close_code(int err);
 

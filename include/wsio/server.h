@@ -25,6 +25,7 @@
 #include "wsio/handshake.h"
 #include "wsio/conn.h"
 #include "wsio/loop.h"
+#include "wsio/proxy.h"
 #include "wsio/transport.h"
 #include "wsio/ws.h"
 
@@ -73,6 +74,26 @@ typedef struct wsio_server_config {
                                    Idle connections are never shed */
     const wsio_transport_ops *transport; /* NULL: plain sockets */
     void *transport_ctx;        /* given to transport->open (TLS context) */
+    /* Browser origins (cross-site WebSocket hijacking, docs/security.md).
+     * With a list, an upgrade whose Origin header is not on it (compared
+     * without regard to ASCII case: "https://chat.example.com") gets 403.
+     * NULL or 0 entries (default): every Origin is accepted. Copied. */
+    const char *const *allowed_origins;
+    size_t num_allowed_origins;
+    int require_origin;         /* 1: an upgrade without Origin (clients
+                                   that are not browsers) gets 403 too;
+                                   default 0 lets it through */
+    /* Behind a load balancer (docs/security.md). */
+    enum wsio_proxy_protocol proxy_protocol; /* every connection starts
+                                   with a PROXY header of these versions
+                                   (wsio/proxy.h); its client address is the
+                                   connection's. Default WSIO_PROXY_OFF */
+    const char *const *trusted_proxies; /* peers whose Forwarded or
+                                   X-Forwarded-For header is believed:
+                                   addresses or CIDR blocks ("10.0.0.0/8",
+                                   "::1"). NULL (default): those headers
+                                   are ignored. Copied. */
+    size_t num_trusted_proxies;
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
@@ -80,7 +101,9 @@ WSIO_EXTERN void wsio_server_config_default(wsio_server_config *cfg);
 
 /*
  * A request as the hooks see it. Everything is borrowed until the hook
- * returns; remote_addr is text ("127.0.0.1", "::1").
+ * returns; remote_addr is text ("127.0.0.1", "::1"): the client's, as the
+ * PROXY header or a trusted proxy's forwarding header named it, else the
+ * socket's peer.
  */
 typedef struct wsio_request_info {
     const wsio_http_request *request; /* method, path, query, headers */
@@ -129,7 +152,8 @@ typedef struct wsio_server_hooks {
  * cfg, cb and hooks are copied; cfg may be NULL (defaults), hooks may be
  * NULL. user is passed to every callback and hook of this server.
  * Returns the server, or NULL with *err (if not NULL) set to WSIO_ENOMEM,
- * WSIO_EINVAL (bad host) or the socket call's -errno (-EADDRINUSE ...).
+ * WSIO_EINVAL (bad host, or a trusted proxy that is not an address or
+ * CIDR block) or the socket call's -errno (-EADDRINUSE ...).
  */
 WSIO_EXTERN wsio_server *wsio_server_new(wsio_loop *loop,
                                          const wsio_server_config *cfg,

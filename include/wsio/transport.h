@@ -49,6 +49,10 @@ struct wsio_transport {          /* embedded by its owner (server connection, cl
     const wsio_transport_ops *ops;
     int fd;
     void *impl;                  /* per-connection state of the ops (TLS session), or NULL */
+    /* Set before open, valid until close. Client: the host of the URL
+     * (without brackets), which TLS sends as SNI and checks the server's
+     * certificate against. Server: NULL. */
+    const char *server_name;
 };
 
 /*

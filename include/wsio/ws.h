@@ -101,6 +101,9 @@ WSIO_EXTERN void wsio_ws_set_user(wsio_ws *ws, void *user);
 /*
  * wsio_ws_remote_addr - the peer's address as text ("127.0.0.1", "::1")
  * and its port (if port is not NULL). Static to the ws; valid while it is.
+ * Behind a proxy the server is told to trust (PROXY protocol, trusted
+ * Forwarded / X-Forwarded-For), this is the client's address, and the port
+ * is 0 when the proxy did not give one.
  */
 WSIO_EXTERN const char *wsio_ws_remote_addr(const wsio_ws *ws,
                                             uint16_t *port);

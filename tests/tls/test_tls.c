@@ -1,0 +1,314 @@
+/*
+ * tests/tls/test_tls.c - libwsio-tls on real sockets and every loop mode:
+ * wss:// echo round trips with verification on, refusals of certificates
+ * that are untrusted or for another host, and hostile peers on the TLS
+ * port (garbage, a stalled handshake, plain HTTP), each ended within the
+ * handshake timeout while a good client is served.
+ *
+ * The certificates come from tests/tls/make_certs.sh, in the directory
+ * named by WSIO_TEST_CERTS (tests/tls/run.sh sets it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "wsio/tls.h"
+
+static char cert_dir[512];
+
+static const char *cert(const char *name)
+{
+    static char path[4][600];
+    static int next;
+    char *p = path[next++ % 4];
+    snprintf(p, sizeof path[0], "%s/%s", cert_dir, name);
+    return p;
+}
+
+static wsio_tls *server_tls(env *e, const char *name)
+{
+    char crt[64], key[64];
+    snprintf(crt, sizeof crt, "%s.pem", name);
+    snprintf(key, sizeof key, "%s.key", name);
+    wsio_tls_config tc;
+    wsio_tls_config_default(&tc, WSIO_ROLE_SERVER);
+    tc.cert_file = cert(crt);
+    tc.key_file = cert(key);
+    tc.mem = &e->tm.mem;
+    int err = 0;
+    wsio_tls *tls = wsio_tls_new(&tc, &err);
+    assert_non_null(tls);
+    return tls;
+}
+
+static wsio_tls *client_tls(env *e, int verify)
+{
+    wsio_tls_config tc;
+    wsio_tls_config_default(&tc, WSIO_ROLE_CLIENT);
+    tc.ca_file = cert("ca.pem");
+    tc.insecure_no_verify = !verify;
+    tc.mem = &e->tm.mem;
+    int err = 0;
+    wsio_tls *tls = wsio_tls_new(&tc, &err);
+    assert_non_null(tls);
+    return tls;
+}
+
+static wsio_server *tls_server(env *e, wsio_tls *tls, server_state *s,
+                               uint32_t handshake_ms)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.handshake_timeout_ms = handshake_ms;
+    cfg.conn.max_message_size = 4u << 20;
+    cfg.conn.max_frame_size = 4u << 20;
+    cfg.max_output_bytes = 8u << 20;
+    wsio_tls_use_in_server(tls, &cfg);
+    int err = 0;
+    wsio_server *srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, s, &err);
+    assert_non_null(srv);
+    return srv;
+}
+
+static wsio_ws *tls_client(env *e, wsio_tls *tls, const char *host,
+                           uint16_t port, peer *p)
+{
+    char url[128];
+    snprintf(url, sizeof url, "wss://%s:%u/echo", host, (unsigned)port);
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.conn.max_message_size = 4u << 20;
+    cc.conn.max_frame_size = 4u << 20;
+    cc.max_output_bytes = 8u << 20;
+    wsio_tls_use_in_client(tls, &cc);
+    int err = 0;
+    wsio_ws *ws = wsio_client_connect(e->loop, url, &cc, &client_cb, p, &err);
+    assert_non_null(ws);
+    return ws;
+}
+
+/* ---- round trips ------------------------------------------------------------- */
+
+static void test_tls_echo_round_trips_with_verification(void **state)
+{
+    env *e = env_new(state);
+    wsio_tls *stls = server_tls(e, "server");
+    wsio_tls *ctls = client_tls(e, 1);
+    server_state s = {.echo = 1};
+    wsio_server *srv = tls_server(e, stls, &s, 5000);
+    /* By IP (the certificate's IP SAN) and by name (SNI + DNS SAN). */
+    static const char *hosts[] = {"127.0.0.1", "localhost"};
+    /* Small, one record, many records: partial TLS writes both ways. */
+    static const size_t sizes[] = {0, 5, 16384, 100000, 3u << 20};
+    uint8_t *data = malloc(3u << 20);
+    assert_non_null(data);
+    for (size_t i = 0; i < (3u << 20); i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    for (size_t h = 0; h < 2; h++) {
+        peer p;
+        memset(&p, 0, sizeof p);
+        tls_client(e, ctls, hosts[h], wsio_server_port(srv), &p);
+        RUN_UNTIL(e, p.opened || p.closed, 5000);
+        assert_true(p.opened);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            size_t before = p.nmsg;
+            p.expect = data;
+            p.expect_len = sizes[k];
+            p.expect_op = WSIO_OP_BINARY;
+            assert_true(wsio_ws_send(p.ws, WSIO_OP_BINARY, data, sizes[k]) >= 0);
+            RUN_UNTIL(e, p.nmsg == before + 1, 10000);
+            assert_false(p.mismatch);
+        }
+        wsio_ws_close(p.ws, 1000, "bye", 3);
+        RUN_UNTIL(e, p.closed, 5000);
+        assert_int_equal(p.info.code, 1000);
+        assert_true(p.info.clean);
+    }
+    RUN_UNTIL(e, s.closes == 2, 5000);
+    assert_int_equal(s.last_close.code, 1000);
+    free(data);
+    wsio_server_free(srv);
+    run_for(e, 20);
+    wsio_tls_free(stls);
+    wsio_tls_free(ctls);
+    env_free(e);
+}
+
+/* ---- refusals ---------------------------------------------------------------- */
+
+static void expect_refusal(env *e, wsio_tls *ctls, const char *host,
+                           uint16_t port, int error)
+{
+    peer p;
+    memset(&p, 0, sizeof p);
+    tls_client(e, ctls, host, port, &p);
+    RUN_UNTIL(e, p.closed, 5000);
+    assert_false(p.opened);
+    assert_int_equal(p.info.error, error);
+    assert_int_equal(p.info.code, 1015);
+}
+
+static void test_tls_client_refuses_wrong_host_and_untrusted_certs(void **state)
+{
+    env *e = env_new(state);
+    wsio_tls *ctls = client_tls(e, 1);
+    static const struct {
+        const char *cert;
+        const char *host;
+        int error;
+    } cases[] = {
+        {"wrong", "127.0.0.1", WSIO_ETLS_HOST}, /* trusted, other host */
+        {"wrong", "localhost", WSIO_ETLS_HOST},
+        {"self", "127.0.0.1", WSIO_ETLS_CERT},  /* right host, untrusted */
+        {"server", "127.0.0.1", 0},             /* the control: it opens */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wsio_tls *stls = server_tls(e, cases[i].cert);
+        server_state s = {.echo = 1};
+        wsio_server *srv = tls_server(e, stls, &s, 2000);
+        if (cases[i].error) {
+            expect_refusal(e, ctls, cases[i].host, wsio_server_port(srv),
+                           cases[i].error);
+            run_for(e, 50);
+            assert_int_equal(s.opens, 0); /* on_open never fired */
+        } else {
+            peer p;
+            memset(&p, 0, sizeof p);
+            tls_client(e, ctls, cases[i].host, wsio_server_port(srv), &p);
+            RUN_UNTIL(e, p.opened, 5000);
+            wsio_ws_close(p.ws, 1000, NULL, 0);
+            RUN_UNTIL(e, p.closed, 5000);
+        }
+        wsio_server_free(srv);
+        run_for(e, 10);
+        wsio_tls_free(stls);
+    }
+    /* Verification off, explicitly: the self-signed server is accepted. */
+    wsio_tls *insecure = client_tls(e, 0);
+    wsio_tls *stls = server_tls(e, "self");
+    server_state s = {.echo = 1};
+    wsio_server *srv = tls_server(e, stls, &s, 2000);
+    peer p;
+    memset(&p, 0, sizeof p);
+    tls_client(e, insecure, "127.0.0.1", wsio_server_port(srv), &p);
+    RUN_UNTIL(e, p.opened || p.closed, 5000);
+    assert_true(p.opened);
+    wsio_ws_close(p.ws, 1000, NULL, 0);
+    RUN_UNTIL(e, p.closed, 5000);
+    wsio_server_free(srv);
+    run_for(e, 10);
+    wsio_tls_free(stls);
+    wsio_tls_free(insecure);
+    wsio_tls_free(ctls);
+    env_free(e);
+}
+
+static void test_tls_config_errors_are_values(void **state)
+{
+    env *e = env_new(state);
+    wsio_tls_config tc;
+    wsio_tls_config_default(&tc, WSIO_ROLE_SERVER);
+    tc.mem = &e->tm.mem;
+    int err = 0;
+    assert_null(wsio_tls_new(&tc, &err)); /* no certificate */
+    assert_int_equal(err, WSIO_EINVAL);
+    tc.cert_file = cert("server.pem");
+    tc.key_file = cert("wrong.key"); /* not this certificate's key */
+    assert_null(wsio_tls_new(&tc, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    char why[256];
+    assert_true(wsio_tls_error_text(why, sizeof why) > 0);
+    tc.key_file = cert("missing.key");
+    assert_null(wsio_tls_new(&tc, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    /* wss:// needs a TLS transport; a server context in a client fails. */
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    assert_null(wsio_client_connect(e->loop, "wss://127.0.0.1:1/", &cc,
+                                    &client_cb, NULL, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    wsio_tls *stls = server_tls(e, "server");
+    wsio_tls_use_in_client(stls, &cc);
+    assert_null(wsio_client_connect(e->loop, "wss://127.0.0.1:1/", &cc,
+                                    &client_cb, NULL, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    wsio_tls_free(stls);
+    env_free(e);
+}
+
+/* ---- hostile peers ----------------------------------------------------------- */
+
+static void test_tls_bad_handshakes_end_alone_within_the_timeout(void **state)
+{
+    env *e = env_new(state);
+    wsio_tls *stls = server_tls(e, "server");
+    wsio_tls *ctls = client_tls(e, 1);
+    server_state s = {.echo = 1};
+    wsio_server *srv = tls_server(e, stls, &s, 500);
+    uint16_t port = wsio_server_port(srv);
+    /* A good client is open throughout. */
+    peer good;
+    memset(&good, 0, sizeof good);
+    tls_client(e, ctls, "127.0.0.1", port, &good);
+    RUN_UNTIL(e, good.opened, 5000);
+
+    /* 1: garbage instead of a ClientHello. */
+    int garbage = raw_connect(port);
+    raw_send(garbage, "\x16\x03\x01\x00\x05garbage and more garbage\r\n");
+    /* 2: the start of a ClientHello, then silence. */
+    int stalled = raw_connect(port);
+    raw_send(stalled, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+    /* 3: plain HTTP to the TLS port. */
+    int plain = raw_connect(port);
+    raw_send(plain, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    /* 4: connects and never sends anything. */
+    int silent = raw_connect(port);
+
+    uint64_t t0 = now_ms();
+    int fds[] = {garbage, stalled, plain, silent};
+    for (size_t i = 0; i < 4; i++) {
+        char buf[4096];
+        raw_read_all(e, fds[i], buf, sizeof buf); /* asserts EOF within 5 s */
+        /* Nothing a plain client could take for HTTP comes back. */
+        assert_null(strstr(buf, "HTTP/1.1"));
+        close(fds[i]);
+    }
+    /* Within the handshake timeout, give or take a loop turn. */
+    assert_true(now_ms() - t0 < 2500);
+
+    /* The good client still echoes. */
+    static const char msg[] = "still here";
+    good.expect = (const uint8_t *)msg;
+    good.expect_len = sizeof msg - 1;
+    good.expect_op = WSIO_OP_TEXT;
+    assert_true(wsio_ws_send(good.ws, WSIO_OP_TEXT, msg, sizeof msg - 1) >= 0);
+    RUN_UNTIL(e, good.nmsg == 1, 5000);
+    assert_false(good.mismatch);
+    assert_int_equal(s.opens, 1);
+    wsio_ws_close(good.ws, 1000, NULL, 0);
+    RUN_UNTIL(e, good.closed, 5000);
+    wsio_server_free(srv);
+    run_for(e, 10);
+    wsio_tls_free(stls);
+    wsio_tls_free(ctls);
+    env_free(e);
+}
+
+int main(void)
+{
+    const char *dir = getenv("WSIO_TEST_CERTS");
+    if (!dir) {
+        fprintf(stderr, "test_tls: set WSIO_TEST_CERTS (tests/tls/run.sh does)\n");
+        return 1;
+    }
+    snprintf(cert_dir, sizeof cert_dir, "%s", dir);
+    const struct CMUnitTest tests[] = {
+        ON_EVERY_LOOP(test_tls_echo_round_trips_with_verification),
+        ON_EVERY_LOOP(test_tls_client_refuses_wrong_host_and_untrusted_certs),
+        cmocka_unit_test_prestate(test_tls_config_errors_are_values, (void *)"poll"),
+        ON_EVERY_LOOP(test_tls_bad_handshakes_end_alone_within_the_timeout),
+    };
+    return cmocka_run_group_tests_name("tls", tests, NULL, NULL);
+}
