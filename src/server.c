@@ -649,7 +649,8 @@ static void release(wsio_ws *ws)
 static void proxy_ready(wsio_ws *ws, unsigned events)
 {
     (void)events;
-    int rc = wsio__security_read_proxy(&ws->srv->sec, ws, ws->srv->mem);
+    int rc = wsio__security_read_proxy(&ws->srv->sec, ws,
+                                       ws->common->buffer_mem);
     if (rc == 0)
         return;
     ws->connecting = 0;

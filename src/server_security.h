@@ -41,7 +41,8 @@ int wsio__security_origin_ok(const wsio__security *sec,
  * The PROXY header of ws's connection: read exactly its bytes from the
  * socket (peeking first, so nothing after it is taken from TLS or HTTP)
  * and, when it names a client, make that ws's address. ws->hs_in keeps a
- * partial header. Returns 1 when the header is complete, 0 when more is
+ * partial header, allocated from mem (the connections' buffer allocator,
+ * which frees hs_in). Returns 1 when the header is complete, 0 when more is
  * needed, or a negative error (malformed, too long, EOF, -errno).
  */
 int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
