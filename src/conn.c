@@ -945,6 +945,20 @@ static int read_payload(wsio_conn *c, uint8_t *p, size_t n, uint64_t offset)
     return read_data(c, p, n, at, last, offset);
 }
 
+/* The most payload bytes one message may take on the wire. A compressed
+ * one may exceed max_message_size by deflate's worst-case expansion of
+ * incompressible data (stored blocks: 5 bytes per 16 KiB or more), so that
+ * a message that inflates to exactly the limit is accepted; what it
+ * inflates to is held to the limit itself (read_compressed). */
+static size_t wire_limit(const wsio_conn *c, int compressed)
+{
+    size_t limit = c->cfg.max_message_size;
+    size_t slack = (limit >> 10) + 64;
+    if (!compressed)
+        return limit;
+    return limit <= SIZE_MAX - slack ? limit + slack : SIZE_MAX;
+}
+
 /* Section 5.4 order and the configured limits, for a data frame's header.
  * Nothing is allocated before this passes. */
 static int start_data_frame(wsio_conn *c)
@@ -957,14 +971,16 @@ static int start_data_frame(wsio_conn *c)
         return WSIO_EFRAGMENT;
     size_t so_far = cont ? c->msg_len : 0;
     size_t frags = cont ? c->msg_frags : 0;
+    int compressed = cont ? c->msg_compressed
+                          : c->codec.ops && (h->rsv & WSIO_RSV1);
     if (h->payload_len > c->cfg.max_frame_size ||
-        h->payload_len > c->cfg.max_message_size - so_far)
+        h->payload_len > wire_limit(c, compressed) - so_far)
         return WSIO_ETOOBIG;
     if (frags >= c->cfg.max_fragments)
         return WSIO_ETOOMANYFRAGS;
     if (!cont) {
         c->msg_opcode = h->opcode;
-        c->msg_compressed = c->codec.ops && (h->rsv & WSIO_RSV1);
+        c->msg_compressed = (uint8_t)compressed;
         c->msg_len = 0;
         c->msg_first = 1;
         wsio_utf8_init(&c->rx_utf8);
