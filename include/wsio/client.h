@@ -39,6 +39,11 @@ typedef struct wsio_client_config {
     enum wsio_backpressure_policy backpressure; /* default DROP */
     const wsio_transport_ops *transport; /* NULL: plain (ws:// only) */
     void *transport_ctx;
+    const wsio_deflate_ext *deflate; /* offer permessage-deflate (RFC 7692;
+                                   wsio/deflate.h makes one), or NULL
+                                   (default). An answer this client did not
+                                   offer or cannot accept fails the
+                                   handshake (WSIO_EHS_EXTENSION) */
 } wsio_client_config;
 
 /* wsio_client_config_default - fill cfg with the defaults written above. */

@@ -846,6 +846,160 @@ static void test_deflate_shared_frame_decodes_on_every_recipient(void **state)
     free(text);
 }
 
+
+/* ---- servers and clients on a loop ---------------------------------------- */
+
+#define CLIENTS 3
+
+typedef struct net {
+    wsio_server *srv;
+    wsio_ws *server_side[CLIENTS + 1];
+    int server_opened;
+    int opened, closed;
+    int got[CLIENTS];
+    size_t got_len[CLIENTS][4];
+    int ok[CLIENTS][4];
+    const char *expect[4];
+    size_t expect_len[4];
+    int codec[CLIENTS];
+} net;
+
+static void srv_open(wsio_ws *ws, void *user)
+{
+    net *n = user;
+    n->server_side[n->server_opened++] = ws;
+}
+
+/* The server echoes. */
+static int srv_message(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    (void)user;
+    return wsio_ws_send(ws, m->opcode, m->data, m->len) < 0 ? -1 : 0;
+}
+
+/* Clients carry their index + 1 as their user pointer. */
+static int client_index(wsio_ws *ws)
+{
+    return (int)(intptr_t)wsio_ws_get_user(ws) - 1;
+}
+
+static void cli_open(wsio_ws *ws, void *user)
+{
+    net *n = user;
+    n->opened++;
+    n->codec[client_index(ws)] = wsio_conn_has_codec(wsio_ws_conn(ws));
+}
+
+static int cli_message(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    net *n = user;
+    int i = client_index(ws);
+    int k = n->got[i]++;
+    if (k < 4) {
+        n->got_len[i][k] = m->len;
+        n->ok[i][k] = m->len == n->expect_len[k] &&
+                      memcmp(m->data, n->expect[k], m->len) == 0;
+    }
+    return 0;
+}
+
+static void cli_close(wsio_ws *ws, const wsio_close_info *info, void *user)
+{
+    (void)ws;
+    (void)info;
+    net *n = user;
+    n->closed++;
+}
+
+/* Turn the loop until cond, for at most 5 s. */
+#define TURN_UNTIL(loop, cond)                                                 \
+    do {                                                                       \
+        for (int t_ = 0; t_ < 5000 && !(cond); t_++)                          \
+            wsio_loop_run_once((loop), 1);                                     \
+        assert_true(cond);                                                     \
+    } while (0)
+
+/* A server with compression (no server context takeover, capped at two
+ * connections) and three clients: two offer compression, one does not.
+ * Echoes come back intact; a broadcast reaches everyone; the third
+ * offerer over the cap gets no compression. */
+static void test_deflate_server_and_clients_negotiate_and_broadcast(void **state)
+{
+    (void)state;
+    int err = 0;
+    wsio_loop *loop = wsio_loop_new(NULL, &err);
+    assert_non_null(loop);
+    wsio_deflate_config dc;
+    wsio_deflate_config_default(&dc);
+    dc.policy.server_no_context_takeover = 1;
+    dc.max_connections = 1;
+    dc.threshold = 16;
+    wsio_deflate d;
+    assert_int_equal(wsio_deflate_init(&d, &dc), 0);
+    wsio_deflate dcli;
+    assert_int_equal(wsio_deflate_init(&dcli, NULL), 0);
+
+    net n;
+    memset(&n, 0, sizeof n);
+    char *json = json_text(10000);
+    n.expect[0] = json;
+    n.expect_len[0] = 10000;
+    n.expect[1] = json + 100;
+    n.expect_len[1] = 5000;
+
+    wsio_server_config sc;
+    wsio_server_config_default(&sc);
+    sc.deflate = &d.ext;
+    wsio_ws_callbacks scb = {.on_open = srv_open, .on_message = srv_message};
+    n.srv = wsio_server_new(loop, &sc, &scb, NULL, &n, &err);
+    assert_non_null(n.srv);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/", (unsigned)wsio_server_port(n.srv));
+
+    wsio_ws_callbacks ccb = {.on_open = cli_open, .on_message = cli_message,
+                             .on_close = cli_close};
+    wsio_ws *cli[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        wsio_client_config cc;
+        wsio_client_config_default(&cc);
+        cc.deflate = i == 2 ? NULL : &dcli.ext;
+        cli[i] = wsio_client_connect(loop, url, &cc, &ccb, &n, &err);
+        assert_non_null(cli[i]);
+        wsio_ws_set_user(cli[i], (void *)(intptr_t)(i + 1));
+        /* One at a time, so the cap applies in order. */
+        TURN_UNTIL(loop, n.opened == i + 1);
+    }
+    assert_int_equal(n.codec[0], 1);
+    assert_int_equal(n.codec[1], 0); /* over the server's cap */
+    assert_int_equal(n.codec[2], 0); /* did not offer */
+    assert_int_equal(wsio_conn_has_codec(wsio_ws_conn(n.server_side[0])), 1);
+    assert_int_equal(wsio_conn_has_codec(wsio_ws_conn(n.server_side[1])), 0);
+
+    for (int i = 0; i < CLIENTS; i++)
+        assert_true(wsio_ws_send(cli[i], WSIO_OP_TEXT, json, 10000) >= 0);
+    TURN_UNTIL(loop, n.got[0] == 1 && n.got[1] == 1 && n.got[2] == 1);
+    assert_int_equal(wsio_server_broadcast(n.srv, WSIO_OP_TEXT, json + 100,
+                                           5000, NULL), CLIENTS);
+    TURN_UNTIL(loop, n.got[0] == 2 && n.got[1] == 2 && n.got[2] == 2);
+    for (int i = 0; i < CLIENTS; i++)
+        for (int k = 0; k < 2; k++)
+            assert_true(n.ok[i][k]);
+    wsio_server_stats st;
+    wsio_server_get_stats(n.srv, &st);
+    /* Two plain echoes and broadcasts of 10000 and 5000, one compressed
+     * pair far smaller. */
+    assert_true(st.bytes_out < 2 * 15000 + 15000 / 3);
+
+    for (int i = 0; i < CLIENTS; i++)
+        wsio_ws_close(cli[i], 1000, NULL, 0);
+    TURN_UNTIL(loop, n.closed == CLIENTS);
+    wsio_server_free(n.srv);
+    while (wsio_loop_alive(loop))
+        wsio_loop_run_once(loop, 10);
+    wsio_loop_free(loop);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -863,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_deflate_idle_memory_without_takeover),
         cmocka_unit_test(test_deflate_allocation_failures),
         cmocka_unit_test(test_deflate_shared_frame_decodes_on_every_recipient),
+        cmocka_unit_test(test_deflate_server_and_clients_negotiate_and_broadcast),
     };
     return cmocka_run_group_tests_name("deflate", tests, NULL, NULL);
 }
