@@ -388,6 +388,30 @@ install-wsio-cat: $(CAT_BIN)
 uninstall-wsio-cat:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wsio-cat $(DESTDIR)$(MAN1DIR)/wsio-cat.1
 
+# ---- benchmarks ----------------------------------------------------------
+
+# `make bench` builds the codec micro-benchmarks, the load generator and
+# the raw TCP echo peer into $(BUILD)/bench/ and runs the codec benchmarks
+# (the figures only; nothing is asserted). bench/compare.sh is the full
+# comparison with other servers; docs/PERFORMANCE.md has the results.
+BENCH_BIN := $(addprefix $(BUILD)/bench/,codec loadgen tcp_echo)
+
+.PHONY: bench bench-build
+
+bench-build: $(BENCH_BIN)
+
+bench: bench-build
+	$(BUILD)/bench/codec
+
+$(BUILD)/bench/%: bench/%.c $(HEADERS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
+
+# The floor of the comparison: no wsio in it.
+$(BUILD)/bench/tcp_echo: bench/peers/tcp_echo.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $<
+
 # ---- libwsio-deflate: permessage-deflate on zlib (optional) ------------------
 
 DEFLATE_SRC := $(sort $(wildcard src/deflate/*.c))

@@ -20,8 +20,8 @@
 
 #include "internal.h"
 
-#define WSIO__CACHE_CLASSES 9 /* 256 B, 512 B ... 64 KiB */
-#define WSIO__CACHE_MAX_BYTES ((size_t)1 << 20)
+#define WSIO__CACHE_CLASSES 13 /* 256 B, 512 B ... 1 MiB */
+#define WSIO__CACHE_MAX_BYTES ((size_t)4 << 20)
 
 typedef struct wsio__block_cache {
     wsio_mem mem;                            /* hand this to connections */

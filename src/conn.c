@@ -824,7 +824,9 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
     if (in_place) {
         unmask(c, p, n, at);
     } else if (n > 0) {
-        int err = rbuf_reserve(c, c->rlen + (size_t)(c->fh.payload_len - at));
+        /* Room for what arrived, not for what the header announces: a
+         * peer must send the bytes it makes us hold. */
+        int err = rbuf_reserve(c, c->rlen + n);
         if (err)
             return fail(c, err, offset);
         data = c->rbuf + c->rlen;

@@ -199,9 +199,9 @@ WSIO_EXTERN int wsio_server_publish(wsio_server *srv, const char *topic,
  * wsio_server_shutdown - graceful end: stop accepting, send close 1001
  * ("going away") to every open connection, answer handshakes in progress
  * with 503, let queued output flush, and terminate whatever is left after
- * timeout_ms. The server is freed when the last connection is gone, after
- * on_shutdown-like completion: wsio_loop_run returns once nothing else is
- * attached. Do not use srv after this call. Returns 0.
+ * timeout_ms. The server frees itself when its last connection is gone,
+ * and then no longer keeps the loop alive: wsio_loop_run returns once
+ * nothing else is attached. Do not use srv after this call. Returns 0.
  */
 WSIO_EXTERN int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms);
 

@@ -42,7 +42,7 @@ static void test_block_cache_realloc_keeps_contents(void **state)
     /* Within the block: the same pointer. */
     assert_ptr_equal(c.mem.realloc(p, 256, c.mem.user), p);
     /* Past every class: a direct block, contents kept. */
-    uint8_t *q = c.mem.realloc(p, (size_t)1 << 20, c.mem.user);
+    uint8_t *q = c.mem.realloc(p, (size_t)4 << 20, c.mem.user);
     assert_non_null(q);
     for (int i = 0; i < 10; i++)
         assert_int_equal(q[i], i);

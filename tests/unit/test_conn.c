@@ -1415,6 +1415,51 @@ static void test_conn_pair_client_server_round_trip(void **state)
     assert_int_equal(tm.live_blocks, 0);
 }
 
+/* An allocator that tracks the largest block it was asked for. */
+typedef struct biggest_mem {
+    wsio_mem mem;
+    size_t biggest;
+} biggest_mem;
+
+static void *big_malloc(size_t n, void *user)
+{
+    biggest_mem *b = user;
+    if (n > b->biggest)
+        b->biggest = n;
+    return malloc(n);
+}
+
+static void *big_realloc(void *p, size_t n, void *user)
+{
+    biggest_mem *b = user;
+    if (n > b->biggest)
+        b->biggest = n;
+    return realloc(p, n);
+}
+
+static void big_free(void *p, void *user)
+{
+    (void)user;
+    free(p);
+}
+
+static void test_conn_split_frame_holds_only_what_arrived(void **state)
+{
+    (void)state;
+    biggest_mem b = {{big_malloc, big_realloc, big_free, NULL}, 0};
+    b.mem.user = &b;
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, NULL, &b.mem, NULL);
+    assert_non_null(c);
+    /* A masked binary frame announcing 1 MiB (the default limit), then a
+     * single payload byte: the peer must not make us hold a megabyte for
+     * fifteen bytes. */
+    uint8_t in[] = {0x82, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4, 'x'};
+    assert_int_equal(wsio_conn_feed(c, in, sizeof in), (ssize_t)sizeof in);
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_OPEN);
+    assert_true(b.biggest < 4096);
+    wsio_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1432,6 +1477,7 @@ int main(void)
         cmocka_unit_test(test_conn_abort_reports_1006_once_and_drops_output),
         cmocka_unit_test(test_conn_limits_at_and_one_over),
         cmocka_unit_test(test_conn_limits_checked_before_allocating),
+        cmocka_unit_test(test_conn_split_frame_holds_only_what_arrived),
         cmocka_unit_test(test_conn_stream_pieces_follow_bytes),
         cmocka_unit_test(test_conn_stream_fails_utf8_before_delivering),
         cmocka_unit_test(test_conn_ping_burst_gets_a_pong_each),
