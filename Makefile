@@ -469,6 +469,15 @@ $(FUZZ_BUILD)/fuzz_inflate: tests/fuzz/fuzz_inflate.c $(DEFLATE_SRC) $(FUZZ_OBJ)
 	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(ZLIB_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
 	    $(DEFLATE_SRC) $(FUZZ_OBJ) $(ZLIB_LIBS) $(LIB_LDLIBS)
 
+# The wsio client with compression, against Node's ws server (interop).
+$(BUILD)/tests/interop_deflate_client: tests/interop/deflate_client.c $(STATIC_LIB) $(DEFLATE_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(DEFLATE_STATIC) $(STATIC_LIB) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
+ifeq ($(HAVE_ZLIB),1)
+interop: $(BUILD)/tests/interop_deflate_client
+endif
+
 # Only wsio_* may leave libwsio-deflate.so too.
 check-symbols-deflate: $(DEFLATE_SHARED)
 	@bad=$$(nm -D --defined-only $(DEFLATE_SHARED) | awk '{print $$3}' | grep -v '^wsio_' || true); \
