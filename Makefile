@@ -172,7 +172,7 @@ conformance: $(BUILD)/examples/echo
 	@SERVER_CMD=$(BUILD)/examples/echo sh tests/conformance/run.sh
 
 browser: $(BUILD)/examples/chat
-	@BUILD=$(BUILD) sh tests/browser/chat.sh
+	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
 
 test: unit integration interop conformance browser tools-test check-symbols \
       check-globals check-layering check-docs install-test
