@@ -478,6 +478,15 @@ ifeq ($(HAVE_ZLIB),1)
 interop: $(BUILD)/tests/interop_deflate_client
 endif
 
+# Wire size and speed of compression on chat-like JSON (figures only).
+$(BUILD)/bench/deflate: bench/deflate.c $(HEADERS) $(STATIC_LIB) $(DEFLATE_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $< $(DEFLATE_STATIC) $(STATIC_LIB) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
+.PHONY: bench-deflate
+bench-deflate: $(BUILD)/bench/deflate
+	$(BUILD)/bench/deflate
+
 # Only wsio_* may leave libwsio-deflate.so too.
 check-symbols-deflate: $(DEFLATE_SHARED)
 	@bad=$$(nm -D --defined-only $(DEFLATE_SHARED) | awk '{print $$3}' | grep -v '^wsio_' || true); \

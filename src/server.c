@@ -1025,8 +1025,8 @@ static int make_shared_codec(wsio_server *srv)
                                sizeof answer) <= 0)
         return WSIO_EINVAL;
     srv->shared_bits = p.server_max_window_bits;
-    return ext->codec_new(ext, &p, WSIO_ROLE_SERVER, srv->mem,
-                          &srv->shared_codec);
+    return ext->codec_new(ext, &p, WSIO_ROLE_SERVER, WSIO_CODEC_KEEP_STATE,
+                          srv->mem, &srv->shared_codec);
 }
 
 wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,

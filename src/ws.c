@@ -481,8 +481,8 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */
         const wsio_deflate_ext *ext = ws->common->deflate;
         wsio_codec codec;
-        int rc = ext->codec_new(ext, &ws->pmd, role, ws->common->buffer_mem,
-                                &codec);
+        int rc = ext->codec_new(ext, &ws->pmd, role, 0,
+                                ws->common->buffer_mem, &codec);
         if (rc) {
             wsio_conn_free(ws->conn);
             ws->conn = NULL;

@@ -426,11 +426,17 @@ typedef struct wsio_deflate_ext {
      * offers are declined. 0: no cap. */
     size_t max_connections;
     /* Make the codec of one connection of the given role for what was
-     * agreed, allocating through mem. Returns 0, or WSIO_ENOMEM. */
+     * agreed, allocating through mem. flags: WSIO_CODEC_KEEP_STATE or 0.
+     * Returns 0, or WSIO_ENOMEM. */
     int (*codec_new)(const struct wsio_deflate_ext *ext,
                      const wsio_deflate_params *params, enum wsio_role role,
-                     const wsio_mem *mem, wsio_codec *out);
+                     unsigned flags, const wsio_mem *mem, wsio_codec *out);
 } wsio_deflate_ext;
+
+/* codec_new flag: the codec serves many messages in a row (a server's
+ * broadcasts): keep its state between messages even without context
+ * takeover, rather than freeing it after each. */
+#define WSIO_CODEC_KEEP_STATE 1u
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,11 @@ typedef struct wsio_deflate_config {
     size_t max_connections;     /* server: connections compressing at
                                    once; over it, offers are declined.
                                    0 (default): no cap */
+    int keep_state;             /* without context takeover, keep zlib's
+                                   state between messages (reset, not
+                                   freed): faster, but every connection
+                                   holds it. Default 0: freed after each
+                                   message */
 } wsio_deflate_config;
 
 /* wsio_deflate_config_default - fill cfg with the defaults written above. */
@@ -61,6 +66,7 @@ typedef struct wsio_deflate {
     size_t threshold;
     int level;
     int mem_level;
+    int keep_state;
 } wsio_deflate;
 
 /*

@@ -8,7 +8,8 @@
  *
  * Input: as fuzz_conn.h; the split byte's high bits pick the agreed
  * parameters: bit 4 server_no_context_takeover, bit 5
- * client_no_context_takeover, bits 6-7 the windows (15, 9, 12, 8).
+ * client_no_context_takeover, bits 6-7 the windows (15, 9, 12, 8); bit 3
+ * (also part of the split count) makes the codec keep its state.
  */
 #include "fuzz_conn.h"
 #include "wsio/deflate.h"
@@ -26,7 +27,7 @@ static void set_codec(wsio_conn *c, uint8_t arg)
     wsio_deflate_params p = {(uint8_t)((arg >> 4) & 1), (uint8_t)((arg >> 5) & 1),
                              bits[arg >> 6], bits[arg >> 6]};
     wsio_codec codec;
-    REQUIRE(d.ext.codec_new(&d.ext, &p, WSIO_ROLE_SERVER, NULL, &codec) == 0);
+    REQUIRE(d.ext.codec_new(&d.ext, &p, WSIO_ROLE_SERVER, (arg & 8) ? WSIO_CODEC_KEEP_STATE : 0, NULL, &codec) == 0);
     REQUIRE(wsio_conn_set_codec(c, &codec) == 0);
 }
 

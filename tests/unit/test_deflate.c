@@ -167,7 +167,7 @@ static wsio_conn *conn_with(enum wsio_role role, const wsio_deflate *d,
     assert_non_null(c);
     if (params) {
         wsio_codec codec;
-        assert_int_equal(d->ext.codec_new(&d->ext, params, role, mem, &codec), 0);
+        assert_int_equal(d->ext.codec_new(&d->ext, params, role, 0, mem, &codec), 0);
         assert_int_equal(wsio_conn_set_codec(c, &codec), 0);
         assert_int_equal(wsio_conn_set_codec(c, &codec), WSIO_ESTATE);
         assert_true(wsio_conn_has_codec(c));
@@ -802,7 +802,7 @@ static void test_deflate_shared_frame_decodes_on_every_recipient(void **state)
     char *text = json_text(3000);
     wsio_deflate_params shared_p = {1, 0, 15, 15};
     wsio_codec shared;
-    assert_int_equal(d.ext.codec_new(&d.ext, &shared_p, WSIO_ROLE_SERVER, NULL, &shared), 0);
+    assert_int_equal(d.ext.codec_new(&d.ext, &shared_p, WSIO_ROLE_SERVER, WSIO_CODEC_KEEP_STATE, NULL, &shared), 0);
     wsio_rcbuf *frame = NULL;
     assert_int_equal(wsio_message_encode_compressed(NULL, WSIO_OP_TEXT, text, 3000,
                                                     &shared, &frame), 1);
