@@ -352,6 +352,8 @@ help:
 	@echo "fuzz-long      every target for ten minutes"
 	@echo "valgrind       the unit suites under valgrind memcheck"
 	@echo "examples       echo, broadcast, hostloop, chat in $(BUILD)/examples/"
+	@echo "deflate        libwsio-deflate (permessage-deflate on zlib); part of all when zlib is found"
+	@echo "bench-deflate  wire size, messages/s and memory of compression (needs zlib)"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
 	@echo "uninstall      remove what install put there"
