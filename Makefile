@@ -41,6 +41,23 @@ ifeq ($(WERROR),1)
 APP_CFLAGS += -Werror
 endif
 
+# zlib, for the optional libwsio-deflate (permessage-deflate): found by
+# pkg-config; HAVE_ZLIB=0 builds and tests as if it were missing.
+HAVE_ZLIB ?= $(shell pkg-config --exists zlib 2>/dev/null && echo 1 || echo 0)
+ZLIB_CFLAGS := $(shell pkg-config --cflags zlib 2>/dev/null)
+ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
+DEFLATE_STATIC := $(BUILD)/libwsio-deflate.a
+# The suites and fuzz targets that need it.
+ZLIB_TEST_SRC := tests/unit/test_deflate.c tests/fuzz/fuzz_inflate.c
+ifeq ($(HAVE_ZLIB),1)
+# Examples turn compression on when it is there.
+EXAMPLE_DEFLATE_CFLAGS := -DWSIO_HAVE_DEFLATE
+EXAMPLE_DEFLATE_LIBS := $(DEFLATE_STATIC) $(ZLIB_LIBS)
+EXAMPLE_DEFLATE_DEPS := $(DEFLATE_STATIC)
+else
+ZLIB_SKIP := $(ZLIB_TEST_SRC)
+endif
+
 LIB_SRC := $(sort $(wildcard src/*.c))
 LIB_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 PIC_OBJ := $(patsubst src/%.c,$(BUILD)/pic/%.o,$(LIB_SRC))
@@ -52,13 +69,13 @@ SHARED_REAL := $(BUILD)/libwsio.so.$(VERSION)
 SHARED_LIB := $(BUILD)/libwsio.so
 PC_FILE := $(BUILD)/wsio.pc
 
-UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_SRC := $(filter-out $(ZLIB_SKIP),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
 EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
 # The chat example's room logic and JSON (no wsio dependency).
 CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c
-UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 INTEGRATION_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEGRATION_SRC))
 # What a program linking libwsio.a needs besides libc.
@@ -73,7 +90,7 @@ SANS_IO_SRC := $(wildcard src/handshake*.c src/frame*.c src/conn*.c \
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD := build-fuzz
-FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRC := $(filter-out $(ZLIB_SKIP),$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
               -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -155,7 +172,7 @@ conformance: $(BUILD)/examples/echo
 	@SERVER_CMD=$(BUILD)/examples/echo sh tests/conformance/run.sh
 
 browser: $(BUILD)/examples/chat
-	@BUILD=$(BUILD) sh tests/browser/chat.sh
+	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
 
 test: unit integration interop conformance browser tools-test check-symbols \
       check-globals check-layering check-docs install-test
@@ -246,7 +263,7 @@ fuzz: $(FUZZ_BIN)
 
 # ---- examples ------------------------------------------------------------
 
-EXAMPLE_CFLAGS := $(STD) $(WARN) -Iinclude -Iexamples $(CFLAGS) $(SAN_FLAGS)
+EXAMPLE_CFLAGS := $(STD) $(WARN) -Iinclude -Iexamples $(CFLAGS) $(SAN_FLAGS) $(EXAMPLE_DEFLATE_CFLAGS)
 EXAMPLE_NAMES := echo broadcast hostloop chat
 EXAMPLE_BIN := $(addprefix $(BUILD)/examples/,$(EXAMPLE_NAMES))
 EXAMPLE_COMMON := examples/example.c examples/example.h
@@ -256,9 +273,9 @@ CHAT_LOGIC_OBJ := $(patsubst examples/%.c,$(BUILD)/obj-examples/%.o,$(CHAT_LOGIC
 
 examples: $(EXAMPLE_BIN)
 
-$(BUILD)/examples/%: examples/%.c $(EXAMPLE_COMMON) $(STATIC_LIB)
+$(BUILD)/examples/%: examples/%.c $(EXAMPLE_COMMON) $(STATIC_LIB) $(EXAMPLE_DEFLATE_DEPS)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(EXAMPLE_TLS_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< examples/example.c $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 # The chat page is compiled into the binary, so the server runs from
 # anywhere. od is in coreutils: no xxd needed.
@@ -276,10 +293,10 @@ $(BUILD)/obj-examples/%.o: examples/%.c $(wildcard examples/chat/*.h)
 	$(Q)$(CC) $(STD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
 $(BUILD)/examples/chat: examples/chat/main.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat_page.c \
-                        $(EXAMPLE_COMMON) $(STATIC_LIB)
+                        $(EXAMPLE_COMMON) $(STATIC_LIB) $(EXAMPLE_DEFLATE_DEPS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_LOGIC_OBJ) \
-	    $(BUILD)/gen/chat_page.c examples/example.c $(EXAMPLE_TLS_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
+	    $(BUILD)/gen/chat_page.c examples/example.c $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 $(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_LOGIC_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -298,7 +315,7 @@ run-chat: $(BUILD)/examples/chat
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/wsio.h $(DESTDIR)$(INCLUDEDIR)/wsio.h
-	install -m 644 $(filter-out include/wsio/tls.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
+	install -m 644 $(filter-out include/wsio/tls.h include/wsio/deflate.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libwsio.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION)
 	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -337,6 +354,8 @@ help:
 	@echo "examples       echo, broadcast, hostloop, chat (and auth, with TLS) in $(BUILD)/examples/"
 	@echo "tls            libwsio-tls.a/.so, wsio-tls.pc (OpenSSL; part of all when found; TLS=0 skips)"
 	@echo "tls-test       TLS, auth and origin tests (part of test when OpenSSL is found)"
+	@echo "deflate        libwsio-deflate (permessage-deflate on zlib); part of all when zlib is found"
+	@echo "bench-deflate  wire size, messages/s and memory of compression (needs zlib)"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
 	@echo "uninstall      remove what install put there"
@@ -506,3 +525,98 @@ uninstall-tls:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/tls.h $(DESTDIR)$(LIBDIR)/libwsio-tls.a \
 	      $(DESTDIR)$(LIBDIR)/libwsio-tls.so $(DESTDIR)$(LIBDIR)/$(TLS_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libwsio-tls.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/wsio-tls.pc
+
+# ---- libwsio-deflate: permessage-deflate on zlib (optional) ------------------
+
+DEFLATE_SRC := $(sort $(wildcard src/deflate/*.c))
+DEFLATE_OBJ := $(patsubst src/deflate/%.c,$(BUILD)/obj/deflate/%.o,$(DEFLATE_SRC))
+DEFLATE_PIC := $(patsubst src/deflate/%.c,$(BUILD)/pic/deflate/%.o,$(DEFLATE_SRC))
+DEFLATE_SONAME := libwsio-deflate.so.$(MAJOR)
+DEFLATE_SHARED_REAL := $(BUILD)/libwsio-deflate.so.$(VERSION)
+DEFLATE_SHARED := $(BUILD)/libwsio-deflate.so
+DEFLATE_PC := $(BUILD)/wsio-deflate.pc
+
+.PHONY: deflate install-deflate uninstall-deflate check-symbols-deflate
+
+deflate: $(DEFLATE_STATIC) $(DEFLATE_SHARED) $(DEFLATE_PC)
+
+ifeq ($(HAVE_ZLIB),1)
+all: deflate
+install: install-deflate
+uninstall: uninstall-deflate
+test: check-symbols-deflate
+endif
+
+$(BUILD)/obj/deflate/%.o: src/deflate/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) $(ZLIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/pic/deflate/%.o: src/deflate/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) $(ZLIB_CFLAGS) -fPIC -c $< -o $@
+
+$(DEFLATE_STATIC): $(DEFLATE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(DEFLATE_SHARED_REAL): $(DEFLATE_PIC) $(SHARED_LIB)
+	$(CC) -shared -Wl,-soname,$(DEFLATE_SONAME) $(SAN_FLAGS) -o $@ $(DEFLATE_PIC) \
+	    -L$(BUILD) -lwsio $(ZLIB_LIBS)
+
+$(DEFLATE_SHARED): $(DEFLATE_SHARED_REAL)
+	ln -sf libwsio-deflate.so.$(VERSION) $(BUILD)/$(DEFLATE_SONAME)
+	ln -sf $(DEFLATE_SONAME) $@
+
+$(DEFLATE_PC): wsio-deflate.pc.in $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(PC_SUBST) $< > $@
+
+# The suite and fuzz target that need zlib link the codec and zlib.
+$(BUILD)/tests/test_deflate: tests/unit/test_deflate.c $(UNIT_HELPERS) tests/unit/testutil.h \
+                             $(STATIC_LIB) $(DEFLATE_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(DEFLATE_STATIC) $(STATIC_LIB) \
+	    $(CMOCKA_LIBS) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
+$(FUZZ_BUILD)/fuzz_inflate: tests/fuzz/fuzz_inflate.c $(DEFLATE_SRC) $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(ZLIB_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(DEFLATE_SRC) $(FUZZ_OBJ) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
+# The wsio client with compression, against Node's ws server (interop).
+$(BUILD)/tests/interop_deflate_client: tests/interop/deflate_client.c $(STATIC_LIB) $(DEFLATE_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(DEFLATE_STATIC) $(STATIC_LIB) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
+ifeq ($(HAVE_ZLIB),1)
+interop: $(BUILD)/tests/interop_deflate_client
+endif
+
+# Wire size and speed of compression on chat-like JSON (figures only).
+$(BUILD)/bench/deflate: bench/deflate.c $(HEADERS) $(STATIC_LIB) $(DEFLATE_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $< $(DEFLATE_STATIC) $(STATIC_LIB) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
+.PHONY: bench-deflate
+bench-deflate: $(BUILD)/bench/deflate
+	$(BUILD)/bench/deflate
+
+# Only wsio_* may leave libwsio-deflate.so too.
+check-symbols-deflate: $(DEFLATE_SHARED)
+	@bad=$$(nm -D --defined-only $(DEFLATE_SHARED) | awk '{print $$3}' | grep -v '^wsio_' || true); \
+	if [ -n "$$bad" ]; then echo "check-symbols: libwsio-deflate exports non-wsio symbols:"; echo "$$bad"; exit 1; fi; \
+	echo "check-symbols: libwsio-deflate exports $$(nm -D --defined-only $(DEFLATE_SHARED) | grep -c ' T wsio_') wsio_ functions, nothing else"
+
+install-deflate: deflate
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/wsio/deflate.h $(DESTDIR)$(INCLUDEDIR)/wsio/deflate.h
+	install -m 644 $(DEFLATE_STATIC) $(DESTDIR)$(LIBDIR)/libwsio-deflate.a
+	install -m 755 $(DEFLATE_SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio-deflate.so.$(VERSION)
+	ln -sf libwsio-deflate.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(DEFLATE_SONAME)
+	ln -sf $(DEFLATE_SONAME) $(DESTDIR)$(LIBDIR)/libwsio-deflate.so
+	$(PC_SUBST) wsio-deflate.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio-deflate.pc
+
+uninstall-deflate:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/deflate.h $(DESTDIR)$(LIBDIR)/libwsio-deflate.a \
+	      $(DESTDIR)$(LIBDIR)/libwsio-deflate.so $(DESTDIR)$(LIBDIR)/$(DEFLATE_SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libwsio-deflate.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/wsio-deflate.pc

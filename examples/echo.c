@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "example.h"
+#ifdef WSIO_HAVE_DEFLATE
+#include "wsio/deflate.h"
+#endif
 
 typedef struct echo_state {
     const char *greeting; /* --greeting, or NULL */
@@ -21,7 +24,8 @@ static void on_open(wsio_ws *ws, void *user)
     echo_state *st = user;
     uint16_t port;
     const char *addr = wsio_ws_remote_addr(ws, &port);
-    example_log("echo", "open %s:%u", addr, (unsigned)port);
+    example_log("echo", "open %s:%u%s", addr, (unsigned)port,
+                wsio_conn_has_codec(wsio_ws_conn(ws)) ? " (compressed)" : "");
     if (st->greeting)
         wsio_ws_send(ws, WSIO_OP_TEXT, st->greeting, strlen(st->greeting));
 }
@@ -49,7 +53,9 @@ static void usage(void)
 {
     printf("usage: echo [options]\n%s"
            "  --greeting TEXT   send TEXT to each new client first\n"
-           "  --max-message N   largest message accepted (default 16M)\n",
+           "  --max-message N   largest message accepted (default 16M)\n"
+           "  --deflate         answer permessage-deflate offers (needs a\n"
+           "                    build with zlib)\n",
            example_usage_common());
 }
 
@@ -58,11 +64,14 @@ int main(int argc, char **argv)
     example_opts o = {.host = "127.0.0.1", .port = 9001};
     echo_state st = {0};
     size_t max_message = 16u << 20;
+    int deflate = 0;
     for (int i = 1; i < argc; i++) {
         if (example_parse_common(argc, argv, &i, &o))
             continue;
         if (strcmp(argv[i], "--greeting") == 0) {
             st.greeting = example_value(argc, argv, &i);
+        } else if (strcmp(argv[i], "--deflate") == 0) {
+            deflate = 1;
         } else if (strcmp(argv[i], "--max-message") == 0) {
             max_message = example_size("--max-message",
                                        example_value(argc, argv, &i));
@@ -80,6 +89,17 @@ int main(int argc, char **argv)
     /* An echo server must be able to queue back what it accepted. */
     if (cfg.max_output_bytes < max_message + 64)
         cfg.max_output_bytes = max_message + 64;
+#ifdef WSIO_HAVE_DEFLATE
+    wsio_deflate pmd;
+    wsio_deflate_init(&pmd, NULL);
+    if (deflate)
+        cfg.deflate = &pmd.ext;
+#else
+    if (deflate) {
+        fprintf(stderr, "echo: built without zlib: no --deflate\n");
+        return 2;
+    }
+#endif
     wsio_ws_callbacks cb = {
         .on_open = on_open, .on_message = on_message, .on_close = on_close};
     wsio_server *srv =

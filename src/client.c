@@ -30,6 +30,8 @@ typedef struct client {
     char key[WSIO_HANDSHAKE_KEY_LEN + 1];
     char *subprotocols;       /* our offers, to check the answer; or NULL */
     char host[HOST_MAX];      /* the URL's host: the transport's server_name */
+    char ext_offer[WSIO_DEFLATE_HEADER_MAX]; /* permessage-deflate offer,
+                                                or "" */
     wsio_ws ws;
 } client;
 
@@ -180,8 +182,15 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
     memset(&req, 0, sizeof req);
     req.key = c->key;
     req.subprotocols = c->subprotocols;
+    req.extensions = c->ext_offer[0] ? c->ext_offer : NULL;
     wsio_handshake_result res;
     int rc = wsio_handshake_validate_response(&resp, &req, &res);
+    if (rc == 0 && c->common.deflate) { /* RFC 7692 section 7.1 */
+        rc = wsio_deflate_check_answer(resp.headers, resp.num_headers,
+                                       &c->common.deflate->policy, &ws->pmd);
+        ws->pmd_on = rc == 1;
+        rc = rc < 0 ? rc : 0;
+    }
     if (rc == 0 && res.subprotocol.len) {
         ws->subprotocol = wsio__malloc(mem, res.subprotocol.len + 1);
         if (!ws->subprotocol) {
@@ -236,6 +245,7 @@ static void fill_common(client *c, const wsio_client_config *cfg,
     m->policy = cfg->backpressure;
     m->transport = cfg->transport;
     m->transport_ctx = cfg->transport_ctx;
+    m->deflate = cfg->deflate;
 }
 
 /* wss:// goes through the configured transport (TLS) and tells it the
@@ -280,6 +290,11 @@ static int build_request(client *c, const url_parts *u,
     req.key = c->key;
     req.origin = cfg->origin;
     req.subprotocols = cfg->subprotocols;
+    if (cfg->deflate) {
+        ssize_t n = wsio_deflate_build_offer(&cfg->deflate->policy,
+                                             c->ext_offer, sizeof c->ext_offer);
+        req.extensions = n > 0 ? c->ext_offer : NULL;
+    }
     req.extra_headers = cfg->headers;
     req.num_extra_headers = cfg->num_headers;
     ssize_t need = wsio_handshake_build_request(NULL, 0, &req);

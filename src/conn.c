@@ -26,6 +26,15 @@
  * Sending. Frames are encoded straight into the output queue
  * (conn_output.c); a client masks each with a fresh key (section 5.3).
  *
+ * Compression (a codec, wsio_conn_set_codec; RFC 7692). A compressed
+ * message's payload is unmasked in place and decoded as it arrives, in
+ * chunks into the receive buffer, each chunk no larger than what
+ * max_message_size still allows plus one byte: the inflated size is
+ * checked while it is inflated, never after. Whole messages sent are
+ * compressed straight into the output queue: room for the codec's bound
+ * behind the largest header it may need, then the payload slides down
+ * when the real header is shorter.
+ *
  * Lifetime. Callbacks may free their own connection: feed and abort count
  * their nesting in `depth`, and wsio_conn_free inside only sets `freed`;
  * the memory goes when the outermost of them returns.
@@ -46,6 +55,9 @@
 /* Internal result of an event: stop reading (the connection closed or was
  * freed). Distinct from 0 (go on), WSIO_PAUSE and negative codes. */
 #define STOP 2
+/* Most bytes decoded per codec call (the receive buffer grows by at most
+ * this much at a time, and a streaming host gets pieces of this size). */
+#define DECODE_CHUNK 16384
 
 /*
  * Invariants: state only moves forward (OPEN -> CLOSING -> CLOSED or OPEN
@@ -72,12 +84,15 @@ struct wsio_conn {
     size_t rcap;              /* bytes allocated at rbuf */
     size_t rlen;              /* message bytes assembled at rbuf */
     wsio_utf8 rx_utf8;        /* over the text message being received */
+    size_t msg_out;           /* compressed message: bytes decoded so far */
+    wsio_codec codec;         /* message codec, or ops NULL */
     int err;                  /* sticky failure code, or 0 */
     uint8_t hdr[WSIO_FRAME_HEADER_MAX]; /* a header split between inputs */
     uint8_t hdr_have;         /* bytes of it in hdr */
     uint8_t rx_in_frame;      /* payload bytes of fh are still to come */
     uint8_t msg_opcode;       /* TEXT or BINARY in progress, or 0 */
     uint8_t msg_first;        /* streaming: the next piece is the first */
+    uint8_t msg_compressed;   /* the message in progress had RSV1 */
 
     /* Send side. */
     wsio__outq out;
@@ -146,6 +161,8 @@ static void destroy(wsio_conn *c)
 {
     wsio__outq_clear(&c->out, c->mem);
     release_rx(c);
+    if (c->codec.ops)
+        c->codec.ops->free(c->codec.state);
     wsio__free(c->mem, c);
 }
 
@@ -199,6 +216,22 @@ int wsio_conn_error(const wsio_conn *c, uint64_t *offset)
     return c->err;
 }
 
+int wsio_conn_set_codec(wsio_conn *c, const wsio_codec *codec)
+{
+    if (!codec || !codec->ops)
+        return WSIO_EINVAL;
+    if (c->codec.ops)
+        return WSIO_ESTATE;
+    c->codec = *codec;
+    c->cfg.allowed_rsv |= WSIO_RSV1; /* RFC 7692 section 6 */
+    return 0;
+}
+
+int wsio_conn_has_codec(const wsio_conn *c)
+{
+    return c->codec.ops != NULL;
+}
+
 /* ---- sending ------------------------------------------------------------ */
 
 /* A fresh masking key (section 5.3, section 10.3: unpredictable). */
@@ -217,22 +250,29 @@ static int next_mask(wsio_conn *c, uint8_t key[4])
     return 0;
 }
 
+/* A header for an outgoing frame, with a fresh masking key for a client
+ * (section 5.1). */
+static int start_header(wsio_conn *c, wsio_frame_header *h, unsigned opcode,
+                        int fin, unsigned rsv)
+{
+    memset(h, 0, sizeof *h);
+    h->opcode = (uint8_t)opcode;
+    h->fin = (uint8_t)(fin != 0);
+    h->rsv = (uint8_t)rsv;
+    h->masked = c->role == WSIO_ROLE_CLIENT;
+    return h->masked ? next_mask(c, h->mask_key) : 0;
+}
+
 /* Encode one frame into the output queue, copying (and for a client,
  * masking) the payload. Nothing is queued on failure. */
 static int queue_frame(wsio_conn *c, unsigned opcode, int fin,
                        const void *data, size_t len)
 {
     wsio_frame_header h;
-    memset(&h, 0, sizeof h);
+    int err = start_header(c, &h, opcode, fin, 0);
+    if (err)
+        return err;
     h.payload_len = len;
-    h.opcode = (uint8_t)opcode;
-    h.fin = (uint8_t)(fin != 0);
-    h.masked = c->role == WSIO_ROLE_CLIENT; /* section 5.1 */
-    if (h.masked) {
-        int err = next_mask(c, h.mask_key);
-        if (err)
-            return err;
-    }
     size_t hlen = wsio_frame_header_size(len, h.masked);
     if (len > SIZE_MAX - hlen)
         return WSIO_ENOMEM;
@@ -245,6 +285,53 @@ static int queue_frame(wsio_conn *c, unsigned opcode, int fin,
     else if (len > 0)
         memcpy(out + hlen, data, len);
     wsio__outq_commit(&c->out, hlen + len);
+    return 0;
+}
+
+/*
+ * Compress a whole message through codec into out, which has room for the
+ * largest header the codec's bound may need (hmax) and the bound behind
+ * it; h is the header, with RSV1 (RFC 7692 section 6). Returns the frame's
+ * length, or the codec's negative code.
+ */
+static ssize_t encode_compressed(const wsio_codec *codec, wsio_frame_header *h,
+                                 const void *data, size_t len, uint8_t *out,
+                                 size_t hmax, size_t bound)
+{
+    ssize_t clen = codec->ops->encode(codec->state, data, len, out + hmax, bound);
+    if (clen < 0)
+        return clen;
+    h->payload_len = (uint64_t)clen;
+    size_t hlen = wsio_frame_header_size((uint64_t)clen, h->masked);
+    if (hlen != hmax)
+        memmove(out + hlen, out + hmax, (size_t)clen);
+    (void)wsio_frame_header_encode(out, h);
+    if (h->masked)
+        wsio_mask(out + hlen, (size_t)clen, h->mask_key, 0);
+    return (ssize_t)hlen + clen;
+}
+
+/* A whole data message: compressed when the codec wants it, else plain. */
+static int queue_message(wsio_conn *c, unsigned opcode, const void *data,
+                         size_t len)
+{
+    size_t bound = c->codec.ops->encode_bound(c->codec.state, len);
+    if (bound == 0)
+        return queue_frame(c, opcode, 1, data, len);
+    wsio_frame_header h;
+    int err = start_header(c, &h, opcode, 1, WSIO_RSV1);
+    if (err)
+        return err;
+    size_t hmax = wsio_frame_header_size(bound, h.masked);
+    if (bound > SIZE_MAX - hmax)
+        return WSIO_ENOMEM;
+    uint8_t *out = wsio__outq_reserve(&c->out, c->mem, hmax + bound);
+    if (!out)
+        return WSIO_ENOMEM;
+    ssize_t n = encode_compressed(&c->codec, &h, data, len, out, hmax, bound);
+    if (n < 0)
+        return (int)n;
+    wsio__outq_commit(&c->out, (size_t)n);
     return 0;
 }
 
@@ -298,7 +385,11 @@ int wsio_conn_send_fragment(wsio_conn *c, enum wsio_opcode opcode,
             (fin && wsio_utf8_finish(&utf8)))
             return WSIO_EUTF8;
     }
-    int err = queue_frame(c, opcode, fin, data, len);
+    /* Only whole messages are compressed: a fragmented one would need the
+     * codec to stream (RFC 7692 allows either, per message). */
+    int err = c->codec.ops && fin && opcode != WSIO_OP_CONTINUATION
+                  ? queue_message(c, opcode, data, len)
+                  : queue_frame(c, opcode, fin, data, len);
     if (err)
         return err;
     c->tx_utf8 = utf8;
@@ -338,6 +429,48 @@ wsio_rcbuf *wsio_message_encode(const wsio_mem *mem, enum wsio_opcode opcode,
     return buf;
 }
 
+int wsio_message_encode_compressed(const wsio_mem *mem, enum wsio_opcode opcode,
+                                   const void *data, size_t len,
+                                   const wsio_codec *codec, wsio_rcbuf **out)
+{
+    if (out)
+        *out = NULL;
+    if ((opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY) ||
+        (len > 0 && !data) || !codec || !codec->ops || !out)
+        return WSIO_EINVAL;
+    size_t bound = codec->ops->encode_bound(codec->state, len);
+    if (bound == 0)
+        return 0;
+    size_t hmax = wsio_frame_header_size(bound, 0);
+    if (bound > SIZE_MAX - hmax)
+        return WSIO_ENOMEM;
+    wsio_rcbuf *buf = wsio_rcbuf_new(mem, hmax + bound);
+    if (!buf)
+        return WSIO_ENOMEM;
+    wsio_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.opcode = (uint8_t)opcode;
+    h.fin = 1;
+    h.rsv = WSIO_RSV1;
+    ssize_t n = encode_compressed(codec, &h, data, len, buf->data, hmax, bound);
+    if (n < 0) {
+        wsio_rcbuf_unref(buf);
+        return (int)n;
+    }
+    buf->len = (size_t)n;
+    /* Every recipient's queue holds it: give back what the bound
+     * over-reserved (a failed shrink keeps the larger block). */
+    if (buf->capacity - buf->len > buf->len) {
+        wsio_rcbuf *small = wsio__realloc(buf->mem, buf, sizeof *buf + buf->len);
+        if (small) {
+            buf = small;
+            buf->capacity = buf->len;
+        }
+    }
+    *out = buf;
+    return 1;
+}
+
 int wsio_conn_send_encoded(wsio_conn *c, wsio_rcbuf *frame)
 {
     if (!frame)
@@ -348,6 +481,8 @@ int wsio_conn_send_encoded(wsio_conn *c, wsio_rcbuf *frame)
      * whole frame cannot go between the frames of a fragmented message. */
     if (c->role == WSIO_ROLE_CLIENT || c->tx_opcode)
         return WSIO_ESTATE;
+    if (frame->len > 0 && (frame->data[0] & 0x40) && !c->codec.ops)
+        return WSIO_EINVAL; /* RSV1 without the extension (section 5.2) */
     return wsio__outq_push_rc(&c->out, c->mem, frame);
 }
 
@@ -553,6 +688,8 @@ static void copy_payload(const wsio_conn *c, uint8_t *dst, const uint8_t *p,
 static void end_message(wsio_conn *c)
 {
     c->msg_opcode = 0;
+    c->msg_compressed = 0;
+    c->msg_out = 0;
     c->msg_len = 0;
     c->msg_frags = 0;
     c->rlen = 0;
@@ -588,11 +725,105 @@ static int deliver_piece(wsio_conn *c, const uint8_t *data, size_t n,
     return after_callback(c, c->cb.on_fragment(c, &f, c->user), offset);
 }
 
+/* Deliver a whole message: data[0, len) is borrowed until the callback
+ * returns (rbuf stays allocated until feed returns). */
+static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
+                           uint64_t offset)
+{
+    wsio_message m;
+    m.opcode = (enum wsio_opcode)c->msg_opcode;
+    m.data = data ? (const void *)data : "";
+    m.len = len;
+    end_message(c);
+    if (!c->cb.on_message)
+        return 0;
+    return after_callback(c, c->cb.on_message(c, &m, c->user), offset);
+}
+
+/* Where the codec may write next, and how much: the receive buffer (after
+ * the message so far, or from its start for a streaming host), at most
+ * what max_message_size still allows plus one byte, so that going over
+ * is seen after the least output. */
+static int decode_room(wsio_conn *c, uint8_t **out, size_t *room)
+{
+    size_t allowed = c->cfg.max_message_size - c->msg_out;
+    size_t want = allowed < DECODE_CHUNK ? allowed + 1 : DECODE_CHUNK;
+    size_t at = c->cb.on_fragment ? 0 : c->rlen;
+    int err = rbuf_reserve(c, at + want);
+    if (err)
+        return err;
+    *out = c->rbuf + at;
+    *room = allowed >= c->rcap - at ? c->rcap - at : allowed + 1;
+    return 0;
+}
+
+/* n payload bytes of a compressed message (RFC 7692 section 7.2.2): decode
+ * them in bounded chunks, checking size and UTF-8 as the output appears. */
+static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
+                           int last, uint64_t offset)
+{
+    int end = last && c->fh.fin;
+    unmask(c, p, n, at);
+    c->msg_len += n;
+    const uint8_t *in = p;
+    size_t left = n;
+    int paused = 0;
+    for (;;) {
+        uint8_t *out;
+        size_t room;
+        int err = decode_room(c, &out, &room);
+        if (err)
+            return fail(c, err, offset);
+        size_t before = left;
+        ssize_t got = c->codec.ops->decode(c->codec.state, &in, &left, end,
+                                           out, room);
+        uint64_t here = offset + (n - left);
+        if (got < 0)
+            return fail(c, (int)got, here);
+        if ((size_t)got > room || (got == 0 && left > 0 && left == before))
+            return fail(c, WSIO_EINTERNAL, here); /* a codec that stalls */
+        if ((size_t)got > c->cfg.max_message_size - c->msg_out)
+            return fail(c, WSIO_ETOOBIG, here);
+        c->msg_out += (size_t)got;
+        if (c->msg_opcode == WSIO_OP_TEXT) {
+            err = check_text(c, out, (size_t)got, 0, here);
+            if (err)
+                return err;
+        }
+        if (c->cb.on_fragment) {
+            /* A pause takes effect once this input is decoded. */
+            int rc = deliver_piece(c, out, (size_t)got, 0, here);
+            if (rc < 0 || rc == STOP)
+                return rc;
+            paused |= rc == WSIO_PAUSE;
+        } else {
+            c->rlen += (size_t)got;
+        }
+        if ((size_t)got < room && left == 0)
+            break;
+    }
+    if (!end)
+        return paused ? WSIO_PAUSE : 0;
+    uint64_t here = offset + n;
+    if (c->msg_opcode == WSIO_OP_TEXT) {
+        int err = check_text(c, (const uint8_t *)"", 0, 1, here);
+        if (err)
+            return err;
+    }
+    if (c->cb.on_fragment) {
+        int rc = deliver_piece(c, (const uint8_t *)"", 0, 1, here);
+        return rc == 0 && paused ? WSIO_PAUSE : rc;
+    }
+    return deliver_message(c, c->rbuf, c->rlen, here);
+}
+
 /* n payload bytes of a data frame at p, starting at payload offset at;
  * last when they end the frame. offset is the stream offset of p. */
 static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
                      int last, uint64_t offset)
 {
+    if (c->msg_compressed)
+        return read_compressed(c, p, n, at, last, offset);
     int end = last && c->fh.fin;
     /* Zero copy when the message's bytes are all here in one piece, or
      * when the host streams. */
@@ -620,15 +851,9 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
         return deliver_piece(c, data, n, end, offset + n);
     if (!end)
         return 0;
-    wsio_message m;
-    m.opcode = (enum wsio_opcode)c->msg_opcode;
-    m.data = in_place || !c->rbuf ? p : c->rbuf;
-    m.len = in_place ? n : c->rlen;
-    /* rbuf stays allocated until feed returns, so m.data outlives this. */
-    end_message(c);
-    if (!c->cb.on_message)
-        return 0;
-    return after_callback(c, c->cb.on_message(c, &m, c->user), offset + n);
+    if (in_place || !c->rbuf)
+        return deliver_message(c, p, n, offset + n);
+    return deliver_message(c, c->rbuf, c->rlen, offset + n);
 }
 
 static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
@@ -730,6 +955,20 @@ static int read_payload(wsio_conn *c, uint8_t *p, size_t n, uint64_t offset)
     return read_data(c, p, n, at, last, offset);
 }
 
+/* The most payload bytes one message may take on the wire. A compressed
+ * one may exceed max_message_size by deflate's worst-case expansion of
+ * incompressible data (stored blocks: 5 bytes per 16 KiB or more), so that
+ * a message that inflates to exactly the limit is accepted; what it
+ * inflates to is held to the limit itself (read_compressed). */
+static size_t wire_limit(const wsio_conn *c, int compressed)
+{
+    size_t limit = c->cfg.max_message_size;
+    size_t slack = (limit >> 10) + 64;
+    if (!compressed)
+        return limit;
+    return limit <= SIZE_MAX - slack ? limit + slack : SIZE_MAX;
+}
+
 /* Section 5.4 order and the configured limits, for a data frame's header.
  * Nothing is allocated before this passes. */
 static int start_data_frame(wsio_conn *c)
@@ -742,13 +981,16 @@ static int start_data_frame(wsio_conn *c)
         return WSIO_EFRAGMENT;
     size_t so_far = cont ? c->msg_len : 0;
     size_t frags = cont ? c->msg_frags : 0;
+    int compressed = cont ? c->msg_compressed
+                          : c->codec.ops && (h->rsv & WSIO_RSV1);
     if (h->payload_len > c->cfg.max_frame_size ||
-        h->payload_len > c->cfg.max_message_size - so_far)
+        h->payload_len > wire_limit(c, compressed) - so_far)
         return WSIO_ETOOBIG;
     if (frags >= c->cfg.max_fragments)
         return WSIO_ETOOMANYFRAGS;
     if (!cont) {
         c->msg_opcode = h->opcode;
+        c->msg_compressed = (uint8_t)compressed;
         c->msg_len = 0;
         c->msg_first = 1;
         wsio_utf8_init(&c->rx_utf8);
@@ -764,6 +1006,11 @@ static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
     const wsio_frame_header *h = &c->fh;
     int err = wsio_frame_header_check(h, (enum wsio_role)c->role,
                                       c->cfg.allowed_rsv);
+    /* RFC 7692 section 6.1: RSV1 marks a compressed message on its first
+     * frame only, never on a continuation or a control frame. */
+    if (!err && c->codec.ops && (h->rsv & WSIO_RSV1) &&
+        ((h->opcode & 0x8u) || h->opcode == WSIO_OP_CONTINUATION))
+        err = WSIO_ERSV;
     if (!err && h->opcode == WSIO_OP_CLOSE && h->payload_len == 1)
         err = WSIO_ECLOSEPAYLOAD; /* section 5.5.1: a code is 2 bytes */
     if (!err && !(h->opcode & 0x8u))

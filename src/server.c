@@ -83,6 +83,9 @@ struct wsio_server {
     topic **buckets;
     size_t nbuckets, ntopics;
     wsio_server_stats stats;
+    size_t deflate_conns;     /* connections that agreed permessage-deflate */
+    wsio_codec shared_codec;  /* compresses broadcasts once; ops NULL without */
+    uint8_t shared_bits;      /* its window */
     uint16_t port;
     uint8_t shutting_down, freed, timers_reserved;
 };
@@ -296,10 +299,46 @@ static int check_message(const wsio_server *srv, enum wsio_opcode opcode,
     return 0;
 }
 
-/* Queue frame on ws; 1 when it was queued (the policy may drop it). */
-static int send_one(wsio_ws *ws, wsio_rcbuf *frame)
+/* A message encoded for many: plain, and compressed once when some
+ * connection may take it (RFC 7692 without server context takeover). */
+typedef struct shared_frames {
+    wsio_rcbuf *plain, *compressed;
+} shared_frames;
+
+static int frames_make(wsio_server *srv, shared_frames *f,
+                       enum wsio_opcode opcode, const void *data, size_t len)
 {
-    int rc = wsio__ws_send_encoded(ws, frame);
+    f->compressed = NULL;
+    if (srv->shared_codec.ops && srv->deflate_conns > 0) {
+        int rc = wsio_message_encode_compressed(&srv->budget.mem, opcode, data, len,
+                                                &srv->shared_codec,
+                                                &f->compressed);
+        if (rc < 0)
+            return rc;
+    }
+    f->plain = wsio_message_encode(&srv->budget.mem, opcode, data, len);
+    if (!f->plain) {
+        wsio_rcbuf_unref(f->compressed);
+        return WSIO_ENOMEM;
+    }
+    return 0;
+}
+
+static void frames_release(shared_frames *f)
+{
+    wsio_rcbuf_unref(f->plain);
+    wsio_rcbuf_unref(f->compressed);
+}
+
+/* Queue the frame ws can take; 1 when it was queued (the policy may drop
+ * it). The compressed one only for a peer that keeps no context for our
+ * messages and allows our window. */
+static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
+{
+    int shared_ok = f->compressed && ws->pmd_on &&
+                    ws->pmd.server_no_context_takeover &&
+                    ws->pmd.server_max_window_bits >= srv->shared_bits;
+    int rc = wsio__ws_send_encoded(ws, shared_ok ? f->compressed : f->plain);
     return rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE;
 }
 
@@ -312,14 +351,15 @@ int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
     if (!srv->open)
         return 0;
     /* Encoded once; every queue holds a reference to the same bytes. */
-    wsio_rcbuf *frame = wsio_message_encode(&srv->budget.mem, opcode, data, len);
-    if (!frame)
-        return WSIO_ENOMEM;
+    shared_frames f;
+    rc = frames_make(srv, &f, opcode, data, len);
+    if (rc)
+        return rc;
     int count = 0;
     for (wsio_ws *ws = srv->open; ws; ws = ws->next)
         if (ws != except)
-            count += send_one(ws, frame);
-    wsio_rcbuf_unref(frame);
+            count += send_one(srv, ws, &f);
+    frames_release(&f);
     return count;
 }
 
@@ -335,13 +375,14 @@ int wsio_server_publish(wsio_server *srv, const char *name,
     topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
     if (!slot || !*slot)
         return 0;
-    wsio_rcbuf *frame = wsio_message_encode(&srv->budget.mem, opcode, data, len);
-    if (!frame)
-        return WSIO_ENOMEM;
+    shared_frames f;
+    rc = frames_make(srv, &f, opcode, data, len);
+    if (rc)
+        return rc;
     int count = 0;
     for (wsio__sub *s = (*slot)->subs; s; s = s->tnext)
-        count += send_one(s->ws, frame);
-    wsio_rcbuf_unref(frame);
+        count += send_one(srv, s->ws, &f);
+    frames_release(&f);
     return count;
 }
 
@@ -466,12 +507,13 @@ static char *copy_string(const wsio_mem *mem, const char *s)
 
 /* Send the 101 and open the WebSocket (section 4.2.2). */
 static void accept_upgrade(wsio_server *srv, wsio_ws *ws, wsio_slice key,
-                           const wsio_upgrade_decision *d, uint8_t *rest,
-                           size_t rest_len)
+                           const wsio_upgrade_decision *d, const char *ext,
+                           uint8_t *rest, size_t rest_len)
 {
     wsio_handshake_answer answer;
     memset(&answer, 0, sizeof answer);
     answer.subprotocol = d->subprotocol;
+    answer.extensions = ext;
     ssize_t need = wsio_handshake_build_accept(NULL, 0, key, &answer);
     if (need < 0) {
         reply_status(ws, 500); /* the hook's subprotocol had CR/LF */
@@ -490,6 +532,10 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws, wsio_slice key,
     ws->hs_out_len = (uint32_t)need;
     ws->subprotocol = sub;
     ws->user = d->ws_user;
+    if (ext) {
+        ws->pmd_on = 1;
+        srv->deflate_conns++;
+    }
     list_remove(srv, ws);
     list_add(srv, ws, LIST_OPEN);
     srv->stats.connections++;
@@ -503,6 +549,23 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws, wsio_slice key,
         ws->hs_out = NULL;
         reply_error(ws, WSIO_ENOMEM);
     }
+}
+
+/* RFC 7692: answer the first acceptable permessage-deflate offer, unless
+ * the server has none or is at its cap of compressing connections (then
+ * the offer goes unanswered, i.e. declined). Returns the answer written
+ * to buf, or NULL. */
+static const char *negotiate_deflate(wsio_server *srv, wsio_ws *ws,
+                                     const wsio_http_request *req,
+                                     char buf[WSIO_DEFLATE_HEADER_MAX])
+{
+    const wsio_deflate_ext *ext = srv->common.deflate;
+    if (!ext || (ext->max_connections && srv->deflate_conns >= ext->max_connections))
+        return NULL;
+    ssize_t n = wsio_deflate_negotiate(req->headers, req->num_headers,
+                                       &ext->policy, &ws->pmd, buf,
+                                       WSIO_DEFLATE_HEADER_MAX);
+    return n > 0 ? buf : NULL;
 }
 
 static void handle_request(wsio_server *srv, wsio_ws *ws,
@@ -551,7 +614,9 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
               d.reject.body, d.reject.body_len);
         return;
     }
-    accept_upgrade(srv, ws, key, &d, rest, rest_len);
+    char ext[WSIO_DEFLATE_HEADER_MAX];
+    accept_upgrade(srv, ws, key, &d, negotiate_deflate(srv, ws, req, ext),
+                   rest, rest_len);
 }
 
 /* Request bytes: parse them where they lie when the head came whole (the
@@ -620,6 +685,8 @@ static void transport_closed(wsio_ws *ws)
 {
     wsio_server *srv = ws->srv;
     leave_all_topics(srv, ws);
+    if (ws->pmd_on)
+        srv->deflate_conns--;
     if (ws->list == LIST_OPEN)
         srv->stats.connections--;
     list_remove(srv, ws);
@@ -631,6 +698,8 @@ static void transport_closed(wsio_ws *ws)
 static void free_server_memory(wsio_server *srv)
 {
     wsio__security_free(&srv->sec, srv->mem);
+    if (srv->shared_codec.ops)
+        srv->shared_codec.ops->free(srv->shared_codec.state);
     wsio__free(srv->mem, srv->buckets);
     wsio__free(srv->mem, srv);
 }
@@ -1012,6 +1081,27 @@ static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
     c->transport = cfg->transport;
     c->transport_ctx = cfg->transport_ctx;
     c->stats = &srv->stats;
+    c->deflate = cfg->deflate;
+}
+
+/* The codec that compresses broadcasts once: what the server's policy
+ * answers to an offer of server_no_context_takeover. */
+static int make_shared_codec(wsio_server *srv)
+{
+    static const char offer[] = "permessage-deflate; server_no_context_takeover";
+    const wsio_deflate_ext *ext = srv->common.deflate;
+    if (!ext)
+        return 0;
+    wsio_http_header h = {{"Sec-WebSocket-Extensions", 24},
+                          {offer, sizeof offer - 1}};
+    wsio_deflate_params p;
+    char answer[WSIO_DEFLATE_HEADER_MAX];
+    if (wsio_deflate_negotiate(&h, 1, &ext->policy, &p, answer,
+                               sizeof answer) <= 0)
+        return WSIO_EINVAL;
+    srv->shared_bits = p.server_max_window_bits;
+    return ext->codec_new(ext, &p, WSIO_ROLE_SERVER, WSIO_CODEC_KEEP_STATE,
+                          srv->mem, &srv->shared_codec);
 }
 
 wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
@@ -1057,6 +1147,9 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         if (rc)
             goto fail_srv;
     }
+    rc = make_shared_codec(srv);
+    if (rc)
+        goto fail_srv;
     rc = listen_on(srv, cfg);
     if (rc)
         goto fail_srv;
@@ -1071,6 +1164,8 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
 fail_srv:
     close_listener(srv);
     wsio__security_free(&srv->sec, mem);
+    if (srv->shared_codec.ops)
+        srv->shared_codec.ops->free(srv->shared_codec.state);
     for (int i = 0; i < srv->timers_reserved; i++)
         wsio__timer_unreserve(loop);
     wsio__free(mem, srv);

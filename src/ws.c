@@ -517,6 +517,18 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
                              ws->common->buffer_mem, ws);
     if (!ws->conn)
         return WSIO_ENOMEM;
+    if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */
+        const wsio_deflate_ext *ext = ws->common->deflate;
+        wsio_codec codec;
+        int rc = ext->codec_new(ext, &ws->pmd, role, 0,
+                                ws->common->buffer_mem, &codec);
+        if (rc) {
+            wsio_conn_free(ws->conn);
+            ws->conn = NULL;
+            return rc;
+        }
+        (void)wsio_conn_set_codec(ws->conn, &codec);
+    }
     ws->state = WSIO__WS_OPEN;
     ws->last_rx = wsio__loop_now(ws->loop);
     wsio__timer_stop(ws->loop, &ws->timer);

@@ -131,6 +131,7 @@ typedef struct wsio__ws_common {
     const wsio_transport_ops *transport;
     void *transport_ctx;
     wsio_server_stats *stats;   /* server connections only, else NULL */
+    const wsio_deflate_ext *deflate; /* permessage-deflate, or NULL */
     const wsio_mem *buffer_mem; /* for each connection's wsio_conn */
 } wsio__ws_common;
 
@@ -158,6 +159,7 @@ struct wsio_ws {
     uint32_t hs_in_len, hs_out_len, hs_out_off;
     wsio__sub *subs;            /* topics this ws is in */
     char *subprotocol;          /* negotiated, or NULL */
+    wsio_deflate_params pmd;    /* permessage-deflate, when pmd_on */
     int fail_err;               /* terminate with this at the next timer */
     uint16_t port;
     uint16_t http_status;       /* client: the server's status */
@@ -174,6 +176,7 @@ struct wsio_ws {
     uint8_t tr_handshake;       /* the transport's handshake (TLS) runs */
     uint8_t read_needs_write;   /* a read waits for WRITE readiness (TLS) */
     uint8_t write_needs_read;   /* a write waits for READ readiness (TLS) */
+    uint8_t pmd_on;             /* permessage-deflate was agreed */
     char addr[46];              /* peer address as text */
 };
 

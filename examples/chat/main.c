@@ -12,6 +12,9 @@
 
 #include "example.h"
 #include "room.h"
+#ifdef WSIO_HAVE_DEFLATE
+#include "wsio/deflate.h"
+#endif
 
 /* The page, compiled in from chat.html by the Makefile. */
 extern const unsigned char chat_page[];
@@ -174,6 +177,17 @@ int main(int argc, char **argv)
     /* Cross-site WebSocket hijacking: only the listed pages may connect. */
     cfg.allowed_origins = norigins ? origins : NULL;
     cfg.num_allowed_origins = norigins;
+#ifdef WSIO_HAVE_DEFLATE
+    /* Browsers offer permessage-deflate. Without server context takeover
+     * each broadcast is compressed once for everyone, and no connection
+     * keeps a compressor between messages. */
+    wsio_deflate_config dc;
+    wsio_deflate_config_default(&dc);
+    dc.policy.server_no_context_takeover = 1;
+    wsio_deflate pmd;
+    wsio_deflate_init(&pmd, &dc);
+    cfg.deflate = &pmd.ext;
+#endif
     wsio_ws_callbacks cb = {.on_open = on_open,
                             .on_message = on_message,
                             .on_close = on_close};

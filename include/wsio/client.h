@@ -43,6 +43,11 @@ typedef struct wsio_client_config {
     void *transport_ctx;         /* given to transport->open; the URL's host
                                     reaches it as the transport's
                                     server_name */
+    const wsio_deflate_ext *deflate; /* offer permessage-deflate (RFC 7692;
+                                   wsio/deflate.h makes one), or NULL
+                                   (default). An answer this client did not
+                                   offer or cannot accept fails the
+                                   handshake (WSIO_EHS_EXTENSION) */
 } wsio_client_config;
 
 /* wsio_client_config_default - fill cfg with the defaults written above. */

@@ -88,6 +88,7 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(ECLOSEPAYLOAD, -1111, 1002, 0, "close payload of one byte")              \
     X(ETOOBIG, -1112, 1009, 0, "message or frame over the size limit")         \
     X(ETOOMANYFRAGS, -1113, 1009, 0, "too many fragments in one message")      \
+    X(EDEFLATE, -1114, 1007, 0, "invalid compressed data")                     \
     X(EINVAL, -1200, 0, 0, "invalid argument")                                 \
     X(ESTATE, -1201, 0, 0, "call not allowed in this state")                   \
     X(ENOSPC, -1202, 0, 0, "output buffer too small")                          \

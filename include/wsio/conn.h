@@ -36,6 +36,7 @@
 
 #include "wsio/common.h"
 #include "wsio/frame.h"
+#include "wsio/handshake.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -199,7 +200,9 @@ WSIO_EXTERN ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len);
 /*
  * wsio_conn_send - queue a whole message (one frame), copying data.
  *
- * opcode is WSIO_OP_TEXT or WSIO_OP_BINARY. A client masks the copy.
+ * opcode is WSIO_OP_TEXT or WSIO_OP_BINARY. A client masks the copy. With
+ * a codec (wsio_conn_set_codec) the message is compressed unless the
+ * codec leaves it plain; wsio_conn_send_fragment never compresses.
  * Returns 0, or WSIO_EINVAL (bad opcode), WSIO_EUTF8 (text that is not
  * UTF-8, when check_outgoing_utf8 is on), WSIO_ESTATE (inside a fragmented
  * message being sent), WSIO_ECLOSED (a close frame was already queued),
@@ -239,8 +242,11 @@ WSIO_EXTERN wsio_rcbuf *wsio_message_encode(const wsio_mem *mem,
  * when the bytes have been consumed or the connection is freed.
  *
  * Server role only (client frames must each be masked with a fresh key).
+ * A compressed frame (wsio_message_encode_compressed) needs a codec on
+ * the connection, and a peer without context for our messages.
  * Returns 0, or WSIO_ESTATE (client role, or inside a fragmented message
- * being sent), WSIO_ECLOSED, WSIO_ENOMEM.
+ * being sent), WSIO_EINVAL (a compressed frame and no codec), WSIO_ECLOSED,
+ * WSIO_ENOMEM.
  */
 WSIO_EXTERN int wsio_conn_send_encoded(wsio_conn *c, wsio_rcbuf *frame);
 
@@ -319,6 +325,118 @@ WSIO_EXTERN int wsio_conn_want_write(const wsio_conn *c);
  * byte that caused it (the stream offset).
  */
 WSIO_EXTERN int wsio_conn_error(const wsio_conn *c, uint64_t *offset);
+
+/*
+ * Message codecs: the extension interface of a connection. A per-message
+ * extension that marks its messages with RSV1 (RFC 7692's
+ * permessage-deflate) plugs in here; the core stays libc only and the codec
+ * lives in its own library (libwsio-deflate, wsio/deflate.h, on zlib).
+ *
+ * With a codec set, a data message whose first frame has RSV1 is handed to
+ * decode as its payload arrives (RSV1 on a continuation or a control frame
+ * fails the connection with 1002), and every whole message sent with
+ * wsio_conn_send goes through encode_bound/encode and leaves with RSV1.
+ * The connection enforces every limit: decode only ever gets room for the
+ * bytes max_message_size still allows plus one, so a small frame that
+ * inflates without end fails with 1009 after at most the limit of output.
+ */
+typedef struct wsio_codec_ops {
+    /*
+     * Decompress the next bytes of the current message: take input from
+     * *in (advancing *in and lowering *in_len by what was used) and write
+     * at most cap bytes to out. end is 1 on the calls that carry the
+     * message's last bytes (possibly none): the codec then finishes the
+     * message (permessage-deflate appends 0x00 0x00 0xff 0xff).
+     * The connection calls again while *in_len > 0 or the last call
+     * filled out completely. Returns the bytes written (0 included), or
+     * WSIO_EDEFLATE for invalid data, or WSIO_ENOMEM.
+     */
+    ssize_t (*decode)(void *state, const uint8_t **in, size_t *in_len,
+                      int end, uint8_t *out, size_t cap);
+    /*
+     * How the next message of len bytes leaves: 0 to send it uncompressed
+     * (under the codec's size threshold), else the most bytes encode can
+     * write for it.
+     */
+    size_t (*encode_bound)(void *state, size_t len);
+    /*
+     * Compress a whole message into out[0..cap), cap being what
+     * encode_bound said. Returns the payload length, or WSIO_ENOMEM (the
+     * codec's state is then as before the call).
+     */
+    ssize_t (*encode)(void *state, const void *in, size_t len, uint8_t *out,
+                      size_t cap);
+    /* Release state and everything it holds. */
+    void (*free)(void *state);
+} wsio_codec_ops;
+
+/* A codec: its functions and its state (owned by whoever holds it). */
+typedef struct wsio_codec {
+    const wsio_codec_ops *ops;
+    void *state;
+} wsio_codec;
+
+/*
+ * wsio_conn_set_codec - give the connection a message codec (copied; the
+ * connection takes ownership of codec->state and frees it with itself).
+ * Call it right after wsio_conn_new, before any byte is fed or sent; it
+ * allows RSV1 on received data frames.
+ * Returns 0, or WSIO_EINVAL (codec or its ops NULL), WSIO_ESTATE (a codec
+ * is already set).
+ */
+WSIO_EXTERN int wsio_conn_set_codec(wsio_conn *c, const wsio_codec *codec);
+
+/*
+ * wsio_conn_has_codec - 1 when a codec is set (the extension was agreed),
+ * else 0.
+ */
+WSIO_EXTERN int wsio_conn_has_codec(const wsio_conn *c);
+
+/*
+ * wsio_message_encode_compressed - like wsio_message_encode, through codec:
+ * one compressed frame (RSV1) for many server connections, which is right
+ * only for recipients whose peer resets its decompressor state for each of
+ * our messages, i.e. that agreed server_no_context_takeover with a window
+ * no smaller than the codec's (server.c checks this before sharing).
+ * codec should be a server-role codec without context takeover.
+ *
+ * Returns 1 with *out set to the buffer (one reference, the caller's), 0
+ * when the codec leaves this message uncompressed (*out NULL: use
+ * wsio_message_encode), or WSIO_EINVAL (bad opcode, NULL codec or out),
+ * WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_message_encode_compressed(const wsio_mem *mem,
+                                               enum wsio_opcode opcode,
+                                               const void *data, size_t len,
+                                               const wsio_codec *codec,
+                                               wsio_rcbuf **out);
+
+/*
+ * permessage-deflate as servers and clients use it (wsio_server_config and
+ * wsio_client_config point to one; NULL there means no compression, and
+ * the offer is declined by not answering it). The core negotiates with
+ * policy (wsio/handshake.h) and asks codec_new for each connection that
+ * agreed. libwsio-deflate fills one in (wsio_deflate_init); it is
+ * read-only after that, so any number of servers and clients on any
+ * threads may share it.
+ */
+typedef struct wsio_deflate_ext {
+    wsio_deflate_policy policy;
+    /* Server: connections that may use compression at once; beyond it,
+     * offers are declined. 0: no cap. */
+    size_t max_connections;
+    /* Make the codec of one connection of the given role for what was
+     * agreed, allocating through mem. flags: WSIO_CODEC_KEEP_STATE or 0.
+     * Returns 0, or WSIO_ENOMEM. */
+    int (*codec_new)(const struct wsio_deflate_ext *ext,
+                     const wsio_deflate_params *params, enum wsio_role role,
+                     unsigned flags, const wsio_mem *mem, wsio_codec *out);
+} wsio_deflate_ext;
+
+/* codec_new flag: the codec serves many messages in a row (a server's
+ * broadcasts): keep its state between messages even without context
+ * takeover, rather than freeing it after each. */
+#define WSIO_CODEC_KEEP_STATE 1u
 
 #ifdef __cplusplus
 }

@@ -307,6 +307,113 @@ WSIO_EXTERN int wsio_handshake_validate_response(const wsio_http_response *resp,
                                                  const wsio_handshake_request *req,
                                                  wsio_handshake_result *result);
 
+/*
+ * permessage-deflate negotiation (RFC 7692 section 7.1), for both roles.
+ *
+ * The core only negotiates; compressing is a codec's job (wsio/conn.h),
+ * which libwsio-deflate provides on zlib (wsio/deflate.h). Negotiation
+ * never agrees to a window under 9 bits for the side this end compresses:
+ * zlib cannot make raw deflate streams with an 8-bit window (it uses 9),
+ * and a 9-bit stream is not valid for a peer that asked for 8.
+ */
+
+/* Longest Sec-WebSocket-Extensions value these functions write, NUL
+ * included. */
+#define WSIO_DEFLATE_HEADER_MAX 160
+
+/* The parameters both ends agreed on (RFC 7692 section 7.1). */
+typedef struct wsio_deflate_params {
+    uint8_t server_no_context_takeover; /* the server resets its compressor
+                                           after each message */
+    uint8_t client_no_context_takeover; /* the client does */
+    uint8_t server_max_window_bits;     /* the server compresses with at most
+                                           this LZ77 window: 8..15 */
+    uint8_t client_max_window_bits;     /* the client does: 8..15 */
+} wsio_deflate_params;
+
+/*
+ * What one end asks for and accepts; fill with wsio_deflate_policy_default.
+ * Window bits are 9..15 (smaller values count as 9).
+ *
+ * Server: server_no_context_takeover answers every offer with it (so one
+ * compressed frame serves every recipient of a broadcast);
+ * client_no_context_takeover asks it of every client (a client that offers
+ * it gets it anyway); server_max_window_bits is the largest window the
+ * server compresses with (answered when under 15, or when the offer asks
+ * for less); client_max_window_bits limits clients that offered the
+ * parameter.
+ *
+ * Client: the same fields are what the offer asks for; the offer always
+ * says client_max_window_bits, so that a server may limit the client.
+ */
+typedef struct wsio_deflate_policy {
+    uint8_t server_no_context_takeover; /* default 0 */
+    uint8_t client_no_context_takeover; /* default 0 */
+    uint8_t server_max_window_bits;     /* default 15 */
+    uint8_t client_max_window_bits;     /* default 15 */
+} wsio_deflate_policy;
+
+/* wsio_deflate_policy_default - fill p with the defaults written above. */
+WSIO_EXTERN void wsio_deflate_policy_default(wsio_deflate_policy *p);
+
+/*
+ * wsio_deflate_negotiate - the server's side: pick the first acceptable
+ * permessage-deflate offer among the Sec-WebSocket-Extensions headers of
+ * headers[0..n) and write the answer's header value.
+ *
+ * An offer with an unknown parameter, a parameter given twice, a value
+ * that is not a decimal 8..15 without leading zeros (quoted or not), a
+ * value on a *_no_context_takeover parameter or a server_max_window_bits
+ * without one is declined, as is one asking the server for an 8-bit
+ * window (section 7.1.2.1); the next offer is then tried (section 5.1).
+ *
+ * policy may be NULL for the defaults. On acceptance params (if not NULL)
+ * receives what was agreed and answer receives the value with its NUL (it
+ * needs at most WSIO_DEFLATE_HEADER_MAX bytes).
+ * Returns the answer's length (> 0), 0 when no offer is acceptable (then
+ * send no Sec-WebSocket-Extensions header: the offer is declined), or
+ * WSIO_EINVAL when headers is NULL with n > 0 or answer is NULL, or
+ * WSIO_ENOSPC when cap is too small.
+ */
+WSIO_EXTERN ssize_t wsio_deflate_negotiate(const wsio_http_header *headers,
+                                           size_t n,
+                                           const wsio_deflate_policy *policy,
+                                           wsio_deflate_params *params,
+                                           char *answer, size_t cap);
+
+/*
+ * wsio_deflate_build_offer - the client's side: write the
+ * Sec-WebSocket-Extensions value that offers permessage-deflate as policy
+ * (NULL: defaults) asks, with its NUL, into out (at most
+ * WSIO_DEFLATE_HEADER_MAX bytes). Returns the length, or WSIO_EINVAL (out
+ * NULL) or WSIO_ENOSPC.
+ */
+WSIO_EXTERN ssize_t wsio_deflate_build_offer(const wsio_deflate_policy *policy,
+                                             char *out, size_t cap);
+
+/*
+ * wsio_deflate_check_answer - the client's check of the server's
+ * Sec-WebSocket-Extensions headers in headers[0..n) against the offer that
+ * wsio_deflate_build_offer made from policy (NULL: defaults).
+ *
+ * The answer must hold at most one permessage-deflate element, with
+ * well-formed parameters (the rules of wsio_deflate_negotiate) that accept
+ * the offer (section 7.1): server_no_context_takeover when it was asked
+ * for, server_max_window_bits no larger than asked for (and present when
+ * asked for), client_max_window_bits no smaller than 9 (this end cannot
+ * compress with 8 bits).
+ *
+ * Returns 1 with params (if not NULL) filled when permessage-deflate was
+ * agreed, 0 when the answer does not mention it, or WSIO_EHS_EXTENSION
+ * when the answer is one this client did not offer or cannot accept (fail
+ * the connection, RFC 6455 section 4.1), or WSIO_EINVAL when headers is
+ * NULL with n > 0.
+ */
+WSIO_EXTERN int wsio_deflate_check_answer(const wsio_http_header *headers,
+                                          size_t n,
+                                          const wsio_deflate_policy *policy,
+                                          wsio_deflate_params *params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,6 +94,10 @@ typedef struct wsio_server_config {
                                    "::1"). NULL (default): those headers
                                    are ignored. Copied. */
     size_t num_trusted_proxies;
+    const wsio_deflate_ext *deflate; /* permessage-deflate (RFC 7692;
+                                   wsio/deflate.h makes one), or NULL
+                                   (default): offers go unanswered. Must
+                                   outlive the server */
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
@@ -191,7 +195,9 @@ WSIO_EXTERN int wsio_server_post(wsio_server *srv, void (*fn)(void *user),
  * wsio_server_broadcast - send one message to every open connection but
  * except (NULL for none). The frame is encoded once and every connection's
  * queue points at the same bytes; the backpressure policy applies to each
- * recipient. Returns the number of connections it was queued on, or
+ * recipient. With permessage-deflate it is also compressed once, for the
+ * recipients that agreed to server_no_context_takeover (with a window no
+ * smaller than the server's); the others get the plain frame. Returns the number of connections it was queued on, or
  * WSIO_EINVAL, WSIO_EUTF8, WSIO_ENOMEM.
  */
 WSIO_EXTERN int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,

@@ -10,6 +10,9 @@
 // newest message. Every wait is bounded. Exits 0 when every check passed,
 // 1 with a message naming the failed check otherwise; the browser is always
 // closed. CHROMIUM overrides the browser path (default /usr/bin/chromium).
+// EXPECT_DEFLATE=1 (a chat built with zlib) requires the 101 response's
+// Sec-WebSocket-Extensions to accept Chromium's permessage-deflate offer;
+// otherwise the response must carry no extension (seen through CDP).
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +28,8 @@ if (!url) {
 }
 
 let passed = 0;
+const expectDeflate = process.env.EXPECT_DEFLATE === '1';
+const handshakes = []; // { label, status, ext } of each page's WebSocket 101
 const started = Date.now();
 function ok(what) {
   passed++;
@@ -66,6 +71,13 @@ const isSystem = (text) => (m) => m.kind === 'system' && m.name === null && m.te
 
 async function openChat(context, label, errors) {
   const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    const h = e.response.headers;
+    const name = Object.keys(h).find((k) => k.toLowerCase() === 'sec-websocket-extensions');
+    handshakes.push({ label, status: e.response.status, ext: name ? h[name] : '' });
+  });
   page.setDefaultTimeout(WAIT_MS);
   page.on('pageerror', (e) => errors.push(`${label}: uncaught ${e.message}`));
   page.on('console', (m) => {
@@ -97,6 +109,13 @@ async function run(context) {
   const a = await openChat(context, 'page A', errors);
   const b = await openChat(context, 'page B', errors);
   ok('two pages load the chat and connect');
+
+  check(handshakes.length >= 2 && handshakes.every((h) => h.status === 101),
+        'the WebSocket handshakes: ' + JSON.stringify(handshakes));
+  for (const h of handshakes)
+    check(expectDeflate ? h.ext.startsWith('permessage-deflate') : h.ext === '',
+          `${h.label}: Sec-WebSocket-Extensions "${h.ext}" (EXPECT_DEFLATE=${expectDeflate ? 1 : 0})`);
+  ok(`the 101 answers Chromium's compression offer with "${handshakes[0].ext || 'nothing'}"`);
 
   await setName(a, 'Иван');
   for (const [p, l] of [[a, 'page A'], [b, 'page B']])

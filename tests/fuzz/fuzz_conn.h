@@ -138,7 +138,12 @@ static void fuzz_drain(wsio_conn *c, unsigned mode)
     REQUIRE(wsio_conn_buffered_amount(c) == 0 && !wsio_conn_want_write(c));
 }
 
-static int fuzz_conn(enum wsio_role role, const uint8_t *data, size_t size)
+/* Called on the new connection before any byte (fuzz_inflate sets a
+ * codec with it); arg is the input's split byte. */
+typedef void (*fuzz_setup_fn)(wsio_conn *c, uint8_t arg);
+
+static int fuzz_conn_with(enum wsio_role role, const uint8_t *data,
+                          size_t size, fuzz_setup_fn setup)
 {
     if (size < 2)
         return 0;
@@ -173,6 +178,8 @@ static int fuzz_conn(enum wsio_role role, const uint8_t *data, size_t size)
     }
     wsio_conn *c = wsio_conn_new(role, &cfg, &cb, NULL, &s);
     REQUIRE(c);
+    if (setup)
+        setup(c, data[1]);
 
     size_t pos = 0, turn = 0;
     while (pos < len && !s.freed) {
@@ -202,6 +209,11 @@ static int fuzz_conn(enum wsio_role role, const uint8_t *data, size_t size)
     }
     free(in);
     return 0;
+}
+
+static int fuzz_conn(enum wsio_role role, const uint8_t *data, size_t size)
+{
+    return fuzz_conn_with(role, data, size, NULL);
 }
 
 #endif /* FUZZ_CONN_H */

@@ -1,10 +1,13 @@
 // Round-trips against examples/echo with Node's `ws`: text, binary,
 // Cyrillic and emoji, a 1 MiB message, ping/pong, and a clean close.
-// Usage: node echo_node.mjs ws://127.0.0.1:PORT/
+// Usage: node echo_node.mjs ws://127.0.0.1:PORT/ [deflate]
+// With "deflate" the client offers permessage-deflate (compressing every
+// message: threshold 0) and the server must accept it.
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 
 const url = process.argv[2];
+const deflate = process.argv[3] === 'deflate';
 const deadline = setTimeout(() => {
   console.error('node ws: timed out');
   process.exit(1);
@@ -15,7 +18,10 @@ function fail(msg) {
   process.exit(1);
 }
 
-const ws = new WebSocket(url, { perMessageDeflate: false });
+const ws = new WebSocket(url, {
+  perMessageDeflate: deflate ? { threshold: 0 } : false,
+  maxPayload: 2 << 20,
+});
 const cases = [
   'hello',
   '',
@@ -36,7 +42,11 @@ function sendNext() {
   ws.ping(Buffer.from('are you there'));
 }
 
-ws.on('open', sendNext);
+ws.on('open', () => {
+  const answer = ws.extensions;
+  if (deflate !== answer.startsWith('permessage-deflate')) fail(`extensions "${answer}"`);
+  sendNext();
+});
 ws.on('message', (data, isBinary) => {
   const sent = cases[next];
   const wantBinary = Buffer.isBuffer(sent);
@@ -54,6 +64,6 @@ ws.on('close', (code) => {
   clearTimeout(deadline);
   if (code !== 1000) fail(`close code ${code}`);
   if (next !== cases.length) fail(`only ${next} of ${cases.length} cases`);
-  console.log(`node ws: ${cases.length} round trips, ping, close 1000 ok`);
+  console.log(`node ws${deflate ? ` (${ws.extensions})` : ''}: ${cases.length} round trips, ping, close 1000 ok`);
 });
 ws.on('error', (e) => fail(e.message));

@@ -1,6 +1,12 @@
 """Round-trips against examples/echo with Python's `websockets` (Debian
 python3-websockets): text, binary, Cyrillic and emoji, a 1 MiB message,
-ping/pong, and a clean close. Usage: echo_python.py ws://127.0.0.1:PORT/"""
+ping/pong, and a clean close. Usage: echo_python.py ws://127.0.0.1:PORT/ [MODE]
+
+MODE says what is offered and what the server must answer:
+  offer    (default) websockets' default permessage-deflate offer, which a
+           server without compression leaves unanswered;
+  plain    no offer at all (compression=None);
+  deflate  the default offer, which the server must accept."""
 import asyncio
 import os
 import sys
@@ -8,9 +14,16 @@ import sys
 import websockets
 
 
-async def main(url):
+async def main(url, mode):
+    compression = None if mode == "plain" else "deflate"
     async with websockets.connect(url, max_size=2 << 20, open_timeout=5,
-                                  close_timeout=5) as ws:
+                                  close_timeout=5,
+                                  compression=compression) as ws:
+        answer = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+        if mode == "deflate":
+            assert answer.startswith("permessage-deflate"), f"answer {answer!r}"
+        else:
+            assert answer == "", f"unexpected extension answer {answer!r}"
         cases = [
             "hello",
             "",
@@ -29,9 +42,11 @@ async def main(url):
         await asyncio.wait_for(pong, 5)
         await ws.close(1000, "bye")
         assert ws.close_code == 1000, f"close code {ws.close_code}"
-    print(f"python websockets {websockets.__version__}: "
+    print(f"python websockets {websockets.__version__} ({mode}"
+          f"{': ' + answer if answer else ''}): "
           f"{len(cases)} round trips, ping, close 1000 ok")
 
 
 if __name__ == "__main__":
-    asyncio.run(asyncio.wait_for(main(sys.argv[1]), 60))
+    mode = sys.argv[2] if len(sys.argv) > 2 else "offer"
+    asyncio.run(asyncio.wait_for(main(sys.argv[1], mode), 60))

@@ -40,6 +40,19 @@ for mode in poll epoll host; do
         failed=$((failed + 1)); echo "FAIL $mode server exit on SIGTERM"
     fi
 done
+# permessage-deflate (when built with zlib): Python's and Node's clients
+# against the echo example with --deflate, and the wsio client against
+# Node's ws server.
+if [ -x "$BUILD/tests/interop_deflate_client" ]; then
+    start_server "$tmp/deflate" "$BUILD/examples/echo" --deflate
+    run_case "python websockets / deflate" /usr/bin/python3 tests/interop/echo_python.py "$SERVER_URL" deflate
+    run_case "python websockets / deflate, no offer" /usr/bin/python3 tests/interop/echo_python.py "$SERVER_URL" plain
+    run_case "node ws / deflate" node tests/interop/echo_node.mjs "$SERVER_URL" deflate
+    stop_server "$SERVER_PID" || { failed=$((failed + 1)); echo "FAIL deflate server exit"; }
+    start_server "$tmp/wsnode" node tests/interop/ws_server.mjs
+    run_case "wsio client / node ws server, deflate" "$BUILD/tests/interop_deflate_client" "$SERVER_URL"
+    stop_server "$SERVER_PID" || { failed=$((failed + 1)); echo "FAIL node ws server exit"; }
+fi
 rm -rf "$tmp"
 echo "interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
