@@ -497,7 +497,7 @@ $(TLS_TEST_BIN): tests/tls/test_tls.c $(INTEGRATION_HELPERS) tests/integration/h
 # Certificates are made by the script, in a temporary directory; then the
 # wsio client, Python's websockets and headless Chromium go over TLS.
 tls-test: $(TLS_TEST_BIN) $(addprefix $(BUILD)/examples/,echo chat auth)
-	@BUILD=$(BUILD) sh tests/tls/run.sh
+	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/tls/run.sh
 
 # The TLS suite and the examples over TLS with ASan + UBSan.
 sanitize-tls:
