@@ -35,7 +35,6 @@ typedef struct client {
     wsio_ws ws;
 } client;
 
-#define CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 void wsio_client_config_default(wsio_client_config *cfg)
 {
@@ -119,13 +118,13 @@ static void no_left_open(wsio_ws *ws)
 
 static void detach(wsio_ws *ws)
 {
-    client *c = CONTAINER(ws, client, ws);
+    client *c = WSIO__CONTAINER_OF(ws, client, ws);
     wsio__attach_remove(ws->loop, &c->attach);
 }
 
 static void release(wsio_ws *ws)
 {
-    client *c = CONTAINER(ws, client, ws);
+    client *c = WSIO__CONTAINER_OF(ws, client, ws);
     const wsio_mem *mem = wsio__loop_mem(ws->loop);
     wsio__ws_cleanup(ws);
     wsio__free(mem, c->subprotocols);
@@ -151,7 +150,7 @@ static void connected(wsio_ws *ws, unsigned events)
 
 static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
-    client *c = CONTAINER(ws, client, ws);
+    client *c = WSIO__CONTAINER_OF(ws, client, ws);
     const wsio_mem *mem = wsio__loop_mem(ws->loop);
     if (ws->hs_in_len + n > c->common.http.max_header_bytes + WSIO__READ_BUF) {
         wsio__ws_finish_handshake_fail(ws, WSIO_EHS_TOOLARGE);
@@ -222,7 +221,7 @@ static const wsio__ws_class client_ws_class = {
 
 static void destroy_attached(wsio__attach *a)
 {
-    client *c = CONTAINER(a, client, attach);
+    client *c = WSIO__CONTAINER_OF(a, client, attach);
     wsio_ws_terminate(&c->ws);
 }
 

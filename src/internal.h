@@ -17,6 +17,11 @@
 #define WSIO_UNLIKELY(x) (x)
 #endif
 
+/* The struct of type that holds member at ptr (an embedded io, timer or
+ * list link back to its owner). */
+#define WSIO__CONTAINER_OF(ptr, type, member)                                  \
+    ((type *)((char *)(ptr)-offsetof(type, member)))
+
 /* The allocator to use for a wsio_mem argument that may be NULL. */
 static inline const wsio_mem *wsio__mem_or_default(const wsio_mem *mem)
 {

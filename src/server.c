@@ -90,7 +90,6 @@ struct wsio_server {
     uint8_t shutting_down, freed, timers_reserved;
 };
 
-#define CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 void wsio_server_config_default(wsio_server_config *cfg)
 {
@@ -769,7 +768,7 @@ static int over_budget(const wsio_server *srv)
  * what a peer is not reading, not a reply on its way out. */
 static void on_over_budget(wsio__budget *b)
 {
-    wsio_server *srv = CONTAINER(b, wsio_server, budget);
+    wsio_server *srv = WSIO__CONTAINER_OF(b, wsio_server, budget);
     if (!srv->shed_timer.slot)
         wsio__timer_start(srv->loop, &srv->shed_timer,
                           wsio__loop_now(srv->loop) + 1);
@@ -782,7 +781,7 @@ static void on_over_budget(wsio__budget *b)
  * loop counts down an estimate rather than re-reading the total. */
 static void on_shed(wsio__timer *t)
 {
-    wsio_server *srv = CONTAINER(t, wsio_server, shed_timer);
+    wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, shed_timer);
     size_t used = srv->budget.used;
     while (used > srv->budget.limit) {
         wsio_ws *largest = NULL;
@@ -874,7 +873,7 @@ static void pause_accepting(wsio_server *srv)
 static void on_listener(wsio__io *io, unsigned events)
 {
     (void)events;
-    wsio_server *srv = CONTAINER(io, wsio_server, lio);
+    wsio_server *srv = WSIO__CONTAINER_OF(io, wsio_server, lio);
     for (int i = 0; i < ACCEPT_BATCH && srv->lio.events; i++) {
         struct sockaddr_storage ss;
         int fd = accept_fd(srv->lio.fd, &ss);
@@ -896,7 +895,7 @@ static void on_listener(wsio__io *io, unsigned events)
 
 static void on_accept_timer(wsio__timer *t)
 {
-    wsio_server *srv = CONTAINER(t, wsio_server, accept_timer);
+    wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, accept_timer);
     if (srv->lio.fd >= 0 && wsio__io_watch(srv->loop, &srv->lio,
                                            WSIO_IO_READ) < 0)
         pause_accepting(srv);
@@ -908,7 +907,7 @@ static void on_accept_timer(wsio__timer *t)
  * ping are terminated (from their own timers: no callbacks here). */
 static void on_heartbeat(wsio__timer *t)
 {
-    wsio_server *srv = CONTAINER(t, wsio_server, heartbeat_timer);
+    wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, heartbeat_timer);
     for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
         if (wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
             continue;
@@ -937,7 +936,7 @@ static void terminate_all(wsio_server *srv)
 
 static void on_shutdown_deadline(wsio__timer *t)
 {
-    wsio_server *srv = CONTAINER(t, wsio_server, shutdown_timer);
+    wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, shutdown_timer);
     terminate_all(srv);
 }
 
@@ -952,7 +951,7 @@ static void close_listener(wsio_server *srv)
 
 static void release_server(wsio__deferred *d)
 {
-    wsio_server *srv = CONTAINER(d, wsio_server, defer);
+    wsio_server *srv = WSIO__CONTAINER_OF(d, wsio_server, defer);
     free_server_memory(srv);
 }
 
@@ -1007,7 +1006,7 @@ int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms)
 
 static void destroy_attached(wsio__attach *a)
 {
-    wsio_server_free(CONTAINER(a, wsio_server, attach));
+    wsio_server_free(WSIO__CONTAINER_OF(a, wsio_server, attach));
 }
 
 /* ---- making a server ----------------------------------------------------------------- */
