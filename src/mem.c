@@ -56,14 +56,17 @@ wsio_rcbuf *wsio_rcbuf_new(const wsio_mem *mem, size_t capacity)
     return buf;
 }
 
+/* Atomic, so one encoded frame can sit in the queues of servers on several
+ * threads (wsio_hub). Taking a reference needs no ordering; the last drop
+ * must see every other thread's use of the bytes before they are freed. */
 wsio_rcbuf *wsio_rcbuf_ref(wsio_rcbuf *buf)
 {
-    buf->refcount++;
+    __atomic_fetch_add(&buf->refcount, 1, __ATOMIC_RELAXED);
     return buf;
 }
 
 void wsio_rcbuf_unref(wsio_rcbuf *buf)
 {
-    if (buf && --buf->refcount == 0)
+    if (buf && __atomic_sub_fetch(&buf->refcount, 1, __ATOMIC_ACQ_REL) == 0)
         wsio__free(buf->mem, buf);
 }

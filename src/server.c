@@ -59,7 +59,7 @@ struct topic {
     wsio__sub *subs;
     uint32_t hash;
     uint8_t len;
-    char name[];
+    char name[];              /* len bytes and a NUL, for the broker */
 };
 
 enum { LIST_NONE = 0, LIST_OPEN = 1, LIST_OTHER = 2 };
@@ -82,6 +82,8 @@ struct wsio_server {
     size_t nrefs;             /* connections not yet released */
     topic **buckets;
     size_t nbuckets, ntopics;
+    wsio_broker broker;       /* all NULL without one */
+    uint64_t node_id;
     wsio_server_stats stats;
     size_t deflate_conns;     /* connections that agreed permessage-deflate */
     wsio_codec shared_codec;  /* compresses broadcasts once; ops NULL without */
@@ -199,6 +201,8 @@ static void sub_unlink(wsio_server *srv, wsio__sub *s)
         topic **p = topic_slot(srv, t->name, t->len, t->hash);
         *p = t->next;
         srv->ntopics--;
+        if (srv->broker.on_last_unsubscribed)
+            srv->broker.on_last_unsubscribed(srv, t->name, srv->broker.user);
         wsio__free(srv->mem, t);
     }
     wsio__free(srv->mem, s);
@@ -241,7 +245,7 @@ int wsio_ws_subscribe(wsio_ws *ws, const char *name)
     topic **slot = topic_slot(srv, name, len, hash);
     topic *t = *slot;
     if (!t) {
-        t = wsio__malloc(srv->mem, sizeof *t + len);
+        t = wsio__malloc(srv->mem, sizeof *t + len + 1);
         if (!t) {
             wsio__free(srv->mem, s);
             return WSIO_ENOMEM;
@@ -250,9 +254,11 @@ int wsio_ws_subscribe(wsio_ws *ws, const char *name)
         t->subs = NULL;
         t->hash = hash;
         t->len = (uint8_t)len;
-        memcpy(t->name, name, len);
+        memcpy(t->name, name, len + 1);
         *slot = t;
         srv->ntopics++;
+        if (srv->broker.on_first_subscriber)
+            srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
     }
     s->t = t;
     s->ws = ws;
@@ -341,48 +347,95 @@ static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
     return rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE;
 }
 
-int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
-                          const void *data, size_t len, const wsio_ws *except)
+/* Queue a message on this server's connections: the subscribers of topic,
+ * or with topic NULL every open one but except. Nothing goes to the broker. */
+static int send_local(wsio_server *srv, const char *name,
+                      enum wsio_opcode opcode, const void *data, size_t len,
+                      const wsio_ws *except)
 {
+    size_t tlen = 0;
+    if (name && !topic_name_ok(name, &tlen))
+        return WSIO_EINVAL;
     int rc = check_message(srv, opcode, data, len);
     if (rc)
         return rc;
-    if (!srv->open)
+    wsio__sub *subs = NULL;
+    if (name) {
+        topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
+        if (!slot || !*slot)
+            return 0;
+        subs = (*slot)->subs;
+    } else if (!srv->open) {
         return 0;
+    }
     /* Encoded once; every queue holds a reference to the same bytes. */
     shared_frames f;
     rc = frames_make(srv, &f, opcode, data, len);
     if (rc)
         return rc;
     int count = 0;
-    for (wsio_ws *ws = srv->open; ws; ws = ws->next)
-        if (ws != except)
-            count += send_one(srv, ws, &f);
+    if (name) {
+        for (wsio__sub *s = subs; s; s = s->tnext)
+            count += send_one(srv, s->ws, &f);
+    } else {
+        for (wsio_ws *ws = srv->open; ws; ws = ws->next)
+            if (ws != except)
+                count += send_one(srv, ws, &f);
+    }
     frames_release(&f);
     return count;
+}
+
+/* A local publish or broadcast: here first, then to the other nodes. */
+static int send_everywhere(wsio_server *srv, const char *name,
+                           enum wsio_opcode opcode, const void *data,
+                           size_t len, const wsio_ws *except)
+{
+    int count = send_local(srv, name, opcode, data, len, except);
+    if (count >= 0 && srv->broker.on_publish)
+        srv->broker.on_publish(srv, name, opcode, data, len, srv->broker.user);
+    return count;
+}
+
+int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
+                          const void *data, size_t len, const wsio_ws *except)
+{
+    return send_everywhere(srv, NULL, opcode, data, len, except);
 }
 
 int wsio_server_publish(wsio_server *srv, const char *name,
                         enum wsio_opcode opcode, const void *data, size_t len)
 {
-    size_t tlen;
-    if (!topic_name_ok(name, &tlen))
+    if (!name)
         return WSIO_EINVAL;
-    int rc = check_message(srv, opcode, data, len);
-    if (rc)
-        return rc;
-    topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
-    if (!slot || !*slot)
+    return send_everywhere(srv, name, opcode, data, len, NULL);
+}
+
+int wsio_server_deliver(wsio_server *srv, uint64_t origin, const char *name,
+                        enum wsio_opcode opcode, const void *data, size_t len)
+{
+    if (origin == srv->node_id)
         return 0;
-    shared_frames f;
-    rc = frames_make(srv, &f, opcode, data, len);
-    if (rc)
-        return rc;
-    int count = 0;
-    for (wsio__sub *s = (*slot)->subs; s; s = s->tnext)
-        count += send_one(srv, s->ws, &f);
-    frames_release(&f);
-    return count;
+    return send_local(srv, name, opcode, data, len, NULL);
+}
+
+/* ---- brokers ------------------------------------------------------------------- */
+
+int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
+{
+    static const wsio_broker none = {0};
+    srv->broker = broker ? *broker : none;
+    if (!srv->broker.on_first_subscriber)
+        return 0;
+    for (size_t i = 0; i < srv->nbuckets; i++)
+        for (topic *t = srv->buckets[i]; t; t = t->next)
+            srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
+    return 0;
+}
+
+uint64_t wsio_server_node_id(const wsio_server *srv)
+{
+    return srv->node_id;
 }
 
 /* ---- HTTP answers ---------------------------------------------------------------- */
@@ -1128,6 +1181,12 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         srv->hooks = *hooks;
     srv->max_connections = cfg->max_connections;
     srv->ping_interval_ms = cfg->ping_interval_ms;
+    srv->node_id = cfg->node_id;
+    while (!srv->node_id) {
+        rc = wsio__random_bytes(&srv->node_id, sizeof srv->node_id);
+        if (rc)
+            goto fail_srv;
+    }
     fill_common(srv, cfg, cb, user);
     wsio__budget_init(&srv->budget, wsio__loop_buffer_mem(loop),
                       cfg->memory_budget, on_over_budget);

@@ -245,8 +245,11 @@ typedef struct wsio_iov {
 /*
  * A reference-counted byte buffer, used to queue the same encoded frame on
  * many connections without copying it (broadcast). Made with one reference;
- * freed through its own wsio_mem when the last reference is dropped. The
- * count is not atomic: a buffer belongs to one thread at a time.
+ * freed through its own wsio_mem when the last reference is dropped.
+ * Threads: references may be taken and dropped on any thread (the count is
+ * atomic), so servers on several threads can share one frame (wsio_hub);
+ * the bytes must not change once shared, and mem must then be an
+ * allocator that may free on any thread (libc's is).
  *
  * Invariant: refcount >= 1 while anyone holds it; len <= capacity; data is
  * immediately after the struct, in the same allocation.

@@ -98,6 +98,9 @@ typedef struct wsio_server_config {
                                    wsio/deflate.h makes one), or NULL
                                    (default): offers go unanswered. Must
                                    outlive the server */
+    uint64_t node_id;           /* identifies this server to a broker
+                                   (wsio_server_node_id); 0 (default):
+                                   random */
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
@@ -222,6 +225,67 @@ WSIO_EXTERN int wsio_ws_unsubscribe(wsio_ws *ws, const char *topic);
 WSIO_EXTERN int wsio_server_publish(wsio_server *srv, const char *topic,
                                     enum wsio_opcode opcode, const void *data,
                                     size_t len);
+
+/*
+ * A broker carries topic messages between servers (other processes,
+ * machines: Redis, NATS, ...). The server tells it which topics have local
+ * subscribers and hands it every local publish and broadcast; what arrives
+ * from the broker goes in through wsio_server_deliver. wsio has no broker
+ * inside: the Redis module (wsio/redis.h) and wsio_hub are two of them.
+ *
+ * The callbacks run on the server's thread, inside the wsio call that
+ * caused them (wsio_ws_subscribe, a connection closing, wsio_server_publish
+ * ...). They must not subscribe, unsubscribe, publish, broadcast or close
+ * connections of this server; they queue work (a command to send) and
+ * return. Every pointer they receive is borrowed until they return. Any
+ * callback may be NULL.
+ */
+typedef struct wsio_broker {
+    /* topic (NUL-terminated) has its first local subscriber. */
+    void (*on_first_subscriber)(wsio_server *srv, const char *topic,
+                                void *user);
+    /* topic's last local subscriber left (unsubscribed or closed). */
+    void (*on_last_unsubscribed)(wsio_server *srv, const char *topic,
+                                 void *user);
+    /* A local wsio_server_publish (topic) or wsio_server_broadcast (topic
+     * NULL), after it was queued to the local connections: pass it on. */
+    void (*on_publish)(wsio_server *srv, const char *topic,
+                       enum wsio_opcode opcode, const void *data, size_t len,
+                       void *user);
+    void *user;
+} wsio_broker;
+
+/*
+ * wsio_server_set_broker - attach broker (copied) to srv, replacing any
+ * other; NULL detaches. On attach, on_first_subscriber is called at once
+ * for every topic that already has local subscribers, so a broker attached
+ * (or reconnected) late catches up. The broker's state must outlive its
+ * attachment: detach it (or free the server) before freeing it. Returns 0.
+ */
+WSIO_EXTERN int wsio_server_set_broker(wsio_server *srv,
+                                       const wsio_broker *broker);
+
+/*
+ * wsio_server_node_id - this server's node id: cfg.node_id, or a random
+ * non-zero value chosen at wsio_server_new (shared by every server of one
+ * wsio_hub). A broker tags what it sends with it, so that when its own
+ * message comes back, wsio_server_deliver drops it.
+ */
+WSIO_EXTERN uint64_t wsio_server_node_id(const wsio_server *srv);
+
+/*
+ * wsio_server_deliver - a message that arrived from a broker: queue it on
+ * the local subscribers of topic, or with topic NULL on every open
+ * connection, as wsio_server_publish / wsio_server_broadcast would, but
+ * without handing it to the broker again. origin is the node id of the
+ * server that published it: when it is this server's own, the message was
+ * already delivered here and nothing is done (returns 0). Returns the
+ * number of connections it was queued on, or WSIO_EINVAL, WSIO_EUTF8,
+ * WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_server_deliver(wsio_server *srv, uint64_t origin,
+                                    const char *topic, enum wsio_opcode opcode,
+                                    const void *data, size_t len);
 
 /*
  * wsio_server_shutdown - graceful end: stop accepting, send close 1001
