@@ -203,8 +203,9 @@ check-layering:
 	if [ -n "$$bad" ]; then echo "check-layering: I/O in a sans-I/O layer:"; echo "$$bad"; exit 1; fi; \
 	echo "check-layering: $(words $(SANS_IO_SRC)) sans-I/O sources include no I/O or upper-layer header"
 
+# The optional modules' .pc files are checked when they are built here.
 install-test: all
-	@sh tests/install_test.sh
+	@TLS=$(TLS) HAVE_ZLIB=$(HAVE_ZLIB) sh tests/install_test.sh
 
 # The suites, and the examples under the independent clients and the
 # conformance suite, built with ASan + UBSan (leaks are checked at exit).
