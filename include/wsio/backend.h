@@ -17,6 +17,10 @@
  *    in the same batch, so the host may free its tag right away. An fd
  *    watched inside the callback is first reported by a later wait.
  *  - A backend state belongs to one thread at a time.
+ *
+ * Threads: the ops tables are constant and shared by every thread; a
+ * backend state (what init makes) is used by one thread at a time, and
+ * wsio_clock_ms may be called from any thread.
  */
 #ifndef WSIO_BACKEND_H
 #define WSIO_BACKEND_H
@@ -61,15 +65,16 @@ typedef struct wsio_backend_ops {
     int (*backend_fd)(void *state);
 } wsio_backend_ops;
 
-/* wsio_backend_poll - the poll(2) backend. Always built; never NULL. */
+/* wsio_backend_poll - the poll(2) backend. Always built; never NULL.
+ * Returns a constant table (nothing to free). */
 WSIO_EXTERN const wsio_backend_ops *wsio_backend_poll(void);     /* always built */
 
 /* wsio_backend_epoll - the epoll(7) backend, or NULL where it is not built
- * (anything but Linux). */
+ * (anything but Linux). Returns a constant table (nothing to free). */
 WSIO_EXTERN const wsio_backend_ops *wsio_backend_epoll(void);    /* NULL where not built (non-Linux) */
 
 /* wsio_backend_default - the best backend built: epoll where built, else
- * poll. Never NULL. */
+ * poll. Never NULL; a constant table (nothing to free). */
 WSIO_EXTERN const wsio_backend_ops *wsio_backend_default(void);  /* epoll where built, else poll */
 
 /* wsio_backend_by_name - the built-in backend called name ("poll" or

@@ -9,6 +9,10 @@
  * opening handshake, checks the answer (RFC 6455 section 4.1), and then
  * behaves like a server's wsio_ws: on_open, on_message, wsio_ws_send ...
  * Every failure before on_open ends in on_close with info->error set.
+ *
+ * Threads: a client connection belongs to its loop's thread: connect from
+ * that thread (or from a function given to wsio_loop_post), and call
+ * wsio_ws_* on it only there.
  */
 #ifndef WSIO_CLIENT_H
 #define WSIO_CLIENT_H

@@ -13,6 +13,9 @@
  *  - Nothing is global: every allocation goes through the wsio_mem given to
  *    the object that makes it, and every callback receives the user pointer
  *    it was registered with.
+ *
+ * Threads: everything here may be called from any thread; a wsio_rcbuf's
+ * references may be taken and dropped on any thread (see wsio_rcbuf).
  */
 #ifndef WSIO_COMMON_H
 #define WSIO_COMMON_H
@@ -114,6 +117,7 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(ENOMEM, -1900, 1011, 503, "out of memory")                               \
     X(EINTERNAL, -1901, 1011, 500, "internal error")
 
+/* The codes of WSIO_ERR_MAP as constants: WSIO_OK, WSIO_EAGAIN, ... */
 enum wsio_err {
     WSIO_OK = 0,
 #define WSIO_ERR_ENUM(name, value, close, http, text) WSIO_##name = value,
@@ -264,11 +268,14 @@ typedef struct wsio_rcbuf {
 
 /*
  * wsio_rcbuf_new - allocate a buffer of capacity bytes with one reference
- * and len 0. mem may be NULL for libc. Returns NULL when out of memory.
+ * and len 0. mem may be NULL for libc (else it must outlive the buffer).
+ * The caller owns that reference: drop it with wsio_rcbuf_unref. Returns
+ * NULL when out of memory.
  */
 WSIO_EXTERN wsio_rcbuf *wsio_rcbuf_new(const wsio_mem *mem, size_t capacity);
 
-/* wsio_rcbuf_ref - take one more reference; returns buf. */
+/* wsio_rcbuf_ref - take one more reference, which the taker drops with
+ * wsio_rcbuf_unref; returns buf. */
 WSIO_EXTERN wsio_rcbuf *wsio_rcbuf_ref(wsio_rcbuf *buf);
 
 /*

@@ -42,6 +42,8 @@
 extern "C" {
 #endif
 
+/* One connection's state machine: made by wsio_conn_new, freed by
+ * wsio_conn_free (by the host; a wsio_ws frees its own). */
 typedef struct wsio_conn wsio_conn;
 
 /* Where a connection is in its life (section 7). */
@@ -166,10 +168,12 @@ WSIO_EXTERN wsio_conn *wsio_conn_new(enum wsio_role role,
  */
 WSIO_EXTERN void wsio_conn_free(wsio_conn *c);
 
-/* wsio_conn_get_user - the user pointer given at _new or last set. */
+/* wsio_conn_get_user - the user pointer given at _new or last set. It is
+ * the host's: wsio never frees it. */
 WSIO_EXTERN void *wsio_conn_get_user(const wsio_conn *c);
 
-/* wsio_conn_set_user - replace the user pointer passed to callbacks. */
+/* wsio_conn_set_user - replace the user pointer passed to callbacks. wsio
+ * only passes it on; freeing the old one is the host's business. */
 WSIO_EXTERN void wsio_conn_set_user(wsio_conn *c, void *user);
 
 /* wsio_conn_role - WSIO_ROLE_SERVER or WSIO_ROLE_CLIENT. */

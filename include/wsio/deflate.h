@@ -19,6 +19,10 @@
  * exists only while a message is compressed or decompressed and is freed
  * after it, so idle connections hold none. docs/deflate.md has measured
  * figures.
+ *
+ * Threads: a wsio_deflate is read-only once initialised, so servers on
+ * several threads may share one; each connection's codec belongs to that
+ * connection's thread. zlib keeps no global state.
  */
 #ifndef WSIO_DEFLATE_H
 #define WSIO_DEFLATE_H
@@ -72,7 +76,9 @@ typedef struct wsio_deflate {
 /*
  * wsio_deflate_init - set d up from cfg (NULL: defaults).
  * Returns 0, or WSIO_EINVAL when d is NULL or a window is outside 8..15,
- * level outside 1..9 or mem_level outside 1..9.
+ * level outside 1..9 or mem_level outside 1..9. cfg is read, not kept; d
+ * is the caller's (nothing to free) and must outlive every config that
+ * points at d->ext.
  */
 WSIO_EXTERN int wsio_deflate_init(wsio_deflate *d,
                                   const wsio_deflate_config *cfg);

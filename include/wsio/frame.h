@@ -5,6 +5,9 @@
  * validator. Nothing here allocates, reads a clock or touches the OS: every
  * function works on caller memory and can be used alone, without a
  * connection.
+ *
+ * Threads: no state outside the caller's structs: any thread may call any
+ * function, on structs no other thread is using at the same time.
  */
 #ifndef WSIO_FRAME_H
 #define WSIO_FRAME_H

@@ -20,6 +20,9 @@
  *     if (n == WSIO_EAGAIN) { read more; try again; }
  *     else if (n < 0)      { answer wsio_err_http_status(n); close; }
  *     else                 { bytes buf[n..len) belong to the connection }
+ *
+ * Threads: pure functions on caller memory: any thread may call them, on
+ * buffers no other thread is writing at the same time.
  */
 #ifndef WSIO_HANDSHAKE_H
 #define WSIO_HANDSHAKE_H

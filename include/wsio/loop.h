@@ -25,6 +25,7 @@
 extern "C" {
 #endif
 
+/* An event loop: made by wsio_loop_new, freed by wsio_loop_free. */
 typedef struct wsio_loop wsio_loop;
 
 /*
@@ -100,8 +101,9 @@ WSIO_EXTERN void wsio_loop_stop(wsio_loop *loop);
 /*
  * wsio_loop_post - run fn(user) on the loop's thread at its next
  * iteration, waking it if it waits. Safe from any thread; posts from one
- * thread run in the order made. Returns 0, or WSIO_ENOMEM (fn will not
- * run).
+ * thread run in the order made. user stays the caller's: wsio only passes
+ * it to fn (a post still pending at wsio_loop_free never runs, so free
+ * what it owns then). Returns 0, or WSIO_ENOMEM (fn will not run).
  */
 WSIO_EXTERN int wsio_loop_post(wsio_loop *loop, void (*fn)(void *user),
                                void *user);

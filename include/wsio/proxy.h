@@ -13,6 +13,8 @@
  *     if (n == WSIO_EAGAIN) ... read more
  *     else if (n < 0) ... drop the connection
  *     else ... pi.src_addr is the client; the stream continues at buf + n
+ *
+ * Threads: a pure function on caller memory; any thread may call it.
  */
 #ifndef WSIO_PROXY_H
 #define WSIO_PROXY_H

@@ -43,6 +43,8 @@ extern "C" {
 /* OpenSSL's SSL_CTX, without including OpenSSL's headers. */
 struct ssl_ctx_st;
 
+/* One OpenSSL SSL_CTX and its settings: made by wsio_tls_new, freed by
+ * wsio_tls_free after every server and client using it is gone. */
 typedef struct wsio_tls wsio_tls;
 
 /* Fill with wsio_tls_config_default() first. */
@@ -72,7 +74,8 @@ WSIO_EXTERN void wsio_tls_config_default(wsio_tls_config *cfg,
  * Returns the context, or NULL with *err (if not NULL) set to WSIO_EINVAL
  * (missing or unreadable files, a key that does not match the
  * certificate, a server without cert_file/key_file: see
- * wsio_tls_error_text) or WSIO_ENOMEM.
+ * wsio_tls_error_text) or WSIO_ENOMEM. The caller owns the context: free
+ * it with wsio_tls_free.
  */
 WSIO_EXTERN wsio_tls *wsio_tls_new(const wsio_tls_config *cfg, int *err);
 
@@ -83,7 +86,9 @@ WSIO_EXTERN wsio_tls *wsio_tls_new(const wsio_tls_config *cfg, int *err);
  * it was lower; everything else is left as the host set it, including
  * verification. A client's host name is checked when the context has
  * SSL_VERIFY_PEER. mem may be NULL (libc). Returns the context, or NULL
- * with *err set to WSIO_EINVAL (ctx NULL) or WSIO_ENOMEM.
+ * with *err set to WSIO_EINVAL (ctx NULL) or WSIO_ENOMEM. The caller
+ * keeps its own reference to ctx (SSL_CTX_free it when done) and owns the
+ * result: free it with wsio_tls_free.
  */
 WSIO_EXTERN wsio_tls *wsio_tls_new_from_ctx(struct ssl_ctx_st *ctx,
                                             enum wsio_role role,
@@ -110,13 +115,14 @@ WSIO_EXTERN const wsio_transport_ops *wsio_transport_tls(void);
 /*
  * wsio_tls_use_in_server - set cfg->transport and cfg->transport_ctx so
  * that the server made with cfg speaks TLS with tls (a server context).
+ * tls is borrowed, not owned: it must outlive the server.
  */
 WSIO_EXTERN void wsio_tls_use_in_server(wsio_tls *tls, wsio_server_config *cfg);
 
 /*
  * wsio_tls_use_in_client - set cfg->transport and cfg->transport_ctx so
  * that wss:// URLs connect with tls (a client context); ws:// URLs stay
- * plain.
+ * plain. tls is borrowed, not owned: it must outlive the clients.
  */
 WSIO_EXTERN void wsio_tls_use_in_client(wsio_tls *tls, wsio_client_config *cfg);
 

@@ -11,6 +11,9 @@
  * then read/writev/shutdown as the fd becomes ready, and finally close,
  * which also closes the fd. After a failed open the owner still owns the fd
  * and closes it itself.
+ *
+ * Threads: the ops tables are constant and shared; a wsio_transport is used
+ * by one thread at a time (its connection's loop thread).
  */
 #ifndef WSIO_TRANSPORT_H
 #define WSIO_TRANSPORT_H
@@ -21,6 +24,7 @@
 extern "C" {
 #endif
 
+/* One connection's transport: a struct its owner embeds (see below). */
 typedef struct wsio_transport wsio_transport;
 
 #define WSIO_TRANSPORT_ABI_VERSION 1
@@ -45,7 +49,9 @@ typedef struct wsio_transport_ops {
     void (*close)(wsio_transport *t);
 } wsio_transport_ops;
 
-struct wsio_transport {          /* embedded by its owner (server connection, client) */
+/* Embedded by its owner (a server connection, a client), which sets ops
+ * and fd; impl belongs to the ops. */
+struct wsio_transport {
     const wsio_transport_ops *ops;
     int fd;
     void *impl;                  /* per-connection state of the ops (TLS session), or NULL */
