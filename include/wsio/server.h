@@ -33,6 +33,8 @@
 extern "C" {
 #endif
 
+/* A server: made by wsio_server_new, freed by wsio_server_free (or by
+ * wsio_loop_free, or after wsio_server_shutdown). */
 typedef struct wsio_server wsio_server;
 
 /* Limits, timeouts and switches; fill with wsio_server_config_default(). */
@@ -160,7 +162,8 @@ typedef struct wsio_server_hooks {
  * NULL. user is passed to every callback and hook of this server.
  * Returns the server, or NULL with *err (if not NULL) set to WSIO_ENOMEM,
  * WSIO_EINVAL (bad host, or a trusted proxy that is not an address or
- * CIDR block) or the socket call's -errno (-EADDRINUSE ...).
+ * CIDR block) or the socket call's -errno (-EADDRINUSE ...). The caller
+ * owns the server (see wsio_server_free); user stays the caller's.
  */
 WSIO_EXTERN wsio_server *wsio_server_new(wsio_loop *loop,
                                          const wsio_server_config *cfg,
@@ -178,13 +181,15 @@ WSIO_EXTERN void wsio_server_free(wsio_server *srv);
 /* wsio_server_port - the port actually bound (useful with port 0). */
 WSIO_EXTERN uint16_t wsio_server_port(const wsio_server *srv);
 
-/* wsio_server_get_user - the user pointer given at _new. */
+/* wsio_server_get_user - the user pointer given at _new (never freed by
+ * wsio). */
 WSIO_EXTERN void *wsio_server_get_user(const wsio_server *srv);
 
-/* wsio_server_loop - the loop the server runs on. */
+/* wsio_server_loop - the loop the server runs on (borrowed). */
 WSIO_EXTERN wsio_loop *wsio_server_loop(const wsio_server *srv);
 
-/* wsio_ws_server - the server a ws belongs to, or NULL for a client. */
+/* wsio_ws_server - the server a ws belongs to (borrowed), or NULL for a
+ * client. */
 WSIO_EXTERN wsio_server *wsio_ws_server(const wsio_ws *ws);
 
 /*
