@@ -11,6 +11,9 @@
  * Lifetime: a wsio_ws is valid from on_open (or wsio_client_connect) until
  * its on_close returns; the library frees it after that. Never free it
  * yourself.
+ *
+ * Threads: a wsio_ws belongs to its loop's thread; from another thread,
+ * reach it through wsio_loop_post.
  */
 #ifndef WSIO_WS_H
 #define WSIO_WS_H
@@ -22,6 +25,7 @@
 extern "C" {
 #endif
 
+/* One open WebSocket, owned by the library (see Lifetime above). */
 typedef struct wsio_ws wsio_ws;
 
 /*
@@ -95,7 +99,8 @@ WSIO_EXTERN void wsio_ws_terminate(wsio_ws *ws);
 /* wsio_ws_get_user - the per-connection pointer (NULL until set). */
 WSIO_EXTERN void *wsio_ws_get_user(const wsio_ws *ws);
 
-/* wsio_ws_set_user - set the per-connection pointer. */
+/* wsio_ws_set_user - set the per-connection pointer. wsio never frees it:
+ * free what it points to in on_close. */
 WSIO_EXTERN void wsio_ws_set_user(wsio_ws *ws, void *user);
 
 /*
@@ -124,7 +129,8 @@ WSIO_EXTERN const char *wsio_ws_subprotocol(const wsio_ws *ws);
  */
 WSIO_EXTERN int wsio_ws_http_status(const wsio_ws *ws);
 
-/* wsio_ws_conn - the underlying connection, for its lower-level calls. */
+/* wsio_ws_conn - the underlying connection, for its lower-level calls;
+ * borrowed: valid while ws is, never wsio_conn_free it. */
 WSIO_EXTERN wsio_conn *wsio_ws_conn(wsio_ws *ws);
 
 #ifdef __cplusplus
