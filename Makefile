@@ -99,7 +99,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 
 .PHONY: all lib static shared pkgconfig test unit integration check check-symbols \
-        check-globals check-layering check-docs interop conformance browser sanitize valgrind fuzz fuzz-long fuzz-build install \
+        check-globals check-layering check-docs check-api api interop conformance browser sanitize valgrind fuzz fuzz-long fuzz-build install \
         uninstall install-test format format-check clean help \
         examples run-chat
 
@@ -175,11 +175,20 @@ browser: $(BUILD)/examples/chat
 	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
 
 test: unit integration interop conformance browser tools-test check-symbols \
-      check-globals check-layering check-docs install-test
+      check-globals check-layering check-docs check-api install-test
 
-# Every public function has a doc comment and a docs/ entry.
+# Every public function is in a layer's page in docs/.
 check-docs:
 	@sh tests/check_docs.sh
+
+# docs/api.md, the API reference, is generated from the header comments.
+# check-api fails when a public function, struct, enum or typedef has no
+# doc comment, a header has no "Threads:" note, or docs/api.md is stale.
+api:
+	python3 tools/gen_api_ref.py --write
+
+check-api:
+	@python3 tools/gen_api_ref.py --check
 
 check: test
 
@@ -360,6 +369,7 @@ help:
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
 	@echo "uninstall      remove what install put there"
+	@echo "api            regenerate docs/api.md from the headers (check-api: is it current?)"
 	@echo "format-check   clang-format --dry-run over the library sources"
 	@echo "clean          remove build directories"
 

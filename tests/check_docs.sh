@@ -1,35 +1,25 @@
 #!/bin/sh
-# Every public function (WSIO_EXTERN in include/) must have a doc comment
-# right above its declaration in the header, and be named in docs/*.md.
+# Every public function must be named in a layer's page in docs/ (the
+# generated docs/api.md does not count: it names everything). The list of
+# functions, and the doc-comment check, come from tools/gen_api_ref.py
+# (make check-api), so the headers are parsed in one place only.
 # Prints what is missing and fails; prints the count when all is there.
 set -eu
 cd "$(dirname "$0")/.."
+names=$(python3 tools/gen_api_ref.py --functions)
+pages=$(ls docs/*.md | grep -v '^docs/api\.md$')
 missing=0
 total=0
-for h in include/wsio/*.h; do
-    # Names of declared functions: WSIO_EXTERN <type> <name>(
-    names=$(grep -v '^#' "$h" | grep -A3 'WSIO_EXTERN' | tr '\n' ' ' |
-        grep -oE 'WSIO_EXTERN[^;(]*\(' | sed -E 's/.*[ *]([a-z_0-9]+)\($/\1/' | sort -u)
-    for name in $names; do
-        total=$((total + 1))
-        if ! grep -q "\b$name\b" docs/*.md; then
-            echo "check-docs: $name ($h) is not in docs/"
-            missing=$((missing + 1))
-        fi
-        # The declaration (or the one before it in a group of two) must
-        # follow the end of a comment within a few lines.
-        if ! awk -v n="$name" '
-            /\*\// { last = NR }
-            $0 ~ "[ *]" n "\\(" && /WSIO_EXTERN|^[a-z]/ && !found {
-                found = 1; if (NR - last > 4) exit 1 }
-            END { if (!found) exit 1 }' "$h"; then
-            echo "check-docs: $name ($h) has no doc comment above it"
-            missing=$((missing + 1))
-        fi
-    done
+for name in $names; do
+    total=$((total + 1))
+    # shellcheck disable=SC2086
+    if ! grep -q "\b$name\b" $pages; then
+        echo "check-docs: $name is not in a docs/ page"
+        missing=$((missing + 1))
+    fi
 done
 if [ "$missing" -ne 0 ]; then
     echo "check-docs: $missing missing"
     exit 1
 fi
-echo "check-docs: all $total public functions have a doc comment and a docs/ entry"
+echo "check-docs: all $total public functions are in a docs/ page"
