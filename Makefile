@@ -302,11 +302,14 @@ $(BUILD)/obj-examples/%.o: examples/%.c $(wildcard examples/chat/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(STD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(BUILD)/examples/chat: examples/chat/main.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat_page.c \
-                        $(EXAMPLE_COMMON) $(STATIC_LIB) $(EXAMPLE_DEFLATE_DEPS)
+# The chat's wsio side (app.c) is shared with examples/libuv/.
+CHAT_APP_SRC := examples/chat/app.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat_page.c examples/example.c
+CHAT_APP_DEPS := $(CHAT_APP_SRC) examples/chat/app.h $(EXAMPLE_COMMON) $(STATIC_LIB) $(EXAMPLE_DEFLATE_DEPS)
+
+$(BUILD)/examples/chat: examples/chat/main.c $(CHAT_APP_DEPS)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_LOGIC_OBJ) \
-	    $(BUILD)/gen/chat_page.c examples/example.c $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_APP_SRC) \
+	    $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 $(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_LOGIC_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)

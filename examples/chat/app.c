@@ -1,0 +1,187 @@
+/*
+ * examples/chat/app.c - the chat server's wsio side (see app.h): the page
+ * at "/", the WebSocket at "/ws" (and "/"), each connection joined to the
+ * room.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+
+/* The page, compiled in from chat.html by the Makefile. */
+extern const unsigned char chat_page[];
+extern const size_t chat_page_len;
+
+/* Timestamps in the protocol are wall-clock milliseconds since the epoch. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int sink_broadcast(void *ctx, const char *json, size_t len)
+{
+    chat_app *app = ctx;
+    int n = wsio_server_broadcast(app->srv, WSIO_OP_TEXT, json, len, NULL);
+    /* With --tls-cert and --plain-port the room spans both servers. */
+    wsio_server *plain = example_plain_server();
+    if (n >= 0 && plain)
+        n = wsio_server_broadcast(plain, WSIO_OP_TEXT, json, len, NULL);
+    return n < 0 ? n : 0;
+}
+
+static int sink_send_to(void *ctx, void *client, const char *json, size_t len)
+{
+    (void)ctx;
+    int rc = wsio_ws_send(client, WSIO_OP_TEXT, json, len);
+    return rc < 0 ? rc : 0;
+}
+
+static int path_is(const wsio_http_request *req, const char *path)
+{
+    return req->path.len == strlen(path) &&
+           memcmp(req->path.ptr, path, req->path.len) == 0;
+}
+
+static int on_http(wsio_server *srv, const wsio_request_info *info,
+                   wsio_http_reply *reply, void *user)
+{
+    (void)srv;
+    (void)user;
+    static const wsio_http_header html[] = {
+        {{"Content-Type", 12}, {"text/html; charset=utf-8", 24}},
+        {{"Cache-Control", 13}, {"no-cache", 8}},
+    };
+    const wsio_http_request *req = info->request;
+    if (path_is(req, "/") || path_is(req, "/index.html")) {
+        reply->status = 200;
+        reply->headers = html;
+        reply->num_headers = 2;
+        reply->body = chat_page;
+        reply->body_len = chat_page_len;
+    }
+    /* Anything else keeps the preset 404. */
+    example_log("chat", "%.*s %.*s from %s -> %d", (int)req->method.len,
+                req->method.ptr, (int)req->target.len, req->target.ptr,
+                info->remote_addr, reply->status);
+    return 0;
+}
+
+static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
+                      wsio_upgrade_decision *d, void *user)
+{
+    (void)srv;
+    (void)user;
+    if (!path_is(info->request, "/ws") && !path_is(info->request, "/")) {
+        d->accept = 0;
+        d->reject.status = 404;
+    }
+    return 0;
+}
+
+static void on_open(wsio_ws *ws, void *user)
+{
+    chat_app *app = user;
+    int rc = chat_room_join(app->room, ws, wall_ms());
+    uint16_t port;
+    const char *addr = wsio_ws_remote_addr(ws, &port);
+    example_log("chat", "join %s:%u (%zu in the room)%s%s", addr,
+                (unsigned)port, chat_room_count(app->room), rc ? ": " : "",
+                rc ? chat_room_strerror(rc) : "");
+}
+
+static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    chat_app *app = user;
+    if (m->opcode != WSIO_OP_TEXT) {
+        example_log("chat", "binary message of %zu bytes ignored", m->len);
+        return 0;
+    }
+    int rc = chat_room_handle(app->room, ws, m->data, m->len, wall_ms());
+    if (rc < 0)
+        example_log("chat", "message from %s ignored: %s",
+                    chat_room_name(app->room, ws), chat_room_strerror(rc));
+    return 0;
+}
+
+static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
+{
+    chat_app *app = user;
+    const char *name = chat_room_name(app->room, ws);
+    example_log("chat", "leave %s, code %u", name ? name : "?", info->code);
+    chat_room_leave(app->room, ws, wall_ms());
+}
+
+void chat_app_init(chat_app *app)
+{
+    memset(app, 0, sizeof *app);
+    app->opts.ping_ms = 30000;
+    app->sink = (chat_sink){sink_broadcast, sink_send_to, app};
+    app->room = chat_room_new(&app->sink, NULL);
+    if (!app->room) {
+        fprintf(stderr, "chat: out of memory\n");
+        exit(1);
+    }
+}
+
+void chat_app_free(chat_app *app)
+{
+    chat_room_free(app->room);
+    app->room = NULL;
+}
+
+int chat_parse_option(int argc, char **argv, int *i, chat_options *co)
+{
+    if (strcmp(argv[*i], "--allow-origin") == 0) {
+        if (co->norigins == CHAT_MAX_ORIGINS) {
+            fprintf(stderr, "chat: at most %d --allow-origin\n",
+                    CHAT_MAX_ORIGINS);
+            exit(2);
+        }
+        co->origins[co->norigins++] = example_value(argc, argv, i);
+        return 1;
+    }
+    if (strcmp(argv[*i], "--ping-interval") == 0) {
+        co->ping_ms = (long)example_size("--ping-interval",
+                                         example_value(argc, argv, i));
+        return 1;
+    }
+    return 0;
+}
+
+const char *chat_usage(void)
+{
+    return "  --ping-interval MS  heartbeat ping interval (default 30000; 0 "
+           "off)\n"
+           "  --allow-origin O    accept WebSockets only from pages of origin O\n"
+           "                      (\"https://chat.example.com\"); repeatable;\n"
+           "                      others get 403. Default: any origin\n";
+}
+
+void chat_app_configure(chat_app *app, wsio_server_config *cfg,
+                        wsio_ws_callbacks *cb, wsio_server_hooks *hooks)
+{
+    wsio_server_config_default(cfg);
+    cfg->conn.max_message_size = CHAT_INPUT_MAX;
+    cfg->conn.max_frame_size = CHAT_INPUT_MAX;
+    cfg->ping_interval_ms = (uint32_t)app->opts.ping_ms;
+    /* Cross-site WebSocket hijacking: only the listed pages may connect. */
+    cfg->allowed_origins = app->opts.norigins ? app->opts.origins : NULL;
+    cfg->num_allowed_origins = app->opts.norigins;
+#ifdef WSIO_HAVE_DEFLATE
+    /* Browsers offer permessage-deflate. Without server context takeover
+     * each broadcast is compressed once for everyone, and no connection
+     * keeps a compressor between messages. */
+    wsio_deflate_config dc;
+    wsio_deflate_config_default(&dc);
+    dc.policy.server_no_context_takeover = 1;
+    wsio_deflate_init(&app->pmd, &dc);
+    cfg->deflate = &app->pmd.ext;
+#endif
+    *cb = (wsio_ws_callbacks){
+        .on_open = on_open, .on_message = on_message, .on_close = on_close};
+    *hooks = (wsio_server_hooks){.on_http = on_http, .on_upgrade = on_upgrade};
+}

@@ -1,0 +1,61 @@
+/*
+ * examples/chat/app.h - the chat server's wsio side, shared by the chat on
+ * wsio's own loop (main.c) and the one inside a libuv loop
+ * (examples/libuv/main.c): the chat-specific options, the server config,
+ * and the callbacks that serve the page and connect each WebSocket to the
+ * room (room.h).
+ */
+#ifndef CHAT_APP_H
+#define CHAT_APP_H
+
+#include "example.h"
+#include "room.h"
+#ifdef WSIO_HAVE_DEFLATE
+#include "wsio/deflate.h"
+#endif
+
+#define CHAT_MAX_ORIGINS 16
+
+/* What the chat's own options say (defaults from chat_app_init). */
+typedef struct chat_options {
+    long ping_ms;                           /* --ping-interval */
+    const char *origins[CHAT_MAX_ORIGINS];  /* --allow-origin, repeatable */
+    size_t norigins;
+} chat_options;
+
+/* One chat server: its room and the wsio server it runs on. */
+typedef struct chat_app {
+    chat_room *room;
+    wsio_server *srv; /* set by the caller after example_listen */
+    chat_options opts;
+    chat_sink sink;
+#ifdef WSIO_HAVE_DEFLATE
+    wsio_deflate pmd; /* what cfg.deflate points to: lives with the app */
+#endif
+} chat_app;
+
+/* chat_app_init - the default options and an empty room; exit(1) when out
+ * of memory. */
+void chat_app_init(chat_app *app);
+
+/* chat_app_free - free the room (after the server is gone). */
+void chat_app_free(chat_app *app);
+
+/*
+ * chat_parse_option - if argv[*i] is a chat option, consume it (and its
+ * value), advance *i and return 1; else return 0. exit(2) on a bad value.
+ */
+int chat_parse_option(int argc, char **argv, int *i, chat_options *co);
+
+/* chat_usage - the lines of --help for the chat options. */
+const char *chat_usage(void);
+
+/*
+ * chat_app_configure - the server config, callbacks and hooks of a chat
+ * server with app's options: message limits, heartbeat, origins, and
+ * compression in builds with zlib. Pass app as the server's user pointer.
+ */
+void chat_app_configure(chat_app *app, wsio_server_config *cfg,
+                        wsio_ws_callbacks *cb, wsio_server_hooks *hooks);
+
+#endif /* CHAT_APP_H */
