@@ -319,6 +319,28 @@ $(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_LOGIC_OBJ) $(UNIT_HELPERS) 
 # Keep the objects: they are not throwaway intermediates.
 .SECONDARY: $(CHAT_LOGIC_OBJ)
 
+# The chat inside a libuv loop (host loop mode), when libuv is there
+# (Debian: libuv1-dev); HAVE_LIBUV=0 leaves it out.
+HAVE_LIBUV ?= $(shell pkg-config --exists libuv 2>/dev/null && echo 1 || echo 0)
+UV_CFLAGS := $(shell pkg-config --cflags libuv 2>/dev/null)
+UV_LIBS := $(shell pkg-config --libs libuv 2>/dev/null)
+
+$(BUILD)/examples/chat-uv: examples/libuv/main.c $(CHAT_APP_DEPS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) $(UV_CFLAGS) -Iexamples/chat -o $@ examples/libuv/main.c $(CHAT_APP_SRC) \
+	    $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(STATIC_LIB) $(UV_LIBS) $(LIB_LDLIBS)
+
+.PHONY: libuv-test
+# Chat round trips through wsio-cat, then the browser test, against chat-uv.
+libuv-test: $(BUILD)/examples/chat-uv $(CAT_BIN)
+	@BUILD=$(BUILD) sh tests/libuv/run.sh
+	@BUILD=$(BUILD) CHAT=$(BUILD)/examples/chat-uv EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
+
+ifeq ($(HAVE_LIBUV),1)
+examples: $(BUILD)/examples/chat-uv
+test: libuv-test
+endif
+
 # The README's first command: build and start the chat on port 8080.
 run-chat: $(BUILD)/examples/chat
 	$(BUILD)/examples/chat --host 127.0.0.1 --port 8080
@@ -466,7 +488,7 @@ uninstall: uninstall-tls
 EXAMPLE_CFLAGS += -DWSIO_EXAMPLE_TLS $(SSL_CFLAGS)
 EXAMPLE_TLS_LIBS := $(TLS_STATIC) $(SSL_LIBS)
 examples: $(BUILD)/examples/auth
-$(EXAMPLE_BIN): $(TLS_STATIC)
+$(EXAMPLE_BIN) $(BUILD)/examples/chat-uv: $(TLS_STATIC)
 endif
 
 # The authentication example checks HS256 tokens with OpenSSL's HMAC and

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install everything the test suite needs on Debian 12, then the npm
 # packages the interop and browser tests pin. Uses sudo when not root.
-#   - build: a C compiler, make, pkg-config; zlib for libwsio-deflate
+#   - build: a C compiler, make, pkg-config; zlib for libwsio-deflate;
+#     libuv for examples/libuv (the chat in a libuv loop)
 #   - unit tests: cmocka; sanitizers and fuzzing: clang, libFuzzer, llvm
 #   - interop: Python's websockets, Node.js with npm (Node's ws from npm)
 #   - browser test: Chromium, driven by playwright-core from npm
@@ -13,7 +14,7 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs="build-essential pkg-config libcmocka-dev zlib1g-dev clang libclang-rt-14-dev llvm
+pkgs="build-essential pkg-config libcmocka-dev zlib1g-dev libuv1-dev clang libclang-rt-14-dev llvm
       valgrind python3 python3-websockets chromium libssl-dev openssl"
 # Node.js: keep a newer one if the machine has it, else Debian's.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
