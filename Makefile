@@ -175,7 +175,8 @@ browser: $(BUILD)/examples/chat
 	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
 
 test: unit integration interop conformance browser tools-test check-symbols \
-      check-globals check-layering check-docs check-api install-test
+      check-globals check-layering check-docs check-api check-tutorial tutorial-test \
+      install-test
 
 # Every public function is in a layer's page in docs/.
 check-docs:
@@ -332,7 +333,7 @@ $(BUILD)/examples/chat-uv: examples/libuv/main.c $(CHAT_APP_DEPS)
 
 .PHONY: libuv-test
 # Chat round trips through wsio-cat, then the browser test, against chat-uv.
-libuv-test: $(BUILD)/examples/chat-uv $(CAT_BIN)
+libuv-test: $(BUILD)/examples/chat-uv $(BUILD)/wsio-cat
 	@BUILD=$(BUILD) sh tests/libuv/run.sh
 	@BUILD=$(BUILD) CHAT=$(BUILD)/examples/chat-uv EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
 
@@ -340,6 +341,26 @@ ifeq ($(HAVE_LIBUV),1)
 examples: $(BUILD)/examples/chat-uv
 test: libuv-test
 endif
+
+# docs/tutorial.md's programs: each a whole file, linked with libwsio only.
+TUTORIAL_BIN := $(patsubst examples/tutorial/%.c,$(BUILD)/examples/tutorial/%,$(sort $(wildcard examples/tutorial/*.c)))
+
+examples: $(TUTORIAL_BIN)
+
+$(BUILD)/examples/tutorial/%: examples/tutorial/%.c $(HEADERS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
+
+.PHONY: tutorial-test check-tutorial
+# The tutorial's programs, run: round trips through wsio-cat.
+tutorial-test: $(TUTORIAL_BIN) $(BUILD)/wsio-cat
+	@BUILD=$(BUILD) sh tests/tutorial/run.sh
+
+# Every C block of docs/tutorial.md (and README.md) is a file, or a marked
+# region of one, in examples/, byte for byte (tools/doc_includes.py --write
+# copies them in).
+check-tutorial:
+	@python3 tools/doc_includes.py --check
 
 # The README's first command: build and start the chat on port 8080.
 run-chat: $(BUILD)/examples/chat

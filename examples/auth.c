@@ -225,6 +225,7 @@ static int find_token(const wsio_http_request *req, wsio_slice *out)
 
 /* ---- the server ---------------------------------------------------------- */
 
+/* tutorial:begin auth-upgrade */
 static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
                       wsio_upgrade_decision *d, void *user)
 {
@@ -258,6 +259,7 @@ static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
     d->ws_user = keep;
     return 0;
 }
+/* tutorial:end auth-upgrade */
 
 static void on_open(wsio_ws *ws, void *user)
 {

@@ -46,6 +46,7 @@ static int path_is(const wsio_http_request *req, const char *path)
            memcmp(req->path.ptr, path, req->path.len) == 0;
 }
 
+/* tutorial:begin chat-http */
 static int on_http(wsio_server *srv, const wsio_request_info *info,
                    wsio_http_reply *reply, void *user)
 {
@@ -69,6 +70,7 @@ static int on_http(wsio_server *srv, const wsio_request_info *info,
                 info->remote_addr, reply->status);
     return 0;
 }
+/* tutorial:end chat-http */
 
 static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
                       wsio_upgrade_decision *d, void *user)
@@ -82,6 +84,7 @@ static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
     return 0;
 }
 
+/* tutorial:begin chat-room */
 static void on_open(wsio_ws *ws, void *user)
 {
     chat_app *app = user;
@@ -114,6 +117,7 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
     example_log("chat", "leave %s, code %u", name ? name : "?", info->code);
     chat_room_leave(app->room, ws, wall_ms());
 }
+/* tutorial:end chat-room */
 
 void chat_app_init(chat_app *app)
 {
