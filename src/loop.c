@@ -51,6 +51,7 @@ struct wsio_loop {
     size_t nby_fd;
 
     uint64_t now;                /* clock at the start of the turn's work */
+    int now_stale;               /* now was read before the backend's wait */
     int depth;                   /* inside a turn */
     atomic_int stop;
 
@@ -545,7 +546,13 @@ int wsio_loop_alive(const wsio_loop *loop)
 static void on_ready(void *tag, int fd, unsigned events, void *arg)
 {
     (void)fd;
-    (void)arg;
+    wsio_loop *loop = arg;
+    /* The wait may have slept long: what the ready fds start (a handshake
+     * deadline for a new connection) counts from now, not from before. */
+    if (loop->now_stale) {
+        loop->now = clock_now(loop);
+        loop->now_stale = 0;
+    }
     wsio__io *io = tag;
     io->ready(io, events);
 }
@@ -571,7 +578,9 @@ int wsio_loop_run_once(wsio_loop *loop, int timeout_ms)
     if (atomic_load(&loop->stop))
         timeout = 0;
     turn_begin(loop);
+    loop->now_stale = 1;
     int n = loop->ops->wait(loop->be, timeout, on_ready, loop);
+    loop->now_stale = 0;
     loop->now = clock_now(loop);
     run_timers(loop);
     turn_end(loop);

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -596,6 +597,52 @@ static void test_server_idle_timeout_closes_quiet_peer_with_1001(void **state)
     env_free(e);
 }
 
+/* A client that arrives while the loop sleeps in its backend's wait. */
+typedef struct late_client {
+    uint16_t port;
+    int fd;
+} late_client;
+
+static void *connect_late(void *arg)
+{
+    late_client *l = arg;
+    struct timespec ts = {0, 400 * 1000000L};
+    nanosleep(&ts, NULL);
+    l->fd = raw_connect(l->port);
+    raw_send(l->fd, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n");
+    return NULL;
+}
+
+/* The handshake timeout of a connection accepted after a long quiet wait
+ * counts from its arrival, not from when the wait began: the first visitor
+ * after an idle spell longer than the timeout was dropped unanswered
+ * (found on the README's path: the chat's page failed to load once). */
+static void test_server_accept_after_long_wait_gets_its_full_handshake_time(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.handshake_timeout_ms = 200;
+    server_state s = {0};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    late_client l = {.port = wsio_server_port(srv), .fd = -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, connect_late, &l), 0);
+    /* Nothing is due: the loop sleeps in its wait until the client comes,
+     * twice the handshake timeout later. */
+    env_turn(e, 3000);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    RUN_UNTIL(e, s.opens == 1, 5000);
+    assert_int_equal(s.closes, 0);
+    close(l.fd);
+    RUN_UNTIL(e, s.closes == 1, 5000);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 #define DRAIN_CHUNK 16384
 
 typedef struct drain_state {
@@ -912,6 +959,7 @@ int main(void)
         ON_EVERY_LOOP(test_server_heartbeat_terminates_silent_peer),
         ON_PARTIAL_IO(test_server_heartbeat_terminates_silent_peer),
         ON_EVERY_LOOP(test_server_handshake_timeout_closes_silent_socket),
+        ON_EVERY_LOOP(test_server_accept_after_long_wait_gets_its_full_handshake_time),
         ON_PARTIAL_IO(test_server_handshake_timeout_closes_silent_socket),
         ON_EVERY_LOOP(test_server_slow_reader_drop_policy_bounds_output),
         ON_PARTIAL_IO(test_server_slow_reader_drop_policy_bounds_output),
