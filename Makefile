@@ -215,7 +215,7 @@ check-layering:
 
 # The optional modules' .pc files are checked when they are built here.
 install-test: all
-	@TLS=$(TLS) HAVE_ZLIB=$(HAVE_ZLIB) sh tests/install_test.sh
+	+@TLS=$(TLS) HAVE_ZLIB=$(HAVE_ZLIB) sh tests/install_test.sh
 
 # The suites, and the examples under the independent clients and the
 # conformance suite, built with ASan + UBSan (leaks are checked at exit).
