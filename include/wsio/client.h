@@ -66,7 +66,8 @@ WSIO_EXTERN void wsio_client_config_default(wsio_client_config *cfg);
  * Returns NULL with *err set (if not NULL) to WSIO_EINVAL (bad URL, or
  * wss:// without a TLS transport), WSIO_ENOMEM, or a name resolution or
  * socket failure (-errno; WSIO_EINVAL for an unknown host); no callback is
- * called then.
+ * called then. url is read, not kept. The ws belongs to the library, as a
+ * server's do: it is freed after its on_close returns (wsio/ws.h).
  */
 WSIO_EXTERN wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
                                          const wsio_client_config *cfg,
