@@ -164,6 +164,12 @@ int main(int argc, char **argv)
         return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
 
+    if (o.backend) { /* the loop is libuv's: wsio runs no backend here */
+        fprintf(stderr, "chat-uv: --backend does not apply: libuv polls\n");
+        chat_app_free(&app);
+        return 2;
+    }
+
     uv_host h = {.uv = uv_default_loop(), .app = &app};
     uv_timer_init(h.uv, &h.timer);
     h.timer.data = &h;
