@@ -632,8 +632,9 @@ int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
             return rc;
         return queue_shared(ws, frame, tag);
     }
-    /* The new message is always queued. Whatever is left over the mark is
-     * bounded: at most one message of this topic not yet started. */
+    /* The new message is always queued. What stays over the mark is
+     * bounded: a frame partly written, what the transport may hold, and
+     * one message of this topic. */
     size_t have = wsio_conn_buffered_amount(ws->conn);
     if (have > ws->common->max_output) {
         ws->over_mark = 1;
