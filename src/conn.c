@@ -473,6 +473,11 @@ int wsio_message_encode_compressed(const wsio_mem *mem, enum wsio_opcode opcode,
 
 int wsio_conn_send_encoded(wsio_conn *c, wsio_rcbuf *frame)
 {
+    return wsio__conn_send_tagged(c, frame, 0);
+}
+
+int wsio__conn_send_tagged(wsio_conn *c, wsio_rcbuf *frame, uint64_t tag)
+{
     if (!frame)
         return WSIO_EINVAL;
     if (!can_send_data(c))
@@ -483,7 +488,7 @@ int wsio_conn_send_encoded(wsio_conn *c, wsio_rcbuf *frame)
         return WSIO_ESTATE;
     if (frame->len > 0 && (frame->data[0] & 0x40) && !c->codec.ops)
         return WSIO_EINVAL; /* RSV1 without the extension (section 5.2) */
-    return wsio__outq_push_rc(&c->out, c->mem, frame);
+    return wsio__outq_push_rc(&c->out, c->mem, frame, tag);
 }
 
 int wsio_conn_ping(wsio_conn *c, const void *data, size_t len)
@@ -534,6 +539,11 @@ size_t wsio_conn_buffered_amount(const wsio_conn *c)
 size_t wsio_conn_peek_output(const wsio_conn *c, wsio_iov *iov, size_t max)
 {
     return wsio__outq_peek(&c->out, iov, max);
+}
+
+size_t wsio__conn_evict(wsio_conn *c, uint64_t tag, size_t need, size_t keep)
+{
+    return wsio__outq_evict(&c->out, c->mem, tag, need, keep);
 }
 
 void wsio_conn_consume_output(wsio_conn *c, size_t n)

@@ -1,6 +1,7 @@
 /*
  * src/conn_output.c - the output queue of a connection; see conn_output.h.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "conn_output.h"
@@ -52,7 +53,8 @@ void wsio__outq_commit(wsio__outq *q, size_t n)
     q->queued += n;
 }
 
-int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc)
+int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc,
+                       uint64_t tag)
 {
     if (rc->len == 0)
         return 0;
@@ -73,9 +75,43 @@ int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc)
     }
     q->rc[q->rc_len].buf = wsio_rcbuf_ref(rc);
     q->rc[q->rc_len].at = q->len;
+    q->rc[q->rc_len].tag = tag;
     q->rc_len++;
     q->queued += rc->len;
     return 0;
+}
+
+size_t wsio__outq_evict(wsio__outq *q, const wsio_mem *mem, uint64_t tag,
+                        size_t need, size_t keep)
+{
+    assert(tag != 0);
+    size_t gone = 0, removed = 0;
+    size_t pos = 0;     /* unsent bytes before entry i, as queued */
+    size_t at = q->head;
+    uint32_t kept = q->rc_head;
+    /* One pass: the entries that stay slide down over the removed ones.
+     * Offsets into buf do not change, so the order of everything left is
+     * kept. */
+    for (uint32_t i = q->rc_head; i < q->rc_len; i++) {
+        wsio__outq_rc e = q->rc[i];
+        size_t off = i == q->rc_head ? q->rc_off : 0;
+        pos += e.at - at;
+        at = e.at;
+        int take = gone < need && e.tag == tag && off == 0 && pos >= keep;
+        pos += e.buf->len - off;
+        if (take) {
+            gone += e.buf->len;
+            removed++;
+            wsio_rcbuf_unref(e.buf);
+        } else {
+            q->rc[kept++] = e;
+        }
+    }
+    q->rc_len = kept;
+    q->queued -= gone;
+    if (q->queued == 0)
+        wsio__outq_clear(q, mem);
+    return removed;
 }
 
 size_t wsio__outq_peek(const wsio__outq *q, wsio_iov *iov, size_t max)

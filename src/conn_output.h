@@ -25,6 +25,8 @@
 typedef struct wsio__outq_rc {
     wsio_rcbuf *buf; /* one reference held by the queue */
     size_t at;       /* queued before buf byte `at` */
+    uint64_t tag;    /* who queued it (a topic), for wsio__outq_evict; 0:
+                        none */
 } wsio__outq_rc;
 
 typedef struct wsio__outq {
@@ -51,10 +53,24 @@ uint8_t *wsio__outq_reserve(wsio__outq *q, const wsio_mem *mem, size_t n);
 void wsio__outq_commit(wsio__outq *q, size_t n);
 
 /*
- * Queue a shared frame after everything queued so far, taking a reference.
- * An empty buffer queues nothing. Returns 0 or WSIO_ENOMEM.
+ * Queue a shared frame after everything queued so far, taking a reference,
+ * with tag (0: none). An empty buffer queues nothing. Returns 0 or
+ * WSIO_ENOMEM.
  */
-int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc);
+int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc,
+                       uint64_t tag);
+
+/*
+ * Remove shared frames tagged tag (non-zero), oldest first, until at least
+ * need bytes are gone or none is left, and release their references. Only
+ * frames not started are taken: none of their bytes consumed, and starting
+ * at least keep unsent bytes from the front (bytes a transport may have
+ * taken without reporting them yet). Copied frames and other tags' frames
+ * never move. Releases all memory when the queue drains. Returns the number
+ * of frames removed.
+ */
+size_t wsio__outq_evict(wsio__outq *q, const wsio_mem *mem, uint64_t tag,
+                        size_t need, size_t keep);
 
 /* Up to max iovs describing the unsent bytes in order; returns the count. */
 size_t wsio__outq_peek(const wsio__outq *q, wsio_iov *iov, size_t max);

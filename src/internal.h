@@ -49,6 +49,19 @@ struct wsio_conn;
  * broadcast frames); 0 for an idle one. For the server's memory budget. */
 size_t wsio__conn_held_bytes(const struct wsio_conn *c, int with_output);
 
+/* wsio_conn_send_encoded with a tag (non-zero: a topic's id) that
+ * wsio__conn_evict can find the frame by later. Same returns. */
+int wsio__conn_send_tagged(struct wsio_conn *c, wsio_rcbuf *frame,
+                           uint64_t tag);
+/*
+ * Take queued frames tagged tag (non-zero) back out, oldest first, until at
+ * least need bytes are gone or none is left: only whole frames none of
+ * whose bytes went out, and none that starts in the first keep unsent bytes
+ * (what the transport may hold unreported). Returns how many were removed.
+ */
+size_t wsio__conn_evict(struct wsio_conn *c, uint64_t tag, size_t need,
+                        size_t keep);
+
 /* calloc through the hooks, with the multiplication checked for overflow. */
 void *wsio__calloc(const wsio_mem *mem, size_t count, size_t size);
 

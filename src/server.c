@@ -14,7 +14,11 @@
  * Topics: a chained hash table of topic -> list of subscriptions. Each
  * subscription is linked both into its topic (doubly, so removal is O(1))
  * and into its ws (singly), so a closing ws leaves all its topics in
- * O(its subscriptions).
+ * O(its subscriptions). A topic is in the table while it has subscribers
+ * or a slow-consumer policy of its own (kept with its counters). Its
+ * frames are tagged with its id in the subscribers' queues, so that
+ * DROP_OLDEST and LATEST_ONLY find them; ids are never reused, so a frame
+ * of a forgotten topic can never be taken for a new one's.
  *
  * Memory: connections point into the server (settings, stats), so the
  * server's memory goes only after the last connection's, at the end of a
@@ -57,6 +61,8 @@ struct wsio__sub {
 struct topic {
     topic *next;              /* hash chain */
     wsio__sub *subs;
+    uint64_t id;              /* tags its frames in output queues */
+    wsio_topic_stats stats;   /* subscribers unused: counted when read */
     uint32_t hash;
     uint8_t len;
     char name[];              /* len bytes and a NUL, for the broker */
@@ -82,6 +88,7 @@ struct wsio_server {
     size_t nrefs;             /* connections not yet released */
     topic **buckets;
     size_t nbuckets, ntopics;
+    uint64_t last_topic_id;
     wsio_broker broker;       /* all NULL without one */
     uint64_t node_id;
     wsio_server_stats stats;
@@ -152,8 +159,8 @@ static uint32_t topic_hash(const char *name, size_t len)
     return h;
 }
 
-static topic **topic_slot(wsio_server *srv, const char *name, size_t len,
-                          uint32_t hash)
+static topic **topic_slot(const wsio_server *srv, const char *name,
+                          size_t len, uint32_t hash)
 {
     if (!srv->nbuckets)
         return NULL;
@@ -188,6 +195,41 @@ static int topics_grow(wsio_server *srv)
     return 0;
 }
 
+/* Find the topic or make it (without subscribers, default policy).
+ * Returns NULL when out of memory. */
+static topic *topic_get(wsio_server *srv, const char *name, size_t len)
+{
+    if (topics_grow(srv))
+        return NULL;
+    uint32_t hash = topic_hash(name, len);
+    topic **slot = topic_slot(srv, name, len, hash);
+    if (*slot)
+        return *slot;
+    topic *t = wsio__calloc(srv->mem, 1, sizeof *t + len + 1);
+    if (!t)
+        return NULL;
+    t->id = ++srv->last_topic_id;
+    t->hash = hash;
+    t->len = (uint8_t)len;
+    memcpy(t->name, name, len);
+    t->name[len] = '\0';
+    *slot = t;
+    srv->ntopics++;
+    return t;
+}
+
+/* Drop t from the table once nothing needs it: no subscribers and no
+ * policy of its own. */
+static void topic_forget_unused(wsio_server *srv, topic *t)
+{
+    if (t->subs || t->stats.policy != WSIO_SLOW_DEFAULT)
+        return;
+    topic **p = topic_slot(srv, t->name, t->len, t->hash);
+    *p = t->next;
+    srv->ntopics--;
+    wsio__free(srv->mem, t);
+}
+
 static void sub_unlink(wsio_server *srv, wsio__sub *s)
 {
     topic *t = s->t;
@@ -197,15 +239,12 @@ static void sub_unlink(wsio_server *srv, wsio__sub *s)
         t->subs = s->tnext;
     if (s->tnext)
         s->tnext->tprev = s->tprev;
+    wsio__free(srv->mem, s);
     if (!t->subs) {
-        topic **p = topic_slot(srv, t->name, t->len, t->hash);
-        *p = t->next;
-        srv->ntopics--;
         if (srv->broker.on_last_unsubscribed)
             srv->broker.on_last_unsubscribed(srv, t->name, srv->broker.user);
-        wsio__free(srv->mem, t);
+        topic_forget_unused(srv, t);
     }
-    wsio__free(srv->mem, s);
 }
 
 static void leave_all_topics(wsio_server *srv, wsio_ws *ws)
@@ -236,30 +275,16 @@ int wsio_ws_subscribe(wsio_ws *ws, const char *name)
     for (wsio__sub *s = ws->subs; s; s = s->wnext)
         if (s->t->len == len && memcmp(s->t->name, name, len) == 0)
             return 0;
-    if (topics_grow(srv))
-        return WSIO_ENOMEM;
     wsio__sub *s = wsio__malloc(srv->mem, sizeof *s);
     if (!s)
         return WSIO_ENOMEM;
-    uint32_t hash = topic_hash(name, len);
-    topic **slot = topic_slot(srv, name, len, hash);
-    topic *t = *slot;
+    topic *t = topic_get(srv, name, len);
     if (!t) {
-        t = wsio__malloc(srv->mem, sizeof *t + len + 1);
-        if (!t) {
-            wsio__free(srv->mem, s);
-            return WSIO_ENOMEM;
-        }
-        t->next = NULL;
-        t->subs = NULL;
-        t->hash = hash;
-        t->len = (uint8_t)len;
-        memcpy(t->name, name, len + 1);
-        *slot = t;
-        srv->ntopics++;
-        if (srv->broker.on_first_subscriber)
-            srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
+        wsio__free(srv->mem, s);
+        return WSIO_ENOMEM;
     }
+    if (!t->subs && srv->broker.on_first_subscriber)
+        srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
     s->t = t;
     s->ws = ws;
     s->tprev = NULL;
@@ -335,16 +360,59 @@ static void frames_release(shared_frames *f)
     wsio_rcbuf_unref(f->compressed);
 }
 
-/* Queue the frame ws can take; 1 when it was queued (the policy may drop
- * it). The compressed one only for a peer that keeps no context for our
- * messages and allows our window. */
-static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
+/* The frame ws can take: the compressed one only for a peer that keeps no
+ * context for our messages and allows our window. */
+static wsio_rcbuf *frame_for(const wsio_server *srv, const wsio_ws *ws,
+                             const shared_frames *f)
 {
     int shared_ok = f->compressed && ws->pmd_on &&
                     ws->pmd.server_no_context_takeover &&
                     ws->pmd.server_max_window_bits >= srv->shared_bits;
-    int rc = wsio__ws_send_encoded(ws, shared_ok ? f->compressed : f->plain);
+    return shared_ok ? f->compressed : f->plain;
+}
+
+/* Queue a broadcast frame on ws; 1 when it was queued (the policy may drop
+ * it). */
+static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
+{
+    int rc = wsio__ws_send_encoded(ws, frame_for(srv, ws, f));
     return rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE;
+}
+
+/* What t does with a slow subscriber. */
+static enum wsio_slow_policy topic_policy(const wsio_server *srv,
+                                          const topic *t)
+{
+    if (t->stats.policy != WSIO_SLOW_DEFAULT)
+        return t->stats.policy;
+    return srv->common.policy == WSIO_BACKPRESSURE_CLOSE
+               ? WSIO_SLOW_DISCONNECT
+               : WSIO_SLOW_DROP_NEWEST;
+}
+
+/* Queue a topic message on every subscriber of t under its policy, and
+ * count what happened; returns the deliveries queued. */
+static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
+{
+    enum wsio_slow_policy policy = topic_policy(srv, t);
+    uint64_t *evicted = policy == WSIO_SLOW_DROP_OLDEST
+                            ? &t->stats.dropped_oldest
+                            : &t->stats.replaced;
+    int count = 0;
+    for (wsio__sub *s = t->subs; s; s = s->tnext) {
+        wsio__slow_outcome out;
+        int rc = wsio__ws_send_topic(s->ws, frame_for(srv, s->ws, f), t->id,
+                                     policy, &out);
+        *evicted += out.evicted;
+        t->stats.disconnects += (uint64_t)out.closed;
+        if (rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE)
+            count++;
+        else if (rc == WSIO_SEND_DROPPED && !out.closed &&
+                 policy == WSIO_SLOW_DROP_NEWEST)
+            t->stats.dropped_newest++;
+    }
+    t->stats.queued += (uint64_t)count;
+    return count;
 }
 
 /* Queue a message on this server's connections: the subscribers of topic,
@@ -359,12 +427,15 @@ static int send_local(wsio_server *srv, const char *name,
     int rc = check_message(srv, opcode, data, len);
     if (rc)
         return rc;
-    wsio__sub *subs = NULL;
+    topic *t = NULL;
     if (name) {
         topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
         if (!slot || !*slot)
             return 0;
-        subs = (*slot)->subs;
+        t = *slot;
+        t->stats.published++;
+        if (!t->subs)
+            return 0;
     } else if (!srv->open) {
         return 0;
     }
@@ -374,9 +445,8 @@ static int send_local(wsio_server *srv, const char *name,
     if (rc)
         return rc;
     int count = 0;
-    if (name) {
-        for (wsio__sub *s = subs; s; s = s->tnext)
-            count += send_one(srv, s->ws, &f);
+    if (t) {
+        count = send_topic(srv, t, &f);
     } else {
         for (wsio_ws *ws = srv->open; ws; ws = ws->next)
             if (ws != except)
@@ -419,6 +489,41 @@ int wsio_server_deliver(wsio_server *srv, uint64_t origin, const char *name,
     return send_local(srv, name, opcode, data, len, NULL);
 }
 
+/* ---- slow consumers, per topic -------------------------------------------------- */
+
+int wsio_server_set_topic_policy(wsio_server *srv, const char *name,
+                                 enum wsio_slow_policy policy)
+{
+    size_t len;
+    if (!topic_name_ok(name, &len) || (unsigned)policy > WSIO_SLOW_DISCONNECT)
+        return WSIO_EINVAL;
+    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
+    topic *t = slot ? *slot : NULL;
+    if (!t && policy == WSIO_SLOW_DEFAULT)
+        return 0;
+    if (!t && !(t = topic_get(srv, name, len)))
+        return WSIO_ENOMEM;
+    t->stats.policy = policy;
+    topic_forget_unused(srv, t);
+    return 0;
+}
+
+int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
+                                wsio_topic_stats *out)
+{
+    size_t len;
+    if (!topic_name_ok(name, &len))
+        return WSIO_EINVAL;
+    memset(out, 0, sizeof *out);
+    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
+    if (!slot || !*slot)
+        return 0;
+    *out = (*slot)->stats;
+    for (const wsio__sub *s = (*slot)->subs; s; s = s->tnext)
+        out->subscribers++;
+    return 0;
+}
+
 /* ---- brokers ------------------------------------------------------------------- */
 
 int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
@@ -429,7 +534,9 @@ int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
         return 0;
     for (size_t i = 0; i < srv->nbuckets; i++)
         for (topic *t = srv->buckets[i]; t; t = t->next)
-            srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
+            if (t->subs)
+                srv->broker.on_first_subscriber(srv, t->name,
+                                                srv->broker.user);
     return 0;
 }
 
@@ -752,6 +859,14 @@ static void free_server_memory(wsio_server *srv)
     wsio__security_free(&srv->sec, srv->mem);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
+    /* Connections are gone: what is left are topics kept for a policy. */
+    for (size_t i = 0; i < srv->nbuckets; i++) {
+        while (srv->buckets[i]) {
+            topic *t = srv->buckets[i];
+            srv->buckets[i] = t->next;
+            wsio__free(srv->mem, t);
+        }
+    }
     wsio__free(srv->mem, srv->buckets);
     wsio__free(srv->mem, srv);
 }

@@ -544,17 +544,23 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
 
 /* ---- public API ------------------------------------------------------------ */
 
-/* Whether a send may be queued under the backpressure policy. */
-static int admit(wsio_ws *ws)
+/* Whether a send may be queued under policy. Over the mark, CLOSE closes
+ * ws (*closed is set when this call did) and DROP counts the drop. */
+static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy,
+                 int *closed)
 {
     if (ws->state != WSIO__WS_OPEN)
         return WSIO_ECLOSED;
     if (wsio_conn_buffered_amount(ws->conn) <= ws->common->max_output)
         return WSIO_SEND_QUEUED;
     ws->over_mark = 1;
-    if (ws->common->policy == WSIO_BACKPRESSURE_CLOSE) {
-        (void)wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader",
-                            11);
+    if (policy == WSIO_BACKPRESSURE_CLOSE) {
+        if (wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader",
+                          11) == 0) {
+            *closed = 1;
+            if (ws->common->stats)
+                ws->common->stats->slow_disconnects++;
+        }
     } else if (ws->common->stats) {
         ws->common->stats->messages_dropped++;
     }
@@ -576,22 +582,75 @@ static int queued(wsio_ws *ws)
 int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
                  size_t len)
 {
-    int rc = admit(ws);
+    int closed = 0;
+    int rc = admit(ws, ws->common->policy, &closed);
     if (rc != WSIO_SEND_QUEUED)
         return rc;
     rc = wsio_conn_send(ws->conn, opcode, data, len);
     return rc < 0 ? rc : queued(ws);
 }
 
-int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame)
+static int queue_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag)
 {
-    int rc = admit(ws);
-    if (rc != WSIO_SEND_QUEUED)
-        return rc;
-    rc = wsio_conn_send_encoded(ws->conn, frame);
+    int rc = wsio__conn_send_tagged(ws->conn, frame, tag);
     if (rc == WSIO_ENOMEM)
         wsio__ws_fail_soon(ws, rc);
     return rc < 0 ? rc : queued(ws);
+}
+
+int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame)
+{
+    int closed = 0;
+    int rc = admit(ws, ws->common->policy, &closed);
+    if (rc != WSIO_SEND_QUEUED)
+        return rc;
+    return queue_shared(ws, frame, 0);
+}
+
+/* Unsent bytes at the front of the output that the transport may hold
+ * without having reported them: after WSIO_EAGAIN it must be offered them
+ * again unchanged. TLS holds at most one record's plaintext; plain sockets
+ * take nothing they do not report. */
+static size_t transport_held(const wsio_ws *ws)
+{
+    return ws->tr.ops == wsio_transport_plain() ? 0 : WSIO__TRANSPORT_HELD_MAX;
+}
+
+int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                        enum wsio_slow_policy policy, wsio__slow_outcome *out)
+{
+    out->evicted = 0;
+    out->closed = 0;
+    if (ws->state != WSIO__WS_OPEN)
+        return WSIO_ECLOSED;
+    if (policy != WSIO_SLOW_DROP_OLDEST && policy != WSIO_SLOW_LATEST_ONLY) {
+        int rc = admit(ws,
+                       policy == WSIO_SLOW_DISCONNECT ? WSIO_BACKPRESSURE_CLOSE
+                                                      : WSIO_BACKPRESSURE_DROP,
+                       &out->closed);
+        if (rc != WSIO_SEND_QUEUED)
+            return rc;
+        return queue_shared(ws, frame, tag);
+    }
+    /* The new message is always queued. What stays over the mark is
+     * bounded: a frame partly written, what the transport may hold, and
+     * one message of this topic. */
+    size_t have = wsio_conn_buffered_amount(ws->conn);
+    if (have > ws->common->max_output) {
+        ws->over_mark = 1;
+        size_t need = policy == WSIO_SLOW_DROP_OLDEST
+                          ? have - ws->common->max_output
+                          : SIZE_MAX;
+        out->evicted =
+            wsio__conn_evict(ws->conn, tag, need, transport_held(ws));
+        if (ws->common->stats) {
+            if (policy == WSIO_SLOW_DROP_OLDEST)
+                ws->common->stats->messages_dropped_oldest += out->evicted;
+            else
+                ws->common->stats->messages_replaced += out->evicted;
+        }
+    }
+    return queue_shared(ws, frame, tag);
 }
 
 int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len)

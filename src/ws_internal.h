@@ -204,6 +204,20 @@ void wsio__ws_mark_dirty(wsio_ws *ws);
 /* Send an encoded broadcast frame with the backpressure policy; returns a
  * wsio_send_result or an error. */
 int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame);
+/* The most unsent bytes a transport may hold unreported (one TLS record's
+ * plaintext, RFC 8446 section 5.1): topic policies never remove messages
+ * that start within them. */
+#define WSIO__TRANSPORT_HELD_MAX 16384u
+/* What a topic send did to one subscriber, for the topic's counters. */
+typedef struct wsio__slow_outcome {
+    size_t evicted;  /* its queued messages of the topic removed */
+    int closed;      /* this send closed it (1008) */
+} wsio__slow_outcome;
+/* Send an encoded topic frame, tagged with the topic's id, under the
+ * topic's policy (not WSIO_SLOW_DEFAULT: the caller resolves it); returns a
+ * wsio_send_result or an error. */
+int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                        enum wsio_slow_policy policy, wsio__slow_outcome *out);
 /* Arm the ws timer for the current state. */
 void wsio__ws_arm(wsio_ws *ws, uint32_t ms);
 /* Flush every ws on the loop's list (end of a turn). */

@@ -232,6 +232,64 @@ WSIO_EXTERN int wsio_server_publish(wsio_server *srv, const char *topic,
                                     size_t len);
 
 /*
+ * What a topic does with a subscriber whose output queue is over
+ * max_output_bytes when a message of that topic arrives for it. Under the
+ * mark every policy simply queues the message.
+ */
+enum wsio_slow_policy {
+    WSIO_SLOW_DEFAULT = 0,     /* the server's backpressure policy: DROP is
+                                  DROP_NEWEST, CLOSE is DISCONNECT */
+    WSIO_SLOW_DROP_NEWEST = 1, /* the new message is not queued for it */
+    WSIO_SLOW_DROP_OLDEST = 2, /* its oldest queued messages of this topic
+                                  are removed until the queue is back
+                                  within the mark (or none is left), then
+                                  the new one is queued */
+    WSIO_SLOW_LATEST_ONLY = 3, /* all its queued messages of this topic are
+                                  removed and the new one queued: a slow
+                                  reader gets the latest value (prices) */
+    WSIO_SLOW_DISCONNECT = 4   /* it is closed with 1008 */
+};
+
+/*
+ * wsio_server_set_topic_policy - choose what topic (NUL-terminated, up to
+ * 255 bytes) does with slow subscribers (see enum wsio_slow_policy). Only
+ * messages not yet started are removed: never a frame partly written,
+ * control frames, direct sends or other topics' messages; with a
+ * transport other than plain sockets (TLS), nor messages in the first
+ * 16 KiB of unsent output, which the transport may already hold. Frames
+ * from wsio_server_deliver follow the same policy.
+ *
+ * A topic with a policy other than WSIO_SLOW_DEFAULT is kept, with its
+ * policy and counters, while it has no subscribers; setting
+ * WSIO_SLOW_DEFAULT on a topic without subscribers forgets it (counters
+ * included). Returns 0, or WSIO_EINVAL (bad name or policy), WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_server_set_topic_policy(wsio_server *srv,
+                                             const char *topic,
+                                             enum wsio_slow_policy policy);
+
+/* Counters of one topic since the server first held it. */
+typedef struct wsio_topic_stats {
+    uint64_t subscribers;    /* local subscribers now */
+    uint64_t published;      /* messages published or delivered to it */
+    uint64_t queued;         /* deliveries queued on subscribers */
+    uint64_t dropped_newest; /* deliveries not queued (DROP_NEWEST) */
+    uint64_t dropped_oldest; /* queued deliveries removed (DROP_OLDEST) */
+    uint64_t replaced;       /* queued deliveries removed (LATEST_ONLY) */
+    uint64_t disconnects;    /* subscribers closed (DISCONNECT) */
+    enum wsio_slow_policy policy; /* as set */
+} wsio_topic_stats;
+
+/*
+ * wsio_server_get_topic_stats - copy topic's counters into out. A topic
+ * the server does not hold (no subscribers, no policy) reads as zeros with
+ * WSIO_SLOW_DEFAULT. Returns 0, or WSIO_EINVAL (bad name).
+ */
+WSIO_EXTERN int wsio_server_get_topic_stats(const wsio_server *srv,
+                                            const char *topic,
+                                            wsio_topic_stats *out);
+
+/*
  * A broker carries topic messages between servers (other processes,
  * machines: Redis, NATS, ...). The server tells it which topics have local
  * subscribers and hands it every local publish and broadcast; what arrives
@@ -315,6 +373,13 @@ typedef struct wsio_server_stats {
     uint64_t memory_in_use;     /* bytes the connections hold now (see
                                    memory_budget) */
     uint64_t connections_shed;  /* terminated to meet memory_budget */
+    /* Slow readers, all topics and broadcasts together. messages_dropped
+     * above counts messages not queued (DROP, DROP_NEWEST); messages_out
+     * counts queued ones, including those removed later here. */
+    uint64_t messages_dropped_oldest; /* removed by DROP_OLDEST */
+    uint64_t messages_replaced;       /* removed by LATEST_ONLY */
+    uint64_t slow_disconnects;        /* closed with 1008 (CLOSE,
+                                         DISCONNECT) */
 } wsio_server_stats;
 
 /* wsio_server_get_stats - copy the counters into out. */

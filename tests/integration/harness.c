@@ -321,8 +321,17 @@ wsio_ws *connect_client(env *e, wsio_server *srv,
 /* A blocking TCP socket connected to the server, for raw HTTP. */
 int raw_connect(uint16_t port)
 {
+    return raw_connect_rcvbuf(port, 0);
+}
+
+int raw_connect_rcvbuf(uint16_t port, int rcvbuf)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    /* Before connect, so the window offered in the handshake is small. */
+    if (rcvbuf > 0)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+                                    sizeof rcvbuf), 0);
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -371,7 +380,12 @@ size_t raw_read_all(env *e, int fd, char *buf, size_t cap)
 /* The opening handshake from a raw socket; returns the fd, open. */
 int raw_ws_connect(env *e, uint16_t port)
 {
-    int fd = raw_connect(port);
+    return raw_ws_connect_rcvbuf(e, port, 0);
+}
+
+int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf)
+{
+    int fd = raw_connect_rcvbuf(port, rcvbuf);
     raw_send(fd, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"

@@ -104,6 +104,9 @@ wsio_ws *connect_client(env *e, wsio_server *srv,
 
 /* A blocking TCP socket connected to 127.0.0.1:port. */
 int raw_connect(uint16_t port);
+/* The same with SO_RCVBUF set to rcvbuf (0: the default) before connect:
+ * a small one makes a reader whose socket fills fast. */
+int raw_connect_rcvbuf(uint16_t port, int rcvbuf);
 /* Send all of s (fails the test otherwise). */
 void raw_send(int fd, const char *s);
 /* Non-blocking read of whatever is there; -1 when nothing yet, 0 on EOF. */
@@ -112,6 +115,8 @@ ssize_t raw_read(int fd, char *buf, size_t cap);
 size_t raw_read_all(env *e, int fd, char *buf, size_t cap);
 /* The opening handshake from a raw socket; returns the fd, open. */
 int raw_ws_connect(env *e, uint16_t port);
+/* raw_ws_connect over raw_connect_rcvbuf. */
+int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf);
 
 /* The same test once more per kind of partial I/O (one byte at a time on
  * epoll, random EAGAIN on poll and in host loop mode). */

@@ -3,15 +3,21 @@
  * wss:// echo round trips with verification on, refusals of certificates
  * that are untrusted or for another host, and hostile peers on the TLS
  * port (garbage, a stalled handshake, plain HTTP), each ended within the
- * handshake timeout while a good client is served.
+ * handshake timeout while a good client is served; a topic's
+ * LATEST_ONLY policy on a slow TLS reader leaves its stream intact (the
+ * record OpenSSL holds after a blocked write is never taken back).
  *
  * The certificates come from tests/tls/make_certs.sh, in the directory
  * named by WSIO_TEST_CERTS (tests/tls/run.sh sets it).
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "harness.h"
 #include "wsio/tls.h"
@@ -296,6 +302,149 @@ static void test_tls_bad_handshakes_end_alone_within_the_timeout(void **state)
     env_free(e);
 }
 
+/* ---- a slow reader under a topic policy -------------------------------------- */
+
+#define SLOW_MARK (16 * 1024)
+#define SLOW_MSG 1024
+
+/* A wss client on OpenSSL itself, so that it reads only when the test
+ * does: a non-blocking socket with a small receive buffer. */
+static SSL *raw_wss_connect(env *e, SSL_CTX *ctx, uint16_t port, int *fd)
+{
+    *fd = raw_connect_rcvbuf(port, 4096);
+    assert_int_equal(fcntl(*fd, F_SETFL, O_NONBLOCK), 0);
+    SSL *ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    assert_int_equal(SSL_set_fd(ssl, *fd), 1);
+    uint64_t t0 = now_ms();
+    int r;
+    while ((r = SSL_connect(ssl)) != 1) {
+        int err = SSL_get_error(ssl, r);
+        assert_true(err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE);
+        assert_true(now_ms() - t0 < 5000);
+        env_turn(e, 5);
+    }
+    static const char req[] =
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n";
+    assert_int_equal(SSL_write(ssl, req, (int)sizeof req - 1),
+                     (int)sizeof req - 1);
+    char buf[512];
+    size_t len = 0;
+    buf[0] = '\0';
+    while (!strstr(buf, "\r\n\r\n") && now_ms() - t0 < 5000) {
+        env_turn(e, 5);
+        r = SSL_read(ssl, buf + len, (int)(sizeof buf - 1 - len));
+        if (r > 0)
+            len += (size_t)r;
+        buf[len] = '\0';
+    }
+    assert_non_null(strstr(buf, "HTTP/1.1 101"));
+    /* Exactly the head: nothing was published yet. */
+    assert_string_equal(strstr(buf, "\r\n\r\n"), "\r\n\r\n");
+    return ssl;
+}
+
+/* Read until quiet for 300 ms; return the bytes (malloc'd) and length. */
+static uint8_t *wss_read_all(env *e, SSL *ssl, size_t *len)
+{
+    size_t cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    *len = 0;
+    uint64_t quiet = now_ms();
+    while (now_ms() - quiet < 300) {
+        env_turn(e, 5);
+        int r;
+        while ((r = SSL_read(ssl, buf + *len, (int)(cap - *len))) > 0) {
+            *len += (size_t)r;
+            quiet = now_ms();
+            if (*len == cap) {
+                cap *= 2;
+                buf = realloc(buf, cap);
+                assert_non_null(buf);
+            }
+        }
+    }
+    return buf;
+}
+
+static void test_tls_latest_only_keeps_a_slow_stream_intact(void **state)
+{
+    env *e = env_new(state);
+    wsio_tls *stls = server_tls(e, "server");
+    wsio_tls *ctls = client_tls(e, 0);
+    server_state s = {.subscribe = "ticks"};
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_output_bytes = SLOW_MARK;
+    wsio_tls_use_in_server(stls, &cfg);
+    int err = 0;
+    wsio_server *srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, &s,
+                                       &err);
+    assert_non_null(srv);
+    assert_int_equal(
+        wsio_server_set_topic_policy(srv, "ticks", WSIO_SLOW_LATEST_ONLY), 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    int fd;
+    SSL *ssl = raw_wss_connect(e, ctx, wsio_server_port(srv), &fd);
+    RUN_UNTIL(e, s.opens == 1, 5000);
+    peer fast;
+    memset(&fast, 0, sizeof fast);
+    tls_client(e, ctls, "127.0.0.1", wsio_server_port(srv), &fast);
+    RUN_UNTIL(e, s.opens == 2, 5000);
+
+    /* Publish until the slow reader's messages were replaced a while. */
+    static char msg[SLOW_MSG];
+    unsigned long sent = 0;
+    wsio_topic_stats ts;
+    do {
+        memset(msg, '.', sizeof msg);
+        int n = snprintf(msg, sizeof msg, "%lu ", sent);
+        msg[n] = '.';
+        assert_int_equal(
+            wsio_server_publish(srv, "ticks", WSIO_OP_TEXT, msg, sizeof msg),
+            2);
+        sent++;
+        RUN_UNTIL(e, fast.nmsg == sent, 5000);
+        assert_int_equal(wsio_server_get_topic_stats(srv, "ticks", &ts), 0);
+    } while (ts.replaced < 200 && sent < 20000);
+    assert_int_equal(fast.out_of_order, 0);
+    assert_true(ts.replaced >= 200);
+
+    /* Every frame whole, in order, ending with the latest. */
+    size_t len;
+    uint8_t *buf = wss_read_all(e, ssl, &len);
+    size_t pos = 0, frames = 0;
+    unsigned long last = 0;
+    while (pos < len) {
+        wsio_frame_header h;
+        ssize_t hl = wsio_frame_header_decode(buf + pos, len - pos, &h);
+        assert_true(hl >= 2);
+        assert_int_equal(h.opcode, WSIO_OP_TEXT);
+        assert_int_equal(h.payload_len, SLOW_MSG);
+        assert_true(len - pos - (size_t)hl >= SLOW_MSG);
+        unsigned long seq = strtoul((const char *)buf + pos + hl, NULL, 10);
+        assert_true(frames == 0 ? seq == 0 : seq > last);
+        last = seq;
+        frames++;
+        pos += (size_t)hl + SLOW_MSG;
+    }
+    assert_int_equal(last, sent - 1);
+    assert_int_equal(frames, sent - ts.replaced);
+    free(buf);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, fast.closed, 5000);
+    wsio_tls_free(stls);
+    wsio_tls_free(ctls);
+    env_free(e);
+}
+
 int main(void)
 {
     const char *dir = getenv("WSIO_TEST_CERTS");
@@ -309,6 +458,7 @@ int main(void)
         ON_EVERY_LOOP(test_tls_client_refuses_wrong_host_and_untrusted_certs),
         cmocka_unit_test_prestate(test_tls_config_errors_are_values, (void *)"poll"),
         ON_EVERY_LOOP(test_tls_bad_handshakes_end_alone_within_the_timeout),
+        ON_EVERY_LOOP(test_tls_latest_only_keeps_a_slow_stream_intact),
     };
     return cmocka_run_group_tests_name("tls", tests, NULL, NULL);
 }

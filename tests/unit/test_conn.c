@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "internal.h" /* wsio__conn_send_tagged, wsio__conn_evict */
 
 /* The masking key of RFC 6455 section 5.7's examples. */
 static const uint8_t KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
@@ -1160,6 +1161,188 @@ static void test_conn_output_queue_grows_without_reordering(void **state)
 
 /* ---- pause, re-entrancy, free inside callbacks --------------------------- */
 
+/* ---- tagged frames: eviction for per-topic slow-consumer policies ------- */
+
+enum { TAG_X = 1, TAG_Y = 2 };
+
+/* One entry of an eviction scenario: a copied frame (tag 0, sent with
+ * wsio_conn_send) or a shared one with its tag. */
+typedef struct evict_item {
+    const char *payload;
+    uint64_t tag;
+} evict_item;
+
+/* Queue items on c; shared frames are made here and their one own
+ * reference kept in rc[i] (NULL for copied ones). */
+static void queue_items(wsio_conn *c, test_mem *tm, const evict_item *it,
+                        size_t n, wsio_rcbuf **rc)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(it[i].payload);
+        rc[i] = NULL;
+        if (!it[i].tag) {
+            assert_int_equal(
+                wsio_conn_send(c, WSIO_OP_TEXT, it[i].payload, len), 0);
+            continue;
+        }
+        rc[i] = wsio_message_encode(&tm->mem, WSIO_OP_TEXT, it[i].payload,
+                                    len);
+        assert_non_null(rc[i]);
+        assert_int_equal(wsio__conn_send_tagged(c, rc[i], it[i].tag), 0);
+    }
+}
+
+/* The payloads of the whole frames c would send, joined with '|'. */
+static void drained_payloads(wsio_conn *c, char *out, size_t cap)
+{
+    out_frame f[32];
+    size_t n = drain_frames(c, f, 32);
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)f[i].h.payload_len;
+        assert_true(at + len + 2 <= cap);
+        if (i)
+            out[at++] = '|';
+        memcpy(out + at, f[i].payload, len);
+        at += len;
+        out[at] = '\0';
+    }
+}
+
+static void unref_items(wsio_rcbuf **rc, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wsio_rcbuf_unref(rc[i]);
+}
+
+static void test_conn_evict_takes_oldest_of_tag_until_need(void **state)
+{
+    (void)state;
+    static const evict_item items[] = {
+        {"c1", 0}, {"x1", TAG_X}, {"y1", TAG_Y}, {"c2", 0},
+        {"x2", TAG_X}, {"x3", TAG_X}, {"y2", TAG_Y},
+    };
+    static const struct {
+        size_t need;
+        size_t removed;
+        const char *left;
+    } cases[] = {
+        {1, 1, "c1|y1|c2|x2|x3|y2"},     /* one frame frees enough */
+        {5, 2, "c1|y1|c2|x3|y2"},        /* each frame is 4 bytes */
+        {8, 2, "c1|y1|c2|x3|y2"},
+        {9, 3, "c1|y1|c2|y2"},
+        {SIZE_MAX, 3, "c1|y1|c2|y2"},    /* all of them, and no more */
+    };
+    enum { N = sizeof items / sizeof items[0] };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        test_mem tm;
+        test_mem_init(&tm);
+        wsio_conn *c =
+            wsio_conn_new(WSIO_ROLE_SERVER, NULL, NULL, &tm.mem, NULL);
+        wsio_rcbuf *rc[N];
+        queue_items(c, &tm, items, N, rc);
+        size_t before = wsio_conn_buffered_amount(c);
+        assert_int_equal(wsio__conn_evict(c, TAG_X, cases[k].need, 0),
+                         cases[k].removed);
+        /* Each removed frame is 4 bytes on the wire ("81 02 x n"). */
+        assert_int_equal(wsio_conn_buffered_amount(c),
+                         before - 4 * cases[k].removed);
+        /* The queue's references to removed frames are gone. */
+        assert_int_equal(rc[1]->refcount, 1);
+        assert_int_equal(rc[2]->refcount, 2);
+        char got[128];
+        drained_payloads(c, got, sizeof got);
+        assert_string_equal(got, cases[k].left);
+        unref_items(rc, N);
+        wsio_conn_free(c);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+static void test_conn_evict_keeps_started_and_transport_held_frames(
+    void **state)
+{
+    (void)state;
+    static const evict_item items[] = {
+        {"x1", TAG_X}, {"x2", TAG_X}, {"x3", TAG_X},
+    };
+    enum { N = 3 };
+    /* consumed: bytes already written; keep: unsent bytes the transport
+     * may hold. Every frame is 4 bytes. */
+    static const struct {
+        size_t consumed, keep, removed;
+        const char *left; /* whole frames after the partial one */
+    } cases[] = {
+        {0, 0, 3, ""},
+        {1, 0, 2, ""},        /* x1 started: it stays, whole */
+        {0, 4, 2, "x1"},      /* x2 starts exactly at keep */
+        {0, 5, 1, "x1|x2"},   /* x2 starts inside the held bytes */
+        {4, 1, 1, "x2"},      /* x1 gone; x2 is now at the front */
+        {12, 0, 0, ""},       /* nothing left to take */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        test_mem tm;
+        test_mem_init(&tm);
+        wsio_conn *c =
+            wsio_conn_new(WSIO_ROLE_SERVER, NULL, NULL, &tm.mem, NULL);
+        wsio_rcbuf *rc[N];
+        queue_items(c, &tm, items, N, rc);
+        wsio_conn_consume_output(c, cases[k].consumed);
+        assert_int_equal(
+            wsio__conn_evict(c, TAG_X, SIZE_MAX, cases[k].keep),
+            cases[k].removed);
+        /* Finish a started frame by hand, then read whole frames. */
+        size_t partial = cases[k].consumed % 4;
+        if (partial) {
+            uint8_t rest[4];
+            assert_int_equal(wsio_conn_write(c, rest, 4 - partial),
+                             4 - partial);
+            assert_memory_equal(rest, rc[cases[k].consumed / 4]->data +
+                                          partial, 4 - partial);
+        }
+        char got[64];
+        drained_payloads(c, got, sizeof got);
+        assert_string_equal(got, cases[k].left);
+        for (size_t i = 0; i < N; i++)
+            assert_int_equal(rc[i]->refcount, 1);
+        unref_items(rc, N);
+        wsio_conn_free(c);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+static void test_conn_evict_all_releases_queue_memory(void **state)
+{
+    (void)state;
+    test_mem tm;
+    test_mem_init(&tm);
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, NULL, &tm.mem, NULL);
+    wsio_rcbuf *rc = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "v", 1);
+    assert_non_null(rc);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(wsio__conn_send_tagged(c, rc, TAG_X), 0);
+    assert_int_equal(rc->refcount, 11);
+    assert_true(wsio__conn_held_bytes(c, 1) > 0);
+    assert_int_equal(wsio__conn_evict(c, TAG_Y, SIZE_MAX, 0), 0);
+    assert_int_equal(rc->refcount, 11);
+    assert_int_equal(wsio__conn_evict(c, TAG_X, SIZE_MAX, 0), 10);
+    assert_int_equal(rc->refcount, 1);
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+    assert_int_equal(wsio_conn_want_write(c), 0);
+    /* A drained queue holds nothing, as after consumption. */
+    assert_int_equal(wsio__conn_held_bytes(c, 1), 0);
+    assert_int_equal(tm.live_blocks, 2); /* the conn and rc */
+    /* Untagged shared frames (broadcasts) are never taken. */
+    assert_int_equal(wsio_conn_send_encoded(c, rc), 0);
+    assert_int_equal(wsio__conn_evict(c, TAG_X, SIZE_MAX, 0), 0);
+    assert_int_equal(wsio_conn_buffered_amount(c), rc->len);
+    wsio_conn_free(c);
+    assert_int_equal(rc->refcount, 1);
+    wsio_rcbuf_unref(rc);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
 static void test_conn_pause_returns_consumed_and_resumes(void **state)
 {
     (void)state;
@@ -1486,6 +1669,10 @@ int main(void)
         cmocka_unit_test(test_conn_client_mask_hook_failure_fails_the_send),
         cmocka_unit_test(test_conn_output_partial_consumption_at_every_byte),
         cmocka_unit_test(test_conn_output_queue_grows_without_reordering),
+        cmocka_unit_test(test_conn_evict_takes_oldest_of_tag_until_need),
+        cmocka_unit_test(
+            test_conn_evict_keeps_started_and_transport_held_frames),
+        cmocka_unit_test(test_conn_evict_all_releases_queue_memory),
         cmocka_unit_test(test_conn_pause_returns_consumed_and_resumes),
         cmocka_unit_test(test_conn_feed_inside_callback_is_refused),
         cmocka_unit_test(test_conn_free_inside_callbacks_is_deferred),
