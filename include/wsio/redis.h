@@ -104,8 +104,10 @@ WSIO_EXTERN wsio_redis *wsio_redis_new(wsio_server *srv,
 /*
  * wsio_redis_free - detach from the server, close both connections (the
  * callbacks of commands still waiting get a NULL reply) and release
- * everything. Call it before wsio_server_free / wsio_loop_free. NULL does
- * nothing.
+ * everything. Before wsio_loop_free; the server may be gone already (freed,
+ * or at the end of wsio_server_shutdown: the module hears of it through
+ * the broker's on_detach and stops delivering). Not from one of this
+ * module's callbacks. NULL does nothing.
  */
 WSIO_EXTERN void wsio_redis_free(wsio_redis *r);
 

@@ -260,8 +260,9 @@ static void deliver(wsio_redis *r, const redisReply *channel,
     uint64_t origin = 0;
     for (int i = 0; i < 8; i++)
         origin = origin << 8 | e[1 + i];
-    if (origin == r->node_id)
-        return; /* our own, back from Redis: already delivered here */
+    if (origin == r->node_id || !r->srv)
+        return; /* our own, back from Redis (already delivered here), or
+                   the server is gone */
     const char *topic = NULL;
     size_t plen = r->prefix_len;
     if (channel->len > plen + 2 &&
@@ -593,6 +594,15 @@ static void broker_publish(wsio_server *srv, const char *topic,
     r->stats.published++;
 }
 
+/* The server is being freed (or another broker replaced this one): what
+ * Redis sends from now on has nowhere to go, and nothing more is published. */
+static void broker_detach(wsio_server *srv, void *user)
+{
+    (void)srv;
+    wsio_redis *r = user;
+    r->srv = NULL;
+}
+
 /* ---- public API ------------------------------------------------------------------ */
 
 wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
@@ -643,6 +653,7 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
     wsio_broker b = {.on_first_subscriber = broker_first,
                      .on_last_unsubscribed = broker_last,
                      .on_publish = broker_publish,
+                     .on_detach = broker_detach,
                      .user = r};
     wsio_server_set_broker(srv, &b);
     return r;

@@ -348,6 +348,29 @@ static void test_redis_refuses_messages_without_envelope(void **state)
     fixture_free(f);
 }
 
+static void test_redis_outlives_its_server(void **state)
+{
+    fixture *f = fixture_new(state);
+    server_state s = {.subscribe = "news"};
+    wsio_server *srv = start_server(f->e, NULL, NULL, &s);
+    wsio_redis *r = attach(f, srv);
+    peer a = {0};
+    connect_client(f->e, srv, NULL, &a);
+    RUN_UNTIL(f->e, stats_of(r).topics == 1, 5000);
+    /* The shutdown frees the server by itself, inside the loop. */
+    assert_int_equal(wsio_server_shutdown(srv, 1000), 0);
+    RUN_UNTIL(f->e, a.closed, 5000);
+    run_for(f->e, 50);
+    uint8_t msg[WSIO_REDIS_ENVELOPE_HEADER + 1] = {1, 0, 0, 0, 0,
+                                                   0, 0, 0, 7, 1, '0'};
+    raw_publish(f->rp.port, "wsio:b", msg, sizeof msg);
+    run_for(f->e, 50);
+    assert_int_equal(stats_of(r).received, 0);
+    assert_true(is_connected(r));
+    wsio_redis_free(r);
+    fixture_free(f);
+}
+
 static void test_redis_new_rejects_bad_config(void **state)
 {
     env *e = env_new(state);
@@ -389,6 +412,7 @@ int main(void)
         ON_EVERY_LOOP(test_redis_drops_while_down_and_resumes_after_restart),
         ON_EVERY_LOOP(test_redis_command_runs_on_the_publishing_link),
         ON_EVERY_LOOP(test_redis_refuses_messages_without_envelope),
+        ON_EVERY_LOOP(test_redis_outlives_its_server),
         ON_EVERY_LOOP(test_redis_new_rejects_bad_config),
     };
     return cmocka_run_group_tests_name("redis", tests, NULL, NULL);
