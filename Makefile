@@ -659,7 +659,7 @@ sanitize: sanitize-redis
 install: install-redis
 uninstall: uninstall-redis
 # The chat's --redis (examples/chat/redis_room.c) is compiled in.
-CHAT_REDIS_CFLAGS := -DWSIO_HAVE_REDIS
+CHAT_REDIS_CFLAGS := -DWSIO_HAVE_REDIS $(HIREDIS_CFLAGS)
 CHAT_REDIS_LIBS := $(REDIS_STATIC) $(HIREDIS_LIBS)
 $(BUILD)/examples/chat: $(REDIS_STATIC)
 endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "example.h"
+#include "redis_room.h"
 #include "room.h"
 #ifdef WSIO_HAVE_DEFLATE
 #include "wsio/deflate.h"
@@ -23,6 +24,7 @@ extern const size_t chat_page_len;
 typedef struct chat_app {
     chat_room *room;
     wsio_server *srv;
+    redis_room *redis; /* --redis: one room across processes */
 } chat_app;
 
 /* Timestamps in the protocol are wall-clock milliseconds since the epoch. */
@@ -36,6 +38,8 @@ static int64_t wall_ms(void)
 static int sink_broadcast(void *ctx, const char *json, size_t len)
 {
     chat_app *app = ctx;
+    if (app->redis)
+        return redis_room_broadcast(app->redis, json, len);
     int n = wsio_server_broadcast(app->srv, WSIO_OP_TEXT, json, len, NULL);
     /* With --tls-cert and --plain-port the room spans both servers. */
     wsio_server *plain = example_plain_server();
@@ -46,7 +50,9 @@ static int sink_broadcast(void *ctx, const char *json, size_t len)
 
 static int sink_send_to(void *ctx, void *client, const char *json, size_t len)
 {
-    (void)ctx;
+    chat_app *app = ctx;
+    if (app->redis)
+        return 0; /* the history is Redis' shared one (redis_room.c) */
     int rc = wsio_ws_send(client, WSIO_OP_TEXT, json, len);
     return rc < 0 ? rc : 0;
 }
@@ -61,7 +67,7 @@ static int on_http(wsio_server *srv, const wsio_request_info *info,
                    wsio_http_reply *reply, void *user)
 {
     (void)srv;
-    (void)user;
+    chat_app *app = user;
     static const wsio_http_header html[] = {
         {{"Content-Type", 12}, {"text/html; charset=utf-8", 24}},
         {{"Cache-Control", 13}, {"no-cache", 8}},
@@ -73,6 +79,8 @@ static int on_http(wsio_server *srv, const wsio_request_info *info,
         reply->num_headers = 2;
         reply->body = chat_page;
         reply->body_len = chat_page_len;
+    } else if (app->redis && path_is(req, "/stats")) {
+        redis_room_stats(app->redis, reply);
     }
     /* Anything else keeps the preset 404. */
     example_log("chat", "%.*s %.*s from %s -> %d", (int)req->method.len,
@@ -93,7 +101,7 @@ static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
     return 0;
 }
 
-static void on_open(wsio_ws *ws, void *user)
+static void join_room(wsio_ws *ws, void *user)
 {
     chat_app *app = user;
     int rc = chat_room_join(app->room, ws, wall_ms());
@@ -104,6 +112,25 @@ static void on_open(wsio_ws *ws, void *user)
                 rc ? chat_room_strerror(rc) : "");
 }
 
+static void on_open(wsio_ws *ws, void *user)
+{
+    chat_app *app = user;
+    if (app->redis)
+        redis_room_open(app->redis, ws); /* joins once the history is sent */
+    else
+        join_room(ws, app);
+}
+
+static void handle_message(wsio_ws *ws, const char *json, size_t len,
+                           void *user)
+{
+    chat_app *app = user;
+    int rc = chat_room_handle(app->room, ws, json, len, wall_ms());
+    if (rc < 0)
+        example_log("chat", "message from %s ignored: %s",
+                    chat_room_name(app->room, ws), chat_room_strerror(rc));
+}
+
 static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
 {
     chat_app *app = user;
@@ -111,10 +138,9 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
         example_log("chat", "binary message of %zu bytes ignored", m->len);
         return 0;
     }
-    int rc = chat_room_handle(app->room, ws, m->data, m->len, wall_ms());
-    if (rc < 0)
-        example_log("chat", "message from %s ignored: %s",
-                    chat_room_name(app->room, ws), chat_room_strerror(rc));
+    /* --redis: a newcomer's first messages wait for its history. */
+    if (!app->redis || !redis_room_hold(app->redis, ws, m->data, m->len))
+        handle_message(ws, m->data, m->len, app);
     return 0;
 }
 
@@ -123,6 +149,8 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
     chat_app *app = user;
     const char *name = chat_room_name(app->room, ws);
     example_log("chat", "leave %s, code %u", name ? name : "?", info->code);
+    if (app->redis)
+        redis_room_close(app->redis, ws);
     chat_room_leave(app->room, ws, wall_ms());
 }
 
@@ -133,7 +161,9 @@ static void usage(void)
            "off)\n"
            "  --allow-origin O    accept WebSockets only from pages of origin O\n"
            "                      (\"https://chat.example.com\"); repeatable;\n"
-           "                      others get 403. Default: any origin\n",
+           "                      others get 403. Default: any origin\n"
+           "  --redis URL         share the room with every chat on this Redis\n"
+           "                      (redis://[:password@]host[:port][/db])\n",
            example_usage_common());
 }
 
@@ -141,6 +171,7 @@ int main(int argc, char **argv)
 {
     example_opts o = {.host = "127.0.0.1", .port = 8080};
     long ping_ms = 30000;
+    const char *redis_url = NULL;
     const char *origins[16];
     size_t norigins = 0;
     for (int i = 1; i < argc; i++) {
@@ -152,6 +183,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             origins[norigins++] = example_value(argc, argv, &i);
+        } else if (strcmp(argv[i], "--redis") == 0) {
+            redis_url = example_value(argc, argv, &i);
         } else if (strcmp(argv[i], "--ping-interval") == 0) {
             ping_ms = (long)example_size("--ping-interval",
                                          example_value(argc, argv, &i));
@@ -193,8 +226,15 @@ int main(int argc, char **argv)
                             .on_close = on_close};
     wsio_server_hooks hooks = {.on_http = on_http, .on_upgrade = on_upgrade};
     app.srv = example_listen("chat", "http", loop, &o, &cfg, &cb, &hooks, &app);
+    if (redis_url) {
+        redis_room_host rh = {join_room, handle_message, &app};
+        app.redis = redis_room_new(app.srv, redis_url, &rh);
+        if (!app.redis)
+            return 1;
+    }
     example_log("chat", "open the address above in a browser");
     example_run("chat", loop, app.srv);
+    redis_room_free(app.redis);
     wsio_loop_free(loop);
     chat_room_free(app.room);
     return 0;
