@@ -729,6 +729,8 @@ redis-check: $(REDIS_OBJ) $(REDIS_SHARED)
 	if [ -n "$$bad" ]; then echo "redis-check: mutable globals:"; echo "$$bad"; exit 1; fi; \
 	bad=$$(nm -D --defined-only $(REDIS_SHARED) | awk '{print $$3}' | grep -v '^wsio_' || true); \
 	if [ -n "$$bad" ]; then echo "redis-check: exported non-wsio symbols:"; echo "$$bad"; exit 1; fi; \
+	bad=$$(nm -D --undefined-only $(REDIS_SHARED) | awk '{print $$2}' | grep '^wsio__' || true); \
+	if [ -n "$$bad" ]; then echo "redis-check: needs libwsio internals libwsio.so does not export:"; echo "$$bad"; exit 1; fi; \
 	echo "redis-check: no mutable globals; libwsio-redis exports $$(nm -D --defined-only $(REDIS_SHARED) | grep -c ' T wsio_') wsio_ functions, nothing else"
 
 install-redis: redis

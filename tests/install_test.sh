@@ -41,6 +41,23 @@ echo "$ldd_out" | grep -q "$prefix/lib/libwsio.so.0" || {
     echo "install-test: hello-shared does not load $prefix/lib/libwsio.so.0"; exit 1; }
 out_shared=$(LD_LIBRARY_PATH="$prefix/lib" "$tmp/hello-shared")
 out_static=$("$tmp/hello-static")
+# libwsio-redis, when it was built: its pc file pulls in wsio and hiredis.
+if [ -f "$prefix/lib/pkgconfig/wsio-redis.pc" ]; then
+    cat > "$tmp/redis.c" <<'C'
+#include <string.h>
+#include <wsio/redis.h>
+
+int main(void)
+{
+    const char *url = "redis://:pw@127.0.0.1:6380/2";
+    wsio_redis_url u;
+    return wsio_redis_url_parse(url, strlen(url), &u) != 0 || u.port != 6380;
+}
+C
+    cc -Wall -Werror -o "$tmp/redis" "$tmp/redis.c" $(pkg-config --cflags --libs wsio-redis)
+    LD_LIBRARY_PATH="$prefix/lib" "$tmp/redis" || { echo "install-test: wsio-redis program failed"; exit 1; }
+    echo "install-test: a wsio-redis program builds and runs"
+fi
 make -s -C "$top" uninstall PREFIX="$prefix" >/dev/null
 left=$(find "$prefix" -type f -o -type l)
 [ -z "$left" ] || { echo "install-test: uninstall left: $left"; exit 1; }

@@ -86,6 +86,17 @@ typedef struct command {
     void *user;
 } command;
 
+/* Zeroed memory. (wsio__calloc is libwsio's own: not exported from the
+ * shared library, so this module cannot call it.) size never overflows
+ * here: counts are table sizes and topic names of at most 255 bytes. */
+static void *zalloc(const wsio_mem *mem, size_t size)
+{
+    void *p = wsio__malloc(mem, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
 void wsio_redis_config_default(wsio_redis_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -118,7 +129,7 @@ static topic_entry **topic_slot(wsio_redis *r, const char *ch, size_t len)
 static int topic_table_grow(wsio_redis *r)
 {
     size_t n = r->nbuckets * 2;
-    topic_entry **b = wsio__calloc(r->mem, n, sizeof *b);
+    topic_entry **b = zalloc(r->mem, n * sizeof *b);
     if (!b)
         return WSIO_ENOMEM;
     for (size_t i = 0; i < r->nbuckets; i++) {
@@ -156,7 +167,7 @@ static topic_entry *topic_find_or_add(wsio_redis *r, const char *ch,
         return *p;
     if (r->ntopics >= r->nbuckets && topic_table_grow(r) == 0)
         p = topic_slot(r, ch, len);
-    topic_entry *t = wsio__calloc(r->mem, 1, sizeof *t + len + 1);
+    topic_entry *t = zalloc(r->mem, sizeof *t + len + 1);
     if (!t)
         return NULL;
     t->len = len;
@@ -622,7 +633,7 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
         cfg->backoff_min_ms == 0 || cfg->backoff_max_ms < cfg->backoff_min_ms)
         goto fail;
     rc = WSIO_ENOMEM;
-    r = wsio__calloc(mem, 1, sizeof *r);
+    r = zalloc(mem, sizeof *r);
     if (!r)
         goto fail;
     r->mem = mem;
@@ -640,7 +651,7 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
     r->max_in_flight = cfg->max_in_flight;
     rc = WSIO_ENOMEM;
     r->nbuckets = 16;
-    r->buckets = wsio__calloc(mem, r->nbuckets, sizeof *r->buckets);
+    r->buckets = zalloc(mem, r->nbuckets * sizeof *r->buckets);
     if (!r->buckets)
         goto fail;
     rc = link_init(r, &r->sub, 1);
