@@ -719,7 +719,8 @@ redis-test: $(REDIS_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_p
 	@$(REDIS_TEST_BIN)
 	@BUILD=$(BUILD) sh tests/redis/chat.sh
 
-sanitize-redis:
+# After sanitize-tls when both run: they build into the same build-san/.
+sanitize-redis: $(if $(filter 1,$(TLS)),sanitize-tls)
 	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" redis-test
 
 # libwsio-redis keeps no mutable data of its own and exports only wsio_*.
