@@ -252,12 +252,13 @@ typedef struct wsio_broker {
     void (*on_publish)(wsio_server *srv, const char *topic,
                        enum wsio_opcode opcode, const void *data, size_t len,
                        void *user);
+    void *user;
     /* The broker is detached: replaced (wsio_server_set_broker) or the
      * server is being freed (wsio_server_free, or the end of
      * wsio_server_shutdown, which the application does not see). After
-     * this, srv must not be used by the broker. */
+     * this, srv must not be used by the broker. Last, so that brokers
+     * written before it still initialize the fields above in order. */
     void (*on_detach)(wsio_server *srv, void *user);
-    void *user;
 } wsio_broker;
 
 /*
