@@ -31,7 +31,7 @@ uint16_t redis_free_port(void)
     return port;
 }
 
-static int answers_ping(uint16_t port)
+static int answers_ping(uint16_t port, const char *password)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -43,7 +43,8 @@ static int answers_ping(uint16_t port)
     char buf[16] = {0};
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
              write(fd, "PING\r\n", 6) == 6 && read(fd, buf, sizeof buf - 1) > 0 &&
-             strncmp(buf, "+PONG", 5) == 0;
+             (strncmp(buf, "+PONG", 5) == 0 ||
+              (password && strncmp(buf, "-NOAUTH", 7) == 0));
     close(fd);
     return ok;
 }
@@ -65,14 +66,20 @@ int redis_proc_start(redis_proc *p)
             dup2(null, 1);
             dup2(null, 2);
         }
-        execlp("redis-server", "redis-server", "--port", port, "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--loglevel", "warning", (char *)NULL);
+        if (p->password)
+            execlp("redis-server", "redis-server", "--port", port, "--bind",
+                   "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--loglevel", "warning", "--requirepass", p->password,
+                   (char *)NULL);
+        else
+            execlp("redis-server", "redis-server", "--port", port, "--bind",
+                   "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }
     p->pid = pid;
     for (int i = 0; i < 500; i++) {
-        if (answers_ping(p->port))
+        if (answers_ping(p->port, p->password))
             return 0;
         if (waitpid(pid, NULL, WNOHANG) == pid) {
             p->pid = 0;

@@ -12,6 +12,7 @@
 typedef struct redis_proc {
     pid_t pid;     /* 0 when not running */
     uint16_t port;
+    const char *password; /* --requirepass, or NULL */
 } redis_proc;
 
 /* A free loopback TCP port (bound once and released). */

@@ -75,10 +75,8 @@ static void fixture_free(fixture *f)
     free(f);
 }
 
-static wsio_redis *attach(fixture *f, wsio_server *srv)
+static wsio_redis *attach_url(fixture *f, wsio_server *srv, const char *url)
 {
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%u", (unsigned)f->rp.port);
     wsio_redis_config rc;
     wsio_redis_config_default(&rc);
     rc.url = url;
@@ -89,6 +87,13 @@ static wsio_redis *attach(fixture *f, wsio_server *srv)
     wsio_redis *r = wsio_redis_new(srv, &rc, &err);
     assert_non_null(r);
     return r;
+}
+
+static wsio_redis *attach(fixture *f, wsio_server *srv)
+{
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%u", (unsigned)f->rp.port);
+    return attach_url(f, srv, url);
 }
 
 static int is_connected(const wsio_redis *r)
@@ -320,6 +325,48 @@ static void test_redis_command_runs_on_the_publishing_link(void **state)
     fixture_free(f);
 }
 
+static void test_redis_password_and_db_from_the_url(void **state)
+{
+    env *e = env_new(state);
+    fixture f = {.e = e, .rp = {.password = "s3cret"}};
+    assert_int_equal(redis_proc_start(&f.rp), 0);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    char url[96];
+    /* A wrong password: refused, retried, never connected. */
+    snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%u/3",
+             (unsigned)f.rp.port);
+    wsio_redis *bad = attach_url(&f, srv, url);
+    run_for(e, 200);
+    assert_false(is_connected(bad));
+    wsio_redis_free(bad);
+
+    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%u/3",
+             (unsigned)f.rp.port);
+    wsio_redis *r = attach_url(&f, srv, url);
+    RUN_UNTIL(e, is_connected(r), 5000);
+    answers ans = {0};
+    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "SET k v"), 0);
+    RUN_UNTIL(e, ans.n == 1, 5000);
+    /* The key is in database 3, where the URL said. */
+    redisContext *c = redisConnect("127.0.0.1", f.rp.port);
+    assert_non_null(c);
+    redisReply *rep = redisCommand(c, "AUTH s3cret");
+    freeReplyObject(rep);
+    rep = redisCommand(c, "SELECT 3");
+    freeReplyObject(rep);
+    rep = redisCommand(c, "GET k");
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, "v");
+    freeReplyObject(rep);
+    redisFree(c);
+    wsio_redis_free(r);
+    wsio_server_free(srv);
+    redis_proc_stop(&f.rp, 0);
+    env_free(e);
+}
+
 static void test_redis_refuses_messages_without_envelope(void **state)
 {
     fixture *f = fixture_new(state);
@@ -411,6 +458,7 @@ int main(void)
         ON_EVERY_LOOP(test_redis_two_servers_share_topics_without_echo),
         ON_EVERY_LOOP(test_redis_drops_while_down_and_resumes_after_restart),
         ON_EVERY_LOOP(test_redis_command_runs_on_the_publishing_link),
+        ON_EVERY_LOOP(test_redis_password_and_db_from_the_url),
         ON_EVERY_LOOP(test_redis_refuses_messages_without_envelope),
         ON_EVERY_LOOP(test_redis_outlives_its_server),
         ON_EVERY_LOOP(test_redis_new_rejects_bad_config),
