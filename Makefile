@@ -215,7 +215,7 @@ check-layering:
 
 # The optional modules' .pc files are checked when they are built here.
 install-test: all
-	+@TLS=$(TLS) HAVE_ZLIB=$(HAVE_ZLIB) sh tests/install_test.sh
+	+@TLS=$(TLS) HAVE_ZLIB=$(HAVE_ZLIB) REDIS=$(REDIS) sh tests/install_test.sh
 
 # The suites, and the examples under the independent clients and the
 # conformance suite, built with ASan + UBSan (leaks are checked at exit).
@@ -303,14 +303,15 @@ $(BUILD)/obj-examples/%.o: examples/%.c $(wildcard examples/chat/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(STD) $(WARN) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-# The chat's wsio side (app.c) is shared with examples/libuv/.
-CHAT_APP_SRC := examples/chat/app.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat_page.c examples/example.c
-CHAT_APP_DEPS := $(CHAT_APP_SRC) examples/chat/app.h $(EXAMPLE_COMMON) $(STATIC_LIB) $(EXAMPLE_DEFLATE_DEPS)
+# The chat's wsio side (app.c) is shared with examples/libuv/; its --redis
+# mode (redis_room.c) is compiled in when libwsio-redis is built.
+CHAT_APP_SRC := examples/chat/app.c examples/chat/redis_room.c $(CHAT_LOGIC_OBJ) $(BUILD)/gen/chat_page.c examples/example.c
+CHAT_APP_DEPS := $(CHAT_APP_SRC) examples/chat/app.h examples/chat/redis_room.h $(EXAMPLE_COMMON) $(STATIC_LIB) $(EXAMPLE_DEFLATE_DEPS)
 
 $(BUILD)/examples/chat: examples/chat/main.c $(CHAT_APP_DEPS)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(EXAMPLE_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_APP_SRC) \
-	    $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) $(CHAT_REDIS_CFLAGS) -Iexamples/chat -o $@ examples/chat/main.c $(CHAT_APP_SRC) \
+	    $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(CHAT_REDIS_LIBS) $(STATIC_LIB) $(LIB_LDLIBS)
 
 $(BUILD)/tests/examples/%: tests/examples/%.c $(CHAT_LOGIC_OBJ) $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -328,8 +329,8 @@ UV_LIBS := $(shell pkg-config --libs libuv 2>/dev/null)
 
 $(BUILD)/examples/chat-uv: examples/libuv/main.c $(CHAT_APP_DEPS)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(EXAMPLE_CFLAGS) $(UV_CFLAGS) -Iexamples/chat -o $@ examples/libuv/main.c $(CHAT_APP_SRC) \
-	    $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(STATIC_LIB) $(UV_LIBS) $(LIB_LDLIBS)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) $(CHAT_REDIS_CFLAGS) $(UV_CFLAGS) -Iexamples/chat -o $@ examples/libuv/main.c $(CHAT_APP_SRC) \
+	    $(EXAMPLE_TLS_LIBS) $(EXAMPLE_DEFLATE_LIBS) $(CHAT_REDIS_LIBS) $(STATIC_LIB) $(UV_LIBS) $(LIB_LDLIBS)
 
 .PHONY: libuv-test
 # Chat round trips through wsio-cat, then the browser test, against chat-uv.
@@ -371,7 +372,7 @@ run-chat: $(BUILD)/examples/chat
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/wsio.h $(DESTDIR)$(INCLUDEDIR)/wsio.h
-	install -m 644 $(filter-out include/wsio/tls.h include/wsio/deflate.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
+	install -m 644 $(filter-out include/wsio/tls.h include/wsio/deflate.h include/wsio/redis.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libwsio.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION)
 	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -412,6 +413,9 @@ help:
 	@echo "tls-test       TLS, auth and origin tests (part of test when OpenSSL is found)"
 	@echo "deflate        libwsio-deflate (permessage-deflate on zlib); part of all when zlib is found"
 	@echo "bench-deflate  wire size, messages/s and memory of compression (needs zlib)"
+	@echo "redis          libwsio-redis (pub/sub broker on hiredis); part of all when hiredis is found"
+	@echo "redis-test     the module and two chats against a real redis-server (part of test)"
+	@echo "bench-redis    deliveries/s and latency across two servers through Redis"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "libuv-test     the chat inside libuv (build/examples/chat-uv): round trips, browser"
 	@echo "tutorial-test  run docs/tutorial.md's programs (check-tutorial: its C blocks are files)"
@@ -679,3 +683,134 @@ uninstall-deflate:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/deflate.h $(DESTDIR)$(LIBDIR)/libwsio-deflate.a \
 	      $(DESTDIR)$(LIBDIR)/libwsio-deflate.so $(DESTDIR)$(LIBDIR)/$(DEFLATE_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libwsio-deflate.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/wsio-deflate.pc
+
+# ---- libwsio-redis: servers share topics through Redis (optional) -----------
+#
+# hiredis is found by pkg-config; REDIS=0 builds and tests as if it were
+# missing. The URL parser (src/redis/url.c) needs no hiredis: its unit
+# suite and fuzz target always build. The tests start their own
+# redis-server on a free port (never the system's service).
+
+HAVE_HIREDIS := $(shell pkg-config --exists hiredis 2>/dev/null && echo 1 || echo 0)
+REDIS ?= $(HAVE_HIREDIS)
+HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null)
+HIREDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
+REDIS_SRC := $(sort $(wildcard src/redis/*.c))
+REDIS_OBJ := $(patsubst src/redis/%.c,$(BUILD)/obj-redis/%.o,$(REDIS_SRC))
+REDIS_PIC := $(patsubst src/redis/%.c,$(BUILD)/pic-redis/%.o,$(REDIS_SRC))
+REDIS_STATIC := $(BUILD)/libwsio-redis.a
+REDIS_SONAME := libwsio-redis.so.$(MAJOR)
+REDIS_SHARED_REAL := $(BUILD)/libwsio-redis.so.$(VERSION)
+REDIS_SHARED := $(BUILD)/libwsio-redis.so
+REDIS_PC := $(BUILD)/wsio-redis.pc
+REDIS_TEST_BIN := $(BUILD)/tests/redis/test_redis
+REDIS_LDLIBS := $(REDIS_STATIC) $(STATIC_LIB) $(HIREDIS_LIBS) $(LIB_LDLIBS)
+
+.PHONY: redis redis-test redis-check install-redis uninstall-redis sanitize-redis bench-redis
+
+redis: $(REDIS_STATIC) $(REDIS_SHARED) $(REDIS_PC)
+
+ifeq ($(REDIS),1)
+all: redis
+test: redis-test redis-check
+sanitize: sanitize-redis
+install: install-redis
+uninstall: uninstall-redis
+# The chat's --redis (examples/chat/redis_room.c) is compiled in.
+CHAT_REDIS_CFLAGS := -DWSIO_HAVE_REDIS $(HIREDIS_CFLAGS)
+CHAT_REDIS_LIBS := $(REDIS_STATIC) $(HIREDIS_LIBS)
+$(BUILD)/examples/chat $(BUILD)/examples/chat-uv: $(REDIS_STATIC)
+endif
+
+$(BUILD)/obj-redis/%.o: src/redis/%.c $(HEADERS) src/internal.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) $(HIREDIS_CFLAGS) -c $< -o $@
+
+$(BUILD)/pic-redis/%.o: src/redis/%.c $(HEADERS) src/internal.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) $(HIREDIS_CFLAGS) -fPIC -c $< -o $@
+
+$(REDIS_STATIC): $(REDIS_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(REDIS_SHARED_REAL): $(REDIS_PIC) $(SHARED_LIB)
+	$(CC) -shared -Wl,-soname,$(REDIS_SONAME) $(SAN_FLAGS) -o $@ $(REDIS_PIC) \
+	    -L$(BUILD) -lwsio $(HIREDIS_LIBS)
+
+$(REDIS_SHARED): $(REDIS_SHARED_REAL)
+	ln -sf libwsio-redis.so.$(VERSION) $(BUILD)/$(REDIS_SONAME)
+	ln -sf $(REDIS_SONAME) $@
+
+$(REDIS_PC): wsio-redis.pc.in $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(PC_SUBST) $< > $@
+
+# The URL parser's suite and fuzz target link only url.c.
+$(BUILD)/tests/test_redis_url: tests/unit/test_redis_url.c src/redis/url.c $(UNIT_HELPERS) \
+                               tests/unit/testutil.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< src/redis/url.c $(UNIT_HELPERS) $(STATIC_LIB) \
+	    $(CMOCKA_LIBS) $(LIB_LDLIBS)
+
+$(FUZZ_BUILD)/fuzz_redis_url: tests/fuzz/fuzz_redis_url.c src/redis/url.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+	    src/redis/url.c $(FUZZ_OBJ) $(LIB_LDLIBS)
+
+$(REDIS_TEST_BIN): tests/redis/test_redis.c tests/redis/redis_server.c tests/redis/redis_server.h \
+                   $(INTEGRATION_HELPERS) tests/integration/harness.h \
+                   $(UNIT_HELPERS) tests/unit/testutil.h $(REDIS_STATIC) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) $(HIREDIS_CFLAGS) -Itests/unit -Itests/integration -o $@ $< \
+	    tests/redis/redis_server.c $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(REDIS_LDLIBS) $(CMOCKA_LIBS)
+
+# A chat client for the two-instance test (wsio client, no browser).
+$(BUILD)/tests/redis/chat_peer: tests/redis/chat_peer.c $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
+
+# The module against a real redis-server on every loop mode, then two
+# chat processes sharing one room through it (Redis killed and restarted
+# in the middle).
+redis-test: $(REDIS_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_peer
+	@$(REDIS_TEST_BIN)
+	@BUILD=$(BUILD) sh tests/redis/chat.sh
+
+# After sanitize-tls when both run: they build into the same build-san/.
+sanitize-redis: $(if $(filter 1,$(TLS)),sanitize-tls)
+	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" redis-test
+
+# libwsio-redis keeps no mutable data of its own and exports only wsio_*.
+redis-check: $(REDIS_OBJ) $(REDIS_SHARED)
+	@bad=$$(for o in $(REDIS_OBJ); do objdump -t $$o | grep -E ' O (\.data|\.bss|\*COM\*)' \
+	        | grep -v '\.data\.rel\.ro' | sed "s|^|$$o: |"; done); \
+	if [ -n "$$bad" ]; then echo "redis-check: mutable globals:"; echo "$$bad"; exit 1; fi; \
+	bad=$$(nm -D --defined-only $(REDIS_SHARED) | awk '{print $$3}' | grep -v '^wsio_' || true); \
+	if [ -n "$$bad" ]; then echo "redis-check: exported non-wsio symbols:"; echo "$$bad"; exit 1; fi; \
+	bad=$$(nm -D --undefined-only $(REDIS_SHARED) | awk '{print $$2}' | grep '^wsio__' || true); \
+	if [ -n "$$bad" ]; then echo "redis-check: needs libwsio internals libwsio.so does not export:"; echo "$$bad"; exit 1; fi; \
+	echo "redis-check: no mutable globals; libwsio-redis exports $$(nm -D --defined-only $(REDIS_SHARED) | grep -c ' T wsio_') wsio_ functions, nothing else"
+
+install-redis: redis
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/wsio/redis.h $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h
+	install -m 644 $(REDIS_STATIC) $(DESTDIR)$(LIBDIR)/libwsio-redis.a
+	install -m 755 $(REDIS_SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio-redis.so.$(VERSION)
+	ln -sf libwsio-redis.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(REDIS_SONAME)
+	ln -sf $(REDIS_SONAME) $(DESTDIR)$(LIBDIR)/libwsio-redis.so
+	$(PC_SUBST) wsio-redis.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio-redis.pc
+
+uninstall-redis:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h $(DESTDIR)$(LIBDIR)/libwsio-redis.a \
+	      $(DESTDIR)$(LIBDIR)/libwsio-redis.so $(DESTDIR)$(LIBDIR)/$(REDIS_SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libwsio-redis.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/wsio-redis.pc
+
+# Messages per second and latency: publisher on one server, receivers on
+# another, through a redis-server of its own (figures only).
+$(BUILD)/bench/redis: bench/redis.c tests/redis/redis_server.c $(HEADERS) $(REDIS_STATIC) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Itests/redis -o $@ $< tests/redis/redis_server.c $(REDIS_LDLIBS)
+
+bench-redis: $(BUILD)/bench/redis
+	$(BUILD)/bench/redis

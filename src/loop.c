@@ -57,6 +57,7 @@ struct wsio_loop {
 
     wsio__timer **heap;
     size_t ntimers, cap, reserved;
+    size_t user_timers;          /* armed wsio_timers: they keep no loop alive */
     uint64_t told_due;           /* host mode: last due given to the host */
 
     wsio_ws *dirty;              /* connections to flush this turn */
@@ -441,6 +442,147 @@ static void close_wake(wsio_loop *loop)
         close(loop->wake_wr);
 }
 
+/* ---- the application's fds and timers ----------------------------------------- */
+
+struct wsio_watch {
+    wsio__io io;
+    wsio__deferred release;
+    wsio_loop *loop;
+    wsio_watch_fn fn;
+    void *user;
+    int freed;      /* an event already collected this turn is not passed on */
+};
+
+static void watch_ready(wsio__io *io, unsigned events)
+{
+    wsio_watch *w = WSIO__CONTAINER_OF(io, wsio_watch, io);
+    if (!w->freed)
+        w->fn(w, io->fd, events, w->user);
+}
+
+static void watch_release(wsio__deferred *d)
+{
+    wsio_watch *w = WSIO__CONTAINER_OF(d, wsio_watch, release);
+    wsio__free(w->loop->mem, w);
+}
+
+wsio_watch *wsio_watch_new(wsio_loop *loop, int fd, wsio_watch_fn fn,
+                           void *user, int *err)
+{
+    int rc = WSIO_EINVAL;
+    wsio_watch *w = NULL;
+    if (fd >= 0 && fn) {
+        rc = WSIO_ENOMEM;
+        w = wsio__calloc(loop->mem, 1, sizeof *w);
+    }
+    if (!w) {
+        if (err)
+            *err = rc;
+        return NULL;
+    }
+    w->io.fd = fd;
+    w->io.ready = watch_ready;
+    w->release.release = watch_release;
+    w->loop = loop;
+    w->fn = fn;
+    w->user = user;
+    return w;
+}
+
+int wsio_watch_set(wsio_watch *w, unsigned events)
+{
+    events &= WSIO_IO_READ | WSIO_IO_WRITE;
+    if (events == 0) {
+        if (w->io.events)
+            wsio__io_unwatch(w->loop, &w->io);
+        return 0;
+    }
+    int rc = wsio__io_watch(w->loop, &w->io, events);
+    if (rc && w->io.events)
+        wsio__io_unwatch(w->loop, &w->io);
+    return rc;
+}
+
+void wsio_watch_free(wsio_watch *w)
+{
+    if (!w || w->freed)
+        return;
+    (void)wsio_watch_set(w, 0);
+    w->freed = 1;
+    /* The backend may hold an event for it collected in this turn. */
+    wsio__defer(w->loop, &w->release);
+}
+
+struct wsio_timer {
+    wsio__timer t;
+    wsio_loop *loop;
+    wsio_timer_fn fn;
+    void *user;
+};
+
+static void timer_fire(wsio__timer *t)
+{
+    wsio_timer *ut = WSIO__CONTAINER_OF(t, wsio_timer, t);
+    ut->loop->user_timers--;
+    ut->fn(ut, ut->user);
+}
+
+wsio_timer *wsio_timer_new(wsio_loop *loop, wsio_timer_fn fn, void *user,
+                           int *err)
+{
+    int rc = WSIO_EINVAL;
+    wsio_timer *t = NULL;
+    if (fn) {
+        rc = WSIO_ENOMEM;
+        t = wsio__calloc(loop->mem, 1, sizeof *t);
+    }
+    if (t && wsio__timer_reserve(loop) != 0) {
+        wsio__free(loop->mem, t);
+        t = NULL;
+    }
+    if (!t) {
+        if (err)
+            *err = rc;
+        return NULL;
+    }
+    t->t.fire = timer_fire;
+    t->loop = loop;
+    t->fn = fn;
+    t->user = user;
+    return t;
+}
+
+void wsio_timer_start(wsio_timer *t, uint64_t delay_ms)
+{
+    if (!t->t.slot)
+        t->loop->user_timers++;
+    uint64_t now = wsio__loop_now(t->loop);
+    uint64_t due = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
+    wsio__timer_start(t->loop, &t->t, due);
+}
+
+void wsio_timer_stop(wsio_timer *t)
+{
+    if (!t->t.slot)
+        return;
+    t->loop->user_timers--;
+    wsio__timer_stop(t->loop, &t->t);
+}
+
+int wsio_timer_armed(const wsio_timer *t)
+{
+    return t->t.slot != 0;
+}
+
+void wsio_timer_free(wsio_timer *t)
+{
+    if (!t)
+        return;
+    wsio_timer_stop(t);
+    wsio__timer_unreserve(t->loop);
+    wsio__free(t->loop->mem, t);
+}
+
 /* ---- public API ------------------------------------------------------------ */
 
 static void loop_destroy(wsio_loop *loop)
@@ -540,7 +682,8 @@ void wsio_loop_free(wsio_loop *loop)
 
 int wsio_loop_alive(const wsio_loop *loop)
 {
-    return loop->attached || loop->ntimers || loop->dirty || loop->deferred;
+    return loop->attached || loop->ntimers > loop->user_timers || loop->dirty ||
+           loop->deferred;
 }
 
 static void on_ready(void *tag, int fd, unsigned events, void *arg)

@@ -526,10 +526,21 @@ int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
 
 /* ---- brokers ------------------------------------------------------------------- */
 
-int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
+/* Forget the broker, telling it so: it may hold srv no longer. */
+static void detach_broker(wsio_server *srv)
 {
     static const wsio_broker none = {0};
-    srv->broker = broker ? *broker : none;
+    wsio_broker old = srv->broker;
+    srv->broker = none;
+    if (old.on_detach)
+        old.on_detach(srv, old.user);
+}
+
+int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
+{
+    detach_broker(srv);
+    if (broker)
+        srv->broker = *broker;
     if (!srv->broker.on_first_subscriber)
         return 0;
     for (size_t i = 0; i < srv->nbuckets; i++)
@@ -1133,6 +1144,7 @@ void wsio_server_free(wsio_server *srv)
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
     wsio__timer_stop(srv->loop, &srv->shutdown_timer);
     terminate_all(srv);
+    detach_broker(srv);
     wsio__timer_stop(srv->loop, &srv->shed_timer);
     for (int i = 0; i < srv->timers_reserved; i++)
         wsio__timer_unreserve(srv->loop);

@@ -8,6 +8,9 @@
 #   - browser test: Chromium, driven by playwright-core from npm
 #   - TLS (libwsio-tls, examples/auth.c, tests/tls): libssl-dev and the
 #     openssl command (libjwt is not used: see examples/auth.c)
+#   - Redis (libwsio-redis, chat --redis, tests/redis): libhiredis-dev and
+#     redis-server (the tests start their own on a free port; the system
+#     service is not needed)
 set -eu
 cd "$(dirname "$0")/.."
 SUDO=
@@ -15,7 +18,8 @@ SUDO=
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs="build-essential pkg-config libcmocka-dev zlib1g-dev libuv1-dev clang libclang-rt-14-dev llvm
-      valgrind python3 python3-websockets chromium libssl-dev openssl"
+      valgrind python3 python3-websockets chromium libssl-dev openssl
+      libhiredis-dev redis-server"
 # Node.js: keep a newer one if the machine has it, else Debian's.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"

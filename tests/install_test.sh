@@ -125,6 +125,23 @@ C
         fail "the wsio-deflate program failed"
     modules="$modules wsio-deflate"
 fi
+if [ "${REDIS:-}" = 1 ]; then
+    cat > "$tmp/redis.c" <<'C'
+#include <string.h>
+#include <wsio/redis.h>
+
+int main(void)
+{
+    const char *url = "redis://:pw@127.0.0.1:6380/2";
+    wsio_redis_url u;
+    return wsio_redis_url_parse(url, strlen(url), &u) != 0 || u.port != 6380;
+}
+C
+    build_both redis wsio-redis "$tmp/redis.c"
+    LD_LIBRARY_PATH="$prefix/lib" "$tmp/redis-shared" && "$tmp/redis-static" ||
+        fail "the wsio-redis program failed"
+    modules="$modules wsio-redis"
+fi
 
 make -s -C "$top" uninstall PREFIX="$prefix" >/dev/null
 left=$(find "$prefix" -type f -o -type l)

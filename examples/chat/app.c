@@ -25,6 +25,8 @@ static int64_t wall_ms(void)
 static int sink_broadcast(void *ctx, const char *json, size_t len)
 {
     chat_app *app = ctx;
+    if (app->redis)
+        return redis_room_broadcast(app->redis, json, len);
     int n = wsio_server_broadcast(app->srv, WSIO_OP_TEXT, json, len, NULL);
     /* With --tls-cert and --plain-port the room spans both servers. */
     wsio_server *plain = example_plain_server();
@@ -35,7 +37,9 @@ static int sink_broadcast(void *ctx, const char *json, size_t len)
 
 static int sink_send_to(void *ctx, void *client, const char *json, size_t len)
 {
-    (void)ctx;
+    chat_app *app = ctx;
+    if (app->redis)
+        return 0; /* the history is Redis' shared one (redis_room.c) */
     int rc = wsio_ws_send(client, WSIO_OP_TEXT, json, len);
     return rc < 0 ? rc : 0;
 }
@@ -119,6 +123,57 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 }
 /* tutorial:end chat-room */
 
+/* --redis: the same callbacks around the shared room of redis_room.c, which
+ * sends a newcomer the shared history before it joins (on_open). */
+static void handle_held(wsio_ws *ws, const char *json, size_t len, void *user)
+{
+    wsio_message m = {WSIO_OP_TEXT, json, len};
+    (void)on_message(ws, &m, user);
+}
+
+static void on_open_redis(wsio_ws *ws, void *user)
+{
+    chat_app *app = user;
+    redis_room_open(app->redis, ws);
+}
+
+static int on_message_redis(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    chat_app *app = user;
+    if (m->opcode == WSIO_OP_TEXT &&
+        redis_room_hold(app->redis, ws, m->data, m->len))
+        return 0; /* still waiting for its history */
+    return on_message(ws, m, user);
+}
+
+static void on_close_redis(wsio_ws *ws, const wsio_close_info *info,
+                           void *user)
+{
+    chat_app *app = user;
+    redis_room_close(app->redis, ws);
+    on_close(ws, info, user);
+}
+
+static int on_http_redis(wsio_server *srv, const wsio_request_info *info,
+                         wsio_http_reply *reply, void *user)
+{
+    chat_app *app = user;
+    if (path_is(info->request, "/stats")) {
+        redis_room_stats(app->redis, reply);
+        return 0;
+    }
+    return on_http(srv, info, reply, user);
+}
+
+int chat_app_connect_redis(chat_app *app)
+{
+    if (!app->opts.redis_url)
+        return 0;
+    redis_room_host host = {on_open, handle_held, app};
+    app->redis = redis_room_new(app->srv, app->opts.redis_url, &host);
+    return app->redis ? 0 : -1;
+}
+
 void chat_app_init(chat_app *app)
 {
     memset(app, 0, sizeof *app);
@@ -148,6 +203,10 @@ int chat_parse_option(int argc, char **argv, int *i, chat_options *co)
         co->origins[co->norigins++] = example_value(argc, argv, i);
         return 1;
     }
+    if (strcmp(argv[*i], "--redis") == 0) {
+        co->redis_url = example_value(argc, argv, i);
+        return 1;
+    }
     if (strcmp(argv[*i], "--ping-interval") == 0) {
         co->ping_ms = (long)example_size("--ping-interval",
                                          example_value(argc, argv, i));
@@ -162,7 +221,9 @@ const char *chat_usage(void)
            "off)\n"
            "  --allow-origin O    accept WebSockets only from pages of origin O\n"
            "                      (\"https://chat.example.com\"); repeatable;\n"
-           "                      others get 403. Default: any origin\n";
+           "                      others get 403. Default: any origin\n"
+           "  --redis URL         share the room with every chat on this Redis\n"
+           "                      (redis://[:password@]host[:port][/db])\n";
 }
 
 void chat_app_configure(chat_app *app, wsio_server_config *cfg,
@@ -188,4 +249,10 @@ void chat_app_configure(chat_app *app, wsio_server_config *cfg,
     *cb = (wsio_ws_callbacks){
         .on_open = on_open, .on_message = on_message, .on_close = on_close};
     *hooks = (wsio_server_hooks){.on_http = on_http, .on_upgrade = on_upgrade};
+    if (app->opts.redis_url) {
+        cb->on_open = on_open_redis;
+        cb->on_message = on_message_redis;
+        cb->on_close = on_close_redis;
+        hooks->on_http = on_http_redis;
+    }
 }

@@ -9,6 +9,7 @@
 #define CHAT_APP_H
 
 #include "example.h"
+#include "redis_room.h"
 #include "room.h"
 #ifdef WSIO_HAVE_DEFLATE
 #include "wsio/deflate.h"
@@ -21,12 +22,15 @@ typedef struct chat_options {
     long ping_ms;                           /* --ping-interval */
     const char *origins[CHAT_MAX_ORIGINS];  /* --allow-origin, repeatable */
     size_t norigins;
+    const char *redis_url;                  /* --redis: one room across
+                                               processes (redis_room.h) */
 } chat_options;
 
 /* One chat server: its room and the wsio server it runs on. */
 typedef struct chat_app {
     chat_room *room;
     wsio_server *srv; /* set by the caller after example_listen */
+    redis_room *redis; /* chat_app_connect_redis, with --redis */
     chat_options opts;
     chat_sink sink;
 #ifdef WSIO_HAVE_DEFLATE
@@ -40,6 +44,14 @@ void chat_app_init(chat_app *app);
 
 /* chat_app_free - free the room (after the server is gone). */
 void chat_app_free(chat_app *app);
+
+/*
+ * chat_app_connect_redis - with --redis, join app->srv to the room shared
+ * through Redis; nothing without it. Returns 0, or -1 after a message on
+ * stderr (bad URL, or a chat built without libwsio-redis). Free app->redis
+ * with redis_room_free before the loop.
+ */
+int chat_app_connect_redis(chat_app *app);
 
 /*
  * chat_parse_option - if argv[*i] is a chat option, consume it (and its

@@ -37,8 +37,11 @@ int main(int argc, char **argv)
     wsio_server_hooks hooks;
     chat_app_configure(&app, &cfg, &cb, &hooks);
     app.srv = example_listen("chat", "http", loop, &o, &cfg, &cb, &hooks, &app);
+    if (chat_app_connect_redis(&app))
+        return 1;
     example_log("chat", "open the address above in a browser");
     example_run("chat", loop, app.srv);
+    redis_room_free(app.redis);
     wsio_loop_free(loop);
     chat_app_free(&app);
     return 0;

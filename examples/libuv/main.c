@@ -169,6 +169,11 @@ int main(int argc, char **argv)
         chat_app_free(&app);
         return 2;
     }
+    if (app.opts.redis_url) { /* its connection would outlive a shutdown */
+        fprintf(stderr, "chat-uv: --redis is for build/examples/chat\n");
+        chat_app_free(&app);
+        return 2;
+    }
 
     uv_host h = {.uv = uv_default_loop(), .app = &app};
     uv_timer_init(h.uv, &h.timer);

@@ -135,6 +135,77 @@ WSIO_EXTERN int wsio_loop_on_io(wsio_loop *loop, int fd, unsigned events);
  */
 WSIO_EXTERN int wsio_loop_on_timer(wsio_loop *loop);
 
+/*
+ * Watching the application's own fds and running its own timers on the
+ * loop, with any backend and in host loop mode (the host's watch and timer
+ * callbacks hear of them like of wsio's own): for a database client, a
+ * pipe, a periodic job. They run on the loop's thread, between the
+ * connections' events. They do not keep wsio_loop_run going on their own:
+ * they serve what is attached (a server, a client).
+ */
+typedef struct wsio_watch wsio_watch;
+typedef struct wsio_timer wsio_timer;
+
+/* fd is ready for events (WSIO_IO_READ | WSIO_IO_WRITE | WSIO_IO_HUP):
+ * only what was asked for, plus hang-ups. */
+typedef void (*wsio_watch_fn)(wsio_watch *w, int fd, unsigned events,
+                              void *user);
+typedef void (*wsio_timer_fn)(wsio_timer *t, void *user);
+
+/*
+ * wsio_watch_new - a watch of fd on loop, watching nothing yet
+ * (wsio_watch_set starts it). fd stays the caller's: the watch never
+ * closes it, and must be freed (or set to 0) before fd is closed. fn is
+ * called with user. Returns the watch, or NULL with *err (if not NULL) set
+ * to WSIO_EINVAL (fd < 0, fn NULL) or WSIO_ENOMEM.
+ */
+WSIO_EXTERN wsio_watch *wsio_watch_new(wsio_loop *loop, int fd,
+                                       wsio_watch_fn fn, void *user,
+                                       int *err);
+
+/*
+ * wsio_watch_set - watch for events (WSIO_IO_READ | WSIO_IO_WRITE),
+ * replacing what was watched; 0 stops watching. Returns 0, or the
+ * backend's (or the host's watch callback's) negative error, with nothing
+ * watched then.
+ */
+WSIO_EXTERN int wsio_watch_set(wsio_watch *w, unsigned events);
+
+/*
+ * wsio_watch_free - stop watching and release w (the memory goes at the end
+ * of the loop's turn, so freeing it from any callback is safe, its own
+ * included; fn is not called again). NULL does nothing. Before
+ * wsio_loop_free.
+ */
+WSIO_EXTERN void wsio_watch_free(wsio_watch *w);
+
+/*
+ * wsio_timer_new - a one-shot timer on loop, not armed. fn is called with
+ * user each time it fires. Returns the timer, or NULL with *err (if not
+ * NULL) set to WSIO_EINVAL (fn NULL) or WSIO_ENOMEM.
+ */
+WSIO_EXTERN wsio_timer *wsio_timer_new(wsio_loop *loop, wsio_timer_fn fn,
+                                       void *user, int *err);
+
+/*
+ * wsio_timer_start - (re)arm t to fire once, delay_ms from now on the
+ * loop's clock; an armed timer is moved. From fn itself this makes a
+ * periodic timer.
+ */
+WSIO_EXTERN void wsio_timer_start(wsio_timer *t, uint64_t delay_ms);
+
+/* wsio_timer_stop - disarm t (nothing if it is not armed). */
+WSIO_EXTERN void wsio_timer_stop(wsio_timer *t);
+
+/* wsio_timer_armed - non-zero while t is waiting to fire. */
+WSIO_EXTERN int wsio_timer_armed(const wsio_timer *t);
+
+/*
+ * wsio_timer_free - disarm and release t; safe from its own fn. NULL does
+ * nothing. Before wsio_loop_free.
+ */
+WSIO_EXTERN void wsio_timer_free(wsio_timer *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -316,11 +316,17 @@ typedef struct wsio_broker {
                        enum wsio_opcode opcode, const void *data, size_t len,
                        void *user);
     void *user;
+    /* The broker is detached: replaced (wsio_server_set_broker) or the
+     * server is being freed (wsio_server_free, or the end of
+     * wsio_server_shutdown, which the application does not see). After
+     * this, srv must not be used by the broker. Last, so that brokers
+     * written before it still initialize the fields above in order. */
+    void (*on_detach)(wsio_server *srv, void *user);
 } wsio_broker;
 
 /*
  * wsio_server_set_broker - attach broker (copied) to srv, replacing any
- * other; NULL detaches. On attach, on_first_subscriber is called at once
+ * other (whose on_detach is called first); NULL detaches. On attach, on_first_subscriber is called at once
  * for every topic that already has local subscribers, so a broker attached
  * (or reconnected) late catches up. The broker's state must outlive its
  * attachment: detach it (or free the server) before freeing it. Returns 0.

@@ -52,11 +52,18 @@ static void on_publish(wsio_server *srv, const char *topic,
     record(user, "pub %s %zu", topic, len);
 }
 
+static void on_detach(wsio_server *srv, void *user)
+{
+    (void)srv;
+    record(user, "detach", NULL, 0);
+}
+
 static wsio_broker recording_broker(recorder *r)
 {
     wsio_broker b = {.on_first_subscriber = on_first,
                      .on_last_unsubscribed = on_last,
                      .on_publish = on_publish,
+                     .on_detach = on_detach,
                      .user = r};
     return b;
 }
@@ -113,11 +120,12 @@ static void test_broker_attached_late_hears_existing_topics(void **state)
     wsio_broker b = recording_broker(&r);
     assert_int_equal(wsio_server_set_broker(srv, &b), 0);
     assert_events(&r, 1, "+news");
-    /* Detached: it hears nothing more. */
+    /* Detached: it hears of that, and nothing more. */
     assert_int_equal(wsio_server_set_broker(srv, NULL), 0);
+    assert_events(&r, 2, "+news", "detach");
     assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "x", 1), 1);
     assert_int_equal(wsio_ws_unsubscribe(s.last_open, "news"), 0);
-    assert_int_equal(r.n, 1);
+    assert_int_equal(r.n, 2);
     wsio_server_free(srv);
     RUN_UNTIL(e, p.closed, 5000);
     env_free(e);
@@ -201,6 +209,29 @@ static void test_broker_node_ids_differ_between_servers(void **state)
     env_free(e);
 }
 
+static void test_broker_hears_detach_when_replaced_or_server_gone(void **state)
+{
+    env *e = env_new(state);
+    recorder ra = {0}, rb = {0};
+    server_state s = {.subscribe = "news"};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    wsio_broker a = recording_broker(&ra), b = recording_broker(&rb);
+    assert_int_equal(wsio_server_set_broker(srv, &a), 0);
+    assert_int_equal(wsio_server_set_broker(srv, &b), 0);
+    assert_events(&ra, 1, "detach");
+    peer p = {0};
+    connect_client(e, srv, NULL, &p);
+    RUN_UNTIL(e, s.opens == 1, 5000);
+    /* The server frees itself at the end of a shutdown: the broker hears
+     * of it after the last subscriber left, and never again. */
+    assert_int_equal(wsio_server_shutdown(srv, 1000), 0);
+    RUN_UNTIL(e, rb.n == 3, 5000);
+    assert_events(&rb, 3, "+news", "-news", "detach");
+    RUN_UNTIL(e, p.closed, 5000);
+    assert_events(&ra, 1, "detach");
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +241,7 @@ int main(void)
         ON_EVERY_LOOP(test_broker_deliver_reaches_local_subscribers_once),
         ON_PARTIAL_IO(test_broker_deliver_reaches_local_subscribers_once),
         ON_EVERY_LOOP(test_broker_node_ids_differ_between_servers),
+        ON_EVERY_LOOP(test_broker_hears_detach_when_replaced_or_server_gone),
     };
     return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
 }

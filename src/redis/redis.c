@@ -1,0 +1,750 @@
+/*
+ * src/redis/redis.c - libwsio-redis (wsio/redis.h): a wsio_broker on Redis
+ * pub/sub, with hiredis' asynchronous API run on the server's loop.
+ *
+ * Two links (connections) to Redis: "sub" in subscribe mode, "pub" for
+ * PUBLISH and the application's commands. Each link connects on its own,
+ * and after a loss (or a connect that fails or times out) comes back after
+ * a delay that doubles from backoff_min_ms to backoff_max_ms and falls
+ * back to the minimum once connected.
+ *
+ * Topics: a table of channel -> {want, subscribed, in_flight}. want
+ * follows the server's broker calls (the topic has local subscribers);
+ * subscribed follows Redis' replies. At most one SUBSCRIBE or UNSUBSCRIBE
+ * per channel is in flight: when its reply comes, the next one is sent if
+ * want and subscribed still differ. That keeps quick unsubscribe and
+ * resubscribe of a channel right (hiredis keeps one callback per channel
+ * and drops it at the "unsubscribe" reply, so overlapping commands would
+ * lose it). An entry with neither want nor subscription is freed.
+ *
+ * hiredis' adapter hooks map onto one wsio_watch per connection;
+ * timeouts (connect) and retries use one wsio_timer per link.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "../internal.h"
+#include "wsio/redis.h"
+
+#define PREFIX_MAX 64
+/* The name of the broadcast channel after the prefix; topics are "t:". */
+#define BROADCAST_NAME "b"
+#define TOPIC_MARK "t:"
+#define TOPIC_MAX 255
+#define CHANNEL_MAX (PREFIX_MAX + 2 + TOPIC_MAX + 1)
+#define ENVELOPE_VERSION 1
+
+typedef struct topic_entry topic_entry;
+struct topic_entry {
+    topic_entry *next;  /* hash chain */
+    int want;           /* the server has local subscribers */
+    int subscribed;     /* Redis confirmed the SUBSCRIBE */
+    int in_flight;      /* a SUBSCRIBE or UNSUBSCRIBE awaits its reply */
+    size_t len;
+    char channel[];     /* prefix "t:" topic, NUL-terminated */
+};
+
+typedef struct redis_link {
+    wsio_redis *r;
+    redisAsyncContext *ac;  /* NULL while away */
+    wsio_watch *watch;
+    unsigned events;        /* what hiredis asked for */
+    wsio_timer *timer;      /* connect timeout, then the retry */
+    uint32_t backoff;       /* the next retry's delay */
+    int connected;          /* connected, AUTH and SELECT answered */
+    int setup_pending;      /* AUTH, SELECT replies still to come */
+    int was_connected;      /* once before: the next one is a reconnect */
+    int is_sub;
+} redis_link;
+
+struct wsio_redis {
+    const wsio_mem *mem;
+    wsio_server *srv;
+    wsio_loop *loop;
+    uint64_t node_id;
+    wsio_redis_url url;
+    char prefix[PREFIX_MAX + 1];
+    size_t prefix_len;
+    uint32_t backoff_min, backoff_max, connect_timeout;
+    size_t max_in_flight, in_flight;
+    redis_link sub, pub;
+    topic_entry **buckets;
+    size_t nbuckets, ntopics;
+    uint64_t subscribed;    /* entries Redis holds a subscription for */
+    uint8_t *envelope;      /* scratch for PUBLISH, grown to the largest */
+    size_t envelope_cap;
+    wsio_redis_stats stats;
+};
+
+/* A wsio_redis_command waiting for its reply. */
+typedef struct command {
+    wsio_redis *r;
+    wsio_redis_reply_fn cb;
+    void *user;
+} command;
+
+/* Zeroed memory. (wsio__calloc is libwsio's own: not exported from the
+ * shared library, so this module cannot call it.) size never overflows
+ * here: counts are table sizes and topic names of at most 255 bytes. */
+static void *zalloc(const wsio_mem *mem, size_t size)
+{
+    void *p = wsio__malloc(mem, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void wsio_redis_config_default(wsio_redis_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->url = "redis://127.0.0.1:6379";
+    cfg->prefix = "wsio:";
+    cfg->backoff_min_ms = 100;
+    cfg->backoff_max_ms = 5000;
+    cfg->connect_timeout_ms = 2000;
+    cfg->max_in_flight = 10000;
+}
+
+/* ---- the topic table ------------------------------------------------------ */
+
+static size_t hash_channel(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3u;
+    return (size_t)h;
+}
+
+static topic_entry **topic_slot(wsio_redis *r, const char *ch, size_t len)
+{
+    topic_entry **p = &r->buckets[hash_channel(ch, len) & (r->nbuckets - 1)];
+    while (*p && !((*p)->len == len && memcmp((*p)->channel, ch, len) == 0))
+        p = &(*p)->next;
+    return p;
+}
+
+static int topic_table_grow(wsio_redis *r)
+{
+    size_t n = r->nbuckets * 2;
+    topic_entry **b = zalloc(r->mem, n * sizeof *b);
+    if (!b)
+        return WSIO_ENOMEM;
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        topic_entry *t = r->buckets[i];
+        while (t) {
+            topic_entry *next = t->next;
+            size_t j = hash_channel(t->channel, t->len) & (n - 1);
+            t->next = b[j];
+            b[j] = t;
+            t = next;
+        }
+    }
+    wsio__free(r->mem, r->buckets);
+    r->buckets = b;
+    r->nbuckets = n;
+    return 0;
+}
+
+/* The channel of topic into buf (CHANNEL_MAX bytes); its length. */
+static size_t topic_channel(const wsio_redis *r, const char *topic, char *buf)
+{
+    size_t tlen = strnlen(topic, TOPIC_MAX);
+    memcpy(buf, r->prefix, r->prefix_len);
+    memcpy(buf + r->prefix_len, TOPIC_MARK, 2);
+    memcpy(buf + r->prefix_len + 2, topic, tlen);
+    buf[r->prefix_len + 2 + tlen] = '\0';
+    return r->prefix_len + 2 + tlen;
+}
+
+static topic_entry *topic_find_or_add(wsio_redis *r, const char *ch,
+                                      size_t len)
+{
+    topic_entry **p = topic_slot(r, ch, len);
+    if (*p)
+        return *p;
+    if (r->ntopics >= r->nbuckets && topic_table_grow(r) == 0)
+        p = topic_slot(r, ch, len);
+    topic_entry *t = zalloc(r->mem, sizeof *t + len + 1);
+    if (!t)
+        return NULL;
+    t->len = len;
+    memcpy(t->channel, ch, len + 1);
+    *p = t;
+    r->ntopics++;
+    return t;
+}
+
+static void topic_remove(wsio_redis *r, topic_entry *t)
+{
+    topic_entry **p = topic_slot(r, t->channel, t->len);
+    *p = t->next;
+    r->ntopics--;
+    wsio__free(r->mem, t);
+}
+
+static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+static void topic_set_subscribed(wsio_redis *r, topic_entry *t, int on)
+{
+    if (t->subscribed != on)
+        r->subscribed += on ? 1u : (uint64_t)-1;
+    t->subscribed = on;
+}
+
+/* Bring Redis in line with what the server wants for t: one command at a
+ * time; free t when nothing is wanted or held. */
+static void topic_reconcile(wsio_redis *r, topic_entry *t)
+{
+    if (t->in_flight)
+        return;
+    if (!t->want && !t->subscribed) {
+        topic_remove(r, t);
+        return;
+    }
+    if (!r->sub.connected || t->want == t->subscribed)
+        return;
+    const char *verb = t->want ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b";
+    if (redisAsyncCommand(r->sub.ac, sub_reply, r, verb, t->channel, t->len) ==
+        REDIS_OK)
+        t->in_flight = 1;
+}
+
+/* Every entry, for a visit that may free it. */
+static void topic_each(wsio_redis *r, void (*fn)(wsio_redis *, topic_entry *))
+{
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        topic_entry *t = r->buckets[i];
+        while (t) {
+            topic_entry *next = t->next;
+            fn(r, t);
+            t = next;
+        }
+    }
+}
+
+static void topic_forget_redis(wsio_redis *r, topic_entry *t)
+{
+    topic_set_subscribed(r, t, 0);
+    t->in_flight = 0;
+    topic_reconcile(r, t);
+}
+
+/* ---- the envelope ------------------------------------------------------------ */
+
+static int envelope_build(wsio_redis *r, enum wsio_opcode opcode,
+                          const void *data, size_t len)
+{
+    size_t need = WSIO_REDIS_ENVELOPE_HEADER + len;
+    if (need < len)
+        return WSIO_ENOMEM;
+    if (need > r->envelope_cap) {
+        uint8_t *p = wsio__realloc(r->mem, r->envelope, need);
+        if (!p)
+            return WSIO_ENOMEM;
+        r->envelope = p;
+        r->envelope_cap = need;
+    }
+    uint8_t *e = r->envelope;
+    e[0] = ENVELOPE_VERSION;
+    for (int i = 0; i < 8; i++)
+        e[1 + i] = (uint8_t)(r->node_id >> (56 - 8 * i));
+    e[9] = (uint8_t)opcode;
+    if (len)
+        memcpy(e + WSIO_REDIS_ENVELOPE_HEADER, data, len);
+    return 0;
+}
+
+/* A message from Redis on channel: unwrap it and deliver it locally. */
+static void deliver(wsio_redis *r, const redisReply *channel,
+                    const redisReply *payload)
+{
+    const uint8_t *e = (const uint8_t *)payload->str;
+    size_t len = payload->len;
+    if (len < WSIO_REDIS_ENVELOPE_HEADER || e[0] != ENVELOPE_VERSION ||
+        (e[9] != WSIO_OP_TEXT && e[9] != WSIO_OP_BINARY)) {
+        r->stats.invalid++;
+        return;
+    }
+    uint64_t origin = 0;
+    for (int i = 0; i < 8; i++)
+        origin = origin << 8 | e[1 + i];
+    if (origin == r->node_id || !r->srv)
+        return; /* our own, back from Redis (already delivered here), or
+                   the server is gone */
+    const char *topic = NULL;
+    size_t plen = r->prefix_len;
+    if (channel->len > plen + 2 &&
+        memcmp(channel->str + plen, TOPIC_MARK, 2) == 0)
+        topic = channel->str + plen + 2; /* hiredis NUL-terminates */
+    int n = wsio_server_deliver(r->srv, origin, topic, (enum wsio_opcode)e[9],
+                                e + WSIO_REDIS_ENVELOPE_HEADER,
+                                len - WSIO_REDIS_ENVELOPE_HEADER);
+    if (n >= 0)
+        r->stats.received++;
+    else
+        r->stats.invalid++; /* bad UTF-8 in a text message, ... */
+}
+
+/* Everything the subscribed link receives: confirmations and messages. */
+static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    wsio_redis *r = privdata;
+    const redisReply *m = reply;
+    if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
+        m->element[0]->type != REDIS_REPLY_STRING ||
+        m->element[1]->type != REDIS_REPLY_STRING)
+        return; /* the link is going, or nothing we asked for */
+    const char *kind = m->element[0]->str;
+    const redisReply *ch = m->element[1];
+    if (strcmp(kind, "message") == 0) {
+        if (m->element[2]->type == REDIS_REPLY_STRING)
+            deliver(r, ch, m->element[2]);
+        return;
+    }
+    int sub = strcmp(kind, "subscribe") == 0;
+    if (!sub && strcmp(kind, "unsubscribe") != 0)
+        return;
+    topic_entry *t = *topic_slot(r, ch->str, ch->len);
+    if (!t)
+        return; /* the broadcast channel */
+    topic_set_subscribed(r, t, sub);
+    t->in_flight = 0;
+    topic_reconcile(r, t);
+}
+
+/* ---- links: connecting, losing, retrying ----------------------------------- */
+
+static void link_connect(redis_link *l);
+
+static void ev_set(redis_link *l, unsigned events)
+{
+    l->events = events;
+    if (l->watch)
+        (void)wsio_watch_set(l->watch, events);
+}
+
+static void ev_add_read(void *p)
+{
+    redis_link *l = p;
+    ev_set(l, l->events | WSIO_IO_READ);
+}
+
+static void ev_del_read(void *p)
+{
+    redis_link *l = p;
+    ev_set(l, l->events & ~(unsigned)WSIO_IO_READ);
+}
+
+static void ev_add_write(void *p)
+{
+    redis_link *l = p;
+    ev_set(l, l->events | WSIO_IO_WRITE);
+}
+
+static void ev_del_write(void *p)
+{
+    redis_link *l = p;
+    ev_set(l, l->events & ~(unsigned)WSIO_IO_WRITE);
+}
+
+static void ev_cleanup(void *p)
+{
+    redis_link *l = p;
+    wsio_watch_free(l->watch);
+    l->watch = NULL;
+    l->events = 0;
+}
+
+static void on_io(wsio_watch *w, int fd, unsigned events, void *user)
+{
+    (void)w;
+    (void)fd;
+    redis_link *l = user;
+    redisAsyncContext *ac = l->ac;
+    if (!ac)
+        return;
+    if (events & (WSIO_IO_READ | WSIO_IO_HUP))
+        redisAsyncHandleRead(ac);
+    /* The read may have lost the link (and freed ac). */
+    if ((events & WSIO_IO_WRITE) && l->ac == ac)
+        redisAsyncHandleWrite(ac);
+}
+
+static int both_connected(const wsio_redis *r)
+{
+    return r->sub.connected && r->pub.connected;
+}
+
+/* The link is gone (or never came): forget what Redis held for it, and
+ * try again after the backoff. */
+static void link_lost(redis_link *l)
+{
+    wsio_redis *r = l->r;
+    l->ac = NULL;
+    l->connected = 0;
+    r->stats.connected = 0;
+    if (l->is_sub)
+        topic_each(r, topic_forget_redis);
+    wsio_timer_start(l->timer, l->backoff);
+    l->backoff = l->backoff > r->backoff_max / 2 ? r->backoff_max
+                                                 : l->backoff * 2;
+}
+
+/* Drop a link ourselves (timeout, refused AUTH); hiredis' callbacks for
+ * it then find l->ac changed and leave the link alone. */
+static void link_drop(redis_link *l)
+{
+    redisAsyncContext *ac = l->ac;
+    link_lost(l);
+    if (ac)
+        redisAsyncFree(ac);
+}
+
+/* AUTH and SELECT are answered: the link is ready. The subscribed link
+ * waits for them, as hiredis routes every reply in subscribe mode to the
+ * channels' callbacks. */
+static void link_ready(redis_link *l)
+{
+    wsio_redis *r = l->r;
+    wsio_timer_stop(l->timer); /* the connect timeout */
+    l->connected = 1;
+    l->backoff = r->backoff_min;
+    if (l->was_connected)
+        r->stats.reconnects++;
+    l->was_connected = 1;
+    if (l->is_sub) {
+        char ch[PREFIX_MAX + sizeof BROADCAST_NAME];
+        memcpy(ch, r->prefix, r->prefix_len);
+        memcpy(ch + r->prefix_len, BROADCAST_NAME, sizeof BROADCAST_NAME);
+        redisAsyncCommand(l->ac, sub_reply, r, "SUBSCRIBE %s", ch);
+        topic_each(r, topic_reconcile);
+    }
+    r->stats.connected = both_connected(r);
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    redis_link *l = privdata;
+    const redisReply *m = reply;
+    if (!m || l->ac != ac)
+        return; /* the link went first */
+    if (m->type == REDIS_REPLY_ERROR)
+        link_drop(l); /* wrong password, no such db: retry with backoff */
+    else if (--l->setup_pending == 0)
+        link_ready(l);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redis_link *l = cac->data;
+    wsio_redis *r = l->r;
+    if (l->ac != cac)
+        return;
+    if (status != REDIS_OK) {
+        link_lost(l); /* hiredis frees the context after this */
+        return;
+    }
+    redisAsyncContext *ac = l->ac;
+    l->setup_pending = 0;
+    if (r->url.password[0]) {
+        l->setup_pending++;
+        if (r->url.user[0])
+            redisAsyncCommand(ac, on_setup_reply, l, "AUTH %s %s", r->url.user,
+                              r->url.password);
+        else
+            redisAsyncCommand(ac, on_setup_reply, l, "AUTH %s",
+                              r->url.password);
+    }
+    if (!l->is_sub && r->url.db) {
+        l->setup_pending++;
+        redisAsyncCommand(ac, on_setup_reply, l, "SELECT %u",
+                          (unsigned)r->url.db);
+    }
+    if (l->setup_pending == 0)
+        link_ready(l);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    redis_link *l = ac->data;
+    if (l->ac == ac)
+        link_lost(l);
+}
+
+/* The timer: a connect that took too long, or the time to retry. */
+static void on_timer(wsio_timer *t, void *user)
+{
+    (void)t;
+    redis_link *l = user;
+    if (l->ac)
+        link_drop(l);
+    else
+        link_connect(l);
+}
+
+static void link_connect(redis_link *l)
+{
+    wsio_redis *r = l->r;
+    redisAsyncContext *ac = redisAsyncConnect(r->url.host, r->url.port);
+    if (!ac) {
+        link_lost(l);
+        return;
+    }
+    if (ac->err) {
+        redisAsyncFree(ac);
+        link_lost(l);
+        return;
+    }
+    l->watch = wsio_watch_new(r->loop, ac->c.fd, on_io, l, NULL);
+    if (!l->watch) {
+        redisAsyncFree(ac);
+        link_lost(l);
+        return;
+    }
+    l->ac = ac;
+    ac->data = l;
+    ac->ev.data = l;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* Watches for writability: the connect's completion. */
+    redisAsyncSetConnectCallback(ac, on_connect);
+    wsio_timer_start(l->timer, r->connect_timeout);
+}
+
+static void link_close(redis_link *l)
+{
+    redisAsyncContext *ac = l->ac;
+    l->ac = NULL;
+    l->connected = 0;
+    if (ac)
+        redisAsyncFree(ac); /* waiting callbacks get NULL replies */
+    wsio_timer_free(l->timer);
+    l->timer = NULL;
+}
+
+static int link_init(wsio_redis *r, redis_link *l, int is_sub)
+{
+    l->r = r;
+    l->is_sub = is_sub;
+    l->backoff = r->backoff_min;
+    int err = WSIO_ENOMEM;
+    l->timer = wsio_timer_new(r->loop, on_timer, l, &err);
+    return l->timer ? 0 : err;
+}
+
+/* ---- the broker ----------------------------------------------------------------- */
+
+static void broker_first(wsio_server *srv, const char *topic, void *user)
+{
+    (void)srv;
+    wsio_redis *r = user;
+    char ch[CHANNEL_MAX];
+    size_t len = topic_channel(r, topic, ch);
+    topic_entry *t = topic_find_or_add(r, ch, len);
+    if (!t)
+        return; /* out of memory: the topic stays local */
+    t->want = 1;
+    topic_reconcile(r, t);
+}
+
+static void broker_last(wsio_server *srv, const char *topic, void *user)
+{
+    (void)srv;
+    wsio_redis *r = user;
+    char ch[CHANNEL_MAX];
+    size_t len = topic_channel(r, topic, ch);
+    topic_entry *t = *topic_slot(r, ch, len);
+    if (!t)
+        return;
+    t->want = 0;
+    topic_reconcile(r, t);
+}
+
+static void on_publish_reply(redisAsyncContext *ac, void *reply,
+                             void *privdata)
+{
+    (void)ac;
+    (void)reply;
+    wsio_redis *r = privdata;
+    r->in_flight--;
+}
+
+static void broker_publish(wsio_server *srv, const char *topic,
+                           enum wsio_opcode opcode, const void *data,
+                           size_t len, void *user)
+{
+    (void)srv;
+    wsio_redis *r = user;
+    char ch[CHANNEL_MAX];
+    size_t chlen;
+    if (topic) {
+        chlen = topic_channel(r, topic, ch);
+    } else {
+        memcpy(ch, r->prefix, r->prefix_len);
+        memcpy(ch + r->prefix_len, BROADCAST_NAME, sizeof BROADCAST_NAME);
+        chlen = r->prefix_len + sizeof BROADCAST_NAME - 1;
+    }
+    if (!r->pub.connected || r->in_flight >= r->max_in_flight ||
+        envelope_build(r, opcode, data, len) != 0 ||
+        redisAsyncCommand(r->pub.ac, on_publish_reply, r, "PUBLISH %b %b", ch,
+                          chlen, r->envelope,
+                          WSIO_REDIS_ENVELOPE_HEADER + len) != REDIS_OK) {
+        r->stats.publish_dropped++;
+        return;
+    }
+    r->in_flight++;
+    r->stats.published++;
+}
+
+/* The server is being freed (or another broker replaced this one): what
+ * Redis sends from now on has nowhere to go, and nothing more is published. */
+static void broker_detach(wsio_server *srv, void *user)
+{
+    (void)srv;
+    wsio_redis *r = user;
+    r->srv = NULL;
+}
+
+/* ---- public API ------------------------------------------------------------------ */
+
+wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
+                           int *err)
+{
+    wsio_redis_config def;
+    if (!cfg) {
+        wsio_redis_config_default(&def);
+        cfg = &def;
+    }
+    int rc = WSIO_EINVAL;
+    const wsio_mem *mem = wsio__mem_or_default(cfg->mem);
+    const char *url = cfg->url ? cfg->url : "redis://127.0.0.1:6379";
+    const char *prefix = cfg->prefix ? cfg->prefix : "wsio:";
+    wsio_redis *r = NULL;
+    if (!srv || strlen(prefix) > PREFIX_MAX ||
+        cfg->backoff_min_ms == 0 || cfg->backoff_max_ms < cfg->backoff_min_ms)
+        goto fail;
+    rc = WSIO_ENOMEM;
+    r = zalloc(mem, sizeof *r);
+    if (!r)
+        goto fail;
+    r->mem = mem;
+    rc = wsio_redis_url_parse(url, strlen(url), &r->url);
+    if (rc)
+        goto fail;
+    r->srv = srv;
+    r->loop = wsio_server_loop(srv);
+    r->node_id = wsio_server_node_id(srv);
+    r->prefix_len = strlen(prefix);
+    memcpy(r->prefix, prefix, r->prefix_len + 1);
+    r->backoff_min = cfg->backoff_min_ms;
+    r->backoff_max = cfg->backoff_max_ms;
+    r->connect_timeout = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+    r->max_in_flight = cfg->max_in_flight;
+    rc = WSIO_ENOMEM;
+    r->nbuckets = 16;
+    r->buckets = zalloc(mem, r->nbuckets * sizeof *r->buckets);
+    if (!r->buckets)
+        goto fail;
+    rc = link_init(r, &r->sub, 1);
+    if (rc == 0)
+        rc = link_init(r, &r->pub, 0);
+    if (rc)
+        goto fail;
+    link_connect(&r->sub);
+    link_connect(&r->pub);
+    wsio_broker b = {.on_first_subscriber = broker_first,
+                     .on_last_unsubscribed = broker_last,
+                     .on_publish = broker_publish,
+                     .on_detach = broker_detach,
+                     .user = r};
+    wsio_server_set_broker(srv, &b);
+    return r;
+fail:
+    wsio_redis_free(r);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void wsio_redis_free(wsio_redis *r)
+{
+    if (!r)
+        return;
+    if (r->srv)
+        wsio_server_set_broker(r->srv, NULL);
+    link_close(&r->sub);
+    link_close(&r->pub);
+    for (size_t i = 0; r->buckets && i < r->nbuckets; i++) {
+        while (r->buckets[i]) {
+            topic_entry *t = r->buckets[i];
+            r->buckets[i] = t->next;
+            wsio__free(r->mem, t);
+        }
+    }
+    wsio__free(r->mem, r->buckets);
+    wsio__free(r->mem, r->envelope);
+    wsio__free(r->mem, r);
+}
+
+void wsio_redis_get_stats(const wsio_redis *r, wsio_redis_stats *out)
+{
+    *out = r->stats;
+    out->topics = r->subscribed;
+}
+
+static void on_command_reply(redisAsyncContext *ac, void *reply,
+                             void *privdata)
+{
+    (void)ac;
+    command *c = privdata;
+    wsio_redis *r = c->r;
+    wsio_redis_reply_fn cb = c->cb;
+    void *user = c->user;
+    wsio__free(r->mem, c);
+    if (cb)
+        cb(r, reply, user);
+}
+
+int wsio_redis_command(wsio_redis *r, wsio_redis_reply_fn cb, void *user,
+                       const char *fmt, ...)
+{
+    if (!fmt)
+        return WSIO_EINVAL;
+    if (!r->pub.connected)
+        return WSIO_ECLOSED;
+    command *c = wsio__malloc(r->mem, sizeof *c);
+    if (!c)
+        return WSIO_ENOMEM;
+    c->r = r;
+    c->cb = cb;
+    c->user = user;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(r->pub.ac, on_command_reply, c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        wsio__free(r->mem, c);
+        return WSIO_EINVAL;
+    }
+    return 0;
+}
+
+int wsio_redis_key(const wsio_redis *r, const char *name, char *buf,
+                   size_t cap)
+{
+    size_t n = strlen(name);
+    if (r->prefix_len + n + 1 > cap || r->prefix_len + n > INT32_MAX)
+        return WSIO_ENOSPC;
+    memcpy(buf, r->prefix, r->prefix_len);
+    memcpy(buf + r->prefix_len, name, n + 1);
+    return (int)(r->prefix_len + n);
+}
