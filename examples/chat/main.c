@@ -1,10 +1,14 @@
 /*
  * examples/chat/main.c - the browser chat: the page at "/", the WebSocket
  * at "/ws" (and "/"), on one port. The room logic (names, history,
- * notices) is in room.c; this file connects it to a wsio server.
+ * notices) is in room.c; this file connects it to a wsio server. With
+ * --threads N there is a server per thread (example_serve): the one room
+ * is behind a mutex, and its broadcasts go through the thread's server,
+ * whose hub carries them to the other threads.
  *
  *     make run-chat        then open http://127.0.0.1:8080
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +25,23 @@ extern const unsigned char chat_page[];
 extern const size_t chat_page_len;
 
 typedef struct chat_app {
+    pthread_mutex_t mu;       /* the room, and srv, for one thread at a time */
     chat_room *room;
-    wsio_server *srv;
+    wsio_server *srv;         /* the server of the call in progress */
 } chat_app;
+
+/* Lock the room for a callback of ws (on ws's server's thread). */
+static chat_room *room_lock(chat_app *app, wsio_ws *ws)
+{
+    pthread_mutex_lock(&app->mu);
+    app->srv = wsio_ws_server(ws);
+    return app->room;
+}
+
+static void room_unlock(chat_app *app)
+{
+    pthread_mutex_unlock(&app->mu);
+}
 
 /* Timestamps in the protocol are wall-clock milliseconds since the epoch. */
 static int64_t wall_ms(void)
@@ -96,12 +114,14 @@ static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
 static void on_open(wsio_ws *ws, void *user)
 {
     chat_app *app = user;
-    int rc = chat_room_join(app->room, ws, wall_ms());
+    chat_room *room = room_lock(app, ws);
+    int rc = chat_room_join(room, ws, wall_ms());
     uint16_t port;
     const char *addr = wsio_ws_remote_addr(ws, &port);
     example_log("chat", "join %s:%u (%zu in the room)%s%s", addr,
-                (unsigned)port, chat_room_count(app->room), rc ? ": " : "",
+                (unsigned)port, chat_room_count(room), rc ? ": " : "",
                 rc ? chat_room_strerror(rc) : "");
+    room_unlock(app);
 }
 
 static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
@@ -111,19 +131,23 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
         example_log("chat", "binary message of %zu bytes ignored", m->len);
         return 0;
     }
-    int rc = chat_room_handle(app->room, ws, m->data, m->len, wall_ms());
+    chat_room *room = room_lock(app, ws);
+    int rc = chat_room_handle(room, ws, m->data, m->len, wall_ms());
     if (rc < 0)
         example_log("chat", "message from %s ignored: %s",
-                    chat_room_name(app->room, ws), chat_room_strerror(rc));
+                    chat_room_name(room, ws), chat_room_strerror(rc));
+    room_unlock(app);
     return 0;
 }
 
 static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 {
     chat_app *app = user;
-    const char *name = chat_room_name(app->room, ws);
+    chat_room *room = room_lock(app, ws);
+    const char *name = chat_room_name(room, ws);
     example_log("chat", "leave %s, code %u", name ? name : "?", info->code);
-    chat_room_leave(app->room, ws, wall_ms());
+    chat_room_leave(room, ws, wall_ms());
+    room_unlock(app);
 }
 
 static void usage(void)
@@ -133,7 +157,8 @@ static void usage(void)
            "off)\n"
            "  --allow-origin O    accept WebSockets only from pages of origin O\n"
            "                      (\"https://chat.example.com\"); repeatable;\n"
-           "                      others get 403. Default: any origin\n",
+           "                      others get 403. Default: any origin\n"
+           EXAMPLE_USAGE_THREADS,
            example_usage_common());
 }
 
@@ -144,7 +169,8 @@ int main(int argc, char **argv)
     const char *origins[16];
     size_t norigins = 0;
     for (int i = 1; i < argc; i++) {
-        if (example_parse_common(argc, argv, &i, &o))
+        if (example_parse_common(argc, argv, &i, &o) ||
+            example_parse_threads(argc, argv, &i, &o))
             continue;
         if (strcmp(argv[i], "--allow-origin") == 0) {
             if (norigins == sizeof origins / sizeof origins[0]) {
@@ -161,14 +187,13 @@ int main(int argc, char **argv)
         }
     }
 
-    chat_app app = {0};
+    chat_app app = {.mu = PTHREAD_MUTEX_INITIALIZER};
     chat_sink sink = {sink_broadcast, sink_send_to, &app};
     app.room = chat_room_new(&sink, NULL);
     if (!app.room) {
         fprintf(stderr, "chat: out of memory\n");
         return 1;
     }
-    wsio_loop *loop = example_loop_new("chat", &o);
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
     cfg.conn.max_message_size = CHAT_INPUT_MAX;
@@ -192,10 +217,8 @@ int main(int argc, char **argv)
                             .on_message = on_message,
                             .on_close = on_close};
     wsio_server_hooks hooks = {.on_http = on_http, .on_upgrade = on_upgrade};
-    app.srv = example_listen("chat", "http", loop, &o, &cfg, &cb, &hooks, &app);
-    example_log("chat", "open the address above in a browser");
-    example_run("chat", loop, app.srv);
-    wsio_loop_free(loop);
+    example_log("chat", "open the address it listens on in a browser");
+    example_serve("chat", "http", &o, &cfg, &cb, &hooks, &app);
     chat_room_free(app.room);
     return 0;
 }
