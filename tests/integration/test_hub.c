@@ -443,6 +443,52 @@ static void test_hub_servers_share_the_node_id(void **state)
     env_free(e);
 }
 
+/* Out of memory at each of the publisher's three allocations (the frame
+ * and the in-flight record from the hub's allocator, the wake-up from the
+ * loop's): the sibling's clients miss that message, its drop is counted,
+ * nothing leaks, and the next message goes through. */
+static void test_hub_out_of_memory_drops_and_counts(void **state)
+{
+    env *e = env_new(state);
+    test_mem hm;
+    test_mem_init(&hm);
+    int err = 0;
+    wsio_hub *hub = wsio_hub_new(&hm.mem, &err);
+    assert_non_null(hub);
+    server_state s[2] = {{0}, {0}};
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.hub = hub;
+    wsio_server *a = start_server(e, &cfg, NULL, &s[0]);
+    wsio_server *b = start_server(e, &cfg, NULL, &s[1]);
+    peer p = {0};
+    connect_client(e, b, NULL, &p);
+    RUN_UNTIL(e, s[1].opens == 1, 5000);
+    wsio_hub_stats hs;
+    for (long i = 0; i < 3; i++) {
+        test_mem *tm = i < 2 ? &hm : &e->tm;
+        test_mem_fail_at(tm, i < 2 ? i : 0);
+        /* a has no connection: broadcast queues nothing there. */
+        assert_int_equal(wsio_server_broadcast(a, WSIO_OP_TEXT, "lost", 4,
+                                               NULL), 0);
+        test_mem_fail_at(tm, -1);
+        assert_int_equal(wsio_hub_get_stats(b, &hs), 0);
+        assert_int_equal(hs.messages_dropped, i + 1);
+    }
+    assert_int_equal(wsio_server_broadcast(a, WSIO_OP_TEXT, "kept", 4, NULL), 0);
+    RUN_UNTIL(e, p.nmsg == 1, 5000);
+    run_for(e, 20);
+    assert_int_equal(p.nmsg, 1);
+    assert_int_equal(wsio_hub_get_stats(b, &hs), 0);
+    assert_int_equal(hs.messages_received, 1);
+    wsio_server_free(a);
+    wsio_server_free(b);
+    RUN_UNTIL(e, p.closed, 5000);
+    wsio_hub_free(hub);
+    assert_int_equal(hm.live_blocks, 0);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_hub_server_leaving_with_messages_in_flight),
         cmocka_unit_test(test_hub_loop_freed_with_messages_in_flight),
         ON_EVERY_LOOP(test_hub_servers_share_the_node_id),
+        ON_EVERY_LOOP(test_hub_out_of_memory_drops_and_counts),
     };
     return cmocka_run_group_tests_name("hub", tests, NULL, NULL);
 }
