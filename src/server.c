@@ -349,14 +349,21 @@ static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
     return rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE;
 }
 
-/* Queue encoded frames on subs (a topic's subscribers) or, with name
- * NULL, on every open connection but except. */
-static int send_frames(wsio_server *srv, const char *name, wsio__sub *subs,
+/* The topic named name (len bytes), or NULL when it has no subscriber. */
+static topic *find_topic(wsio_server *srv, const char *name, size_t len)
+{
+    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
+    return slot ? *slot : NULL;
+}
+
+/* Queue encoded frames on the subscribers of t or, with t NULL, on every
+ * open connection but except. */
+static int send_frames(wsio_server *srv, const topic *t,
                        const shared_frames *f, const wsio_ws *except)
 {
     int count = 0;
-    if (name) {
-        for (wsio__sub *s = subs; s; s = s->tnext)
+    if (t) {
+        for (wsio__sub *s = t->subs; s; s = s->tnext)
             count += send_one(srv, s->ws, f);
     } else {
         for (wsio_ws *ws = srv->open; ws; ws = ws->next)
@@ -378,12 +385,11 @@ static int send_local(wsio_server *srv, const char *name,
     int rc = check_message(srv, opcode, data, len);
     if (rc)
         return rc;
-    wsio__sub *subs = NULL;
+    topic *t = NULL;
     if (name) {
-        topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
-        if (!slot || !*slot)
+        t = find_topic(srv, name, tlen);
+        if (!t)
             return 0;
-        subs = (*slot)->subs;
     } else if (!srv->open) {
         return 0;
     }
@@ -392,7 +398,7 @@ static int send_local(wsio_server *srv, const char *name,
     rc = frames_make(srv, &f, opcode, data, len);
     if (rc)
         return rc;
-    int count = send_frames(srv, name, subs, &f, except);
+    int count = send_frames(srv, t, &f, except);
     frames_release(&f);
     return count;
 }
@@ -400,16 +406,11 @@ static int send_local(wsio_server *srv, const char *name,
 int wsio__server_send_frame(wsio_server *srv, const char *name,
                             wsio_rcbuf *frame)
 {
-    wsio__sub *subs = NULL;
-    if (name) {
-        size_t tlen = strlen(name);
-        topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
-        if (!slot || !*slot)
-            return 0;
-        subs = (*slot)->subs;
-    }
+    topic *t = name ? find_topic(srv, name, strlen(name)) : NULL;
+    if (name && !t)
+        return 0;
     shared_frames f = {frame, NULL};
-    return send_frames(srv, name, subs, &f, NULL);
+    return send_frames(srv, t, &f, NULL);
 }
 
 /* A local publish or broadcast: here first, then to the hub's other
