@@ -31,35 +31,35 @@ typedef struct hub_msg hub_msg;
 typedef struct hub_node hub_node;
 
 struct hub_node {
-    hub_node *next;           /* in one member's inbox */
+    hub_node *next; /* in one member's inbox */
     hub_msg *msg;
 };
 
 struct hub_msg {
-    size_t refs;              /* nodes not yet consumed (atomic) */
+    size_t refs; /* nodes not yet consumed (atomic) */
     const wsio_mem *mem;
-    wsio_rcbuf *frame;        /* one reference */
-    const char *topic;        /* into the bytes after nodes[], or NULL */
-    hub_node nodes[];         /* one per recipient, then the topic */
+    wsio_rcbuf *frame; /* one reference */
+    const char *topic; /* into the bytes after nodes[], or NULL */
+    hub_node nodes[];  /* one per recipient, then the topic */
 };
 
 struct wsio__hub_member {
     wsio__hub_member *prev, *next; /* in hub->members (hub->mu) */
-    wsio_hub *hub;            /* NULL once left */
-    wsio_server *srv;         /* the server's thread only */
-    wsio_loop *loop;          /* its loop: alive while on the list */
-    hub_node *head, *tail;    /* the inbox (hub->mu) */
-    int drain_posted;         /* (hub->mu) */
-    wsio__attach attach;      /* while left with a drain posted */
+    wsio_hub *hub;                 /* NULL once left */
+    wsio_server *srv;              /* the server's thread only */
+    wsio_loop *loop;               /* its loop: alive while on the list */
+    hub_node *head, *tail;         /* the inbox (hub->mu) */
+    int drain_posted;              /* (hub->mu) */
+    wsio__attach attach;           /* while left with a drain posted */
     const wsio_mem *mem;
-    uint64_t sent, received;  /* the server's thread only */
-    uint64_t dropped;         /* atomic: publishers add to it */
+    uint64_t sent, received; /* the server's thread only */
+    uint64_t dropped;        /* atomic: publishers add to it */
 };
 
 struct wsio_hub {
     pthread_mutex_t mu;
     wsio__hub_member *members; /* (mu) */
-    size_t nmembers;          /* written under mu, read atomically */
+    size_t nmembers;           /* written under mu, read atomically */
     const wsio_mem *mem;
     uint64_t node_id;
 };
@@ -122,7 +122,8 @@ static hub_msg *msg_new(const wsio_mem *mem, size_t n, wsio_rcbuf *frame,
     size_t tlen = topic ? strlen(topic) + 1 : 0;
     if (n > (SIZE_MAX - sizeof(hub_msg) - tlen) / sizeof(hub_node))
         return NULL;
-    hub_msg *msg = wsio__malloc(mem, sizeof(hub_msg) + n * sizeof(hub_node) + tlen);
+    hub_msg *msg =
+        wsio__malloc(mem, sizeof(hub_msg) + n * sizeof(hub_node) + tlen);
     if (!msg)
         return NULL;
     msg->refs = n;

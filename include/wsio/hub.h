@@ -87,8 +87,7 @@ typedef struct wsio_hub_stats {
  * wsio_hub_get_stats - copy srv's hub counters into out. Call on srv's
  * thread. Returns 0, or WSIO_EINVAL when srv is not in a hub.
  */
-WSIO_EXTERN int wsio_hub_get_stats(const wsio_server *srv,
-                                   wsio_hub_stats *out);
+WSIO_EXTERN int wsio_hub_get_stats(const wsio_server *srv, wsio_hub_stats *out);
 
 #ifdef __cplusplus
 }
