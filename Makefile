@@ -101,7 +101,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 .PHONY: all lib static shared pkgconfig test unit integration check check-symbols \
         check-globals check-layering check-docs check-api api interop conformance browser sanitize valgrind fuzz fuzz-long fuzz-build install \
         uninstall install-test format format-check clean help \
-        examples run-chat
+        examples run-chat examples-test
 
 all: static shared pkgconfig
 
@@ -174,7 +174,11 @@ conformance: $(BUILD)/examples/echo
 browser: $(BUILD)/examples/chat
 	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
 
-test: unit integration interop conformance browser tools-test check-symbols \
+# The broadcast example with --threads 2 (one wsio_hub) under bench/loadgen.
+examples-test: $(BUILD)/examples/broadcast $(BUILD)/bench/loadgen
+	@BUILD=$(BUILD) sh tests/examples/broadcast_threads.sh
+
+test: unit integration interop conformance browser tools-test examples-test check-symbols \
       check-globals check-layering check-docs check-api check-tutorial tutorial-test \
       install-test
 
@@ -220,7 +224,7 @@ install-test: all
 # The suites, and the examples under the independent clients and the
 # conformance suite, built with ASan + UBSan (leaks are checked at exit).
 sanitize:
-	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" unit integration interop conformance
+	$(MAKE) BUILD=build-san SAN_FLAGS="$(SANITIZE_FLAGS)" unit integration interop conformance examples-test
 
 # The unit suites under valgrind's memcheck: a second opinion on memory
 # errors and leaks, without recompiling.
@@ -401,10 +405,10 @@ clean:
 
 help:
 	@echo "all (default)  libwsio.a, libwsio.so.$(MAJOR), wsio.pc in $(BUILD)/"
-	@echo "test | check   every test: unit, integration, interop, conformance, browser, checks"
+	@echo "test | check   every test: unit, integration, interop, conformance, browser, examples, checks"
 	@echo "unit           only the cmocka suites"
 	@echo "integration    servers and clients on 127.0.0.1 (every loop mode, partial I/O)"
-	@echo "sanitize       unit, integration, interop, conformance under ASan + UBSan"
+	@echo "sanitize       unit, integration, interop, conformance, examples-test under ASan + UBSan"
 	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
 	@echo "fuzz-long      every target for ten minutes"
 	@echo "valgrind       the unit suites under valgrind memcheck"

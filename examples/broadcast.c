@@ -1,8 +1,10 @@
 /*
  * examples/broadcast.c - every message any client sends goes to every
- * connected client (the sender included), encoded once.
+ * connected client (the sender included), encoded once. With --threads N
+ * there are N servers on the port, one per thread, and the hub carries
+ * each broadcast to the clients of the other threads.
  *
- *     build/examples/broadcast --port 9002
+ *     build/examples/broadcast --port 9002 [--threads 4]
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,19 +42,17 @@ int main(int argc, char **argv)
 {
     example_opts o = {.host = "127.0.0.1", .port = 9002};
     for (int i = 1; i < argc; i++) {
-        if (example_parse_common(argc, argv, &i, &o))
+        if (example_parse_common(argc, argv, &i, &o) ||
+            example_parse_threads(argc, argv, &i, &o))
             continue;
-        printf("usage: broadcast [options]\n%s", example_usage_common());
+        printf("usage: broadcast [options]\n%s" EXAMPLE_USAGE_THREADS,
+               example_usage_common());
         return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
-    wsio_loop *loop = example_loop_new("broadcast", &o);
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
     wsio_ws_callbacks cb = {
         .on_open = on_open, .on_message = on_message, .on_close = on_close};
-    wsio_server *srv =
-        example_listen("broadcast", "ws", loop, &o, &cfg, &cb, NULL, NULL);
-    example_run("broadcast", loop, srv);
-    wsio_loop_free(loop);
+    example_serve("broadcast", "ws", &o, &cfg, &cb, NULL, NULL);
     return 0;
 }

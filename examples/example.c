@@ -2,6 +2,8 @@
  * examples/example.c - see example.h.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,8 +16,10 @@
 #include "wsio/tls.h"
 #endif
 
-/* The one loop a signal handler may stop: examples run one loop. */
-static wsio_loop *signal_loop;
+/* The loops a signal stops: one, or one per thread with --threads. Set
+ * before the handler is installed, cleared after it is removed. */
+static wsio_loop *signal_loops[EXAMPLE_MAX_THREADS];
+static volatile sig_atomic_t nsignal_loops;
 static volatile sig_atomic_t signal_seen;
 /* --plain-port's server beside the TLS one, and the TLS context. */
 static wsio_server *plain_server;
@@ -26,8 +30,8 @@ static wsio_tls *server_tls;
 static void on_signal(int sig)
 {
     signal_seen = sig;
-    if (signal_loop)
-        wsio_loop_stop(signal_loop);
+    for (int i = 0; i < nsignal_loops; i++)
+        wsio_loop_stop(signal_loops[i]);
 }
 
 const char *example_value(int argc, char **argv, int *i)
@@ -93,6 +97,22 @@ int example_parse_common(int argc, char **argv, int *i, example_opts *o)
     return 1;
 }
 
+int example_parse_threads(int argc, char **argv, int *i, example_opts *o)
+{
+    if (strcmp(argv[*i], "--threads") != 0)
+        return 0;
+    const char *v = example_value(argc, argv, i);
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || end == v || n < 0 || n > EXAMPLE_MAX_THREADS) {
+        fprintf(stderr, "--threads: not a count from 0 to %d: %s\n",
+                EXAMPLE_MAX_THREADS, v);
+        exit(2);
+    }
+    o->threads = (int)n;
+    return 1;
+}
+
 const char *example_usage_common(void)
 {
     return "  --host ADDR       address to listen on (default 127.0.0.1)\n"
@@ -143,6 +163,22 @@ wsio_loop *example_loop_new(const char *name, const example_opts *o)
     return loop;
 }
 
+/* wsio_server_new on cfg's host and port, or exit(1). */
+static wsio_server *server_new(const char *name, wsio_loop *loop,
+                               const wsio_server_config *cfg,
+                               const wsio_ws_callbacks *cb,
+                               const wsio_server_hooks *hooks, void *user)
+{
+    int err = 0;
+    wsio_server *srv = wsio_server_new(loop, cfg, cb, hooks, user, &err);
+    if (!srv) {
+        fprintf(stderr, "%s: cannot listen on %s port %u: %s\n", name,
+                cfg->host, (unsigned)cfg->port, wsio_strerror(err));
+        exit(1);
+    }
+    return srv;
+}
+
 static wsio_server *listen_on(const char *name, const char *what,
                               const char *scheme, wsio_loop *loop,
                               const char *host, uint16_t port,
@@ -152,13 +188,7 @@ static wsio_server *listen_on(const char *name, const char *what,
 {
     cfg->host = host;
     cfg->port = port;
-    int err = 0;
-    wsio_server *srv = wsio_server_new(loop, cfg, cb, hooks, user, &err);
-    if (!srv) {
-        fprintf(stderr, "%s: cannot listen on %s port %u: %s\n", name, host,
-                (unsigned)port, wsio_strerror(err));
-        exit(1);
-    }
+    wsio_server *srv = server_new(name, loop, cfg, cb, hooks, user);
     int v6 = strchr(host, ':') != NULL;
     printf("%s: %s on %s://%s%s%s:%u/\n", name, what, scheme, v6 ? "[" : "",
            host, v6 ? "]" : "", (unsigned)wsio_server_port(srv));
@@ -222,16 +252,29 @@ wsio_server *example_plain_server(void)
     return plain_server;
 }
 
-void example_run(const char *name, wsio_loop *loop, wsio_server *srv)
+/* Stop the loops on SIGINT and SIGTERM (until signals_off). */
+static void signals_on(wsio_loop *const *loops, int n)
 {
+    for (int i = 0; i < n; i++)
+        signal_loops[i] = loops[i];
+    nsignal_loops = n;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    signal_loop = loop;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
 
+/* Before the loops are freed: a signal then only sets signal_seen. */
+static void signals_forget(void)
+{
+    nsignal_loops = 0;
+}
+
+/* Run until a signal stops the loop, then shut srv down gracefully. */
+static void serve(const char *name, wsio_loop *loop, wsio_server *srv)
+{
     int rc = wsio_loop_run(loop);
     if (rc < 0)
         example_log(name, "loop failed: %s", wsio_strerror(rc));
@@ -244,8 +287,14 @@ void example_run(const char *name, wsio_loop *loop, wsio_server *srv)
     if (plain_server)
         wsio_server_shutdown(plain_server, 5000);
     wsio_loop_run(loop);
+}
+
+void example_run(const char *name, wsio_loop *loop, wsio_server *srv)
+{
+    signals_on(&loop, 1);
+    serve(name, loop, srv);
+    signals_forget();
     plain_server = NULL;
-    signal_loop = NULL;
 #ifdef WSIO_EXAMPLE_TLS
     /* The context must outlive every connection: after a second signal
      * some may be left for wsio_loop_free, and then it stays until exit. */
@@ -255,4 +304,99 @@ void example_run(const char *name, wsio_loop *loop, wsio_server *srv)
     }
 #endif
     example_log(name, "stopped");
+}
+
+/* ---- --threads: one loop and one server per thread, in one hub ---- */
+
+typedef struct server_thread {
+    pthread_t tid;
+    const char *name;
+    const example_opts *o;
+    wsio_server_config cfg;   /* the first server's port */
+    const wsio_ws_callbacks *cb;
+    const wsio_server_hooks *hooks;
+    void *user;
+    wsio_loop *loop;
+    sem_t ready;              /* loop and server made */
+} server_thread;
+
+/* A thread's whole life: its loop and server are made here, because a
+ * loop (and what runs on it) belongs to the thread that runs it. */
+static void *server_thread_main(void *arg)
+{
+    server_thread *t = arg;
+    t->loop = example_loop_new(t->name, t->o);
+    wsio_server *srv = server_new(t->name, t->loop, &t->cfg, t->cb, t->hooks,
+                                  t->user);
+    sem_post(&t->ready);
+    serve(t->name, t->loop, srv);
+    wsio_loop_free(t->loop);
+    return NULL;
+}
+
+static void serve_threads(const char *name, const char *scheme,
+                          const example_opts *o, wsio_server_config *cfg,
+                          const wsio_ws_callbacks *cb,
+                          const wsio_server_hooks *hooks, void *user)
+{
+    if (o->tls_cert || o->tls_key) {
+        fprintf(stderr, "%s: --threads with TLS is not supported\n", name);
+        exit(2);
+    }
+    int err = 0;
+    wsio_hub *hub = wsio_hub_new(NULL, &err);
+    if (!hub) {
+        fprintf(stderr, "%s: cannot make the hub: %s\n", name,
+                wsio_strerror(err));
+        exit(1);
+    }
+    cfg->reuse_port = 1;
+    cfg->hub = hub;
+    wsio_loop *loops[EXAMPLE_MAX_THREADS];
+    loops[0] = example_loop_new(name, o);
+    wsio_server *srv = example_listen(name, scheme, loops[0], o, cfg, cb,
+                                      hooks, user);
+    server_thread threads[EXAMPLE_MAX_THREADS];
+    int n = o->threads;
+    for (int i = 1; i < n; i++) {
+        server_thread *t = &threads[i];
+        *t = (server_thread){.name = name, .o = o, .cfg = *cfg, .cb = cb,
+                             .hooks = hooks, .user = user};
+        t->cfg.port = wsio_server_port(srv);
+        sem_init(&t->ready, 0, 0);
+        if (pthread_create(&t->tid, NULL, server_thread_main, t) != 0) {
+            fprintf(stderr, "%s: cannot start thread %d\n", name, i);
+            exit(1);
+        }
+        sem_wait(&t->ready);
+        loops[i] = t->loop;
+    }
+    example_log(name, "%d threads, one server each, on port %u", n,
+                (unsigned)wsio_server_port(srv));
+    signals_on(loops, n);
+    serve(name, loops[0], srv);
+    for (int i = 1; i < n; i++) {
+        pthread_join(threads[i].tid, NULL);
+        sem_destroy(&threads[i].ready);
+    }
+    signals_forget();
+    wsio_loop_free(loops[0]);
+    wsio_hub_free(hub);
+    example_log(name, "stopped");
+}
+
+void example_serve(const char *name, const char *scheme,
+                   const example_opts *o, wsio_server_config *cfg,
+                   const wsio_ws_callbacks *cb, const wsio_server_hooks *hooks,
+                   void *user)
+{
+    if (o->threads > 1) {
+        serve_threads(name, scheme, o, cfg, cb, hooks, user);
+        return;
+    }
+    wsio_loop *loop = example_loop_new(name, o);
+    wsio_server *srv = example_listen(name, scheme, loop, o, cfg, cb, hooks,
+                                      user);
+    example_run(name, loop, srv);
+    wsio_loop_free(loop);
 }

@@ -1,7 +1,8 @@
 /*
  * examples/example.h - what every example server shares: command-line
- * options common to all of them, a one-line log, and a run loop that
- * ends in a graceful shutdown on SIGINT or SIGTERM.
+ * options common to all of them, a one-line log, a run loop that ends in
+ * a graceful shutdown on SIGINT or SIGTERM, and (--threads N) one server
+ * per thread on one port, joined by a wsio_hub.
  */
 #ifndef WSIO_EXAMPLE_H
 #define WSIO_EXAMPLE_H
@@ -21,7 +22,12 @@ typedef struct example_opts {
     int plain_port;       /* --plain-port N: with TLS, a second, plain
                              server on N (one loop, two wsio_server); -1
                              none. 0 (unset) also means none */
+    int threads;          /* --threads N (example_parse_threads): servers
+                             on N threads; 0 or 1: this thread only */
 } example_opts;
+
+/* The most --threads accepts. */
+#define EXAMPLE_MAX_THREADS 64
 
 /*
  * example_parse_common - if argv[*i] is one of the common options, consume
@@ -33,6 +39,17 @@ int example_parse_common(int argc, char **argv, int *i, example_opts *o);
 /* example_usage_common - the lines of --help that describe the common
  * options. */
 const char *example_usage_common(void);
+
+/*
+ * example_parse_threads - like example_parse_common, for --threads N
+ * (0..EXAMPLE_MAX_THREADS), which only examples that run through
+ * example_serve take. EXAMPLE_USAGE_THREADS is its --help line.
+ */
+int example_parse_threads(int argc, char **argv, int *i, example_opts *o);
+#define EXAMPLE_USAGE_THREADS                                                  \
+    "  --threads N       N threads, each with a loop and a server on the\n"   \
+    "                    same port (SO_REUSEPORT), joined by a wsio_hub so\n" \
+    "                    broadcasts reach every thread (default 1)\n"
 
 /*
  * example_value - the value of the option at argv[*i] ("--name VALUE"),
@@ -80,5 +97,23 @@ wsio_server *example_plain_server(void);
  * return.
  */
 void example_run(const char *name, wsio_loop *loop, wsio_server *srv);
+
+/*
+ * example_serve - make the loop and the server (example_loop_new,
+ * example_listen), run them (example_run) and free them. With o->threads
+ * over 1, do that on o->threads threads (this one and o->threads - 1
+ * more), each server in one wsio_hub with reuse_port on the port the first
+ * bound, so that wsio_server_broadcast and wsio_server_publish on any of
+ * them reach the clients of all; one SIGINT or SIGTERM shuts every server
+ * down gracefully, and this returns when all threads have ended.
+ *
+ * cfg is used for every server (its reuse_port and hub are set here); cb,
+ * hooks and user too: the callbacks then run on several threads at once,
+ * so what they share must be locked. Not with --tls-cert (exit 2).
+ */
+void example_serve(const char *name, const char *scheme,
+                   const example_opts *o, wsio_server_config *cfg,
+                   const wsio_ws_callbacks *cb, const wsio_server_hooks *hooks,
+                   void *user);
 
 #endif /* WSIO_EXAMPLE_H */

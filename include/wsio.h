@@ -26,6 +26,7 @@
 #include "wsio/loop.h"
 #include "wsio/ws.h"
 #include "wsio/server.h"
+#include "wsio/hub.h"
 #include "wsio/client.h"
 
 #endif /* WSIO_H */

@@ -736,7 +736,11 @@ int wsio_loop_run(wsio_loop *loop)
         return WSIO_ESTATE;
     int rc = 0;
     while (!atomic_load(&loop->stop) && wsio_loop_alive(loop)) {
-        rc = wsio_loop_run_once(loop, -1);
+        /* Work queued outside the loop (a server freed or shut down
+         * between two runs) is done first in run_once and may leave
+         * nothing alive: then it must not wait for an event. */
+        int pending = loop->dirty || loop->deferred;
+        rc = wsio_loop_run_once(loop, pending ? 0 : -1);
         if (rc < 0)
             break;
         rc = 0;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "hub_internal.h"
 #include "server_security.h"
 #include "ws_internal.h"
 
@@ -91,6 +92,7 @@ struct wsio_server {
     uint64_t last_topic_id;
     wsio_broker broker;       /* all NULL without one */
     uint64_t node_id;
+    wsio__hub_member *hub;    /* NULL outside a hub */
     wsio_server_stats stats;
     size_t deflate_conns;     /* connections that agreed permessage-deflate */
     wsio_codec shared_codec;  /* compresses broadcasts once; ops NULL without */
@@ -415,6 +417,30 @@ static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
     return count;
 }
 
+/* The topic named name (len bytes), or NULL when the server does not hold
+ * it (no subscriber, no policy). */
+static topic *find_topic(wsio_server *srv, const char *name, size_t len)
+{
+    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
+    return slot ? *slot : NULL;
+}
+
+/* Queue encoded frames on the subscribers of t or, with t NULL, on every
+ * open connection but except. */
+static int send_frames(wsio_server *srv, topic *t,
+                       const shared_frames *f, const wsio_ws *except)
+{
+    int count = 0;
+    if (t) {
+        count = send_topic(srv, t, f);
+    } else {
+        for (wsio_ws *ws = srv->open; ws; ws = ws->next)
+            if (ws != except)
+                count += send_one(srv, ws, f);
+    }
+    return count;
+}
+
 /* Queue a message on this server's connections: the subscribers of topic,
  * or with topic NULL every open one but except. Nothing goes to the broker. */
 static int send_local(wsio_server *srv, const char *name,
@@ -429,10 +455,9 @@ static int send_local(wsio_server *srv, const char *name,
         return rc;
     topic *t = NULL;
     if (name) {
-        topic **slot = topic_slot(srv, name, tlen, topic_hash(name, tlen));
-        if (!slot || !*slot)
+        t = find_topic(srv, name, tlen);
+        if (!t)
             return 0;
-        t = *slot;
         t->stats.published++;
         if (!t->subs)
             return 0;
@@ -444,24 +469,30 @@ static int send_local(wsio_server *srv, const char *name,
     rc = frames_make(srv, &f, opcode, data, len);
     if (rc)
         return rc;
-    int count = 0;
-    if (t) {
-        count = send_topic(srv, t, &f);
-    } else {
-        for (wsio_ws *ws = srv->open; ws; ws = ws->next)
-            if (ws != except)
-                count += send_one(srv, ws, &f);
-    }
+    int count = send_frames(srv, t, &f, except);
     frames_release(&f);
     return count;
 }
 
-/* A local publish or broadcast: here first, then to the other nodes. */
+int wsio__server_send_frame(wsio_server *srv, const char *name,
+                            wsio_rcbuf *frame)
+{
+    topic *t = name ? find_topic(srv, name, strlen(name)) : NULL;
+    if (name && (!t || !t->subs))
+        return 0;
+    shared_frames f = {frame, NULL};
+    return send_frames(srv, t, &f, NULL);
+}
+
+/* A local publish or broadcast: here first, then to the hub's other
+ * servers (other threads), then to the other nodes. */
 static int send_everywhere(wsio_server *srv, const char *name,
                            enum wsio_opcode opcode, const void *data,
                            size_t len, const wsio_ws *except)
 {
     int count = send_local(srv, name, opcode, data, len, except);
+    if (count >= 0 && srv->hub)
+        wsio__hub_forward(srv->hub, name, opcode, data, len);
     if (count >= 0 && srv->broker.on_publish)
         srv->broker.on_publish(srv, name, opcode, data, len, srv->broker.user);
     return count;
@@ -1139,6 +1170,8 @@ void wsio_server_free(wsio_server *srv)
     if (!srv || srv->freed)
         return;
     srv->freed = 1;
+    wsio__hub_leave(srv->hub);
+    srv->hub = NULL;
     close_listener(srv);
     wsio__timer_stop(srv->loop, &srv->accept_timer);
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
@@ -1308,7 +1341,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         srv->hooks = *hooks;
     srv->max_connections = cfg->max_connections;
     srv->ping_interval_ms = cfg->ping_interval_ms;
-    srv->node_id = cfg->node_id;
+    srv->node_id = cfg->hub ? wsio_hub_node_id(cfg->hub) : cfg->node_id;
     while (!srv->node_id) {
         rc = wsio__random_bytes(&srv->node_id, sizeof srv->node_id);
         if (rc)
@@ -1341,6 +1374,11 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     rc = wsio__io_watch(loop, &srv->lio, WSIO_IO_READ);
     if (rc)
         goto fail_srv;
+    if (cfg->hub) {
+        rc = wsio__hub_join(cfg->hub, srv, &srv->hub);
+        if (rc)
+            goto fail_srv;
+    }
     if (srv->ping_interval_ms)
         wsio__timer_start(loop, &srv->heartbeat_timer,
                           wsio__loop_now(loop) + srv->ping_interval_ms);
@@ -1385,6 +1423,11 @@ wsio_server *wsio_ws_server(const wsio_ws *ws)
 int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
 {
     return wsio_loop_post(srv->loop, fn, user);
+}
+
+wsio__hub_member *wsio__server_hub_member(const wsio_server *srv)
+{
+    return srv->hub;
 }
 
 void wsio_server_get_stats(const wsio_server *srv, wsio_server_stats *out)

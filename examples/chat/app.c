@@ -88,16 +88,31 @@ static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
     return 0;
 }
 
+/* The room, locked for a callback of ws (on ws's server's thread). */
+static chat_room *room_lock(chat_app *app, wsio_ws *ws)
+{
+    pthread_mutex_lock(&app->mu);
+    app->srv = wsio_ws_server(ws);
+    return app->room;
+}
+
+static void room_unlock(chat_app *app)
+{
+    pthread_mutex_unlock(&app->mu);
+}
+
 /* tutorial:begin chat-room */
 static void on_open(wsio_ws *ws, void *user)
 {
     chat_app *app = user;
-    int rc = chat_room_join(app->room, ws, wall_ms());
+    chat_room *room = room_lock(app, ws);
+    int rc = chat_room_join(room, ws, wall_ms());
     uint16_t port;
     const char *addr = wsio_ws_remote_addr(ws, &port);
     example_log("chat", "join %s:%u (%zu in the room)%s%s", addr,
-                (unsigned)port, chat_room_count(app->room), rc ? ": " : "",
+                (unsigned)port, chat_room_count(room), rc ? ": " : "",
                 rc ? chat_room_strerror(rc) : "");
+    room_unlock(app);
 }
 
 static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
@@ -107,19 +122,23 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
         example_log("chat", "binary message of %zu bytes ignored", m->len);
         return 0;
     }
-    int rc = chat_room_handle(app->room, ws, m->data, m->len, wall_ms());
+    chat_room *room = room_lock(app, ws);
+    int rc = chat_room_handle(room, ws, m->data, m->len, wall_ms());
     if (rc < 0)
         example_log("chat", "message from %s ignored: %s",
-                    chat_room_name(app->room, ws), chat_room_strerror(rc));
+                    chat_room_name(room, ws), chat_room_strerror(rc));
+    room_unlock(app);
     return 0;
 }
 
 static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 {
     chat_app *app = user;
-    const char *name = chat_room_name(app->room, ws);
+    chat_room *room = room_lock(app, ws);
+    const char *name = chat_room_name(room, ws);
     example_log("chat", "leave %s, code %u", name ? name : "?", info->code);
-    chat_room_leave(app->room, ws, wall_ms());
+    chat_room_leave(room, ws, wall_ms());
+    room_unlock(app);
 }
 /* tutorial:end chat-room */
 
@@ -177,6 +196,7 @@ int chat_app_connect_redis(chat_app *app)
 void chat_app_init(chat_app *app)
 {
     memset(app, 0, sizeof *app);
+    pthread_mutex_init(&app->mu, NULL);
     app->opts.ping_ms = 30000;
     app->sink = (chat_sink){sink_broadcast, sink_send_to, app};
     app->room = chat_room_new(&app->sink, NULL);
@@ -190,6 +210,7 @@ void chat_app_free(chat_app *app)
 {
     chat_room_free(app->room);
     app->room = NULL;
+    pthread_mutex_destroy(&app->mu);
 }
 
 int chat_parse_option(int argc, char **argv, int *i, chat_options *co)

@@ -8,6 +8,8 @@
 #ifndef CHAT_APP_H
 #define CHAT_APP_H
 
+#include <pthread.h>
+
 #include "example.h"
 #include "redis_room.h"
 #include "room.h"
@@ -26,10 +28,17 @@ typedef struct chat_options {
                                                processes (redis_room.h) */
 } chat_options;
 
-/* One chat server: its room and the wsio server it runs on. */
+/*
+ * One chat: its room and the wsio server it runs on. With --threads the
+ * callbacks of several servers' threads share the room: each takes mu, and
+ * srv is then the server of the callback in progress, through which the
+ * room's broadcasts go (its hub carries them to the other threads).
+ */
 typedef struct chat_app {
+    pthread_mutex_t mu;
     chat_room *room;
-    wsio_server *srv; /* set by the caller after example_listen */
+    wsio_server *srv; /* set by the caller after example_listen, and by
+                         each callback under mu */
     redis_room *redis; /* chat_app_connect_redis, with --redis */
     chat_options opts;
     chat_sink sink;

@@ -16,7 +16,8 @@
  *     wsio_loop_run(loop);
  *
  * Threads: a server belongs to its loop's thread. To use several cores,
- * run one loop and one server per thread with reuse_port set.
+ * run one loop and one server per thread with reuse_port set, all in one
+ * wsio_hub (wsio/hub.h) so that broadcast and topics reach every thread.
  */
 #ifndef WSIO_SERVER_H
 #define WSIO_SERVER_H
@@ -36,6 +37,7 @@ extern "C" {
 /* A server: made by wsio_server_new, freed by wsio_server_free (or by
  * wsio_loop_free, or after wsio_server_shutdown). */
 typedef struct wsio_server wsio_server;
+typedef struct wsio_hub wsio_hub; /* wsio/hub.h */
 
 /* Limits, timeouts and switches; fill with wsio_server_config_default(). */
 typedef struct wsio_server_config {
@@ -103,6 +105,11 @@ typedef struct wsio_server_config {
     uint64_t node_id;           /* identifies this server to a broker
                                    (wsio_server_node_id); 0 (default):
                                    random */
+    wsio_hub *hub;              /* join this hub (wsio/hub.h) at _new, on
+                                   the server's thread, and leave it when
+                                   freed: publish and broadcast then reach
+                                   every server of the hub. NULL (default):
+                                   none. Must outlive the server */
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
@@ -294,7 +301,9 @@ WSIO_EXTERN int wsio_server_get_topic_stats(const wsio_server *srv,
  * machines: Redis, NATS, ...). The server tells it which topics have local
  * subscribers and hands it every local publish and broadcast; what arrives
  * from the broker goes in through wsio_server_deliver. wsio has no broker
- * inside: the Redis module (wsio/redis.h) and wsio_hub are two of them.
+ * inside: the Redis module (wsio/redis.h) is one. A wsio_hub (threads of
+ * one process) is not a broker: it sits beside one, so each thread's
+ * server may have both.
  *
  * The callbacks run on the server's thread, inside the wsio call that
  * caused them (wsio_ws_subscribe, a connection closing, wsio_server_publish

@@ -157,6 +157,57 @@ static void test_loop_stop_from_thread_ends_run(void **state)
     wsio_loop_free(loop);
 }
 
+/* Stops the loop after 5 s unless told to stand down first. */
+typedef struct watchdog {
+    wsio_loop *loop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, fired;
+} watchdog;
+
+static void *watchdog_main(void *arg)
+{
+    watchdog *w = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done &&
+           pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
+        ;
+    if (!w->done) {
+        w->fired = 1;
+        wsio_loop_stop(w->loop);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* A server freed between two runs leaves only its deferred release: run
+ * does that first and must then return, not wait for an event. */
+static void test_loop_run_returns_after_a_release_left_from_outside(void **state)
+{
+    wsio_loop *loop = make_loop(NULL, *state);
+    int err = 0;
+    wsio_server *srv = wsio_server_new(loop, NULL, NULL, NULL, NULL, &err);
+    assert_non_null(srv);
+    wsio_server_free(srv);
+    assert_true(wsio_loop_alive(loop));
+    watchdog w = {.loop = loop, .mu = PTHREAD_MUTEX_INITIALIZER,
+                  .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, watchdog_main, &w), 0);
+    assert_int_equal(wsio_loop_run(loop), 0);
+    pthread_mutex_lock(&w.mu);
+    w.done = 1;
+    pthread_cond_signal(&w.cv);
+    pthread_mutex_unlock(&w.mu);
+    pthread_join(th, NULL);
+    assert_false(w.fired);
+    assert_false(wsio_loop_alive(loop));
+    wsio_loop_free(loop);
+}
+
 static void test_loop_new_rejects_unknown_abi(void **state)
 {
     (void)state;
@@ -319,6 +370,7 @@ int main(void)
         ON_EVERY_BACKEND(test_loop_timers_fire_in_due_order),
         ON_EVERY_BACKEND(test_loop_post_from_thread_runs_in_order),
         ON_EVERY_BACKEND(test_loop_stop_from_thread_ends_run),
+        ON_EVERY_BACKEND(test_loop_run_returns_after_a_release_left_from_outside),
         cmocka_unit_test(test_loop_new_rejects_unknown_abi),
         cmocka_unit_test(test_loop_new_out_of_memory_fails_cleanly),
         cmocka_unit_test(test_loop_host_mode_drives_timers_and_posts),
