@@ -49,6 +49,23 @@ struct wsio_conn;
  * broadcast frames); 0 for an idle one. For the server's memory budget. */
 size_t wsio__conn_held_bytes(const struct wsio_conn *c, int with_output);
 
+/* Write iovs (all, part, or none): the bytes taken, or a negative code. */
+typedef ssize_t (*wsio__write_fn)(void *ctx, const wsio_iov *iov, size_t n);
+
+/*
+ * Send a whole data message like wsio_conn_send, but without copying it
+ * when nothing is queued before it: the frame's header and data go to
+ * write at once, and only what it did not take is queued (copied). When
+ * the frame cannot be written directly (client masking, compression,
+ * output already queued) this is wsio_conn_send. *written: bytes write
+ * took. Returns 0 or wsio_conn_send's codes; WSIO_ENOMEM with *written > 0
+ * means part of a frame left and the rest could not be queued: the
+ * connection must be ended.
+ */
+int wsio__conn_send_direct(struct wsio_conn *c, enum wsio_opcode opcode,
+                           const void *data, size_t len,
+                           wsio__write_fn write, void *ctx, size_t *written);
+
 /* calloc through the hooks, with the multiplication checked for overflow. */
 void *wsio__calloc(const wsio_mem *mem, size_t count, size_t size);
 
