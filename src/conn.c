@@ -433,6 +433,7 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
     ssize_t w = write(ctx, iov, len > 0 ? 2 : 1);
     size_t sent = w > 0 ? (size_t)w : 0;
     size_t total = hlen + len;
+    *written = sent;
     if (sent < total) {
         /* Queue the rest as if it had been queued whole, minus what left. */
         uint8_t *out = wsio__outq_reserve(&c->out, c->mem, total - sent);
@@ -445,7 +446,6 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
         wsio__outq_commit(&c->out, total - sent);
     }
     c->tx_utf8 = utf8;
-    *written = sent;
     return 0;
 }
 
