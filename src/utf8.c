@@ -177,17 +177,15 @@ int wsio__utf8_feed_with(enum wsio__simd simd, wsio_utf8 *v, const void *buf,
             *bad_offset = 0;
         return WSIO_EUTF8;
     }
-    /* A character left open by the previous piece has at most 3 bytes to
-     * go: the automaton finishes it, so the vector code starts between
+    /* A character left open by the previous piece (at most 3 bytes to go):
+     * the automaton finishes it, so the vector code starts between
      * characters. */
-    if (v->state != S_ACCEPT) {
-        i = len < 3 ? len : 3;
-        int rc = dfa_feed(v, p, 0, i, bad_offset);
+    for (; i < len && v->state != S_ACCEPT; i++) {
+        int rc = dfa_feed(v, p, i, i + 1, bad_offset);
         if (rc)
             return rc;
     }
-    if (v->state == S_ACCEPT)
-        i += valid_prefix(simd, p + i, len - i);
+    i += valid_prefix(simd, p + i, len - i);
     return dfa_feed(v, p, i, len, bad_offset);
 }
 
