@@ -410,15 +410,25 @@ int wsio_conn_send_fragment(wsio_conn *c, enum wsio_opcode opcode,
     return 0;
 }
 
+/* Pieces of queued output wsio__conn_send_direct writes along. */
+#define DIRECT_QUEUED_IOVS 14
+
 int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
                            const void *data, size_t len,
                            wsio__write_fn write, void *ctx, size_t *written)
 {
     *written = 0;
-    /* Masking (a client) or compressing would rewrite the payload, and
-     * anything queued must leave first. */
-    if (c->role != WSIO_ROLE_SERVER || c->codec.ops || c->out.queued ||
+    /* Masking (a client) or compressing would rewrite the payload. */
+    if (c->role != WSIO_ROLE_SERVER || c->codec.ops ||
         (opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY))
+        return wsio_conn_send(c, opcode, data, len);
+    /* What is queued goes first, in the same write. */
+    wsio_iov iov[DIRECT_QUEUED_IOVS + 2];
+    size_t n = wsio__outq_peek(&c->out, iov, DIRECT_QUEUED_IOVS);
+    size_t queued = 0;
+    for (size_t i = 0; i < n; i++)
+        queued += iov[i].len;
+    if (queued < c->out.queued) /* too many pieces: rare, just queue */
         return wsio_conn_send(c, opcode, data, len);
     wsio_utf8 utf8;
     int err = check_send(c, opcode, data, len, 1, &utf8);
@@ -429,14 +439,27 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
     h.payload_len = len;
     uint8_t hdr[WSIO_FRAME_HEADER_MAX];
     size_t hlen = (size_t)wsio_frame_header_encode(hdr, &h);
-    wsio_iov iov[2] = {{hdr, hlen}, {(void *)(uintptr_t)data, len}};
-    ssize_t w = write(ctx, iov, len > 0 ? 2 : 1);
+    iov[n].base = hdr;
+    iov[n].len = hlen;
+    iov[n + 1].base = (void *)(uintptr_t)data;
+    iov[n + 1].len = len;
+    ssize_t w = write(ctx, iov, len > 0 ? n + 2 : n + 1);
     size_t sent = w > 0 ? (size_t)w : 0;
-    size_t total = hlen + len;
     *written = sent;
+    size_t old = sent < queued ? sent : queued;
+    wsio__outq_consume(&c->out, c->mem, old);
+    sent -= old;
+    size_t total = hlen + len;
     if (sent < total) {
-        /* Queue the rest as if it had been queued whole, minus what left. */
+        /* Queue the rest of the frame (a copy), as wsio_conn_send would
+         * have queued all of it. */
         uint8_t *out = wsio__outq_reserve(&c->out, c->mem, total - sent);
+        if (!out && sent > 0) {
+            /* Part of the frame left and the rest cannot follow: nothing
+             * the peer reads from here on would make sense. */
+            (void)wsio_conn_abort(c, WSIO_ENOMEM);
+            return WSIO_ENOMEM;
+        }
         if (!out)
             return WSIO_ENOMEM;
         size_t hrest = sent < hlen ? hlen - sent : 0;

@@ -53,14 +53,14 @@ size_t wsio__conn_held_bytes(const struct wsio_conn *c, int with_output);
 typedef ssize_t (*wsio__write_fn)(void *ctx, const wsio_iov *iov, size_t n);
 
 /*
- * Send a whole data message like wsio_conn_send, but without copying it
- * when nothing is queued before it: the frame's header and data go to
- * write at once, and only what it did not take is queued (copied). When
- * the frame cannot be written directly (client masking, compression,
- * output already queued) this is wsio_conn_send. *written: bytes write
- * took. Returns 0 or wsio_conn_send's codes; WSIO_ENOMEM with *written > 0
- * means part of a frame left and the rest could not be queued: the
- * connection must be ended.
+ * Send a whole data message like wsio_conn_send, but without copying it:
+ * the output already queued, then the frame's header and data, go to
+ * write at once, and only what it did not take is queued (the frame's
+ * part copied). When the frame cannot be written directly (client
+ * masking, compression) this is wsio_conn_send. *written: bytes write
+ * took, queued ones included. Returns 0 or wsio_conn_send's codes. When
+ * part of the frame left and the rest cannot be queued, the connection
+ * is aborted (wsio_conn_abort, WSIO_ENOMEM) and WSIO_ENOMEM returned.
  */
 int wsio__conn_send_direct(struct wsio_conn *c, enum wsio_opcode opcode,
                            const void *data, size_t len,

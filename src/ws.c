@@ -9,8 +9,8 @@
  * put the ws on the loop's flush list; at the end of the turn each listed
  * ws does one writev of the conn's iovs (handshake bytes first). When the
  * socket takes less, the ws watches for WRITE and tries again next turn.
- * A large message with nothing queued before it skips the queue: it is
- * written at once, and only what the socket does not take is copied.
+ * A large message skips the queue: it is written at once, with whatever
+ * is queued before it, and only what the socket does not take is copied.
  *
  * Ending: after on_close the ws flushes what is left (the close frame),
  * shuts down its sending side and reads until the peer's EOF, so that the
@@ -26,8 +26,7 @@
 /* iovs handed to one writev: the conn's queue rarely has more pieces. */
 #define FLUSH_IOVS 64
 
-/* Messages from this size on are written at once when nothing is queued
- * before them (send_direct). */
+/* Messages from this size on are written at once (send_direct). */
 #define DIRECT_SEND_MIN 16384
 
 static wsio_ws *ws_of_io(wsio__io *io)
@@ -586,11 +585,11 @@ static ssize_t write_now(void *ctx, const wsio_iov *iov, size_t n)
 }
 
 /*
- * A large message with nothing queued before it is written at once, from
- * the caller's buffer: copying it into the output queue costs more than
- * the system call that corking saves. Only the part the socket does not
- * take is queued. Not for transports whose writes may wait on reads
- * (TLS), which must retry a write with the same buffer.
+ * A large message is written at once, behind what is queued and from the
+ * caller's buffer: copying it into the output queue costs more than the
+ * system call that corking saves. Only what the socket does not take is
+ * queued. Not for transports whose writes may wait on reads (TLS), which
+ * must retry a write with the same buffer.
  */
 static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
                        size_t len)
@@ -600,10 +599,6 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
                                     &written);
     if (written && ws->common->stats)
         ws->common->stats->bytes_out += written;
-    if (rc == WSIO_ENOMEM && written) {
-        terminate(ws, rc); /* part of a frame is out: the stream is lost */
-        return WSIO_ECLOSED;
-    }
     return rc;
 }
 

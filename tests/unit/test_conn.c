@@ -1505,23 +1505,37 @@ static void test_conn_send_direct_same_bytes_at_every_split(void **state)
         payload[i] = (uint8_t)('a' + i % 26);
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         size_t len = sizes[z];
-        for (int op = WSIO_OP_TEXT; op <= WSIO_OP_BINARY; op++) {
+        for (int k = 0; k < 4; k++) {
+            int op = k & 1 ? WSIO_OP_BINARY : WSIO_OP_TEXT;
+            int before = k >> 1;
             test_mem tm;
             rec r;
-            /* What a queued send puts on the wire. */
+            /* What queued sends put on the wire; with `before`, a ping and
+             * a small message are queued first. */
             wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+            if (before) {
+                assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
+                assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "first", 5), 0);
+            }
+            size_t old = wsio_conn_buffered_amount(c);
             assert_int_equal(wsio_conn_send(c, (enum wsio_opcode)op, payload,
                                             len), 0);
             size_t total = wsio_conn_buffered_amount(c);
             assert_int_equal(wsio_conn_write(c, want, total), total);
             wsio_conn_free(c);
-            size_t hlen = total - len;
-            size_t takes[] = {0, 1, hlen - 1, hlen, hlen + 1, total / 2,
-                              total - 1, total, total + 10};
+            size_t hlen = total - old - len;
+            size_t takes[] = {0, 1, old, old + hlen - 1, old + hlen,
+                              old + hlen + 1, total / 2, total - 1, total,
+                              total + 10};
             for (size_t t = 0; t < sizeof takes / sizeof takes[0]; t++) {
                 sink s = {sent, 0, takes[t], 0};
                 size_t written = 99;
                 c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+                if (before) {
+                    assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
+                    assert_int_equal(
+                        wsio_conn_send(c, WSIO_OP_TEXT, "first", 5), 0);
+                }
                 assert_int_equal(wsio__conn_send_direct(c, (enum wsio_opcode)op,
                                                         payload, len, sink_write,
                                                         &s, &written), 0);
@@ -1542,30 +1556,22 @@ static void test_conn_send_direct_same_bytes_at_every_split(void **state)
     free(sent);
 }
 
-static void test_conn_send_direct_queues_when_it_cannot_write(void **state)
+static void test_conn_send_direct_refuses_or_queues_what_it_cannot_write(
+    void **state)
 {
     (void)state;
     uint8_t buf[256], out[256];
     test_mem tm;
     rec r;
     size_t written = 99;
-    /* Something already queued goes first: the message queues behind it. */
-    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
-    sink s = {buf, 0, sizeof buf, 0};
-    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "first", 5), 0);
-    assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_TEXT, "second", 6,
-                                            sink_write, &s, &written), 0);
-    assert_int_equal(s.calls, 0);
-    assert_int_equal(written, 0);
     out_frame f[4];
-    assert_int_equal(drain_frames(c, f, 4), 2);
-    assert_memory_equal(f[1].payload, "second", 6);
-    wsio_conn_free(c);
     /* A client masks: queued, with a key. */
-    c = new_conn(WSIO_ROLE_CLIENT, NULL, &CB, &tm, &r);
+    wsio_conn *c = new_conn(WSIO_ROLE_CLIENT, NULL, &CB, &tm, &r);
+    sink s = {buf, 0, sizeof buf, 0};
     assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "xy", 2,
                                             sink_write, &s, &written), 0);
     assert_int_equal(s.calls, 0);
+    assert_int_equal(written, 0);
     assert_int_equal(drain_frames(c, f, 4), 1);
     assert_int_equal(f[0].h.masked, 1);
     assert_memory_equal(f[0].payload, "xy", 2);
@@ -1584,16 +1590,26 @@ static void test_conn_send_direct_queues_when_it_cannot_write(void **state)
     assert_int_equal(s.calls, 0);
     assert_int_equal(written, 0);
     wsio_conn_free(c);
-    /* Out of memory for the rest after a partial write: reported with
-     * what left, so the caller ends the connection. */
-    c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
-    s.take = 3;
-    test_mem_fail_at(&tm, 0);
-    assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "payload", 7,
-                                            sink_write, &s, &written),
-                     WSIO_ENOMEM);
-    assert_int_equal(written, 3);
-    wsio_conn_free(c);
+    /* Out of memory for the rest of the frame: with none of it written,
+     * refused and the connection intact; with part of it written, the
+     * connection is aborted (1006), as nothing after makes sense. */
+    for (size_t take = 0; take <= 3; take += 3) {
+        c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+        s.len = 0;
+        s.take = take;
+        test_mem_fail_at(&tm, 0);
+        assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "payload",
+                                                7, sink_write, &s, &written),
+                         WSIO_ENOMEM);
+        assert_int_equal(written, take);
+        assert_int_equal(wsio_conn_state(c),
+                         take ? WSIO_CONN_CLOSED : WSIO_CONN_OPEN);
+        assert_int_equal(r.closes, take ? 1 : 0);
+        if (take)
+            assert_int_equal(r.close.code, WSIO_CLOSE_ABNORMAL);
+        assert_int_equal(wsio_conn_buffered_amount(c), 0);
+        wsio_conn_free(c);
+    }
     assert_int_equal(tm.live_blocks, 0);
 }
 
@@ -1624,7 +1640,8 @@ int main(void)
         cmocka_unit_test(test_conn_output_partial_consumption_at_every_byte),
         cmocka_unit_test(test_conn_output_queue_grows_without_reordering),
         cmocka_unit_test(test_conn_send_direct_same_bytes_at_every_split),
-        cmocka_unit_test(test_conn_send_direct_queues_when_it_cannot_write),
+        cmocka_unit_test(
+            test_conn_send_direct_refuses_or_queues_what_it_cannot_write),
         cmocka_unit_test(test_conn_pause_returns_consumed_and_resumes),
         cmocka_unit_test(test_conn_feed_inside_callback_is_refused),
         cmocka_unit_test(test_conn_free_inside_callbacks_is_deferred),
