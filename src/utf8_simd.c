@@ -191,6 +191,18 @@ size_t wsio__utf8_valid_prefix_avx2(const uint8_t *p, size_t len)
 {
     utf8_vec st = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     size_t i = 0;
+    /* Leading ASCII, the common case, 128 bytes a step. */
+    for (; i + 128 <= len; i += 128) {
+        const __m256i *v = (const __m256i *)(const void *)(p + i);
+        __m256i any = _mm256_or_si256(
+            _mm256_or_si256(_mm256_loadu_si256(v), _mm256_loadu_si256(v + 1)),
+            _mm256_or_si256(_mm256_loadu_si256(v + 2),
+                            _mm256_loadu_si256(v + 3)));
+        if (_mm256_movemask_epi8(any))
+            break;
+    }
+    if (i > 0)
+        st.prev = _mm256_loadu_si256((const __m256i *)(const void *)(p + i - 32));
     for (; i + 64 <= len; i += 64) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
         __m256i b =

@@ -831,12 +831,20 @@ static void test_frame_utf8_simd_matches_scalar_error_everywhere(void **state)
         size_t n = test_hex(errors[e], err, sizeof err);
         for (size_t at = 0; at + n <= LEN; at++) {
             uint32_t seed = (uint32_t)(e * 1000 + at);
-            random_utf8(text, LEN, &seed, (int)(at & 1));
-            memcpy(text + at, err, n);
-            size_t cuts[] = {at, at + 1, at + n, at > 3 ? at - 3 : 0};
-            check_utf8_levels(text, LEN, cuts, at % 3 == 0 ? COUNT(cuts) : 0);
-            /* The same text ending right after the error. */
-            check_utf8_levels(text, at + n, cuts, 0);
+            /* In mixed text, in dense text, and after pure ASCII (the
+             * vector code's fast path). */
+            for (int bg = 0; bg < 3; bg++) {
+                if (bg < 2)
+                    random_utf8(text, LEN, &seed, bg);
+                else
+                    memset(text, 'a', LEN);
+                memcpy(text + at, err, n);
+                size_t cuts[] = {at, at + 1, at + n, at > 3 ? at - 3 : 0};
+                check_utf8_levels(text, LEN, cuts,
+                                  (at + (size_t)bg) % 3 == 0 ? COUNT(cuts) : 0);
+                /* The same text ending right after the error. */
+                check_utf8_levels(text, at + n, cuts, 0);
+            }
         }
     }
 }
