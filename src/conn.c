@@ -362,8 +362,10 @@ static int can_send_data(const wsio_conn *c)
     return !c->close_sent && c->state != WSIO_CONN_CLOSED;
 }
 
-int wsio_conn_send_fragment(wsio_conn *c, enum wsio_opcode opcode,
-                            const void *data, size_t len, int fin)
+/* Whether a frame may be sent now (sections 5.4, 8.1): on success *utf8
+ * is the outgoing text validator's state after it. */
+static int check_send(const wsio_conn *c, enum wsio_opcode opcode,
+                      const void *data, size_t len, int fin, wsio_utf8 *utf8)
 {
     if (opcode != WSIO_OP_CONTINUATION && opcode != WSIO_OP_TEXT &&
         opcode != WSIO_OP_BINARY)
@@ -377,23 +379,96 @@ int wsio_conn_send_fragment(wsio_conn *c, enum wsio_opcode opcode,
     if ((opcode == WSIO_OP_CONTINUATION) != (c->tx_opcode != 0))
         return WSIO_ESTATE;
     unsigned message = opcode == WSIO_OP_CONTINUATION ? c->tx_opcode : opcode;
-    wsio_utf8 utf8 = c->tx_utf8;
+    *utf8 = c->tx_utf8;
     if (message == WSIO_OP_TEXT && c->cfg.check_outgoing_utf8) {
         if (opcode != WSIO_OP_CONTINUATION)
-            wsio_utf8_init(&utf8);
-        if (wsio_utf8_feed(&utf8, data, len, NULL) ||
-            (fin && wsio_utf8_finish(&utf8)))
+            wsio_utf8_init(utf8);
+        if (wsio_utf8_feed(utf8, data, len, NULL) ||
+            (fin && wsio_utf8_finish(utf8)))
             return WSIO_EUTF8;
     }
+    return 0;
+}
+
+int wsio_conn_send_fragment(wsio_conn *c, enum wsio_opcode opcode,
+                            const void *data, size_t len, int fin)
+{
+    wsio_utf8 utf8;
+    int err = check_send(c, opcode, data, len, fin, &utf8);
+    if (err)
+        return err;
+    unsigned message = opcode == WSIO_OP_CONTINUATION ? c->tx_opcode : opcode;
     /* Only whole messages are compressed: a fragmented one would need the
      * codec to stream (RFC 7692 allows either, per message). */
-    int err = c->codec.ops && fin && opcode != WSIO_OP_CONTINUATION
-                  ? queue_message(c, opcode, data, len)
-                  : queue_frame(c, opcode, fin, data, len);
+    err = c->codec.ops && fin && opcode != WSIO_OP_CONTINUATION
+              ? queue_message(c, opcode, data, len)
+              : queue_frame(c, opcode, fin, data, len);
     if (err)
         return err;
     c->tx_utf8 = utf8;
     c->tx_opcode = (uint8_t)(fin ? 0 : message);
+    return 0;
+}
+
+/* Pieces of queued output wsio__conn_send_direct writes along. */
+#define DIRECT_QUEUED_IOVS 14
+
+int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
+                           const void *data, size_t len,
+                           wsio__write_fn write, void *ctx, size_t *written)
+{
+    *written = 0;
+    /* Masking (a client) or compressing would rewrite the payload. */
+    if (c->role != WSIO_ROLE_SERVER || c->codec.ops ||
+        (opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY))
+        return wsio_conn_send(c, opcode, data, len);
+    /* What is queued goes first, in the same write. */
+    wsio_iov iov[DIRECT_QUEUED_IOVS + 2];
+    size_t n = wsio__outq_peek(&c->out, iov, DIRECT_QUEUED_IOVS);
+    size_t queued = 0;
+    for (size_t i = 0; i < n; i++)
+        queued += iov[i].len;
+    if (queued < c->out.queued) /* too many pieces: rare, just queue */
+        return wsio_conn_send(c, opcode, data, len);
+    wsio_utf8 utf8;
+    int err = check_send(c, opcode, data, len, 1, &utf8);
+    if (err)
+        return err;
+    wsio_frame_header h;
+    (void)start_header(c, &h, opcode, 1, 0); /* unmasked: cannot fail */
+    h.payload_len = len;
+    uint8_t hdr[WSIO_FRAME_HEADER_MAX];
+    size_t hlen = (size_t)wsio_frame_header_encode(hdr, &h);
+    iov[n].base = hdr;
+    iov[n].len = hlen;
+    iov[n + 1].base = (void *)(uintptr_t)data;
+    iov[n + 1].len = len;
+    ssize_t w = write(ctx, iov, len > 0 ? n + 2 : n + 1);
+    size_t sent = w > 0 ? (size_t)w : 0;
+    *written = sent;
+    size_t old = sent < queued ? sent : queued;
+    wsio__outq_consume(&c->out, c->mem, old);
+    sent -= old;
+    size_t total = hlen + len;
+    if (sent < total) {
+        /* Queue the rest of the frame (a copy), as wsio_conn_send would
+         * have queued all of it. */
+        uint8_t *out = wsio__outq_reserve(&c->out, c->mem, total - sent);
+        if (!out && sent > 0) {
+            /* Part of the frame left and the rest cannot follow: nothing
+             * the peer reads from here on would make sense. */
+            (void)wsio_conn_abort(c, WSIO_ENOMEM);
+            return WSIO_ENOMEM;
+        }
+        if (!out)
+            return WSIO_ENOMEM;
+        size_t hrest = sent < hlen ? hlen - sent : 0;
+        memcpy(out, hdr + (hlen - hrest), hrest);
+        size_t from = sent > hlen ? sent - hlen : 0;
+        memcpy(out + hrest, (const uint8_t *)data + from, len - from);
+        wsio__outq_commit(&c->out, total - sent);
+    }
+    c->tx_utf8 = utf8;
     return 0;
 }
 

@@ -62,6 +62,23 @@ int wsio__conn_send_tagged(struct wsio_conn *c, wsio_rcbuf *frame,
 size_t wsio__conn_evict(struct wsio_conn *c, uint64_t tag, size_t need,
                         size_t keep);
 
+/* Write iovs (all, part, or none): the bytes taken, or a negative code. */
+typedef ssize_t (*wsio__write_fn)(void *ctx, const wsio_iov *iov, size_t n);
+
+/*
+ * Send a whole data message like wsio_conn_send, but without copying it:
+ * the output already queued, then the frame's header and data, go to
+ * write at once, and only what it did not take is queued (the frame's
+ * part copied). When the frame cannot be written directly (client
+ * masking, compression) this is wsio_conn_send. *written: bytes write
+ * took, queued ones included. Returns 0 or wsio_conn_send's codes. When
+ * part of the frame left and the rest cannot be queued, the connection
+ * is aborted (wsio_conn_abort, WSIO_ENOMEM) and WSIO_ENOMEM returned.
+ */
+int wsio__conn_send_direct(struct wsio_conn *c, enum wsio_opcode opcode,
+                           const void *data, size_t len,
+                           wsio__write_fn write, void *ctx, size_t *written);
+
 /* calloc through the hooks, with the multiplication checked for overflow. */
 void *wsio__calloc(const wsio_mem *mem, size_t count, size_t size);
 

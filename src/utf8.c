@@ -17,10 +17,16 @@
  * States are stored pre-multiplied by the number of classes, so the next
  * state is one lookup at state + class. The state lives in the caller's
  * wsio_utf8 between calls, which is what makes validation incremental.
+ *
+ * The automaton is the reference and has the last word: on x86-64, vector
+ * code (src/utf8_simd.c) first skips the longest run of whole, valid
+ * characters it can vouch for, and the automaton takes over where that
+ * stops, so the failing offset it reports is always the automaton's own.
  */
 #include <string.h>
 
 #include "internal.h"
+#include "simd.h"
 #include "wsio/frame.h"
 
 /* Byte classes. */
@@ -120,18 +126,11 @@ void wsio_utf8_init(wsio_utf8 *v)
     v->state = S_ACCEPT;
 }
 
-int wsio_utf8_feed(wsio_utf8 *v, const void *buf, size_t len,
-                   size_t *bad_offset)
+/* The automaton over p[i..len), from v->state. */
+static int dfa_feed(wsio_utf8 *v, const uint8_t *p, size_t i, size_t len,
+                    size_t *bad_offset)
 {
-    const uint8_t *p = buf;
     uint32_t s = v->state;
-    size_t i = 0;
-
-    if (WSIO_UNLIKELY(s == S_REJECT)) {
-        if (bad_offset)
-            *bad_offset = 0;
-        return WSIO_EUTF8;
-    }
     while (i < len) {
         if (s == S_ACCEPT) {
             i = skip_ascii(p, i, len);
@@ -149,6 +148,51 @@ int wsio_utf8_feed(wsio_utf8 *v, const void *buf, size_t len,
     }
     v->state = s;
     return 0;
+}
+
+/* How many bytes from p, the start of a character, the vector code
+ * vouches for (whole valid characters). */
+static size_t valid_prefix(enum wsio__simd simd, const uint8_t *p, size_t len)
+{
+#ifdef WSIO__HAVE_X86_SIMD
+    if (simd == WSIO__SIMD_AVX2)
+        return wsio__utf8_valid_prefix_avx2(p, len);
+    if (simd == WSIO__SIMD_SSE2)
+        return wsio__utf8_valid_prefix_sse2(p, len);
+#else
+    (void)p, (void)len;
+#endif
+    (void)simd;
+    return 0;
+}
+
+int wsio__utf8_feed_with(enum wsio__simd simd, wsio_utf8 *v, const void *buf,
+                         size_t len, size_t *bad_offset)
+{
+    const uint8_t *p = buf;
+    size_t i = 0;
+
+    if (WSIO_UNLIKELY(v->state == S_REJECT)) {
+        if (bad_offset)
+            *bad_offset = 0;
+        return WSIO_EUTF8;
+    }
+    /* A character left open by the previous piece (at most 3 bytes to go):
+     * the automaton finishes it, so the vector code starts between
+     * characters. */
+    for (; i < len && v->state != S_ACCEPT; i++) {
+        int rc = dfa_feed(v, p, i, i + 1, bad_offset);
+        if (rc)
+            return rc;
+    }
+    i += valid_prefix(simd, p + i, len - i);
+    return dfa_feed(v, p, i, len, bad_offset);
+}
+
+int wsio_utf8_feed(wsio_utf8 *v, const void *buf, size_t len,
+                   size_t *bad_offset)
+{
+    return wsio__utf8_feed_with(wsio__simd_best(), v, buf, len, bad_offset);
 }
 
 int wsio_utf8_finish(const wsio_utf8 *v)

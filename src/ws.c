@@ -9,6 +9,8 @@
  * put the ws on the loop's flush list; at the end of the turn each listed
  * ws does one writev of the conn's iovs (handshake bytes first). When the
  * socket takes less, the ws watches for WRITE and tries again next turn.
+ * A large message skips the queue: it is written at once, with whatever
+ * is queued before it, and only what the socket does not take is copied.
  *
  * Ending: after on_close the ws flushes what is left (the close frame),
  * shuts down its sending side and reads until the peer's EOF, so that the
@@ -23,6 +25,9 @@
 
 /* iovs handed to one writev: the conn's queue rarely has more pieces. */
 #define FLUSH_IOVS 64
+
+/* Messages from this size on are written at once (send_direct). */
+#define DIRECT_SEND_MIN 16384
 
 static wsio_ws *ws_of_io(wsio__io *io)
 {
@@ -579,6 +584,30 @@ static int queued(wsio_ws *ws)
     return WSIO_SEND_QUEUED;
 }
 
+static ssize_t write_now(void *ctx, const wsio_iov *iov, size_t n)
+{
+    wsio_ws *ws = ctx;
+    return ws->tr.ops->writev(&ws->tr, iov, n);
+}
+
+/*
+ * A large message is written at once, behind what is queued and from the
+ * caller's buffer: copying it into the output queue costs more than the
+ * system call that corking saves. Only what the socket does not take is
+ * queued. Not for transports whose writes may wait on reads (TLS), which
+ * must retry a write with the same buffer.
+ */
+static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
+                       size_t len)
+{
+    size_t written = 0;
+    int rc = wsio__conn_send_direct(ws->conn, opcode, data, len, write_now, ws,
+                                    &written);
+    if (written && ws->common->stats)
+        ws->common->stats->bytes_out += written;
+    return rc;
+}
+
 int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
                  size_t len)
 {
@@ -586,7 +615,10 @@ int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     int rc = admit(ws, ws->common->policy, &closed);
     if (rc != WSIO_SEND_QUEUED)
         return rc;
-    rc = wsio_conn_send(ws->conn, opcode, data, len);
+    if (len >= DIRECT_SEND_MIN && !ws->tr.ops->wants && !hs_out_left(ws))
+        rc = send_direct(ws, opcode, data, len);
+    else
+        rc = wsio_conn_send(ws->conn, opcode, data, len);
     return rc < 0 ? rc : queued(ws);
 }
 

@@ -1,6 +1,7 @@
 /*
  * tests/fuzz/fuzz_utf8.c - the incremental UTF-8 validator against a
- * reference decoder, whole and in fuzzer-chosen pieces.
+ * reference decoder, whole and in fuzzer-chosen pieces, at every vector
+ * level the CPU runs (src/simd.h) against the scalar automaton.
  *
  * Input: byte 0 seeds the piece sizes, the rest is the text.
  */
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simd.h"
 #include "wsio/frame.h"
 
 #define VALID (-1L)
@@ -66,19 +68,23 @@ static long ref_utf8(const uint8_t *s, size_t n)
     return VALID;
 }
 
-/* Feed text in pieces whose sizes come from seed; 0 sizes included. */
-static long feed_split(const uint8_t *text, size_t len, uint32_t seed)
+/* Feed text at a vector level in pieces whose sizes come from seed (0
+ * sizes included; up to 18 bytes, or up to 144 when seed is odd, so
+ * pieces span whole vectors). */
+static long feed_split(enum wsio__simd simd, const uint8_t *text, size_t len,
+                       uint32_t seed)
 {
     wsio_utf8 v;
     wsio_utf8_init(&v);
     size_t start = 0;
+    size_t scale = seed & 1 ? 8 : 1;
     while (start < len) {
         seed = seed * 1103515245u + 12345u;
-        size_t piece = (seed >> 16) % 19;
+        size_t piece = (seed >> 16) % 19 * scale;
         if (piece > len - start)
             piece = len - start;
         size_t bad = SIZE_MAX;
-        if (wsio_utf8_feed(&v, text + start, piece, &bad) != 0) {
+        if (wsio__utf8_feed_with(simd, &v, text + start, piece, &bad) != 0) {
             if (bad >= piece)
                 abort();
             return (long)(start + bad);
@@ -99,18 +105,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 1;
 
     long want = ref_utf8(text, len);
-    wsio_utf8 v;
-    size_t bad = SIZE_MAX;
-    wsio_utf8_init(&v);
-    long whole;
-    if (wsio_utf8_feed(&v, text, len, &bad) != 0)
-        whole = (long)bad;
-    else
-        whole = wsio_utf8_finish(&v) == 0 ? VALID : TRUNCATED;
-    if (whole != want)
-        abort();
-    if (feed_split(text, len, seed) != want)
-        abort();
+    for (int l = WSIO__SIMD_SCALAR; l <= (int)wsio__simd_best(); l++) {
+        enum wsio__simd simd = (enum wsio__simd)l;
+        wsio_utf8 v;
+        size_t bad = SIZE_MAX;
+        wsio_utf8_init(&v);
+        long whole;
+        if (wsio__utf8_feed_with(simd, &v, text, len, &bad) != 0)
+            whole = (long)bad;
+        else
+            whole = wsio_utf8_finish(&v) == 0 ? VALID : TRUNCATED;
+        if (whole != want)
+            abort();
+        if (feed_split(simd, text, len, seed) != want)
+            abort();
+    }
     if ((wsio_utf8_validate(text, len) == 0) != (want == VALID))
         abort();
     return 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "testutil.h"
 #include "internal.h" /* wsio__conn_send_tagged, wsio__conn_evict */
 
@@ -1643,6 +1644,158 @@ static void test_conn_split_frame_holds_only_what_arrived(void **state)
     wsio_conn_free(c);
 }
 
+/* ---- direct send (wsio__conn_send_direct) -------------------------------- */
+
+/* A socket that takes at most `take` bytes per write (0: would block). */
+typedef struct sink {
+    uint8_t *buf;
+    size_t len, take, calls;
+} sink;
+
+static ssize_t sink_write(void *ctx, const wsio_iov *iov, size_t n)
+{
+    sink *s = ctx;
+    s->calls++;
+    size_t room = s->take;
+    for (size_t i = 0; i < n && room > 0; i++) {
+        size_t k = iov[i].len < room ? iov[i].len : room;
+        memcpy(s->buf + s->len, iov[i].base, k);
+        s->len += k;
+        room -= k;
+    }
+    size_t took = s->take - room;
+    return took ? (ssize_t)took : WSIO_EAGAIN;
+}
+
+/* The whole output of c: what the sink took, then the queue. */
+static size_t sink_and_queue(wsio_conn *c, sink *s, uint8_t *out)
+{
+    memcpy(out, s->buf, s->len);
+    size_t q = wsio_conn_buffered_amount(c);
+    assert_int_equal(wsio_conn_write(c, out + s->len, q), q);
+    return s->len + q;
+}
+
+static void test_conn_send_direct_same_bytes_at_every_split(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 125, 126, 300, 65535, 70000};
+    enum { CAP = 70100 };
+    uint8_t *payload = malloc(CAP), *want = malloc(CAP), *got = malloc(CAP);
+    uint8_t *sent = malloc(CAP);
+    assert_true(payload && want && got && sent);
+    for (size_t i = 0; i < CAP; i++)
+        payload[i] = (uint8_t)('a' + i % 26);
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        size_t len = sizes[z];
+        for (int k = 0; k < 4; k++) {
+            int op = k & 1 ? WSIO_OP_BINARY : WSIO_OP_TEXT;
+            int before = k >> 1;
+            test_mem tm;
+            rec r;
+            /* What queued sends put on the wire; with `before`, a ping and
+             * a small message are queued first. */
+            wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+            if (before) {
+                assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
+                assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "first", 5), 0);
+            }
+            size_t old = wsio_conn_buffered_amount(c);
+            assert_int_equal(wsio_conn_send(c, (enum wsio_opcode)op, payload,
+                                            len), 0);
+            size_t total = wsio_conn_buffered_amount(c);
+            assert_int_equal(wsio_conn_write(c, want, total), total);
+            wsio_conn_free(c);
+            size_t hlen = total - old - len;
+            size_t takes[] = {0, 1, old, old + hlen - 1, old + hlen,
+                              old + hlen + 1, total / 2, total - 1, total,
+                              total + 10};
+            for (size_t t = 0; t < sizeof takes / sizeof takes[0]; t++) {
+                sink s = {sent, 0, takes[t], 0};
+                size_t written = 99;
+                c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+                if (before) {
+                    assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
+                    assert_int_equal(
+                        wsio_conn_send(c, WSIO_OP_TEXT, "first", 5), 0);
+                }
+                assert_int_equal(wsio__conn_send_direct(c, (enum wsio_opcode)op,
+                                                        payload, len, sink_write,
+                                                        &s, &written), 0);
+                assert_int_equal(s.calls, 1);
+                assert_int_equal(written, s.len);
+                assert_int_equal(written, takes[t] < total ? takes[t] : total);
+                assert_int_equal(wsio_conn_buffered_amount(c), total - written);
+                assert_int_equal(sink_and_queue(c, &s, got), total);
+                assert_memory_equal(got, want, total);
+                wsio_conn_free(c);
+                assert_int_equal(tm.live_blocks, 0);
+            }
+        }
+    }
+    free(payload);
+    free(want);
+    free(got);
+    free(sent);
+}
+
+static void test_conn_send_direct_refuses_or_queues_what_it_cannot_write(
+    void **state)
+{
+    (void)state;
+    uint8_t buf[256], out[256];
+    test_mem tm;
+    rec r;
+    size_t written = 99;
+    out_frame f[4];
+    /* A client masks: queued, with a key. */
+    wsio_conn *c = new_conn(WSIO_ROLE_CLIENT, NULL, &CB, &tm, &r);
+    sink s = {buf, 0, sizeof buf, 0};
+    assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "xy", 2,
+                                            sink_write, &s, &written), 0);
+    assert_int_equal(s.calls, 0);
+    assert_int_equal(written, 0);
+    assert_int_equal(drain_frames(c, f, 4), 1);
+    assert_int_equal(f[0].h.masked, 1);
+    assert_memory_equal(f[0].payload, "xy", 2);
+    wsio_conn_free(c);
+    /* Invalid text, or a close already queued: refused, nothing written. */
+    c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_TEXT, "\xC0\x80", 2,
+                                            sink_write, &s, &written),
+                     WSIO_EUTF8);
+    assert_int_equal(wsio_conn_close(c, WSIO_CLOSE_NORMAL, NULL, 0), 0);
+    size_t q = wsio_conn_buffered_amount(c);
+    assert_int_equal(wsio_conn_write(c, out, sizeof out), q);
+    assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_TEXT, "late", 4,
+                                            sink_write, &s, &written),
+                     WSIO_ECLOSED);
+    assert_int_equal(s.calls, 0);
+    assert_int_equal(written, 0);
+    wsio_conn_free(c);
+    /* Out of memory for the rest of the frame: with none of it written,
+     * refused and the connection intact; with part of it written, the
+     * connection is aborted (1006), as nothing after makes sense. */
+    for (size_t take = 0; take <= 3; take += 3) {
+        c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+        s.len = 0;
+        s.take = take;
+        test_mem_fail_at(&tm, 0);
+        assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "payload",
+                                                7, sink_write, &s, &written),
+                         WSIO_ENOMEM);
+        assert_int_equal(written, take);
+        assert_int_equal(wsio_conn_state(c),
+                         take ? WSIO_CONN_CLOSED : WSIO_CONN_OPEN);
+        assert_int_equal(r.closes, take ? 1 : 0);
+        if (take)
+            assert_int_equal(r.close.code, WSIO_CLOSE_ABNORMAL);
+        assert_int_equal(wsio_conn_buffered_amount(c), 0);
+        wsio_conn_free(c);
+    }
+    assert_int_equal(tm.live_blocks, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1673,6 +1826,9 @@ int main(void)
         cmocka_unit_test(
             test_conn_evict_keeps_started_and_transport_held_frames),
         cmocka_unit_test(test_conn_evict_all_releases_queue_memory),
+        cmocka_unit_test(test_conn_send_direct_same_bytes_at_every_split),
+        cmocka_unit_test(
+            test_conn_send_direct_refuses_or_queues_what_it_cannot_write),
         cmocka_unit_test(test_conn_pause_returns_consumed_and_resumes),
         cmocka_unit_test(test_conn_feed_inside_callback_is_refused),
         cmocka_unit_test(test_conn_free_inside_callbacks_is_deferred),

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simd.h"
 #include "testutil.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -663,6 +664,240 @@ static void test_frame_utf8_init_resets_after_failure(void **state)
     assert_int_equal(wsio_utf8_feed(&v, NULL, 0, NULL), 0);
 }
 
+
+/* ---- vector paths against the scalar ones ------------------------------ */
+
+/* Every vector level this CPU runs, after the scalar reference: the
+ * tests below compare each with WSIO__SIMD_SCALAR. */
+static size_t simd_levels(enum wsio__simd *out)
+{
+    size_t n = 0;
+    for (int l = WSIO__SIMD_SCALAR + 1; l <= (int)wsio__simd_best(); l++)
+        out[n++] = (enum wsio__simd)l;
+    return n;
+}
+
+static uint32_t lcg(uint32_t *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return *seed >> 8;
+}
+
+static void test_frame_mask_simd_matches_scalar(void **state)
+{
+    (void)state;
+    enum wsio__simd levels[4];
+    size_t nlev = simd_levels(levels);
+    enum { MAXLEN = 257, ALIGNS = 64, CAP = MAXLEN + 2 * ALIGNS };
+    uint8_t src[CAP], want[CAP], got[CAP];
+    uint32_t seed = 7;
+    for (size_t i = 0; i < CAP; i++)
+        src[i] = (uint8_t)lcg(&seed);
+    for (size_t k = 0; k < nlev; k++)
+        for (size_t len = 0; len <= MAXLEN; len++)
+            for (size_t align = 0; align < ALIGNS; align++)
+                for (uint64_t offset = 0; offset < 4; offset++) {
+                    /* Copying, to a differently aligned destination;
+                     * bytes around it must stay untouched. */
+                    size_t dalign = (align * 5 + len) % ALIGNS;
+                    memset(want, 0xA5, CAP);
+                    memset(got, 0xA5, CAP);
+                    wsio__mask_copy_with(WSIO__SIMD_SCALAR, want + dalign,
+                                         src + align, len, mask_key, offset);
+                    wsio__mask_copy_with(levels[k], got + dalign, src + align,
+                                         len, mask_key, offset);
+                    assert_memory_equal(got, want, CAP);
+                    /* In place. */
+                    memcpy(got, src, CAP);
+                    memcpy(want, src, CAP);
+                    wsio__mask_copy_with(WSIO__SIMD_SCALAR, want + align,
+                                         want + align, len, mask_key, offset);
+                    wsio__mask_copy_with(levels[k], got + align, got + align,
+                                         len, mask_key, offset);
+                    assert_memory_equal(got, want, CAP);
+                }
+}
+
+/* Feed text to the validator at a level, in pieces ending at cuts (the
+ * last is len); the verdict in the form of utf8_case.want. */
+static long feed_with(enum wsio__simd simd, const uint8_t *text, size_t len,
+                      const size_t *cuts, size_t ncuts)
+{
+    wsio_utf8 v;
+    wsio_utf8_init(&v);
+    size_t start = 0;
+    for (size_t i = 0; i < ncuts; i++) {
+        size_t bad = SIZE_MAX;
+        if (wsio__utf8_feed_with(simd, &v, text + start, cuts[i] - start,
+                                 &bad)) {
+            assert_true(bad < cuts[i] - start);
+            return (long)(start + bad);
+        }
+        start = cuts[i];
+    }
+    assert_int_equal(start, len);
+    return wsio_utf8_finish(&v) == 0 ? UTF8_VALID : UTF8_TRUNCATED;
+}
+
+/* Every level agrees with the scalar validator on text, whole and in two
+ * pieces cut at each of cuts (the verdict includes the failing offset). */
+static void check_utf8_levels(const uint8_t *text, size_t len,
+                              const size_t *cut_at, size_t ncut)
+{
+    enum wsio__simd levels[4];
+    size_t nlev = simd_levels(levels);
+    size_t whole[1] = {len};
+    long want = feed_with(WSIO__SIMD_SCALAR, text, len, whole, 1);
+    for (size_t k = 0; k < nlev; k++) {
+        long got = feed_with(levels[k], text, len, whole, 1);
+        if (got != want)
+            fail_msg("level %d, len %zu: got %ld, want %ld", (int)levels[k],
+                     len, got, want);
+        for (size_t c = 0; c < ncut; c++) {
+            if (cut_at[c] > len)
+                continue;
+            size_t two[2] = {cut_at[c], len};
+            long w2 = feed_with(WSIO__SIMD_SCALAR, text, len, two, 2);
+            assert_int_equal(w2, want);
+            long g2 = feed_with(levels[k], text, len, two, 2);
+            if (g2 != want)
+                fail_msg("level %d, len %zu cut %zu: got %ld, want %ld",
+                         (int)levels[k], len, cut_at[c], g2, want);
+        }
+    }
+}
+
+/* Valid characters of every length, at the edges of their ranges. */
+static const char *const utf8_chars[] = {
+    "41", "00", "7F", "C2 80", "DF BF", "D0 96", "C3 A9", "E0 A0 80",
+    "ED 9F BF", "EE 80 80", "EF BF BF", "E2 82 AC", "F0 90 80 80",
+    "F4 8F BF BF", "F0 9F 98 80", "F3 BF BF BF",
+};
+
+/* Fill text with len bytes of random valid characters (the last may be
+ * cut); mostly non-ASCII when dense. */
+static void random_utf8(uint8_t *text, size_t len, uint32_t *seed, int dense)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t ch[4];
+        size_t pick = lcg(seed) % COUNT(utf8_chars);
+        if (!dense && lcg(seed) % 4)
+            pick = 0;
+        size_t n = test_hex(utf8_chars[pick], ch, sizeof ch);
+        for (size_t j = 0; j < n && i < len; j++)
+            text[i++] = ch[j];
+    }
+}
+
+static void test_frame_utf8_simd_matches_scalar_every_length(void **state)
+{
+    (void)state;
+    enum { MAXLEN = 257, ALIGNS = 64 };
+    uint8_t buf[MAXLEN + ALIGNS];
+    static const size_t cuts[] = {1, 15, 16, 31, 32, 33, 63, 64, 65, 100};
+    uint32_t seed = 1;
+    for (size_t len = 0; len <= MAXLEN; len++)
+        for (size_t align = 0; align < ALIGNS; align++) {
+            uint8_t *text = buf + align;
+            /* Valid (or cut at the end) text, ASCII-heavy or dense. */
+            random_utf8(text, len, &seed, (int)(align & 1));
+            check_utf8_levels(text, len, cuts, align % 8 == 0 ? COUNT(cuts) : 0);
+            /* Random bytes: mostly invalid somewhere. */
+            if (align % 4 == 0) {
+                for (size_t i = 0; i < len; i++)
+                    text[i] = (uint8_t)lcg(&seed);
+                check_utf8_levels(text, len, cuts, 0);
+            }
+        }
+}
+
+static void test_frame_utf8_simd_matches_scalar_error_everywhere(void **state)
+{
+    (void)state;
+    /* Each error (or cut character) placed at every position of a
+     * 257-byte valid text, so across every vector boundary and up to the
+     * last bytes, and the text cut in two at and around it. */
+    static const char *const errors[] = {
+        "80", "BF", "FF", "F8", "C0 80", "C1 BF", "E0 80 80", "E0 9F BF",
+        "ED A0 80", "ED BF BF", "F0 80 80 80", "F0 8F BF BF", "F4 90 80 80",
+        "F5 80 80 80", "E2 41", "F0 9F 98 41", "C2", "E2 82", "F0 9F 98",
+        "41 80 80", "E2 82 AC 80",
+    };
+    enum { LEN = 257 };
+    uint8_t text[LEN + 8];
+    for (size_t e = 0; e < COUNT(errors); e++) {
+        uint8_t err[8];
+        size_t n = test_hex(errors[e], err, sizeof err);
+        for (size_t at = 0; at + n <= LEN; at++) {
+            uint32_t seed = (uint32_t)(e * 1000 + at);
+            /* In mixed text, in dense text, and after pure ASCII (the
+             * vector code's fast path). */
+            for (int bg = 0; bg < 3; bg++) {
+                if (bg < 2)
+                    random_utf8(text, LEN, &seed, bg);
+                else
+                    memset(text, 'a', LEN);
+                memcpy(text + at, err, n);
+                size_t cuts[] = {at, at + 1, at + n, at > 3 ? at - 3 : 0};
+                check_utf8_levels(text, LEN, cuts,
+                                  (at + (size_t)bg) % 3 == 0 ? COUNT(cuts) : 0);
+                /* The same text ending right after the error. */
+                check_utf8_levels(text, at + n, cuts, 0);
+            }
+        }
+    }
+}
+
+static void test_frame_utf8_simd_matches_scalar_on_every_pair(void **state)
+{
+    (void)state;
+    /* Every two-byte pair, and three-byte sequences from every lead, at
+     * a vector boundary (bytes 31|32), inside ASCII and inside 2-byte
+     * characters. */
+    uint8_t text[80];
+    for (int filler = 0; filler < 2; filler++)
+        for (unsigned a = 0; a < 256; a++)
+            for (unsigned b = 0; b < 256; b++) {
+                for (size_t i = 0; i < sizeof text; i += 2) {
+                    text[i] = filler ? 0xD0 : 'x';
+                    text[i + 1] = filler ? 0x96 : 'y';
+                }
+                text[32] = (uint8_t)a;
+                text[33] = (uint8_t)b;
+                check_utf8_levels(text, sizeof text, NULL, 0);
+                if (a >= 0xE0 && a <= 0xF7 && b >= 0x70 && b <= 0xC7)
+                    for (unsigned c = 0x7F; c <= 0xC0; c += 0x0F) {
+                        text[31] = (uint8_t)a;
+                        text[32] = (uint8_t)b;
+                        text[33] = (uint8_t)c;
+                        check_utf8_levels(text, sizeof text, NULL, 0);
+                        check_utf8_levels(text, 34, NULL, 0);
+                    }
+            }
+}
+
+static void test_frame_utf8_simd_matches_scalar_on_kuhn_cases(void **state)
+{
+    (void)state;
+    /* Each stress case after 0..70 bytes of text, so it meets every
+     * position in and across 16- and 32-byte vectors, and before more. */
+    for (size_t i = 0; i < COUNT(utf8_cases); i++)
+        for (size_t pre = 0; pre <= 70; pre++) {
+            uint8_t text[256];
+            uint32_t seed = (uint32_t)(i + pre);
+            random_utf8(text, sizeof text, &seed, (int)(pre & 1));
+            /* The prefix must end between characters. */
+            size_t at = pre;
+            while (at > 0 && (text[at] & 0xC0) == 0x80)
+                at--;
+            size_t n = test_hex(utf8_cases[i].hex, text + at, 64);
+            size_t cuts[] = {at, at + n / 2, at + n};
+            check_utf8_levels(text, at + n, cuts, COUNT(cuts));
+            check_utf8_levels(text, at + n + 40, cuts, COUNT(cuts));
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -681,6 +916,11 @@ int main(void)
         cmocka_unit_test(test_frame_utf8_kuhn_stress_cases),
         cmocka_unit_test(test_frame_utf8_every_position_past_ascii_run),
         cmocka_unit_test(test_frame_utf8_init_resets_after_failure),
+        cmocka_unit_test(test_frame_mask_simd_matches_scalar),
+        cmocka_unit_test(test_frame_utf8_simd_matches_scalar_every_length),
+        cmocka_unit_test(test_frame_utf8_simd_matches_scalar_error_everywhere),
+        cmocka_unit_test(test_frame_utf8_simd_matches_scalar_on_every_pair),
+        cmocka_unit_test(test_frame_utf8_simd_matches_scalar_on_kuhn_cases),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
