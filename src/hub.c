@@ -49,6 +49,7 @@ struct wsio__hub_member {
     wsio_server *srv;              /* the server's thread only */
     wsio_loop *loop;               /* its loop: alive while on the list */
     hub_node *head, *tail;         /* the inbox (hub->mu) */
+    size_t pending;                /* its frames' bytes (hub->mu) */
     int drain_posted;              /* (hub->mu) */
     wsio__attach attach;           /* while left with a drain posted */
     const wsio_mem *mem;
@@ -60,6 +61,7 @@ struct wsio_hub {
     pthread_mutex_t mu;
     wsio__hub_member *members; /* (mu) */
     size_t nmembers;           /* written under mu, read atomically */
+    size_t max_pending;        /* per member inbox (mu) */
     const wsio_mem *mem;
     uint64_t node_id;
 };
@@ -77,6 +79,7 @@ wsio_hub *wsio_hub_new(const wsio_mem *mem, int *err)
         if (rc)
             goto fail_hub;
     }
+    hub->max_pending = WSIO_HUB_MAX_PENDING;
     rc = WSIO_EINTERNAL;
     if (pthread_mutex_init(&hub->mu, NULL) != 0)
         goto fail_hub;
@@ -95,6 +98,16 @@ void wsio_hub_free(wsio_hub *hub)
         return;
     pthread_mutex_destroy(&hub->mu);
     wsio__free(hub->mem, hub);
+}
+
+int wsio_hub_set_max_pending(wsio_hub *hub, size_t bytes)
+{
+    if (!bytes)
+        return WSIO_EINVAL;
+    pthread_mutex_lock(&hub->mu);
+    hub->max_pending = bytes;
+    pthread_mutex_unlock(&hub->mu);
+    return 0;
 }
 
 uint64_t wsio_hub_node_id(const wsio_hub *hub)
@@ -184,6 +197,7 @@ static void drain(void *arg)
     pthread_mutex_lock(&m->hub->mu);
     hub_node *node = m->head;
     m->head = m->tail = NULL;
+    m->pending = 0;
     m->drain_posted = 0;
     pthread_mutex_unlock(&m->hub->mu);
     for (hub_node *n = node; n; n = n->next) {
@@ -229,6 +243,7 @@ void wsio__hub_leave(wsio__hub_member *m)
     __atomic_store_n(&hub->nmembers, hub->nmembers - 1, __ATOMIC_RELAXED);
     hub_node *inbox = m->head;
     m->head = m->tail = NULL;
+    m->pending = 0;
     int posted = m->drain_posted;
     pthread_mutex_unlock(&hub->mu);
     release_nodes(inbox);
@@ -241,9 +256,14 @@ void wsio__hub_leave(wsio__hub_member *m)
 }
 
 /* Append node to m's inbox, waking m if it was empty; hub->mu held.
- * Returns 0, or WSIO_ENOMEM when m could not be woken (node not queued). */
+ * Returns 0, or WSIO_ENOMEM when m could not be woken, or WSIO_EAGAIN when
+ * its inbox is full (node not queued). */
 static int inbox_push(wsio__hub_member *m, hub_node *node)
 {
+    size_t bytes = node->msg->frame->len;
+    size_t max = m->hub->max_pending;
+    if (bytes > max || m->pending > max - bytes)
+        return WSIO_EAGAIN;
     if (!m->drain_posted) {
         int rc = wsio_loop_post(m->loop, drain, m);
         if (rc)
@@ -255,6 +275,7 @@ static int inbox_push(wsio__hub_member *m, hub_node *node)
     else
         m->head = node;
     m->tail = node;
+    m->pending += bytes;
     return 0;
 }
 

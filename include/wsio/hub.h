@@ -72,15 +72,29 @@ WSIO_EXTERN void wsio_hub_free(wsio_hub *hub);
  */
 WSIO_EXTERN uint64_t wsio_hub_node_id(const wsio_hub *hub);
 
+/* The default of wsio_hub_set_max_pending: 16 MiB per server. */
+#define WSIO_HUB_MAX_PENDING ((size_t)16 << 20)
+
+/*
+ * wsio_hub_set_max_pending - bound the bytes of frames waiting in one
+ * server's inbox (forwarded to it, not yet taken by its thread): a sibling
+ * that falls that far behind, because its thread is busy or stuck, loses
+ * the messages that do not fit (counted in its messages_dropped) instead
+ * of letting the inbox grow without end. Default WSIO_HUB_MAX_PENDING
+ * (16 MiB). Any thread. Returns 0, or WSIO_EINVAL for 0.
+ */
+WSIO_EXTERN int wsio_hub_set_max_pending(wsio_hub *hub, size_t bytes);
+
 /* Hub counters of one server, since it joined. */
 typedef struct wsio_hub_stats {
     uint64_t messages_sent;     /* its publishes and broadcasts forwarded
                                    to at least one sibling */
     uint64_t messages_received; /* from siblings, queued on its
                                    connections (to however many) */
-    uint64_t messages_dropped;  /* meant for it and lost: out of memory
-                                   at the publisher, or it could not be
-                                   woken (wsio_loop_post failed) */
+    uint64_t messages_dropped;  /* meant for it and lost: its inbox was
+                                   full (wsio_hub_set_max_pending), out of
+                                   memory at the publisher, or it could
+                                   not be woken (wsio_loop_post failed) */
 } wsio_hub_stats;
 
 /*

@@ -489,6 +489,51 @@ static void test_hub_out_of_memory_drops_and_counts(void **state)
     env_free(e);
 }
 
+static void test_hub_full_inbox_drops_and_counts(void **state)
+{
+    env *e = env_new(state);
+    int err = 0;
+    wsio_hub *hub = wsio_hub_new(&e->tm.mem, &err);
+    assert_non_null(hub);
+    assert_int_equal(wsio_hub_set_max_pending(hub, 0), WSIO_EINVAL);
+    server_state s[2] = {{0}, {0}};
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.hub = hub;
+    wsio_server *a = start_server(e, &cfg, NULL, &s[0]);
+    wsio_server *b = start_server(e, &cfg, NULL, &s[1]);
+    peer p = {0};
+    connect_client(e, b, NULL, &p);
+    RUN_UNTIL(e, s[1].opens == 1, 5000);
+    /* Room for three 100-byte frames (102 bytes with their header): b's
+     * thread (this one) does not run while a publishes ten. */
+    assert_int_equal(wsio_hub_set_max_pending(hub, 3 * 102 + 50), 0);
+    char msg[100];
+    for (int i = 0; i < 10; i++) {
+        memset(msg, 'a' + i, sizeof msg);
+        assert_int_equal(wsio_server_broadcast(a, WSIO_OP_BINARY, msg,
+                                               sizeof msg, NULL), 0);
+    }
+    wsio_hub_stats hs;
+    assert_int_equal(wsio_hub_get_stats(b, &hs), 0);
+    assert_int_equal(hs.messages_dropped, 7);
+    RUN_UNTIL(e, p.nmsg == 3, 5000);
+    run_for(e, 20);
+    assert_int_equal(p.nmsg, 3);
+    /* Taken by b's thread, the inbox has room again. */
+    assert_int_equal(wsio_server_broadcast(a, WSIO_OP_BINARY, msg, sizeof msg,
+                                           NULL), 0);
+    RUN_UNTIL(e, p.nmsg == 4, 5000);
+    assert_int_equal(wsio_hub_get_stats(b, &hs), 0);
+    assert_int_equal(hs.messages_received, 4);
+    assert_int_equal(hs.messages_dropped, 7);
+    wsio_server_free(a);
+    wsio_server_free(b);
+    RUN_UNTIL(e, p.closed, 5000);
+    wsio_hub_free(hub);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_hub_loop_freed_with_messages_in_flight),
         ON_EVERY_LOOP(test_hub_servers_share_the_node_id),
         ON_EVERY_LOOP(test_hub_out_of_memory_drops_and_counts),
+        ON_EVERY_LOOP(test_hub_full_inbox_drops_and_counts),
     };
     return cmocka_run_group_tests_name("hub", tests, NULL, NULL);
 }
