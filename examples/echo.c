@@ -54,6 +54,8 @@ static void usage(void)
     printf("usage: echo [options]\n%s"
            "  --greeting TEXT   send TEXT to each new client first\n"
            "  --max-message N   largest message accepted (default 16M)\n"
+           "  --max-connections N  open sockets at most (default 10000;\n"
+           "                    raise ulimit -n to match)\n"
            "  --deflate         answer permessage-deflate offers (needs a\n"
            "                    build with zlib)\n",
            example_usage_common());
@@ -65,6 +67,7 @@ int main(int argc, char **argv)
     echo_state st = {0};
     size_t max_message = 16u << 20;
     int deflate = 0;
+    size_t max_connections = 10000;
     for (int i = 1; i < argc; i++) {
         if (example_parse_common(argc, argv, &i, &o))
             continue;
@@ -72,6 +75,9 @@ int main(int argc, char **argv)
             st.greeting = example_value(argc, argv, &i);
         } else if (strcmp(argv[i], "--deflate") == 0) {
             deflate = 1;
+        } else if (strcmp(argv[i], "--max-connections") == 0) {
+            max_connections = example_size("--max-connections",
+                                           example_value(argc, argv, &i));
         } else if (strcmp(argv[i], "--max-message") == 0) {
             max_message = example_size("--max-message",
                                        example_value(argc, argv, &i));
@@ -84,6 +90,7 @@ int main(int argc, char **argv)
     wsio_loop *loop = example_loop_new("echo", &o);
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
+    cfg.max_connections = max_connections;
     cfg.conn.max_message_size = max_message;
     cfg.conn.max_frame_size = max_message;
     /* An echo server must be able to queue back what it accepted. */
