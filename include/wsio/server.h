@@ -335,9 +335,10 @@ typedef struct wsio_broker {
 
 /*
  * wsio_server_set_broker - attach broker (copied) to srv, replacing any
- * other (whose on_detach is called first); NULL detaches. On attach, on_first_subscriber is called at once
- * for every topic that already has local subscribers, so a broker attached
- * (or reconnected) late catches up. The broker's state must outlive its
+ * other (whose on_detach is called first); NULL detaches. On attach,
+ * on_first_subscriber is called at once for every topic that already has
+ * local subscribers, so a broker attached (or reconnected) late catches
+ * up. The broker's state must outlive its
  * attachment: detach it (or free the server) before freeing it. Returns 0.
  */
 WSIO_EXTERN int wsio_server_set_broker(wsio_server *srv,
