@@ -357,12 +357,16 @@ void wsio__attach_remove(wsio_loop *loop, wsio__attach *a)
 
 /* ---- posts and the wake fd ------------------------------------------------ */
 
+/* Also called from signal handlers (wsio_loop_stop): errno is kept, so the
+ * interrupted code never sees it change. */
 static void wake(wsio_loop *loop)
 {
+    int saved = errno;
     uint64_t one = 1;
     /* A full pipe or counter already means "wake up": ignore EAGAIN. */
     ssize_t n = write(loop->wake_wr, &one, sizeof one);
     (void)n;
+    errno = saved;
 }
 
 static void drain_wake(wsio_loop *loop)
