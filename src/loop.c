@@ -53,6 +53,7 @@ struct wsio_loop {
     uint64_t now;                /* clock at the start of the turn's work */
     int now_stale;               /* now was read before the backend's wait */
     int depth;                   /* inside a turn */
+    uint8_t running_timers;      /* inside run_timers */
     atomic_int stop;
 
     wsio__timer **heap;
@@ -144,6 +145,9 @@ int wsio__io_watch(wsio_loop *loop, wsio__io *io, unsigned events)
         rc = host_table_set(loop, io->fd, io);
         if (rc == 0)
             rc = loop->host.watch(io->fd, events, loop->host.user);
+        /* Refused and not watched before: the table must not keep it. */
+        if (rc != 0 && io->events == 0 && (size_t)io->fd < loop->nby_fd)
+            loop->by_fd[io->fd] = NULL;
     } else {
         rc = loop->ops->watch(loop->be, io->fd, events, io);
     }
@@ -248,6 +252,10 @@ void wsio__timer_start(wsio_loop *loop, wsio__timer *t, uint64_t due)
 {
     if (t->slot)
         timer_remove(loop, t);
+    /* Started by a timer's own callback and due already: the next turn, or
+     * run_timers would fire it again and again without ever returning. */
+    if (loop->running_timers && due <= loop->now)
+        due = loop->now + 1;
     t->due = due;
     /* Room was reserved by the timer's owner. */
     heap_place(loop, loop->ntimers++, t);
@@ -258,11 +266,13 @@ void wsio__timer_start(wsio_loop *loop, wsio__timer *t, uint64_t due)
 static void run_timers(wsio_loop *loop)
 {
     uint64_t now = loop->now;
+    loop->running_timers = 1;
     while (loop->ntimers && loop->heap[0]->due <= now) {
         wsio__timer *t = loop->heap[0];
         timer_remove(loop, t);
         t->fire(t);
     }
+    loop->running_timers = 0;
 }
 
 /* ---- turns, flushes and deferred releases --------------------------------- */

@@ -190,7 +190,8 @@ WSIO_EXTERN wsio_timer *wsio_timer_new(wsio_loop *loop, wsio_timer_fn fn,
 /*
  * wsio_timer_start - (re)arm t to fire once, delay_ms from now on the
  * loop's clock; an armed timer is moved. From fn itself this makes a
- * periodic timer.
+ * periodic timer; there a delay of 0 means the next turn (1 ms on), so a
+ * timer cannot keep its turn from ending.
  */
 WSIO_EXTERN void wsio_timer_start(wsio_timer *t, uint64_t delay_ms);
 
