@@ -551,16 +551,24 @@ int wsio_conn_send_encoded(wsio_conn *c, wsio_rcbuf *frame)
     return wsio__conn_send_tagged(c, frame, 0);
 }
 
-int wsio__conn_send_tagged(wsio_conn *c, wsio_rcbuf *frame, uint64_t tag)
+int wsio__conn_can_take_encoded(const wsio_conn *c)
 {
-    if (!frame)
-        return WSIO_EINVAL;
     if (!can_send_data(c))
         return WSIO_ECLOSED;
     /* A client must mask every frame with its own key (section 5.3), and a
      * whole frame cannot go between the frames of a fragmented message. */
     if (c->role == WSIO_ROLE_CLIENT || c->tx_opcode)
         return WSIO_ESTATE;
+    return 0;
+}
+
+int wsio__conn_send_tagged(wsio_conn *c, wsio_rcbuf *frame, uint64_t tag)
+{
+    if (!frame)
+        return WSIO_EINVAL;
+    int rc = wsio__conn_can_take_encoded(c);
+    if (rc)
+        return rc;
     if (frame->len > 0 && (frame->data[0] & 0x40) && !c->codec.ops)
         return WSIO_EINVAL; /* RSV1 without the extension (section 5.2) */
     return wsio__outq_push_rc(&c->out, c->mem, frame, tag);

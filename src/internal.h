@@ -53,6 +53,9 @@ size_t wsio__conn_held_bytes(const struct wsio_conn *c, int with_output);
  * wsio__conn_evict can find the frame by later. Same returns. */
 int wsio__conn_send_tagged(struct wsio_conn *c, wsio_rcbuf *frame,
                            uint64_t tag);
+/* 0 when c would queue an encoded frame now, else the code
+ * wsio__conn_send_tagged would return (WSIO_ECLOSED, WSIO_ESTATE). */
+int wsio__conn_can_take_encoded(const struct wsio_conn *c);
 /*
  * Take queued frames tagged tag (non-zero) back out, oldest first, until at
  * least need bytes are gone or none is left: only whole frames none of

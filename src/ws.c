@@ -667,6 +667,11 @@ int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
     /* The new message is always queued. What stays over the mark is
      * bounded: a frame partly written, what the transport may hold, and
      * one message of this topic. */
+    /* Nothing is taken back for a frame that would be refused anyway
+     * (our close already sent, a fragmented send in progress). */
+    int rc = wsio__conn_can_take_encoded(ws->conn);
+    if (rc)
+        return rc;
     size_t have = wsio_conn_buffered_amount(ws->conn);
     if (have > ws->common->max_output) {
         ws->over_mark = 1;

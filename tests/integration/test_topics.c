@@ -383,6 +383,46 @@ static void test_topics_policy_outlives_subscribers(void **state)
     env_free(e);
 }
 
+/* After our close frame is queued nothing more may follow it, so a
+ * publish must not take the slow one's queued messages back either: they
+ * still reach it, before the close. */
+static void test_topics_drop_oldest_evicts_nothing_after_close(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_output_bytes = MARK;
+    server_state s = {.subscribe = TOPIC};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    assert_int_equal(
+        wsio_server_set_topic_policy(srv, TOPIC, WSIO_SLOW_DROP_OLDEST), 0);
+    int fd = raw_ws_connect_rcvbuf(e, wsio_server_port(srv), 4096);
+    RUN_UNTIL(e, s.opens == 1, 5000);
+    wsio_ws *slow = s.last_open;
+    wsio_topic_stats ts = {0};
+    unsigned long sent = 0;
+    while (sent < MAX_ROUNDS && ts.dropped_oldest == 0) {
+        assert_int_equal(publish_seq(srv, sent++, 0), 1);
+        run_for(e, 1);
+        assert_int_equal(wsio_server_get_topic_stats(srv, TOPIC, &ts), 0);
+    }
+    assert_true(ts.dropped_oldest > 0);
+    assert_int_equal(wsio_ws_close(slow, WSIO_CLOSE_NORMAL, NULL, 0), 0);
+    uint64_t dropped = ts.dropped_oldest;
+    assert_int_equal(publish_seq(srv, sent, 0), 0); /* refused: closing */
+    assert_int_equal(wsio_server_get_topic_stats(srv, TOPIC, &ts), 0);
+    assert_int_equal(ts.dropped_oldest, dropped);
+    slow_read r = {0};
+    read_slow(e, fd, &r);
+    assert_true(r.n > 0);
+    assert_int_equal(r.seq[r.n - 1], sent - 1); /* the last before close */
+    assert_int_equal(r.close_code, WSIO_CLOSE_NORMAL);
+    free(r.seq);
+    close(fd);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +434,7 @@ int main(void)
         ON_EVERY_LOOP(test_topics_broker_deliveries_follow_the_policy),
         ON_EVERY_LOOP(test_topics_latest_only_keeps_other_output),
         ON_EVERY_LOOP(test_topics_policy_outlives_subscribers),
+        ON_EVERY_LOOP(test_topics_drop_oldest_evicts_nothing_after_close),
     };
     return cmocka_run_group_tests_name("topics", tests, NULL, NULL);
 }
