@@ -456,8 +456,10 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
         uint8_t *out = wsio__outq_reserve(&c->out, c->mem, total - sent);
         if (!out && sent > 0) {
             /* Part of the frame left and the rest cannot follow: nothing
-             * the peer reads from here on would make sense. */
-            (void)wsio_conn_abort(c, WSIO_ENOMEM);
+             * the peer reads from here on would make sense, so nothing more
+             * is sent. The caller ends the connection; aborting here would
+             * report the close from inside its send. */
+            c->close_sent = 1;
             return WSIO_ENOMEM;
         }
         if (!out)

@@ -75,8 +75,9 @@ typedef ssize_t (*wsio__write_fn)(void *ctx, const wsio_iov *iov, size_t n);
  * part copied). When the frame cannot be written directly (client
  * masking, compression) this is wsio_conn_send. *written: bytes write
  * took, queued ones included. Returns 0 or wsio_conn_send's codes. When
- * part of the frame left and the rest cannot be queued, the connection
- * is aborted (wsio_conn_abort, WSIO_ENOMEM) and WSIO_ENOMEM returned.
+ * part of the frame left and the rest cannot be queued, c sends nothing
+ * more (WSIO_ECLOSED from then on, no close reported) and WSIO_ENOMEM is
+ * returned: the caller must end the connection.
  */
 int wsio__conn_send_direct(struct wsio_conn *c, enum wsio_opcode opcode,
                            const void *data, size_t len,

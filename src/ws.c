@@ -605,7 +605,21 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
                                     &written);
     if (written && ws->common->stats)
         ws->common->stats->bytes_out += written;
+    /* A frame cut short: end the connection, but not from inside the
+     * application's send (its on_close comes on the next turn). */
+    if (rc == WSIO_ENOMEM &&
+        wsio__conn_can_take_encoded(ws->conn) == WSIO_ECLOSED)
+        wsio__ws_fail_soon(ws, rc);
     return rc;
+}
+
+/* Whether the transport may take bytes it has not reported yet: TLS holds
+ * up to a record's plaintext; plain sockets take nothing they do not
+ * report, so their output may be written from anywhere, and changed until
+ * it is. */
+static int transport_holds_bytes(const wsio_ws *ws)
+{
+    return ws->tr.ops != wsio_transport_plain();
 }
 
 int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
@@ -615,7 +629,10 @@ int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     int rc = admit(ws, ws->common->policy, &closed);
     if (rc != WSIO_SEND_QUEUED)
         return rc;
-    if (len >= DIRECT_SEND_MIN && !ws->tr.ops->wants && !hs_out_left(ws))
+    /* Written at once only when the socket may take it: while we wait for
+     * it to drain, the write would only fail and the copy follow anyway. */
+    if (len >= DIRECT_SEND_MIN && !transport_holds_bytes(ws) &&
+        !(ws->io.events & WSIO_IO_WRITE) && !hs_out_left(ws))
         rc = send_direct(ws, opcode, data, len);
     else
         rc = wsio_conn_send(ws->conn, opcode, data, len);
@@ -641,11 +658,10 @@ int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame)
 
 /* Unsent bytes at the front of the output that the transport may hold
  * without having reported them: after WSIO_EAGAIN it must be offered them
- * again unchanged. TLS holds at most one record's plaintext; plain sockets
- * take nothing they do not report. */
+ * again unchanged. */
 static size_t transport_held(const wsio_ws *ws)
 {
-    return ws->tr.ops == wsio_transport_plain() ? 0 : WSIO__TRANSPORT_HELD_MAX;
+    return transport_holds_bytes(ws) ? WSIO__TRANSPORT_HELD_MAX : 0;
 }
 
 int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
