@@ -276,7 +276,7 @@ static void deliver(wsio_redis *r, const redisReply *channel,
                    the server is gone */
     const char *topic = NULL;
     size_t plen = r->prefix_len;
-    if (channel->len > plen + 2 &&
+    if (channel->len >= plen + 2 && /* "" is a topic too */
         memcmp(channel->str + plen, TOPIC_MARK, 2) == 0)
         topic = channel->str + plen + 2; /* hiredis NUL-terminates */
     int n = wsio_server_deliver(r->srv, origin, topic, (enum wsio_opcode)e[9],

@@ -221,6 +221,19 @@ static void test_redis_two_servers_share_topics_without_echo(void **state)
     RUN_UNTIL(f->e, a.nmsg == 101 && b.nmsg == 101, 5000);
     assert_int_equal(a.out_of_order, 0);
 
+    /* The empty topic is a topic like any other, not a broadcast: c, on
+     * server 2 but not subscribed to it, gets nothing. */
+    peer c = {0};
+    assert_int_equal(wsio_ws_subscribe(s2.last_open, ""), 0);
+    connect_client(f->e, srv2, NULL, &c);
+    RUN_UNTIL(f->e, s2.opens == 2, 5000);
+    RUN_UNTIL(f->e, numsub(f->rp.port, "wsio:t:") == 1, 5000);
+    assert_int_equal(wsio_server_publish(srv1, "", WSIO_OP_TEXT, "101", 3), 0);
+    RUN_UNTIL(f->e, b.nmsg == 102, 5000);
+    run_for(f->e, 100);
+    assert_int_equal(c.nmsg, 0);
+    assert_int_equal(b.out_of_order, 0);
+
     wsio_redis_free(r1);
     wsio_redis_free(r2);
     wsio_server_free(srv1);
