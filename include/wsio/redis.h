@@ -80,10 +80,12 @@ typedef struct wsio_redis_config {
     uint32_t backoff_max_ms;    /* doubling stops here; default 5000 */
     uint32_t connect_timeout_ms; /* a connect (and AUTH, SELECT) not done
                                     by then is retried; default 2000 */
-    size_t max_in_flight;       /* PUBLISHes sent and not yet answered;
+    size_t max_in_flight;       /* PUBLISHes and wsio_redis_command
+                                   commands sent and not yet answered;
                                    over it (Redis slow or stalled) new
-                                   ones are dropped and counted. Default
-                                   10000 */
+                                   publishes are dropped and counted, and
+                                   commands refused (WSIO_EAGAIN).
+                                   Default 10000 */
     const wsio_mem *mem;        /* NULL: libc; must outlive the module */
 } wsio_redis_config;
 
@@ -145,8 +147,9 @@ typedef void (*wsio_redis_reply_fn)(wsio_redis *r,
  * after everything this module sent there before (so after the
  * PUBLISHes of earlier wsio_server_publish calls). cb (may be NULL) is
  * called once with the reply. Returns 0, WSIO_ECLOSED when Redis is not
- * connected now (cb is not called), WSIO_EINVAL for a bad format or
- * WSIO_ENOMEM.
+ * connected now (cb is not called), WSIO_EAGAIN when max_in_flight
+ * commands and publishes already wait for Redis' answer, WSIO_EINVAL for
+ * a bad format or WSIO_ENOMEM.
  */
 WSIO_EXTERN int wsio_redis_command(wsio_redis *r, wsio_redis_reply_fn cb,
                                    void *user, const char *fmt, ...);

@@ -707,6 +707,7 @@ static void on_command_reply(redisAsyncContext *ac, void *reply,
     (void)ac;
     command *c = privdata;
     wsio_redis *r = c->r;
+    r->in_flight--;
     wsio_redis_reply_fn cb = c->cb;
     void *user = c->user;
     wsio__free(r->mem, c);
@@ -721,6 +722,8 @@ int wsio_redis_command(wsio_redis *r, wsio_redis_reply_fn cb, void *user,
         return WSIO_EINVAL;
     if (!r->pub.connected)
         return WSIO_ECLOSED;
+    if (r->in_flight >= r->max_in_flight)
+        return WSIO_EAGAIN; /* Redis is not keeping up: bounded */
     command *c = wsio__malloc(r->mem, sizeof *c);
     if (!c)
         return WSIO_ENOMEM;
@@ -733,8 +736,13 @@ int wsio_redis_command(wsio_redis *r, wsio_redis_reply_fn cb, void *user,
     va_end(ap);
     if (rc != REDIS_OK) {
         wsio__free(r->mem, c);
-        return WSIO_EINVAL;
+        /* Refused because the link is going down (its callbacks run with
+         * NULL replies before on_disconnect), or for the format. */
+        int closing = r->pub.ac->err ||
+                      (r->pub.ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
+        return closing ? WSIO_ECLOSED : WSIO_EINVAL;
     }
+    r->in_flight++;
     return 0;
 }
 

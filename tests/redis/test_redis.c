@@ -338,6 +338,39 @@ static void test_redis_command_runs_on_the_publishing_link(void **state)
     fixture_free(f);
 }
 
+/* What waits for Redis' answer is bounded: commands count with publishes. */
+static void test_redis_commands_in_flight_are_bounded(void **state)
+{
+    fixture *f = fixture_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(f->e, NULL, NULL, &s);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%u", (unsigned)f->rp.port);
+    wsio_redis_config rc;
+    wsio_redis_config_default(&rc);
+    rc.url = url;
+    rc.max_in_flight = 2;
+    rc.mem = &f->e->tm.mem;
+    int err = 0;
+    wsio_redis *r = wsio_redis_new(srv, &rc, &err);
+    assert_non_null(r);
+    RUN_UNTIL(f->e, is_connected(r), 5000);
+    answers ans = {0};
+    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"), 0);
+    assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "x", 1), 0);
+    /* Two wait (a command, a publish): the next of either is refused. */
+    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"), WSIO_EAGAIN);
+    assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "y", 1), 0);
+    assert_int_equal(stats_of(r).publish_dropped, 1);
+    RUN_UNTIL(f->e, ans.n == 1, 5000);
+    run_for(f->e, 50); /* the publish's answer too */
+    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"), 0);
+    RUN_UNTIL(f->e, ans.n == 2, 5000);
+    wsio_redis_free(r);
+    wsio_server_free(srv);
+    fixture_free(f);
+}
+
 static void test_redis_password_and_db_from_the_url(void **state)
 {
     env *e = env_new(state);
@@ -471,6 +504,7 @@ int main(void)
         ON_EVERY_LOOP(test_redis_two_servers_share_topics_without_echo),
         ON_EVERY_LOOP(test_redis_drops_while_down_and_resumes_after_restart),
         ON_EVERY_LOOP(test_redis_command_runs_on_the_publishing_link),
+        ON_EVERY_LOOP(test_redis_commands_in_flight_are_bounded),
         ON_EVERY_LOOP(test_redis_password_and_db_from_the_url),
         ON_EVERY_LOOP(test_redis_refuses_messages_without_envelope),
         ON_EVERY_LOOP(test_redis_outlives_its_server),
