@@ -1,8 +1,9 @@
 /*
  * tests/integration/test_security.c - who may connect and who the server
  * thinks it is talking to, on real sockets and every loop mode: the Origin
- * allow-list, the PROXY protocol header (v1 and v2), and X-Forwarded-For /
- * Forwarded believed only from trusted proxies.
+ * allow-list, the PROXY protocol header (v1 and v2), and the one
+ * forwarding header the operator names (X-Forwarded-For by default, or
+ * Forwarded) believed only from trusted proxies.
  */
 #include <stdio.h>
 #include <string.h>
@@ -271,11 +272,11 @@ static void test_security_forwarded_headers_believed_from_trusted_proxy(void **s
         {"X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 198.51.100.9\r\n",
          "198.51.100.9"},
         {"X-Forwarded-For: 2001:DB8::9\r\n", "2001:db8::9"},
-        {"Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n", "192.0.2.60"},
-        {"Forwarded: for=\"[2001:db8:cafe::17]:4711\", for=10.0.0.5\r\n",
-         "2001:db8:cafe::17"},
-        /* Forwarded wins over X-Forwarded-For. */
-        {"X-Forwarded-For: 1.1.1.1\r\nForwarded: For=192.0.2.61\r\n", "192.0.2.61"},
+        /* The default header is X-Forwarded-For: a Forwarded header the
+         * client wrote (and the proxy passed on) is not read at all. */
+        {"X-Forwarded-For: 203.0.113.7\r\nForwarded: for=6.6.6.6\r\n",
+         "203.0.113.7"},
+        {"Forwarded: for=192.0.2.60\r\n", "127.0.0.1"},
         /* Every hop trusted: the farthest one. */
         {"X-Forwarded-For: 10.9.9.9, 10.1.1.1\r\n", "10.9.9.9"},
         /* Garbage or "unknown": nothing is believed. */
@@ -297,6 +298,45 @@ static void test_security_forwarded_headers_believed_from_trusted_proxy(void **s
     env_free(e);
 }
 
+/* The operator names Forwarded: then X-Forwarded-For is the one ignored;
+ * or neither. */
+static void test_security_forwarded_header_chosen_by_operator(void **state)
+{
+    env *e = env_new(state);
+    static const char *const trusted[] = {"10.0.0.0/8", "127.0.0.1"};
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.trusted_proxies = trusted;
+    cfg.num_trusted_proxies = 2;
+    cfg.forwarded_header = WSIO_FORWARDED_RFC7239;
+    seen sn;
+    wsio_server *srv = start(e, &cfg, &sn);
+    static const fwd_case rfc7239[] = {
+        {"Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n", "192.0.2.60"},
+        {"Forwarded: for=\"[2001:db8:cafe::17]:4711\", for=10.0.0.5\r\n",
+         "2001:db8:cafe::17"},
+        /* Rightmost untrusted: what the client wrote first is skipped. */
+        {"Forwarded: for=6.6.6.6, for=192.0.2.61, for=10.0.0.5\r\n",
+         "192.0.2.61"},
+        {"Forwarded: For=192.0.2.61\r\nX-Forwarded-For: 6.6.6.6\r\n",
+         "192.0.2.61"},
+        {"X-Forwarded-For: 203.0.113.7\r\n", "127.0.0.1"},
+        /* An element without "for" breaks the chain: nothing believed. */
+        {"Forwarded: for=192.0.2.61, proto=https\r\n", "127.0.0.1"},
+    };
+    run_forwarded_cases(e, srv, rfc7239, sizeof rfc7239 / sizeof rfc7239[0]);
+    wsio_server_free(srv);
+    cfg.forwarded_header = WSIO_FORWARDED_NONE;
+    srv = start(e, &cfg, &sn);
+    static const fwd_case none[] = {
+        {"X-Forwarded-For: 203.0.113.7\r\n", "127.0.0.1"},
+        {"Forwarded: for=192.0.2.61\r\n", "127.0.0.1"},
+    };
+    run_forwarded_cases(e, srv, none, 2);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **state)
 {
     env *e = env_new(state);
@@ -312,6 +352,10 @@ static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **s
         {"X-Forwarded-For: 198.51.100.9\r\n", "127.0.0.1"},
         {"Forwarded: for=192.0.2.60\r\n", "127.0.0.1"},
     };
+    run_forwarded_cases(e, srv, cases, 2);
+    wsio_server_free(srv);
+    cfg.forwarded_header = WSIO_FORWARDED_RFC7239;
+    srv = start(e, &cfg, &sn);
     run_forwarded_cases(e, srv, cases, 2);
     wsio_server_free(srv);
     /* Without a trusted list the headers mean nothing at all. */
@@ -337,6 +381,7 @@ int main(void)
         ON_EVERY_LOOP(test_security_proxy_header_names_the_client),
         ON_EVERY_LOOP(test_security_proxy_listener_drops_connections_without_header),
         ON_EVERY_LOOP(test_security_forwarded_headers_believed_from_trusted_proxy),
+        ON_EVERY_LOOP(test_security_forwarded_header_chosen_by_operator),
         ON_EVERY_LOOP(test_security_forwarded_headers_ignored_from_untrusted_peer),
     };
     return cmocka_run_group_tests_name("security", tests, NULL, NULL);
