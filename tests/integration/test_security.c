@@ -373,6 +373,58 @@ static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **s
     env_free(e);
 }
 
+/* ---- a request body on an upgrade ------------------------------------------ */
+
+/* RFC 6455 section 4.1: the handshake is a GET with no body. A body's
+ * bytes must never be taken as frames (they would be a message the HTTP
+ * layer, or a proxy in front, saw as part of the request). */
+static void test_security_upgrade_with_body_gets_400(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    seen sn;
+    wsio_server *srv = start(e, &cfg, &sn);
+    /* A masked text frame "hi": what a smuggler would hide in the body. */
+    static const char frame[] = "\x81\x82\x01\x02\x03\x04\x69\x6b";
+    static const char *const bodies[] = {
+        "Content-Length: 8\r\n\r\n",
+        "Transfer-Encoding: chunked\r\n\r\n8\r\n",
+        "Content-Length: 0\r\nContent-Length: 8\r\n\r\n",
+        "Content-Length: 08\r\n\r\n",
+    };
+    char req[512], out[2048];
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        snprintf(req, sizeof req,
+                 "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s%s",
+                 bodies[i], frame);
+        exchange(e, srv, NULL, 0, req, out, sizeof out);
+        assert_non_null(strstr(out, "HTTP/1.1 400"));
+        assert_non_null(strstr(out, "upgrade request has a body"));
+    }
+    assert_int_equal(sn.s.opens, 0);
+    assert_int_equal(sn.s.messages, 0);
+    /* "Content-Length: 0" is no body: the frame after it is a message. */
+    int fd = raw_connect(wsio_server_port(srv));
+    snprintf(req, sizeof req,
+             "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Content-Length: 0\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n%s",
+             frame);
+    raw_send(fd, req);
+    RUN_UNTIL(e, sn.s.messages == 1, 5000);
+    assert_int_equal(sn.s.opens, 1);
+    close(fd);
+    wsio_server_stats st;
+    wsio_server_get_stats(srv, &st);
+    assert_int_equal(st.handshakes_rejected, 4);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +435,7 @@ int main(void)
         ON_EVERY_LOOP(test_security_forwarded_headers_believed_from_trusted_proxy),
         ON_EVERY_LOOP(test_security_forwarded_header_chosen_by_operator),
         ON_EVERY_LOOP(test_security_forwarded_headers_ignored_from_untrusted_peer),
+        ON_EVERY_LOOP(test_security_upgrade_with_body_gets_400),
     };
     return cmocka_run_group_tests_name("security", tests, NULL, NULL);
 }
