@@ -315,7 +315,7 @@ static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
         unsigned v = 0;
         const char *q = colon + 1;
         size_t digits = 0;
-        for (; q < end && *q >= '0' && *q <= '9' && digits < 6; q++, digits++)
+        for (; q < end && *q >= '0' && *q <= '9' && digits < 5; q++, digits++)
             v = v * 10 + (unsigned)(*q - '0');
         if (q == end && digits && v <= 65535)
             *port = (uint16_t)v;
