@@ -601,10 +601,12 @@ static void send_answer(wsio_ws *ws, char *buf, size_t len)
     wsio__ws_finish_handshake_fail(ws, 0);
 }
 
-/* A response with status, headers (Connection: close added) and body.
+/* A response with status, headers (Connection: close added) and body, or
+ * with head_only the same without the body (its Content-Length stays).
  * Without memory for it, the connection is just closed. */
-static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
-                  size_t num_headers, const void *body, size_t body_len)
+static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
+                    size_t num_headers, const void *body, size_t body_len,
+                    int head_only)
 {
     const wsio_mem *mem = ws->srv->mem;
     wsio_http_header *all = NULL;
@@ -630,13 +632,19 @@ static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
         if (need == WSIO_EINVAL && status != 500) {
             /* The host's headers could not be sent (CR/LF in them). */
             const char *r = wsio_http_status_reason(500);
-            reply(ws, 500, NULL, 0, r, strlen(r));
+            respond(ws, 500, NULL, 0, r, strlen(r), head_only);
             return;
         }
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
     }
-    send_answer(ws, out, (size_t)need);
+    send_answer(ws, out, (size_t)need - (head_only ? body_len : 0));
+}
+
+static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
+                  size_t num_headers, const void *body, size_t body_len)
+{
+    respond(ws, status, headers, num_headers, body, body_len, 0);
 }
 
 static void reply_status(wsio_ws *ws, int status)
@@ -709,7 +717,11 @@ static void serve_http(wsio_server *srv, wsio_ws *ws,
         reply_status(ws, 500);
         return;
     }
-    reply(ws, r.status, r.headers, r.num_headers, r.body, r.body_len);
+    /* RFC 9110 section 9.3.2: HEAD is answered as GET would be, but
+     * without the content, whatever route the hook took. */
+    int head = info->request->method.len == 4 &&
+               memcmp(info->request->method.ptr, "HEAD", 4) == 0;
+    respond(ws, r.status, r.headers, r.num_headers, r.body, r.body_len, head);
 }
 
 /* ---- the opening handshake ------------------------------------------------------- */

@@ -425,6 +425,42 @@ static void test_security_upgrade_with_body_gets_400(void **state)
     env_free(e);
 }
 
+/* ---- HEAD --------------------------------------------------------------------- */
+
+/* RFC 9110 section 9.3.2: the head of GET's answer, no content, on every
+ * route (the hook's page, its 404, the default 404). A body after a HEAD
+ * answer would be read by a keep-alive proxy as the next response. */
+static void test_security_head_is_answered_without_a_body(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    seen sn;
+    wsio_server *srv = start(e, &cfg, &sn);
+    char get[2048], head[2048];
+    exchange(e, srv, NULL, 0, get_req, get, sizeof get);
+    exchange(e, srv, NULL, 0, "HEAD /who HTTP/1.1\r\nHost: x\r\n\r\n", head,
+             sizeof head);
+    char *get_end = strstr(get, "\r\n\r\n");
+    assert_non_null(get_end);
+    assert_true(strlen(get_end + 4) > 0); /* GET has its body */
+    /* HEAD: exactly GET's head (Content-Length included), nothing after. */
+    size_t head_len = (size_t)(get_end + 4 - get);
+    assert_int_equal(strlen(head), head_len);
+    assert_memory_equal(head, get, head_len);
+    wsio_server_free(srv);
+    /* Without an on_http hook: the default 404. */
+    srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, &sn, NULL);
+    assert_non_null(srv);
+    exchange(e, srv, NULL, 0, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", head,
+             sizeof head);
+    assert_non_null(strstr(head, "HTTP/1.1 404"));
+    assert_non_null(strstr(head, "Content-Length: 10\r\n"));
+    assert_int_equal(strlen(strstr(head, "\r\n\r\n")), 4);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +472,7 @@ int main(void)
         ON_EVERY_LOOP(test_security_forwarded_header_chosen_by_operator),
         ON_EVERY_LOOP(test_security_forwarded_headers_ignored_from_untrusted_peer),
         ON_EVERY_LOOP(test_security_upgrade_with_body_gets_400),
+        ON_EVERY_LOOP(test_security_head_is_answered_without_a_body),
     };
     return cmocka_run_group_tests_name("security", tests, NULL, NULL);
 }
