@@ -147,17 +147,6 @@ static int check_name(const char *raw, size_t len, size_t *start, size_t *out_le
     return 0;
 }
 
-/* Bidi controls (U+061C, U+200E/200F, U+202A..U+202E, U+2066..U+2069) and
- * zero-width characters (U+200B..U+200D, U+2060, U+FEFF): invisible, so a
- * name holding them looks like another user's, and a bidi override turns
- * the rest of every line it appears in around. */
-static int is_invisible(uint32_t cp)
-{
-    return cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) ||
-           (cp >= 0x202A && cp <= 0x202E) || cp == 0x2060 ||
-           (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
-}
-
 /* Copy raw[0..len) (valid UTF-8) into out without its invisible code
  * points; returns the bytes written (at most len). */
 static size_t strip_invisible(const char *raw, size_t len, char *out)
@@ -168,7 +157,7 @@ static size_t strip_invisible(const char *raw, size_t len, char *out)
         size_t n = chat_utf8_next(raw + i, len - i, &cp);
         if (n == 0)
             n = 1; /* not UTF-8 (json.c never passes that): check_name says */
-        else if (is_invisible(cp)) {
+        else if (chat_utf8_is_invisible(cp)) {
             i += n;
             continue;
         }
