@@ -469,7 +469,7 @@ uninstall-wsio-cat:
 # the raw TCP echo peer into $(BUILD)/bench/ and runs the codec benchmarks
 # (the figures only; nothing is asserted). bench/compare.sh is the full
 # comparison with other servers; docs/PERFORMANCE.md has the results.
-BENCH_BIN := $(addprefix $(BUILD)/bench/,codec loadgen tcp_echo)
+BENCH_BIN := $(addprefix $(BUILD)/bench/,codec loadgen tcp_echo addr_lockout)
 
 .PHONY: bench bench-build
 
