@@ -117,7 +117,8 @@ typedef struct wsio_server_config {
      * peer at accept, unless that peer is a trusted proxy or the listener
      * expects a PROXY header, and moved to the believed client once the
      * PROXY header or request head names one; connections still counted
-     * under nobody (a trusted proxy's own) are not limited. */
+     * under nobody (a trusted proxy's own) are not limited. Counted per
+     * server: one server per thread (reuse_port) counts separately. */
     size_t max_connections_per_addr; /* open sockets of one address,
                                    handshaking ones included; over it,
                                    503. 0 (default): no limit */
