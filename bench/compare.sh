@@ -132,7 +132,7 @@ server_cmd() {
     local name=$1 mode=$2 port=$3 kind=echo
     [ "$mode" = broadcast ] && kind=broadcast
     case $name in
-    wsio) echo "$BUILD/examples/$kind --host 127.0.0.1 --port $port" ;;
+    wsio) echo "$BUILD/examples/$kind --host 127.0.0.1 --port $port --max-per-addr 0 --handshake-rate 0" ;;
     uws) echo "node bench/peers/uws_server.mjs --host 127.0.0.1 --port $port --mode $kind" ;;
     ws) echo "node bench/peers/ws_server.mjs --host 127.0.0.1 --port $port --mode $kind" ;;
     lws) echo "$BUILD/bench/lws_server --host 127.0.0.1 --port $port --mode $kind" ;;

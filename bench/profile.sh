@@ -36,9 +36,9 @@ fi
 
 if [ "$TOOL" = callgrind ]; then
     taskset -c "$SERVER_CPU" valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-        "$BUILD/examples/echo" --port "$PORT" >"$OUT/server.log" 2>&1 &
+        "$BUILD/examples/echo" --port "$PORT" --max-per-addr 0 --handshake-rate 0 >"$OUT/server.log" 2>&1 &
 else
-    taskset -c "$SERVER_CPU" "$BUILD/examples/echo" --port "$PORT" >"$OUT/server.log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$BUILD/examples/echo" --port "$PORT" --max-per-addr 0 --handshake-rate 0 >"$OUT/server.log" 2>&1 &
 fi
 SPID=$!
 trap 'kill -TERM $SPID 2>/dev/null; wait $SPID 2>/dev/null' EXIT

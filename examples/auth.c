@@ -52,12 +52,31 @@ typedef struct claims {
 
 /* ---- base64url (RFC 4648 section 5), through OpenSSL's base64 ----------- */
 
-/* Decode unpadded base64url text; returns the byte count or -1. */
+/* The 6-bit value of a base64url character, or -1. */
+static int b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/* Decode unpadded base64url text; returns the byte count or -1. Only the
+ * canonical encoding is taken (RFC 4648 section 3.5): the bits of the last
+ * character that hold no data must be zero, or else several tokens would
+ * carry one signature, and a signature's text could be altered unseen. */
 static long b64url_decode(const char *in, size_t len, unsigned char *out,
                           size_t cap)
 {
     char tmp[TOKEN_MAX + 4];
     if (len % 4 == 1 || len + 4 > sizeof tmp || (len + 3) / 4 * 3 > cap)
+        return -1;
+    /* 2 characters left over carry 1 byte (4 bits unused), 3 carry 2 (2). */
+    int unused_mask = len % 4 == 2 ? 0x0f : len % 4 == 3 ? 0x03 : 0;
+    if (len && (b64url_value(in[len - 1]) & unused_mask))
         return -1;
     for (size_t i = 0; i < len; i++) {
         char c = in[i];
@@ -98,6 +117,23 @@ static int hs256(const auth_app *app, const char *data, size_t len,
     unsigned int n = 0;
     return HMAC(EVP_sha256(), app->secret, (int)app->secret_len,
                 (const unsigned char *)data, len, mac, &n) && n == 32;
+}
+
+/* The user name is shown to others and logged: code points that are
+ * control characters (a newline would split a log line) or invisible
+ * (bidi overrides, zero-width: chat_utf8_is_invisible) are refused. name
+ * is valid UTF-8 (the JSON reader checks). */
+static int printable_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = chat_utf8_next(name + i, len - i, &cp);
+        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
+            chat_utf8_is_invisible(cp))
+            return 0;
+        i += n;
+    }
+    return 1;
 }
 
 /* Check token; fill *c and return NULL, or return why it is refused. */
@@ -157,6 +193,8 @@ static const char *verify(const auth_app *app, const char *token, size_t len,
     const chat_json_member *who = cm[1].kind == CHAT_JSON_STRING ? &cm[1] : &cm[0];
     if (who->kind != CHAT_JSON_STRING || who->len == 0 || who->len >= USER_MAX)
         return "no user name";
+    if (!printable_name(who->buf, who->len))
+        return "user name has unprintable characters";
     memcpy(c->user, who->buf, who->len + 1);
     return NULL;
 }

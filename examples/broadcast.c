@@ -51,6 +51,7 @@ int main(int argc, char **argv)
     }
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
+    cfg.ping_interval_ms = EXAMPLE_PING_MS;
     wsio_ws_callbacks cb = {
         .on_open = on_open, .on_message = on_message, .on_close = on_close};
     example_serve("broadcast", "ws", &o, &cfg, &cb, NULL, NULL);

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
     cfg.max_connections = max_connections;
+    cfg.ping_interval_ms = EXAMPLE_PING_MS;
     cfg.conn.max_message_size = max_message;
     cfg.conn.max_frame_size = max_message;
     /* An echo server must be able to queue back what it accepted. */

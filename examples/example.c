@@ -76,6 +76,15 @@ int example_parse_common(int argc, char **argv, int *i, example_opts *o)
         o->port = (uint16_t)p;
     } else if (strcmp(arg, "--backend") == 0) {
         o->backend = example_value(argc, argv, i);
+    } else if (strcmp(arg, "--max-per-addr") == 0) {
+        o->max_per_addr = example_value(argc, argv, i);
+        (void)example_size(arg, o->max_per_addr);
+    } else if (strcmp(arg, "--handshake-rate") == 0) {
+        o->handshake_rate = example_value(argc, argv, i);
+        if (example_size(arg, o->handshake_rate) > UINT32_MAX) {
+            fprintf(stderr, "--handshake-rate: too large\n");
+            exit(2);
+        }
 #ifdef WSIO_EXAMPLE_TLS
     } else if (strcmp(arg, "--tls-cert") == 0) {
         o->tls_cert = example_value(argc, argv, i);
@@ -118,6 +127,11 @@ const char *example_usage_common(void)
     return "  --host ADDR       address to listen on (default 127.0.0.1)\n"
            "  --port N          port (0 picks a free one)\n"
            "  --backend NAME    poll or epoll (default: epoll on Linux)\n"
+           "  --max-per-addr N  connections one client address may hold\n"
+           "                    (IPv6: one /64); more get 503 (default 64;\n"
+           "                    0 no limit)\n"
+           "  --handshake-rate N  connections one address may open a second;\n"
+           "                    more get 429 (default 32; 0 no limit)\n"
 #ifdef WSIO_EXAMPLE_TLS
            "  --tls-cert FILE   PEM certificate chain: serve https:// and wss://\n"
            "  --tls-key FILE    PEM private key for --tls-cert\n"
@@ -126,18 +140,63 @@ const char *example_usage_common(void)
         ;
 }
 
-void example_log(const char *name, const char *fmt, ...)
+/* Write "HH:MM:SS name: " and the formatted message, its control
+ * characters escaped, and a newline. */
+static void log_line(const char *name, const char *fmt, va_list ap)
 {
-    char stamp[16];
+    char stamp[16], msg[1024];
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    flockfile(stderr);
+    fprintf(stderr, "%s %s: ", stamp, name);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            putc(*p, stderr);
+    }
+    putc('\n', stderr);
+    funlockfile(stderr);
+}
+
+void example_log(const char *name, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s %s: ", stamp, name);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    log_line(name, fmt, ap);
+    va_end(ap);
+}
+
+void example_log_limited(example_log_limit *l, const char *name,
+                         const char *fmt, ...)
+{
+    long second = (long)time(NULL);
+    unsigned long dropped = 0;
+    pthread_mutex_lock(&l->mu);
+    if (second != l->second) {
+        l->second = second;
+        l->written = 0;
+    }
+    int write = l->written < EXAMPLE_LOG_PER_SEC;
+    if (write) {
+        l->written++;
+        dropped = l->dropped;
+        l->dropped = 0;
+    } else {
+        l->dropped++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (dropped)
+        example_log(name, "%lu more lines not logged (over %d a second)",
+                    dropped, EXAMPLE_LOG_PER_SEC);
+    if (!write)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(name, fmt, ap);
     va_end(ap);
 }
 
@@ -227,6 +286,13 @@ wsio_server *example_listen(const char *name, const char *scheme,
                             const wsio_ws_callbacks *cb,
                             const wsio_server_hooks *hooks, void *user)
 {
+    cfg->max_connections_per_addr =
+        o->max_per_addr ? example_size("--max-per-addr", o->max_per_addr)
+                        : EXAMPLE_MAX_PER_ADDR;
+    cfg->max_handshakes_per_addr_per_sec =
+        o->handshake_rate
+            ? (uint32_t)example_size("--handshake-rate", o->handshake_rate)
+            : EXAMPLE_HANDSHAKE_RATE;
 #ifdef WSIO_EXAMPLE_TLS
     if (o->tls_cert || o->tls_key) {
         /* Two servers on one loop: TLS on --port, plain on --plain-port. */

@@ -7,6 +7,7 @@
 #ifndef WSIO_EXAMPLE_H
 #define WSIO_EXAMPLE_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "wsio.h"
@@ -24,7 +25,22 @@ typedef struct example_opts {
                              none. 0 (unset) also means none */
     int threads;          /* --threads N (example_parse_threads): servers
                              on N threads; 0 or 1: this thread only */
+    /* Per-address limits (docs/security.md), as given, or NULL for the
+     * defaults below; "0" turns one off: */
+    const char *max_per_addr;   /* --max-per-addr N */
+    const char *handshake_rate; /* --handshake-rate N (a second) */
 } example_opts;
+
+/* What example_listen sets when the options do not say: one address (a
+ * household or an office behind NAT) may hold 64 connections and open 32
+ * a second; beyond, 503 and 429. A flood from one address then cannot
+ * lock anybody else out. Load tests from one machine turn them off
+ * (--max-per-addr 0 --handshake-rate 0). */
+#define EXAMPLE_MAX_PER_ADDR 64
+#define EXAMPLE_HANDSHAKE_RATE 32
+/* The heartbeat every example server runs (ping_interval_ms): a peer that
+ * vanished without a FIN is dropped within two intervals. */
+#define EXAMPLE_PING_MS 30000
 
 /* The most --threads accepts. */
 #define EXAMPLE_MAX_THREADS 64
@@ -61,9 +77,33 @@ const char *example_value(int argc, char **argv, int *i);
  * exit(2) on a bad value. */
 size_t example_size(const char *name, const char *text);
 
-/* example_log - "name: message" on stderr, with a time of day. */
+/* example_log - "name: message" on stderr, with a time of day. Control
+ * characters in the message (bytes below 0x20 and 0x7F: a client's name or
+ * path holding a newline) are written as \xNN, so that no client can
+ * split a line or forge one; a message is cut at 1 KiB. */
 void example_log(const char *name, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * A log that writes at most EXAMPLE_LOG_PER_SEC lines a second (for a line
+ * per request, which a flood of requests would turn into a flood of
+ * disk writes); the lines over it are counted and reported in one summary
+ * line the next time a line is written. Safe from several threads.
+ * Initialize with EXAMPLE_LOG_LIMIT_INIT.
+ */
+typedef struct example_log_limit {
+    pthread_mutex_t mu;
+    long second;          /* the second being counted */
+    unsigned written;     /* lines written in it */
+    unsigned long dropped; /* lines not written since the last summary */
+} example_log_limit;
+#define EXAMPLE_LOG_PER_SEC 5
+#define EXAMPLE_LOG_LIMIT_INIT {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0}
+
+/* example_log_limited - example_log under limit l. */
+void example_log_limited(example_log_limit *l, const char *name,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * example_loop_new - make the loop the options ask for; exit(1) with a
@@ -72,7 +112,8 @@ void example_log(const char *name, const char *fmt, ...)
 wsio_loop *example_loop_new(const char *name, const example_opts *o);
 
 /*
- * example_listen - wsio_server_new with the options' host and port, and
+ * example_listen - wsio_server_new with the options' host and port and
+ * per-address limits (EXAMPLE_MAX_PER_ADDR ... unless given), and
  * the line "NAME: listening on SCHEME://HOST:PORT/" on stdout (flushed:
  * tests read the port from it). exit(1) with a message on failure.
  * With --tls-cert/--tls-key the server speaks TLS and SCHEME becomes

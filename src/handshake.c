@@ -89,6 +89,17 @@ int wsio_handshake_validate_request(const wsio_http_request *req,
     if (!find_single(h, n, "Sec-WebSocket-Version", &value) ||
         !slice_equals(value, "13"))
         return WSIO_EHS_VERSION;
+    /* Section 4.1 makes the opening handshake a GET, for which a body has
+     * no meaning (RFC 9110 section 9.3.1). Bytes after the head must be
+     * frames, so a body would be read as frames, and a proxy that frames
+     * the message differently (RFC 9112 section 11.2, request smuggling)
+     * would disagree with us on where the WebSocket starts. Only
+     * "Content-Length: 0" is no body. */
+    if (count_headers(h, n, "Transfer-Encoding") ||
+        (count_headers(h, n, "Content-Length") &&
+         !(find_single(h, n, "Content-Length", &value) &&
+           slice_equals(value, "0"))))
+        return WSIO_EHS_BODY;
 
     if (key)
         *key = key_value;

@@ -36,6 +36,7 @@
 
 #include "budget.h"
 #include "hub_internal.h"
+#include "server_addr_limit.h"
 #include "server_security.h"
 #include "ws_internal.h"
 
@@ -83,6 +84,7 @@ struct wsio_server {
     wsio__timer accept_timer, heartbeat_timer, shutdown_timer, shed_timer;
     wsio__budget budget;      /* counts the connections' buffers */
     wsio__security sec;       /* origins, PROXY header, trusted proxies */
+    wsio__addr_limits addr_limits; /* per-address counts */
     wsio__deferred defer;
     wsio_ws *open, *other;
     size_t nsockets;          /* connections not DEAD */
@@ -599,10 +601,12 @@ static void send_answer(wsio_ws *ws, char *buf, size_t len)
     wsio__ws_finish_handshake_fail(ws, 0);
 }
 
-/* A response with status, headers (Connection: close added) and body.
+/* A response with status, headers (Connection: close added) and body, or
+ * with head_only the same without the body (its Content-Length stays).
  * Without memory for it, the connection is just closed. */
-static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
-                  size_t num_headers, const void *body, size_t body_len)
+static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
+                    size_t num_headers, const void *body, size_t body_len,
+                    int head_only)
 {
     const wsio_mem *mem = ws->srv->mem;
     wsio_http_header *all = NULL;
@@ -628,13 +632,19 @@ static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
         if (need == WSIO_EINVAL && status != 500) {
             /* The host's headers could not be sent (CR/LF in them). */
             const char *r = wsio_http_status_reason(500);
-            reply(ws, 500, NULL, 0, r, strlen(r));
+            respond(ws, 500, NULL, 0, r, strlen(r), head_only);
             return;
         }
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
     }
-    send_answer(ws, out, (size_t)need);
+    send_answer(ws, out, (size_t)need - (head_only ? body_len : 0));
+}
+
+static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
+                  size_t num_headers, const void *body, size_t body_len)
+{
+    respond(ws, status, headers, num_headers, body, body_len, 0);
 }
 
 static void reply_status(wsio_ws *ws, int status)
@@ -673,6 +683,21 @@ static int hook_ended_it(wsio_server *srv, wsio_ws *ws)
     return 0;
 }
 
+/* Count ws under the address just believed (server_addr_limit.h); over a
+ * limit, refuse it (429 with Retry-After, or 503) and return 1. */
+static int admit_addr(wsio_server *srv, wsio_ws *ws)
+{
+    static const wsio_http_header retry = {{"Retry-After", 11}, {"1", 1}};
+    int status = wsio__addr_limits_admit(&srv->addr_limits, ws,
+                                         wsio__loop_now(srv->loop));
+    if (!status)
+        return 0;
+    const char *text = wsio_http_status_reason(status);
+    reply(ws, status, status == 429 ? &retry : NULL, status == 429,
+          text, strlen(text));
+    return 1;
+}
+
 static void serve_http(wsio_server *srv, wsio_ws *ws,
                        const wsio_request_info *info)
 {
@@ -692,7 +717,11 @@ static void serve_http(wsio_server *srv, wsio_ws *ws,
         reply_status(ws, 500);
         return;
     }
-    reply(ws, r.status, r.headers, r.num_headers, r.body, r.body_len);
+    /* RFC 9110 section 9.3.2: HEAD is answered as GET would be, but
+     * without the content, whatever route the hook took. */
+    int head = info->request->method.len == 4 &&
+               memcmp(info->request->method.ptr, "HEAD", 4) == 0;
+    respond(ws, r.status, r.headers, r.num_headers, r.body, r.body_len, head);
 }
 
 /* ---- the opening handshake ------------------------------------------------------- */
@@ -774,6 +803,8 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
                            size_t rest_len)
 {
     wsio__security_forwarded(&srv->sec, ws, req);
+    if (admit_addr(srv, ws))
+        return;
     wsio_request_info info = {req, ws->addr, ws->port};
     if (srv->shutting_down) {
         reply_status(ws, 503);
@@ -888,6 +919,8 @@ static void transport_closed(wsio_ws *ws)
     leave_all_topics(srv, ws);
     if (ws->pmd_on)
         srv->deflate_conns--;
+    wsio__addr_limits_release(&srv->addr_limits, ws,
+                              wsio__loop_now(srv->loop));
     if (ws->list == LIST_OPEN)
         srv->stats.connections--;
     list_remove(srv, ws);
@@ -899,6 +932,7 @@ static void transport_closed(wsio_ws *ws)
 static void free_server_memory(wsio_server *srv)
 {
     wsio__security_free(&srv->sec, srv->mem);
+    wsio__addr_limits_free(&srv->addr_limits);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
     /* Connections are gone: what is left are topics kept for a policy. */
@@ -938,6 +972,8 @@ static void proxy_ready(wsio_ws *ws, unsigned events)
         return;
     }
     wsio__ws_start_transport(ws);
+    if (ws->state == WSIO__WS_HANDSHAKE)
+        (void)admit_addr(ws->srv, ws);
 }
 
 static const wsio__ws_class server_ws_class = {
@@ -1052,6 +1088,8 @@ static void accept_one(wsio_server *srv, int fd,
     if (ws->state == WSIO__WS_HANDSHAKE &&
         (srv->nsockets > srv->max_connections || over_budget(srv)))
         reply_status(ws, 503);
+    else if (ws->state == WSIO__WS_HANDSHAKE && !srv->sec.proxy_protocol)
+        (void)admit_addr(srv, ws);
 }
 
 static int accept_fd(int lfd, struct sockaddr_storage *ss)
@@ -1360,6 +1398,10 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     rc = wsio__security_init(&srv->sec, cfg, mem);
     if (rc)
         goto fail_srv;
+    rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec,
+                                &srv->stats, mem);
+    if (rc)
+        goto fail_srv;
     for (; srv->timers_reserved < 4; srv->timers_reserved++) {
         rc = wsio__timer_reserve(loop);
         if (rc)
@@ -1387,6 +1429,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
 fail_srv:
     close_listener(srv);
     wsio__security_free(&srv->sec, mem);
+    wsio__addr_limits_free(&srv->addr_limits);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
     for (int i = 0; i < srv->timers_reserved; i++)

@@ -11,7 +11,10 @@
  * facto older form) are only believed from peers on the trusted list, and
  * then only as far back as the chain stays trusted: the client is the
  * nearest hop that is not itself a trusted proxy, since any hop before that
- * could have been written by the client.
+ * could have been written by the client. Only the one header the operator
+ * names is read: a proxy that appends to X-Forwarded-For passes a
+ * client's own Forwarded header through untouched, so believing both
+ * would let the client choose its address.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +32,7 @@
 
 /* Text to binary; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4, so a
  * dual-stack listener's peers match IPv4 entries. */
-static int addr_parse(const char *text, uint8_t *family, uint8_t bin[16])
+int wsio__addr_parse(const char *text, uint8_t *family, uint8_t bin[16])
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (inet_pton(AF_INET, text, bin) == 1) {
@@ -97,7 +100,7 @@ static int cidr_contains(const wsio__cidr *c, uint8_t family,
 int wsio__cidr_match(const wsio__cidr *list, size_t n, const char *addr)
 {
     uint8_t family, bin[16];
-    if (!addr_parse(addr, &family, bin))
+    if (!wsio__addr_parse(addr, &family, bin))
         return 0;
     for (size_t i = 0; i < n; i++)
         if (cidr_contains(&list[i], family, bin))
@@ -113,6 +116,7 @@ int wsio__security_init(wsio__security *sec, const wsio_server_config *cfg,
     memset(sec, 0, sizeof *sec);
     sec->require_origin = cfg->require_origin;
     sec->proxy_protocol = (unsigned)cfg->proxy_protocol & WSIO_PROXY_ANY;
+    sec->forwarded = cfg->forwarded_header;
     if (cfg->num_allowed_origins && cfg->allowed_origins) {
         /* One block: the pointer array, then the strings. */
         size_t bytes = cfg->num_allowed_origins * sizeof(char *);
@@ -303,7 +307,7 @@ static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
     memcpy(host, p, hl);
     host[hl] = '\0';
     uint8_t family, bin[16];
-    if (!addr_parse(host, &family, bin) ||
+    if (!wsio__addr_parse(host, &family, bin) ||
         !inet_ntop(family == 4 ? AF_INET : AF_INET6, bin, addr, (socklen_t)cap))
         return 0;
     *port = 0;
@@ -311,7 +315,7 @@ static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
         unsigned v = 0;
         const char *q = colon + 1;
         size_t digits = 0;
-        for (; q < end && *q >= '0' && *q <= '9' && digits < 6; q++, digits++)
+        for (; q < end && *q >= '0' && *q <= '9' && digits < 5; q++, digits++)
             v = v * 10 + (unsigned)(*q - '0');
         if (q == end && digits && v <= 65535)
             *port = (uint16_t)v;
@@ -319,39 +323,50 @@ static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
     return 1;
 }
 
-void wsio__security_forwarded(const wsio__security *sec, wsio_ws *ws,
-                              const wsio_http_request *req)
+int wsio__forwarded_client(const wsio__cidr *trusted, size_t ntrusted,
+                           enum wsio_forwarded_header which,
+                           const wsio_http_header *headers, size_t n,
+                           char addr[WSIO__ADDR_TEXT], uint16_t *port)
 {
-    if (!sec->ntrusted || !wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr))
-        return;
-    wsio_slice v;
-    int rfc7239 = wsio_http_header_find(req->headers, req->num_headers,
-                                        "Forwarded", &v);
-    const char *name = rfc7239 ? "Forwarded" : "X-Forwarded-For";
+    if (which != WSIO_FORWARDED_X_FORWARDED_FOR &&
+        which != WSIO_FORWARDED_RFC7239)
+        return 0;
+    int rfc7239 = which == WSIO_FORWARDED_RFC7239;
     /* The last MAX_HOPS hops, in a ring: the nearest ones matter. */
     wsio_slice hops[MAX_HOPS];
     size_t seen = 0;
     wsio_http_token_iter it;
     wsio_slice elem;
-    wsio_http_token_iter_init(&it, req->headers, req->num_headers, name);
+    wsio_http_token_iter_init(&it, headers, n,
+                              rfc7239 ? "Forwarded" : "X-Forwarded-For");
     while (wsio_http_token_iter_next(&it, &elem)) {
         wsio_slice hop = elem;
         if (rfc7239 && !forwarded_for(elem, &hop))
-            return; /* an element without "for": the chain is broken */
+            return 0; /* an element without "for": the chain is broken */
         hops[seen++ % MAX_HOPS] = hop;
     }
-    char addr[sizeof ws->addr];
-    uint16_t port = 0;
     int found = 0;
     size_t oldest = seen > MAX_HOPS ? seen - MAX_HOPS : 0;
+    /* Rightmost untrusted: the nearest hop a trusted proxy did not add. */
     for (size_t i = seen; i-- > oldest;) {
-        if (!parse_hop(hops[i % MAX_HOPS], addr, sizeof addr, &port))
-            return; /* "unknown" or garbage: believe nothing */
+        if (!parse_hop(hops[i % MAX_HOPS], addr, WSIO__ADDR_TEXT, port))
+            return 0; /* "unknown" or garbage: believe nothing */
         found = 1;
-        if (!wsio__cidr_match(sec->trusted, sec->ntrusted, addr))
+        if (!wsio__cidr_match(trusted, ntrusted, addr))
             break;
     }
-    if (!found)
+    return found;
+}
+
+void wsio__security_forwarded(const wsio__security *sec, wsio_ws *ws,
+                              const wsio_http_request *req)
+{
+    if (!sec->ntrusted || !wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr))
+        return;
+    char addr[WSIO__ADDR_TEXT];
+    uint16_t port;
+    if (!wsio__forwarded_client(sec->trusted, sec->ntrusted, sec->forwarded,
+                                req->headers, req->num_headers, addr, &port))
         return;
     memcpy(ws->addr, addr, sizeof ws->addr);
     ws->port = port;

@@ -25,6 +25,7 @@ typedef struct wsio__security {
     unsigned proxy_protocol;    /* enum wsio_proxy_protocol mask */
     wsio__cidr *trusted;        /* trusted proxies, or NULL (off) */
     size_t ntrusted;
+    enum wsio_forwarded_header forwarded; /* the one header believed */
 } wsio__security;
 
 /* Copy and check cfg's lists into sec (zeroed). Returns 0, WSIO_ENOMEM,
@@ -49,10 +50,35 @@ int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
                               const wsio_mem *mem);
 
 /* When ws's peer is a trusted proxy, replace ws's address with the client
- * named by Forwarded or X-Forwarded-For (the nearest hop that is not
- * itself trusted). Headers from other peers are ignored. */
+ * named by the configured forwarding header (wsio__forwarded_client).
+ * Headers from other peers are ignored. */
 void wsio__security_forwarded(const wsio__security *sec, wsio_ws *ws,
                               const wsio_http_request *req);
+
+/* Room for an address as text, as in wsio_ws's addr. */
+#define WSIO__ADDR_TEXT 46
+
+/*
+ * The client named by the forwarding header `which` (X-Forwarded-For or
+ * Forwarded; the other is never read) of a request from a trusted proxy:
+ * its hops are walked from the right (nearest) and the first that is not
+ * in trusted[0..ntrusted) is the client; when all are trusted, the
+ * farthest one (of the last 32 looked at). A Forwarded element's hop is
+ * its "for" parameter (quotes removed); a hop is "192.0.2.1",
+ * "192.0.2.1:port", "[2001:db8::1]:port" or a bare IPv6 address. Any hop
+ * on the way that is not an address ("unknown", an obfuscated name) or a
+ * Forwarded element without "for" means nothing is believed. Returns 1
+ * with addr (inet_ntop form, IPv4-mapped folded to IPv4) and *port (0
+ * when absent or not a number) filled, or 0.
+ */
+int wsio__forwarded_client(const wsio__cidr *trusted, size_t ntrusted,
+                           enum wsio_forwarded_header which,
+                           const wsio_http_header *headers, size_t n,
+                           char addr[WSIO__ADDR_TEXT], uint16_t *port);
+
+/* Address text to binary: family 4 or 6 and the address in network
+ * order; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. Returns 1 or 0. */
+int wsio__addr_parse(const char *text, uint8_t *family, uint8_t bin[16]);
 
 /* Parse "192.0.2.1", "10.0.0.0/8", "::1" or "fd00::/8". Returns 1 or 0. */
 int wsio__cidr_parse(const char *text, wsio__cidr *out);

@@ -136,6 +136,7 @@ typedef struct wsio__ws_common {
 } wsio__ws_common;
 
 typedef struct wsio__sub wsio__sub;
+typedef struct wsio__addr_entry wsio__addr_entry;
 
 /*
  * One connection. Field order keeps the hot fields together. A server's ws
@@ -158,6 +159,8 @@ struct wsio_ws {
     uint8_t *hs_out;            /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
     wsio__sub *subs;            /* topics this ws is in */
+    wsio__addr_entry *addr_entry; /* server: its per-address count, or
+                                     NULL (server_addr_limit.h) */
     char *subprotocol;          /* negotiated, or NULL */
     wsio_deflate_params pmd;    /* permessage-deflate, when pmd_on */
     int fail_err;               /* terminate with this at the next timer */

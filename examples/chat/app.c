@@ -50,6 +50,9 @@ static int path_is(const wsio_http_request *req, const char *path)
            memcmp(req->path.ptr, path, req->path.len) == 0;
 }
 
+/* A line per request, but not a flood of them. */
+static example_log_limit request_log = EXAMPLE_LOG_LIMIT_INIT;
+
 /* tutorial:begin chat-http */
 static int on_http(wsio_server *srv, const wsio_request_info *info,
                    wsio_http_reply *reply, void *user)
@@ -69,9 +72,10 @@ static int on_http(wsio_server *srv, const wsio_request_info *info,
         reply->body_len = chat_page_len;
     }
     /* Anything else keeps the preset 404. */
-    example_log("chat", "%.*s %.*s from %s -> %d", (int)req->method.len,
-                req->method.ptr, (int)req->target.len, req->target.ptr,
-                info->remote_addr, reply->status);
+    example_log_limited(&request_log, "chat", "%.*s %.*s from %s -> %d",
+                        (int)req->method.len, req->method.ptr,
+                        (int)req->target.len, req->target.ptr,
+                        info->remote_addr, reply->status);
     return 0;
 }
 /* tutorial:end chat-http */
@@ -197,7 +201,7 @@ void chat_app_init(chat_app *app)
 {
     memset(app, 0, sizeof *app);
     pthread_mutex_init(&app->mu, NULL);
-    app->opts.ping_ms = 30000;
+    app->opts.ping_ms = EXAMPLE_PING_MS;
     app->sink = (chat_sink){sink_broadcast, sink_send_to, app};
     app->room = chat_room_new(&app->sink, NULL);
     if (!app->room) {

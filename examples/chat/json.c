@@ -55,6 +55,13 @@ size_t chat_utf8_next(const char *s, size_t len, uint32_t *cp)
     return n;
 }
 
+int chat_utf8_is_invisible(uint32_t cp)
+{
+    return cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x202A && cp <= 0x202E) || cp == 0x2060 ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
+}
+
 /* Encode a code point known to be valid (not a surrogate, <= U+10FFFF). */
 static size_t utf8_encode(uint32_t cp, char out[4])
 {

@@ -126,6 +126,14 @@ const char *chat_json_strerror(int err);
 size_t chat_utf8_next(const char *s, size_t len, uint32_t *cp);
 
 /*
+ * chat_utf8_is_invisible - 1 for the bidi controls (U+061C, U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069) and zero-width characters (U+200B..U+200D,
+ * U+2060, U+FEFF): invisible, so a name holding them looks like another,
+ * and a bidi override turns around the rest of any line it appears in.
+ */
+int chat_utf8_is_invisible(uint32_t cp);
+
+/*
  * The writer: output goes to a caller buffer, snprintf-style. len counts
  * every byte the output needs even past cap; the buffer holds the first
  * cap - 1 of them and a NUL (nothing when cap is 0). So a first pass with a

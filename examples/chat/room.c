@@ -147,6 +147,44 @@ static int check_name(const char *raw, size_t len, size_t *start, size_t *out_le
     return 0;
 }
 
+/* Copy raw[0..len) (valid UTF-8) into out without its invisible code
+ * points; returns the bytes written (at most len). */
+static size_t strip_invisible(const char *raw, size_t len, char *out)
+{
+    size_t i = 0, o = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t n = chat_utf8_next(raw + i, len - i, &cp);
+        if (n == 0)
+            n = 1; /* not UTF-8 (json.c never passes that): check_name says */
+        else if (chat_utf8_is_invisible(cp)) {
+            i += n;
+            continue;
+        }
+        memcpy(out + o, raw + i, n);
+        o += n;
+        i += n;
+    }
+    return o;
+}
+
+/* Whether two names are the same to a reader: equal but for ASCII case. */
+static int same_name(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    for (size_t i = 0; i < alen; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y + 32);
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
 /* Content must have something besides white space. */
 static int is_blank(const char *s, size_t len)
 {
@@ -352,16 +390,53 @@ int chat_room_leave(chat_room *room, void *client, int64_t now_ms)
     return publish(room, notice);
 }
 
+/* Whether another user than u holds name; the shared default name is
+ * nobody's. */
+static int name_taken(const chat_room *room, const chat_user *u,
+                      const char *name, size_t len)
+{
+    if (same_name(name, len, CHAT_DEFAULT_NAME, strlen(CHAT_DEFAULT_NAME)))
+        return 0;
+    for (size_t i = 0; i < room->nusers; i++)
+        if (&room->users[i] != u &&
+            same_name(name, len, room->users[i].name, room->users[i].name_len))
+            return 1;
+    return 0;
+}
+
+/* Tell only u that name is taken (nothing goes into the history). */
+static int refuse_taken(chat_room *room, const chat_user *u, const char *name,
+                        size_t len, int64_t now_ms)
+{
+    static const char text[] = " is taken: choose another name";
+    char content[NAME_MAX_BYTES + sizeof text];
+    memcpy(content, name, len);
+    memcpy(content + len, text, sizeof text - 1);
+    chat_msg msg;
+    int rc = make_message(room, NULL, 0, content, len + sizeof text - 1,
+                          now_ms, &msg);
+    if (rc)
+        return rc;
+    rc = room->sink.send_to(room->sink.ctx, u->client, msg.json, msg.len);
+    room_free(room, msg.json);
+    return rc ? CHAT_ROOM_ESINK : CHAT_ROOM_ENAMETAKEN;
+}
+
+/* raw_len is at most CHAT_CONTENT_MAX_BYTES (chat_room_handle's buffer). */
 static int rename_user(chat_room *room, chat_user *u, const char *raw,
                        size_t raw_len, int64_t now_ms)
 {
+    char visible[CHAT_CONTENT_MAX_BYTES + 1];
     size_t start, len;
-    int rc = check_name(raw, raw_len, &start, &len);
+    raw_len = strip_invisible(raw, raw_len, visible);
+    int rc = check_name(visible, raw_len, &start, &len);
     if (rc)
         return rc;
-    const char *name = raw + start;
+    const char *name = visible + start;
     if (len == u->name_len && memcmp(name, u->name, len) == 0)
         return CHAT_ROOM_UNCHANGED;
+    if (name_taken(room, u, name, len))
+        return refuse_taken(room, u, name, len, now_ms);
     chat_msg notice;
     rc = make_notice(room, u, " is now known as ", name, len, now_ms, &notice);
     if (rc)

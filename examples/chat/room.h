@@ -22,14 +22,20 @@
  * broadcasts "<old> is now known as <new>".
  *
  * Limits (each rejection is reported with a return code and changes
- * nothing; the client gets no answer):
+ * nothing; the client gets no answer, but for a taken name):
  *  - an input message is at most CHAT_INPUT_MAX bytes of strict JSON
  *    (json.h);
- *  - a name is trimmed of white space at both ends (what JavaScript's
- *    trim removes) and must then hold 1 to CHAT_NAME_MAX_CHARS code
- *    points, none of them a control character (U+0000..U+001F,
- *    U+007F..U+009F). A longer name is rejected, not truncated: a cut name
- *    is one the user never chose. Names need not be unique;
+ *  - a name loses its bidi controls (U+061C, U+200E, U+200F,
+ *    U+202A..U+202E, U+2066..U+2069) and zero-width characters
+ *    (U+200B..U+200D, U+2060, U+FEFF), is trimmed of white space at both
+ *    ends (what JavaScript's trim removes) and must then hold 1 to
+ *    CHAT_NAME_MAX_CHARS code points, none of them a control character
+ *    (U+0000..U+001F, U+007F..U+009F). A longer name is rejected, not
+ *    truncated: a cut name is one the user never chose;
+ *  - a name is unique in the room (ignoring ASCII case), except
+ *    CHAT_DEFAULT_NAME, which every newcomer shares: a name another user
+ *    holds is refused with the system message "<name> is taken: choose
+ *    another name" to the sender only (not in the history);
  *  - content is at most CHAT_CONTENT_MAX_BYTES bytes of UTF-8 after
  *    decoding, sent on as is (not trimmed), and must not be empty or only
  *    white space.
@@ -73,7 +79,8 @@ extern "C" {
     X(EJOINED, -10, "client is already in the room")                           \
     X(ESINK, -11, "a sink callback failed")                                    \
     X(EINVAL, -12, "invalid argument")                                         \
-    X(ENOMEM, -13, "out of memory")
+    X(ENOMEM, -13, "out of memory")                                           \
+    X(ENAMETAKEN, -14, "name taken by another user: told to the sender only")
 
 enum chat_room_err {
     CHAT_ROOM_OK = 0,
@@ -164,7 +171,8 @@ int chat_room_leave(chat_room *room, void *client, int64_t now_ms);
  * sends nothing.
  *
  * Returns 0 or CHAT_ROOM_UNCHANGED; for refused input CHAT_ROOM_ETOOBIG,
- * EJSON, ETYPE, EFIELD, ENAME, ENAMELONG, EEMPTY or ECONTENTLONG; otherwise
+ * EJSON, ETYPE, EFIELD, ENAME, ENAMELONG, ENAMETAKEN, EEMPTY or
+ * ECONTENTLONG; otherwise
  * CHAT_ROOM_ENOTJOINED, EINVAL, ENOMEM (nothing changed) or ESINK.
  */
 int chat_room_handle(chat_room *room, void *client, const char *json,

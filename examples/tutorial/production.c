@@ -38,11 +38,15 @@ int main(int argc, char **argv)
     wsio_server_config_default(&cfg);
     cfg.host = "127.0.0.1"; /* only the proxy connects */
     cfg.port = (uint16_t)(argc > 1 ? atoi(argv[1]) : 9001);
-    /* Believe X-Forwarded-For / Forwarded from the proxy, and only it. */
+    /* Believe the proxy's X-Forwarded-For (what the nginx below appends),
+     * from it only; a Forwarded header the client sent is ignored. */
     static const char *const proxies[] = {"127.0.0.1", "::1"};
     cfg.trusted_proxies = proxies;
     cfg.num_trusted_proxies = 2;
+    cfg.forwarded_header = WSIO_FORWARDED_X_FORWARDED_FOR;
     cfg.max_connections = 20000;           /* beyond: 503 */
+    cfg.max_connections_per_addr = 64;     /* per client address: 503 */
+    cfg.max_handshakes_per_addr_per_sec = 32; /* beyond: 429 */
     cfg.memory_budget = 512u << 20;        /* beyond: shed the largest */
     cfg.conn.max_message_size = 1u << 20;  /* beyond: 1009 */
     cfg.max_output_bytes = 256u << 10;     /* a slow reader's queue ... */

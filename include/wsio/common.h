@@ -114,6 +114,7 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(EHS_ACCEPT, -1411, 0, 0, "Sec-WebSocket-Accept does not match")          \
     X(EHS_SUBPROTOCOL, -1412, 0, 0, "server chose a subprotocol not offered")  \
     X(EHS_EXTENSION, -1413, 0, 0, "server chose an extension not offered")     \
+    X(EHS_BODY, -1414, 0, 400, "upgrade request has a body")                  \
     X(ENOMEM, -1900, 1011, 503, "out of memory")                               \
     X(EINTERNAL, -1901, 1011, 500, "internal error")
 

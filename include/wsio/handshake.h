@@ -177,7 +177,9 @@ WSIO_EXTERN int wsio_handshake_is_upgrade(const wsio_http_request *req);
  * WSIO_EHS_METHOD (not GET),
  * WSIO_EHS_HTTPVERSION (below HTTP/1.1), WSIO_EHS_HOST, WSIO_EHS_UPGRADE,
  * WSIO_EHS_CONNECTION, WSIO_EHS_KEY, WSIO_EHS_VERSION (answer with
- * wsio_handshake_build_reject, which adds Sec-WebSocket-Version: 13).
+ * wsio_handshake_build_reject, which adds Sec-WebSocket-Version: 13), then
+ * WSIO_EHS_BODY (a Transfer-Encoding, or a Content-Length other than 0:
+ * the bytes after the head would be taken as frames).
  */
 WSIO_EXTERN int wsio_handshake_validate_request(const wsio_http_request *req,
                                                 wsio_slice *key);

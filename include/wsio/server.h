@@ -39,6 +39,15 @@ extern "C" {
 typedef struct wsio_server wsio_server;
 typedef struct wsio_hub wsio_hub; /* wsio/hub.h */
 
+/* Which forwarding header a trusted proxy's request is believed by. */
+enum wsio_forwarded_header {
+    WSIO_FORWARDED_X_FORWARDED_FOR = 0, /* X-Forwarded-For (nginx's
+                                           proxy_add_x_forwarded_for) */
+    WSIO_FORWARDED_RFC7239 = 1,         /* Forwarded: for=... (RFC 7239) */
+    WSIO_FORWARDED_NONE = 2             /* neither: the peer (or PROXY
+                                           header) address stays */
+};
+
 /* Limits, timeouts and switches; fill with wsio_server_config_default(). */
 typedef struct wsio_server_config {
     const char *host;         /* address to bind: "127.0.0.1" (default),
@@ -92,12 +101,34 @@ typedef struct wsio_server_config {
                                    with a PROXY header of these versions
                                    (wsio/proxy.h); its client address is the
                                    connection's. Default WSIO_PROXY_OFF */
-    const char *const *trusted_proxies; /* peers whose Forwarded or
-                                   X-Forwarded-For header is believed:
+    const char *const *trusted_proxies; /* peers whose forwarding header
+                                   (forwarded_header) is believed:
                                    addresses or CIDR blocks ("10.0.0.0/8",
                                    "::1"). NULL (default): those headers
                                    are ignored. Copied. */
     size_t num_trusted_proxies;
+    enum wsio_forwarded_header forwarded_header; /* the one forwarding
+                                   header believed from trusted proxies
+                                   (the other is ignored); default
+                                   WSIO_FORWARDED_X_FORWARDED_FOR */
+    /* Per client address (docs/security.md): the address wsio believes
+     * (PROXY header, then the forwarding header), IPv6 grouped by
+     * addr_prefix_v6 bits. A connection is counted under its socket
+     * peer at accept, unless that peer is a trusted proxy or the listener
+     * expects a PROXY header, and moved to the believed client once the
+     * PROXY header or request head names one; connections still counted
+     * under nobody (a trusted proxy's own) are not limited. Counted per
+     * server: one server per thread (reuse_port) counts separately. */
+    size_t max_connections_per_addr; /* open sockets of one address,
+                                   handshaking ones included; over it,
+                                   503. 0 (default): no limit */
+    uint32_t max_handshakes_per_addr_per_sec; /* new connections one
+                                   address may start per second (a token
+                                   bucket holding one second's worth);
+                                   over it, 429. 0 (default): no limit */
+    uint8_t addr_prefix_v6;     /* leading bits of an IPv6 address that
+                                   name one client (1..128); 0 (default)
+                                   means 64, one subnet per client */
     const wsio_deflate_ext *deflate; /* permessage-deflate (RFC 7692;
                                    wsio/deflate.h makes one), or NULL
                                    (default): offers go unanswered. Must
@@ -396,6 +427,10 @@ typedef struct wsio_server_stats {
     uint64_t messages_replaced;       /* removed by LATEST_ONLY */
     uint64_t slow_disconnects;        /* closed with 1008 (CLOSE,
                                          DISCONNECT) */
+    /* Per-address limits (max_connections_per_addr and
+     * max_handshakes_per_addr_per_sec): connections refused. */
+    uint64_t addr_connections_refused; /* 503: the address had its most */
+    uint64_t addr_handshakes_limited;  /* 429: it started too many */
 } wsio_server_stats;
 
 /* wsio_server_get_stats - copy the counters into out. */

@@ -601,6 +601,67 @@ static void test_chat_room_rename_broadcasts_notice_and_trims(void **state)
     fixture_close(f);
 }
 
+static void test_chat_room_names_are_unique_and_taken_is_told_privately(void **state)
+{
+    (void)state;
+    fixture fx, *f = &fx;
+    fixture_open(f);
+    assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
+    assert_int_equal(chat_room_join(f->room, &f->b, 2), 0);
+    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"Alice\"}", 3), 0);
+    recorder_clear(&f->rec);
+    /* The same name, or one that differs only in ASCII case, or only in
+     * invisible characters: refused, told to b alone. */
+    static const char *const taken[] = {
+        "{\"type\":\"username\",\"username\":\"Alice\"}",
+        "{\"type\":\"username\",\"username\":\"aLICE\"}",
+        "{\"type\":\"username\",\"username\":\"Al\\u200bice\\u202e\"}",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(taken); i++) {
+        assert_int_equal(handle_str(f, &f->b, taken[i], 4), CHAT_ROOM_ENAMETAKEN);
+        assert_int_equal(f->rec.n, i + 1);
+        expect_rec(f, i, 0, &f->b, NULL, i == 1 ? "aLICE is taken: choose another name"
+                                                : "Alice is taken: choose another name",
+                   "4");
+    }
+    assert_string_equal(chat_room_name(f->room, &f->b), CHAT_DEFAULT_NAME);
+    /* Not in the history: a newcomer sees joins and the rename only. */
+    recorder_clear(&f->rec);
+    assert_int_equal(chat_room_join(f->room, &f->c, 5), 0);
+    assert_int_equal(f->rec.n, 4);
+    /* The default name stays shared; a name is free again once its holder
+     * leaves; a user may change the case of its own name. */
+    assert_string_equal(chat_room_name(f->room, &f->c), CHAT_DEFAULT_NAME);
+    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"ALICE\"}", 6), 0);
+    assert_int_equal(chat_room_leave(f->room, &f->a, 7), 0);
+    assert_int_equal(handle_str(f, &f->b, "{\"type\":\"username\",\"username\":\"alice\"}", 8), 0);
+    assert_string_equal(chat_room_name(f->room, &f->b), "alice");
+    fixture_close(f);
+}
+
+static void test_chat_room_strips_bidi_and_zero_width_from_names(void **state)
+{
+    (void)state;
+    fixture fx, *f = &fx;
+    fixture_open(f);
+    assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
+    recorder_clear(&f->rec);
+    /* Every one of them, between and around the letters. */
+    assert_int_equal(handle_str(f, &f->a,
+                                "{\"type\":\"username\",\"username\":\"\\u202ee\\u202av\\u202bi\\u202cl"
+                                "\\u202d\\u2066n\\u2067a\\u2068m\\u2069e\\u200e\\u200f\\u061c"
+                                "\\u200b\\u200c\\u200d\\u2060\\ufeff\"}",
+                                2),
+                     0);
+    assert_string_equal(chat_room_name(f->room, &f->a), "evilname");
+    expect_rec(f, 0, 1, NULL, NULL, "Anonymous is now known as evilname", "2");
+    /* Nothing visible left: refused like an empty name. */
+    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"\\u202e\\u200b \"}", 3),
+                     CHAT_ROOM_ENAME);
+    assert_int_equal(f->rec.n, 1);
+    fixture_close(f);
+}
+
 static void test_chat_room_history_keeps_last_100_in_order(void **state)
 {
     (void)state;
@@ -913,6 +974,8 @@ int main(void)
         cmocka_unit_test(test_chat_room_join_broadcasts_notice_with_default_name),
         cmocka_unit_test(test_chat_room_join_sends_history_before_notice),
         cmocka_unit_test(test_chat_room_rename_broadcasts_notice_and_trims),
+        cmocka_unit_test(test_chat_room_names_are_unique_and_taken_is_told_privately),
+        cmocka_unit_test(test_chat_room_strips_bidi_and_zero_width_from_names),
         cmocka_unit_test(test_chat_room_history_keeps_last_100_in_order),
         cmocka_unit_test(test_chat_room_leave_broadcasts_notice),
         cmocka_unit_test(test_chat_room_ignores_bad_input_with_its_code),

@@ -1,8 +1,9 @@
 /*
  * tests/integration/test_security.c - who may connect and who the server
  * thinks it is talking to, on real sockets and every loop mode: the Origin
- * allow-list, the PROXY protocol header (v1 and v2), and X-Forwarded-For /
- * Forwarded believed only from trusted proxies.
+ * allow-list, the PROXY protocol header (v1 and v2), and the one
+ * forwarding header the operator names (X-Forwarded-For by default, or
+ * Forwarded) believed only from trusted proxies.
  */
 #include <stdio.h>
 #include <string.h>
@@ -271,11 +272,11 @@ static void test_security_forwarded_headers_believed_from_trusted_proxy(void **s
         {"X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 198.51.100.9\r\n",
          "198.51.100.9"},
         {"X-Forwarded-For: 2001:DB8::9\r\n", "2001:db8::9"},
-        {"Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n", "192.0.2.60"},
-        {"Forwarded: for=\"[2001:db8:cafe::17]:4711\", for=10.0.0.5\r\n",
-         "2001:db8:cafe::17"},
-        /* Forwarded wins over X-Forwarded-For. */
-        {"X-Forwarded-For: 1.1.1.1\r\nForwarded: For=192.0.2.61\r\n", "192.0.2.61"},
+        /* The default header is X-Forwarded-For: a Forwarded header the
+         * client wrote (and the proxy passed on) is not read at all. */
+        {"X-Forwarded-For: 203.0.113.7\r\nForwarded: for=6.6.6.6\r\n",
+         "203.0.113.7"},
+        {"Forwarded: for=192.0.2.60\r\n", "127.0.0.1"},
         /* Every hop trusted: the farthest one. */
         {"X-Forwarded-For: 10.9.9.9, 10.1.1.1\r\n", "10.9.9.9"},
         /* Garbage or "unknown": nothing is believed. */
@@ -297,6 +298,45 @@ static void test_security_forwarded_headers_believed_from_trusted_proxy(void **s
     env_free(e);
 }
 
+/* The operator names Forwarded: then X-Forwarded-For is the one ignored;
+ * or neither. */
+static void test_security_forwarded_header_chosen_by_operator(void **state)
+{
+    env *e = env_new(state);
+    static const char *const trusted[] = {"10.0.0.0/8", "127.0.0.1"};
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.trusted_proxies = trusted;
+    cfg.num_trusted_proxies = 2;
+    cfg.forwarded_header = WSIO_FORWARDED_RFC7239;
+    seen sn;
+    wsio_server *srv = start(e, &cfg, &sn);
+    static const fwd_case rfc7239[] = {
+        {"Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n", "192.0.2.60"},
+        {"Forwarded: for=\"[2001:db8:cafe::17]:4711\", for=10.0.0.5\r\n",
+         "2001:db8:cafe::17"},
+        /* Rightmost untrusted: what the client wrote first is skipped. */
+        {"Forwarded: for=6.6.6.6, for=192.0.2.61, for=10.0.0.5\r\n",
+         "192.0.2.61"},
+        {"Forwarded: For=192.0.2.61\r\nX-Forwarded-For: 6.6.6.6\r\n",
+         "192.0.2.61"},
+        {"X-Forwarded-For: 203.0.113.7\r\n", "127.0.0.1"},
+        /* An element without "for" breaks the chain: nothing believed. */
+        {"Forwarded: for=192.0.2.61, proto=https\r\n", "127.0.0.1"},
+    };
+    run_forwarded_cases(e, srv, rfc7239, sizeof rfc7239 / sizeof rfc7239[0]);
+    wsio_server_free(srv);
+    cfg.forwarded_header = WSIO_FORWARDED_NONE;
+    srv = start(e, &cfg, &sn);
+    static const fwd_case none[] = {
+        {"X-Forwarded-For: 203.0.113.7\r\n", "127.0.0.1"},
+        {"Forwarded: for=192.0.2.61\r\n", "127.0.0.1"},
+    };
+    run_forwarded_cases(e, srv, none, 2);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **state)
 {
     env *e = env_new(state);
@@ -314,6 +354,10 @@ static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **s
     };
     run_forwarded_cases(e, srv, cases, 2);
     wsio_server_free(srv);
+    cfg.forwarded_header = WSIO_FORWARDED_RFC7239;
+    srv = start(e, &cfg, &sn);
+    run_forwarded_cases(e, srv, cases, 2);
+    wsio_server_free(srv);
     /* Without a trusted list the headers mean nothing at all. */
     wsio_server_config_default(&cfg);
     srv = start(e, &cfg, &sn);
@@ -329,6 +373,94 @@ static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **s
     env_free(e);
 }
 
+/* ---- a request body on an upgrade ------------------------------------------ */
+
+/* RFC 6455 section 4.1: the handshake is a GET with no body. A body's
+ * bytes must never be taken as frames (they would be a message the HTTP
+ * layer, or a proxy in front, saw as part of the request). */
+static void test_security_upgrade_with_body_gets_400(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    seen sn;
+    wsio_server *srv = start(e, &cfg, &sn);
+    /* A masked text frame "hi": what a smuggler would hide in the body. */
+    static const char frame[] = "\x81\x82\x01\x02\x03\x04\x69\x6b";
+    static const char *const bodies[] = {
+        "Content-Length: 8\r\n\r\n",
+        "Transfer-Encoding: chunked\r\n\r\n8\r\n",
+        "Content-Length: 0\r\nContent-Length: 8\r\n\r\n",
+        "Content-Length: 08\r\n\r\n",
+    };
+    char req[512], out[2048];
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        snprintf(req, sizeof req,
+                 "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s%s",
+                 bodies[i], frame);
+        exchange(e, srv, NULL, 0, req, out, sizeof out);
+        assert_non_null(strstr(out, "HTTP/1.1 400"));
+        assert_non_null(strstr(out, "upgrade request has a body"));
+    }
+    assert_int_equal(sn.s.opens, 0);
+    assert_int_equal(sn.s.messages, 0);
+    /* "Content-Length: 0" is no body: the frame after it is a message. */
+    int fd = raw_connect(wsio_server_port(srv));
+    snprintf(req, sizeof req,
+             "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Content-Length: 0\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n%s",
+             frame);
+    raw_send(fd, req);
+    RUN_UNTIL(e, sn.s.messages == 1, 5000);
+    assert_int_equal(sn.s.opens, 1);
+    close(fd);
+    wsio_server_stats st;
+    wsio_server_get_stats(srv, &st);
+    assert_int_equal(st.handshakes_rejected, 4);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+/* ---- HEAD --------------------------------------------------------------------- */
+
+/* RFC 9110 section 9.3.2: the head of GET's answer, no content, on every
+ * route (the hook's page, its 404, the default 404). A body after a HEAD
+ * answer would be read by a keep-alive proxy as the next response. */
+static void test_security_head_is_answered_without_a_body(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    seen sn;
+    wsio_server *srv = start(e, &cfg, &sn);
+    char get[2048], head[2048];
+    exchange(e, srv, NULL, 0, get_req, get, sizeof get);
+    exchange(e, srv, NULL, 0, "HEAD /who HTTP/1.1\r\nHost: x\r\n\r\n", head,
+             sizeof head);
+    char *get_end = strstr(get, "\r\n\r\n");
+    assert_non_null(get_end);
+    assert_true(strlen(get_end + 4) > 0); /* GET has its body */
+    /* HEAD: exactly GET's head (Content-Length included), nothing after. */
+    size_t head_len = (size_t)(get_end + 4 - get);
+    assert_int_equal(strlen(head), head_len);
+    assert_memory_equal(head, get, head_len);
+    wsio_server_free(srv);
+    /* Without an on_http hook: the default 404. */
+    srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, &sn, NULL);
+    assert_non_null(srv);
+    exchange(e, srv, NULL, 0, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", head,
+             sizeof head);
+    assert_non_null(strstr(head, "HTTP/1.1 404"));
+    assert_non_null(strstr(head, "Content-Length: 10\r\n"));
+    assert_int_equal(strlen(strstr(head, "\r\n\r\n")), 4);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,7 +469,10 @@ int main(void)
         ON_EVERY_LOOP(test_security_proxy_header_names_the_client),
         ON_EVERY_LOOP(test_security_proxy_listener_drops_connections_without_header),
         ON_EVERY_LOOP(test_security_forwarded_headers_believed_from_trusted_proxy),
+        ON_EVERY_LOOP(test_security_forwarded_header_chosen_by_operator),
         ON_EVERY_LOOP(test_security_forwarded_headers_ignored_from_untrusted_peer),
+        ON_EVERY_LOOP(test_security_upgrade_with_body_gets_400),
+        ON_EVERY_LOOP(test_security_head_is_answered_without_a_body),
     };
     return cmocka_run_group_tests_name("security", tests, NULL, NULL);
 }

@@ -72,6 +72,16 @@ async def expect_user(url, user, **kw):
         await ws.close()
 
 
+def noncanonical(tok):
+    """The same token with the signature's last character changed in its
+    unused low bits only (43 characters for 32 bytes: 2 bits unused), so
+    that it still decodes to the same bytes."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(tok[-1])
+    assert last & 3 == 0
+    return tok[:-1] + alphabet[last | 1]
+
+
 async def auth(ca, url, made, secret):
     ssl_ctx = ctx_for(ca)
     now = int(time.time())
@@ -90,6 +100,11 @@ async def auth(ca, url, made, secret):
         "alg HS512": f"{url}?token=" + token(secret, good, alg="HS512"),
         "expired": f"{url}?token=" + token(secret, {"sub": "bob", "exp": now - 10}),
         "no exp": f"{url}?token=" + token(secret, {"sub": "bob"}),
+        "non-canonical base64url signature": f"{url}?token=" + noncanonical(token(secret, good)),
+        "control characters in the name": f"{url}?token="
+        + token(secret, {"sub": "bob", "name": "ev\u0001il\nname", "exp": now + 300}),
+        "bidi override in the name": f"{url}?token="
+        + token(secret, {"sub": "bob", "name": "\u202eevil", "exp": now + 300}),
     }
     for what, u in bad.items():
         await expect_status(u, 401, ssl=ssl_ctx)

@@ -676,6 +676,14 @@ static const validate_vector validate_vectors[] = {
      "Sec-WebSocket-Version: 13, 8\r\n\r\n", WSIO_EHS_VERSION},
     {"two versions", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
      "Sec-WebSocket-Version: 8\r\n\r\n", WSIO_EHS_VERSION},
+    {"body by length", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
+     "Content-Length: 5\r\n\r\n", WSIO_EHS_BODY},
+    {"chunked body", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
+     "Transfer-Encoding: chunked\r\n\r\n", WSIO_EHS_BODY},
+    {"two lengths", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
+     "Content-Length: 0\r\nContent-Length: 0\r\n\r\n", WSIO_EHS_BODY},
+    {"length not a number", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
+     "Content-Length: x\r\n\r\n", WSIO_EHS_BODY},
 };
 
 static void test_handshake_validate_request_reports_each_failure(void **state)
