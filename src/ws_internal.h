@@ -159,6 +159,8 @@ struct wsio_ws {
     uint32_t hs_in_len, hs_out_len, hs_out_off;
     wsio__sub *subs;            /* topics this ws is in */
     char *subprotocol;          /* negotiated, or NULL */
+    uint64_t id;                /* server: wsio_ws_id, from OPEN on */
+    struct wsio__kept_request *kept; /* server: wsio_ws_request, or NULL */
     wsio_deflate_params pmd;    /* permessage-deflate, when pmd_on */
     int fail_err;               /* terminate with this at the next timer */
     uint16_t port;
