@@ -1519,12 +1519,13 @@ wsio__inbox *wsio__server_inbox(const wsio_server *srv)
     return srv->inbox;
 }
 
-void wsio__server_sent_to(wsio_server *srv, uint64_t id, int result)
+void wsio__server_sent_to(wsio_server *srv, uint64_t id,
+                          enum wsio_opcode opcode, int result)
 {
     if (result == WSIO_ECLOSED)
         srv->stats.sends_to_closed++;
     if (srv->hooks.on_sent_to)
-        srv->hooks.on_sent_to(srv, id, result, srv->common.user);
+        srv->hooks.on_sent_to(srv, id, opcode, result, srv->common.user);
 }
 
 wsio__hub_member *wsio__server_hub_member(const wsio_server *srv)

@@ -81,13 +81,13 @@ static void apply(wsio_server *srv, const post_item *it)
         rc = ws ? wsio_ws_send(ws, (enum wsio_opcode)it->opcode, payload,
                                it->len)
                 : WSIO_ECLOSED;
-        wsio__server_sent_to(srv, it->id, rc);
+        wsio__server_sent_to(srv, it->id, (enum wsio_opcode)it->opcode, rc);
         break;
     case POST_CLOSE:
         ws = wsio_server_find(srv, it->id);
         rc = ws ? wsio_ws_close(ws, it->code, (const char *)payload, it->len)
                 : WSIO_ECLOSED;
-        wsio__server_sent_to(srv, it->id, rc);
+        wsio__server_sent_to(srv, it->id, WSIO_OP_CLOSE, rc);
         break;
     case POST_PUBLISH:
         (void)wsio_server_publish_n(srv, (const char *)it->data, it->tlen,

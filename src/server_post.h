@@ -31,7 +31,9 @@ void wsio__inbox_close(wsio__inbox *in);
 
 /* Provided by server.c. */
 wsio__inbox *wsio__server_inbox(const wsio_server *srv);
-/* A send_to or close_to of id ran with result: count it, tell the host. */
-void wsio__server_sent_to(wsio_server *srv, uint64_t id, int result);
+/* A send_to (opcode TEXT, BINARY) or close_to (CLOSE) of id ran with
+ * result: count it, tell the host. */
+void wsio__server_sent_to(wsio_server *srv, uint64_t id,
+                          enum wsio_opcode opcode, int result);
 
 #endif /* WSIO_SERVER_POST_H */

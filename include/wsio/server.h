@@ -185,12 +185,13 @@ typedef struct wsio_server_hooks {
      * answer 500. Without this hook every valid upgrade is accepted. */
     int (*on_upgrade)(wsio_server *srv, const wsio_request_info *req,
                       wsio_upgrade_decision *decision, void *user);
-    /* A wsio_server_send_to or wsio_server_close_to of id ran on the
-     * server's thread; result is what wsio_ws_send (a wsio_send_result or
-     * an error) or wsio_ws_close returned, or WSIO_ECLOSED when id was no
-     * longer open (also counted in stats.sends_to_closed). May be NULL. */
-    void (*on_sent_to)(wsio_server *srv, uint64_t id, int result,
-                       void *user);
+    /* A wsio_server_send_to (opcode WSIO_OP_TEXT or WSIO_OP_BINARY) or
+     * wsio_server_close_to (WSIO_OP_CLOSE) of id ran on the server's
+     * thread; result is what wsio_ws_send (a wsio_send_result or an error)
+     * or wsio_ws_close returned, or WSIO_ECLOSED when id was no longer
+     * open (also counted in stats.sends_to_closed). May be NULL. */
+    void (*on_sent_to)(wsio_server *srv, uint64_t id,
+                       enum wsio_opcode opcode, int result, void *user);
 } wsio_server_hooks;
 
 /*
