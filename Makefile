@@ -413,7 +413,7 @@ clean:
 	rm -rf $(BUILD) build-san $(FUZZ_BUILD)
 
 help:
-	@echo "all (default)  libwsio.a, libwsio.so.$(MAJOR), wsio.pc in $(BUILD)/"
+	@echo "all (default)  libwsio.a, libwsio.so.$(MAJOR), wsio.pc, wsio-static.pc in $(BUILD)/"
 	@echo "test | check   every test: unit, integration, interop, conformance, browser, examples, checks"
 	@echo "unit           only the cmocka suites"
 	@echo "integration    servers and clients on 127.0.0.1 (every loop mode, partial I/O)"

@@ -14,9 +14,9 @@
 #include "ws_internal.h"
 
 typedef struct wsio__id_map {
-    wsio_ws **slots;            /* cap entries, NULL when empty */
-    size_t cap, count;          /* cap: 0 or a power of two */
-    uint64_t key;               /* hash key */
+    wsio_ws **slots;   /* cap entries, NULL when empty */
+    size_t cap, count; /* cap: 0 or a power of two */
+    uint64_t key;      /* hash key */
 } wsio__id_map;
 
 /* Start empty, with a random key. Returns 0 or WSIO_EINTERNAL. */

@@ -11,27 +11,27 @@ enum post_kind { POST_SEND, POST_CLOSE, POST_PUBLISH, POST_BROADCAST };
 typedef struct post_item post_item;
 struct post_item {
     post_item *next;
-    size_t bytes;              /* counted against the bound */
-    size_t len;                /* payload or close reason */
-    uint64_t id;               /* send and close */
-    uint16_t code;             /* close */
-    uint8_t kind;              /* enum post_kind */
-    uint8_t opcode;            /* send, publish, broadcast */
-    uint8_t tlen;              /* publish: the topic's length */
-    unsigned char data[];      /* the topic (publish), then the payload */
+    size_t bytes;         /* counted against the bound */
+    size_t len;           /* payload or close reason */
+    uint64_t id;          /* send and close */
+    uint16_t code;        /* close */
+    uint8_t kind;         /* enum post_kind */
+    uint8_t opcode;       /* send, publish, broadcast */
+    uint8_t tlen;         /* publish: the topic's length */
+    unsigned char data[]; /* the topic (publish), then the payload */
 };
 
 struct wsio__inbox {
     pthread_mutex_t mu;
-    post_item *head, *tail;    /* (mu) */
-    size_t pending;            /* bytes of the items queued (mu) */
-    int drain_posted;          /* a drain() is in the loop's queue (mu) */
+    post_item *head, *tail; /* (mu) */
+    size_t pending;         /* bytes of the items queued (mu) */
+    int drain_posted;       /* a drain() is in the loop's queue (mu) */
     size_t max_pending;
     const wsio_mem *mem;
     wsio_loop *loop;
-    wsio_server *srv;          /* NULL once the server is freed */
-    wsio__attach attach;       /* while closed with a drain posted */
-    int draining;              /* drain() runs: close leaves the free to it */
+    wsio_server *srv;    /* NULL once the server is freed */
+    wsio__attach attach; /* while closed with a drain posted */
+    int draining;        /* drain() runs: close leaves the free to it */
 };
 
 static void items_free(const wsio_mem *mem, post_item *it)
@@ -95,8 +95,8 @@ static void apply(wsio_server *srv, const post_item *it)
                                     it->len);
         break;
     default:
-        (void)wsio_server_broadcast(srv, (enum wsio_opcode)it->opcode,
-                                    payload, it->len, NULL);
+        (void)wsio_server_broadcast(srv, (enum wsio_opcode)it->opcode, payload,
+                                    it->len, NULL);
         break;
     }
 }
@@ -228,8 +228,8 @@ static int post(wsio_server *srv, enum post_kind kind, uint64_t id,
     return push(in, it);
 }
 
-int wsio_server_send_to(wsio_server *srv, uint64_t id,
-                        enum wsio_opcode opcode, const void *data, size_t len)
+int wsio_server_send_to(wsio_server *srv, uint64_t id, enum wsio_opcode opcode,
+                        const void *data, size_t len)
 {
     if (!message_ok(opcode, data, len))
         return WSIO_EINVAL;

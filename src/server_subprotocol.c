@@ -7,8 +7,7 @@
 #include "server_subprotocol.h"
 
 int wsio__subprotocols_init(wsio__subprotocols *sp,
-                            const wsio_server_config *cfg,
-                            const wsio_mem *mem)
+                            const wsio_server_config *cfg, const wsio_mem *mem)
 {
     size_t n = cfg->subprotocols ? cfg->num_subprotocols : 0;
     if (n == 0)

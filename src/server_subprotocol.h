@@ -11,15 +11,14 @@
 
 /* A copy of cfg->subprotocols, in one allocation. */
 typedef struct wsio__subprotocols {
-    char **names;               /* NULL when none are configured */
+    char **names; /* NULL when none are configured */
     size_t n;
 } wsio__subprotocols;
 
 /* Copy cfg's list into sp (zeroed). Returns 0, WSIO_ENOMEM, or WSIO_EINVAL
  * for a NULL entry or a name that is not an HTTP token. */
 int wsio__subprotocols_init(wsio__subprotocols *sp,
-                            const wsio_server_config *cfg,
-                            const wsio_mem *mem);
+                            const wsio_server_config *cfg, const wsio_mem *mem);
 void wsio__subprotocols_free(wsio__subprotocols *sp, const wsio_mem *mem);
 
 /* The first of sp's names (server preference) that req offers in

@@ -15,7 +15,10 @@
  *     wsio_server *srv = wsio_server_new(loop, &cfg, &cb, NULL, NULL, &err);
  *     wsio_loop_run(loop);
  *
- * Threads: a server belongs to its loop's thread. To use several cores,
+ * Threads: a server belongs to its loop's thread; other threads reach its
+ * connections by id (wsio_ws_id, wsio_server_send_to, wsio_server_close_to)
+ * and publish or broadcast through wsio_server_post_publish and
+ * wsio_server_post_broadcast. To use several cores,
  * run one loop and one server per thread with reuse_port set, all in one
  * wsio_hub (wsio/hub.h) so that broadcast and topics reach every thread.
  */

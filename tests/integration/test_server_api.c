@@ -22,7 +22,7 @@
 /* ---- an allocator wrapper: the env's allocator behind a mutex ---- */
 
 typedef struct locked_mem {
-    wsio_mem inner;            /* the env's allocator, as it was */
+    wsio_mem inner; /* the env's allocator, as it was */
     pthread_mutex_t mu;
 } locked_mem;
 
@@ -64,8 +64,8 @@ static void lock_env_mem(env *e, locked_mem *lm)
 /* ---- a client whose callbacks are the test's ---- */
 
 static wsio_ws *connect_to(env *e, wsio_server *srv, const char *path,
-                           wsio_client_config *cfg,
-                           const wsio_ws_callbacks *cb, void *user)
+                           wsio_client_config *cfg, const wsio_ws_callbacks *cb,
+                           void *user)
 {
     char url[128];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u%s",
@@ -92,7 +92,7 @@ typedef struct seen_request {
     int opens, with_request;
     char method[8], path[32], query[32], header[32], addr[64], sub[32];
     uint16_t port;
-    uint16_t ws_port;          /* wsio_ws_remote_addr's */
+    uint16_t ws_port; /* wsio_ws_remote_addr's */
 } seen_request;
 
 static void copy_slice(char *out, size_t cap, wsio_slice s)
@@ -142,7 +142,8 @@ static void test_api_request_fields_in_on_open(void **state)
     seen_request s;
     memset(&s, 0, sizeof s);
     int err = 0;
-    wsio_server *srv = wsio_server_new(e->loop, &cfg, &request_cb, NULL, &s, &err);
+    wsio_server *srv =
+        wsio_server_new(e->loop, &cfg, &request_cb, NULL, &s, &err);
     assert_non_null(srv);
     static const wsio_http_header extra[] = {{{"X-Test", 6}, {"hello", 5}}};
     wsio_client_config cc;
@@ -229,9 +230,9 @@ static void test_api_kept_request_counts_in_memory_budget(void **state)
 
 typedef struct sub_state {
     server_state base;
-    const char *pick;          /* on_upgrade sets this (NULL: leave preset) */
+    const char *pick; /* on_upgrade sets this (NULL: leave preset) */
     int set_pick;
-    char preset[32];           /* what on_upgrade found preset */
+    char preset[32]; /* what on_upgrade found preset */
 } sub_state;
 
 static int pick_hook(wsio_server *srv, const wsio_request_info *req,
@@ -454,14 +455,14 @@ static void test_api_topic_calls_take_a_length(void **state)
     /* What cannot be a topic: a NUL inside, over 255 bytes, NULL. */
     static char long_topic[256];
     memset(long_topic, 't', sizeof long_topic);
-    assert_int_equal(wsio_server_publish_n(srv, "a\0b", 3, WSIO_OP_TEXT, "x", 1),
-                     WSIO_EINVAL);
-    assert_int_equal(wsio_server_publish_n(srv, long_topic, 256, WSIO_OP_TEXT,
-                                           "x", 1),
-                     WSIO_EINVAL);
-    assert_int_equal(wsio_server_publish_n(srv, long_topic, 255, WSIO_OP_TEXT,
-                                           "x", 1),
-                     0);
+    assert_int_equal(
+        wsio_server_publish_n(srv, "a\0b", 3, WSIO_OP_TEXT, "x", 1),
+        WSIO_EINVAL);
+    assert_int_equal(
+        wsio_server_publish_n(srv, long_topic, 256, WSIO_OP_TEXT, "x", 1),
+        WSIO_EINVAL);
+    assert_int_equal(
+        wsio_server_publish_n(srv, long_topic, 255, WSIO_OP_TEXT, "x", 1), 0);
     assert_int_equal(wsio_server_publish_n(srv, NULL, 0, WSIO_OP_TEXT, "x", 1),
                      WSIO_EINVAL);
     wsio_server_free(srv);
@@ -478,8 +479,8 @@ static void test_api_topic_calls_take_a_length(void **state)
 typedef struct by_id {
     server_state base;
     pthread_mutex_t mu;
-    uint64_t ids[NCONN];       /* in open order (mu) */
-    int nids;                  /* (mu) */
+    uint64_t ids[NCONN]; /* in open order (mu) */
+    int nids;            /* (mu) */
     int server_closes;
     uint64_t last_id;
     int ids_not_increasing;
@@ -490,13 +491,13 @@ typedef struct by_id {
     int other_results, reports, close_reports, bad_id_reports;
     /* what the clients received, per id - 1 */
     int received[NCONN + 1];
-    int wrong_conn;            /* a client got another id's message */
-    int stop;                  /* atomic: workers stop */
+    int wrong_conn; /* a client got another id's message */
+    int stop;       /* atomic: workers stop */
 } by_id;
 
 typedef struct client_rec {
     by_id *t;
-    uint64_t id;               /* the id of its messages, once one came */
+    uint64_t id; /* the id of its messages, once one came */
     int opened, closed;
 } client_rec;
 
@@ -590,8 +591,8 @@ typedef struct sender {
     by_id *t;
     wsio_server *srv;
     unsigned seed;
-    int posted, refused;       /* send_to returned 0 / an error */
-    int done;                  /* atomic: the thread is about to end */
+    int posted, refused; /* send_to returned 0 / an error */
+    int done;            /* atomic: the thread is about to end */
 } sender;
 
 static void *sender_main(void *arg)
@@ -612,7 +613,8 @@ static void *sender_main(void *arg)
         unsigned char msg[16];
         memcpy(msg, &id, sizeof id);
         memset(msg + sizeof id, 'a' + (i % 26), sizeof msg - sizeof id);
-        if (wsio_server_send_to(w->srv, id, WSIO_OP_BINARY, msg, sizeof msg) == 0)
+        if (wsio_server_send_to(w->srv, id, WSIO_OP_BINARY, msg, sizeof msg) ==
+            0)
             w->posted++;
         else
             w->refused++;
@@ -631,7 +633,8 @@ static int all_closed(const client_rec *c, int n)
     return 1;
 }
 
-static void test_api_send_by_id_from_threads_while_conns_come_and_go(void **state)
+static void
+test_api_send_by_id_from_threads_while_conns_come_and_go(void **state)
 {
     env *e = env_new(state);
     locked_mem lm;
@@ -658,7 +661,8 @@ static void test_api_send_by_id_from_threads_while_conns_come_and_go(void **stat
         w[i].t = t;
         w[i].srv = srv;
         w[i].seed = 1000u + (unsigned)i;
-        assert_int_equal(pthread_create(&w[i].thread, NULL, sender_main, &w[i]), 0);
+        assert_int_equal(pthread_create(&w[i].thread, NULL, sender_main, &w[i]),
+                         0);
     }
     /* Open the connections ten at a time; after each wave, the server
      * closes the oldest still open ones (by id, through the same queue),
@@ -696,16 +700,17 @@ static void test_api_send_by_id_from_threads_while_conns_come_and_go(void **stat
         assert_int_equal(w[i].refused, 0);
     }
     for (; closes_posted < NCONN; closes_posted++)
-        assert_int_equal(wsio_server_close_to(srv, t->ids[closes_posted], 1000,
-                                              "bye", 3),
-                         0);
+        assert_int_equal(
+            wsio_server_close_to(srv, t->ids[closes_posted], 1000, "bye", 3),
+            0);
     /* Every id is closed now (or closing): these must all be reported
      * closed, and an id never issued too. */
     RUN_UNTIL(e, t->server_closes == NCONN, 10000);
     for (int i = 0; i < NCONN; i++)
-        assert_int_equal(wsio_server_send_to(srv, t->ids[i], WSIO_OP_TEXT, "x", 1),
-                         0);
-    assert_int_equal(wsio_server_send_to(srv, 1000000, WSIO_OP_TEXT, "x", 1), 0);
+        assert_int_equal(
+            wsio_server_send_to(srv, t->ids[i], WSIO_OP_TEXT, "x", 1), 0);
+    assert_int_equal(wsio_server_send_to(srv, 1000000, WSIO_OP_TEXT, "x", 1),
+                     0);
     int expect_reports = posted + 2 * NCONN + 1;
     RUN_UNTIL(e, t->reports == expect_reports, 10000);
     RUN_UNTIL(e, all_closed(c, NCONN), 10000);
@@ -755,7 +760,8 @@ static void *poster_main(void *arg)
 {
     poster *p = arg;
     static const char topic[] = "prices|ignored";
-    p->rc_publish = wsio_server_post_publish(p->srv, topic, 6, WSIO_OP_TEXT, "0", 1);
+    p->rc_publish =
+        wsio_server_post_publish(p->srv, topic, 6, WSIO_OP_TEXT, "0", 1);
     p->rc_broadcast = wsio_server_post_broadcast(p->srv, WSIO_OP_TEXT, "1", 1);
     return NULL;
 }
@@ -807,7 +813,8 @@ static void test_api_posted_bytes_are_bounded(void **state)
     size_t live0 = e->tm.live_blocks;
     int accepted = 0, rc = 0;
     for (int i = 0; i < 1000 && rc == 0; i++) {
-        rc = wsio_server_send_to(srv, 42, WSIO_OP_BINARY, payload, sizeof payload);
+        rc = wsio_server_send_to(srv, 42, WSIO_OP_BINARY, payload,
+                                 sizeof payload);
         if (rc == 0)
             accepted++;
     }
@@ -819,8 +826,9 @@ static void test_api_posted_bytes_are_bounded(void **state)
     assert_int_equal(wsio_server_send_to(srv, 42, WSIO_OP_TEXT, "x", 1), 0);
     accepted++;
     wsio_server_stats st;
-    RUN_UNTIL(e, (wsio_server_get_stats(srv, &st),
-                  st.sends_to_closed == (uint64_t)accepted),
+    RUN_UNTIL(e,
+              (wsio_server_get_stats(srv, &st),
+               st.sends_to_closed == (uint64_t)accepted),
               5000);
     assert_int_equal(wsio_server_send_to(srv, 42, WSIO_OP_TEXT, "x", 1), 0);
     /* Bad arguments are refused at once. */
@@ -858,8 +866,8 @@ static void test_api_server_freed_inside_a_report(void **state)
     wsio_server_config_default(&cfg);
     wsio_server_hooks hooks = {.on_sent_to = free_on_report};
     int err = 0;
-    wsio_server *srv = wsio_server_new(e->loop, &cfg, &server_cb, &hooks,
-                                       &reports, &err);
+    wsio_server *srv =
+        wsio_server_new(e->loop, &cfg, &server_cb, &hooks, &reports, &err);
     assert_non_null(srv);
     for (int i = 0; i < 5; i++)
         assert_int_equal(wsio_server_send_to(srv, 7, WSIO_OP_TEXT, "x", 1), 0);
