@@ -273,7 +273,9 @@ WSIO_EXTERN const wsio_request_info *wsio_ws_request(const wsio_ws *ws);
  * srv must stay valid during the call: stop calling (join the threads
  * that do) before wsio_server_free, and do not use them with
  * wsio_server_shutdown, after which the server frees itself. What is
- * still queued when the server is freed is dropped.
+ * still queued when the server is freed is dropped. The copy is made with
+ * the loop's allocator on the calling thread (as wsio_loop_post does), so
+ * a wsio_mem given to the loop must be thread-safe.
  *
  * Each returns 0 (queued), or WSIO_EINVAL (bad opcode or arguments),
  * WSIO_EAGAIN (cfg.max_post_bytes are already waiting), WSIO_ENOMEM.
