@@ -34,6 +34,9 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 LIB_CFLAGS := $(STD) $(WARN) -Iinclude -fvisibility=hidden $(CFLAGS) $(SAN_FLAGS)
+# Installed archives and libraries name no build directory (debug info's
+# compilation directory, __FILE__): paths are written relative to ".".
+LIB_CFLAGS += -ffile-prefix-map=$(CURDIR)=.
 # Tests and examples: cmocka's macros trip -Wconversion, so they get the
 # strict set minus the conversion warnings.
 APP_CFLAGS := $(STD) -Wall -Wextra -Wshadow -Iinclude -Isrc $(CFLAGS) $(SAN_FLAGS)
@@ -68,6 +71,7 @@ SONAME := libwsio.so.$(MAJOR)
 SHARED_REAL := $(BUILD)/libwsio.so.$(VERSION)
 SHARED_LIB := $(BUILD)/libwsio.so
 PC_FILE := $(BUILD)/wsio.pc
+STATIC_PC_FILE := $(BUILD)/wsio-static.pc
 
 UNIT_SRC := $(filter-out $(ZLIB_SKIP),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -107,7 +111,7 @@ all: static shared pkgconfig
 
 lib static: $(STATIC_LIB)
 shared: $(SHARED_LIB)
-pkgconfig: $(PC_FILE)
+pkgconfig: $(PC_FILE) $(STATIC_PC_FILE)
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
@@ -134,6 +138,10 @@ PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
 
 $(PC_FILE): wsio.pc.in $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(PC_SUBST) $< > $@
+
+$(STATIC_PC_FILE): wsio-static.pc.in $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(PC_SUBST) $< > $@
 
@@ -386,13 +394,14 @@ install: all
 	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libwsio.so
 	$(PC_SUBST) wsio.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio.pc
+	$(PC_SUBST) wsio-static.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio-static.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio.h
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/wsio
 	rm -f $(DESTDIR)$(LIBDIR)/libwsio.a $(DESTDIR)$(LIBDIR)/libwsio.so \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION) \
-	      $(DESTDIR)$(PKGCONFIGDIR)/wsio.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/wsio.pc $(DESTDIR)$(PKGCONFIGDIR)/wsio-static.pc
 
 # ---- housekeeping --------------------------------------------------------
 
@@ -408,7 +417,7 @@ clean:
 	rm -rf $(BUILD) build-san $(FUZZ_BUILD)
 
 help:
-	@echo "all (default)  libwsio.a, libwsio.so.$(MAJOR), wsio.pc in $(BUILD)/"
+	@echo "all (default)  libwsio.a, libwsio.so.$(MAJOR), wsio.pc, wsio-static.pc in $(BUILD)/"
 	@echo "test | check   every test: unit, integration, interop, conformance, browser, examples, checks"
 	@echo "unit           only the cmocka suites"
 	@echo "integration    servers and clients on 127.0.0.1 (every loop mode, partial I/O)"

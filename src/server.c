@@ -37,7 +37,11 @@
 #include "budget.h"
 #include "hub_internal.h"
 #include "server_addr_limit.h"
+#include "server_ids.h"
+#include "server_post.h"
+#include "server_request.h"
 #include "server_security.h"
+#include "server_subprotocol.h"
 #include "ws_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
@@ -85,6 +89,11 @@ struct wsio_server {
     wsio__budget budget;      /* counts the connections' buffers */
     wsio__security sec;       /* origins, PROXY header, trusted proxies */
     wsio__addr_limits addr_limits; /* per-address counts */
+    wsio__subprotocols protos; /* cfg.subprotocols, preference order */
+    wsio__id_map ids;         /* open connections by wsio_ws_id */
+    uint64_t last_ws_id;      /* ids are never reused */
+    wsio__inbox *inbox;       /* calls from other threads */
+    int keep_request;         /* cfg.keep_request */
     wsio__deferred defer;
     wsio_ws *open, *other;
     size_t nsockets;          /* connections not DEAD */
@@ -117,6 +126,7 @@ void wsio_server_config_default(wsio_server_config *cfg)
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
     cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+    cfg->max_post_bytes = (size_t)16 << 20;
 }
 
 /* ---- the registry ---------------------------------------------------------- */
@@ -268,10 +278,21 @@ static int topic_name_ok(const char *name, size_t *len)
     return *len <= TOPIC_MAX;
 }
 
+/* A name given with its length: no NUL inside, since brokers and the hub
+ * are handed it NUL-terminated. */
+static int topic_bytes_ok(const char *name, size_t len)
+{
+    return name && len <= TOPIC_MAX && !memchr(name, '\0', len);
+}
+
 int wsio_ws_subscribe(wsio_ws *ws, const char *name)
 {
-    size_t len;
-    if (!topic_name_ok(name, &len))
+    return name ? wsio_ws_subscribe_n(ws, name, strlen(name)) : WSIO_EINVAL;
+}
+
+int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
+{
+    if (!topic_bytes_ok(name, len))
         return WSIO_EINVAL;
     wsio_server *srv = ws->srv;
     if (!srv || ws->state != WSIO__WS_OPEN)
@@ -303,8 +324,12 @@ int wsio_ws_subscribe(wsio_ws *ws, const char *name)
 
 int wsio_ws_unsubscribe(wsio_ws *ws, const char *name)
 {
-    size_t len;
-    if (!topic_name_ok(name, &len))
+    return name ? wsio_ws_unsubscribe_n(ws, name, strlen(name)) : WSIO_EINVAL;
+}
+
+int wsio_ws_unsubscribe_n(wsio_ws *ws, const char *name, size_t len)
+{
+    if (!topic_bytes_ok(name, len))
         return WSIO_EINVAL;
     if (!ws->srv)
         return WSIO_ESTATE;
@@ -445,13 +470,10 @@ static int send_frames(wsio_server *srv, topic *t,
 
 /* Queue a message on this server's connections: the subscribers of topic,
  * or with topic NULL every open one but except. Nothing goes to the broker. */
-static int send_local(wsio_server *srv, const char *name,
+static int send_local(wsio_server *srv, const char *name, size_t tlen,
                       enum wsio_opcode opcode, const void *data, size_t len,
                       const wsio_ws *except)
 {
-    size_t tlen = 0;
-    if (name && !topic_name_ok(name, &tlen))
-        return WSIO_EINVAL;
     int rc = check_message(srv, opcode, data, len);
     if (rc)
         return rc;
@@ -487,12 +509,13 @@ int wsio__server_send_frame(wsio_server *srv, const char *name,
 }
 
 /* A local publish or broadcast: here first, then to the hub's other
- * servers (other threads), then to the other nodes. */
-static int send_everywhere(wsio_server *srv, const char *name,
+ * servers (other threads), then to the other nodes. name, when not NULL,
+ * is NUL-terminated after its tlen bytes. */
+static int send_everywhere(wsio_server *srv, const char *name, size_t tlen,
                            enum wsio_opcode opcode, const void *data,
                            size_t len, const wsio_ws *except)
 {
-    int count = send_local(srv, name, opcode, data, len, except);
+    int count = send_local(srv, name, tlen, opcode, data, len, except);
     if (count >= 0 && srv->hub)
         wsio__hub_forward(srv->hub, name, opcode, data, len);
     if (count >= 0 && srv->broker.on_publish)
@@ -503,7 +526,7 @@ static int send_everywhere(wsio_server *srv, const char *name,
 int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
                           const void *data, size_t len, const wsio_ws *except)
 {
-    return send_everywhere(srv, NULL, opcode, data, len, except);
+    return send_everywhere(srv, NULL, 0, opcode, data, len, except);
 }
 
 int wsio_server_publish(wsio_server *srv, const char *name,
@@ -511,15 +534,32 @@ int wsio_server_publish(wsio_server *srv, const char *name,
 {
     if (!name)
         return WSIO_EINVAL;
-    return send_everywhere(srv, name, opcode, data, len, NULL);
+    return wsio_server_publish_n(srv, name, strlen(name), opcode, data, len);
+}
+
+int wsio_server_publish_n(wsio_server *srv, const char *name, size_t tlen,
+                          enum wsio_opcode opcode, const void *data,
+                          size_t len)
+{
+    if (!topic_bytes_ok(name, tlen))
+        return WSIO_EINVAL;
+    /* The hub and the broker take the name NUL-terminated. */
+    char copy[TOPIC_MAX + 1];
+    if (tlen)
+        memcpy(copy, name, tlen);
+    copy[tlen] = '\0';
+    return send_everywhere(srv, copy, tlen, opcode, data, len, NULL);
 }
 
 int wsio_server_deliver(wsio_server *srv, uint64_t origin, const char *name,
                         enum wsio_opcode opcode, const void *data, size_t len)
 {
+    size_t tlen = 0;
     if (origin == srv->node_id)
         return 0;
-    return send_local(srv, name, opcode, data, len, NULL);
+    if (name && !topic_name_ok(name, &tlen))
+        return WSIO_EINVAL;
+    return send_local(srv, name, tlen, opcode, data, len, NULL);
 }
 
 /* ---- slow consumers, per topic -------------------------------------------------- */
@@ -736,9 +776,11 @@ static char *copy_string(const wsio_mem *mem, const char *s)
 }
 
 /* Send the 101 and open the WebSocket (section 4.2.2). */
-static void accept_upgrade(wsio_server *srv, wsio_ws *ws, wsio_slice key,
+static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
+                           const wsio_http_request *req, uint8_t *head,
+                           size_t head_len, wsio_slice key,
                            const wsio_upgrade_decision *d, const char *ext,
-                           uint8_t *rest, size_t rest_len)
+                           size_t rest_len)
 {
     wsio_handshake_answer answer;
     memset(&answer, 0, sizeof answer);
@@ -746,22 +788,31 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws, wsio_slice key,
     answer.extensions = ext;
     ssize_t need = wsio_handshake_build_accept(NULL, 0, key, &answer);
     if (need < 0) {
+        srv->stats.upgrade_errors++;
         reply_status(ws, 500); /* the hook's subprotocol had CR/LF */
         return;
     }
     char *out = wsio__malloc(srv->mem, (size_t)need);
     char *sub = d->subprotocol ? copy_string(srv->mem, d->subprotocol) : NULL;
-    if (!out || (d->subprotocol && !sub)) {
+    if (!out || (d->subprotocol && !sub) ||
+        wsio__ids_reserve(&srv->ids, srv->mem) < 0) {
         wsio__free(srv->mem, out);
         wsio__free(srv->mem, sub);
+        reply_error(ws, WSIO_ENOMEM);
+        return;
+    }
+    ws->subprotocol = sub;
+    if (srv->keep_request && wsio__request_keep(ws, req, head, head_len) < 0) {
+        wsio__free(srv->mem, out);
         reply_error(ws, WSIO_ENOMEM);
         return;
     }
     (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
     ws->hs_out = (uint8_t *)out;
     ws->hs_out_len = (uint32_t)need;
-    ws->subprotocol = sub;
     ws->user = d->ws_user;
+    ws->id = ++srv->last_ws_id;
+    wsio__ids_add(&srv->ids, ws);
     if (ext) {
         ws->pmd_on = 1;
         srv->deflate_conns++;
@@ -770,7 +821,8 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws, wsio_slice key,
     list_add(srv, ws, LIST_OPEN);
     srv->stats.connections++;
     srv->stats.connections_total++;
-    if (wsio__ws_open(ws, WSIO_ROLE_SERVER, rest, rest_len) < 0) {
+    if (wsio__ws_open(ws, WSIO_ROLE_SERVER, head + head_len, rest_len) < 0) {
+        wsio__ids_remove(&srv->ids, srv->mem, ws);
         list_remove(srv, ws);
         list_add(srv, ws, LIST_OTHER);
         srv->stats.connections--;
@@ -799,13 +851,13 @@ static const char *negotiate_deflate(wsio_server *srv, wsio_ws *ws,
 }
 
 static void handle_request(wsio_server *srv, wsio_ws *ws,
-                           const wsio_http_request *req, uint8_t *rest,
-                           size_t rest_len)
+                           const wsio_http_request *req, uint8_t *head,
+                           size_t head_len, size_t rest_len)
 {
     wsio__security_forwarded(&srv->sec, ws, req);
     if (admit_addr(srv, ws))
         return;
-    wsio_request_info info = {req, ws->addr, ws->port};
+    wsio_request_info info = {req, ws->addr, ws->port, NULL};
     if (srv->shutting_down) {
         reply_status(ws, 503);
         return;
@@ -830,6 +882,7 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
     memset(&d, 0, sizeof d);
     d.accept = 1;
     d.reject.status = 403;
+    d.subprotocol = wsio__subprotocol_pick(&srv->protos, req);
     rc = srv->hooks.on_upgrade
              ? srv->hooks.on_upgrade(srv, &info, &d, srv->common.user)
              : 0;
@@ -846,9 +899,17 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
               d.reject.body, d.reject.body_len);
         return;
     }
+    /* Section 4.2.2, /subprotocol/: only a value the client offered; the
+     * client would fail the connection on any other (section 4.1). */
+    if (d.subprotocol && !wsio__subprotocol_offered(req, d.subprotocol)) {
+        srv->stats.handshakes_rejected++;
+        srv->stats.upgrade_errors++;
+        reply_status(ws, 500);
+        return;
+    }
     char ext[WSIO_DEFLATE_HEADER_MAX];
-    accept_upgrade(srv, ws, key, &d, negotiate_deflate(srv, ws, req, ext),
-                   rest, rest_len);
+    accept_upgrade(srv, ws, req, head, head_len, key, &d,
+                   negotiate_deflate(srv, ws, req, ext), rest_len);
 }
 
 /* Request bytes: parse them where they lie when the head came whole (the
@@ -892,7 +953,7 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
         srv->stats.handshakes_rejected++;
         reply_error(ws, (int)r);
     } else {
-        handle_request(srv, ws, &req, data + r, len - (size_t)r);
+        handle_request(srv, ws, &req, data, (size_t)r, len - (size_t)r);
     }
     /* The request is answered; its bytes are no longer needed. */
     wsio__free(ws->common->buffer_mem, ws->hs_in);
@@ -905,6 +966,7 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 static void left_open(wsio_ws *ws)
 {
     wsio_server *srv = ws->srv;
+    wsio__ids_remove(&srv->ids, srv->mem, ws);
     leave_all_topics(srv, ws);
     list_remove(srv, ws);
     list_add(srv, ws, LIST_OTHER);
@@ -916,6 +978,7 @@ static void finish_shutdown(wsio_server *srv);
 static void transport_closed(wsio_ws *ws)
 {
     wsio_server *srv = ws->srv;
+    wsio__ids_remove(&srv->ids, srv->mem, ws);
     leave_all_topics(srv, ws);
     if (ws->pmd_on)
         srv->deflate_conns--;
@@ -933,6 +996,8 @@ static void free_server_memory(wsio_server *srv)
 {
     wsio__security_free(&srv->sec, srv->mem);
     wsio__addr_limits_free(&srv->addr_limits);
+    wsio__subprotocols_free(&srv->protos, srv->mem);
+    wsio__ids_free(&srv->ids, srv->mem);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
     /* Connections are gone: what is left are topics kept for a policy. */
@@ -950,6 +1015,7 @@ static void free_server_memory(wsio_server *srv)
 static void release(wsio_ws *ws)
 {
     wsio_server *srv = ws->srv;
+    wsio__request_release(ws);
     wsio__ws_cleanup(ws);
     wsio__free(srv->mem, ws);
     if (--srv->nrefs == 0 && srv->freed)
@@ -1208,6 +1274,8 @@ void wsio_server_free(wsio_server *srv)
     if (!srv || srv->freed)
         return;
     srv->freed = 1;
+    wsio__inbox_close(srv->inbox);
+    srv->inbox = NULL;
     wsio__hub_leave(srv->hub);
     srv->hub = NULL;
     close_listener(srv);
@@ -1396,11 +1464,20 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     srv->defer.release = release_server;
     srv->attach.destroy = destroy_attached;
     rc = wsio__security_init(&srv->sec, cfg, mem);
+    if (!rc)
+        rc = wsio__subprotocols_init(&srv->protos, cfg, mem);
+    if (!rc)
+        rc = wsio__ids_init(&srv->ids);
     if (rc)
         goto fail_srv;
     rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec,
                                 &srv->stats, mem);
     if (rc)
+        goto fail_srv;
+    srv->keep_request = cfg->keep_request;
+    rc = WSIO_ENOMEM;
+    srv->inbox = wsio__inbox_new(srv, loop, mem, cfg->max_post_bytes);
+    if (!srv->inbox)
         goto fail_srv;
     for (; srv->timers_reserved < 4; srv->timers_reserved++) {
         rc = wsio__timer_reserve(loop);
@@ -1428,8 +1505,10 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     return srv;
 fail_srv:
     close_listener(srv);
+    wsio__inbox_close(srv->inbox);
     wsio__security_free(&srv->sec, mem);
     wsio__addr_limits_free(&srv->addr_limits);
+    wsio__subprotocols_free(&srv->protos, mem);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
     for (int i = 0; i < srv->timers_reserved; i++)
@@ -1466,6 +1545,30 @@ wsio_server *wsio_ws_server(const wsio_ws *ws)
 int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
 {
     return wsio_loop_post(srv->loop, fn, user);
+}
+
+uint64_t wsio_ws_id(const wsio_ws *ws)
+{
+    return ws->id;
+}
+
+wsio_ws *wsio_server_find(const wsio_server *srv, uint64_t id)
+{
+    return wsio__ids_find(&srv->ids, id);
+}
+
+wsio__inbox *wsio__server_inbox(const wsio_server *srv)
+{
+    return srv->inbox;
+}
+
+void wsio__server_sent_to(wsio_server *srv, uint64_t id,
+                          enum wsio_opcode opcode, int result)
+{
+    if (result == WSIO_ECLOSED)
+        srv->stats.sends_to_closed++;
+    if (srv->hooks.on_sent_to)
+        srv->hooks.on_sent_to(srv, id, opcode, result, srv->common.user);
 }
 
 wsio__hub_member *wsio__server_hub_member(const wsio_server *srv)

@@ -162,6 +162,8 @@ struct wsio_ws {
     wsio__addr_entry *addr_entry; /* server: its per-address count, or
                                      NULL (server_addr_limit.h) */
     char *subprotocol;          /* negotiated, or NULL */
+    uint64_t id;                /* server: wsio_ws_id, from OPEN on */
+    struct wsio__kept_request *kept; /* server: wsio_ws_request, or NULL */
     wsio_deflate_params pmd;    /* permessage-deflate, when pmd_on */
     int fail_err;               /* terminate with this at the next timer */
     uint16_t port;

@@ -66,6 +66,19 @@ ldd_out=$(LD_LIBRARY_PATH="$prefix/lib" ldd "$tmp/hello-shared")
 echo "$ldd_out" | grep -q "$prefix/lib/libwsio.so.0" ||
     fail "hello-shared does not load $prefix/lib/libwsio.so.0"
 ldd "$tmp/hello-static" | grep -q libwsio && fail "hello-static loads a libwsio.so"
+
+# One pkg-config invocation links the archive: wsio-static.pc.
+cc -Wall -Werror -o "$tmp/hello-pc-static" "$tmp/hello.c" \
+    $(pkg-config --cflags --libs wsio-static)
+ldd "$tmp/hello-pc-static" | grep -q libwsio &&
+    fail "hello-pc-static (pkg-config wsio-static) loads a libwsio.so"
+[ "$("$tmp/hello-pc-static")" = "$("$tmp/hello-static")" ] ||
+    fail "hello-pc-static does not answer as hello-static"
+# What is installed names no build directory (-ffile-prefix-map).
+for f in "$prefix"/lib/libwsio*.a "$prefix"/lib/libwsio*.so.*.*; do
+    [ -L "$f" ] && continue
+    grep -qaF "$top" "$f" && fail "$f names the build directory $top"
+done
 out_shared=$(LD_LIBRARY_PATH="$prefix/lib" "$tmp/hello-shared")
 out_static=$("$tmp/hello-static")
 
@@ -147,5 +160,6 @@ make -s -C "$top" uninstall PREFIX="$prefix" >/dev/null
 left=$(find "$prefix" -type f -o -type l)
 [ -z "$left" ] || fail "uninstall left: $left"
 echo "install-test: README example and echo (static, shared) build with pkg-config;" \
+     "wsio-static.pc links the archive (ldd: no libwsio.so); no build paths;" \
      "echo answered the installed wsio-cat; modules:${modules:- none};" \
      "shared '$out_shared', static '$out_static'; uninstall clean"

@@ -15,7 +15,10 @@
  *     wsio_server *srv = wsio_server_new(loop, &cfg, &cb, NULL, NULL, &err);
  *     wsio_loop_run(loop);
  *
- * Threads: a server belongs to its loop's thread. To use several cores,
+ * Threads: a server belongs to its loop's thread; other threads reach its
+ * connections by id (wsio_ws_id, wsio_server_send_to, wsio_server_close_to)
+ * and publish or broadcast through wsio_server_post_publish and
+ * wsio_server_post_broadcast. To use several cores,
  * run one loop and one server per thread with reuse_port set, all in one
  * wsio_hub (wsio/hub.h) so that broadcast and topics reach every thread.
  */
@@ -141,6 +144,24 @@ typedef struct wsio_server_config {
                                    freed: publish and broadcast then reach
                                    every server of the hub. NULL (default):
                                    none. Must outlive the server */
+    /* Subprotocols the server speaks, in its order of preference (RFC
+     * 6455 section 4.2.2, /subprotocol/): the first one the client offers
+     * in Sec-WebSocket-Protocol is chosen, and on_upgrade sees it preset
+     * in decision->subprotocol. None offered: no header is sent, and the
+     * client decides whether to go on. Each must be an HTTP token
+     * (WSIO_EINVAL otherwise). NULL or 0 entries (default): none. Copied. */
+    const char *const *subprotocols;
+    size_t num_subprotocols;
+    int keep_request;           /* 1: each connection keeps its upgrade
+                                   request (wsio_ws_request) while open: the
+                                   head as received (at most
+                                   http.max_header_bytes) plus 32 bytes per
+                                   header and about 100 more, counted in
+                                   memory_budget. 0 (default): not kept */
+    size_t max_post_bytes;      /* bytes that calls from other threads
+                                   (wsio_server_send_to ...) may have
+                                   waiting for the server's thread; over it
+                                   they return WSIO_EAGAIN. Default 16 MiB */
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
@@ -156,6 +177,9 @@ typedef struct wsio_request_info {
     const wsio_http_request *request; /* method, path, query, headers */
     const char *remote_addr;
     uint16_t remote_port;
+    const char *subprotocol; /* wsio_ws_request: the one chosen, "" when
+                                none. NULL in on_http and on_upgrade (see
+                                decision->subprotocol there) */
 } wsio_request_info;
 
 /*
@@ -174,7 +198,11 @@ typedef struct wsio_http_reply {
 typedef struct wsio_upgrade_decision {
     int accept;              /* 1 (preset): open the WebSocket */
     const char *subprotocol; /* accept: one of the client's offers, or NULL
-                                (copied) */
+                                (copied). Preset: the first of
+                                cfg.subprotocols the client offered, or
+                                NULL. A value the client did not offer
+                                fails the upgrade: 500, counted in
+                                upgrade_errors */
     void *ws_user;           /* accept: the new wsio_ws's user pointer */
     wsio_http_reply reject;  /* refuse: the HTTP answer (status preset 403) */
 } wsio_upgrade_decision;
@@ -191,6 +219,13 @@ typedef struct wsio_server_hooks {
      * answer 500. Without this hook every valid upgrade is accepted. */
     int (*on_upgrade)(wsio_server *srv, const wsio_request_info *req,
                       wsio_upgrade_decision *decision, void *user);
+    /* A wsio_server_send_to (opcode WSIO_OP_TEXT or WSIO_OP_BINARY) or
+     * wsio_server_close_to (WSIO_OP_CLOSE) of id ran on the server's
+     * thread; result is what wsio_ws_send (a wsio_send_result or an error)
+     * or wsio_ws_close returned, or WSIO_ECLOSED when id was no longer
+     * open (also counted in stats.sends_to_closed). May be NULL. */
+    void (*on_sent_to)(wsio_server *srv, uint64_t id,
+                       enum wsio_opcode opcode, int result, void *user);
 } wsio_server_hooks;
 
 /*
@@ -231,6 +266,77 @@ WSIO_EXTERN wsio_loop *wsio_server_loop(const wsio_server *srv);
 WSIO_EXTERN wsio_server *wsio_ws_server(const wsio_ws *ws);
 
 /*
+ * wsio_ws_id - the connection's id: set before on_open, never 0, never
+ * reused within its server (a counter), so it may be kept after the
+ * wsio_ws is gone, given to other threads, and used with
+ * wsio_server_find, wsio_server_send_to and wsio_server_close_to. 0 for
+ * a client's ws. Ids of different servers (threads of a hub) may be
+ * equal.
+ */
+WSIO_EXTERN uint64_t wsio_ws_id(const wsio_ws *ws);
+
+/*
+ * wsio_server_find - the open connection with this id, or NULL (never
+ * opened, or past OPEN: from the start of its on_close on). Server's
+ * thread only: the way to send by id there and get the result at once.
+ */
+WSIO_EXTERN wsio_ws *wsio_server_find(const wsio_server *srv, uint64_t id);
+
+/*
+ * wsio_ws_request - the upgrade request of a server connection, kept
+ * with cfg.keep_request: method, path, query and headers as received,
+ * the remote address (as wsio_ws_remote_addr) and the subprotocol
+ * chosen. Valid from on_open until on_close returns. NULL without
+ * keep_request, and for a client's ws.
+ */
+WSIO_EXTERN const wsio_request_info *wsio_ws_request(const wsio_ws *ws);
+
+/*
+ * Calls safe from any thread. Each copies its arguments, queues them for
+ * the server's thread (one wsio_loop_post per batch) and returns; the
+ * server's thread applies them in the order they were queued. A send or
+ * close applies only if id is still open then (wsio_server_find), and its
+ * result goes to the on_sent_to hook, WSIO_ECLOSED (and
+ * stats.sends_to_closed) for an id no longer open. They post even when
+ * called on the server's thread, so they always behave the same; there,
+ * wsio_server_find + wsio_ws_send gives the result at once.
+ *
+ * srv must stay valid during the call: stop calling (join the threads
+ * that do) before wsio_server_free, and do not use them with
+ * wsio_server_shutdown, after which the server frees itself. What is
+ * still queued when the server is freed is dropped. The copy is made with
+ * the loop's allocator on the calling thread (as wsio_loop_post does), so
+ * a wsio_mem given to the loop must be thread-safe.
+ *
+ * Each returns 0 (queued), or WSIO_EINVAL (bad opcode or arguments),
+ * WSIO_EAGAIN (cfg.max_post_bytes are already waiting), WSIO_ENOMEM.
+ */
+
+/* wsio_server_send_to - wsio_ws_send(ws of id, opcode, data, len). */
+WSIO_EXTERN int wsio_server_send_to(wsio_server *srv, uint64_t id,
+                                    enum wsio_opcode opcode, const void *data,
+                                    size_t len);
+
+/* wsio_server_close_to - wsio_ws_close(ws of id, code, reason,
+ * reason_len); reason up to 123 bytes. */
+WSIO_EXTERN int wsio_server_close_to(wsio_server *srv, uint64_t id,
+                                     unsigned code, const char *reason,
+                                     size_t reason_len);
+
+/* wsio_server_post_publish - wsio_server_publish_n(srv, topic, topic_len,
+ * opcode, data, len) on the server's thread. */
+WSIO_EXTERN int wsio_server_post_publish(wsio_server *srv, const char *topic,
+                                         size_t topic_len,
+                                         enum wsio_opcode opcode,
+                                         const void *data, size_t len);
+
+/* wsio_server_post_broadcast - wsio_server_broadcast(srv, opcode, data,
+ * len, NULL) on the server's thread. */
+WSIO_EXTERN int wsio_server_post_broadcast(wsio_server *srv,
+                                           enum wsio_opcode opcode,
+                                           const void *data, size_t len);
+
+/*
  * wsio_server_post - wsio_loop_post on the server's loop: run fn(user) on
  * the server's thread. Safe from any thread. Returns 0 or WSIO_ENOMEM.
  */
@@ -260,6 +366,16 @@ WSIO_EXTERN int wsio_ws_subscribe(wsio_ws *ws, const char *topic);
 WSIO_EXTERN int wsio_ws_unsubscribe(wsio_ws *ws, const char *topic);
 
 /*
+ * wsio_ws_subscribe_n / wsio_ws_unsubscribe_n - the same with the topic
+ * given as topic_len bytes (not NUL-terminated: a topic taken from a
+ * message payload). A NUL byte inside is WSIO_EINVAL.
+ */
+WSIO_EXTERN int wsio_ws_subscribe_n(wsio_ws *ws, const char *topic,
+                                    size_t topic_len);
+WSIO_EXTERN int wsio_ws_unsubscribe_n(wsio_ws *ws, const char *topic,
+                                      size_t topic_len);
+
+/*
  * wsio_server_publish - send a message to every subscriber of topic,
  * encoded once as for broadcast. Returns the number of subscribers it was
  * queued on (0 for an unknown topic), or WSIO_EINVAL, WSIO_EUTF8,
@@ -268,6 +384,13 @@ WSIO_EXTERN int wsio_ws_unsubscribe(wsio_ws *ws, const char *topic);
 WSIO_EXTERN int wsio_server_publish(wsio_server *srv, const char *topic,
                                     enum wsio_opcode opcode, const void *data,
                                     size_t len);
+
+/* wsio_server_publish_n - wsio_server_publish with the topic given as
+ * topic_len bytes (not NUL-terminated; a NUL byte inside is WSIO_EINVAL). */
+WSIO_EXTERN int wsio_server_publish_n(wsio_server *srv, const char *topic,
+                                      size_t topic_len,
+                                      enum wsio_opcode opcode,
+                                      const void *data, size_t len);
 
 /*
  * What a topic does with a subscriber whose output queue is over
@@ -431,6 +554,12 @@ typedef struct wsio_server_stats {
      * max_handshakes_per_addr_per_sec): connections refused. */
     uint64_t addr_connections_refused; /* 503: the address had its most */
     uint64_t addr_handshakes_limited;  /* 429: it started too many */
+    uint64_t upgrade_errors;    /* upgrades on_upgrade accepted that could
+                                   not be answered as asked: a subprotocol
+                                   the client did not offer, or not a
+                                   token; answered 500 */
+    uint64_t sends_to_closed;   /* wsio_server_send_to / close_to whose id
+                                   was no longer open */
 } wsio_server_stats;
 
 /* wsio_server_get_stats - copy the counters into out. */

@@ -12,8 +12,10 @@
  * its on_close returns; the library frees it after that. Never free it
  * yourself.
  *
- * Threads: a wsio_ws belongs to its loop's thread; from another thread,
- * reach it through wsio_loop_post.
+ * Threads: a wsio_ws belongs to its loop's thread, and may be freed before
+ * a function posted with wsio_loop_post runs: from another thread, name a
+ * server's connection by its id (wsio_ws_id) and use
+ * wsio_server_send_to / wsio_server_close_to (wsio/server.h).
  */
 #ifndef WSIO_WS_H
 #define WSIO_WS_H

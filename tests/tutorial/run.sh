@@ -126,5 +126,14 @@ if start_prog production; then
     fi
 fi
 
+# 9. worker_thread: the answer comes from the worker, by connection id.
+if start_prog worker_thread; then
+    got=$(echo hello | timeout 10 "$CAT" -n 1 "$URL" 2>"$TMP/w.err")
+    [ "$got" = HELLO ] && pass worker_thread_answers_by_id ||
+        fail worker_thread_answers_by_id "got '$got': $(cat "$TMP/w.err")"
+    stop_server "$PID" 2>/dev/null ||
+        fail worker_thread_stops "did not exit cleanly on SIGTERM"
+fi
+
 echo "tutorial: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
