@@ -218,6 +218,13 @@ test: check-layering-test
 check-layering-test: $(LIB_OBJ)
 	@BUILD=$(BUILD) sh tests/tools/check_layering_test.sh
 
+# `make test` ends by listing the optional modules it built and tested,
+# and those it skipped and why (this recipe runs after every suite).
+test:
+	@TLS=$(TLS) TLS_FROM="$(origin TLS)" HAVE_ZLIB=$(HAVE_ZLIB) HAVE_ZLIB_FROM="$(origin HAVE_ZLIB)" \
+	 REDIS=$(REDIS) REDIS_FROM="$(origin REDIS)" HAVE_LIBUV=$(HAVE_LIBUV) \
+	 HAVE_LIBUV_FROM="$(origin HAVE_LIBUV)" sh tests/modules_summary.sh
+
 # The optional modules' .pc files are checked when they are built here.
 install-test: all
 	+@TLS=$(TLS) HAVE_ZLIB=$(HAVE_ZLIB) REDIS=$(REDIS) sh tests/install_test.sh
