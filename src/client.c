@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "ws_internal.h"
 
 /* Longest host name (RFC 1035) plus brackets, and a port. */
@@ -36,7 +37,11 @@ typedef struct client {
 } client;
 
 
-void wsio_client_config_default(wsio_client_config *cfg)
+/* The smallest struct_size wsio_client_connect takes: the first sized
+ * release's config ended with deflate. */
+#define CLIENT_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_client_config, deflate)
+
+static void client_defaults(wsio_client_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->connect_timeout_ms = 10000;
@@ -46,6 +51,13 @@ void wsio_client_config_default(wsio_client_config *cfg)
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
     cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+}
+
+void wsio_client_config_init(wsio_client_config *cfg, size_t size)
+{
+    wsio_client_config def;
+    client_defaults(&def);
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 /* ---- URL -------------------------------------------------------------------- */
@@ -374,19 +386,23 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
                              int *err)
 {
     wsio_client_config def;
-    if (!cfg) {
-        wsio_client_config_default(&def);
-        cfg = &def;
-    }
+    wsio_client_config_default(&def);
+    int rc = cfg ? wsio__config_copy(&def, sizeof def, cfg, CLIENT_CONFIG_MIN)
+                 : 0;
+    cfg = &def;
     const wsio_mem *mem = wsio__loop_mem(loop);
     url_parts u;
     struct addrinfo *ai = NULL;
     client *c = NULL;
     int fd = -1;
-    int rc = url ? parse_url(url, &u) : WSIO_EINVAL;
+    if (!rc)
+        rc = url ? parse_url(url, &u) : WSIO_EINVAL;
     if (!rc && wsio__loop_closing(loop))
         rc = WSIO_ESTATE;
     if (!rc && u.tls && !cfg->transport)
+        rc = WSIO_EINVAL;
+    /* Every transport member the client uses came with version 1. */
+    if (!rc && cfg->transport && !wsio__ops_at_least(cfg->transport, 1))
         rc = WSIO_EINVAL;
     if (!rc) {
         c = wsio__calloc(mem, 1, sizeof *c);

@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "budget.h"
 #include "hub_internal.h"
 #include "server_security.h"
@@ -102,7 +103,12 @@ struct wsio_server {
 };
 
 
-void wsio_server_config_default(wsio_server_config *cfg)
+/* The smallest struct_size wsio_server_new and wsio_server_set_broker
+ * take: the first sized release's structs ended with these members. */
+#define SERVER_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_server_config, hub)
+#define BROKER_MIN WSIO__SIZE_THROUGH(wsio_broker, on_detach)
+
+static void server_defaults(wsio_server_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->host = "127.0.0.1";
@@ -115,6 +121,13 @@ void wsio_server_config_default(wsio_server_config *cfg)
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
     cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+}
+
+void wsio_server_config_init(wsio_server_config *cfg, size_t size)
+{
+    wsio_server_config def;
+    server_defaults(&def);
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 /* ---- the registry ---------------------------------------------------------- */
@@ -569,9 +582,12 @@ static void detach_broker(wsio_server *srv)
 
 int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
 {
+    wsio_broker b = {.struct_size = sizeof b};
+    if (broker && wsio__config_copy(&b, sizeof b, broker, BROKER_MIN))
+        return WSIO_EINVAL;
     detach_broker(srv);
     if (broker)
-        srv->broker = *broker;
+        srv->broker = b;
     if (!srv->broker.on_first_subscriber)
         return 0;
     for (size_t i = 0; i < srv->nbuckets; i++)
@@ -1322,13 +1338,17 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
                              int *err)
 {
     wsio_server_config def;
-    if (!cfg) {
-        wsio_server_config_default(&def);
-        cfg = &def;
-    }
+    wsio_server_config_default(&def);
+    int rc = cfg ? wsio__config_copy(&def, sizeof def, cfg, SERVER_CONFIG_MIN)
+                 : 0;
+    cfg = &def;
+    /* Every transport member the server uses came with version 1. */
+    if (!rc && cfg->transport && !wsio__ops_at_least(cfg->transport, 1))
+        rc = WSIO_EINVAL;
     const wsio_mem *mem = wsio__loop_mem(loop);
-    int rc = WSIO_ESTATE;
-    if (wsio__loop_closing(loop))
+    if (!rc && wsio__loop_closing(loop))
+        rc = WSIO_ESTATE;
+    if (rc)
         goto fail;
     rc = WSIO_ENOMEM;
     wsio_server *srv = wsio__calloc(mem, 1, sizeof *srv);

@@ -30,6 +30,7 @@ extern "C" {
 
 /* Fill with wsio_client_config_default() first. */
 typedef struct wsio_client_config {
+    size_t struct_size; /* set by wsio_client_config_default (docs/DESIGN.md, ABI) */
     const char *subprotocols;  /* comma-separated offers, or NULL */
     const char *origin;        /* Origin header, or NULL */
     const wsio_http_header *headers; /* extra request headers (copied) */
@@ -55,7 +56,12 @@ typedef struct wsio_client_config {
 } wsio_client_config;
 
 /* wsio_client_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_client_config_default(wsio_client_config *cfg);
+#define wsio_client_config_default(cfg) wsio_client_config_init((cfg), sizeof *(cfg))
+
+/* wsio_client_config_init - what wsio_client_config_default expands to: the same for a
+ * struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed. */
+WSIO_EXTERN void wsio_client_config_init(wsio_client_config *cfg, size_t size);
 
 /*
  * wsio_client_connect - start connecting to url ("ws://host[:port][/path]"

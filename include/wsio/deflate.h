@@ -37,6 +37,7 @@ extern "C" {
 
 /* Settings; fill with wsio_deflate_config_default() first. */
 typedef struct wsio_deflate_config {
+    size_t struct_size; /* set by wsio_deflate_config_default (docs/DESIGN.md, ABI) */
     wsio_deflate_policy policy; /* context takeover and windows to
                                    negotiate (windows 8..15; 8 counts as
                                    9, zlib's smallest raw window);
@@ -58,7 +59,12 @@ typedef struct wsio_deflate_config {
 } wsio_deflate_config;
 
 /* wsio_deflate_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_deflate_config_default(wsio_deflate_config *cfg);
+#define wsio_deflate_config_default(cfg) wsio_deflate_config_init((cfg), sizeof *(cfg))
+
+/* wsio_deflate_config_init - what wsio_deflate_config_default expands to: the same for a
+ * struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed. */
+WSIO_EXTERN void wsio_deflate_config_init(wsio_deflate_config *cfg, size_t size);
 
 /*
  * The extension, as the caller embeds it: point a server's or client's

@@ -47,6 +47,7 @@ typedef struct wsio_host_loop {
 
 /* How to make a loop; fill with wsio_loop_config_default() first. */
 typedef struct wsio_loop_config {
+    size_t struct_size; /* set by wsio_loop_config_default (docs/DESIGN.md, ABI) */
     const wsio_backend_ops *backend; /* NULL: wsio_backend_default() */
     const wsio_host_loop *host;      /* non-NULL: host loop mode (copied);
                                         backend is then not used */
@@ -54,7 +55,12 @@ typedef struct wsio_loop_config {
 } wsio_loop_config;
 
 /* wsio_loop_config_default - zero cfg: default backend, libc memory. */
-WSIO_EXTERN void wsio_loop_config_default(wsio_loop_config *cfg);
+#define wsio_loop_config_default(cfg) wsio_loop_config_init((cfg), sizeof *(cfg))
+
+/* wsio_loop_config_init - what wsio_loop_config_default expands to: the same for a
+ * struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed. */
+WSIO_EXTERN void wsio_loop_config_init(wsio_loop_config *cfg, size_t size);
 
 /*
  * wsio_loop_new - make a loop. cfg may be NULL for the defaults.

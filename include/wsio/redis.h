@@ -72,6 +72,7 @@ WSIO_EXTERN int wsio_redis_url_parse(const char *url, size_t len,
 
 /* How to connect; fill with wsio_redis_config_default() first. */
 typedef struct wsio_redis_config {
+    size_t struct_size; /* set by wsio_redis_config_default (docs/DESIGN.md, ABI) */
     const char *url;            /* default "redis://127.0.0.1:6379" */
     const char *prefix;         /* of every channel; default "wsio:" (at
                                    most 64 bytes). Servers that share
@@ -90,7 +91,12 @@ typedef struct wsio_redis_config {
 } wsio_redis_config;
 
 /* wsio_redis_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_redis_config_default(wsio_redis_config *cfg);
+#define wsio_redis_config_default(cfg) wsio_redis_config_init((cfg), sizeof *(cfg))
+
+/* wsio_redis_config_init - what wsio_redis_config_default expands to: the same for a
+ * struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed. */
+WSIO_EXTERN void wsio_redis_config_init(wsio_redis_config *cfg, size_t size);
 
 /*
  * wsio_redis_new - connect to Redis and attach to srv as its broker

@@ -41,6 +41,7 @@ typedef struct wsio_hub wsio_hub; /* wsio/hub.h */
 
 /* Limits, timeouts and switches; fill with wsio_server_config_default(). */
 typedef struct wsio_server_config {
+    size_t struct_size; /* set by wsio_server_config_default (docs/DESIGN.md, ABI) */
     const char *host;         /* address to bind: "127.0.0.1" (default),
                                  "0.0.0.0", "::", "::1", ... */
     uint16_t port;            /* 0: the kernel picks (wsio_server_port) */
@@ -113,7 +114,12 @@ typedef struct wsio_server_config {
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_server_config_default(wsio_server_config *cfg);
+#define wsio_server_config_default(cfg) wsio_server_config_init((cfg), sizeof *(cfg))
+
+/* wsio_server_config_init - what wsio_server_config_default expands to: the same for a
+ * struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed. */
+WSIO_EXTERN void wsio_server_config_init(wsio_server_config *cfg, size_t size);
 
 /*
  * A request as the hooks see it. Everything is borrowed until the hook
@@ -313,6 +319,8 @@ WSIO_EXTERN int wsio_server_get_topic_stats(const wsio_server *srv,
  * callback may be NULL.
  */
 typedef struct wsio_broker {
+    size_t struct_size; /* sizeof(wsio_broker): WSIO_BROKER_INIT, or
+                           .struct_size = sizeof b (docs/DESIGN.md, ABI) */
     /* topic (NUL-terminated) has its first local subscriber. */
     void (*on_first_subscriber)(wsio_server *srv, const char *topic,
                                 void *user);
@@ -333,13 +341,18 @@ typedef struct wsio_broker {
     void (*on_detach)(wsio_server *srv, void *user);
 } wsio_broker;
 
+/* WSIO_BROKER_INIT - an initializer for a wsio_broker with its struct_size
+ * set and every callback NULL: wsio_broker b = WSIO_BROKER_INIT; */
+#define WSIO_BROKER_INIT {.struct_size = sizeof(wsio_broker)}
+
 /*
  * wsio_server_set_broker - attach broker (copied) to srv, replacing any
  * other (whose on_detach is called first); NULL detaches. On attach,
  * on_first_subscriber is called at once for every topic that already has
  * local subscribers, so a broker attached (or reconnected) late catches
  * up. The broker's state must outlive its
- * attachment: detach it (or free the server) before freeing it. Returns 0.
+ * attachment: detach it (or free the server) before freeing it. Returns 0,
+ * or WSIO_EINVAL (nothing changed) when broker->struct_size is not set.
  */
 WSIO_EXTERN int wsio_server_set_broker(wsio_server *srv,
                                        const wsio_broker *broker);

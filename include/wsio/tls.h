@@ -49,6 +49,7 @@ typedef struct wsio_tls wsio_tls;
 
 /* Fill with wsio_tls_config_default() first. */
 typedef struct wsio_tls_config {
+    size_t struct_size; /* set by wsio_tls_config_default (docs/DESIGN.md, ABI) */
     enum wsio_role role;     /* WSIO_ROLE_SERVER or WSIO_ROLE_CLIENT */
     const char *cert_file;   /* server: PEM certificate chain, leaf first */
     const char *key_file;    /* server: PEM private key (unencrypted) */
@@ -65,8 +66,14 @@ typedef struct wsio_tls_config {
  * against the system CA store; a server still needs cert_file and
  * key_file.
  */
-WSIO_EXTERN void wsio_tls_config_default(wsio_tls_config *cfg,
-                                         enum wsio_role role);
+#define wsio_tls_config_default(cfg, role)                                   \
+    wsio_tls_config_init((cfg), sizeof *(cfg), (role))
+
+/* wsio_tls_config_init - what wsio_tls_config_default expands to: the same for a
+ * struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed. */
+WSIO_EXTERN void wsio_tls_config_init(wsio_tls_config *cfg, size_t size,
+                                      enum wsio_role role);
 
 /*
  * wsio_tls_new - make a TLS context from cfg (read, not kept): a server's
