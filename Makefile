@@ -218,6 +218,13 @@ test: check-layering-test
 check-layering-test: $(LIB_OBJ)
 	@BUILD=$(BUILD) sh tests/tools/check_layering_test.sh
 
+# A program built against one release's headers runs on another's
+# libwsio.so, both ways (docs/DESIGN.md, ABI).
+.PHONY: abi-test
+test: abi-test
+abi-test: $(SHARED_LIB)
+	@BUILD=$(BUILD) CC=$(CC) sh tests/abi/run.sh
+
 # `make test` ends by listing the optional modules it built and tested,
 # and those it skipped and why (this recipe runs after every suite).
 test:
@@ -427,6 +434,7 @@ help:
 	@echo "test | check   every test: unit, integration, interop, conformance, browser, examples, checks"
 	@echo "unit           only the cmocka suites"
 	@echo "integration    servers and clients on 127.0.0.1 (every loop mode, partial I/O)"
+	@echo "abi-test       programs built against one release's headers on another's libwsio.so"
 	@echo "sanitize       unit, integration, interop, conformance, examples-test under ASan + UBSan"
 	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
 	@echo "fuzz-long      every target for ten minutes"
