@@ -45,8 +45,8 @@ static inline void wsio__config_fill(void *cfg, size_t caller_size,
  * caller never filled it) or the caller set fields of a newer release
  * that this library cannot honour (bytes past own_size that are not 0).
  */
-static inline int wsio__config_copy(void *dst, size_t own_size,
-                                    const void *src, size_t min_size)
+static inline int wsio__config_copy(void *dst, size_t own_size, const void *src,
+                                    size_t min_size)
 {
     size_t size;
     memcpy(&size, src, sizeof size);

@@ -36,7 +36,6 @@ typedef struct client {
     wsio_ws ws;
 } client;
 
-
 /* The smallest struct_size wsio_client_connect takes: the first sized
  * release's config ended with deflate. */
 #define CLIENT_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_client_config, deflate)
@@ -387,8 +386,8 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
 {
     wsio_client_config def;
     wsio_client_config_default(&def);
-    int rc = cfg ? wsio__config_copy(&def, sizeof def, cfg, CLIENT_CONFIG_MIN)
-                 : 0;
+    int rc =
+        cfg ? wsio__config_copy(&def, sizeof def, cfg, CLIENT_CONFIG_MIN) : 0;
     cfg = &def;
     const wsio_mem *mem = wsio__loop_mem(loop);
     url_parts u;

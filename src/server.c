@@ -102,7 +102,6 @@ struct wsio_server {
     uint8_t shutting_down, freed, timers_reserved;
 };
 
-
 /* The smallest struct_size wsio_server_new and wsio_server_set_broker
  * take: the first sized release's structs ended with these members. */
 #define SERVER_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_server_config, hub)
@@ -1339,8 +1338,8 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
 {
     wsio_server_config def;
     wsio_server_config_default(&def);
-    int rc = cfg ? wsio__config_copy(&def, sizeof def, cfg, SERVER_CONFIG_MIN)
-                 : 0;
+    int rc =
+        cfg ? wsio__config_copy(&def, sizeof def, cfg, SERVER_CONFIG_MIN) : 0;
     cfg = &def;
     /* Every transport member the server uses came with version 1. */
     if (!rc && cfg->transport && !wsio__ops_at_least(cfg->transport, 1))

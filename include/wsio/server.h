@@ -41,7 +41,7 @@ typedef struct wsio_hub wsio_hub; /* wsio/hub.h */
 
 /* Limits, timeouts and switches; fill with wsio_server_config_default(). */
 typedef struct wsio_server_config {
-    size_t struct_size; /* set by wsio_server_config_default (docs/DESIGN.md, ABI) */
+    size_t struct_size;       /* set by wsio_server_config_default */
     const char *host;         /* address to bind: "127.0.0.1" (default),
                                  "0.0.0.0", "::", "::1", ... */
     uint16_t port;            /* 0: the kernel picks (wsio_server_port) */
@@ -114,11 +114,13 @@ typedef struct wsio_server_config {
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
-#define wsio_server_config_default(cfg) wsio_server_config_init((cfg), sizeof *(cfg))
+#define wsio_server_config_default(cfg)                                        \
+    wsio_server_config_init((cfg), sizeof *(cfg))
 
-/* wsio_server_config_init - what wsio_server_config_default expands to: the same for a
- * struct of size bytes (sizeof *cfg where the program was built), and
- * cfg->struct_size = size; bytes of a newer release are zeroed. */
+/* wsio_server_config_init - what wsio_server_config_default expands to: the
+ * same for a struct of size bytes (sizeof *cfg where the program was built),
+ * and cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
 WSIO_EXTERN void wsio_server_config_init(wsio_server_config *cfg, size_t size);
 
 /*
@@ -174,8 +176,10 @@ typedef struct wsio_server_hooks {
  * cfg, cb and hooks are copied; cfg may be NULL (defaults), hooks may be
  * NULL. user is passed to every callback and hook of this server.
  * Returns the server, or NULL with *err (if not NULL) set to WSIO_ENOMEM,
- * WSIO_EINVAL (bad host, or a trusted proxy that is not an address or
- * CIDR block) or the socket call's -errno (-EADDRINUSE ...). The caller
+ * WSIO_EINVAL (bad host, a trusted proxy that is not an address or CIDR
+ * block, cfg->struct_size not set by wsio_server_config_default, or a
+ * transport abi_version under 1) or the socket call's -errno
+ * (-EADDRINUSE ...). The caller
  * owns the server (see wsio_server_free); user stays the caller's.
  */
 WSIO_EXTERN wsio_server *wsio_server_new(wsio_loop *loop,
@@ -343,7 +347,10 @@ typedef struct wsio_broker {
 
 /* WSIO_BROKER_INIT - an initializer for a wsio_broker with its struct_size
  * set and every callback NULL: wsio_broker b = WSIO_BROKER_INIT; */
-#define WSIO_BROKER_INIT {.struct_size = sizeof(wsio_broker)}
+#define WSIO_BROKER_INIT                                                       \
+    {                                                                          \
+        .struct_size = sizeof(wsio_broker)                                     \
+    }
 
 /*
  * wsio_server_set_broker - attach broker (copied) to srv, replacing any

@@ -57,9 +57,9 @@ static int canary_intact(const unsigned char *c, size_t n)
         memset(&g, CANARY, sizeof g);                                          \
         fill;                                                                  \
         check(canary_intact(g.canary, sizeof g.canary),                        \
-              name ": _config_default writes nothing past the struct");       \
+              name ": _config_default writes nothing past the struct");        \
         check(g.cfg.struct_size == sizeof g.cfg,                               \
-              name ": struct_size is the program's sizeof");                  \
+              name ": struct_size is the program's sizeof");                   \
     } while (0)
 
 static int opened;

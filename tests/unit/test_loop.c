@@ -391,7 +391,8 @@ int main(void)
         ON_EVERY_BACKEND(test_loop_timers_fire_in_due_order),
         ON_EVERY_BACKEND(test_loop_post_from_thread_runs_in_order),
         ON_EVERY_BACKEND(test_loop_stop_from_thread_ends_run),
-        ON_EVERY_BACKEND(test_loop_run_returns_after_a_release_left_from_outside),
+        ON_EVERY_BACKEND(
+            test_loop_run_returns_after_a_release_left_from_outside),
         cmocka_unit_test(test_loop_new_checks_backend_abi_at_least),
         cmocka_unit_test(test_loop_new_refuses_unsized_config),
         cmocka_unit_test(test_loop_new_out_of_memory_fails_cleanly),
