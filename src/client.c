@@ -400,8 +400,10 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
         rc = WSIO_ESTATE;
     if (!rc && u.tls && !cfg->transport)
         rc = WSIO_EINVAL;
-    /* Every transport member the client uses came with version 1. */
-    if (!rc && cfg->transport && !wsio__ops_at_least(cfg->transport, 1))
+    /* Refused: a transport table older than the members the client uses
+     * (version 1), an embedded conn config _config_default did not fill. */
+    if (!rc && ((cfg->transport && !wsio__ops_at_least(cfg->transport, 1)) ||
+                cfg->conn.struct_size != sizeof cfg->conn))
         rc = WSIO_EINVAL;
     if (!rc) {
         c = wsio__calloc(mem, 1, sizeof *c);

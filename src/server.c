@@ -1341,8 +1341,10 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     int rc =
         cfg ? wsio__config_copy(&def, sizeof def, cfg, SERVER_CONFIG_MIN) : 0;
     cfg = &def;
-    /* Every transport member the server uses came with version 1. */
-    if (!rc && cfg->transport && !wsio__ops_at_least(cfg->transport, 1))
+    /* Refused: a transport table older than the members the server uses
+     * (version 1), an embedded conn config _config_default did not fill. */
+    if (!rc && ((cfg->transport && !wsio__ops_at_least(cfg->transport, 1)) ||
+                cfg->conn.struct_size != sizeof cfg->conn))
         rc = WSIO_EINVAL;
     const wsio_mem *mem = wsio__loop_mem(loop);
     if (!rc && wsio__loop_closing(loop))

@@ -109,6 +109,16 @@ static void test_abi_server_and_client_check_struct_size(void **state)
     assert_null(
         wsio_client_connect(loop, "ws://127.0.0.1:9/", &cl, NULL, NULL, &err));
     assert_int_equal(err, WSIO_EINVAL);
+    /* The conn config inside, left unfilled (designated initializers). */
+    wsio_client_config_default(&cl);
+    memset(&cl.conn, 0, sizeof cl.conn);
+    assert_null(
+        wsio_client_connect(loop, "ws://127.0.0.1:9/", &cl, NULL, NULL, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    wsio_server_config_default(&sc);
+    memset(&sc.conn, 0, sizeof sc.conn);
+    assert_null(wsio_server_new(loop, &sc, NULL, NULL, NULL, &err));
+    assert_int_equal(err, WSIO_EINVAL);
     wsio_loop_free(loop);
 }
 
