@@ -55,4 +55,4 @@ if [ "${TLS:-0}" = 1 ] && [ "${WSIO_SKIP_BROWSER:-}" = 1 ]; then
     browser="$browser (over https:// skipped: WSIO_SKIP_BROWSER=1)"
 fi
 printf '  tested        browser (%s): %s\n' \
-    "$({ "${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null || echo Chromium; } | head -1)" "$browser"
+    "$({ "${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null || echo Chromium; } | head -1 | cut -d" " -f1-2)" "$browser"
