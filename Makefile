@@ -86,11 +86,6 @@ INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%
 LIB_LDLIBS := -pthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-# The layers that must stay free of I/O: no socket, poll or thread headers,
-# and no header of a layer above them.
-SANS_IO_SRC := $(wildcard src/handshake*.c src/frame*.c src/conn*.c \
-                 src/sha1.c src/base64.c src/utf8*.c src/mask*.c)
-
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD := build-fuzz
@@ -224,10 +219,30 @@ check-globals: $(LIB_OBJ)
 	if [ -n "$$bad" ]; then echo "check-globals: mutable globals:"; echo "$$bad"; exit 1; fi; \
 	echo "check-globals: no mutable globals in $(words $(LIB_OBJ)) objects"
 
-check-layering:
-	@bad=$$(grep -nE '#include <(sys/socket|sys/epoll|poll|netinet/|arpa/|pthread|sys/select)|#include "wsio/(server|client|backend|transport)' $(SANS_IO_SRC) /dev/null || true); \
-	if [ -n "$$bad" ]; then echo "check-layering: I/O in a sans-I/O layer:"; echo "$$bad"; exit 1; fi; \
-	echo "check-layering: $(words $(SANS_IO_SRC)) sans-I/O sources include no I/O or upper-layer header"
+# Every file of src/ and include/ in the layer table (tools/layers.txt);
+# includes, and calls between the core's objects, go only down, save the
+# table's known exceptions; check-layering-test breaks each rule once.
+check-layering: $(LIB_OBJ)
+	@python3 tools/check_layering.py --objects $(LIB_OBJ)
+
+.PHONY: check-layering-test
+test: check-layering-test
+check-layering-test: $(LIB_OBJ)
+	@BUILD=$(BUILD) sh tests/tools/check_layering_test.sh
+
+# A program built against one release's headers runs on another's
+# libwsio.so, both ways (docs/DESIGN.md, ABI).
+.PHONY: abi-test
+test: abi-test
+abi-test: $(SHARED_LIB)
+	@BUILD=$(BUILD) CC=$(CC) sh tests/abi/run.sh
+
+# `make test` ends by listing the optional modules it built and tested,
+# and those it skipped and why (this recipe runs after every suite).
+test:
+	@TLS=$(TLS) TLS_FROM="$(origin TLS)" HAVE_ZLIB=$(HAVE_ZLIB) HAVE_ZLIB_FROM="$(origin HAVE_ZLIB)" \
+	 REDIS=$(REDIS) REDIS_FROM="$(origin REDIS)" HAVE_LIBUV=$(HAVE_LIBUV) \
+	 HAVE_LIBUV_FROM="$(origin HAVE_LIBUV)" sh tests/modules_summary.sh
 
 # The optional modules' .pc files are checked when they are built here.
 install-test: all
@@ -405,13 +420,24 @@ uninstall:
 
 # ---- housekeeping --------------------------------------------------------
 
-FORMAT_FILES := $(wildcard include/*.h include/wsio/*.h src/*.c src/*.h)
+# Every C file of the tree that .clang-format governs; FORMAT_FILES="a.c b.h"
+# narrows either target to those files. format copies the examples it
+# changed into the docs that quote them (tools/doc_includes.py).
+FORMAT_FILES ?= $(sort $(wildcard include/*.h include/wsio/*.h src/*.[ch] src/*/*.[ch] \
+                  tests/*/*.[ch] examples/*.[ch] examples/*/*.[ch] tools/*.[ch] \
+                  bench/*.[ch] bench/*/*.[ch]))
 
 format:
 	clang-format -i $(FORMAT_FILES)
+	python3 tools/doc_includes.py --write
 
 format-check:
-	clang-format --dry-run --Werror $(FORMAT_FILES)
+	@lines=0; files=0; for f in $(FORMAT_FILES); do \
+	    n=$$(clang-format "$$f" | diff "$$f" - | grep -c '^<'); \
+	    [ "$$n" -eq 0 ] || { files=$$((files + 1)); lines=$$((lines + n)); echo "$$f: $$n lines differ"; }; \
+	done; \
+	echo "format-check: $$lines lines in $$files of $(words $(FORMAT_FILES)) files differ from clang-format (make format)"; \
+	[ "$$lines" -eq 0 ]
 
 clean:
 	rm -rf $(BUILD) build-san $(FUZZ_BUILD)
@@ -421,6 +447,7 @@ help:
 	@echo "test | check   every test: unit, integration, interop, conformance, browser, examples, checks"
 	@echo "unit           only the cmocka suites"
 	@echo "integration    servers and clients on 127.0.0.1 (every loop mode, partial I/O)"
+	@echo "abi-test       programs built against one release's headers on another's libwsio.so"
 	@echo "sanitize       unit, integration, interop, conformance, examples-test under ASan + UBSan"
 	@echo "fuzz           every libFuzzer target for FUZZ_SECONDS (default 30)"
 	@echo "fuzz-long      every target for ten minutes"
@@ -439,7 +466,7 @@ help:
 	@echo "install        PREFIX=$(PREFIX) DESTDIR= LIBDIR= INCLUDEDIR="
 	@echo "uninstall      remove what install put there"
 	@echo "api            regenerate docs/api.md from the headers (check-api: is it current?)"
-	@echo "format-check   clang-format --dry-run over the library sources"
+	@echo "format-check   lines of the tree's C files that clang-format would change (format: change them)"
 	@echo "clean          remove build directories"
 
 # ---- wsio-cat (tools/) ------------------------------------------------------

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "ws_internal.h"
 
 /* Longest host name (RFC 1035) plus brackets, and a port. */
@@ -35,8 +36,11 @@ typedef struct client {
     wsio_ws ws;
 } client;
 
+/* The smallest struct_size wsio_client_connect takes: the first sized
+ * release's config ended with deflate. */
+#define CLIENT_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_client_config, deflate)
 
-void wsio_client_config_default(wsio_client_config *cfg)
+static void client_defaults(wsio_client_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->connect_timeout_ms = 10000;
@@ -46,6 +50,13 @@ void wsio_client_config_default(wsio_client_config *cfg)
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
     cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+}
+
+void wsio_client_config_init(wsio_client_config *cfg, size_t size)
+{
+    wsio_client_config def;
+    client_defaults(&def);
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 /* ---- URL -------------------------------------------------------------------- */
@@ -374,19 +385,25 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
                              int *err)
 {
     wsio_client_config def;
-    if (!cfg) {
-        wsio_client_config_default(&def);
-        cfg = &def;
-    }
+    wsio_client_config_default(&def);
+    int rc =
+        cfg ? wsio__config_copy(&def, sizeof def, cfg, CLIENT_CONFIG_MIN) : 0;
+    cfg = &def;
     const wsio_mem *mem = wsio__loop_mem(loop);
     url_parts u;
     struct addrinfo *ai = NULL;
     client *c = NULL;
     int fd = -1;
-    int rc = url ? parse_url(url, &u) : WSIO_EINVAL;
+    if (!rc)
+        rc = url ? parse_url(url, &u) : WSIO_EINVAL;
     if (!rc && wsio__loop_closing(loop))
         rc = WSIO_ESTATE;
     if (!rc && u.tls && !cfg->transport)
+        rc = WSIO_EINVAL;
+    /* Refused: a transport table older than the members the client uses
+     * (version 1), an embedded conn config _config_default did not fill. */
+    if (!rc && ((cfg->transport && !wsio__ops_at_least(cfg->transport, 1)) ||
+                cfg->conn.struct_size != sizeof cfg->conn))
         rc = WSIO_EINVAL;
     if (!rc) {
         c = wsio__calloc(mem, 1, sizeof *c);

@@ -41,6 +41,7 @@
  */
 #include <string.h>
 
+#include "abi.h"
 #include "conn_output.h"
 #include "internal.h"
 #include "wsio/conn.h"
@@ -118,7 +119,11 @@ size_t wsio__conn_held_bytes(const wsio_conn *c, int with_output)
     return n;
 }
 
-void wsio_conn_config_default(wsio_conn_config *cfg)
+/* The smallest struct_size wsio_conn_new takes: the first sized
+ * release's config ended with make_mask_user. */
+#define CONN_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_conn_config, make_mask_user)
+
+static void conn_defaults(wsio_conn_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->max_message_size = (size_t)1 << 20;
@@ -128,10 +133,21 @@ void wsio_conn_config_default(wsio_conn_config *cfg)
     cfg->check_outgoing_utf8 = 1;
 }
 
+void wsio_conn_config_init(wsio_conn_config *cfg, size_t size)
+{
+    wsio_conn_config def;
+    conn_defaults(&def);
+    wsio__config_fill(cfg, size, &def, sizeof def);
+}
+
 wsio_conn *wsio_conn_new(enum wsio_role role, const wsio_conn_config *cfg,
                          const wsio_conn_callbacks *cb, const wsio_mem *mem,
                          void *user)
 {
+    wsio_conn_config def;
+    wsio_conn_config_default(&def);
+    if (cfg && wsio__config_copy(&def, sizeof def, cfg, CONN_CONFIG_MIN))
+        return NULL;
     mem = wsio__mem_or_default(mem);
     wsio_conn *c = wsio__calloc(mem, 1, sizeof *c);
     if (!c)
@@ -140,10 +156,7 @@ wsio_conn *wsio_conn_new(enum wsio_role role, const wsio_conn_config *cfg,
     c->user = user;
     if (cb)
         c->cb = *cb;
-    if (cfg)
-        c->cfg = *cfg;
-    else
-        wsio_conn_config_default(&c->cfg);
+    c->cfg = def;
     c->role = (uint8_t)role;
     c->state = WSIO_CONN_OPEN;
     return c;

@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #endif
 
+#include "abi.h"
 #include "block_cache.h"
 #include "ws_internal.h"
 #include "wsio/backend.h"
@@ -75,9 +76,14 @@ struct wsio_loop {
     wsio__block_cache cache;     /* connections' buffers, recycled */
 };
 
-void wsio_loop_config_default(wsio_loop_config *cfg)
+/* The smallest struct_size wsio_loop_new takes: the first sized
+ * release's config ended with mem. */
+#define LOOP_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_loop_config, mem)
+
+void wsio_loop_config_init(wsio_loop_config *cfg, size_t size)
 {
-    memset(cfg, 0, sizeof *cfg);
+    static const wsio_loop_config def = {.struct_size = sizeof def};
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 static uint64_t clock_now(const wsio_loop *loop)
@@ -629,11 +635,12 @@ static void loop_destroy(wsio_loop *loop)
 wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err)
 {
     wsio_loop_config def;
-    if (!cfg) {
-        wsio_loop_config_default(&def);
-        cfg = &def;
-    }
-    int rc = WSIO_ENOMEM;
+    wsio_loop_config_default(&def);
+    int rc = WSIO_EINVAL;
+    if (cfg && wsio__config_copy(&def, sizeof def, cfg, LOOP_CONFIG_MIN))
+        goto fail_early;
+    cfg = &def;
+    rc = WSIO_ENOMEM;
     const wsio_mem *mem = wsio__mem_or_default(cfg->mem);
     if (cfg->host && !cfg->host->watch) {
         rc = WSIO_EINVAL;
@@ -641,7 +648,8 @@ wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err)
     }
     const wsio_backend_ops *ops =
         cfg->backend ? cfg->backend : wsio_backend_default();
-    if (!cfg->host && ops->abi_version != WSIO_BACKEND_ABI_VERSION) {
+    /* Every member the loop uses came with version 1. */
+    if (!cfg->host && !wsio__ops_at_least(ops, 1)) {
         rc = WSIO_EINVAL;
         goto fail_early;
     }

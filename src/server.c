@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "budget.h"
 #include "hub_internal.h"
 #include "server_addr_limit.h"
@@ -112,8 +113,12 @@ struct wsio_server {
     uint8_t shutting_down, freed, timers_reserved;
 };
 
+/* The smallest struct_size wsio_server_new and wsio_server_set_broker
+ * take: the first sized release's structs ended with these members. */
+#define SERVER_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_server_config, hub)
+#define BROKER_MIN WSIO__SIZE_THROUGH(wsio_broker, on_detach)
 
-void wsio_server_config_default(wsio_server_config *cfg)
+static void server_defaults(wsio_server_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->host = "127.0.0.1";
@@ -127,6 +132,13 @@ void wsio_server_config_default(wsio_server_config *cfg)
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
     cfg->backpressure = WSIO_BACKPRESSURE_DROP;
     cfg->max_post_bytes = (size_t)16 << 20;
+}
+
+void wsio_server_config_init(wsio_server_config *cfg, size_t size)
+{
+    wsio_server_config def;
+    server_defaults(&def);
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 /* ---- the registry ---------------------------------------------------------- */
@@ -611,9 +623,12 @@ static void detach_broker(wsio_server *srv)
 
 int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
 {
+    wsio_broker b = {.struct_size = sizeof b};
+    if (broker && wsio__config_copy(&b, sizeof b, broker, BROKER_MIN))
+        return WSIO_EINVAL;
     detach_broker(srv);
     if (broker)
-        srv->broker = *broker;
+        srv->broker = b;
     if (!srv->broker.on_first_subscriber)
         return 0;
     for (size_t i = 0; i < srv->nbuckets; i++)
@@ -1428,13 +1443,19 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
                              int *err)
 {
     wsio_server_config def;
-    if (!cfg) {
-        wsio_server_config_default(&def);
-        cfg = &def;
-    }
+    wsio_server_config_default(&def);
+    int rc =
+        cfg ? wsio__config_copy(&def, sizeof def, cfg, SERVER_CONFIG_MIN) : 0;
+    cfg = &def;
+    /* Refused: a transport table older than the members the server uses
+     * (version 1), an embedded conn config _config_default did not fill. */
+    if (!rc && ((cfg->transport && !wsio__ops_at_least(cfg->transport, 1)) ||
+                cfg->conn.struct_size != sizeof cfg->conn))
+        rc = WSIO_EINVAL;
     const wsio_mem *mem = wsio__loop_mem(loop);
-    int rc = WSIO_ESTATE;
-    if (wsio__loop_closing(loop))
+    if (!rc && wsio__loop_closing(loop))
+        rc = WSIO_ESTATE;
+    if (rc)
         goto fail;
     rc = WSIO_ENOMEM;
     wsio_server *srv = wsio__calloc(mem, 1, sizeof *srv);

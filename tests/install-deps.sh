@@ -20,6 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs="build-essential pkg-config libcmocka-dev zlib1g-dev libuv1-dev clang libclang-rt-14-dev llvm
       valgrind python3 python3-websockets chromium libssl-dev openssl
       libhiredis-dev redis-server"
+# make format-check (Debian 12's clang-format 14 is the reference).
+pkgs="$pkgs clang-format"
 # Node.js: keep a newer one if the machine has it, else Debian's.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"

@@ -30,6 +30,7 @@ extern "C" {
 
 /* Fill with wsio_client_config_default() first. */
 typedef struct wsio_client_config {
+    size_t struct_size;        /* set by wsio_client_config_default */
     const char *subprotocols;  /* comma-separated offers, or NULL */
     const char *origin;        /* Origin header, or NULL */
     const wsio_http_header *headers; /* extra request headers (copied) */
@@ -55,7 +56,14 @@ typedef struct wsio_client_config {
 } wsio_client_config;
 
 /* wsio_client_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_client_config_default(wsio_client_config *cfg);
+#define wsio_client_config_default(cfg)                                        \
+    wsio_client_config_init((cfg), sizeof *(cfg))
+
+/* wsio_client_config_init - what wsio_client_config_default expands to: the
+ * same for a struct of size bytes (sizeof *cfg where the program was built),
+ * and cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
+WSIO_EXTERN void wsio_client_config_init(wsio_client_config *cfg, size_t size);
 
 /*
  * wsio_client_connect - start connecting to url ("ws://host[:port][/path]"
@@ -63,8 +71,10 @@ WSIO_EXTERN void wsio_client_config_default(wsio_client_config *cfg);
  *
  * cfg may be NULL; cfg and cb are copied. user is passed to every callback.
  * On success the returned ws is in progress: wait for on_open or on_close.
- * Returns NULL with *err set (if not NULL) to WSIO_EINVAL (bad URL, or
- * wss:// without a TLS transport), WSIO_ENOMEM, or a name resolution or
+ * Returns NULL with *err set (if not NULL) to WSIO_EINVAL (bad URL,
+ * wss:// without a TLS transport, cfg->struct_size not set by
+ * wsio_client_config_default, or a transport abi_version under 1),
+ * WSIO_ENOMEM, or a name resolution or
  * socket failure (-errno; WSIO_EINVAL for an unknown host); no callback is
  * called then. url is read, not kept. The ws belongs to the library, as a
  * server's do: it is freed after its on_close returns (wsio/ws.h).

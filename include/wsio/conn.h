@@ -58,6 +58,7 @@ enum wsio_conn_state {
 
 /* Limits and switches; fill with wsio_conn_config_default() first. */
 typedef struct wsio_conn_config {
+    size_t struct_size;      /* set by wsio_conn_config_default */
     size_t max_message_size; /* bytes of one message, all fragments
                                 together; over it the connection fails with
                                 1009 before any memory is taken for it.
@@ -79,7 +80,14 @@ typedef struct wsio_conn_config {
 } wsio_conn_config;
 
 /* wsio_conn_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_conn_config_default(wsio_conn_config *cfg);
+#define wsio_conn_config_default(cfg)                                          \
+    wsio_conn_config_init((cfg), sizeof *(cfg))
+
+/* wsio_conn_config_init - what wsio_conn_config_default expands to: the same
+ * for a struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
+WSIO_EXTERN void wsio_conn_config_init(wsio_conn_config *cfg, size_t size);
 
 /* A whole received message. data is borrowed: valid until the callback
  * returns. Text has been checked to be UTF-8. */
@@ -154,7 +162,8 @@ typedef struct wsio_conn_callbacks {
  * may be NULL for libc; otherwise it must outlive the connection. user is
  * passed to every callback.
  *
- * Returns the connection, or NULL when out of memory.
+ * Returns the connection, or NULL when out of memory or cfg->struct_size
+ * was not set by wsio_conn_config_default.
  */
 WSIO_EXTERN wsio_conn *wsio_conn_new(enum wsio_role role,
                                      const wsio_conn_config *cfg,

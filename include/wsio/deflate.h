@@ -37,6 +37,7 @@ extern "C" {
 
 /* Settings; fill with wsio_deflate_config_default() first. */
 typedef struct wsio_deflate_config {
+    size_t struct_size;         /* set by wsio_deflate_config_default */
     wsio_deflate_policy policy; /* context takeover and windows to
                                    negotiate (windows 8..15; 8 counts as
                                    9, zlib's smallest raw window);
@@ -58,7 +59,15 @@ typedef struct wsio_deflate_config {
 } wsio_deflate_config;
 
 /* wsio_deflate_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_deflate_config_default(wsio_deflate_config *cfg);
+#define wsio_deflate_config_default(cfg)                                       \
+    wsio_deflate_config_init((cfg), sizeof *(cfg))
+
+/* wsio_deflate_config_init - what wsio_deflate_config_default expands to: the
+ * same for a struct of size bytes (sizeof *cfg where the program was built),
+ * and cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
+WSIO_EXTERN void wsio_deflate_config_init(wsio_deflate_config *cfg,
+                                          size_t size);
 
 /*
  * The extension, as the caller embeds it: point a server's or client's
@@ -75,8 +84,9 @@ typedef struct wsio_deflate {
 
 /*
  * wsio_deflate_init - set d up from cfg (NULL: defaults).
- * Returns 0, or WSIO_EINVAL when d is NULL or a window is outside 8..15,
- * level outside 1..9 or mem_level outside 1..9. cfg is read, not kept; d
+ * Returns 0, or WSIO_EINVAL when d is NULL, cfg->struct_size was not set
+ * by wsio_deflate_config_default, or a window is outside 8..15, level
+ * outside 1..9 or mem_level outside 1..9. cfg is read, not kept; d
  * is the caller's (nothing to free) and must outlive every config that
  * points at d->ext.
  */

@@ -47,6 +47,7 @@ typedef struct wsio_host_loop {
 
 /* How to make a loop; fill with wsio_loop_config_default() first. */
 typedef struct wsio_loop_config {
+    size_t struct_size;              /* set by wsio_loop_config_default */
     const wsio_backend_ops *backend; /* NULL: wsio_backend_default() */
     const wsio_host_loop *host;      /* non-NULL: host loop mode (copied);
                                         backend is then not used */
@@ -54,12 +55,20 @@ typedef struct wsio_loop_config {
 } wsio_loop_config;
 
 /* wsio_loop_config_default - zero cfg: default backend, libc memory. */
-WSIO_EXTERN void wsio_loop_config_default(wsio_loop_config *cfg);
+#define wsio_loop_config_default(cfg)                                          \
+    wsio_loop_config_init((cfg), sizeof *(cfg))
+
+/* wsio_loop_config_init - what wsio_loop_config_default expands to: the same
+ * for a struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
+WSIO_EXTERN void wsio_loop_config_init(wsio_loop_config *cfg, size_t size);
 
 /*
  * wsio_loop_new - make a loop. cfg may be NULL for the defaults.
  * Returns the loop, or NULL with *err (if err is not NULL) set to
- * WSIO_ENOMEM, WSIO_EINVAL (backend with an unknown abi_version) or the
+ * WSIO_ENOMEM, WSIO_EINVAL (backend with an abi_version under 1, or
+ * cfg->struct_size not set by wsio_loop_config_default) or the
  * backend's -errno.
  */
 WSIO_EXTERN wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err);

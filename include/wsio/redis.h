@@ -72,6 +72,7 @@ WSIO_EXTERN int wsio_redis_url_parse(const char *url, size_t len,
 
 /* How to connect; fill with wsio_redis_config_default() first. */
 typedef struct wsio_redis_config {
+    size_t struct_size;         /* set by wsio_redis_config_default */
     const char *url;            /* default "redis://127.0.0.1:6379" */
     const char *prefix;         /* of every channel; default "wsio:" (at
                                    most 64 bytes). Servers that share
@@ -90,7 +91,14 @@ typedef struct wsio_redis_config {
 } wsio_redis_config;
 
 /* wsio_redis_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_redis_config_default(wsio_redis_config *cfg);
+#define wsio_redis_config_default(cfg)                                         \
+    wsio_redis_config_init((cfg), sizeof *(cfg))
+
+/* wsio_redis_config_init - what wsio_redis_config_default expands to: the same
+ * for a struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
+WSIO_EXTERN void wsio_redis_config_init(wsio_redis_config *cfg, size_t size);
 
 /*
  * wsio_redis_new - connect to Redis and attach to srv as its broker
@@ -99,7 +107,8 @@ WSIO_EXTERN void wsio_redis_config_default(wsio_redis_config *cfg);
  * Redis, and a Redis that is not there yet is retried with backoff.
  * cfg is copied (url and prefix too). Returns the module, or NULL with
  * *err (if not NULL) set to WSIO_EINVAL (bad URL, prefix too long, backoff
- * limits reversed) or WSIO_ENOMEM.
+ * limits reversed, cfg->struct_size not set by wsio_redis_config_default)
+ * or WSIO_ENOMEM.
  */
 WSIO_EXTERN wsio_redis *wsio_redis_new(wsio_server *srv,
                                        const wsio_redis_config *cfg,

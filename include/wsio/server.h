@@ -53,6 +53,7 @@ enum wsio_forwarded_header {
 
 /* Limits, timeouts and switches; fill with wsio_server_config_default(). */
 typedef struct wsio_server_config {
+    size_t struct_size;       /* set by wsio_server_config_default */
     const char *host;         /* address to bind: "127.0.0.1" (default),
                                  "0.0.0.0", "::", "::1", ... */
     uint16_t port;            /* 0: the kernel picks (wsio_server_port) */
@@ -165,7 +166,14 @@ typedef struct wsio_server_config {
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
-WSIO_EXTERN void wsio_server_config_default(wsio_server_config *cfg);
+#define wsio_server_config_default(cfg)                                        \
+    wsio_server_config_init((cfg), sizeof *(cfg))
+
+/* wsio_server_config_init - what wsio_server_config_default expands to: the
+ * same for a struct of size bytes (sizeof *cfg where the program was built),
+ * and cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
+WSIO_EXTERN void wsio_server_config_init(wsio_server_config *cfg, size_t size);
 
 /*
  * A request as the hooks see it. Everything is borrowed until the hook
@@ -234,8 +242,10 @@ typedef struct wsio_server_hooks {
  * cfg, cb and hooks are copied; cfg may be NULL (defaults), hooks may be
  * NULL. user is passed to every callback and hook of this server.
  * Returns the server, or NULL with *err (if not NULL) set to WSIO_ENOMEM,
- * WSIO_EINVAL (bad host, or a trusted proxy that is not an address or
- * CIDR block) or the socket call's -errno (-EADDRINUSE ...). The caller
+ * WSIO_EINVAL (bad host, a trusted proxy that is not an address or CIDR
+ * block, cfg->struct_size not set by wsio_server_config_default, or a
+ * transport abi_version under 1) or the socket call's -errno
+ * (-EADDRINUSE ...). The caller
  * owns the server (see wsio_server_free); user stays the caller's.
  */
 WSIO_EXTERN wsio_server *wsio_server_new(wsio_loop *loop,
@@ -467,6 +477,8 @@ WSIO_EXTERN int wsio_server_get_topic_stats(const wsio_server *srv,
  * callback may be NULL.
  */
 typedef struct wsio_broker {
+    size_t struct_size; /* sizeof(wsio_broker): WSIO_BROKER_INIT, or
+                           .struct_size = sizeof b (docs/DESIGN.md, ABI) */
     /* topic (NUL-terminated) has its first local subscriber. */
     void (*on_first_subscriber)(wsio_server *srv, const char *topic,
                                 void *user);
@@ -487,13 +499,21 @@ typedef struct wsio_broker {
     void (*on_detach)(wsio_server *srv, void *user);
 } wsio_broker;
 
+/* WSIO_BROKER_INIT - an initializer for a wsio_broker with its struct_size
+ * set and every callback NULL: wsio_broker b = WSIO_BROKER_INIT; */
+#define WSIO_BROKER_INIT                                                       \
+    {                                                                          \
+        .struct_size = sizeof(wsio_broker)                                     \
+    }
+
 /*
  * wsio_server_set_broker - attach broker (copied) to srv, replacing any
  * other (whose on_detach is called first); NULL detaches. On attach,
  * on_first_subscriber is called at once for every topic that already has
  * local subscribers, so a broker attached (or reconnected) late catches
  * up. The broker's state must outlive its
- * attachment: detach it (or free the server) before freeing it. Returns 0.
+ * attachment: detach it (or free the server) before freeing it. Returns 0,
+ * or WSIO_EINVAL (nothing changed) when broker->struct_size is not set.
  */
 WSIO_EXTERN int wsio_server_set_broker(wsio_server *srv,
                                        const wsio_broker *broker);

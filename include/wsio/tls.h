@@ -49,6 +49,7 @@ typedef struct wsio_tls wsio_tls;
 
 /* Fill with wsio_tls_config_default() first. */
 typedef struct wsio_tls_config {
+    size_t struct_size;      /* set by wsio_tls_config_default */
     enum wsio_role role;     /* WSIO_ROLE_SERVER or WSIO_ROLE_CLIENT */
     const char *cert_file;   /* server: PEM certificate chain, leaf first */
     const char *key_file;    /* server: PEM private key (unencrypted) */
@@ -65,14 +66,22 @@ typedef struct wsio_tls_config {
  * against the system CA store; a server still needs cert_file and
  * key_file.
  */
-WSIO_EXTERN void wsio_tls_config_default(wsio_tls_config *cfg,
-                                         enum wsio_role role);
+#define wsio_tls_config_default(cfg, role)                                     \
+    wsio_tls_config_init((cfg), sizeof *(cfg), (role))
+
+/* wsio_tls_config_init - what wsio_tls_config_default expands to: the same for
+ * a struct of size bytes (sizeof *cfg where the program was built), and
+ * cfg->struct_size = size; bytes of a newer release are zeroed
+ * (docs/DESIGN.md, ABI). */
+WSIO_EXTERN void wsio_tls_config_init(wsio_tls_config *cfg, size_t size,
+                                      enum wsio_role role);
 
 /*
  * wsio_tls_new - make a TLS context from cfg (read, not kept): a server's
  * certificate and key, or a client's trust store. The files are read now.
  * Returns the context, or NULL with *err (if not NULL) set to WSIO_EINVAL
- * (missing or unreadable files, a key that does not match the
+ * (cfg NULL or its struct_size not set by wsio_tls_config_default, missing
+ * or unreadable files, a key that does not match the
  * certificate, a server without cert_file/key_file: see
  * wsio_tls_error_text) or WSIO_ENOMEM. The caller owns the context: free
  * it with wsio_tls_free.

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../abi.h"
 #include "wsio/deflate.h"
 
 /* RFC 7692 section 7.2.1: what a sync flush ends with. */
@@ -256,13 +257,24 @@ static int pmd_codec_new(const wsio_deflate_ext *ext,
     return 0;
 }
 
-void wsio_deflate_config_default(wsio_deflate_config *cfg)
+/* The smallest struct_size wsio_deflate_init takes: the first sized
+ * release's config ended with keep_state. */
+#define DEFLATE_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_deflate_config, keep_state)
+
+static void deflate_defaults(wsio_deflate_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     wsio_deflate_policy_default(&cfg->policy);
     cfg->threshold = 64;
     cfg->level = 6;
     cfg->mem_level = 8;
+}
+
+void wsio_deflate_config_init(wsio_deflate_config *cfg, size_t size)
+{
+    wsio_deflate_config def;
+    deflate_defaults(&def);
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 static int bits_ok(uint8_t b)
@@ -273,12 +285,11 @@ static int bits_ok(uint8_t b)
 int wsio_deflate_init(wsio_deflate *d, const wsio_deflate_config *cfg)
 {
     wsio_deflate_config def;
-    if (!d)
+    wsio_deflate_config_default(&def);
+    if (!d ||
+        (cfg && wsio__config_copy(&def, sizeof def, cfg, DEFLATE_CONFIG_MIN)))
         return WSIO_EINVAL;
-    if (!cfg) {
-        wsio_deflate_config_default(&def);
-        cfg = &def;
-    }
+    cfg = &def;
     if (!bits_ok(cfg->policy.server_max_window_bits) ||
         !bits_ok(cfg->policy.client_max_window_bits) || cfg->level < 1 ||
         cfg->level > 9 || cfg->mem_level < 1 || cfg->mem_level > 9)

@@ -26,6 +26,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "../abi.h"
 #include "../internal.h"
 #include "wsio/redis.h"
 
@@ -97,7 +98,11 @@ static void *zalloc(const wsio_mem *mem, size_t size)
     return p;
 }
 
-void wsio_redis_config_default(wsio_redis_config *cfg)
+/* The smallest struct_size wsio_redis_new takes: the first sized
+ * release's config ended with mem. */
+#define REDIS_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_redis_config, mem)
+
+static void redis_defaults(wsio_redis_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->url = "redis://127.0.0.1:6379";
@@ -106,6 +111,13 @@ void wsio_redis_config_default(wsio_redis_config *cfg)
     cfg->backoff_max_ms = 5000;
     cfg->connect_timeout_ms = 2000;
     cfg->max_in_flight = 10000;
+}
+
+void wsio_redis_config_init(wsio_redis_config *cfg, size_t size)
+{
+    wsio_redis_config def;
+    redis_defaults(&def);
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 /* ---- the topic table ------------------------------------------------------ */
@@ -620,15 +632,15 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
                            int *err)
 {
     wsio_redis_config def;
-    if (!cfg) {
-        wsio_redis_config_default(&def);
-        cfg = &def;
-    }
+    wsio_redis_config_default(&def);
     int rc = WSIO_EINVAL;
+    wsio_redis *r = NULL;
+    if (cfg && wsio__config_copy(&def, sizeof def, cfg, REDIS_CONFIG_MIN))
+        goto fail;
+    cfg = &def;
     const wsio_mem *mem = wsio__mem_or_default(cfg->mem);
     const char *url = cfg->url ? cfg->url : "redis://127.0.0.1:6379";
     const char *prefix = cfg->prefix ? cfg->prefix : "wsio:";
-    wsio_redis *r = NULL;
     if (!srv || strlen(prefix) > PREFIX_MAX ||
         cfg->backoff_min_ms == 0 || cfg->backoff_max_ms < cfg->backoff_min_ms)
         goto fail;
@@ -661,7 +673,8 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
         goto fail;
     link_connect(&r->sub);
     link_connect(&r->pub);
-    wsio_broker b = {.on_first_subscriber = broker_first,
+    wsio_broker b = {.struct_size = sizeof b,
+                     .on_first_subscriber = broker_first,
                      .on_last_unsubscribed = broker_last,
                      .on_publish = broker_publish,
                      .on_detach = broker_detach,

@@ -37,6 +37,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "../abi.h"
 #include "../internal.h"
 #include "wsio/tls.h"
 
@@ -118,10 +119,15 @@ static BIO_METHOD *bio_method_new(void)
 
 /* ---- contexts ------------------------------------------------------------ */
 
-void wsio_tls_config_default(wsio_tls_config *cfg, enum wsio_role role)
+/* The smallest struct_size wsio_tls_new takes: the first sized release's
+ * config ended with mem. */
+#define TLS_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_tls_config, mem)
+
+void wsio_tls_config_init(wsio_tls_config *cfg, size_t size,
+                          enum wsio_role role)
 {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->role = role;
+    wsio_tls_config def = {.struct_size = sizeof def, .role = role};
+    wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
 static wsio_tls *wrap(SSL_CTX *ctx, enum wsio_role role, const wsio_mem *mem,
@@ -169,6 +175,14 @@ static int load_client(SSL_CTX *ctx, const wsio_tls_config *cfg)
 
 wsio_tls *wsio_tls_new(const wsio_tls_config *cfg, int *err)
 {
+    wsio_tls_config def;
+    wsio_tls_config_default(&def, WSIO_ROLE_SERVER);
+    if (!cfg || wsio__config_copy(&def, sizeof def, cfg, TLS_CONFIG_MIN)) {
+        if (err)
+            *err = WSIO_EINVAL;
+        return NULL;
+    }
+    cfg = &def;
     int server = cfg->role == WSIO_ROLE_SERVER;
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());

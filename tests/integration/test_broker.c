@@ -60,7 +60,8 @@ static void on_detach(wsio_server *srv, void *user)
 
 static wsio_broker recording_broker(recorder *r)
 {
-    wsio_broker b = {.on_first_subscriber = on_first,
+    wsio_broker b = {.struct_size = sizeof b,
+                     .on_first_subscriber = on_first,
                      .on_last_unsubscribed = on_last,
                      .on_publish = on_publish,
                      .on_detach = on_detach,

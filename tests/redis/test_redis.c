@@ -492,6 +492,11 @@ static void test_redis_new_rejects_bad_config(void **state)
                 "which-the-module-refuses";
     assert_null(wsio_redis_new(srv, &rc, &err));
     assert_int_equal(err, WSIO_EINVAL);
+    /* A config not filled by wsio_redis_config_default (ABI). */
+    wsio_redis_config_default(&rc);
+    rc.struct_size = 0;
+    assert_null(wsio_redis_new(srv, &rc, &err));
+    assert_int_equal(err, WSIO_EINVAL);
     wsio_server_free(srv);
     env_free(e);
 }

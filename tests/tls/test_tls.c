@@ -229,6 +229,13 @@ static void test_tls_config_errors_are_values(void **state)
     tc.key_file = cert("missing.key");
     assert_null(wsio_tls_new(&tc, &err));
     assert_int_equal(err, WSIO_EINVAL);
+    /* No config, or one not filled by wsio_tls_config_default (ABI). */
+    assert_null(wsio_tls_new(NULL, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    tc.key_file = cert("server.key");
+    tc.struct_size = 0;
+    assert_null(wsio_tls_new(&tc, &err));
+    assert_int_equal(err, WSIO_EINVAL);
     /* wss:// needs a TLS transport; a server context in a client fails. */
     wsio_client_config cc;
     wsio_client_config_default(&cc);

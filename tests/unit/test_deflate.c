@@ -716,6 +716,10 @@ static void test_deflate_window_bits_outside_range_are_safe(void **state)
     assert_int_equal(wsio_deflate_init(&bad, &dc), WSIO_EINVAL);
     assert_int_equal(wsio_deflate_init(NULL, NULL), WSIO_EINVAL);
     assert_int_equal(wsio_deflate_init(&bad, NULL), 0);
+    /* A config not filled by wsio_deflate_config_default (ABI). */
+    wsio_deflate_config_default(&dc);
+    dc.struct_size = 0;
+    assert_int_equal(wsio_deflate_init(&bad, &dc), WSIO_EINVAL);
 }
 
 /* ---- memory ---------------------------------------------------------------- */

@@ -208,14 +208,35 @@ static void test_loop_run_returns_after_a_release_left_from_outside(void **state
     wsio_loop_free(loop);
 }
 
-static void test_loop_new_rejects_unknown_abi(void **state)
+/* A backend table is taken when its abi_version is at least the one that
+ * brought every member the loop uses (1): a later one too, since tables
+ * only gain members at the end. */
+static void test_loop_new_checks_backend_abi_at_least(void **state)
 {
     (void)state;
     wsio_backend_ops ops = *wsio_backend_poll();
-    ops.abi_version = 99;
+    ops.abi_version = 0;
     wsio_loop_config lc;
     wsio_loop_config_default(&lc);
     lc.backend = &ops;
+    int err = 0;
+    assert_null(wsio_loop_new(&lc, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    ops.abi_version = WSIO_BACKEND_ABI_VERSION + 1;
+    wsio_loop *loop = wsio_loop_new(&lc, &err);
+    assert_non_null(loop);
+    wsio_loop_free(loop);
+}
+
+/* A config whose struct_size was never set (not filled by
+ * wsio_loop_config_default) is refused, not read. */
+static void test_loop_new_refuses_unsized_config(void **state)
+{
+    (void)state;
+    wsio_loop_config lc;
+    wsio_loop_config_default(&lc);
+    assert_int_equal(lc.struct_size, sizeof lc);
+    lc.struct_size = 0;
     int err = 0;
     assert_null(wsio_loop_new(&lc, &err));
     assert_int_equal(err, WSIO_EINVAL);
@@ -370,8 +391,10 @@ int main(void)
         ON_EVERY_BACKEND(test_loop_timers_fire_in_due_order),
         ON_EVERY_BACKEND(test_loop_post_from_thread_runs_in_order),
         ON_EVERY_BACKEND(test_loop_stop_from_thread_ends_run),
-        ON_EVERY_BACKEND(test_loop_run_returns_after_a_release_left_from_outside),
-        cmocka_unit_test(test_loop_new_rejects_unknown_abi),
+        ON_EVERY_BACKEND(
+            test_loop_run_returns_after_a_release_left_from_outside),
+        cmocka_unit_test(test_loop_new_checks_backend_abi_at_least),
+        cmocka_unit_test(test_loop_new_refuses_unsized_config),
         cmocka_unit_test(test_loop_new_out_of_memory_fails_cleanly),
         cmocka_unit_test(test_loop_host_mode_drives_timers_and_posts),
     };
