@@ -353,7 +353,8 @@ typedef struct wsio_codec_ops {
      * message (permessage-deflate appends 0x00 0x00 0xff 0xff).
      * The connection calls again while *in_len > 0 or the last call
      * filled out completely. Returns the bytes written (0 included), or
-     * WSIO_EDEFLATE for invalid data, or WSIO_ENOMEM.
+     * WSIO_EDEFLATE for invalid data, WSIO_EINFLATE_RATIO for a message
+     * that inflates past the codec's ratio bound, or WSIO_ENOMEM.
      */
     ssize_t (*decode)(void *state, const uint8_t **in, size_t *in_len,
                       int end, uint8_t *out, size_t cap);
