@@ -20,10 +20,10 @@
  * Inflate work is bounded per byte received: a message may inflate to
  * inflate_floor + max_inflate_ratio bytes per compressed byte consumed so
  * far, checked after every inflate call (so at most one call's output,
- * the connection's decode chunk, is made past it). The floor keeps short
- * messages that repeat earlier ones (a few bytes with context takeover)
- * legal, and is small enough that a stream of tiny messages buys no more
- * than about floor / 7 bytes of output per byte on the wire.
+ * INFLATE_STEP, is made past it). The floor keeps short messages that
+ * repeat earlier ones (a few bytes with context takeover) legal, and is
+ * small enough that a stream of tiny messages buys no more than about
+ * floor / 7 bytes of output per byte on the wire.
  *
  * zlib cannot make raw deflate streams with an 8-bit window (deflateInit2
  * refuses -8 since 1.2.9). The core never agrees to 8 for our sending side;
@@ -62,7 +62,8 @@ typedef struct pmd_codec {
     uint8_t inf_live, def_live;
     uint8_t keep;           /* reset rather than free between messages */
     uint8_t tail_left;      /* bytes of sync_tail still to inflate */
-    size_t max_ratio, floor; /* inflate bound; max_ratio 0: none */
+    size_t max_ratio;       /* inflate bound per compressed byte; 0: none */
+    size_t floor_bytes;     /* what any message may inflate to */
     size_t msg_in, msg_out; /* this message: compressed bytes consumed,
                                bytes inflated */
     wsio_deflate *owner;    /* counts ratio failures */
@@ -112,9 +113,9 @@ static int inflate_start(pmd_codec *p)
 /* Whether the message so far has inflated past its allowance. */
 static int over_ratio(const pmd_codec *p)
 {
-    if (!p->max_ratio || p->msg_out <= p->floor)
+    if (!p->max_ratio || p->msg_out <= p->floor_bytes)
         return 0;
-    size_t over = p->msg_out - p->floor;
+    size_t over = p->msg_out - p->floor_bytes;
     return p->msg_in < SIZE_MAX / p->max_ratio &&
            over > p->msg_in * p->max_ratio;
 }
@@ -276,7 +277,7 @@ static int pmd_codec_new(const wsio_deflate_ext *ext,
     p->tail_left = sizeof sync_tail;
     p->keep = d->keep_state || (flags & WSIO_CODEC_KEEP_STATE);
     p->max_ratio = d->max_inflate_ratio;
-    p->floor = d->inflate_floor;
+    p->floor_bytes = d->inflate_floor;
     p->owner = d;
     int server = role == WSIO_ROLE_SERVER;
     uint8_t sbits = params->server_max_window_bits;

@@ -74,8 +74,9 @@ static void stack_init(stack *s, size_t limit)
 /* Sizes a server's connections ask for: small structs, buffers, zlib's
  * state (about 5.8 and 7.1 KiB) and its power-of-two windows and tables,
  * and blocks too big for any class. */
-static const size_t sizes[] = {1,    100,  255,   256,   257,    4096,  5824,
-                               7160, 8192, 32768, 65536, 65537, (size_t)3 << 20};
+static const size_t sizes[] = {
+    1,    100,  255,   256,   257,   4096,           5824,
+    7160, 8192, 32768, 65536, 65537, (size_t)3 << 20};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 static void test_budget_accounts_what_the_allocator_holds(void **state)
