@@ -5,7 +5,8 @@
  * - memory: 1000 idle connections with context takeover both ways, each
  *   after one compressed 200-byte message and its compressed echo, hold
  *   at most the documented zlib state each (memory_in_use, the exact
- *   figure) and a bounded RSS (measured and printed);
+ *   figure) and a bounded RSS (measured and printed); without context
+ *   takeover they hold none; past the cap, offers are declined;
  * - CPU: a message inflating past the default ratio bound fails with 1009
  *   and is counted, while compressible messages under it pass.
  */
@@ -83,9 +84,13 @@ static size_t compressed_frame(uint8_t *out, size_t cap)
     return (size_t)n + zl;
 }
 
-static void test_deflate_idle_connections_hold_bounded_memory(void **state)
+/* n_conns raw clients offering offer, each sending one compressed
+ * message and getting its echo, all left open. Returns what memory_in_use
+ * grew by per connection (after the first, which sets the baseline); the
+ * RSS growth per connection goes to *rss_per_out. */
+static size_t idle_connections(env *e, const char *offer, int n_conns,
+                               size_t *rss_per_out)
 {
-    env *e = env_new(state);
     wsio_deflate d;
     assert_int_equal(wsio_deflate_init(&d, NULL), 0); /* the defaults */
     server_state s;
@@ -105,20 +110,21 @@ static void test_deflate_idle_connections_hold_bounded_memory(void **state)
                       "Connection: Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                       "Sec-WebSocket-Version: 13\r\n"
-                      "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n");
+                      "Sec-WebSocket-Extensions: %s\r\n\r\n",
+                      offer);
     memcpy(req + hl, frame, frame_len);
     size_t req_len = (size_t)hl + frame_len;
 
     /* One connection first, so that what every connection shares (the
      * loop's tables, the cache) is in the baseline. */
-    int *fds = calloc(IDLE_CONNS, sizeof *fds);
+    int *fds = calloc((size_t)n_conns, sizeof *fds);
     assert_non_null(fds);
     wsio_server_stats st;
     size_t rss0 = 0, held0 = 0;
-    for (int i = 0; i < IDLE_CONNS; i++) {
+    for (int i = 0; i < n_conns; i++) {
         fds[i] = raw_connect(port);
         assert_int_equal(write(fds[i], req, req_len), (ssize_t)req_len);
-        if (i == 0 || i % 50 == 49 || i == IDLE_CONNS - 1)
+        if (i == 0 || i % 50 == 49 || i == n_conns - 1)
             RUN_UNTIL(e, s.messages == i + 1, 10000);
         if (i == 0) {
             run_for(e, 20);
@@ -129,20 +135,20 @@ static void test_deflate_idle_connections_hold_bounded_memory(void **state)
     }
     run_for(e, 50); /* every echo written */
     wsio_server_get_stats(srv, &st);
-    size_t n = IDLE_CONNS - 1;
+    size_t n = (size_t)n_conns - 1;
     size_t held = (st.memory_in_use - held0) / n;
     size_t rss = rss_bytes();
     size_t rss_per = rss > rss0 ? (rss - rss0) / n : 0;
-    printf("%s: %d idle compressed connections: memory_in_use %zu bytes each, "
-           "RSS %.1f -> %.1f MB (%zu bytes each)\n",
-           e->mode, IDLE_CONNS, held, rss0 / 1e6, rss / 1e6, rss_per);
-    /* Each one compressing both ways, with context takeover. */
-    assert_int_equal(st.connections, IDLE_CONNS);
+    printf("%s: %d idle compressed connections (%s): memory_in_use %zu "
+           "bytes each, RSS %.1f -> %.1f MB (%zu bytes each)\n",
+           e->mode, n_conns, offer, held, rss0 / 1e6, rss / 1e6, rss_per);
+    assert_int_equal(st.connections, (uint64_t)n_conns);
     assert_true(wsio_conn_has_codec(wsio_ws_conn(s.last_open)));
+    /* The last one agreed, and its echo came back compressed. */
     char buf[1024];
     ssize_t got = 0;
     for (int t = 0; t < 100 && got <= 0; t++) {
-        got = raw_read(fds[IDLE_CONNS - 1], buf, sizeof buf - 1);
+        got = raw_read(fds[n_conns - 1], buf, sizeof buf - 1);
         if (got <= 0)
             env_turn(e, 10);
     }
@@ -153,13 +159,90 @@ static void test_deflate_idle_connections_hold_bounded_memory(void **state)
     char *body = strstr(buf, "\r\n\r\n");
     assert_non_null(body);
     assert_int_equal((uint8_t)body[4], 0xc1); /* FIN, RSV1, text: compressed */
-    assert_true(held > 60000);                /* both zlib states are there */
+    for (int i = 0; i < n_conns; i++)
+        close(fds[i]);
+    RUN_UNTIL(e, s.closes == n_conns, 10000);
+    free(fds);
+    wsio_server_free(srv);
+    *rss_per_out = rss_per;
+    return held;
+}
+
+/* Context takeover both ways and a client window of 15 (no
+ * client_max_window_bits offered): the most a connection can hold. */
+static void test_deflate_idle_connections_hold_bounded_memory(void **state)
+{
+    env *e = env_new(state);
+    size_t rss_per;
+    size_t held =
+        idle_connections(e, "permessage-deflate", IDLE_CONNS, &rss_per);
+    assert_true(held > 60000); /* both zlib states are there */
     assert_true(held <= HELD_PER_CONN);
     assert_true(rss_per <= RSS_PER_CONN);
-    for (int i = 0; i < IDLE_CONNS; i++)
-        close(fds[i]);
-    RUN_UNTIL(e, s.closes == IDLE_CONNS, 10000);
-    free(fds);
+    env_free(e);
+}
+
+/* Without context takeover either way, an idle connection holds no zlib
+ * state: it was freed after the message in and after the echo out. */
+static void test_deflate_idle_without_takeover_holds_no_zlib_state(void **state)
+{
+    env *e = env_new(state);
+    size_t rss_per;
+    size_t held = idle_connections(e,
+                                   "permessage-deflate; "
+                                   "client_no_context_takeover; "
+                                   "server_no_context_takeover",
+                                   200, &rss_per);
+    assert_true(held <= 4096); /* the codec and the connection */
+    env_free(e);
+}
+
+/* The cap on compressing connections: past it an offer is declined (the
+ * 101 has no extension, the connection works plain), and a compressing
+ * connection that closes frees its place. */
+static void test_deflate_cap_declines_offers_and_frees_places(void **state)
+{
+    env *e = env_new(state);
+    wsio_deflate_config dc;
+    wsio_deflate_config_default(&dc);
+    dc.max_connections = 2;
+    wsio_deflate d;
+    assert_int_equal(wsio_deflate_init(&d, &dc), 0);
+    server_state s;
+    memset(&s, 0, sizeof s);
+    s.echo = 1;
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.deflate = &d.ext;
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.deflate = &d.ext;
+    peer p[4];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < 3; i++) {
+        connect_client(e, srv, &cc, &p[i]);
+        RUN_UNTIL(e, p[i].opened == 1, 5000);
+    }
+    assert_true(wsio_conn_has_codec(wsio_ws_conn(p[0].ws)));
+    assert_true(wsio_conn_has_codec(wsio_ws_conn(p[1].ws)));
+    assert_false(wsio_conn_has_codec(wsio_ws_conn(p[2].ws)));
+    /* Declined, not refused: the third works, uncompressed. */
+    p[2].expect = (const uint8_t *)"plain after all";
+    p[2].expect_len = 15;
+    p[2].expect_op = WSIO_OP_TEXT;
+    assert_true(wsio_ws_send(p[2].ws, WSIO_OP_TEXT, "plain after all", 15) >=
+                0);
+    RUN_UNTIL(e, p[2].nmsg == 1, 5000);
+    assert_int_equal(p[2].mismatch, 0);
+    wsio_ws_close(p[0].ws, 1000, NULL, 0);
+    RUN_UNTIL(e, p[0].closed == 1 && s.closes == 1, 5000);
+    connect_client(e, srv, &cc, &p[3]);
+    RUN_UNTIL(e, p[3].opened == 1, 5000);
+    assert_true(wsio_conn_has_codec(wsio_ws_conn(p[3].ws)));
+    for (int i = 1; i < 4; i++)
+        wsio_ws_close(p[i].ws, 1000, NULL, 0);
+    RUN_UNTIL(e, p[1].closed && p[2].closed && p[3].closed, 5000);
     wsio_server_free(srv);
     env_free(e);
 }
@@ -240,6 +323,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_deflate_idle_connections_hold_bounded_memory),
+        ON_EVERY_LOOP(test_deflate_idle_without_takeover_holds_no_zlib_state),
+        ON_EVERY_LOOP(test_deflate_cap_declines_offers_and_frees_places),
         ON_EVERY_LOOP(test_deflate_ratio_bound_fails_bombs_passes_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
