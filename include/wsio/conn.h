@@ -432,7 +432,8 @@ typedef struct wsio_deflate_ext {
     size_t max_connections;
     /* Make the codec of one connection of the given role for what was
      * agreed, allocating through mem. flags: WSIO_CODEC_KEEP_STATE or 0.
-     * Returns 0, or WSIO_ENOMEM. */
+     * The codec may refer to ext (libwsio-deflate counts there), so ext
+     * must outlive it. Returns 0, or WSIO_ENOMEM. */
     int (*codec_new)(const struct wsio_deflate_ext *ext,
                      const wsio_deflate_params *params, enum wsio_role role,
                      unsigned flags, const wsio_mem *mem, wsio_codec *out);
