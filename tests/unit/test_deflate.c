@@ -790,6 +790,46 @@ static void test_deflate_ratio_bound_fails_a_bomb_with_1009(void **state)
             rec_free(&r);
         }
     }
+    /* The same bomb as a stream of tiny reads (7 bytes each) and as frames
+     * of one compressed byte each: the bound holds however it arrives. */
+    for (int shape = 0; shape < 2; shape++) {
+        wsio_deflate d = make_ratio_ext(128, 1024);
+        wsio_deflate_params p = {0, 0, 15, 15};
+        rec r;
+        memset(&r, 0, sizeof r);
+        wsio_conn_config cfg;
+        wsio_conn_config_default(&cfg);
+        cfg.max_message_size = (size_t)16 << 20;
+        cfg.max_frame_size = (size_t)16 << 20;
+        cfg.max_fragments = 1u << 20;
+        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &stream_cb,
+                                 NULL, &r);
+        uint8_t *in = malloc(zl * 16 + 16);
+        size_t in_len = 0;
+        if (shape == 0) {
+            memcpy(in, wire, n);
+            in_len = n;
+        } else {
+            for (size_t i = 0; i < zl; i++)
+                in_len += put_frame(in + in_len, i + 1 == zl, i ? 0 : WSIO_RSV1,
+                                    i ? WSIO_OP_CONTINUATION : WSIO_OP_BINARY,
+                                    z + i, 1);
+        }
+        ssize_t fed = 0;
+        size_t at = 0;
+        while (at < in_len && fed >= 0) {
+            size_t take = in_len - at < 7 ? in_len - at : 7;
+            fed = wsio_conn_feed(s, in + at, shape == 0 ? take : in_len - at);
+            at += shape == 0 ? take : in_len - at;
+        }
+        assert_int_equal(fed, WSIO_EINFLATE_RATIO);
+        assert_int_equal(r.info.code, 1009);
+        assert_true(r.piece_bytes <= 1024 + 128 * zl + 16384);
+        assert_int_equal(wsio_deflate_ratio_exceeded(&d), 1);
+        free(in);
+        wsio_conn_free(s);
+        rec_free(&r);
+    }
     free(wire);
     free(z);
     free(zeros);
