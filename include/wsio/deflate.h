@@ -33,8 +33,9 @@
  *
  * Threads: a wsio_deflate is read-only once initialised (but for its
  * counter, updated atomically), so servers on several threads may share
- * one; each connection's codec belongs to that
- * connection's thread. zlib keeps no global state.
+ * one; each connection's codec belongs to that connection's thread and
+ * refers to the wsio_deflate, which must outlive it. zlib keeps no global
+ * state.
  */
 #ifndef WSIO_DEFLATE_H
 #define WSIO_DEFLATE_H
