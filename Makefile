@@ -51,7 +51,8 @@ ZLIB_CFLAGS := $(shell pkg-config --cflags zlib 2>/dev/null)
 ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 DEFLATE_STATIC := $(BUILD)/libwsio-deflate.a
 # The suites and fuzz targets that need it.
-ZLIB_TEST_SRC := tests/unit/test_deflate.c tests/fuzz/fuzz_inflate.c
+ZLIB_TEST_SRC := tests/unit/test_deflate.c tests/fuzz/fuzz_inflate.c \
+                 tests/integration/test_deflate_limits.c
 ifeq ($(HAVE_ZLIB),1)
 # Examples turn compression on when it is there.
 EXAMPLE_DEFLATE_CFLAGS := -DWSIO_HAVE_DEFLATE
@@ -80,7 +81,7 @@ EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EX
 # The chat example's room logic and JSON (no wsio dependency).
 CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
-INTEGRATION_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEGRATION_SRC := $(filter-out $(ZLIB_SKIP),$(sort $(wildcard tests/integration/test_*.c)))
 INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEGRATION_SRC))
 # What a program linking libwsio.a needs besides libc.
 LIB_LDLIBS := -pthread
@@ -457,6 +458,7 @@ help:
 	@echo "tls-test       TLS, auth and origin tests (part of test when OpenSSL is found)"
 	@echo "deflate        libwsio-deflate (permessage-deflate on zlib); part of all when zlib is found"
 	@echo "bench-deflate  wire size, messages/s and memory of compression (needs zlib)"
+	@echo "bench-deflate-limits  server memory per idle compressed connection, CPU per MiB inflated"
 	@echo "redis          libwsio-redis (pub/sub broker on hiredis); part of all when hiredis is found"
 	@echo "redis-test     the module and two chats against a real redis-server (part of test)"
 	@echo "bench-redis    deliveries/s and latency across two servers through Redis"
@@ -685,6 +687,13 @@ $(BUILD)/tests/test_deflate: tests/unit/test_deflate.c $(UNIT_HELPERS) tests/uni
 	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(UNIT_HELPERS) $(DEFLATE_STATIC) $(STATIC_LIB) \
 	    $(CMOCKA_LIBS) $(ZLIB_LIBS) $(LIB_LDLIBS)
 
+$(BUILD)/tests/integration/test_deflate_limits: tests/integration/test_deflate_limits.c \
+        $(INTEGRATION_HELPERS) tests/integration/harness.h $(UNIT_HELPERS) tests/unit/testutil.h \
+        $(STATIC_LIB) $(DEFLATE_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) $(ZLIB_CFLAGS) -Itests/unit -o $@ $< $(INTEGRATION_HELPERS) $(UNIT_HELPERS) \
+	    $(DEFLATE_STATIC) $(STATIC_LIB) $(CMOCKA_LIBS) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
 $(FUZZ_BUILD)/fuzz_inflate: tests/fuzz/fuzz_inflate.c $(DEFLATE_SRC) $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(ZLIB_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
@@ -707,6 +716,18 @@ $(BUILD)/bench/deflate: bench/deflate.c $(HEADERS) $(STATIC_LIB) $(DEFLATE_STATI
 .PHONY: bench-deflate
 bench-deflate: $(BUILD)/bench/deflate
 	$(BUILD)/bench/deflate
+
+# A server's memory per idle compressed connection and CPU per MiB of
+# compressed input, on sockets (figures only; docs/deflate.md).
+$(BUILD)/bench/deflate_limits: bench/deflate_limits.c $(HEADERS) $(STATIC_LIB) $(DEFLATE_STATIC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) $(ZLIB_CFLAGS) -o $@ $< $(DEFLATE_STATIC) $(STATIC_LIB) $(ZLIB_LIBS) $(LIB_LDLIBS)
+
+.PHONY: bench-deflate-limits
+bench-deflate-limits: $(BUILD)/bench/deflate_limits
+	$(BUILD)/bench/deflate_limits idle 5000
+	$(BUILD)/bench/deflate_limits cpu 40 15 --no-ratio
+	$(BUILD)/bench/deflate_limits cpu 40 15
 
 # Only wsio_* may leave libwsio-deflate.so too.
 check-symbols-deflate: $(DEFLATE_SHARED)

@@ -165,11 +165,11 @@ int main(void)
     dc.threshold = 0;
     wsio_deflate d;
     wsio_deflate_init(&d, &dc);
-    wsio_deflate_config small = dc;
-    small.policy.server_max_window_bits = 10;
-    small.mem_level = 4;
-    wsio_deflate dsmall;
-    wsio_deflate_init(&dsmall, &small);
+    wsio_deflate_config large = dc; /* zlib's own defaults */
+    large.policy.server_max_window_bits = 15;
+    large.mem_level = 8;
+    wsio_deflate dlarge;
+    wsio_deflate_init(&dlarge, &large);
     wsio_deflate_config keep = dc;
     keep.keep_state = 1;
     wsio_deflate dkeep;
@@ -178,17 +178,17 @@ int main(void)
     static const struct {
         const char *name;
         int mode;
-        int ext; /* 0 defaults, 1 small window, 2 keep_state */
+        int ext; /* 0 defaults, 1 window 15 and memLevel 8, 2 keep_state */
         wsio_deflate_params p;
     } cases[] = {
-        {"plain (no extension)", 0, 0, {0, 0, 15, 15}},
-        {"deflate, context takeover", 1, 0, {0, 0, 15, 15}},
-        {"deflate, takeover, window 10, memLevel 4", 1, 1, {0, 0, 10, 15}},
-        {"deflate, no context takeover", 1, 0, {1, 1, 15, 15}},
-        {"deflate, no takeover, keep_state", 1, 2, {1, 1, 15, 15}},
-        {"deflate, shared frame (broadcast)", 2, 0, {1, 1, 15, 15}},
+        {"plain (no extension)", 0, 0, {0, 0, 11, 15}},
+        {"deflate, takeover, window 11, memLevel 4", 1, 0, {0, 0, 11, 15}},
+        {"deflate, takeover, window 15, memLevel 8", 1, 1, {0, 0, 15, 15}},
+        {"deflate, no context takeover", 1, 0, {1, 1, 11, 15}},
+        {"deflate, no takeover, keep_state", 1, 2, {1, 1, 11, 15}},
+        {"deflate, shared frame (broadcast)", 2, 0, {1, 1, 11, 15}},
     };
-    const wsio_deflate *exts[3] = {&d, &dsmall, &dkeep};
+    const wsio_deflate *exts[3] = {&d, &dlarge, &dkeep};
     printf("%d chat messages of %zu bytes on average, server -> client, "
            "level %d\n\n", MESSAGES, avg, dc.level);
     printf("%-42s %10s %7s %12s %12s %12s\n", "setting", "wire B/msg", "ratio",

@@ -85,6 +85,12 @@ static void *cache_realloc(void *ptr, size_t size, void *user)
     return p;
 }
 
+size_t wsio__block_cache_held(const void *ptr)
+{
+    const block_header *b = (const block_header *)ptr - 1;
+    return sizeof *b + b->h.size;
+}
+
 void wsio__block_cache_init(wsio__block_cache *c, const wsio_mem *base)
 {
     memset(c, 0, sizeof *c);

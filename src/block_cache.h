@@ -34,6 +34,12 @@ typedef struct wsio__block_cache {
 /* Start an empty cache over base. */
 void wsio__block_cache_init(wsio__block_cache *c, const wsio_mem *base);
 
+/* The bytes the block at ptr (handed out by a cache) takes from base: its
+ * whole class, or its size when direct, plus the header. A class holds
+ * exactly a power of two behind the header, so a power-of-two request
+ * (zlib's windows and tables) takes no more than itself and the header. */
+size_t wsio__block_cache_held(const void *ptr);
+
 /* Give every cached block back to base. Blocks still handed out must have
  * been freed first. */
 void wsio__block_cache_release(wsio__block_cache *c);

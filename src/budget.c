@@ -1,13 +1,8 @@
 /*
  * src/budget.c - see budget.h.
  */
+#include "block_cache.h"
 #include "budget.h"
-
-/* Before every block: its size, keeping the payload max_align_t-aligned. */
-typedef union budget_header {
-    size_t size;
-    max_align_t align;
-} budget_header;
 
 static void count(wsio__budget *b, size_t add, size_t sub)
 {
@@ -18,17 +13,16 @@ static void count(wsio__budget *b, size_t add, size_t sub)
         b->over(b);
 }
 
+/* No header of our own: one would push every power-of-two request into
+ * the next class, doubling what is held while counting half of it. The
+ * cache's header already says what each block holds. */
 static void *budget_malloc(size_t size, void *user)
 {
     wsio__budget *b = user;
-    if (size > SIZE_MAX - sizeof(budget_header))
-        return NULL;
-    budget_header *h = wsio__malloc(b->base, sizeof *h + size);
-    if (!h)
-        return NULL;
-    h->size = size;
-    count(b, size, 0);
-    return h + 1;
+    void *p = wsio__malloc(b->base, size);
+    if (p)
+        count(b, wsio__block_cache_held(p), 0);
+    return p;
 }
 
 static void *budget_realloc(void *ptr, size_t size, void *user)
@@ -36,16 +30,11 @@ static void *budget_realloc(void *ptr, size_t size, void *user)
     wsio__budget *b = user;
     if (!ptr)
         return budget_malloc(size, user);
-    if (size > SIZE_MAX - sizeof(budget_header))
-        return NULL;
-    budget_header *h = (budget_header *)ptr - 1;
-    size_t old = h->size;
-    h = wsio__realloc(b->base, h, sizeof *h + size);
-    if (!h)
-        return NULL;
-    h->size = size;
-    count(b, size, old);
-    return h + 1;
+    size_t old = wsio__block_cache_held(ptr);
+    void *p = wsio__realloc(b->base, ptr, size);
+    if (p)
+        count(b, wsio__block_cache_held(p), old);
+    return p;
 }
 
 static void budget_free(void *ptr, void *user)
@@ -53,9 +42,8 @@ static void budget_free(void *ptr, void *user)
     wsio__budget *b = user;
     if (!ptr)
         return;
-    budget_header *h = (budget_header *)ptr - 1;
-    count(b, 0, h->size);
-    wsio__free(b->base, h);
+    count(b, 0, wsio__block_cache_held(ptr));
+    wsio__free(b->base, ptr);
 }
 
 void wsio__budget_init(wsio__budget *b, const wsio_mem *base, size_t limit,

@@ -1064,14 +1064,16 @@ static int read_payload(wsio_conn *c, uint8_t *p, size_t n, uint64_t offset)
 }
 
 /* The most payload bytes one message may take on the wire. A compressed
- * one may exceed max_message_size by deflate's worst-case expansion of
- * incompressible data (stored blocks: 5 bytes per 16 KiB or more), so that
- * a message that inflates to exactly the limit is accepted; what it
- * inflates to is held to the limit itself (read_compressed). */
+ * one may exceed max_message_size by deflate's expansion of incompressible
+ * data (5 bytes per stored block; zlib at a small memLevel ends a block
+ * every 1 KiB of input or less, and with 9- or 10-bit windows grows such
+ * data by up to 6%), so that a message that inflates to exactly the limit
+ * is accepted; what it inflates to is held to the limit itself
+ * (read_compressed). */
 static size_t wire_limit(const wsio_conn *c, int compressed)
 {
     size_t limit = c->cfg.max_message_size;
-    size_t slack = (limit >> 10) + 64;
+    size_t slack = (limit >> 4) + 64;
     if (!compressed)
         return limit;
     return limit <= SIZE_MAX - slack ? limit + slack : SIZE_MAX;

@@ -92,6 +92,7 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(ETOOBIG, -1112, 1009, 0, "message or frame over the size limit")         \
     X(ETOOMANYFRAGS, -1113, 1009, 0, "too many fragments in one message")      \
     X(EDEFLATE, -1114, 1007, 0, "invalid compressed data")                     \
+    X(EINFLATE_RATIO, -1115, 1009, 0, "message inflates past the ratio bound") \
     X(EINVAL, -1200, 0, 0, "invalid argument")                                 \
     X(ESTATE, -1201, 0, 0, "call not allowed in this state")                   \
     X(ENOSPC, -1202, 0, 0, "output buffer too small")                          \

@@ -362,7 +362,8 @@ typedef struct wsio_codec_ops {
      * message (permessage-deflate appends 0x00 0x00 0xff 0xff).
      * The connection calls again while *in_len > 0 or the last call
      * filled out completely. Returns the bytes written (0 included), or
-     * WSIO_EDEFLATE for invalid data, or WSIO_ENOMEM.
+     * WSIO_EDEFLATE for invalid data, WSIO_EINFLATE_RATIO for a message
+     * that inflates past the codec's ratio bound, or WSIO_ENOMEM.
      */
     ssize_t (*decode)(void *state, const uint8_t **in, size_t *in_len,
                       int end, uint8_t *out, size_t cap);
@@ -440,7 +441,8 @@ typedef struct wsio_deflate_ext {
     size_t max_connections;
     /* Make the codec of one connection of the given role for what was
      * agreed, allocating through mem. flags: WSIO_CODEC_KEEP_STATE or 0.
-     * Returns 0, or WSIO_ENOMEM. */
+     * The codec may refer to ext (libwsio-deflate counts there), so ext
+     * must outlive it. Returns 0, or WSIO_ENOMEM. */
     int (*codec_new)(const struct wsio_deflate_ext *ext,
                      const wsio_deflate_params *params, enum wsio_role role,
                      unsigned flags, const wsio_mem *mem, wsio_codec *out);

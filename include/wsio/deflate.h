@@ -13,16 +13,29 @@
  *     server_cfg.deflate = &pmd.ext;               // NULL: no compression
  *
  * Memory per connection (zlib's, through the server's allocator, counted
- * in its memory budget): about 2^(window+2) + 2^(mem_level+9) bytes to
- * compress (256 KiB at 15 and 8) and 2^window + 7 KiB to decompress
- * (39 KiB at 15). Without context takeover on a side, that side's state
- * exists only while a message is compressed or decompressed and is freed
- * after it, so idle connections hold none. docs/deflate.md has measured
- * figures.
+ * in its memory budget): about 2^(window+2) + 2^(mem_level+9) + 6 KiB to
+ * compress and 2^window + 7 KiB to decompress. The defaults (windows 11,
+ * mem_level 4) hold at most 62,264 bytes of zlib state per connection
+ * with context takeover both ways (22,336 to compress, 39,928 to
+ * decompress: a client that does not offer client_max_window_bits may
+ * use a 15-bit window, RFC 7692 section 7.1.2.2, so its inflater needs
+ * 32 KiB), 31,544 when the client let the server choose its window.
+ * Without context takeover on a side, that side's state exists only
+ * while a message is compressed or decompressed and is freed after it,
+ * so idle connections hold none. max_connections (default 1024) caps the
+ * connections that hold any. docs/deflate.md has measured figures.
  *
- * Threads: a wsio_deflate is read-only once initialised, so servers on
- * several threads may share one; each connection's codec belongs to that
- * connection's thread. zlib keeps no global state.
+ * CPU: a compressed message may inflate to at most inflate_floor +
+ * max_inflate_ratio bytes per compressed byte received so far (checked
+ * while it inflates); past that the connection fails with 1009
+ * (WSIO_EINFLATE_RATIO), so a peer buys at most that much inflate work
+ * per byte it sends.
+ *
+ * Threads: a wsio_deflate is read-only once initialised (but for its
+ * counter, updated atomically), so servers on several threads may share
+ * one; each connection's codec belongs to that connection's thread and
+ * refers to the wsio_deflate, which must outlive it. zlib keeps no global
+ * state.
  */
 #ifndef WSIO_DEFLATE_H
 #define WSIO_DEFLATE_H
@@ -41,21 +54,31 @@ typedef struct wsio_deflate_config {
     wsio_deflate_policy policy; /* context takeover and windows to
                                    negotiate (windows 8..15; 8 counts as
                                    9, zlib's smallest raw window);
-                                   default: RFC 7692's defaults */
+                                   default: context takeover, windows 11
+                                   (what we compress with, and what the
+                                   peer may when it lets us choose) */
     size_t threshold;           /* messages shorter than this are sent
                                    uncompressed (RSV1 clear); default 64 */
     int level;                  /* zlib level 1 (fast) .. 9 (small);
                                    default 6 */
     int mem_level;              /* zlib memLevel 1..9: compressor memory
-                                   and speed; default 8 */
+                                   and speed; default 4 */
     size_t max_connections;     /* server: connections compressing at
                                    once; over it, offers are declined.
-                                   0 (default): no cap */
+                                   0: no cap. Default 1024 */
     int keep_state;             /* without context takeover, keep zlib's
                                    state between messages (reset, not
                                    freed): faster, but every connection
                                    holds it. Default 0: freed after each
                                    message */
+    size_t max_inflate_ratio;   /* a received message may inflate to at
+                                   most inflate_floor + this many bytes
+                                   per compressed byte; over it, 1009
+                                   (WSIO_EINFLATE_RATIO). 0: no bound.
+                                   Default 128 */
+    size_t inflate_floor;       /* bytes every message may inflate to
+                                   whatever its compressed size; default
+                                   1024 */
 } wsio_deflate_config;
 
 /* wsio_deflate_config_default - fill cfg with the defaults written above. */
@@ -80,6 +103,11 @@ typedef struct wsio_deflate {
     int level;
     int mem_level;
     int keep_state;
+    size_t max_inflate_ratio;
+    size_t inflate_floor;
+    uint64_t ratio_exceeded; /* the one field written after init (by
+                                atomic add): read it with
+                                wsio_deflate_ratio_exceeded */
 } wsio_deflate;
 
 /*
@@ -92,6 +120,13 @@ typedef struct wsio_deflate {
  */
 WSIO_EXTERN int wsio_deflate_init(wsio_deflate *d,
                                   const wsio_deflate_config *cfg);
+
+/*
+ * wsio_deflate_ratio_exceeded - how many connections using d failed with
+ * WSIO_EINFLATE_RATIO (1009) so far, all servers and clients together.
+ * Safe from any thread.
+ */
+WSIO_EXTERN uint64_t wsio_deflate_ratio_exceeded(const wsio_deflate *d);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,14 @@
  * connection. Every zlib allocation goes through the connection's
  * wsio_mem.
  *
+ * Inflate work is bounded per byte received: a message may inflate to
+ * inflate_floor + max_inflate_ratio bytes per compressed byte consumed so
+ * far, checked after every inflate call (so at most one call's output,
+ * INFLATE_STEP, is made past it). The floor keeps short messages that
+ * repeat earlier ones (a few bytes with context takeover) legal, and is
+ * small enough that a stream of tiny messages buys no more than about
+ * floor / 7 bytes of output per byte on the wire.
+ *
  * zlib cannot make raw deflate streams with an 8-bit window (deflateInit2
  * refuses -8 since 1.2.9). The core never agrees to 8 for our sending side;
  * a codec made for 8 anyway leaves every message uncompressed.
@@ -36,6 +44,10 @@ static const uint8_t sync_tail[4] = {0x00, 0x00, 0xff, 0xff};
 #define MIN_TX_BITS 9
 #define MAX_BITS 15
 
+/* Most bytes one inflate call makes: how far past its ratio bound a
+ * message can get before the check sees it. */
+#define INFLATE_STEP 16384
+
 /*
  * One connection's codec. Invariants: inf_live/def_live say whether the
  * zlib stream is initialised; tail_left is 4 between messages.
@@ -51,6 +63,11 @@ typedef struct pmd_codec {
     uint8_t inf_live, def_live;
     uint8_t keep;           /* reset rather than free between messages */
     uint8_t tail_left;      /* bytes of sync_tail still to inflate */
+    size_t max_ratio;       /* inflate bound per compressed byte; 0: none */
+    size_t floor_bytes;     /* what any message may inflate to */
+    size_t msg_in, msg_out; /* this message: compressed bytes consumed,
+                               bytes inflated */
+    wsio_deflate *owner;    /* counts ratio failures */
 } pmd_codec;
 
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
@@ -94,11 +111,23 @@ static int inflate_start(pmd_codec *p)
     return 0;
 }
 
+/* Whether the message so far has inflated past its allowance. */
+static int over_ratio(const pmd_codec *p)
+{
+    if (!p->max_ratio || p->msg_out <= p->floor_bytes)
+        return 0;
+    size_t over = p->msg_out - p->floor_bytes;
+    return p->msg_in < SIZE_MAX / p->max_ratio &&
+           over > p->msg_in * p->max_ratio;
+}
+
 /* The message is done: drop the window when the peer keeps no context,
  * and the memory with it. */
 static void inflate_finish(pmd_codec *p)
 {
     p->tail_left = sizeof sync_tail;
+    p->msg_in = 0;
+    p->msg_out = 0;
     if (p->rx_reset && p->keep) {
         inflateReset(&p->inf);
     } else if (p->rx_reset) {
@@ -115,10 +144,8 @@ static ssize_t pmd_decode(void *state, const uint8_t **in, size_t *in_len,
     if (err)
         return err;
     z_stream *z = &p->inf;
-    z->next_out = out;
-    z->avail_out = clamp_uint(cap);
-    uInt room = z->avail_out;
-    while (z->avail_out > 0) {
+    size_t left = cap;
+    while (left > 0) {
         int from_tail = *in_len == 0 && end && p->tail_left > 0;
         if (from_tail) {
             z->next_in = sync_tail + sizeof sync_tail - p->tail_left;
@@ -127,14 +154,19 @@ static ssize_t pmd_decode(void *state, const uint8_t **in, size_t *in_len,
             z->next_in = *in;
             z->avail_in = clamp_uint(*in_len);
         }
+        z->next_out = out + (cap - left);
+        z->avail_out = (uInt)(left < INFLATE_STEP ? left : INFLATE_STEP);
         uInt had_in = z->avail_in, had_out = z->avail_out;
         int rc = inflate(z, Z_SYNC_FLUSH);
         size_t used = had_in - z->avail_in;
+        size_t made = had_out - z->avail_out;
+        left -= made;
         if (from_tail) {
             p->tail_left = (uint8_t)(p->tail_left - used);
         } else {
             *in += used;
             *in_len -= used;
+            p->msg_in += used;
         }
         /* Section 7.2.3.4: a block with BFINAL may end the data; what
          * follows (a 0x00 and our tail) starts a new stream. A kept
@@ -146,13 +178,17 @@ static ssize_t pmd_decode(void *state, const uint8_t **in, size_t *in_len,
             return WSIO_ENOMEM;
         else if (rc != Z_OK && rc != Z_BUF_ERROR)
             return WSIO_EDEFLATE; /* Z_DATA_ERROR, Z_NEED_DICT */
-        if (used == 0 && z->avail_out == had_out && rc != Z_STREAM_END)
+        p->msg_out += made;
+        if (over_ratio(p)) {
+            __atomic_fetch_add(&p->owner->ratio_exceeded, 1, __ATOMIC_RELAXED);
+            return WSIO_EINFLATE_RATIO;
+        }
+        if (used == 0 && made == 0 && rc != Z_STREAM_END)
             break; /* needs more input */
     }
-    size_t produced = room - z->avail_out;
-    if (end && *in_len == 0 && p->tail_left == 0 && z->avail_out > 0)
+    if (end && *in_len == 0 && p->tail_left == 0 && left > 0)
         inflate_finish(p);
-    return (ssize_t)produced;
+    return (ssize_t)(cap - left);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -226,7 +262,9 @@ static int pmd_codec_new(const wsio_deflate_ext *ext,
                          const wsio_deflate_params *params, enum wsio_role role,
                          unsigned flags, const wsio_mem *mem, wsio_codec *out)
 {
-    const wsio_deflate *d = (const wsio_deflate *)ext; /* ext is first */
+    /* ext is first in the caller's (writable) wsio_deflate, whose counter
+     * the codec updates. */
+    wsio_deflate *d = (wsio_deflate *)(uintptr_t)ext;
     if (!mem)
         mem = wsio_mem_default();
     pmd_codec *p = mem->malloc(sizeof *p, mem->user);
@@ -239,6 +277,9 @@ static int pmd_codec_new(const wsio_deflate_ext *ext,
     p->mem_level = d->mem_level;
     p->tail_left = sizeof sync_tail;
     p->keep = d->keep_state || (flags & WSIO_CODEC_KEEP_STATE);
+    p->max_ratio = d->max_inflate_ratio;
+    p->floor_bytes = d->inflate_floor;
+    p->owner = d;
     int server = role == WSIO_ROLE_SERVER;
     uint8_t sbits = params->server_max_window_bits;
     uint8_t cbits = params->client_max_window_bits;
@@ -265,9 +306,15 @@ static void deflate_defaults(wsio_deflate_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     wsio_deflate_policy_default(&cfg->policy);
+    /* About 61 KiB of zlib state per connection at most (wsio/deflate.h) */
+    cfg->policy.server_max_window_bits = 11;
+    cfg->policy.client_max_window_bits = 11;
     cfg->threshold = 64;
     cfg->level = 6;
-    cfg->mem_level = 8;
+    cfg->mem_level = 4;
+    cfg->max_connections = 1024;
+    cfg->max_inflate_ratio = 128;
+    cfg->inflate_floor = 1024;
 }
 
 void wsio_deflate_config_init(wsio_deflate_config *cfg, size_t size)
@@ -302,5 +349,12 @@ int wsio_deflate_init(wsio_deflate *d, const wsio_deflate_config *cfg)
     d->level = cfg->level;
     d->mem_level = cfg->mem_level;
     d->keep_state = cfg->keep_state != 0;
+    d->max_inflate_ratio = cfg->max_inflate_ratio;
+    d->inflate_floor = cfg->inflate_floor;
     return 0;
+}
+
+uint64_t wsio_deflate_ratio_exceeded(const wsio_deflate *d)
+{
+    return __atomic_load_n(&d->ratio_exceeded, __ATOMIC_RELAXED);
 }

@@ -19,11 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void set_codec(wsio_conn *c, uint8_t arg)
 {
     static const uint8_t bits[4] = {15, 9, 12, 8};
-    wsio_deflate_config dc;
-    wsio_deflate_config_default(&dc);
-    dc.threshold = 1;
-    wsio_deflate d;
-    REQUIRE(wsio_deflate_init(&d, &dc) == 0);
+    /* Codecs refer to their extension (its counter): it outlives them. */
+    static wsio_deflate d;
+    static int ready;
+    if (!ready) {
+        wsio_deflate_config dc;
+        wsio_deflate_config_default(&dc);
+        dc.threshold = 1;
+        REQUIRE(wsio_deflate_init(&d, &dc) == 0);
+        ready = 1;
+    }
     wsio_deflate_params p = {(uint8_t)((arg >> 4) & 1), (uint8_t)((arg >> 5) & 1),
                              bits[arg >> 6], bits[arg >> 6]};
     wsio_codec codec;

@@ -1,5 +1,7 @@
 // Round-trips against examples/echo with Node's `ws`: text, binary,
-// Cyrillic and emoji, a 1 MiB message, ping/pong, and a clean close.
+// Cyrillic and emoji, a 1 MiB message, ping/pong, and a clean close; with
+// compression, then a message inflating past the server's ratio bound,
+// which must end in 1009.
 // Usage: node echo_node.mjs ws://127.0.0.1:PORT/ [deflate]
 // With "deflate" the client offers permessage-deflate (compressing every
 // message: threshold 0) and the server must accept it.
@@ -29,7 +31,11 @@ const cases = [
   Buffer.from([0, 1, 2, 255]),
   Buffer.alloc(0),
   randomBytes(1 << 20),
-  'x'.repeat(70000),
+  // Over 64 KiB, compressible as text is (not one repeated character:
+  // that is over the server's inflate ratio bound).
+  Array.from({ length: 3000 }, (_, i) => `line ${i}: GET /items/${(i * 7919) % 100000} 200\n`)
+    .join('')
+    .slice(0, 70000),
 ];
 let next = 0;
 
@@ -60,10 +66,27 @@ ws.on('pong', (data) => {
   if (data.toString() !== 'are you there') fail('pong payload differs');
   ws.close(1000, 'bye');
 });
-ws.on('close', (code) => {
+function done(extra) {
   clearTimeout(deadline);
+  console.log(`node ws${deflate ? ` (${ws.extensions})` : ''}: ${cases.length} round trips, ping, close 1000 ok${extra}`);
+}
+
+// 1 MiB of one character is about 1 KiB compressed: the server says 1009.
+function bomb() {
+  const b = new WebSocket(url, { perMessageDeflate: { threshold: 0 } });
+  b.on('open', () => b.send('x'.repeat(1 << 20)));
+  b.on('message', () => fail('a 1000:1 message was echoed'));
+  b.on('close', (code) => {
+    if (code !== 1009) fail(`ratio bound: close code ${code}`);
+    done(', 1000:1 message refused with 1009');
+  });
+  b.on('error', (e) => fail(e.message));
+}
+
+ws.on('close', (code) => {
   if (code !== 1000) fail(`close code ${code}`);
   if (next !== cases.length) fail(`only ${next} of ${cases.length} cases`);
-  console.log(`node ws${deflate ? ` (${ws.extensions})` : ''}: ${cases.length} round trips, ping, close 1000 ok`);
+  if (deflate) bomb();
+  else done('');
 });
 ws.on('error', (e) => fail(e.message));
