@@ -72,16 +72,20 @@ WSIO_EXTERN wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err);
 WSIO_EXTERN void wsio_loop_free(wsio_loop *loop);
 
 /*
- * wsio_loop_run - run until wsio_loop_stop is called, or until nothing is
- * attached (no server, no client, no timer). Returns 0, or the backend's
- * negative error. Not in host loop mode (WSIO_ESTATE).
+ * wsio_loop_run - run until wsio_loop_stop is called, or until
+ * wsio_loop_alive is false (no server, no client, no connection still
+ * closing). An armed wsio_timer or a wsio_watch alone does not keep it
+ * running. Returns 0, or the backend's negative error. Not in host loop
+ * mode (WSIO_ESTATE).
  */
 WSIO_EXTERN int wsio_loop_run(wsio_loop *loop);
 
 /*
- * wsio_loop_alive - non-zero while anything is attached to the loop (a
- * server, a client, a timer, or work left for the end of a turn): what
- * wsio_loop_run waits for. A host loop runs while this is true.
+ * wsio_loop_alive - non-zero while a server or a client is attached, a
+ * connection's own deadline is pending (a closing connection's close or
+ * linger timer), or work is left for the end of a turn: what wsio_loop_run
+ * waits for. The application's wsio_timer and wsio_watch do not count: they
+ * serve what is attached. A host loop runs while this is true.
  */
 WSIO_EXTERN int wsio_loop_alive(const wsio_loop *loop);
 
@@ -110,6 +114,14 @@ WSIO_EXTERN int wsio_loop_post(wsio_loop *loop, void (*fn)(void *user),
 
 /* wsio_loop_now - the loop's clock in milliseconds (monotonic). */
 WSIO_EXTERN uint64_t wsio_loop_now(const wsio_loop *loop);
+
+/*
+ * wsio_loop_now_us - a monotonic clock in microseconds (CLOCK_MONOTONIC,
+ * read at each call), for measuring short intervals such as round trips.
+ * Timers run on wsio_loop_now; with a host-supplied now_ms the two clocks
+ * have different origins.
+ */
+WSIO_EXTERN uint64_t wsio_loop_now_us(const wsio_loop *loop);
 
 /*
  * wsio_loop_backend_name - "poll", "epoll" or "host". Static string.
