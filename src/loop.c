@@ -145,9 +145,14 @@ int wsio__io_watch(wsio_loop *loop, wsio__io *io, unsigned events)
         return 0;
     int rc;
     if (loop->host_mode) {
+        if (events == 0 && io->events == 0)
+            return 0; /* the host does not have it: nothing to remove */
+        unsigned op = events == 0 ? WSIO_WATCH_REMOVE
+                      : io->events ? WSIO_WATCH_MODIFY
+                                   : WSIO_WATCH_ADD;
         rc = host_table_set(loop, io->fd, io);
         if (rc == 0)
-            rc = loop->host.watch(io->fd, events, loop->host.user);
+            rc = loop->host.watch(io->fd, events | op, loop->host.user);
         /* Refused and not watched before: the table must not keep it. */
         if (rc != 0 && io->events == 0 && (size_t)io->fd < loop->nby_fd)
             loop->by_fd[io->fd] = NULL;
@@ -164,7 +169,9 @@ void wsio__io_unwatch(wsio_loop *loop, wsio__io *io)
     if (loop->host_mode) {
         if ((size_t)io->fd < loop->nby_fd && loop->by_fd[io->fd] == io) {
             loop->by_fd[io->fd] = NULL;
-            (void)loop->host.watch(io->fd, 0, loop->host.user);
+            if (io->events) /* an interest of 0 was a removal already */
+                (void)loop->host.watch(io->fd, WSIO_WATCH_REMOVE,
+                                       loop->host.user);
         }
     } else {
         (void)loop->ops->unwatch(loop->be, io->fd);

@@ -29,13 +29,33 @@ extern "C" {
 typedef struct wsio_loop wsio_loop;
 
 /*
+ * The change a wsio_host_loop watch call asks for, in the bits of its
+ * events beside WSIO_IO_READ | WSIO_IO_WRITE: switch on
+ * (events & WSIO_WATCH_OP_MASK). Each fd goes ADD, MODIFY..., REMOVE, and
+ * may be added again after (the number reused by a new socket, possibly
+ * within one batch of the host's events).
+ */
+enum wsio_watch_op {
+    WSIO_WATCH_REMOVE = 0,      /* events is 0: stop watching fd (it is
+                                   about to be closed): EPOLL_CTL_DEL */
+    WSIO_WATCH_ADD = 0x100,     /* fd is not watched yet: EPOLL_CTL_ADD */
+    WSIO_WATCH_MODIFY = 0x200   /* fd is watched; this is its new interest:
+                                   EPOLL_CTL_MOD */
+};
+#define WSIO_WATCH_OP_MASK 0x300u
+
+/*
  * Host loop mode: the host's loop watches fds and runs the timer.
  */
 typedef struct wsio_host_loop {
-    /* Watch fd for events (WSIO_IO_READ | WSIO_IO_WRITE), replacing what
-     * was watched before; events 0 means stop watching fd (it is about to
-     * be closed). Called whenever wsio's interest changes. Returns 0, or a
-     * negative code that fails the operation that needed the watch. */
+    /* Watch fd for events (WSIO_IO_READ | WSIO_IO_WRITE, plus one
+     * wsio_watch_op bit saying whether fd is new or its interest changes),
+     * replacing what was watched before; events 0 (WSIO_WATCH_REMOVE)
+     * means stop watching fd (it is about to be closed). Called whenever
+     * wsio's interest changes; the loop's own wake fd is added inside
+     * wsio_loop_new and removed inside wsio_loop_free. Returns 0, or a
+     * negative code that fails the operation that needed the watch (a
+     * refused ADD leaves fd not watched; a refused MODIFY is an error). */
     int (*watch)(int fd, unsigned events, void *user);
     /* The earliest timer is now due at due_ms (on the loop's clock), or
      * UINT64_MAX when no timer is pending. Called whenever that changes. */

@@ -555,18 +555,31 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_client_tries_next_address_after_unreachable_one),
+        ON_HOST_EPOLL(test_client_tries_next_address_after_unreachable_one),
         ON_EVERY_LOOP(test_client_stalled_address_gets_company_after_delay),
+        ON_HOST_EPOLL(test_client_stalled_address_gets_company_after_delay),
         ON_EVERY_LOOP(test_client_slow_resolver_does_not_block_the_loop),
+        ON_HOST_EPOLL(test_client_slow_resolver_does_not_block_the_loop),
         ON_EVERY_LOOP(test_client_unknown_name_ends_in_on_close),
+        ON_HOST_EPOLL(test_client_unknown_name_ends_in_on_close),
         ON_EVERY_LOOP(test_client_given_up_while_resolving),
+        ON_HOST_EPOLL(test_client_given_up_while_resolving),
         ON_EVERY_LOOP(test_client_reconnects_after_server_restart),
+        ON_HOST_EPOLL(test_client_reconnects_after_server_restart),
         ON_EVERY_LOOP(test_client_gives_up_after_max_attempts),
+        ON_HOST_EPOLL(test_client_gives_up_after_max_attempts),
         ON_EVERY_LOOP(test_client_close_stops_reconnecting),
+        ON_HOST_EPOLL(test_client_close_stops_reconnecting),
         ON_EVERY_LOOP(test_client_freed_from_on_close),
+        ON_HOST_EPOLL(test_client_freed_from_on_close),
         ON_EVERY_LOOP(test_client_heartbeat_rtt_is_measured_in_us),
+        ON_HOST_EPOLL(test_client_heartbeat_rtt_is_measured_in_us),
         ON_EVERY_LOOP(test_client_unsolicited_pong_is_not_a_round_trip),
+        ON_HOST_EPOLL(test_client_unsolicited_pong_is_not_a_round_trip),
         ON_EVERY_LOOP(test_client_loop_clock_in_us_moves_with_ms_clock),
+        ON_HOST_EPOLL(test_client_loop_clock_in_us_moves_with_ms_clock),
         ON_EVERY_LOOP(test_client_large_sends_direct_for_server_queued_for_client),
+        ON_HOST_EPOLL(test_client_large_sends_direct_for_server_queued_for_client),
     };
     return cmocka_run_group_tests_name("client", tests, NULL, NULL);
 }

@@ -317,8 +317,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_watch_read_reaches_callback_until_unset),
+        ON_HOST_EPOLL(test_watch_read_reaches_callback_until_unset),
         ON_EVERY_LOOP(test_watch_write_interest_reports_writable),
+        ON_HOST_EPOLL(test_watch_write_interest_reports_writable),
         ON_EVERY_LOOP(test_watch_freed_in_same_turn_is_not_called),
+        ON_HOST_EPOLL(test_watch_freed_in_same_turn_is_not_called),
         ON_EVERY_LOOP(test_watch_new_rejects_bad_arguments),
         ON_EVERY_LOOP(test_watch_timer_fires_once_after_its_delay),
         ON_EVERY_LOOP(test_watch_timer_rearmed_from_callback_repeats),
