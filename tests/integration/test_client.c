@@ -26,6 +26,8 @@ typedef struct hook_answer {
     uint16_t ports[4];   /* 127.0.0.1 with each port, in order */
     size_t nports;
     int error;           /* answer this instead, when not 0 */
+    int link_local_last; /* then [fe80::1]:80, which fails at once (no
+                            scope id: EINVAL; no IPv6: EAFNOSUPPORT) */
     unsigned sleep_ms;   /* take this long */
     atomic_int calls, returned;
     char host[64];
@@ -55,6 +57,14 @@ static int hook_resolve(const char *host, const char *port,
         a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         out[i].len = sizeof *a;
         n = (int)i + 1;
+    }
+    if (!h->error && h->link_local_last && (size_t)n < cap) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out[n].addr;
+        memset(&out[n], 0, sizeof out[n]);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(80);
+        inet_pton(AF_INET6, "fe80::1", &a->sin6_addr);
+        out[n++].len = sizeof *a;
     }
     atomic_fetch_add(&h->returned, 1);
     return n;
@@ -212,6 +222,73 @@ static void test_client_slow_resolver_does_not_block_the_loop(void **state)
     assert_int_equal(k.fired, 1);
     assert_int_equal(k.fired_while_resolving, 1);
     wsio_timer_free(t);
+    wait_hook(&h, 1);
+    env_free(e);
+}
+
+/* Every address of the answer, in order, up to the cap: a hook that fills
+ * all 16 (15 refusing, the server last) and claims more is cut to 16. */
+static int crowded_resolve(const char *host, const char *port,
+                           wsio_client_addr *out, size_t cap, void *user)
+{
+    hook_answer *h = user;
+    hook_resolve(host, port, out, cap, user);
+    for (size_t i = 0; i < cap; i++) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&out[i].addr;
+        memset(&out[i], 0, sizeof out[i]);
+        a->sin_family = AF_INET;
+        a->sin_port = htons(i + 1 < cap ? h->ports[0] : h->ports[1]);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        out[i].len = sizeof *a;
+    }
+    return (int)cap + 100;
+}
+
+static void test_client_resolver_claiming_too_many_is_cut_to_cap(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    static hook_answer h;
+    memset(&h, 0, sizeof h);
+    h.ports[0] = closed_port();
+    h.ports[1] = wsio_server_port(srv);
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.resolve = crowded_resolve;
+    cc.resolve_user = &h;
+    peer p = {0};
+    int err = 0;
+    assert_non_null(wsio_client_connect(e->loop, "ws://crowded.test/", &cc,
+                                        &client_cb, &p, &err));
+    RUN_UNTIL(e, p.opened == 1 || p.closed == 1, 5000);
+    assert_int_equal(p.opened, 1); /* the 16th address */
+    uint16_t port = 0;
+    wsio_ws_remote_addr(p.ws, &port);
+    assert_int_equal(port, wsio_server_port(srv));
+    wait_hook(&h, 1);
+    env_free(e);
+}
+
+/* RFC 8305 section 4: the families take turns. Answered v4, v4, v6, the
+ * tries go v4, v6, v4, so the error reported when all fail is the second
+ * v4's refusal, not the v6 address's own failure. */
+static void test_client_interleaves_address_families(void **state)
+{
+    env *e = env_new(state);
+    static hook_answer h;
+    memset(&h, 0, sizeof h);
+    h.ports[0] = closed_port();
+    h.ports[1] = closed_port();
+    h.nports = 2;
+    h.link_local_last = 1;
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    peer p = {0};
+    connect_named(e, &cc, &h, &p);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    assert_int_equal(p.opened, 0);
+    assert_int_equal(p.info.error, -ECONNREFUSED);
     wait_hook(&h, 1);
     env_free(e);
 }
@@ -560,6 +637,10 @@ int main(void)
         ON_HOST_EPOLL(test_client_stalled_address_gets_company_after_delay),
         ON_EVERY_LOOP(test_client_slow_resolver_does_not_block_the_loop),
         ON_HOST_EPOLL(test_client_slow_resolver_does_not_block_the_loop),
+        ON_EVERY_LOOP(test_client_resolver_claiming_too_many_is_cut_to_cap),
+        ON_HOST_EPOLL(test_client_resolver_claiming_too_many_is_cut_to_cap),
+        ON_EVERY_LOOP(test_client_interleaves_address_families),
+        ON_HOST_EPOLL(test_client_interleaves_address_families),
         ON_EVERY_LOOP(test_client_unknown_name_ends_in_on_close),
         ON_HOST_EPOLL(test_client_unknown_name_ends_in_on_close),
         ON_EVERY_LOOP(test_client_given_up_while_resolving),
