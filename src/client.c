@@ -355,6 +355,25 @@ static void dialed(wsio__dialer *d, int fd, const wsio_client_addr *addr)
     }
 }
 
+/* The socket comes later, but a transport that refuses these settings (a
+ * server's TLS context in a client) must fail the call, not on_close: a
+ * trial open on no socket. */
+static int check_transport(const client *c)
+{
+    const wsio_transport_ops *ops = c->common.transport;
+    if (!ops)
+        return 0;
+    wsio_transport t;
+    memset(&t, 0, sizeof t);
+    t.ops = ops;
+    t.fd = -1;
+    t.server_name = c->ws.tr.server_name;
+    int rc = ops->open(&t, c->common.transport_ctx, WSIO_ROLE_CLIENT);
+    if (rc == 0)
+        ops->close(&t);
+    return rc;
+}
+
 int wsio__client_check_url(const char *url, const wsio_client_config *cfg)
 {
     url_parts u;
@@ -393,8 +412,10 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
         c->owner = owner;
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
         c->attach.destroy = destroy_attached;
-        rc = build_request(c, &u, cfg, mem);
+        rc = check_transport(c);
     }
+    if (!rc)
+        rc = build_request(c, &u, cfg, mem);
     if (!rc) {
         rc = wsio__ws_init(&c->ws, loop, &c->common, -1, WSIO_ROLE_CLIENT, 0);
         ws_ready = rc == 0;

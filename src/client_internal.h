@@ -40,7 +40,8 @@ struct wsio__dialer {
 
 /* Make d ready (reserves its timer); 0 or WSIO_ENOMEM. */
 int wsio__dial_init(wsio__dialer *d, wsio_loop *loop,
-                    void (*done)(wsio__dialer *, int, const wsio_client_addr *));
+                    void (*done)(wsio__dialer *, int,
+                                 const wsio_client_addr *));
 /* Resolve host and connect to port (cfg: resolve hook, attempt delay).
  * Returns 0, or -errno when no resolver thread can be started. */
 int wsio__dial_start(wsio__dialer *d, const char *host, const char *port,
