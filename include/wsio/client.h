@@ -92,7 +92,8 @@ typedef struct wsio_client_config {
     const char *origin;        /* Origin header, or NULL */
     const wsio_http_header *headers; /* extra request headers (copied) */
     size_t num_headers;
-    uint32_t connect_timeout_ms; /* TCP connect + handshake; default 10000 */
+    uint32_t connect_timeout_ms; /* name resolution, TCP connect and the
+                                    handshake; default 10000 */
     uint32_t close_timeout_ms;   /* default 5000 */
     wsio_http_limits http;       /* response head limits */
     wsio_conn_config conn;       /* message, frame and fragment limits */

@@ -336,6 +336,32 @@ static void test_client_given_up_while_resolving(void **state)
     wait_hook(&h, 2);
 }
 
+/* connect_timeout_ms covers resolution: a hook slower than it ends the
+ * try with WSIO_ETIMEDOUT, and its late answer is dropped. */
+static void test_client_resolution_counts_against_connect_timeout(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    static hook_answer h;
+    memset(&h, 0, sizeof h);
+    h.ports[0] = wsio_server_port(srv);
+    h.nports = 1;
+    h.sleep_ms = 300;
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.connect_timeout_ms = 50;
+    peer p = {0};
+    connect_named(e, &cc, &h, &p);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    assert_int_equal(p.info.error, WSIO_ETIMEDOUT);
+    wait_hook(&h, 1);
+    run_for(e, 30); /* the answer would come now: nothing uses it */
+    assert_int_equal(p.opened, 0);
+    assert_int_equal(s.opens, 0);
+    env_free(e);
+}
+
 /* ---- reconnecting ------------------------------------------------------------------- */
 
 typedef struct recorder {
@@ -645,6 +671,7 @@ int main(void)
         ON_EVERY_LOOP(test_client_unknown_name_ends_in_on_close),
         ON_HOST_EPOLL(test_client_unknown_name_ends_in_on_close),
         ON_EVERY_LOOP(test_client_given_up_while_resolving),
+        ON_EVERY_LOOP(test_client_resolution_counts_against_connect_timeout),
         ON_HOST_EPOLL(test_client_given_up_while_resolving),
         ON_EVERY_LOOP(test_client_reconnects_after_server_restart),
         ON_HOST_EPOLL(test_client_reconnects_after_server_restart),
