@@ -153,7 +153,8 @@ WSIO_EXTERN wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
  * on_open runs each time one opens (send what a new session needs there);
  * on_close once for each, also for a try that never opened (info->error
  * says why); then on_reconnect says what comes next. cfg (NULL: defaults)
- * is copied, strings included. Returns the client (connecting), or NULL
+ * is copied, strings and headers included; the objects it points to
+ * (transport, transport_ctx, deflate, resolve_user) must outlive c. Returns the client (connecting), or NULL
  * with *err (if not NULL) set as wsio_client_connect does. Keeps the loop
  * alive until closed or given up; wsio_loop_free frees a client left.
  */
