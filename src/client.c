@@ -3,15 +3,13 @@
  * parsing, a dialer (client_dial.c) for the socket, the opening handshake
  * (RFC 6455 section 4.1), then the same connection driver as a server's
  * (ws.c). Every failure after wsio_client_connect returned the ws ends in
- * on_close with info->error set; one timer bounds connect plus handshake.
+ * on_close with info->error set; one timer bounds resolution, connect and
+ * handshake.
  */
-#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+#define _GNU_SOURCE /* POSIX names under -std=c11 */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

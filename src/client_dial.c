@@ -17,7 +17,7 @@
  * next address, one that fails hands over at once (section 5), and the
  * first to connect wins while the others are closed.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* POSIX names under -std=c11 */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
