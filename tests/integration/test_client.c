@@ -136,6 +136,27 @@ static void test_client_tries_next_address_after_unreachable_one(void **state)
     env_free(e);
 }
 
+/* No hook: getaddrinfo on the resolver thread. "localhost" may give ::1
+ * first (nothing listens there: refused) and 127.0.0.1, where the server
+ * is. */
+static void test_client_default_resolver_finds_localhost(void **state)
+{
+    env *e = env_new(state);
+    server_state s = {0};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    char url[64];
+    snprintf(url, sizeof url, "ws://localhost:%u/",
+             (unsigned)wsio_server_port(srv));
+    peer p = {0};
+    int err = 0;
+    assert_non_null(
+        wsio_client_connect(e->loop, url, NULL, &client_cb, &p, &err));
+    RUN_UNTIL(e, p.opened == 1 || p.closed == 1, 5000);
+    assert_int_equal(p.opened, 1);
+    assert_string_equal(wsio_ws_remote_addr(p.ws, NULL), "127.0.0.1");
+    env_free(e);
+}
+
 /* An address that takes no connection at all (a backlog that is full)
  * gets company after the attempt delay: the client connects to the
  * second long before its connect timeout. */
@@ -660,6 +681,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_client_tries_next_address_after_unreachable_one),
         ON_HOST_EPOLL(test_client_tries_next_address_after_unreachable_one),
+        ON_EVERY_LOOP(test_client_default_resolver_finds_localhost),
         ON_EVERY_LOOP(test_client_stalled_address_gets_company_after_delay),
         ON_HOST_EPOLL(test_client_stalled_address_gets_company_after_delay),
         ON_EVERY_LOOP(test_client_slow_resolver_does_not_block_the_loop),
