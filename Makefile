@@ -169,7 +169,7 @@ integration: $(INTEGRATION_BIN)
 # The examples against independent clients (Python websockets, Node ws),
 # the RFC 6455 conformance suite, and the chat in headless Chromium. Each
 # script starts its servers on free loopback ports and stops them by PID.
-interop: $(addprefix $(BUILD)/examples/,echo hostloop)
+interop: $(addprefix $(BUILD)/examples/,echo hostloop hostloop_epoll)
 	@BUILD=$(BUILD) sh tests/interop/run.sh
 
 # Load and conformance tests open hundreds of connections from one
@@ -307,7 +307,7 @@ fuzz: $(FUZZ_BIN)
 # ---- examples ------------------------------------------------------------
 
 EXAMPLE_CFLAGS := $(STD) $(WARN) -Iinclude -Iexamples $(CFLAGS) $(SAN_FLAGS) $(EXAMPLE_DEFLATE_CFLAGS)
-EXAMPLE_NAMES := echo broadcast hostloop chat
+EXAMPLE_NAMES := echo broadcast hostloop hostloop_epoll chat
 EXAMPLE_BIN := $(addprefix $(BUILD)/examples/,$(EXAMPLE_NAMES))
 EXAMPLE_COMMON := examples/example.c examples/example.h
 # The chat's room logic and JSON have no wsio dependency; they are held to

@@ -1,17 +1,15 @@
 /*
  * src/client.c - a WebSocket client on a wsio_loop (wsio/client.h): URL
- * parsing, name resolution, a non-blocking connect, the opening handshake
+ * parsing, a dialer (client_dial.c) for the socket, the opening handshake
  * (RFC 6455 section 4.1), then the same connection driver as a server's
  * (ws.c). Every failure after wsio_client_connect returned the ws ends in
- * on_close with info->error set; one timer bounds connect plus handshake.
+ * on_close with info->error set; one timer bounds resolution, connect and
+ * handshake.
  */
-#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+#define _GNU_SOURCE /* POSIX names under -std=c11 */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +17,7 @@
 #include <unistd.h>
 
 #include "abi.h"
-#include "ws_internal.h"
+#include "client_internal.h"
 
 /* Longest host name (RFC 1035) plus brackets, and a port. */
 #define HOST_MAX 256
@@ -33,6 +31,8 @@ typedef struct client {
     char host[HOST_MAX];      /* the URL's host: the transport's server_name */
     char ext_offer[WSIO_DEFLATE_HEADER_MAX]; /* permessage-deflate offer,
                                                 or "" */
+    wsio__dialer dial;        /* until the socket is connected */
+    wsio_client *owner;       /* the reconnecting client, or NULL */
     wsio_ws ws;
 } client;
 
@@ -50,6 +50,9 @@ static void client_defaults(wsio_client_config *cfg)
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
     cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+    cfg->attempt_delay_ms = 250;
+    cfg->reconnect.initial_delay_ms = 500;
+    cfg->reconnect.max_delay_ms = 30000;
 }
 
 void wsio_client_config_init(wsio_client_config *cfg, size_t size)
@@ -130,6 +133,7 @@ static void no_left_open(wsio_ws *ws)
 static void detach(wsio_ws *ws)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
+    wsio__dial_cancel(&c->dial);
     wsio__attach_remove(ws->loop, &c->attach);
 }
 
@@ -137,6 +141,7 @@ static void release(wsio_ws *ws)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
     const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    wsio__dial_release(&c->dial);
     wsio__ws_cleanup(ws);
     wsio__free(mem, c->subprotocols);
     wsio__free(mem, c);
@@ -326,85 +331,99 @@ static int build_request(client *c, const url_parts *u,
     return 0;
 }
 
-static int resolve(const url_parts *u, struct addrinfo **res)
-{
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    int rc = getaddrinfo(u->host, u->port, &hints, res);
-    if (rc == 0)
-        return 0;
-    if (rc == EAI_MEMORY)
-        return WSIO_ENOMEM;
-    if (rc == EAI_SYSTEM)
-        return errno ? -errno : WSIO_EINVAL;
-    return WSIO_EINVAL;
-}
-
-static int open_socket(const struct addrinfo *ai)
-{
-    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    return fd;
-}
-
-static void addr_text(const struct addrinfo *ai, char *out, size_t cap,
+static void addr_text(const wsio_client_addr *a, char *out, size_t cap,
                       uint16_t *port)
 {
     out[0] = '\0';
-    if (ai->ai_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ai->ai_addr;
-        inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)cap);
-        *port = ntohs(a->sin_port);
-    } else if (ai->ai_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ai->ai_addr;
-        inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)cap);
-        *port = ntohs(a->sin6_port);
+    if (a->addr.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->addr;
+        inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)cap);
+        *port = ntohs(in->sin_port);
+    } else if (a->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)&a->addr;
+        inet_ntop(AF_INET6, &in->sin6_addr, out, (socklen_t)cap);
+        *port = ntohs(in->sin6_port);
     }
 }
 
-wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
-                             const wsio_client_config *cfg,
-                             const wsio_ws_callbacks *cb, void *user,
-                             int *err)
+/* The dialer's end: the ws takes the socket (the connected hook then
+ * sends the request), or fails with the dial's error. */
+static void dialed(wsio__dialer *d, int fd, const wsio_client_addr *addr)
+{
+    client *c = WSIO__CONTAINER_OF(d, client, dial);
+    wsio_ws *ws = &c->ws;
+    if (fd < 0) {
+        wsio__ws_finish_handshake_fail(ws, fd);
+        return;
+    }
+    addr_text(addr, ws->addr, sizeof ws->addr, &ws->port);
+    int rc = wsio__ws_set_fd(ws, fd, WSIO_ROLE_CLIENT, WSIO_IO_WRITE);
+    if (rc) {
+        close(fd);
+        wsio__ws_finish_handshake_fail(ws, rc);
+    }
+}
+
+/* The socket comes later, but a transport that refuses these settings (a
+ * server's TLS context in a client) must fail the call, not on_close: a
+ * trial open on no socket. */
+static int check_transport(const client *c)
+{
+    const wsio_transport_ops *ops = c->common.transport;
+    if (!ops)
+        return 0;
+    wsio_transport t;
+    memset(&t, 0, sizeof t);
+    t.ops = ops;
+    t.fd = -1;
+    t.server_name = c->ws.tr.server_name;
+    int rc = ops->open(&t, c->common.transport_ctx, WSIO_ROLE_CLIENT);
+    if (rc == 0)
+        ops->close(&t);
+    return rc;
+}
+
+int wsio__client_config_take(wsio_client_config *out,
+                             const wsio_client_config *cfg)
+{
+    wsio_client_config_default(out);
+    int rc =
+        cfg ? wsio__config_copy(out, sizeof *out, cfg, CLIENT_CONFIG_MIN) : 0;
+    /* Refused: a transport table older than the members the client uses
+     * (version 1), an embedded conn config _config_default did not fill. */
+    if (!rc && ((out->transport && !wsio__ops_at_least(out->transport, 1)) ||
+                out->conn.struct_size != sizeof out->conn))
+        rc = WSIO_EINVAL;
+    return rc;
+}
+
+int wsio__client_check_url(const char *url, const wsio_client_config *cfg)
+{
+    url_parts u;
+    int rc = url ? parse_url(url, &u) : WSIO_EINVAL;
+    if (!rc && u.tls && !cfg->transport)
+        rc = WSIO_EINVAL;
+    return rc;
+}
+
+wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
+                              const wsio_client_config *cfg,
+                              const wsio_ws_callbacks *cb, void *user,
+                              wsio_client *owner, int *err)
 {
     wsio_client_config def;
-    wsio_client_config_default(&def);
-    int rc =
-        cfg ? wsio__config_copy(&def, sizeof def, cfg, CLIENT_CONFIG_MIN) : 0;
+    int rc = wsio__client_config_take(&def, cfg);
     cfg = &def;
     const wsio_mem *mem = wsio__loop_mem(loop);
     url_parts u;
-    struct addrinfo *ai = NULL;
     client *c = NULL;
-    int fd = -1;
+    int ws_ready = 0, dial_ready = 0;
     if (!rc)
-        rc = url ? parse_url(url, &u) : WSIO_EINVAL;
+        rc = wsio__client_check_url(url, cfg);
+    if (!rc)
+        (void)parse_url(url, &u);
     if (!rc && wsio__loop_closing(loop))
         rc = WSIO_ESTATE;
-    if (!rc && u.tls && !cfg->transport)
-        rc = WSIO_EINVAL;
-    /* Refused: a transport table older than the members the client uses
-     * (version 1), an embedded conn config _config_default did not fill. */
-    if (!rc && ((cfg->transport && !wsio__ops_at_least(cfg->transport, 1)) ||
-                cfg->conn.struct_size != sizeof cfg->conn))
-        rc = WSIO_EINVAL;
     if (!rc) {
         c = wsio__calloc(mem, 1, sizeof *c);
         rc = c ? 0 : WSIO_ENOMEM;
@@ -412,27 +431,28 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
     if (!rc) {
         fill_common(c, cfg, cb, user);
         choose_transport(c, &u);
+        c->owner = owner;
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
         c->attach.destroy = destroy_attached;
-        rc = build_request(c, &u, cfg, mem);
+        rc = check_transport(c);
     }
     if (!rc)
-        rc = resolve(&u, &ai);
+        rc = build_request(c, &u, cfg, mem);
     if (!rc) {
-        fd = open_socket(ai);
-        if (fd < 0)
-            rc = fd;
+        rc = wsio__ws_init(&c->ws, loop, &c->common, -1, WSIO_ROLE_CLIENT, 0);
+        ws_ready = rc == 0;
     }
     if (!rc) {
-        addr_text(ai, c->ws.addr, sizeof c->ws.addr, &c->ws.port);
-        rc = wsio__ws_init(&c->ws, loop, &c->common, fd, WSIO_ROLE_CLIENT,
-                           WSIO_IO_WRITE);
-        if (rc)
-            close(fd);
+        rc = wsio__dial_init(&c->dial, loop, dialed);
+        dial_ready = rc == 0;
     }
-    if (ai)
-        freeaddrinfo(ai);
+    if (!rc)
+        rc = wsio__dial_start(&c->dial, u.host, u.port, cfg);
     if (rc) {
+        if (dial_ready)
+            wsio__dial_release(&c->dial);
+        if (ws_ready)
+            wsio__timer_unreserve(loop);
         if (c) {
             wsio__free(mem, c->ws.hs_out);
             wsio__free(mem, c->subprotocols);
@@ -446,4 +466,26 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
     wsio__ws_arm(&c->ws, cfg->connect_timeout_ms);
     wsio__attach_add(loop, &c->attach);
     return &c->ws;
+}
+
+wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
+                             const wsio_client_config *cfg,
+                             const wsio_ws_callbacks *cb, void *user,
+                             int *err)
+{
+    return wsio__client_connect(loop, url, cfg, cb, user, NULL, err);
+}
+
+wsio_client *wsio__client_owner(const wsio_ws *ws)
+{
+    return ws->srv ? NULL
+                   : WSIO__CONTAINER_OF(ws, const client, ws)->owner;
+}
+
+void wsio__client_disown(wsio_ws *ws, const wsio_ws_callbacks *app)
+{
+    client *c = WSIO__CONTAINER_OF(ws, client, ws);
+    c->owner = NULL;
+    c->common.cb.on_open = app->on_open;
+    c->common.cb.on_close = app->on_close;
 }

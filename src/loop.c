@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/eventfd.h>
@@ -65,9 +66,11 @@ struct wsio_loop {
     wsio_ws *dirty;              /* connections to flush this turn */
     wsio__deferred *deferred;    /* to release at the end of the turn */
     wsio__attach *attached;      /* servers and clients */
+    size_t active_attached;      /* of them, the ones not passive */
 
     pthread_mutex_t post_mu;
     post_item *post_head, *post_tail;
+    wsio__post *ipost_head, *ipost_tail; /* internal items, same lock */
     int wake_rd, wake_wr;        /* the same fd for an eventfd */
     wsio__io wake_io;
 
@@ -148,9 +151,14 @@ int wsio__io_watch(wsio_loop *loop, wsio__io *io, unsigned events)
         return 0;
     int rc;
     if (loop->host_mode) {
+        if (events == 0 && io->events == 0)
+            return 0; /* the host does not have it: nothing to remove */
+        unsigned op = events == 0 ? WSIO_WATCH_REMOVE
+                      : io->events ? WSIO_WATCH_MODIFY
+                                   : WSIO_WATCH_ADD;
         rc = host_table_set(loop, io->fd, io);
         if (rc == 0)
-            rc = loop->host.watch(io->fd, events, loop->host.user);
+            rc = loop->host.watch(io->fd, events | op, loop->host.user);
         /* Refused and not watched before: the table must not keep it. */
         if (rc != 0 && io->events == 0 && (size_t)io->fd < loop->nby_fd)
             loop->by_fd[io->fd] = NULL;
@@ -167,7 +175,9 @@ void wsio__io_unwatch(wsio_loop *loop, wsio__io *io)
     if (loop->host_mode) {
         if ((size_t)io->fd < loop->nby_fd && loop->by_fd[io->fd] == io) {
             loop->by_fd[io->fd] = NULL;
-            (void)loop->host.watch(io->fd, 0, loop->host.user);
+            if (io->events) /* an interest of 0 was a removal already */
+                (void)loop->host.watch(io->fd, WSIO_WATCH_REMOVE,
+                                       loop->host.user);
         }
     } else {
         (void)loop->ops->unwatch(loop->be, io->fd);
@@ -353,6 +363,8 @@ uint8_t *wsio__loop_read_buf(wsio_loop *loop)
 
 void wsio__attach_add(wsio_loop *loop, wsio__attach *a)
 {
+    if (!a->passive)
+        loop->active_attached++;
     a->prev = NULL;
     a->next = loop->attached;
     if (a->next)
@@ -362,6 +374,9 @@ void wsio__attach_add(wsio_loop *loop, wsio__attach *a)
 
 void wsio__attach_remove(wsio_loop *loop, wsio__attach *a)
 {
+    int attached = a->prev || loop->attached == a;
+    if (attached && !a->passive)
+        loop->active_attached--;
     if (a->prev)
         a->prev->next = a->next;
     else if (loop->attached == a)
@@ -369,6 +384,15 @@ void wsio__attach_remove(wsio_loop *loop, wsio__attach *a)
     if (a->next)
         a->next->prev = a->prev;
     a->prev = a->next = NULL;
+}
+
+void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive)
+{
+    if (a->passive == !!passive)
+        return;
+    a->passive = (uint8_t)!!passive;
+    if (a->prev || loop->attached == a)
+        loop->active_attached += passive ? (size_t)-1 : 1;
 }
 
 /* ---- posts and the wake fd ------------------------------------------------ */
@@ -408,11 +432,62 @@ static void run_posts(wsio_loop *loop)
     }
 }
 
+void wsio__loop_post_item(wsio_loop *loop, wsio__post *p)
+{
+    pthread_mutex_lock(&loop->post_mu);
+    p->next = NULL;
+    p->queued = 1;
+    if (loop->ipost_tail)
+        loop->ipost_tail->next = p;
+    else
+        loop->ipost_head = p;
+    loop->ipost_tail = p;
+    pthread_mutex_unlock(&loop->post_mu);
+    wake(loop);
+}
+
+void wsio__loop_unpost(wsio_loop *loop, wsio__post *p)
+{
+    pthread_mutex_lock(&loop->post_mu);
+    if (p->queued) {
+        wsio__post **pp = &loop->ipost_head, *prev = NULL;
+        while (*pp != p) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        *pp = p->next;
+        if (loop->ipost_tail == p)
+            loop->ipost_tail = prev;
+        p->queued = 0;
+    }
+    pthread_mutex_unlock(&loop->post_mu);
+}
+
+/* One at a time: a run may take back any item still queued. */
+static void run_internal_posts(wsio_loop *loop)
+{
+    for (;;) {
+        pthread_mutex_lock(&loop->post_mu);
+        wsio__post *p = loop->ipost_head;
+        if (p) {
+            loop->ipost_head = p->next;
+            if (!p->next)
+                loop->ipost_tail = NULL;
+            p->queued = 0;
+        }
+        pthread_mutex_unlock(&loop->post_mu);
+        if (!p)
+            return;
+        p->run(p);
+    }
+}
+
 static void on_wake(wsio__io *io, unsigned events)
 {
     (void)events;
     wsio_loop *loop = (wsio_loop *)((char *)io - offsetof(wsio_loop, wake_io));
     drain_wake(loop);
+    run_internal_posts(loop);
     run_posts(loop);
 }
 
@@ -704,7 +779,8 @@ void wsio_loop_free(wsio_loop *loop)
 
 int wsio_loop_alive(const wsio_loop *loop)
 {
-    return loop->attached || loop->ntimers > loop->user_timers || loop->dirty ||
+    return loop->active_attached || loop->ntimers > loop->user_timers ||
+           loop->dirty ||
            loop->deferred;
 }
 
@@ -799,6 +875,14 @@ int wsio_loop_post(wsio_loop *loop, void (*fn)(void *user), void *user)
 uint64_t wsio_loop_now(const wsio_loop *loop)
 {
     return clock_now(loop);
+}
+
+uint64_t wsio_loop_now_us(const wsio_loop *loop)
+{
+    (void)loop;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 const char *wsio_loop_backend_name(const wsio_loop *loop)

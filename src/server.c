@@ -1246,7 +1246,7 @@ static void on_heartbeat(wsio__timer *t)
         }
         ws->pinged = 1;
         ws->pong_seen = 0;
-        if (wsio_ws_ping(ws, NULL, 0) == WSIO_ENOMEM)
+        if (wsio__ws_ping_timed(ws) == WSIO_ENOMEM)
             wsio__ws_fail_soon(ws, WSIO_ENOMEM);
     }
     wsio__timer_start(srv->loop, &srv->heartbeat_timer,

@@ -84,9 +84,11 @@ static void close_transport(wsio_ws *ws)
 {
     if (ws->state == WSIO__WS_DEAD)
         return;
-    wsio__io_unwatch(ws->loop, &ws->io);
+    if (ws->io.fd >= 0) { /* a client still dialing has no socket yet */
+        wsio__io_unwatch(ws->loop, &ws->io);
+        ws->tr.ops->close(&ws->tr);
+    }
     wsio__timer_stop(ws->loop, &ws->timer);
-    ws->tr.ops->close(&ws->tr);
     ws->state = WSIO__WS_DEAD;
     ws->common->cls->transport_closed(ws);
     wsio__defer(ws->loop, &ws->defer);
@@ -171,11 +173,28 @@ static int conn_on_message(wsio_conn *c, const wsio_message *m, void *user)
     return rc > 0 ? 0 : rc; /* no pausing through this API */
 }
 
+static uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Only the pong that carries our latest heartbeat stamp is timed: an
+ * unsolicited pong (RFC 6455 section 5.5.3) or a late one says nothing
+ * about the round trip. */
 static int conn_on_pong(wsio_conn *c, const wsio_control *pong, void *user)
 {
     (void)c;
     wsio_ws *ws = user;
     ws->pong_seen = 1;
+    if (ws->ping_sent_us && pong->len == 8 &&
+        load_be64((const uint8_t *)pong->data) == ws->ping_sent_us) {
+        uint64_t now = wsio_loop_now_us(ws->loop);
+        ws->rtt_us = now > ws->ping_sent_us ? now - ws->ping_sent_us : 1;
+        ws->ping_sent_us = 0;
+    }
     if (ws->common->cb.on_pong)
         ws->common->cb.on_pong(ws, pong, ws->common->user);
     return 0;
@@ -486,30 +505,38 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
 {
     ws->loop = loop;
     ws->common = common;
-    ws->io.fd = fd;
     ws->io.ready = on_ready;
     ws->timer.fire = on_timer;
     ws->defer.release = release_deferred;
     ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
-    ws->tr.fd = fd;
     ws->last_rx = wsio__loop_now(loop);
     int rc = wsio__timer_reserve(loop);
     if (rc)
         return rc;
-    rc = ws->tr.ops->open(&ws->tr, common->transport_ctx, role);
-    if (rc) {
+    ws->io.fd = ws->tr.fd = -1;
+    if (fd < 0)
+        return 0;
+    rc = wsio__ws_set_fd(ws, fd, role, events);
+    if (rc)
         wsio__timer_unreserve(loop);
-        return rc;
-    }
-    rc = wsio__io_watch(loop, &ws->io, events);
-    if (rc) {
+    return rc;
+}
+
+int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events)
+{
+    ws->io.fd = ws->tr.fd = fd;
+    int rc = ws->tr.ops->open(&ws->tr, ws->common->transport_ctx, role);
+    if (rc == 0) {
+        rc = wsio__io_watch(ws->loop, &ws->io, events);
         /* Give the fd back unclosed: only release the transport state. */
-        ws->tr.fd = -1;
-        ws->tr.ops->close(&ws->tr);
-        wsio__timer_unreserve(loop);
-        return rc;
+        if (rc) {
+            ws->tr.fd = -1;
+            ws->tr.ops->close(&ws->tr);
+        }
     }
-    return 0;
+    if (rc)
+        ws->io.fd = ws->tr.fd = -1;
+    return rc;
 }
 
 int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
@@ -714,6 +741,23 @@ int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len)
     if (rc == 0)
         wsio__ws_mark_dirty(ws);
     return rc;
+}
+
+int wsio__ws_ping_timed(wsio_ws *ws)
+{
+    uint64_t now = wsio_loop_now_us(ws->loop);
+    uint8_t stamp[8];
+    for (int i = 0; i < 8; i++)
+        stamp[i] = (uint8_t)(now >> (56 - 8 * i));
+    int rc = wsio_ws_ping(ws, stamp, sizeof stamp);
+    if (rc == 0)
+        ws->ping_sent_us = now;
+    return rc;
+}
+
+uint64_t wsio_ws_rtt_us(const wsio_ws *ws)
+{
+    return ws->rtt_us;
 }
 
 int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,

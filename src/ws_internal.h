@@ -58,6 +58,16 @@ struct wsio__attach {
     wsio__attach *prev, *next;
     /* Free the owner at once (wsio_loop_free): terminate, then detach. */
     void (*destroy)(wsio__attach *a);
+    uint8_t passive;    /* freed by wsio_loop_free, but keeps no loop alive */
+};
+
+/* A result handed to the loop's thread from another thread, embedded in
+ * its owner (so posting cannot fail), unlike wsio_loop_post's. */
+typedef struct wsio__post wsio__post;
+struct wsio__post {
+    wsio__post *next;
+    void (*run)(wsio__post *p);
+    uint8_t queued;     /* guarded by the loop's post lock */
 };
 
 const wsio_mem *wsio__loop_mem(const wsio_loop *loop);
@@ -89,6 +99,14 @@ void wsio__defer(wsio_loop *loop, wsio__deferred *d);
 
 void wsio__attach_add(wsio_loop *loop, wsio__attach *a);
 void wsio__attach_remove(wsio_loop *loop, wsio__attach *a);
+/* Whether a keeps the loop alive (wsio_loop_alive); attached ones only. */
+void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive);
+
+/* Any thread: run p->run(p) on the loop's thread at its next turn. */
+void wsio__loop_post_item(wsio_loop *loop, wsio__post *p);
+/* The loop's thread: take p back if it has not run yet. Items run one at
+ * a time, so one taken back here never runs. */
+void wsio__loop_unpost(wsio_loop *loop, wsio__post *p);
 
 /* ---- the connection driver (ws.c) ---------------------------------------- */
 
@@ -155,6 +173,8 @@ struct wsio_ws {
     wsio__timer timer;          /* handshake, idle, close or linger */
     wsio__deferred defer;
     uint64_t last_rx;           /* loop clock of the last read (idle) */
+    uint64_t ping_sent_us;      /* heartbeat ping in flight: its stamp, or 0 */
+    uint64_t rtt_us;            /* last heartbeat round trip, or 0 */
     uint8_t *hs_in;             /* handshake bytes received, or NULL */
     uint8_t *hs_out;            /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
@@ -185,10 +205,14 @@ struct wsio_ws {
     char addr[46];              /* peer address as text */
 };
 
-/* Set up ws (zeroed memory) for fd; watch it for events. Returns 0 or an
- * error (the fd is then still the caller's). */
+/* Set up ws (zeroed memory) for fd; watch it for events. fd -1: no socket
+ * yet (a client still resolving or dialing; wsio__ws_set_fd gives it one).
+ * Returns 0 or an error (the fd is then still the caller's). */
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events);
+/* Give an initialised ws without a socket its fd: open the transport and
+ * watch fd for events. Returns 0 or an error (fd is still the caller's). */
+int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events);
 /* HANDSHAKE -> OPEN: make the conn, call on_open, then feed rest (bytes
  * that followed the handshake head). Returns 0 or WSIO_ENOMEM. */
 int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
@@ -223,6 +247,10 @@ typedef struct wsio__slow_outcome {
  * wsio_send_result or an error. */
 int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
                         enum wsio_slow_policy policy, wsio__slow_outcome *out);
+/* Queue a heartbeat ping whose payload (8 bytes, the loop's microsecond
+ * clock, big-endian) identifies it, so its pong gives the round trip.
+ * Returns what wsio_ws_ping does. */
+int wsio__ws_ping_timed(wsio_ws *ws);
 /* Arm the ws timer for the current state. */
 void wsio__ws_arm(wsio_ws *ws, uint32_t ms);
 /* Flush every ws on the loop's list (end of a turn). */

@@ -22,7 +22,8 @@ enum cat_exit {
     CAT_EXIT_OK = 0,         /* closed with 1000 (or no code) */
     CAT_EXIT_USAGE = 1,      /* bad option or URL, wss:// without TLS */
     CAT_EXIT_CONNECT = 2,    /* refused, unreachable, unknown host, timeout,
-                                or (--listen) cannot listen */
+                                or (--listen) cannot listen; with
+                                --reconnect: gave up */
     CAT_EXIT_HANDSHAKE = 3,  /* the server refused or botched the upgrade */
     CAT_EXIT_PEER_CODE = 4,  /* closed cleanly with a code other than 1000 */
     CAT_EXIT_ABNORMAL = 5,   /* protocol error, no close handshake (1006),
@@ -54,6 +55,8 @@ typedef struct cat_opts {
     uint64_t count;           /* -n: close after this many; 0: no limit */
     size_t max_message;       /* largest message sent or received */
     int verbose;              /* -v */
+    int reconnect;            /* --reconnect */
+    unsigned reconnect_max;   /* --reconnect-max; 0: never give up */
 } cat_opts;
 
 /* Run the client or the server; each returns an enum cat_exit value. */

@@ -7,6 +7,11 @@
  * stops reading until on_drain). At stdin EOF, wait for replies (--wait,
  * -n), then close with 1000 and exit with a status that says how the
  * connection ended.
+ *
+ * With --reconnect a wsio_client makes the connections: each end is
+ * reported as usual, then the wait before the next try; stdin waits (is
+ * not read) while no connection is open, so nothing typed is lost. Our
+ * own close (stdin done, -n, a signal) stops it; giving up ends the run.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +23,8 @@ typedef struct client {
     cat_loop cl;
     cat_input in;
     wsio_ws *ws;          /* NULL once on_close has run */
+    wsio_client *rc;      /* --reconnect: makes each ws; or NULL */
+    int gave_up;          /* --reconnect-max tries failed */
     int opened;
     int closing;          /* we sent our close frame */
     int pressure;         /* output over the mark: wait for on_drain */
@@ -32,12 +39,17 @@ typedef struct client {
 
 static void start_close(client *c, const char *reason)
 {
-    if (!c->ws || c->closing)
+    if (c->closing || !(c->ws || c->rc))
         return;
     c->closing = 1;
     /* The close timeout of the library bounds the rest. */
     c->wait_due = c->ping_due = UINT64_MAX;
     cat_loop_watch_stdin(&c->cl, 0);
+    if (c->rc) { /* no more tries; the current one closes or is given up */
+        (void)wsio_client_close(c->rc, WSIO_CLOSE_NORMAL, reason,
+                                strlen(reason));
+        return;
+    }
     if (!c->opened) { /* still connecting: nothing to say goodbye to */
         wsio_ws_terminate(c->ws);
         return;
@@ -108,7 +120,9 @@ static void read_stdin(client *c)
 static void on_open(wsio_ws *ws, void *user)
 {
     client *c = user;
+    c->ws = ws;
     c->opened = 1;
+    c->pressure = 0;
     if (c->o->verbose) {
         const char *sub = wsio_ws_subprotocol(ws);
         cat_log("connected to %s%s%s", c->o->url, *sub ? ", subprotocol " : "",
@@ -153,9 +167,10 @@ static void on_drain(wsio_ws *ws, void *user)
 }
 
 /* Before on_open: why the connection never opened, and its status. */
-static int report_not_opened(client *c, const wsio_close_info *info)
+static int report_not_opened(client *c, wsio_ws *ws,
+                             const wsio_close_info *info)
 {
-    int http = wsio_ws_http_status(c->ws);
+    int http = wsio_ws_http_status(ws);
     int err = info->error;
     if (http != 0 && http != 101) {
         cat_log("handshake refused: HTTP %d %s", http,
@@ -196,11 +211,38 @@ static int report_closed(client *c, const wsio_close_info *info)
 
 static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 {
-    (void)ws;
     client *c = user;
-    c->status = c->opened ? report_closed(c, info) : report_not_opened(c, info);
+    c->status =
+        c->opened ? report_closed(c, info) : report_not_opened(c, ws, info);
     c->ws = NULL;
+    c->opened = 0;
+    c->ping_due = UINT64_MAX;
+    c->ping_unanswered = 0;
     cat_loop_watch_stdin(&c->cl, 0);
+}
+
+static void on_reconnect(wsio_client *rc, const wsio_reconnect_info *info,
+                         void *user)
+{
+    (void)rc;
+    client *c = user;
+    if (info->giving_up) {
+        cat_log("giving up after %u tries", info->attempt);
+        c->gave_up = 1;
+        if (c->status == CAT_EXIT_OK)
+            c->status = CAT_EXIT_CONNECT;
+        return;
+    }
+    cat_log("reconnecting in %u ms (try %u)", (unsigned)info->delay_ms,
+            info->attempt);
+}
+
+/* The run goes on while a connection is there, or (--reconnect) will be. */
+static int running(const client *c)
+{
+    if (!c->rc)
+        return c->ws != NULL;
+    return wsio_client_ws(c->rc) || (!c->closing && !c->gave_up);
 }
 
 /* The tool's own timers: the wait after EOF and the heartbeat. */
@@ -239,14 +281,21 @@ static int connect_ws(client *c)
                                   .on_pong = on_pong,
                                   .on_drain = on_drain,
                                   .on_close = on_close};
+    cfg.reconnect.max_attempts = c->o->reconnect_max;
+    cfg.reconnect.on_reconnect = on_reconnect;
     int err = 0;
-    c->ws = wsio_client_connect(c->cl.loop, c->o->url, &cfg, &cb, c, &err);
-    if (c->ws)
-        return 0;
-    /* wsio_client_connect says WSIO_EINVAL both for a URL it cannot parse
-     * and for a host name that does not resolve. */
+    if (c->o->reconnect) {
+        c->rc = wsio_client_new(c->cl.loop, c->o->url, &cfg, &cb, c, &err);
+        if (c->rc)
+            return 0;
+    } else {
+        c->ws = wsio_client_connect(c->cl.loop, c->o->url, &cfg, &cb, c, &err);
+        if (c->ws)
+            return 0;
+    }
+    /* An unknown host comes to on_close; WSIO_EINVAL here is the URL. */
     cat_log("cannot connect to %s: %s", c->o->url,
-            err == WSIO_EINVAL ? "bad URL or unknown host" : wsio_strerror(err));
+            err == WSIO_EINVAL ? "bad URL" : wsio_strerror(err));
     return err == WSIO_ENOMEM ? CAT_EXIT_LOCAL : CAT_EXIT_CONNECT;
 }
 
@@ -261,7 +310,7 @@ int cat_client_run(const cat_opts *o)
     }
     cat_input_init(&c.in, o);
     c.status = connect_ws(&c);
-    while (c.ws) {
+    while (running(&c)) {
         uint64_t due = c.ping_due < c.wait_due ? c.ping_due : c.wait_due;
         unsigned ev;
         rc = cat_loop_turn(&c.cl, due, &ev);
@@ -270,9 +319,10 @@ int cat_client_run(const cat_opts *o)
             c.local_error = 1;
             break;
         }
-        if ((ev & CAT_EV_SIGNAL) && c.ws) {
-            if (c.closing) /* a second signal: do not wait for the reply */
-                wsio_ws_terminate(c.ws);
+        wsio_ws *ws = c.rc ? wsio_client_ws(c.rc) : c.ws;
+        if ((ev & CAT_EV_SIGNAL) && (ws || c.rc)) {
+            if (c.closing && ws) /* a second signal: no waiting for a reply */
+                wsio_ws_terminate(ws);
             else
                 start_close(&c, "interrupted");
         }
@@ -286,6 +336,7 @@ int cat_client_run(const cat_opts *o)
     while (wsio_loop_alive(c.cl.loop) && !(ev & CAT_EV_SIGNAL) &&
            cat_loop_turn(&c.cl, UINT64_MAX, &ev) == 0) {
     }
+    wsio_client_free(c.rc);
     cat_input_free(&c.in);
     cat_loop_free(&c.cl);
     return c.local_error && c.status == CAT_EXIT_OK ? CAT_EXIT_LOCAL : c.status;

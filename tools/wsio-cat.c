@@ -35,6 +35,11 @@ static void usage(FILE *out)
         "  --wait MS            after stdin ends, wait MS for replies, then\n"
         "                       close (default 2000; with -n: no limit)\n"
         "  -n N                 close after N messages have been received\n"
+        "  --reconnect          when the connection ends (or cannot be made),\n"
+        "                       connect again after a growing random wait\n"
+        "                       (0.5 s doubling up to 30 s) until stdin ends\n"
+        "  --reconnect-max N    with --reconnect: give up after N tries in a\n"
+        "                       row that did not open (default: never)\n"
         "Server options:\n"
         "  --listen PORT        serve on PORT (0: any free port)\n"
         "  --host ADDR          address to listen on (default 127.0.0.1)\n"
@@ -118,7 +123,7 @@ static const char *value(int argc, char **argv, int *i)
 }
 
 typedef struct parsed {
-    int wait_set, help, version, client_only;
+    int wait_set, help, version, client_only, reconnect_max;
 } parsed;
 
 static int parse_option(int argc, char **argv, int *i, cat_opts *o,
@@ -182,6 +187,13 @@ static int parse_option(int argc, char **argv, int *i, cat_opts *o,
         NUMBER(UINT64_MAX, 0);
         o->count = n;
         p->client_only = 1;
+    } else if (!strcmp(a, "--reconnect")) {
+        o->reconnect = 1;
+        p->client_only = 1;
+    } else if (!strcmp(a, "--reconnect-max")) {
+        NUMBER(UINT32_MAX, 0);
+        o->reconnect_max = (unsigned)n;
+        p->reconnect_max = p->client_only = 1;
     } else if (!strcmp(a, "--chunk")) {
         NUMBER(SIZE_MAX, 1);
         o->chunk = (size_t)n;
@@ -206,8 +218,10 @@ static int check(const cat_opts *o, const parsed *p)
     if (o->listen && o->url)
         return bad("--listen takes no URL: %s", o->url);
     if (o->listen && p->client_only)
-        return bad("%s", "-H, --origin, --timeout, --wait and -n are for "
-                         "client mode");
+        return bad("%s", "-H, --origin, --timeout, --wait, -n and "
+                         "--reconnect are for client mode");
+    if (p->reconnect_max && !o->reconnect)
+        return bad("%s", "--reconnect-max needs --reconnect");
     if (!o->listen && o->serve != CAT_SERVE_PRINT)
         return bad("%s", "--echo and --broadcast need --listen");
     if (!o->listen && !o->url)

@@ -29,13 +29,33 @@ extern "C" {
 typedef struct wsio_loop wsio_loop;
 
 /*
+ * The change a wsio_host_loop watch call asks for, in the bits of its
+ * events beside WSIO_IO_READ | WSIO_IO_WRITE: switch on
+ * (events & WSIO_WATCH_OP_MASK). Each fd goes ADD, MODIFY..., REMOVE, and
+ * may be added again after (the number reused by a new socket, possibly
+ * within one batch of the host's events).
+ */
+enum wsio_watch_op {
+    WSIO_WATCH_REMOVE = 0,      /* events is 0: stop watching fd (it is
+                                   about to be closed): EPOLL_CTL_DEL */
+    WSIO_WATCH_ADD = 0x100,     /* fd is not watched yet: EPOLL_CTL_ADD */
+    WSIO_WATCH_MODIFY = 0x200   /* fd is watched; this is its new interest:
+                                   EPOLL_CTL_MOD */
+};
+#define WSIO_WATCH_OP_MASK 0x300u
+
+/*
  * Host loop mode: the host's loop watches fds and runs the timer.
  */
 typedef struct wsio_host_loop {
-    /* Watch fd for events (WSIO_IO_READ | WSIO_IO_WRITE), replacing what
-     * was watched before; events 0 means stop watching fd (it is about to
-     * be closed). Called whenever wsio's interest changes. Returns 0, or a
-     * negative code that fails the operation that needed the watch. */
+    /* Watch fd for events (WSIO_IO_READ | WSIO_IO_WRITE, plus one
+     * wsio_watch_op bit saying whether fd is new or its interest changes),
+     * replacing what was watched before; events 0 (WSIO_WATCH_REMOVE)
+     * means stop watching fd (it is about to be closed). Called whenever
+     * wsio's interest changes; the loop's own wake fd is added inside
+     * wsio_loop_new and removed inside wsio_loop_free. Returns 0, or a
+     * negative code that fails the operation that needed the watch (a
+     * refused ADD leaves fd not watched; a refused MODIFY is an error). */
     int (*watch)(int fd, unsigned events, void *user);
     /* The earliest timer is now due at due_ms (on the loop's clock), or
      * UINT64_MAX when no timer is pending. Called whenever that changes. */
@@ -81,16 +101,20 @@ WSIO_EXTERN wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err);
 WSIO_EXTERN void wsio_loop_free(wsio_loop *loop);
 
 /*
- * wsio_loop_run - run until wsio_loop_stop is called, or until nothing is
- * attached (no server, no client, no timer). Returns 0, or the backend's
- * negative error. Not in host loop mode (WSIO_ESTATE).
+ * wsio_loop_run - run until wsio_loop_stop is called, or until
+ * wsio_loop_alive is false (no server, no client, no connection still
+ * closing). An armed wsio_timer or a wsio_watch alone does not keep it
+ * running. Returns 0, or the backend's negative error. Not in host loop
+ * mode (WSIO_ESTATE).
  */
 WSIO_EXTERN int wsio_loop_run(wsio_loop *loop);
 
 /*
- * wsio_loop_alive - non-zero while anything is attached to the loop (a
- * server, a client, a timer, or work left for the end of a turn): what
- * wsio_loop_run waits for. A host loop runs while this is true.
+ * wsio_loop_alive - non-zero while a server or a client is attached, a
+ * connection's own deadline is pending (a closing connection's close or
+ * linger timer), or work is left for the end of a turn: what wsio_loop_run
+ * waits for. The application's wsio_timer and wsio_watch do not count: they
+ * serve what is attached. A host loop runs while this is true.
  */
 WSIO_EXTERN int wsio_loop_alive(const wsio_loop *loop);
 
@@ -119,6 +143,14 @@ WSIO_EXTERN int wsio_loop_post(wsio_loop *loop, void (*fn)(void *user),
 
 /* wsio_loop_now - the loop's clock in milliseconds (monotonic). */
 WSIO_EXTERN uint64_t wsio_loop_now(const wsio_loop *loop);
+
+/*
+ * wsio_loop_now_us - a monotonic clock in microseconds (CLOCK_MONOTONIC,
+ * read at each call), for measuring short intervals such as round trips.
+ * Timers run on wsio_loop_now; with a host-supplied now_ms the two clocks
+ * have different origins.
+ */
+WSIO_EXTERN uint64_t wsio_loop_now_us(const wsio_loop *loop);
 
 /*
  * wsio_loop_backend_name - "poll", "epoll" or "host". Static string.

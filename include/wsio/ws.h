@@ -42,7 +42,8 @@ typedef struct wsio_ws_callbacks {
     /* A whole message. Return 0, or a negative code to fail the
      * connection (close 1011). */
     int (*on_message)(wsio_ws *ws, const wsio_message *m, void *user);
-    /* A pong arrived (an answer to a ping, or unsolicited). */
+    /* A pong arrived (an answer to a ping, or unsolicited); the answer to
+     * a heartbeat ping has set wsio_ws_rtt_us already. */
     void (*on_pong)(wsio_ws *ws, const wsio_control *pong, void *user);
     /* The output queue fell to the low-water mark after it had gone over
      * the high-water mark (see max_output_bytes in the configs). */
@@ -130,6 +131,15 @@ WSIO_EXTERN const char *wsio_ws_subprotocol(const wsio_ws *ws);
  * server refused the upgrade, 0 when no response came.
  */
 WSIO_EXTERN int wsio_ws_http_status(const wsio_ws *ws);
+
+/*
+ * wsio_ws_rtt_us - the round trip of the last heartbeat ping the peer
+ * answered, in microseconds (wsio_loop_now_us from the ping being queued
+ * to its pong being read), or 0 before the first. Only pongs that carry
+ * the ping's own payload count. Heartbeat pings are a server's
+ * (ping_interval_ms in wsio_server_config); updated before on_pong runs.
+ */
+WSIO_EXTERN uint64_t wsio_ws_rtt_us(const wsio_ws *ws);
 
 /* wsio_ws_conn - the underlying connection, for its lower-level calls;
  * borrowed: valid while ws is, never wsio_conn_free it. */

@@ -34,10 +34,15 @@ typedef struct env {
     wsio_transport_ops io_ops; /* the transport for io, when not plain */
     unsigned rand_state;  /* ENV_IO_EAGAIN's dice, seeded per env */
     char mode_name[16];   /* the loop mode, without the I/O suffix */
+    int epfd;             /* "hostepoll": the host's epoll set, else -1 */
+    unsigned watch_op_errors; /* host mode: ADD/MODIFY/REMOVE that did not
+                                 match what the host had */
 } env;
 
 uint64_t now_ms(void);
-/* A loop of the mode named by *state ("poll", "epoll" or "host", with an
+/* A loop of the mode named by *state ("poll", "epoll", "host", or
+ * "hostepoll": host loop mode driven by an epoll set (the recipe of
+ * docs/loop.md; e->mode is then "host"), with an
  * optional ":1byte" or ":eagain" partial-I/O suffix), using a
  * leak-checking allocator. start_server and connect_client give partial-I/O
  * modes' transport to the servers and clients they make. */
@@ -117,6 +122,9 @@ size_t raw_read_all(env *e, int fd, char *buf, size_t cap);
 int raw_ws_connect(env *e, uint16_t port);
 /* raw_ws_connect over raw_connect_rcvbuf. */
 int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf);
+
+/* The test in host loop mode driven by epoll (explicit ADD/MODIFY/REMOVE). */
+#define ON_HOST_EPOLL(fn) {#fn "/hostepoll", fn, NULL, NULL, (void *)"hostepoll"}
 
 /* The same test once more per kind of partial I/O (one byte at a time on
  * epoll, random EAGAIN on poll and in host loop mode). */

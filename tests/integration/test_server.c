@@ -943,6 +943,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_server_echo_sizes_round_trip),
+        ON_HOST_EPOLL(test_server_echo_sizes_round_trip),
         ON_PARTIAL_IO(test_server_echo_sizes_round_trip),
         ON_EVERY_LOOP(test_server_pipelined_messages_arrive_in_order),
         ON_PARTIAL_IO(test_server_pipelined_messages_arrive_in_order),

@@ -313,17 +313,46 @@ static void test_watch_timer_alone_keeps_no_loop_alive(void **state)
     env_free(e);
 }
 
+/* docs/loop.md: the loop's wake fd is ADDed inside wsio_loop_new and stays
+ * watched, whatever comes and goes, until wsio_loop_free REMOVEs it (which
+ * env_free checks: nothing is left watched after it). */
+static void test_watch_host_wake_fd_stays_until_loop_free(void **state)
+{
+    env *e = env_new(state);
+    assert_int_equal(e->npfd, 1);
+    int wake = e->pfd[0].fd;
+    int err = 0;
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.port = 0;
+    wsio_server *srv = wsio_server_new(e->loop, &cfg, NULL, NULL, NULL, &err);
+    assert_non_null(srv);
+    assert_int_equal(e->npfd, 2);
+    wsio_server_free(srv);
+    run_for(e, 20);
+    assert_int_equal(e->npfd, 1);
+    assert_int_equal(e->pfd[0].fd, wake);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_watch_read_reaches_callback_until_unset),
+        ON_HOST_EPOLL(test_watch_read_reaches_callback_until_unset),
         ON_EVERY_LOOP(test_watch_write_interest_reports_writable),
+        ON_HOST_EPOLL(test_watch_write_interest_reports_writable),
         ON_EVERY_LOOP(test_watch_freed_in_same_turn_is_not_called),
+        ON_HOST_EPOLL(test_watch_freed_in_same_turn_is_not_called),
         ON_EVERY_LOOP(test_watch_new_rejects_bad_arguments),
         ON_EVERY_LOOP(test_watch_timer_fires_once_after_its_delay),
         ON_EVERY_LOOP(test_watch_timer_rearmed_from_callback_repeats),
         ON_EVERY_LOOP(test_watch_timer_rearmed_with_zero_waits_for_next_turn),
         cmocka_unit_test(test_watch_refused_by_host_is_forgotten),
+        {"test_watch_host_wake_fd_stays_until_loop_free/host",
+         test_watch_host_wake_fd_stays_until_loop_free, NULL, NULL,
+         (void *)"host"},
+        ON_HOST_EPOLL(test_watch_host_wake_fd_stays_until_loop_free),
         ON_EVERY_LOOP(test_watch_timer_stopped_or_freed_does_not_fire),
         ON_EVERY_LOOP(test_watch_timer_alone_keeps_no_loop_alive),
     };

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Independent clients against examples/echo on every backend: Python's
+# Independent clients against examples/echo on every backend, and against
+# the host loop examples (poll, and docs/loop.md's epoll recipe): Python's
 # websockets and Node's ws. Needs `make examples` first (make interop does
 # it) and the packages tests/install-deps.sh installs.
 set -eu
@@ -26,9 +27,11 @@ run_case() { # name, command...
     fi
 }
 
-for mode in poll epoll host; do
+for mode in poll epoll host hostepoll; do
     if [ "$mode" = host ]; then
         start_server "$tmp/$mode" "$BUILD/examples/hostloop"
+    elif [ "$mode" = hostepoll ]; then
+        start_server "$tmp/$mode" "$BUILD/examples/hostloop_epoll"
     else
         start_server "$tmp/$mode" "$BUILD/examples/echo" --backend "$mode"
     fi

@@ -202,6 +202,60 @@ case_server_killed_exit_5() {
     fi
 }
 
+# --reconnect: the listener goes away and comes back on the same port; the
+# client reports the loss and the waits, connects again, and a line typed
+# after that is echoed.
+case_reconnect_after_restart() {
+    start_listener "$TMP/rl1" --echo || { fail reconnect_after_restart "no listener"; return; }
+    url=$LISTEN_URL
+    port=$(echo "$url" | sed 's|^ws://127.0.0.1:\([0-9]*\)/$|\1|')
+    rm -f "$TMP/rc.fifo"
+    mkfifo "$TMP/rc.fifo"
+    timeout 20 "$CAT" -v --reconnect --wait 2000 -n 1 "$url" <"$TMP/rc.fifo" \
+        >"$TMP/rc.out" 2>"$TMP/rc.err" &
+    cpid=$!
+    exec 4>"$TMP/rc.fifo"
+    wait_for "$TMP/rc.err" 'connected to' || true
+    stop_server "$LISTEN_PID"
+    wait_for "$TMP/rc.err" 'reconnecting in' || true
+    "$CAT" --listen "$port" --echo </dev/null >"$TMP/rl2.out" 2>"$TMP/rl2.err" &
+    lpid=$!
+    SERVER_PIDS="$SERVER_PIDS $lpid"
+    for _ in $(seq 1 100); do
+        [ "$(grep -c 'connected to' "$TMP/rc.err")" -ge 2 ] && break
+        sleep 0.1
+    done
+    echo 'after the restart' >&4
+    exec 4>&-
+    wait "$cpid"
+    rc=$?
+    stop_server "$lpid"
+    if [ $rc -eq 0 ] && [ "$(cat "$TMP/rc.out")" = 'after the restart' ] &&
+        grep -q '^closed: 1001' "$TMP/rc.err" &&
+        grep -q 'reconnecting in [0-9]* ms (try 1)' "$TMP/rc.err"; then
+        pass reconnect_after_restart
+    else
+        fail reconnect_after_restart "exit $rc, out '$(cat "$TMP/rc.out")': $(cat "$TMP/rc.err")"
+    fi
+}
+
+# --reconnect-max N: N more tries to a port nobody listens on, then exit 2.
+case_reconnect_gives_up() {
+    start_server "$TMP/gone2" "$ECHO" || { fail reconnect_gives_up "no server"; return; }
+    url=$SERVER_URL
+    stop_server "$SERVER_PID"
+    timeout 20 "$CAT" --reconnect --reconnect-max 2 "$url" </dev/null \
+        >/dev/null 2>"$TMP/giveup.err"
+    rc=$?
+    tries=$(grep -c 'reconnecting in' "$TMP/giveup.err")
+    if [ $rc -eq 2 ] && [ "$tries" -eq 2 ] &&
+        grep -q 'giving up after 2 tries' "$TMP/giveup.err"; then
+        pass reconnect_gives_up
+    else
+        fail reconnect_gives_up "exit $rc, $tries tries: $(cat "$TMP/giveup.err")"
+    fi
+}
+
 case_wss_needs_tls() {
     timeout 10 "$CAT" wss://127.0.0.1:1/ </dev/null 2>"$TMP/wss.err"
     rc=$?
@@ -319,6 +373,8 @@ case_refused_exit_2
 case_handshake_refused_exit_3
 case_server_close_exit_4
 case_server_killed_exit_5
+case_reconnect_after_restart
+case_reconnect_gives_up
 case_wss_needs_tls
 case_usage
 case_headers_reach_server
