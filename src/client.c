@@ -45,7 +45,7 @@ void wsio_client_config_default(wsio_client_config *cfg)
     wsio_conn_config_default(&cfg->conn);
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
-    cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+    cfg->backpressure = WSIO_BACKPRESSURE_QUEUE;
 }
 
 /* ---- URL -------------------------------------------------------------------- */
@@ -242,6 +242,7 @@ static void fill_common(client *c, const wsio_client_config *cfg,
     m->max_output = cfg->max_output_bytes;
     m->low_water = cfg->low_water_bytes;
     m->policy = cfg->backpressure;
+    m->max_queued = cfg->max_queued_bytes;
     m->transport = cfg->transport;
     m->transport_ctx = cfg->transport_ctx;
     m->deflate = cfg->deflate;
