@@ -320,6 +320,66 @@ static void test_hostile_ping_burst_gets_the_latest_pong(void **state)
     arena_close(&a);
 }
 
+/* Resident set size of this process (server and test together), bytes. */
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long size = 0, resident = 0;
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FLOOD_MIB 32 /* ASan's checks make each ping ~20x dearer */
+#else
+#define FLOOD_MIB 256
+#endif
+
+/*
+ * 256 MiB of 125-byte pings from a client that never reads (4 KiB
+ * receive buffer): the server answers only the latest ping still waiting
+ * (section 5.5.3), so it holds one pong, not one per ping, and keeps
+ * reading. The process grows by less than 16 MiB, and the good client is
+ * served every 16 MiB of the flood.
+ */
+static void test_hostile_ping_flood_without_reading_is_bounded(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    if (a.e->io == ENV_IO_ONE_BYTE) { /* a byte a turn: hours */
+        arena_close(&a);
+        skip();
+    }
+    int fd = raw_ws_connect_rcvbuf(a.e, wsio_server_port(a.srv), 4096);
+    enum { PER = 1 << 20 };
+    static uint8_t chunk[PER + 256];
+    uint8_t payload[125];
+    memset(payload, 'p', sizeof payload);
+    size_t len = 0;
+    while (len + 131 <= PER)
+        len += client_frame(chunk + len, 1, WSIO_OP_PING, payload,
+                            sizeof payload);
+    size_t rss0 = rss_bytes(), peak = rss0;
+    size_t sent = 0;
+    for (int mib = 0; mib < FLOOD_MIB; mib++) {
+        sent += send_while_turning(a.e, fd, chunk, len);
+        size_t now = rss_bytes();
+        peak = now > peak ? now : peak;
+        if (mib % 16 == 15)
+            good_client_is_served(&a);
+    }
+    printf("# ping flood: %zu MiB sent, rss +%zu KiB\n", sent >> 20,
+           (peak - rss0) / 1024);
+    assert_int_equal(sent, (size_t)FLOOD_MIB * len);
+    assert_true(peak - rss0 < (size_t)16 << 20);
+    assert_int_equal(a.s.closes, 0);
+    close(fd);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
 static void test_hostile_ping_between_every_fragment_is_answered(void **state)
 {
     arena a;
@@ -547,6 +607,7 @@ int main(void)
         ON_EVERY_LOOP(test_hostile_endless_continuations_get_1009),
         ON_EVERY_LOOP(test_hostile_ping_burst_gets_the_latest_pong),
         ON_EVERY_LOOP(test_hostile_ping_between_every_fragment_is_answered),
+        ON_EVERY_LOOP(test_hostile_ping_flood_without_reading_is_bounded),
         ON_EVERY_LOOP(test_hostile_resets_mid_handshake_frame_and_close),
         ON_EVERY_LOOP(test_hostile_memory_budget_sheds_the_largest_queue),
         ON_EVERY_LOOP(test_hostile_memory_budget_refuses_new_connections),
