@@ -536,6 +536,7 @@ static void flush(wsio_ws *ws)
     }
     wsio_iov iov[FLUSH_IOVS];
     size_t n = 0;
+    ssize_t w = 0;
     if (hs_out_left(ws)) {
         iov[0].base = ws->hs_out + ws->hs_out_off;
         iov[0].len = hs_out_left(ws);
@@ -544,7 +545,7 @@ static void flush(wsio_ws *ws)
     if (ws->conn)
         n += wsio_conn_peek_output(ws->conn, iov + n, FLUSH_IOVS - n);
     if (n) {
-        ssize_t w = ws->tr.ops->writev(&ws->tr, iov, n);
+        w = ws->tr.ops->writev(&ws->tr, iov, n);
         if (w < 0 && w != WSIO_EAGAIN) {
             terminate(ws, (int)w);
             return;
@@ -564,7 +565,7 @@ static void flush(wsio_ws *ws)
             return;
     }
     /* The output drained: parse what waits, in a later pass of this turn. */
-    if (ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws))
+    if (w > 0 && ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws))
         wsio__ws_mark_dirty(ws);
     if (ws->state == WSIO__WS_CLOSED && !pending && ws->peer_eof) {
         close_transport(ws);
