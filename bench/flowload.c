@@ -72,8 +72,10 @@ static int ws_connect(uint16_t port)
 
 static size_t frame(uint8_t *out, unsigned op, const void *p, size_t len)
 {
-    wsio_frame_header h = {.payload_len = len, .opcode = (uint8_t)op,
-                           .fin = 1, .masked = 1,
+    wsio_frame_header h = {.payload_len = len,
+                           .opcode = (uint8_t)op,
+                           .fin = 1,
+                           .masked = 1,
                            .mask_key = {1, 2, 3, 4}};
     ssize_t n = wsio_frame_header_encode(out, &h);
     wsio_mask_copy(out + n, p, len, h.mask_key, 0);
@@ -135,8 +137,8 @@ static int pipeline(uint16_t port, unsigned nc, unsigned count, size_t size)
         cs[c].in = malloc(size + 16 + 16384);
         for (unsigned k = 0; k < count; k++) {
             fill(m, size, c, k);
-            cs[c].out_len += frame(cs[c].out + cs[c].out_len,
-                                   WSIO_OP_BINARY, m, size);
+            cs[c].out_len +=
+                frame(cs[c].out + cs[c].out_len, WSIO_OP_BINARY, m, size);
         }
     }
     uint64_t t0 = now_ms(), last = t0;
@@ -146,9 +148,9 @@ static int pipeline(uint16_t port, unsigned nc, unsigned count, size_t size)
         for (unsigned c = 0; c < nc; c++) {
             client *p = &cs[c];
             if (p->out_off < p->out_len) {
-                ssize_t n = send(p->fd, p->out + p->out_off,
-                                 p->out_len - p->out_off,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t n =
+                    send(p->fd, p->out + p->out_off, p->out_len - p->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n > 0)
                     p->out_off += (size_t)n;
             }

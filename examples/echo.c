@@ -95,11 +95,11 @@ int main(int argc, char **argv)
             max_connections = example_size("--max-connections",
                                            example_value(argc, argv, &i));
         } else if (strcmp(argv[i], "--idle-timeout") == 0) {
-            idle_ms = example_size("--idle-timeout",
-                                   example_value(argc, argv, &i));
+            idle_ms =
+                example_size("--idle-timeout", example_value(argc, argv, &i));
         } else if (strcmp(argv[i], "--ping-interval") == 0) {
-            ping_ms = example_size("--ping-interval",
-                                   example_value(argc, argv, &i));
+            ping_ms =
+                example_size("--ping-interval", example_value(argc, argv, &i));
         } else if (strcmp(argv[i], "--max-message") == 0) {
             max_message = example_size("--max-message",
                                        example_value(argc, argv, &i));

@@ -73,11 +73,11 @@ void wsio__conn_set_output_keep(struct wsio_conn *c, size_t keep);
  * ahead for its heartbeat): frame headers are walked, payloads skipped,
  * nothing is checked or changed in the connection. */
 typedef struct wsio__rx_scan {
-    uint64_t skip;                      /* payload bytes before a header */
-    size_t at;                          /* bytes of the input walked */
-    uint8_t hdr[14];                    /* a header split across calls */
-    uint8_t have;                       /* bytes in hdr */
-    uint8_t lost;                       /* unreadable: stop looking */
+    uint64_t skip;   /* payload bytes before a header */
+    size_t at;       /* bytes of the input walked */
+    uint8_t hdr[14]; /* a header split across calls */
+    uint8_t have;    /* bytes in hdr */
+    uint8_t lost;    /* unreadable: stop looking */
 } wsio__rx_scan;
 /* Start s where c's parsing stands (mid-frame, mid-header). */
 void wsio__conn_scan_start(const struct wsio_conn *c, wsio__rx_scan *s);

@@ -306,8 +306,8 @@ static void feed(wsio_ws *ws, uint8_t *buf, size_t n)
 static void pump(wsio_ws *ws)
 {
     while (ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws)) {
-        ssize_t r = wsio_conn_feed(ws->conn, ws->rx_keep + ws->rx_keep_off,
-                                   kept(ws));
+        ssize_t r =
+            wsio_conn_feed(ws->conn, ws->rx_keep + ws->rx_keep_off, kept(ws));
         if (r <= 0)
             break;
         ws->rx_keep_off += (uint32_t)r;

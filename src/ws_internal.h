@@ -128,7 +128,7 @@ typedef struct wsio__ws_common {
     size_t max_output;
     size_t low_water;
     enum wsio_backpressure_policy policy;
-    size_t max_queued;          /* QUEUE's hard cap; 0: 4 x max_output */
+    size_t max_queued; /* QUEUE's hard cap; 0: 4 x max_output */
     const wsio_transport_ops *transport;
     void *transport_ctx;
     wsio_server_stats *stats;   /* server connections only, else NULL */

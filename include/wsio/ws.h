@@ -61,10 +61,10 @@ typedef struct wsio_ws_callbacks {
  * `if (rc < 0)` catches every message that will not reach the peer.
  */
 enum wsio_send_result {
-    WSIO_SEND_QUEUED = 0,    /* queued, output at or below the high-water
-                                mark */
-    WSIO_SEND_PRESSURE = 1   /* queued, output now over the mark: slow down
-                                until on_drain */
+    WSIO_SEND_QUEUED = 0,  /* queued, output at or below the high-water
+                              mark */
+    WSIO_SEND_PRESSURE = 1 /* queued, output now over the mark: slow down
+                              until on_drain */
 };
 
 /*

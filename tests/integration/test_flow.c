@@ -109,16 +109,17 @@ static size_t send_turning(env *e, int fd, const void *data, size_t len)
     return off;
 }
 
-/* ---- pipelined echo ---------------------------------------------------------- */
+/* ---- pipelined echo
+ * ---------------------------------------------------------- */
 
 enum { CLIENTS = 10, PIPELINED = 64, MSG = 64 * 1024 };
 
 typedef struct piper {
     int fd;
-    uint8_t *out;        /* every frame it sends, back to back */
+    uint8_t *out; /* every frame it sends, back to back */
     size_t out_len, out_off;
     rx in;
-    unsigned got;        /* echoes received, each checked */
+    unsigned got; /* echoes received, each checked */
     int bad;
 } piper;
 
@@ -174,8 +175,8 @@ static void test_flow_pipelined_echo_loses_nothing(void **state)
         assert_non_null(p->out);
         for (unsigned k = 0; k < PIPELINED; k++) {
             fill_msg(m, c, k);
-            p->out_len += client_frame(p->out + p->out_len, 1,
-                                       WSIO_OP_BINARY, m, MSG);
+            p->out_len +=
+                client_frame(p->out + p->out_len, 1, WSIO_OP_BINARY, m, MSG);
         }
         p->in.buf = malloc(PIPELINED * (MSG + 14));
         assert_non_null(p->in.buf);
@@ -192,8 +193,7 @@ static void test_flow_pipelined_echo_loses_nothing(void **state)
             piper *p = &ps[c];
             size_t limit = p->out_len;
             if (p->out_off < limit) {
-                ssize_t n = send(p->fd, p->out + p->out_off,
-                                 limit - p->out_off,
+                ssize_t n = send(p->fd, p->out + p->out_off, limit - p->out_off,
                                  MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n > 0)
                     p->out_off += (size_t)n;
@@ -230,11 +230,12 @@ static void test_flow_pipelined_echo_loses_nothing(void **state)
     env_free(e);
 }
 
-/* ---- pause and resume -------------------------------------------------------- */
+/* ---- pause and resume
+ * -------------------------------------------------------- */
 
 typedef struct pauser {
     server_state *s;
-    int pause_at;            /* pause when this many messages arrived */
+    int pause_at; /* pause when this many messages arrived */
     unsigned long next_seq;
     int out_of_order;
     wsio_ws *ws;
@@ -391,7 +392,8 @@ static void test_flow_paused_dead_peer_is_terminated(void **state)
     env_free(e);
 }
 
-/* ---- send results -------------------------------------------------------------- */
+/* ---- send results
+ * -------------------------------------------------------------- */
 
 /*
  * Under policy, send 8 KiB messages to a peer that does not read until
@@ -510,8 +512,8 @@ static void send_results(void **state, enum wsio_backpressure_policy policy,
     } else {
         the_pauser.pause_at = -1;
         wsio_ws_resume(the_pauser.ws);
-        RUN_UNTIL(e, (unsigned long)s.messages >= queued ||
-                         s.closes > 0, 10000);
+        RUN_UNTIL(e, (unsigned long)s.messages >= queued || s.closes > 0,
+                  10000);
         got = (unsigned long)s.messages;
         assert_int_equal(the_pauser.out_of_order, 0);
     }
@@ -553,7 +555,8 @@ static void test_flow_send_results_client_queue(void **state)
     send_results(state, WSIO_BACKPRESSURE_QUEUE, 1);
 }
 
-/* ---- fragments ---------------------------------------------------------------- */
+/* ---- fragments
+ * ---------------------------------------------------------------- */
 
 /*
  * Autobahn 9.3.1-9.3.3 and 9.4.1-9.4.3: a 4 MiB text or binary message in
@@ -616,7 +619,8 @@ static void test_flow_autobahn_9_3_and_9_4_shapes_echo(void **state)
     env_free(e);
 }
 
-/* ---- a second close ------------------------------------------------------------- */
+/* ---- a second close
+ * ------------------------------------------------------------- */
 
 static int close_on_message(wsio_ws *ws, const wsio_message *m, void *user)
 {

@@ -359,8 +359,8 @@ static void test_hostile_ping_flood_without_reading_is_bounded(void **state)
     memset(payload, 'p', sizeof payload);
     size_t len = 0;
     while (len + 131 <= PER)
-        len += client_frame(chunk + len, 1, WSIO_OP_PING, payload,
-                            sizeof payload);
+        len +=
+            client_frame(chunk + len, 1, WSIO_OP_PING, payload, sizeof payload);
     size_t rss0 = rss_bytes(), peak = rss0;
     size_t sent = 0;
     for (int mib = 0; mib < FLOOD_MIB; mib++) {

@@ -896,8 +896,8 @@ static void test_conn_pong_replaced_only_while_last_and_unstarted(void **state)
     assert_int_equal(wsio_conn_buffered_amount(c), 3 + 3 + 3 + 4);
     uint8_t out[64];
     assert_int_equal(wsio_conn_write(c, out, sizeof out), 13);
-    static const uint8_t want[] = {0x02, 'a', 'a', 0x8a, 0x01, 'b', 0x81,
-                                   0x01, 'm', 0x8a, 0x02, 'd', 'd'};
+    static const uint8_t want[] = {0x02, 'a', 'a',  0x8a, 0x01, 'b', 0x81,
+                                   0x01, 'm', 0x8a, 0x02, 'd',  'd'};
     assert_memory_equal(out, want, sizeof want);
     wsio_conn_free(c);
     assert_int_equal(tm.live_blocks, 0);
@@ -964,8 +964,8 @@ static void test_conn_small_fragments_of_a_big_message_pass(void **state)
     size_t n = 0;
     for (size_t off = 0; off < total; off += frag)
         n += put_frame(in + n, off + frag >= total,
-                       off ? WSIO_OP_CONTINUATION : WSIO_OP_BINARY,
-                       msg + off, frag, 1);
+                       off ? WSIO_OP_CONTINUATION : WSIO_OP_BINARY, msg + off,
+                       frag, 1);
     test_mem tm;
     rec r;
     wsio_conn *c = new_conn(WSIO_ROLE_SERVER, &cfg, &CB, &tm, &r);
@@ -1981,11 +1981,13 @@ static void test_conn_send_direct_refuses_or_queues_what_it_cannot_write(
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conn_feed_reference_stream_same_events_in_every_split),
+        cmocka_unit_test(
+            test_conn_feed_reference_stream_same_events_in_every_split),
         cmocka_unit_test(test_conn_feed_whole_message_is_zero_copy),
         cmocka_unit_test(test_conn_feed_fails_on_each_rule_with_its_close_code),
         cmocka_unit_test(test_conn_feed_fails_on_unmasked_client_frame),
-        cmocka_unit_test(test_conn_feed_fails_on_length_top_bit_and_control_size),
+        cmocka_unit_test(
+            test_conn_feed_fails_on_length_top_bit_and_control_size),
         cmocka_unit_test(test_conn_feed_invalid_utf8_fails_mid_frame),
         cmocka_unit_test(test_conn_callback_error_fails_with_mapped_code),
         cmocka_unit_test(test_conn_close_codes_echoed_or_rejected),
