@@ -979,11 +979,13 @@ static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
                      uint64_t offset)
 {
     /* Section 5.5.2: answer with a pong carrying the same payload. Section
-     * 5.5.3 allows answering only the latest of several pings: a pong of
-     * ours still waiting at the end of the queue is replaced, so a peer
-     * that pings without reading holds one pong here, not one per ping. */
+     * 5.5.3 allows answering only the latest of several pings: while the
+     * peer is not keeping up with our output, a pong of ours still waiting
+     * at the end of the queue is replaced, so a peer that pings without
+     * reading makes us hold one pong, not one per ping. A peer that reads
+     * gets every pong. */
     if (c->cfg.auto_pong) {
-        if (c->pong_commit == c->out.commits && c->pong_size)
+        if (c->out.stalled && c->pong_commit == c->out.commits && c->pong_size)
             (void)wsio__outq_untail(&c->out, c->pong_size, c->out_keep);
         int err = queue_frame(c, WSIO_OP_PONG, 1, data, len);
         if (err)

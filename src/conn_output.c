@@ -194,6 +194,7 @@ void wsio__outq_consume(wsio__outq *q, const wsio_mem *mem, size_t n)
         n -= k;
         q->queued -= k;
     }
+    q->stalled = q->queued > 0;
     note_level(q);
     if (q->queued == 0)
         wsio__outq_clear(q, mem);

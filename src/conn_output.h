@@ -45,6 +45,8 @@ typedef struct wsio__outq {
                           is known to be the newest by its count */
     uint8_t over;      /* queued went over high and has not yet fallen to
                           low since */
+    uint8_t stalled;   /* the last consume left bytes unsent: the peer
+                          is not keeping up */
 } wsio__outq;
 
 /*

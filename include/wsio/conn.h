@@ -340,9 +340,11 @@ WSIO_EXTERN int wsio_conn_want_read(const wsio_conn *c);
  * high). high 0 turns it off. A wsio_ws sets the server's or client's
  * max_output_bytes and low_water_bytes here.
  *
- * Whatever the marks, pongs do not pile up: an automatic pong still
- * waiting at the end of the queue is replaced by the answer to the next
- * ping (RFC 6455 section 5.5.3 allows answering only the latest).
+ * Whatever the marks, pongs do not pile up: while the peer is not keeping
+ * up (the last consume left output unsent), an automatic pong still
+ * waiting at the end of the queue, none of it consumed, is replaced by
+ * the answer to the next ping (RFC 6455 section 5.5.3 allows answering
+ * only the latest). A peer that reads gets a pong per ping.
  */
 WSIO_EXTERN void wsio_conn_set_output_marks(wsio_conn *c, size_t high,
                                             size_t low);

@@ -292,8 +292,8 @@ static void test_hostile_endless_continuations_get_1009(void **state)
     arena_close(&a);
 }
 
-/* Section 5.5.3: pongs that have not left yet answer only the latest
- * ping; the latest is always answered. */
+/* Section 5.5.3: while our output is not keeping up, pongs that have not
+ * left yet answer only the latest ping; the latest is always answered. */
 static void test_hostile_ping_burst_gets_the_latest_pong(void **state)
 {
     arena a;

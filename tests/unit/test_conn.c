@@ -298,14 +298,15 @@ static void check_reference_output(wsio_conn *c)
 {
     out_frame f[8];
     size_t n = drain_frames(c, f, 8);
-    /* Nothing was drained between the two pings: the second's pong
-     * replaced the first's (section 5.5.3). */
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     assert_int_equal(f[0].h.opcode, WSIO_OP_PONG);
-    assert_int_equal(f[0].h.payload_len, 0);
-    assert_int_equal(f[1].h.opcode, WSIO_OP_CLOSE);
-    assert_int_equal(f[1].h.payload_len, 2);
-    assert_int_equal(f[1].payload[0] << 8 | f[1].payload[1], 1000);
+    assert_int_equal(f[0].h.payload_len, 2);
+    assert_memory_equal(f[0].payload, "p1", 2);
+    assert_int_equal(f[1].h.opcode, WSIO_OP_PONG);
+    assert_int_equal(f[1].h.payload_len, 0);
+    assert_int_equal(f[2].h.opcode, WSIO_OP_CLOSE);
+    assert_int_equal(f[2].h.payload_len, 2);
+    assert_int_equal(f[2].payload[0] << 8 | f[2].payload[1], 1000);
     for (size_t i = 0; i < n; i++)
         assert_false(f[i].h.masked);
 }
@@ -838,7 +839,7 @@ static void test_conn_stream_fails_utf8_before_delivering(void **state)
 
 /* ---- pings and pongs ----------------------------------------------------- */
 
-static void test_conn_ping_burst_gets_the_latest_pong(void **state)
+static void test_conn_ping_burst_gets_a_pong_each(void **state)
 {
     (void)state;
     for (int auto_pong = 0; auto_pong <= 1; auto_pong++) {
@@ -857,18 +858,48 @@ static void test_conn_ping_burst_gets_the_latest_pong(void **state)
         assert_int_equal(wsio_conn_feed(c, in, n), n);
         out_frame f[8];
         size_t k = drain_frames(c, f, 8);
-        /* Section 5.5.3: only the latest ping needs its pong; the earlier
-         * ones, still queued at the end, were replaced. */
-        assert_int_equal(k, auto_pong ? 1 : 0);
+        /* Our output keeps up (nothing left unsent): a pong each, as
+         * Autobahn 2.10 expects. */
+        assert_int_equal(k, auto_pong ? 3 : 0);
+        for (size_t i = 0; i < k; i++)
+            assert_int_equal(f[i].h.opcode, WSIO_OP_PONG);
         if (auto_pong) {
-            assert_int_equal(f[0].h.opcode, WSIO_OP_PONG);
-            assert_int_equal(f[0].h.payload_len, 125);
-            assert_memory_equal(f[0].payload, big, 125);
+            assert_memory_equal(f[0].payload, "1", 1);
+            assert_memory_equal(f[1].payload, "22", 2);
+            assert_int_equal(f[2].h.payload_len, 125);
+            assert_memory_equal(f[2].payload, big, 125);
         }
         assert_int_equal(strncmp(r.log, "PING(31)PING(3232)PING(#125:", 28), 0);
         assert_non_null(strstr(r.log, "PONG(75)"));
         wsio_conn_free(c);
     }
+}
+
+/* While the peer does not keep up (the last write left output unsent),
+ * a burst of pings gets one pong: the latest (section 5.5.3). */
+static void test_conn_pongs_coalesce_while_output_stalls(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    static uint8_t payload[100];
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, payload, 100), 0);
+    uint8_t out[256];
+    assert_int_equal(wsio_conn_write(c, out, 10), 10); /* 92 left */
+    uint8_t in[2048];
+    size_t n = 0;
+    for (int i = 0; i < 200; i++) {
+        char seq[8];
+        int k = snprintf(seq, sizeof seq, "%d", i);
+        n += put_frame(in + n, 1, WSIO_OP_PING, seq, (size_t)k, 1);
+    }
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_buffered_amount(c), 92 + 2 + 3);
+    assert_int_equal(wsio_conn_write(c, out, sizeof out), 97);
+    assert_memory_equal(out + 92, "\x8a\x03" "199", 5);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
 }
 
 /* A pong already started (a byte of it consumed) is never rewritten; one
@@ -2000,7 +2031,8 @@ int main(void)
         cmocka_unit_test(test_conn_split_frame_holds_only_what_arrived),
         cmocka_unit_test(test_conn_stream_pieces_follow_bytes),
         cmocka_unit_test(test_conn_stream_fails_utf8_before_delivering),
-        cmocka_unit_test(test_conn_ping_burst_gets_the_latest_pong),
+        cmocka_unit_test(test_conn_ping_burst_gets_a_pong_each),
+        cmocka_unit_test(test_conn_pongs_coalesce_while_output_stalls),
         cmocka_unit_test(test_conn_pong_replaced_only_while_last_and_unstarted),
         cmocka_unit_test(test_conn_output_marks_stop_and_resume_reading),
         cmocka_unit_test(test_conn_small_fragments_of_a_big_message_pass),
