@@ -380,6 +380,53 @@ static void test_hostile_ping_flood_without_reading_is_bounded(void **state)
     arena_close(&a);
 }
 
+/*
+ * A client that sends messages to the echo server as fast as it can and
+ * never reads: once the echoes over max_output_bytes wait, the server
+ * stops reading it, so what it holds for it stays within the mark plus one
+ * message and one 64 KiB read; the client's sends stall (TCP pushes back),
+ * nothing is dropped, and the good client is served throughout.
+ */
+static void test_hostile_echo_flood_without_reading_is_not_read(void **state)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_output_bytes = 256 * 1024;
+    arena a;
+    arena_open(&a, state, &cfg);
+    int fd = raw_ws_connect_rcvbuf(a.e, wsio_server_port(a.srv), 4096);
+    RUN_UNTIL(a.e, a.s.opens == 2, 5000);
+    wsio_ws *flooder = a.s.last_open;
+    static uint8_t msg[8192], frame[8192 + 16];
+    memset(msg, 'f', sizeof msg);
+    size_t len = client_frame(frame, 1, WSIO_OP_BINARY, msg, sizeof msg);
+    size_t sent = 0, most = 0;
+    uint64_t t0 = now_ms(), last = t0;
+    /* Until its sends have stalled for 300 ms (at most 10 s). */
+    while (now_ms() - last < 300 && now_ms() - t0 < 10000) {
+        ssize_t n = send(fd, frame + sent % len, len - sent % len,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            last = now_ms();
+        } else {
+            env_turn(a.e, 5);
+        }
+        size_t held = wsio_ws_buffered_amount(flooder);
+        most = held > most ? held : most;
+    }
+    assert_true(now_ms() - t0 < 10000); /* it was pushed back */
+    assert_true(most > cfg.max_output_bytes);
+    assert_true(most <= cfg.max_output_bytes + len);
+    wsio_server_stats st;
+    wsio_server_get_stats(a.srv, &st);
+    assert_int_equal(st.messages_dropped, 0);
+    assert_int_equal(a.s.closes, 0);
+    good_client_is_served(&a);
+    close(fd);
+    arena_close(&a);
+}
+
 static void test_hostile_ping_between_every_fragment_is_answered(void **state)
 {
     arena a;
@@ -608,6 +655,7 @@ int main(void)
         ON_EVERY_LOOP(test_hostile_ping_burst_gets_the_latest_pong),
         ON_EVERY_LOOP(test_hostile_ping_between_every_fragment_is_answered),
         ON_EVERY_LOOP(test_hostile_ping_flood_without_reading_is_bounded),
+        ON_EVERY_LOOP(test_hostile_echo_flood_without_reading_is_not_read),
         ON_EVERY_LOOP(test_hostile_resets_mid_handshake_frame_and_close),
         ON_EVERY_LOOP(test_hostile_memory_budget_sheds_the_largest_queue),
         ON_EVERY_LOOP(test_hostile_memory_budget_refuses_new_connections),
