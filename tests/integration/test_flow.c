@@ -109,8 +109,7 @@ static size_t send_turning(env *e, int fd, const void *data, size_t len)
     return off;
 }
 
-/* ---- pipelined echo
- * ---------------------------------------------------------- */
+/* ---- pipelined echo -------------------------------------------------- */
 
 enum { CLIENTS = 10, PIPELINED = 64, MSG = 64 * 1024 };
 
@@ -230,8 +229,7 @@ static void test_flow_pipelined_echo_loses_nothing(void **state)
     env_free(e);
 }
 
-/* ---- pause and resume
- * -------------------------------------------------------- */
+/* ---- pause and resume ------------------------------------------------ */
 
 typedef struct pauser {
     server_state *s;
@@ -392,8 +390,52 @@ static void test_flow_paused_dead_peer_is_terminated(void **state)
     env_free(e);
 }
 
-/* ---- send results
- * -------------------------------------------------------------- */
+/*
+ * A peer we do not read because our output to it is over the mark: the
+ * heartbeat spares it while it reads what we send (its pong may wait
+ * behind bytes we do not read), and terminates it once it stops reading.
+ */
+static void test_flow_heartbeat_spares_a_peer_reading_our_output(void **state)
+{
+    env *e = env_new(state);
+    if (e->io == ENV_IO_ONE_BYTE) {
+        env_free(e);
+        skip();
+    }
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.ping_interval_ms = 50;
+    cfg.max_output_bytes = 64 * 1024;
+    cfg.max_queued_bytes = (size_t)16 << 20;
+    server_state s = {0};
+    wsio_server *srv = start_pausing_server(e, &cfg, &s, -1);
+    int fd = raw_ws_connect_rcvbuf(e, wsio_server_port(srv), 4096);
+    RUN_UNTIL(e, s.opens == 1, 5000);
+    static uint8_t chunk[8192];
+    for (int i = 0; i < 512; i++) /* 4 MiB */
+        assert_true(wsio_ws_send(the_pauser.ws, WSIO_OP_BINARY, chunk,
+                                 sizeof chunk) >= 0);
+    /* Reads 4 KiB every 5 ms: alive, though it never sends a pong. */
+    char buf[4096];
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 500) {
+        env_turn(e, 5);
+        (void)raw_read(fd, buf, sizeof buf);
+    }
+    assert_int_equal(s.closes, 0);
+    assert_true(wsio_ws_buffered_amount(the_pauser.ws) > cfg.max_output_bytes);
+    /* Stops reading: terminated within a few pings. */
+    t0 = now_ms();
+    RUN_UNTIL(e, s.closes == 1, 5000);
+    assert_true(now_ms() - t0 < 2000);
+    assert_int_equal(s.last_close.error, WSIO_ETIMEDOUT);
+    close(fd);
+    wsio_server_free(srv);
+    run_for(e, 20);
+    env_free(e);
+}
+
+/* ---- send results ---------------------------------------------------- */
 
 /*
  * Under policy, send 8 KiB messages to a peer that does not read until
@@ -555,8 +597,7 @@ static void test_flow_send_results_client_queue(void **state)
     send_results(state, WSIO_BACKPRESSURE_QUEUE, 1);
 }
 
-/* ---- fragments
- * ---------------------------------------------------------------- */
+/* ---- fragments ------------------------------------------------------- */
 
 /*
  * Autobahn 9.3.1-9.3.3 and 9.4.1-9.4.3: a 4 MiB text or binary message in
@@ -619,8 +660,7 @@ static void test_flow_autobahn_9_3_and_9_4_shapes_echo(void **state)
     env_free(e);
 }
 
-/* ---- a second close
- * ------------------------------------------------------------- */
+/* ---- a second close -------------------------------------------------- */
 
 static int close_on_message(wsio_ws *ws, const wsio_message *m, void *user)
 {
@@ -693,6 +733,7 @@ int main(void)
         ON_PARTIAL_IO(test_flow_pause_holds_messages_and_resume_delivers),
         ON_EVERY_LOOP(test_flow_paused_chatty_peer_survives_heartbeat),
         ON_EVERY_LOOP(test_flow_paused_dead_peer_is_terminated),
+        ON_EVERY_LOOP(test_flow_heartbeat_spares_a_peer_reading_our_output),
         ON_EVERY_LOOP(test_flow_send_results_server_drop),
         ON_EVERY_LOOP(test_flow_send_results_server_close),
         ON_EVERY_LOOP(test_flow_send_results_server_queue),
