@@ -46,6 +46,7 @@ void wsio_client_config_default(wsio_client_config *cfg)
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
     cfg->backpressure = WSIO_BACKPRESSURE_QUEUE;
+    cfg->max_queued_bytes = (size_t)64 << 20;
 }
 
 /* ---- URL -------------------------------------------------------------------- */

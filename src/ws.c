@@ -698,8 +698,12 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
         }
         (void)wsio_conn_set_codec(ws->conn, &codec);
     }
-    wsio_conn_set_output_marks(ws->conn, ws->common->max_output,
-                               ws->common->low_water);
+    /* A server reads each client no faster than the client reads it. A
+     * client always reads (as browsers do): if both ends waited for the
+     * other to read first, an echo conversation would deadlock. */
+    if (ws->srv)
+        wsio_conn_set_output_marks(ws->conn, ws->common->max_output,
+                                   ws->common->low_water);
     if (ws->tr.ops != wsio_transport_plain())
         wsio__conn_set_output_keep(ws->conn, WSIO__TRANSPORT_HELD_MAX);
     ws->state = WSIO__WS_OPEN;

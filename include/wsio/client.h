@@ -43,8 +43,9 @@ typedef struct wsio_client_config {
     enum wsio_backpressure_policy backpressure; /* what wsio_ws_send does
                                    over the mark (wsio/ws.h); default
                                    QUEUE: the client's own sends wait */
-    size_t max_queued_bytes;     /* QUEUE's hard cap; 0 (default): 4 x
-                                    max_output_bytes */
+    size_t max_queued_bytes;     /* QUEUE's hard cap; default 64 MiB, as
+                                    a browser buffers what its page sends
+                                    (0: 4 x max_output_bytes) */
     const wsio_transport_ops *transport; /* for wss:// URLs (TLS, see
                                             wsio/tls.h); ws:// URLs are
                                             always plain. NULL: ws:// only */

@@ -38,10 +38,10 @@ typedef struct wsio_ws_callbacks {
     /* The WebSocket is open: messages may be sent. */
     void (*on_open)(wsio_ws *ws, void *user);
     /* A whole message. Return 0, or a negative code to fail the
-     * connection (close 1011). A ws whose own output is over
+     * connection (close 1011). A server's ws whose own output is over
      * max_output_bytes is not read from (no more on_message) until it has
      * drained to low_water_bytes: what a handler answers per message stays
-     * bounded (docs/limits.md). */
+     * bounded (docs/limits.md). A client always reads. */
     int (*on_message)(wsio_ws *ws, const wsio_message *m, void *user);
     /* A pong arrived (an answer to a ping, or unsolicited). */
     void (*on_pong)(wsio_ws *ws, const wsio_control *pong, void *user);
@@ -80,10 +80,10 @@ enum wsio_backpressure_policy {
     WSIO_BACKPRESSURE_CLOSE = 1, /* that peer is closed with 1008 and the
                                     message not queued (WSIO_EDROPPED) */
     WSIO_BACKPRESSURE_QUEUE = 2  /* queued anyway while the queue holds at
-                                    most max_queued_bytes (default 4 x
-                                    max_output_bytes); past that
-                                    WSIO_EQUEUEFULL. The default of servers
-                                    and clients */
+                                    most max_queued_bytes (servers: 4 x
+                                    max_output_bytes, clients: 64 MiB);
+                                    past that WSIO_EQUEUEFULL. The default
+                                    of servers and clients */
 };
 
 /*

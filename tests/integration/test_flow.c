@@ -597,6 +597,45 @@ static void test_flow_send_results_client_queue(void **state)
     send_results(state, WSIO_BACKPRESSURE_QUEUE, 1);
 }
 
+/*
+ * A client's own sends queue by default (as a browser's do): 20 messages of
+ * 1 MiB sent in one go are all queued and all come back from the echo
+ * server, in order. The client keeps reading while its output is over the
+ * mark, so the two ends never wait on each other.
+ */
+static void test_flow_client_queues_its_own_sends(void **state)
+{
+    env *e = env_new(state);
+    if (e->io == ENV_IO_ONE_BYTE) {
+        env_free(e);
+        skip();
+    }
+    server_state s = {.echo = 1};
+    wsio_server *srv = start_server(e, NULL, NULL, &s);
+    peer p = {0};
+    connect_client(e, srv, NULL, &p);
+    RUN_UNTIL(e, p.opened == 1, 5000);
+    const size_t len = (size_t)1 << 20;
+    uint8_t *msg = malloc(len);
+    assert_non_null(msg);
+    memset(msg, 'z', len);
+    p.expect = msg;
+    p.expect_len = len;
+    p.expect_op = WSIO_OP_BINARY;
+    for (int i = 0; i < 20; i++) {
+        /* Over the 1 MiB mark from the first (its header included). */
+        assert_int_equal(wsio_ws_send(p.ws, WSIO_OP_BINARY, msg, len),
+                         WSIO_SEND_PRESSURE);
+    }
+    RUN_UNTIL(e, p.nmsg == 20, 20000);
+    assert_int_equal(p.mismatch, 0);
+    assert_int_equal(s.messages, 20);
+    free(msg);
+    wsio_server_free(srv);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    env_free(e);
+}
+
 /* ---- fragments ------------------------------------------------------- */
 
 /*
@@ -740,6 +779,8 @@ int main(void)
         ON_EVERY_LOOP(test_flow_send_results_client_drop),
         ON_EVERY_LOOP(test_flow_send_results_client_close),
         ON_EVERY_LOOP(test_flow_send_results_client_queue),
+        ON_EVERY_LOOP(test_flow_client_queues_its_own_sends),
+        ON_PARTIAL_IO(test_flow_client_queues_its_own_sends),
         ON_EVERY_LOOP(test_flow_autobahn_9_3_and_9_4_shapes_echo),
         ON_EVERY_LOOP(test_flow_close_returned_twice_is_clean),
     };
