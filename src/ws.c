@@ -12,8 +12,8 @@
  * A large message skips the queue: it is written at once, with whatever
  * is queued before it, and only what the socket does not take is copied.
  *
- * Flow control: a ws whose output is over its high-water mark is not
- * read from (the conn stops parsing at the next frame boundary, and the
+ * Flow control: a server's ws whose output is over its high-water mark is
+ * not read from (the conn stops parsing at the next frame boundary, and the
  * socket is not watched for READ) until the output drains to the low-water
  * mark; bytes read but not parsed wait in rx_keep (at most one read's
  * worth). A ws the application paused reads ahead into rx_keep, up to
