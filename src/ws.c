@@ -279,6 +279,8 @@ static void drop_keep(wsio_ws *ws)
     ws->rx_keep_off = ws->rx_keep_len = 0;
 }
 
+static void look_ahead(wsio_ws *ws);
+
 /* Feed what was read; what the conn does not take now (paused, or our
  * output over the mark) is kept for later. Called with nothing kept, and
  * n at most RX_KEEP. */
@@ -295,6 +297,8 @@ static void feed(wsio_ws *ws, uint8_t *buf, size_t n)
         }
         memcpy(keep + ws->rx_keep_len, buf + r, n - (size_t)r);
         ws->rx_keep_len += (uint32_t)(n - (size_t)r);
+        if (ws->paused)
+            look_ahead(ws); /* a pong may have come in the same read */
     }
     /* Output to write, or the watch to change (reading stopped). */
     if (ws->state != WSIO__WS_DEAD && ws->conn &&
@@ -328,6 +332,8 @@ static void pump(wsio_ws *ws)
 /* Paused: look for the heartbeat's pong in the bytes read ahead. */
 static void look_ahead(wsio_ws *ws)
 {
+    if (kept(ws) == 0)
+        return;
     if (!ws->rx_scan_ready) {
         wsio__conn_scan_start(ws->conn, &ws->rx_scan);
         ws->rx_scan_ready = 1;
@@ -534,6 +540,8 @@ static void flush(wsio_ws *ws)
         if (ws->state == WSIO__WS_DEAD)
             return;
     }
+    if (ws->state == WSIO__WS_OPEN && ws->paused && !ws->rx_scan_ready)
+        look_ahead(ws); /* paused with bytes kept from before */
     wsio_iov iov[FLUSH_IOVS];
     size_t n = 0;
     ssize_t w = 0;
@@ -941,6 +949,8 @@ void wsio_ws_pause(wsio_ws *ws)
         return;
     ws->paused = 1;
     ws->rx_scan_ready = 0; /* starts where parsing stopped */
+    if (ws->state == WSIO__WS_OPEN && kept(ws) > 0)
+        wsio__ws_mark_dirty(ws); /* look at them (flush), outside a feed */
 }
 
 void wsio_ws_resume(wsio_ws *ws)
