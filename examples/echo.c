@@ -4,6 +4,12 @@
  * --greeting asks for a first message), so any conformance client can
  * drive it.
  *
+ * Nothing is ever dropped: a client that sends faster than it reads is
+ * simply read more slowly (wsio stops reading a connection whose answers
+ * are over max_output_bytes, and resumes when they drain), so every
+ * message comes back, in order, once the client reads. A client that never
+ * reads stops being read; --idle-timeout or --ping-interval end it.
+ *
  *     build/examples/echo --port 9001
  */
 #include <stdio.h>
@@ -51,9 +57,18 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 
 static void usage(void)
 {
-    printf("usage: echo [options]\n%s"
+    printf("usage: echo [options]\n"
+           "Every message comes back unchanged, in order; none is dropped. A\n"
+           "client that sends faster than it reads is read more slowly: once\n"
+           "1 MiB of answers waits for it, its messages wait in its own\n"
+           "socket until it reads. A client that never reads is never read\n"
+           "again; --idle-timeout or --ping-interval end it.\n\n%s"
            "  --greeting TEXT   send TEXT to each new client first\n"
-           "  --max-message N   largest message accepted (default 16M)\n"
+           "  --max-message N   largest message accepted (default 16M;\n"
+           "                    fragments under 64 bytes count as 64)\n"
+           "  --idle-timeout MS close a client silent for MS (default off)\n"
+           "  --ping-interval MS  ping every MS, end a client with no pong\n"
+           "                    (default off)\n"
            "  --max-connections N  open sockets at most (default 10000;\n"
            "                    raise ulimit -n to match)\n"
            "  --deflate         answer permessage-deflate offers (needs a\n"
@@ -68,6 +83,7 @@ int main(int argc, char **argv)
     size_t max_message = 16u << 20;
     int deflate = 0;
     size_t max_connections = 10000;
+    size_t idle_ms = 0, ping_ms = 0;
     for (int i = 1; i < argc; i++) {
         if (example_parse_common(argc, argv, &i, &o))
             continue;
@@ -78,6 +94,12 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--max-connections") == 0) {
             max_connections = example_size("--max-connections",
                                            example_value(argc, argv, &i));
+        } else if (strcmp(argv[i], "--idle-timeout") == 0) {
+            idle_ms =
+                example_size("--idle-timeout", example_value(argc, argv, &i));
+        } else if (strcmp(argv[i], "--ping-interval") == 0) {
+            ping_ms =
+                example_size("--ping-interval", example_value(argc, argv, &i));
         } else if (strcmp(argv[i], "--max-message") == 0) {
             max_message = example_size("--max-message",
                                        example_value(argc, argv, &i));
@@ -94,9 +116,10 @@ int main(int argc, char **argv)
     cfg.ping_interval_ms = EXAMPLE_PING_MS;
     cfg.conn.max_message_size = max_message;
     cfg.conn.max_frame_size = max_message;
-    /* An echo server must be able to queue back what it accepted. */
-    if (cfg.max_output_bytes < max_message + 64)
-        cfg.max_output_bytes = max_message + 64;
+    cfg.idle_timeout_ms = (uint32_t)idle_ms;
+    cfg.ping_interval_ms = (uint32_t)ping_ms;
+    /* The default policy (QUEUE) and read-side flow control: an answer is
+     * always queued, and the queue stays within 1 MiB plus one message. */
 #ifdef WSIO_HAVE_DEFLATE
     wsio_deflate pmd;
     wsio_deflate_init(&pmd, NULL);

@@ -49,7 +49,8 @@ static void client_defaults(wsio_client_config *cfg)
     wsio_conn_config_default(&cfg->conn);
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
-    cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+    cfg->backpressure = WSIO_BACKPRESSURE_QUEUE;
+    cfg->max_queued_bytes = (size_t)64 << 20;
     cfg->attempt_delay_ms = 250;
     cfg->reconnect.initial_delay_ms = 500;
     cfg->reconnect.max_delay_ms = 30000;
@@ -258,6 +259,7 @@ static void fill_common(client *c, const wsio_client_config *cfg,
     m->max_output = cfg->max_output_bytes;
     m->low_water = cfg->low_water_bytes;
     m->policy = cfg->backpressure;
+    m->max_queued = cfg->max_queued_bytes;
     m->transport = cfg->transport;
     m->transport_ctx = cfg->transport_ctx;
     m->deflate = cfg->deflate;

@@ -56,6 +56,13 @@
 /* Internal result of an event: stop reading (the connection closed or was
  * freed). Distinct from 0 (go on), WSIO_PAUSE and negative codes. */
 #define STOP 2
+/* The least a continuation frame is charged against max_message_size: a
+ * message's frames cost CPU whatever their payload, so the limit also
+ * bounds how many there are (docs/limits.md). */
+#define FRAME_CHARGE 64
+/* What the charges of one message may add up to at least, whatever
+ * max_message_size: 1024 tiny fragments are always accepted. */
+#define CHARGE_BUDGET_MIN (FRAME_CHARGE * 1024)
 /* Most bytes decoded per codec call (the receive buffer grows by at most
  * this much at a time, and a streaming host gets pieces of this size). */
 #define DECODE_CHUNK 16384
@@ -65,7 +72,7 @@
  * -> CLOSED); close_sent once a close frame is queued, after which only
  * pongs are; err != 0 implies state CLOSED; msg_opcode != 0 exactly while a
  * received message is in progress, and then msg_len <= max_message_size,
- * msg_frags <= max_fragments and rbuf[0, rlen) holds its bytes when it is
+ * msg_charged within its budget and rbuf[0, rlen) holds its bytes when it is
  * being assembled; rlen <= rcap.
  */
 struct wsio_conn {
@@ -81,6 +88,7 @@ struct wsio_conn {
     wsio_frame_header fh;     /* the frame being read, while rx_in_frame */
     size_t msg_len;           /* payload bytes of the message so far */
     size_t msg_frags;         /* its frames so far, empty ones included */
+    size_t msg_charged;       /* its frames' charges (FRAME_CHARGE) */
     uint8_t *rbuf;            /* assembly buffer, or NULL */
     size_t rcap;              /* bytes allocated at rbuf */
     size_t rlen;              /* message bytes assembled at rbuf */
@@ -101,6 +109,10 @@ struct wsio_conn {
     uint8_t tx_opcode;        /* fragmented message being sent, or 0 */
     uint8_t pool_left;        /* unused bytes at the end of pool */
     uint8_t pool[MASK_POOL];  /* client masking keys, drawn in bulk */
+    uint64_t pong_commit;     /* out.commits when the last automatic pong
+                                 was queued */
+    size_t pong_size;         /* that pong frame's bytes */
+    size_t out_keep;          /* unsent front bytes never rewritten */
 
     uint8_t role;             /* enum wsio_role */
     uint8_t state;            /* enum wsio_conn_state */
@@ -128,7 +140,6 @@ static void conn_defaults(wsio_conn_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->max_message_size = (size_t)1 << 20;
     cfg->max_frame_size = (size_t)1 << 20;
-    cfg->max_fragments = 1024;
     cfg->auto_pong = 1;
     cfg->check_outgoing_utf8 = 1;
 }
@@ -612,7 +623,7 @@ int wsio_conn_close(wsio_conn *c, unsigned code, const char *reason,
                     size_t reason_len)
 {
     if (!can_send_data(c))
-        return WSIO_ECLOSED;
+        return 0; /* already closing or closed: nothing to change */
     if (code == 0 ? reason_len != 0
                   : !wsio_close_code_is_valid(code) ||
                         reason_len > CLOSE_REASON_MAX ||
@@ -665,7 +676,19 @@ size_t wsio_conn_write(wsio_conn *c, void *buf, size_t cap)
 
 int wsio_conn_want_read(const wsio_conn *c)
 {
-    return c->state != WSIO_CONN_CLOSED;
+    return c->state != WSIO_CONN_CLOSED && !c->out.over;
+}
+
+void wsio_conn_set_output_marks(wsio_conn *c, size_t high, size_t low)
+{
+    c->out.high = high;
+    c->out.low = low < high ? low : high;
+    c->out.over = 0;
+}
+
+void wsio__conn_set_output_keep(wsio_conn *c, size_t keep)
+{
+    c->out_keep = keep;
 }
 
 int wsio_conn_want_write(const wsio_conn *c)
@@ -800,6 +823,7 @@ static void end_message(wsio_conn *c)
     c->msg_out = 0;
     c->msg_len = 0;
     c->msg_frags = 0;
+    c->msg_charged = 0;
     c->rlen = 0;
 }
 
@@ -967,11 +991,21 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
 static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
                      uint64_t offset)
 {
-    /* Section 5.5.2: answer with a pong carrying the same payload. */
+    /* Section 5.5.2: answer with a pong carrying the same payload. Section
+     * 5.5.3 allows answering only the latest of several pings: while the
+     * peer is not keeping up with our output, a pong of ours still waiting
+     * at the end of the queue is replaced, so a peer that pings without
+     * reading makes us hold one pong, not one per ping. A peer that reads
+     * gets every pong. */
     if (c->cfg.auto_pong) {
+        if (c->out.stalled && c->pong_commit == c->out.commits && c->pong_size)
+            (void)wsio__outq_untail(&c->out, c->pong_size, c->out_keep);
         int err = queue_frame(c, WSIO_OP_PONG, 1, data, len);
         if (err)
             return fail(c, err, offset);
+        c->pong_commit = c->out.commits;
+        c->pong_size =
+            wsio_frame_header_size(len, c->role == WSIO_ROLE_CLIENT) + len;
     }
     if (!c->cb.on_ping)
         return 0;
@@ -1091,12 +1125,21 @@ static int start_data_frame(wsio_conn *c)
         return WSIO_EFRAGMENT;
     size_t so_far = cont ? c->msg_len : 0;
     size_t frags = cont ? c->msg_frags : 0;
+    size_t charged = cont ? c->msg_charged : 0;
     int compressed = cont ? c->msg_compressed
                           : c->codec.ops && (h->rsv & WSIO_RSV1);
+    size_t limit = wire_limit(c, compressed);
     if (h->payload_len > c->cfg.max_frame_size ||
-        h->payload_len > wire_limit(c, compressed) - so_far)
+        h->payload_len > limit - so_far)
         return WSIO_ETOOBIG;
-    if (frags >= c->cfg.max_fragments)
+    /* A continuation is charged its payload, and at least FRAME_CHARGE:
+     * tiny or empty fragments use up the message's budget too. */
+    size_t charge = (size_t)h->payload_len;
+    if (cont && charge < FRAME_CHARGE)
+        charge = FRAME_CHARGE;
+    size_t budget = limit > CHARGE_BUDGET_MIN ? limit : CHARGE_BUDGET_MIN;
+    if (charge > budget - charged ||
+        (c->cfg.max_fragments && frags >= c->cfg.max_fragments))
         return WSIO_ETOOMANYFRAGS;
     if (!cont) {
         c->msg_opcode = h->opcode;
@@ -1106,6 +1149,7 @@ static int start_data_frame(wsio_conn *c)
         wsio_utf8_init(&c->rx_utf8);
     }
     c->msg_frags = frags + 1;
+    c->msg_charged = charged + charge;
     return 0;
 }
 
@@ -1175,6 +1219,10 @@ static ssize_t read_frames(wsio_conn *c, uint8_t *in, size_t len)
     int rc = 0;
     while (pos < len && rc == 0) {
         uint64_t offset = c->rx_offset + pos;
+        /* Our output is over its high-water mark: no next frame until the
+         * peer has read some of it (wsio_conn_set_output_marks). */
+        if (!c->rx_in_frame && c->hdr_have == 0 && c->out.over)
+            break;
         if (c->rx_in_frame) {
             uint64_t left = c->fh.payload_len - c->frame_pos;
             size_t n = left < len - pos ? (size_t)left : len - pos;
@@ -1194,6 +1242,48 @@ static ssize_t read_frames(wsio_conn *c, uint8_t *in, size_t len)
     if (rc < 0)
         return rc;
     return (ssize_t)pos;
+}
+
+void wsio__conn_scan_start(const wsio_conn *c, wsio__rx_scan *s)
+{
+    memset(s, 0, sizeof *s);
+    if (c->rx_in_frame)
+        s->skip = c->fh.payload_len - c->frame_pos;
+    memcpy(s->hdr, c->hdr, c->hdr_have);
+    s->have = c->hdr_have;
+}
+
+int wsio__conn_scan_pong(wsio__rx_scan *s, const uint8_t *in, size_t len)
+{
+    int found = 0;
+    while (s->at < len && !s->lost) {
+        size_t left = len - s->at;
+        if (s->skip) {
+            size_t n = s->skip < left ? (size_t)s->skip : left;
+            s->at += n;
+            s->skip -= n;
+            continue;
+        }
+        size_t take = sizeof s->hdr - s->have;
+        take = take < left ? take : left;
+        memcpy(s->hdr + s->have, in + s->at, take);
+        wsio_frame_header h;
+        ssize_t r = wsio_frame_header_decode(s->hdr, s->have + take, &h);
+        if (r == WSIO_EAGAIN) { /* all of in is header: wait for more */
+            s->have = (uint8_t)(s->have + take);
+            s->at = len;
+            break;
+        }
+        if (r < 0) {
+            s->lost = 1; /* the connection fails on it when fed */
+            break;
+        }
+        s->at += (size_t)r - s->have;
+        s->have = 0;
+        s->skip = h.payload_len;
+        found |= h.opcode == WSIO_OP_PONG;
+    }
+    return found;
 }
 
 ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)

@@ -47,10 +47,31 @@ uint8_t *wsio__outq_reserve(wsio__outq *q, const wsio_mem *mem, size_t n)
     return q->buf + q->len;
 }
 
+/* Hysteresis of the marks: over from above high until back at low. */
+static void note_level(wsio__outq *q)
+{
+    if (q->high && q->queued > q->high)
+        q->over = 1;
+    else if (q->queued <= q->low)
+        q->over = 0;
+}
+
 void wsio__outq_commit(wsio__outq *q, size_t n)
 {
     q->len += n;
     q->queued += n;
+    q->commits++;
+    note_level(q);
+}
+
+int wsio__outq_untail(wsio__outq *q, size_t n, size_t keep)
+{
+    if (q->len - q->head < n || q->queued - n < keep)
+        return 0; /* partly consumed, or too near the front */
+    q->len -= n;
+    q->queued -= n;
+    note_level(q);
+    return 1;
 }
 
 int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc,
@@ -78,6 +99,8 @@ int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc,
     q->rc[q->rc_len].tag = tag;
     q->rc_len++;
     q->queued += rc->len;
+    q->commits++;
+    note_level(q);
     return 0;
 }
 
@@ -109,6 +132,7 @@ size_t wsio__outq_evict(wsio__outq *q, const wsio_mem *mem, uint64_t tag,
     }
     q->rc_len = kept;
     q->queued -= gone;
+    note_level(q);
     if (q->queued == 0)
         wsio__outq_clear(q, mem);
     return removed;
@@ -170,6 +194,8 @@ void wsio__outq_consume(wsio__outq *q, const wsio_mem *mem, size_t n)
         n -= k;
         q->queued -= k;
     }
+    q->stalled = q->queued > 0;
+    note_level(q);
     if (q->queued == 0)
         wsio__outq_clear(q, mem);
 }
@@ -180,5 +206,10 @@ void wsio__outq_clear(wsio__outq *q, const wsio_mem *mem)
         wsio_rcbuf_unref(q->rc[i].buf);
     wsio__free(mem, q->rc);
     wsio__free(mem, q->buf);
+    size_t high = q->high, low = q->low;
+    uint64_t commits = q->commits;
     memset(q, 0, sizeof *q);
+    q->high = high;
+    q->low = low;
+    q->commits = commits;
 }

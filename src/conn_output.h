@@ -40,6 +40,13 @@ typedef struct wsio__outq {
     uint32_t rc_head;  /* first entry not fully consumed */
     size_t rc_off;     /* bytes of rc[rc_head] already consumed */
     size_t queued;     /* unsent bytes in all */
+    size_t high, low;  /* marks for `over` (0: off); kept by clear */
+    uint64_t commits;  /* frames queued so far; kept by clear, so a frame
+                          is known to be the newest by its count */
+    uint8_t over;      /* queued went over high and has not yet fallen to
+                          low since */
+    uint8_t stalled;   /* the last consume left bytes unsent: the peer
+                          is not keeping up */
 } wsio__outq;
 
 /*
@@ -71,6 +78,14 @@ int wsio__outq_push_rc(wsio__outq *q, const wsio_mem *mem, wsio_rcbuf *rc,
  */
 size_t wsio__outq_evict(wsio__outq *q, const wsio_mem *mem, uint64_t tag,
                         size_t need, size_t keep);
+
+/*
+ * Take back the newest frame, of n copied bytes, when nothing of it has
+ * been consumed and at least keep unsent bytes lie before it (bytes a
+ * transport may hold unreported must not change). The caller knows it is
+ * the newest by q->commits. Returns 1 when taken back, else 0.
+ */
+int wsio__outq_untail(wsio__outq *q, size_t n, size_t keep);
 
 /* Up to max iovs describing the unsent bytes in order; returns the count. */
 size_t wsio__outq_peek(const wsio__outq *q, wsio_iov *iov, size_t max);

@@ -65,6 +65,26 @@ int wsio__conn_can_take_encoded(const struct wsio_conn *c);
 size_t wsio__conn_evict(struct wsio_conn *c, uint64_t tag, size_t need,
                         size_t keep);
 
+/* Stop committing to the first keep unsent output bytes (a transport may
+ * hold them unreported): the automatic pong is never rewritten there. */
+void wsio__conn_set_output_keep(struct wsio_conn *c, size_t keep);
+
+/* Looking ahead for a pong in bytes not yet fed (a paused wsio_ws reads
+ * ahead for its heartbeat): frame headers are walked, payloads skipped,
+ * nothing is checked or changed in the connection. */
+typedef struct wsio__rx_scan {
+    uint64_t skip;   /* payload bytes before a header */
+    size_t at;       /* bytes of the input walked */
+    uint8_t hdr[14]; /* a header split across calls */
+    uint8_t have;    /* bytes in hdr */
+    uint8_t lost;    /* unreadable: stop looking */
+} wsio__rx_scan;
+/* Start s where c's parsing stands (mid-frame, mid-header). */
+void wsio__conn_scan_start(const struct wsio_conn *c, wsio__rx_scan *s);
+/* Walk in[s->at, len) (in holds the same bytes as at earlier calls, and
+ * maybe more): 1 when a pong frame's header is among them, else 0. */
+int wsio__conn_scan_pong(wsio__rx_scan *s, const uint8_t *in, size_t len);
+
 /* Write iovs (all, part, or none): the bytes taken, or a negative code. */
 typedef ssize_t (*wsio__write_fn)(void *ctx, const wsio_iov *iov, size_t n);
 

@@ -130,7 +130,7 @@ static void server_defaults(wsio_server_config *cfg)
     cfg->close_timeout_ms = 5000;
     cfg->max_output_bytes = (size_t)1 << 20;
     cfg->low_water_bytes = cfg->max_output_bytes / 4;
-    cfg->backpressure = WSIO_BACKPRESSURE_DROP;
+    cfg->backpressure = WSIO_BACKPRESSURE_QUEUE;
     cfg->max_post_bytes = (size_t)16 << 20;
 }
 
@@ -416,8 +416,7 @@ static wsio_rcbuf *frame_for(const wsio_server *srv, const wsio_ws *ws,
  * it). */
 static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
 {
-    int rc = wsio__ws_send_encoded(ws, frame_for(srv, ws, f));
-    return rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE;
+    return wsio__ws_send_encoded(ws, frame_for(srv, ws, f)) >= 0;
 }
 
 /* What t does with a slow subscriber. */
@@ -446,9 +445,9 @@ static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
                                      policy, &out);
         *evicted += out.evicted;
         t->stats.disconnects += (uint64_t)out.closed;
-        if (rc == WSIO_SEND_QUEUED || rc == WSIO_SEND_PRESSURE)
+        if (rc >= 0)
             count++;
-        else if (rc == WSIO_SEND_DROPPED && !out.closed &&
+        else if (rc == WSIO_EDROPPED && !out.closed &&
                  policy == WSIO_SLOW_DROP_NEWEST)
             t->stats.dropped_newest++;
     }
@@ -1240,12 +1239,11 @@ static void on_heartbeat(wsio__timer *t)
     for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
         if (wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
             continue;
-        if (ws->pinged && !ws->pong_seen) {
+        if (ws->pinged && !wsio__ws_heard_from(ws)) {
             wsio__ws_fail_soon(ws, WSIO_ETIMEDOUT);
             continue;
         }
-        ws->pinged = 1;
-        ws->pong_seen = 0;
+        wsio__ws_note_ping(ws);
         if (wsio__ws_ping_timed(ws) == WSIO_ENOMEM)
             wsio__ws_fail_soon(ws, WSIO_ENOMEM);
     }
@@ -1411,6 +1409,7 @@ static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
     c->max_output = cfg->max_output_bytes;
     c->low_water = cfg->low_water_bytes;
     c->policy = cfg->backpressure;
+    c->max_queued = cfg->max_queued_bytes;
     c->transport = cfg->transport;
     c->transport_ctx = cfg->transport_ctx;
     c->stats = &srv->stats;

@@ -12,6 +12,13 @@
  * A large message skips the queue: it is written at once, with whatever
  * is queued before it, and only what the socket does not take is copied.
  *
+ * Flow control: a server's ws whose output is over its high-water mark is
+ * not read from (the conn stops parsing at the next frame boundary, and the
+ * socket is not watched for READ) until the output drains to the low-water
+ * mark; bytes read but not parsed wait in rx_keep (at most one read's
+ * worth). A ws the application paused reads ahead into rx_keep, up to
+ * RX_KEEP bytes, only to look for the heartbeat's pong there.
+ *
  * Ending: after on_close the ws flushes what is left (the close frame),
  * shuts down its sending side and reads until the peer's EOF, so that the
  * peer gets every byte and no reset (RFC 6455 section 7.1.1: the server
@@ -28,6 +35,13 @@
 
 /* Messages from this size on are written at once (send_direct). */
 #define DIRECT_SEND_MIN 16384
+
+/* Bytes read and not yet parsed that a ws holds: one read's worth. */
+#define RX_KEEP WSIO__READ_BUF
+/* A paused ws reads ahead only while this much room is left, so that a
+ * transport reading whole records (TLS) never keeps bytes of its own that
+ * no readiness would announce. */
+#define RX_AHEAD_MIN WSIO__TRANSPORT_HELD_MAX
 
 static wsio_ws *ws_of_io(wsio__io *io)
 {
@@ -71,6 +85,8 @@ void wsio__ws_cleanup(wsio_ws *ws)
     const wsio_mem *mem = wsio__loop_mem(ws->loop);
     wsio_conn_free(ws->conn);
     ws->conn = NULL;
+    wsio__free(ws->common->buffer_mem, ws->rx_keep);
+    ws->rx_keep = NULL;
     wsio__free(ws->common->buffer_mem, ws->hs_in); /* counted: see server.c */
     wsio__free(mem, ws->hs_out);
     wsio__free(mem, ws->subprotocol);
@@ -170,7 +186,9 @@ static int conn_on_message(wsio_conn *c, const wsio_message *m, void *user)
     if (!ws->common->cb.on_message)
         return 0;
     int rc = ws->common->cb.on_message(ws, m, ws->common->user);
-    return rc > 0 ? 0 : rc; /* no pausing through this API */
+    if (rc < 0)
+        return rc;
+    return ws->paused ? WSIO_PAUSE : 0; /* wsio_ws_pause: nothing more */
 }
 
 static uint64_t load_be64(const uint8_t *p)
@@ -197,7 +215,7 @@ static int conn_on_pong(wsio_conn *c, const wsio_control *pong, void *user)
     }
     if (ws->common->cb.on_pong)
         ws->common->cb.on_pong(ws, pong, ws->common->user);
-    return 0;
+    return ws->paused ? WSIO_PAUSE : 0;
 }
 
 static void conn_on_close(wsio_conn *c, const wsio_close_info *info,
@@ -234,17 +252,133 @@ static unsigned transport_wants(wsio_ws *ws)
     return ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr) : 0u;
 }
 
+/* Bytes read and not yet fed. */
+static size_t kept(const wsio_ws *ws)
+{
+    return ws->rx_keep_len - ws->rx_keep_off;
+}
+
+/* Whether the conn may parse now: not paused, output not over its mark. */
+static int may_parse(const wsio_ws *ws)
+{
+    return !ws->paused && wsio_conn_want_read(ws->conn);
+}
+
+/* Whether the ws reads from the socket now. */
+static int wants_bytes(const wsio_ws *ws)
+{
+    if (ws->state != WSIO__WS_OPEN)
+        return 1;
+    if (ws->paused)
+        return RX_KEEP - kept(ws) >= RX_AHEAD_MIN;
+    return kept(ws) == 0 && wsio_conn_want_read(ws->conn);
+}
+
+/* The unfed bytes at the front of rx_keep (allocated on first use), with
+ * the room behind them; NULL when out of memory. */
+static uint8_t *keep_room(wsio_ws *ws)
+{
+    if (!ws->rx_keep) {
+        ws->rx_keep = wsio__malloc(ws->common->buffer_mem, RX_KEEP);
+        if (!ws->rx_keep)
+            return NULL;
+    }
+    if (ws->rx_keep_off > 0) {
+        memmove(ws->rx_keep, ws->rx_keep + ws->rx_keep_off, kept(ws));
+        ws->rx_keep_len -= ws->rx_keep_off;
+        ws->rx_keep_off = 0;
+    }
+    return ws->rx_keep;
+}
+
+static void drop_keep(wsio_ws *ws)
+{
+    wsio__free(ws->common->buffer_mem, ws->rx_keep);
+    ws->rx_keep = NULL;
+    ws->rx_keep_off = ws->rx_keep_len = 0;
+}
+
+static void look_ahead(wsio_ws *ws);
+
+/* Feed what was read; what the conn does not take now (paused, or our
+ * output over the mark) is kept for later. Called with nothing kept, and
+ * n at most RX_KEEP. */
 static void feed(wsio_ws *ws, uint8_t *buf, size_t n)
 {
-    (void)wsio_conn_feed(ws->conn, buf, n); /* failures end in on_close */
-    if (ws->state != WSIO__WS_DEAD && ws->conn && wsio_conn_want_write(ws->conn))
+    ssize_t r = may_parse(ws) ? wsio_conn_feed(ws->conn, buf, n) : 0;
+    /* Failures end in on_close; after the close handshake the rest is
+     * ignored (the ws is CLOSED then). */
+    if (r >= 0 && (size_t)r < n && ws->state == WSIO__WS_OPEN) {
+        uint8_t *keep = keep_room(ws);
+        if (!keep) {
+            terminate(ws, WSIO_ENOMEM);
+            return;
+        }
+        memcpy(keep + ws->rx_keep_len, buf + r, n - (size_t)r);
+        ws->rx_keep_len += (uint32_t)(n - (size_t)r);
+        if (ws->paused)
+            look_ahead(ws); /* a pong may have come in the same read */
+    }
+    /* Output to write, or the watch to change (reading stopped). */
+    if (ws->state != WSIO__WS_DEAD && ws->conn &&
+        (wsio_conn_want_write(ws->conn) || !wants_bytes(ws)))
         wsio__ws_mark_dirty(ws);
+}
+
+/* Feed the kept bytes while the conn may parse them. */
+static void pump(wsio_ws *ws)
+{
+    while (ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws)) {
+        ssize_t r =
+            wsio_conn_feed(ws->conn, ws->rx_keep + ws->rx_keep_off, kept(ws));
+        if (r <= 0)
+            break;
+        ws->rx_keep_off += (uint32_t)r;
+    }
+    if (ws->state != WSIO__WS_OPEN)
+        return;
+    if (kept(ws) == 0) {
+        drop_keep(ws);
+        if (ws->peer_eof) { /* the peer ended without a close frame */
+            terminate(ws, WSIO_ECLOSED);
+            return;
+        }
+    }
+    if (wsio_conn_want_write(ws->conn))
+        wsio__ws_mark_dirty(ws);
+}
+
+/* Paused: look for the heartbeat's pong in the bytes read ahead. */
+static void look_ahead(wsio_ws *ws)
+{
+    if (kept(ws) == 0)
+        return;
+    if (!ws->rx_scan_ready) {
+        wsio__conn_scan_start(ws->conn, &ws->rx_scan);
+        ws->rx_scan_ready = 1;
+    }
+    if (wsio__conn_scan_pong(&ws->rx_scan, ws->rx_keep + ws->rx_keep_off,
+                             kept(ws)))
+        ws->pong_seen = 1;
 }
 
 static void read_some(wsio_ws *ws)
 {
+    if (!wants_bytes(ws))
+        return; /* readiness not asked for (a TLS retry) */
+    int ahead = ws->state == WSIO__WS_OPEN && ws->paused;
     uint8_t *buf = wsio__loop_read_buf(ws->loop);
-    ssize_t n = ws->tr.ops->read(&ws->tr, buf, WSIO__READ_BUF);
+    size_t cap = WSIO__READ_BUF;
+    if (ahead) {
+        buf = keep_room(ws);
+        if (!buf) {
+            terminate(ws, WSIO_ENOMEM);
+            return;
+        }
+        buf += ws->rx_keep_len;
+        cap = RX_KEEP - ws->rx_keep_len;
+    }
+    ssize_t n = ws->tr.ops->read(&ws->tr, buf, cap);
     if (n == WSIO_EAGAIN) {
         /* TLS: reading may need the socket writable first. */
         if (transport_wants(ws) & WSIO_IO_WRITE) {
@@ -263,6 +397,11 @@ static void read_some(wsio_ws *ws)
             update_watch(ws, 1);
             return;
         }
+        if (n == 0 && ws->state == WSIO__WS_OPEN && kept(ws) > 0) {
+            ws->peer_eof = 1; /* its last bytes are parsed first (pump) */
+            update_watch(ws, wsio_ws_buffered_amount(ws) > 0);
+            return;
+        }
         if (ws->state == WSIO__WS_HANDSHAKE)
             wsio__ws_finish_handshake_fail(ws, err);
         terminate(ws, err);
@@ -276,7 +415,14 @@ static void read_some(wsio_ws *ws)
     case WSIO__WS_OPEN:
         if (ws->common->stats)
             ws->common->stats->bytes_in += (uint64_t)n;
-        feed(ws, buf, (size_t)n);
+        if (!ahead) {
+            feed(ws, buf, (size_t)n);
+            break;
+        }
+        ws->rx_keep_len += (uint32_t)n;
+        look_ahead(ws);
+        if (!wants_bytes(ws))
+            wsio__ws_mark_dirty(ws); /* full: stop watching READ */
         break;
     default:
         break; /* closed: discard until EOF */
@@ -326,6 +472,11 @@ static void on_ready(wsio__io *io, unsigned events)
     ws->write_needs_read = retry_write ? 0 : ws->write_needs_read;
     if ((events & WSIO_IO_WRITE) || retry_write)
         wsio__ws_mark_dirty(ws);
+    /* A hang-up (reset) while we do not read: nothing more will come. */
+    if ((events & WSIO_IO_HUP) && !wants_bytes(ws)) {
+        terminate(ws, WSIO_ECLOSED);
+        return;
+    }
     if ((events & (WSIO_IO_READ | WSIO_IO_HUP)) || retry_read)
         read_some(ws);
 }
@@ -378,6 +529,11 @@ static void consume(wsio_ws *ws, size_t n)
     }
     if (n && ws->conn) {
         wsio_conn_consume_output(ws->conn, n);
+        ws->written += n;
+        /* While we do not read the peer by our choice, its reading what
+         * we send is what shows it is there (the idle timeout). */
+        if (ws->state == WSIO__WS_OPEN && !may_parse(ws))
+            ws->last_rx = wsio__loop_now(ws->loop);
         if (ws->common->stats)
             ws->common->stats->bytes_out += n;
     }
@@ -387,7 +543,8 @@ static void update_watch(wsio_ws *ws, int pending)
 {
     /* A direction one operation waits on replaces the other's own: a TLS
      * read that needs WRITE must not spin on a readable socket. */
-    int rd = (!ws->peer_eof && !ws->read_needs_write) || ws->write_needs_read;
+    int rd = (!ws->peer_eof && !ws->read_needs_write && wants_bytes(ws)) ||
+             ws->write_needs_read;
     int wr = (pending && !ws->write_needs_read) || ws->read_needs_write;
     unsigned ev = (rd ? WSIO_IO_READ : 0u) | (wr ? WSIO_IO_WRITE : 0u);
     int rc = wsio__io_watch(ws->loop, &ws->io, ev);
@@ -397,8 +554,16 @@ static void update_watch(wsio_ws *ws, int pending)
 
 static void flush(wsio_ws *ws)
 {
+    if (ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws)) {
+        pump(ws); /* resumed, or the output drained */
+        if (ws->state == WSIO__WS_DEAD)
+            return;
+    }
+    if (ws->state == WSIO__WS_OPEN && ws->paused && !ws->rx_scan_ready)
+        look_ahead(ws); /* paused with bytes kept from before */
     wsio_iov iov[FLUSH_IOVS];
     size_t n = 0;
+    ssize_t w = 0;
     if (hs_out_left(ws)) {
         iov[0].base = ws->hs_out + ws->hs_out_off;
         iov[0].len = hs_out_left(ws);
@@ -407,7 +572,7 @@ static void flush(wsio_ws *ws)
     if (ws->conn)
         n += wsio_conn_peek_output(ws->conn, iov + n, FLUSH_IOVS - n);
     if (n) {
-        ssize_t w = ws->tr.ops->writev(&ws->tr, iov, n);
+        w = ws->tr.ops->writev(&ws->tr, iov, n);
         if (w < 0 && w != WSIO_EAGAIN) {
             terminate(ws, (int)w);
             return;
@@ -426,6 +591,9 @@ static void flush(wsio_ws *ws)
         if (ws->state == WSIO__WS_DEAD)
             return;
     }
+    /* The output drained: parse what waits, in a later pass of this turn. */
+    if (w > 0 && ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws))
+        wsio__ws_mark_dirty(ws);
     if (ws->state == WSIO__WS_CLOSED && !pending && ws->peer_eof) {
         close_transport(ws);
         return;
@@ -470,6 +638,7 @@ static void on_timer(wsio__timer *t)
         ws->fail_err = 0;
         /* Out of memory on a broadcast: try a 1011 close frame first. */
         if (err == WSIO_ENOMEM && ws->state == WSIO__WS_OPEN &&
+            wsio_conn_state(ws->conn) == WSIO_CONN_OPEN &&
             wsio_ws_close(ws, WSIO_CLOSE_INTERNAL_ERROR, NULL, 0) == 0)
             return;
         terminate(ws, err);
@@ -486,6 +655,9 @@ static void on_timer(wsio__timer *t)
         }
         uint32_t idle = ws->common->idle_timeout_ms;
         uint64_t now = wsio__loop_now(ws->loop);
+        /* Paused with the read-ahead full: the peer is held back by us. */
+        if (ws->paused && !wants_bytes(ws))
+            ws->last_rx = now;
         if (now - ws->last_rx >= idle)
             (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "idle", 4);
         else
@@ -561,6 +733,14 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
         }
         (void)wsio_conn_set_codec(ws->conn, &codec);
     }
+    /* A server reads each client no faster than the client reads it. A
+     * client always reads (as browsers do): if both ends waited for the
+     * other to read first, an echo conversation would deadlock. */
+    if (ws->srv)
+        wsio_conn_set_output_marks(ws->conn, ws->common->max_output,
+                                   ws->common->low_water);
+    if (ws->tr.ops != wsio_transport_plain())
+        wsio__conn_set_output_keep(ws->conn, WSIO__TRANSPORT_HELD_MAX);
     ws->state = WSIO__WS_OPEN;
     ws->last_rx = wsio__loop_now(ws->loop);
     wsio__timer_stop(ws->loop, &ws->timer);
@@ -576,16 +756,34 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
 
 /* ---- public API ------------------------------------------------------------ */
 
-/* Whether a send may be queued under policy. Over the mark, CLOSE closes
- * ws (*closed is set when this call did) and DROP counts the drop. */
+/* QUEUE's hard cap on the output queue. */
+static size_t queue_cap(const wsio__ws_common *c)
+{
+    if (c->max_queued)
+        return c->max_queued;
+    return c->max_output <= SIZE_MAX / 4 ? c->max_output * 4 : SIZE_MAX;
+}
+
+/* Whether a send may be queued under policy. Over the mark, QUEUE queues
+ * up to its cap, CLOSE closes ws (*closed is set when this call did) and
+ * DROP counts the drop. */
 static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy,
                  int *closed)
 {
-    if (ws->state != WSIO__WS_OPEN)
-        return WSIO_ECLOSED;
-    if (wsio_conn_buffered_amount(ws->conn) <= ws->common->max_output)
+    if (ws->state != WSIO__WS_OPEN ||
+        wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
+        return WSIO_ECLOSED; /* our close frame is queued: nothing after */
+    size_t queued_now = wsio_conn_buffered_amount(ws->conn);
+    if (queued_now <= ws->common->max_output)
         return WSIO_SEND_QUEUED;
     ws->over_mark = 1;
+    if (policy == WSIO_BACKPRESSURE_QUEUE) {
+        if (queued_now <= queue_cap(ws->common))
+            return WSIO_SEND_QUEUED;
+        if (ws->common->stats)
+            ws->common->stats->messages_dropped++;
+        return WSIO_EQUEUEFULL;
+    }
     if (policy == WSIO_BACKPRESSURE_CLOSE) {
         if (wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader",
                           11) == 0) {
@@ -596,7 +794,7 @@ static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy,
     } else if (ws->common->stats) {
         ws->common->stats->messages_dropped++;
     }
-    return WSIO_SEND_DROPPED;
+    return WSIO_EDROPPED;
 }
 
 static int queued(wsio_ws *ws)
@@ -630,6 +828,7 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     size_t written = 0;
     int rc = wsio__conn_send_direct(ws->conn, opcode, data, len, write_now, ws,
                                     &written);
+    ws->written += written;
     if (written && ws->common->stats)
         ws->common->stats->bytes_out += written;
     /* A frame cut short: end the connection, but not from inside the
@@ -676,8 +875,12 @@ static int queue_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag)
 
 int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame)
 {
+    /* A broadcast decides for many peers: it never queues past the mark. */
+    enum wsio_backpressure_policy policy = ws->common->policy;
+    if (policy == WSIO_BACKPRESSURE_QUEUE)
+        policy = WSIO_BACKPRESSURE_DROP;
     int closed = 0;
-    int rc = admit(ws, ws->common->policy, &closed);
+    int rc = admit(ws, policy, &closed);
     if (rc != WSIO_SEND_QUEUED)
         return rc;
     return queue_shared(ws, frame, 0);
@@ -767,8 +970,10 @@ int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
         terminate(ws, 0); /* a client still connecting: give up */
         return 0;
     }
-    if (ws->state != WSIO__WS_OPEN)
-        return WSIO_ECLOSED;
+    /* Already closing or closed: nothing changes (not even the timer). */
+    if (ws->state != WSIO__WS_OPEN ||
+        wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
+        return 0;
     int rc = wsio_conn_close(ws->conn, code, reason, reason_len);
     if (rc)
         return rc;
@@ -780,6 +985,53 @@ int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
 void wsio_ws_terminate(wsio_ws *ws)
 {
     terminate(ws, 0);
+}
+
+void wsio_ws_pause(wsio_ws *ws)
+{
+    if (ws->paused)
+        return;
+    ws->paused = 1;
+    ws->rx_scan_ready = 0; /* starts where parsing stopped */
+    if (ws->state == WSIO__WS_OPEN && kept(ws) > 0)
+        wsio__ws_mark_dirty(ws); /* look at them (flush), outside a feed */
+}
+
+void wsio_ws_resume(wsio_ws *ws)
+{
+    if (!ws->paused)
+        return;
+    ws->paused = 0;
+    ws->rx_scan_ready = 0;
+    wsio__ws_mark_dirty(ws); /* parse what waits, watch READ again */
+}
+
+int wsio_ws_is_paused(const wsio_ws *ws)
+{
+    return ws->paused;
+}
+
+void wsio__ws_note_ping(wsio_ws *ws)
+{
+    ws->pinged = 1;
+    ws->pong_seen = 0;
+    ws->written_at_ping = ws->written;
+    ws->queued_at_ping = wsio_conn_buffered_amount(ws->conn);
+}
+
+int wsio__ws_heard_from(const wsio_ws *ws)
+{
+    if (ws->pong_seen)
+        return 1;
+    /* Paused: its pong would have been seen in the read-ahead, unless that
+     * is full, and then it is our pause that holds the peer back. */
+    if (ws->paused)
+        return !wants_bytes(ws);
+    /* Not read because our output is over the mark: its pong may wait
+     * behind bytes we do not read; it is alive if it reads ours. */
+    if (!wsio_conn_want_read(ws->conn))
+        return ws->queued_at_ping > 0 && ws->written != ws->written_at_ping;
+    return 0;
 }
 
 void *wsio_ws_get_user(const wsio_ws *ws)

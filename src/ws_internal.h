@@ -146,6 +146,7 @@ typedef struct wsio__ws_common {
     size_t max_output;
     size_t low_water;
     enum wsio_backpressure_policy policy;
+    size_t max_queued; /* QUEUE's hard cap; 0: 4 x max_output */
     const wsio_transport_ops *transport;
     void *transport_ctx;
     wsio_server_stats *stats;   /* server connections only, else NULL */
@@ -175,6 +176,13 @@ struct wsio_ws {
     uint64_t last_rx;           /* loop clock of the last read (idle) */
     uint64_t ping_sent_us;      /* heartbeat ping in flight: its stamp, or 0 */
     uint64_t rtt_us;            /* last heartbeat round trip, or 0 */
+    uint8_t *rx_keep;           /* bytes read and not yet fed, or NULL */
+    uint32_t rx_keep_off;       /* ... fed up to here */
+    uint32_t rx_keep_len;       /* ... and held up to here */
+    wsio__rx_scan rx_scan;      /* paused: looking ahead for a pong */
+    uint64_t written;           /* conn bytes the transport took */
+    uint64_t written_at_ping;   /* ... when the heartbeat last pinged */
+    size_t queued_at_ping;      /* conn bytes queued then */
     uint8_t *hs_in;             /* handshake bytes received, or NULL */
     uint8_t *hs_out;            /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
@@ -202,6 +210,8 @@ struct wsio_ws {
     uint8_t read_needs_write;   /* a read waits for WRITE readiness (TLS) */
     uint8_t write_needs_read;   /* a write waits for READ readiness (TLS) */
     uint8_t pmd_on;             /* permessage-deflate was agreed */
+    uint8_t paused;             /* wsio_ws_pause */
+    uint8_t rx_scan_ready;      /* rx_scan starts at rx_keep_off */
     char addr[46];              /* peer address as text */
 };
 
@@ -230,6 +240,12 @@ void wsio__ws_fail_soon(wsio_ws *ws, int err);
 void wsio__ws_start_transport(wsio_ws *ws);
 /* Add ws to the loop's flush list. */
 void wsio__ws_mark_dirty(wsio_ws *ws);
+/* Heartbeat (server.c): a ping goes out now; and whether the peer has
+ * shown it is alive since the last one: its pong, or, while we do not read
+ * it by our own choice (paused, output over the mark), that it is held
+ * back by us or reads what we send (docs/limits.md). */
+void wsio__ws_note_ping(wsio_ws *ws);
+int wsio__ws_heard_from(const wsio_ws *ws);
 /* Send an encoded broadcast frame with the backpressure policy; returns a
  * wsio_send_result or an error. */
 int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame);

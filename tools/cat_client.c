@@ -95,8 +95,8 @@ static void pump(client *c)
                     (unsigned long long)c->in.messages);
         } else if (rc == WSIO_SEND_PRESSURE) {
             c->pressure = 1;
-        } else if (rc < 0 || rc == WSIO_SEND_DROPPED) {
-            fail_local(c, "send", rc < 0 ? rc : WSIO_EQUEUEFULL);
+        } else if (rc < 0) {
+            fail_local(c, "send", rc);
             return;
         }
     }

@@ -25,7 +25,7 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
     if (rc == WSIO_SEND_PRESSURE) /* queued, but the peer reads slowly */
         fprintf(stderr, "%zu bytes wait for this peer\n",
                 wsio_ws_buffered_amount(ws));
-    else if (rc < 0) /* WSIO_ECLOSED, WSIO_ENOMEM ... */
+    else if (rc < 0) /* not queued: WSIO_EQUEUEFULL, WSIO_ECLOSED ... */
         fprintf(stderr, "send: %s\n", wsio_strerror(rc));
     return 0;
 }

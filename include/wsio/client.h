@@ -100,7 +100,12 @@ typedef struct wsio_client_config {
     wsio_conn_config conn;       /* message, frame and fragment limits */
     size_t max_output_bytes;     /* high-water mark; default 1 MiB */
     size_t low_water_bytes;      /* default max_output_bytes / 4 */
-    enum wsio_backpressure_policy backpressure; /* default DROP */
+    enum wsio_backpressure_policy backpressure; /* what wsio_ws_send does
+                                   over the mark (wsio/ws.h); default
+                                   QUEUE: the client's own sends wait */
+    size_t max_queued_bytes;     /* QUEUE's hard cap; default 64 MiB, as
+                                    a browser buffers what its page sends
+                                    (0: 4 x max_output_bytes) */
     const wsio_transport_ops *transport; /* for wss:// URLs (TLS, see
                                             wsio/tls.h); ws:// URLs are
                                             always plain. NULL: ws:// only */

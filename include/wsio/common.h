@@ -77,6 +77,7 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(ECLOSED, -1001, 0, 0, "connection is closed")                            \
     X(EQUEUEFULL, -1002, 0, 0, "output queue over its limit")                  \
     X(ETIMEDOUT, -1003, 1006, 0, "timed out")                                  \
+    X(EDROPPED, -1004, 0, 0, "message not queued: peer over its output mark")  \
     X(EPROTO, -1100, 1002, 0, "protocol error")                                \
     X(EUNMASKED, -1101, 1002, 0, "client frame is not masked")                 \
     X(EMASKED, -1102, 1002, 0, "server frame is masked")                       \

@@ -62,11 +62,15 @@ typedef struct wsio_conn_config {
     size_t max_message_size; /* bytes of one message, all fragments
                                 together; over it the connection fails with
                                 1009 before any memory is taken for it.
-                                Default 1 MiB */
+                                Each continuation frame is charged at least
+                                64 bytes against it, so it also bounds the
+                                frames of a message. Default 1 MiB */
     size_t max_frame_size;   /* payload bytes of one frame; over it -> 1009.
                                 Default 1 MiB */
-    size_t max_fragments;    /* frames in one message, empty ones included;
-                                over it -> 1009. Default 1024 */
+    size_t max_fragments;    /* optional extra cap on the frames of one
+                                message, empty ones included; over it ->
+                                1009. Default 0: off (the 64-byte charge
+                                above bounds them) */
     unsigned allowed_rsv;    /* RSV bits a negotiated extension uses; 0 */
     int auto_pong;           /* answer each ping with a pong carrying the same
                                 payload (section 5.5.2). Default 1 */
@@ -200,9 +204,12 @@ WSIO_EXTERN enum wsio_conn_state wsio_conn_state(const wsio_conn *c);
  * incomplete frame are kept by the connection; the caller may reuse in
  * after the call.
  *
- * Returns the number of bytes consumed: len, or fewer when a callback
- * returned WSIO_PAUSE (feed the rest later, unchanged) or when the close
- * handshake completed (bytes after the peer's close frame are ignored).
+ * Returns the number of bytes consumed: len, or fewer (0 included) when a
+ * callback returned WSIO_PAUSE or our output went over its high-water
+ * mark (wsio_conn_set_output_marks; parsing stops at the next frame
+ * boundary): feed the rest later, unchanged, once wsio_conn_want_read
+ * says 1. Fewer also when the close handshake completed (bytes after the
+ * peer's close frame are ignored).
  * Returns a negative code when the connection failed in this call or before
  * (sticky: every later call returns the same code): a WSIO_E* protocol code
  * from the peer's bytes, a callback's own negative return, or WSIO_ENOMEM.
@@ -281,8 +288,9 @@ WSIO_EXTERN int wsio_conn_pong(wsio_conn *c, const void *data, size_t len);
  *
  * Returns 0, or WSIO_EINVAL (code not valid to send, per
  * wsio_close_code_is_valid, or reason over 123 bytes), WSIO_EUTF8 (reason
- * not UTF-8, when check_outgoing_utf8 is on), WSIO_ECLOSED (already closing
- * or closed), WSIO_ENOMEM.
+ * not UTF-8, when check_outgoing_utf8 is on), WSIO_ENOMEM. On a connection
+ * already closing or closed it returns 0 and changes nothing (so
+ * `return wsio_conn_close(...)` from a callback is always safe).
  */
 WSIO_EXTERN int wsio_conn_close(wsio_conn *c, unsigned code,
                                 const char *reason, size_t reason_len);
@@ -324,10 +332,31 @@ WSIO_EXTERN void wsio_conn_consume_output(wsio_conn *c, size_t n);
 WSIO_EXTERN size_t wsio_conn_write(wsio_conn *c, void *buf, size_t cap);
 
 /*
- * wsio_conn_want_read - 1 while the connection still reads (state not
- * CLOSED), else 0.
+ * wsio_conn_want_read - 1 while the connection should be read from: state
+ * not CLOSED, and its queued output not over the high-water mark (set by
+ * wsio_conn_set_output_marks, then until it falls back to the low-water
+ * mark); else 0. A host that owns the socket stops reading while this is
+ * 0 and keeps any unfed bytes for later: that is what bounds the output a
+ * peer can make us queue (our pongs, a handler's answers) without reading.
  */
 WSIO_EXTERN int wsio_conn_want_read(const wsio_conn *c);
+
+/*
+ * wsio_conn_set_output_marks - read-side flow control (off by default):
+ * once queued output (wsio_conn_buffered_amount) goes over high,
+ * wsio_conn_feed stops at the next frame boundary and wsio_conn_want_read
+ * says 0, until the output has been consumed down to low (clamped to
+ * high). high 0 turns it off. A wsio_ws sets the server's or client's
+ * max_output_bytes and low_water_bytes here.
+ *
+ * Whatever the marks, pongs do not pile up: while the peer is not keeping
+ * up (the last consume left output unsent), an automatic pong still
+ * waiting at the end of the queue, none of it consumed, is replaced by
+ * the answer to the next ping (RFC 6455 section 5.5.3 allows answering
+ * only the latest). A peer that reads gets a pong per ping.
+ */
+WSIO_EXTERN void wsio_conn_set_output_marks(wsio_conn *c, size_t high,
+                                            size_t low);
 
 /* wsio_conn_want_write - 1 while output is queued, else 0. */
 WSIO_EXTERN int wsio_conn_want_write(const wsio_conn *c);

@@ -77,7 +77,13 @@ typedef struct wsio_server_config {
     size_t low_water_bytes;     /* on_drain fires when the queue falls to
                                    this after going over the mark; default
                                    max_output_bytes / 4 */
-    enum wsio_backpressure_policy backpressure; /* default DROP */
+    enum wsio_backpressure_policy backpressure; /* what wsio_ws_send does
+                                   over the mark (wsio/ws.h); default
+                                   QUEUE. Broadcasts and topics drop
+                                   instead (DROP, QUEUE) or close (CLOSE) */
+    size_t max_queued_bytes;    /* QUEUE's hard cap on one connection's
+                                   queued output; 0 (default): 4 x
+                                   max_output_bytes */
     size_t memory_budget;       /* bytes the whole server's connections may
                                    hold (their state, request heads,
                                    message assembly, output queues and

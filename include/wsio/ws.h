@@ -40,7 +40,10 @@ typedef struct wsio_ws_callbacks {
     /* The WebSocket is open: messages may be sent. */
     void (*on_open)(wsio_ws *ws, void *user);
     /* A whole message. Return 0, or a negative code to fail the
-     * connection (close 1011). */
+     * connection (close 1011). A server's ws whose own output is over
+     * max_output_bytes is not read from (no more on_message) until it has
+     * drained to low_water_bytes: what a handler answers per message stays
+     * bounded (docs/limits.md). A client always reads. */
     int (*on_message)(wsio_ws *ws, const wsio_message *m, void *user);
     /* A pong arrived (an answer to a ping, or unsolicited); the answer to
      * a heartbeat ping has set wsio_ws_rtt_us already. */
@@ -55,25 +58,43 @@ typedef struct wsio_ws_callbacks {
     void (*on_close)(wsio_ws *ws, const wsio_close_info *info, void *user);
 } wsio_ws_callbacks;
 
-/* What a send did. Negative values are errors (WSIO_ECLOSED, ...). */
+/*
+ * What a send did: a value >= 0 means the message is queued, a negative one
+ * that it is not (WSIO_EDROPPED, WSIO_EQUEUEFULL, WSIO_ECLOSED, ...), so
+ * `if (rc < 0)` catches every message that will not reach the peer.
+ */
 enum wsio_send_result {
-    WSIO_SEND_QUEUED = 0,    /* queued, output below the high-water mark */
-    WSIO_SEND_PRESSURE = 1,  /* queued, output now over the mark: slow down
-                                until on_drain */
-    WSIO_SEND_DROPPED = 2    /* not queued: output was already over the mark
-                                and the policy is to drop (counted in the
-                                stats), or to close (the close is started) */
+    WSIO_SEND_QUEUED = 0,  /* queued, output at or below the high-water
+                              mark */
+    WSIO_SEND_PRESSURE = 1 /* queued, output now over the mark: slow down
+                              until on_drain */
 };
 
-/* What to do with a send when the peer's output queue is over its mark. */
+/*
+ * What wsio_ws_send does when the peer's output queue is already over its
+ * high-water mark (max_output_bytes). Broadcasts and topics decide for
+ * many peers and never queue past the mark: under QUEUE they drop as
+ * under DROP (see wsio_slow_policy in wsio/server.h).
+ */
 enum wsio_backpressure_policy {
-    WSIO_BACKPRESSURE_DROP = 0, /* drop that message for that peer, count it */
-    WSIO_BACKPRESSURE_CLOSE = 1 /* close that peer with 1008 */
+    WSIO_BACKPRESSURE_DROP = 0,  /* the message is not queued for that peer
+                                    (WSIO_EDROPPED; servers count it in
+                                    messages_dropped) */
+    WSIO_BACKPRESSURE_CLOSE = 1, /* that peer is closed with 1008 and the
+                                    message not queued (WSIO_EDROPPED) */
+    WSIO_BACKPRESSURE_QUEUE = 2  /* queued anyway while the queue holds at
+                                    most max_queued_bytes (servers: 4 x
+                                    max_output_bytes, clients: 64 MiB);
+                                    past that WSIO_EQUEUEFULL. The default
+                                    of servers and clients */
 };
 
 /*
  * wsio_ws_send - queue a whole message (copied). opcode is WSIO_OP_TEXT or
- * WSIO_OP_BINARY. Returns a wsio_send_result, or WSIO_EINVAL, WSIO_EUTF8,
+ * WSIO_OP_BINARY. Returns WSIO_SEND_QUEUED or WSIO_SEND_PRESSURE when the
+ * message is queued; otherwise a negative code and nothing is queued:
+ * WSIO_EDROPPED (over the mark, DROP or CLOSE policy), WSIO_EQUEUEFULL
+ * (over the hard cap, QUEUE policy), WSIO_EINVAL, WSIO_EUTF8,
  * WSIO_ECLOSED, WSIO_ENOMEM.
  */
 WSIO_EXTERN int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode,
@@ -88,7 +109,9 @@ WSIO_EXTERN int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len);
 /*
  * wsio_ws_close - start the closing handshake with code and reason (see
  * wsio_conn_close). If the peer does not answer within the close timeout,
- * the connection is terminated. Returns 0, or WSIO_EINVAL, WSIO_ECLOSED.
+ * the connection is terminated. Returns 0, or WSIO_EINVAL, WSIO_EUTF8,
+ * WSIO_ENOMEM. On a connection already closing or closed it returns 0 and
+ * changes nothing (`return wsio_ws_close(...)` in on_message is safe).
  */
 WSIO_EXTERN int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
                               size_t reason_len);
@@ -98,6 +121,30 @@ WSIO_EXTERN int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
  * on_close follows with 1006 (from inside this call).
  */
 WSIO_EXTERN void wsio_ws_terminate(wsio_ws *ws);
+
+/*
+ * wsio_ws_pause - stop reading from the peer (Node's ws.pause(), rx flow
+ * control in libwebsockets): no on_message until wsio_ws_resume, not even
+ * for bytes already read. Called from on_message, that message is the
+ * last one until resume. Sends, timers and the close handshake go on.
+ *
+ * While paused, the ws still reads up to 64 KiB ahead (held, not parsed)
+ * and looks there for pongs, so the heartbeat still tells a live peer
+ * from a dead one: a peer that answers the ping survives, one that does
+ * not is terminated. A peer that has filled those 64 KiB is held back by
+ * our pause, not dead, so neither the heartbeat nor the idle timeout ends
+ * it while the pause lasts. Pausing a ws that is paused does nothing.
+ */
+WSIO_EXTERN void wsio_ws_pause(wsio_ws *ws);
+
+/*
+ * wsio_ws_resume - undo wsio_ws_pause: the messages held arrive, in order,
+ * from the end of the current loop turn on. Does nothing when not paused.
+ */
+WSIO_EXTERN void wsio_ws_resume(wsio_ws *ws);
+
+/* wsio_ws_is_paused - 1 between wsio_ws_pause and wsio_ws_resume, else 0. */
+WSIO_EXTERN int wsio_ws_is_paused(const wsio_ws *ws);
 
 /* wsio_ws_get_user - the per-connection pointer (NULL until set). */
 WSIO_EXTERN void *wsio_ws_get_user(const wsio_ws *ws);

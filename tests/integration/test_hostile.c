@@ -87,6 +87,9 @@ static size_t client_frame(uint8_t *out, int fin, unsigned opcode,
     return (size_t)n + len;
 }
 
+/* The payload of the last pong read_until_close saw, NUL-terminated. */
+static char last_pong[WSIO_CONTROL_PAYLOAD_MAX + 1];
+
 /* Read server frames until a close frame or EOF (at most 5 s, turning the
  * loop); counts pongs, returns the close code (0 for EOF without one). */
 static unsigned read_until_close(env *e, int fd, size_t *pongs)
@@ -110,8 +113,11 @@ static unsigned read_until_close(env *e, int fd, size_t *pongs)
                 return h.payload_len >= 2
                            ? (unsigned)(buf[hl] << 8 | buf[hl + 1])
                            : WSIO_CLOSE_NO_STATUS;
-            if (h.opcode == WSIO_OP_PONG && pongs)
+            if (h.opcode == WSIO_OP_PONG && pongs) {
                 (*pongs)++;
+                memcpy(last_pong, buf + hl, (size_t)h.payload_len);
+                last_pong[h.payload_len] = '\0';
+            }
             memmove(buf, buf + total, len - total);
             len -= total;
         }
@@ -268,8 +274,9 @@ static void test_hostile_endless_continuations_get_1009(void **state)
     arena a;
     arena_open(&a, state, NULL);
     int fd = raw_ws_connect(a.e, wsio_server_port(a.srv));
-    /* A text message that never ends: more fragments than the limit. */
-    enum { N = 5000 };
+    /* A text message that never ends, in 1-byte fragments: each is charged
+     * 64 bytes against the 1 MiB message limit, so the 16385th fails. */
+    enum { N = 20000 };
     uint8_t *flood = malloc(N * 8);
     assert_non_null(flood);
     size_t len = client_frame(flood, 0, WSIO_OP_TEXT, "a", 1);
@@ -285,25 +292,138 @@ static void test_hostile_endless_continuations_get_1009(void **state)
     arena_close(&a);
 }
 
-static void test_hostile_ping_burst_gets_every_pong(void **state)
+/* Section 5.5.3: while our output is not keeping up, pongs that have not
+ * left yet answer only the latest ping; the latest is always answered. */
+static void test_hostile_ping_burst_gets_the_latest_pong(void **state)
 {
     arena a;
     arena_open(&a, state, NULL);
     int fd = raw_ws_connect(a.e, wsio_server_port(a.srv));
     enum { N = 10000 };
-    uint8_t *burst = malloc(N * 6 + 16);
+    uint8_t *burst = malloc(N * 12 + 16);
     assert_non_null(burst);
     size_t len = 0;
-    for (int i = 0; i < N; i++)
-        len += client_frame(burst + len, 1, WSIO_OP_PING, NULL, 0);
+    for (int i = 0; i < N; i++) {
+        char seq[8];
+        int k = snprintf(seq, sizeof seq, "%d", i);
+        len += client_frame(burst + len, 1, WSIO_OP_PING, seq, (size_t)k);
+    }
     len += client_frame(burst + len, 1, WSIO_OP_CLOSE, "\x03\xe8", 2);
     send_while_turning(a.e, fd, burst, len);
     free(burst);
     size_t pongs = 0;
     assert_int_equal(read_until_close(a.e, fd, &pongs), 1000);
-    assert_int_equal(pongs, N);
+    assert_true(pongs >= 1 && pongs <= N);
+    assert_int_equal(atoi(last_pong), N - 1);
     close(fd);
     good_client_is_served(&a);
+    arena_close(&a);
+}
+
+/* Resident set size of this process (server and test together), bytes. */
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long size = 0, resident = 0;
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FLOOD_MIB 32 /* ASan's checks make each ping ~20x dearer */
+#else
+#define FLOOD_MIB 256
+#endif
+
+/*
+ * 256 MiB of 125-byte pings from a client that never reads (4 KiB
+ * receive buffer): the server answers only the latest ping still waiting
+ * (section 5.5.3), so it holds one pong, not one per ping, and keeps
+ * reading. The process grows by less than 16 MiB, and the good client is
+ * served every 16 MiB of the flood.
+ */
+static void test_hostile_ping_flood_without_reading_is_bounded(void **state)
+{
+    arena a;
+    arena_open(&a, state, NULL);
+    if (a.e->io == ENV_IO_ONE_BYTE) { /* a byte a turn: hours */
+        arena_close(&a);
+        skip();
+    }
+    int fd = raw_ws_connect_rcvbuf(a.e, wsio_server_port(a.srv), 4096);
+    enum { PER = 1 << 20 };
+    static uint8_t chunk[PER + 256];
+    uint8_t payload[125];
+    memset(payload, 'p', sizeof payload);
+    size_t len = 0;
+    while (len + 131 <= PER)
+        len +=
+            client_frame(chunk + len, 1, WSIO_OP_PING, payload, sizeof payload);
+    size_t rss0 = rss_bytes(), peak = rss0;
+    size_t sent = 0;
+    for (int mib = 0; mib < FLOOD_MIB; mib++) {
+        sent += send_while_turning(a.e, fd, chunk, len);
+        size_t now = rss_bytes();
+        peak = now > peak ? now : peak;
+        if (mib % 16 == 15)
+            good_client_is_served(&a);
+    }
+    printf("# ping flood: %zu MiB sent, rss +%zu KiB\n", sent >> 20,
+           (peak - rss0) / 1024);
+    assert_int_equal(sent, (size_t)FLOOD_MIB * len);
+    assert_true(peak - rss0 < (size_t)16 << 20);
+    assert_int_equal(a.s.closes, 0);
+    close(fd);
+    good_client_is_served(&a);
+    arena_close(&a);
+}
+
+/*
+ * A client that sends messages to the echo server as fast as it can and
+ * never reads: once the echoes over max_output_bytes wait, the server
+ * stops reading it, so what it holds for it stays within the mark plus one
+ * message and one 64 KiB read; the client's sends stall (TCP pushes back),
+ * nothing is dropped, and the good client is served throughout.
+ */
+static void test_hostile_echo_flood_without_reading_is_not_read(void **state)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_output_bytes = 256 * 1024;
+    arena a;
+    arena_open(&a, state, &cfg);
+    int fd = raw_ws_connect_rcvbuf(a.e, wsio_server_port(a.srv), 4096);
+    RUN_UNTIL(a.e, a.s.opens == 2, 5000);
+    wsio_ws *flooder = a.s.last_open;
+    static uint8_t msg[8192], frame[8192 + 16];
+    memset(msg, 'f', sizeof msg);
+    size_t len = client_frame(frame, 1, WSIO_OP_BINARY, msg, sizeof msg);
+    size_t sent = 0, most = 0;
+    uint64_t t0 = now_ms(), last = t0;
+    /* Until its sends have stalled for 300 ms (at most 10 s). */
+    while (now_ms() - last < 300 && now_ms() - t0 < 10000) {
+        ssize_t n = send(fd, frame + sent % len, len - sent % len,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            last = now_ms();
+        } else {
+            env_turn(a.e, 5);
+        }
+        size_t held = wsio_ws_buffered_amount(flooder);
+        most = held > most ? held : most;
+    }
+    assert_true(now_ms() - t0 < 10000); /* it was pushed back */
+    assert_true(most > cfg.max_output_bytes);
+    assert_true(most <= cfg.max_output_bytes + len);
+    wsio_server_stats st;
+    wsio_server_get_stats(a.srv, &st);
+    assert_int_equal(st.messages_dropped, 0);
+    assert_int_equal(a.s.closes, 0);
+    good_client_is_served(&a);
+    close(fd);
     arena_close(&a);
 }
 
@@ -326,7 +446,8 @@ static void test_hostile_ping_between_every_fragment_is_answered(void **state)
     send_while_turning(a.e, fd, buf, len);
     size_t pongs = 0;
     assert_int_equal(read_until_close(a.e, fd, &pongs), 1000);
-    assert_int_equal(pongs, strlen(text) - 1);
+    assert_true(pongs >= 1 && pongs <= strlen(text) - 1);
+    assert_string_equal(last_pong, "p");
     assert_int_equal(a.s.messages, 1);
     close(fd);
     good_client_is_served(&a);
@@ -531,8 +652,10 @@ int main(void)
         ON_EVERY_LOOP(test_hostile_header_floods_get_431),
         ON_EVERY_LOOP(test_hostile_length_with_top_bit_gets_1002),
         ON_EVERY_LOOP(test_hostile_endless_continuations_get_1009),
-        ON_EVERY_LOOP(test_hostile_ping_burst_gets_every_pong),
+        ON_EVERY_LOOP(test_hostile_ping_burst_gets_the_latest_pong),
         ON_EVERY_LOOP(test_hostile_ping_between_every_fragment_is_answered),
+        ON_EVERY_LOOP(test_hostile_ping_flood_without_reading_is_bounded),
+        ON_EVERY_LOOP(test_hostile_echo_flood_without_reading_is_not_read),
         ON_EVERY_LOOP(test_hostile_resets_mid_handshake_frame_and_close),
         ON_EVERY_LOOP(test_hostile_memory_budget_sheds_the_largest_queue),
         ON_EVERY_LOOP(test_hostile_memory_budget_refuses_new_connections),

@@ -544,7 +544,7 @@ static void ids_sent_to(wsio_server *srv, uint64_t id, enum wsio_opcode op,
     }
     if (result == WSIO_SEND_QUEUED || result == WSIO_SEND_PRESSURE)
         t->queued[id]++;
-    else if (result == WSIO_SEND_DROPPED)
+    else if (result == WSIO_EDROPPED || result == WSIO_EQUEUEFULL)
         t->dropped[id]++;
     else if (result == WSIO_ECLOSED)
         t->closed[id]++;

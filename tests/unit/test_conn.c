@@ -632,7 +632,8 @@ static void test_conn_close_empty_is_answered_empty(void **state)
     assert_int_equal(wsio_conn_want_read(c), 0);
     assert_int_equal(wsio_conn_ping(c, NULL, 0), WSIO_ECLOSED);
     assert_int_equal(wsio_conn_pong(c, NULL, 0), WSIO_ECLOSED);
-    assert_int_equal(wsio_conn_close(c, 1000, NULL, 0), WSIO_ECLOSED);
+    assert_int_equal(wsio_conn_close(c, 1000, NULL, 0), 0);
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
     wsio_conn_free(c);
 }
 
@@ -644,7 +645,10 @@ static void test_conn_close_initiated_waits_for_reply(void **state)
     wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
     assert_int_equal(wsio_conn_close(c, 1001, "away", 4), 0);
     assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSING);
-    assert_int_equal(wsio_conn_close(c, 1000, NULL, 0), WSIO_ECLOSED);
+    /* A second close changes nothing (issue 16): one close frame. */
+    size_t queued = wsio_conn_buffered_amount(c);
+    assert_int_equal(wsio_conn_close(c, 1000, NULL, 0), 0);
+    assert_int_equal(wsio_conn_buffered_amount(c), queued);
     assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "x", 1), WSIO_ECLOSED);
     assert_int_equal(wsio_conn_ping(c, "x", 1), WSIO_ECLOSED);
     out_frame f[4];
@@ -854,6 +858,8 @@ static void test_conn_ping_burst_gets_a_pong_each(void **state)
         assert_int_equal(wsio_conn_feed(c, in, n), n);
         out_frame f[8];
         size_t k = drain_frames(c, f, 8);
+        /* Our output keeps up (nothing left unsent): a pong each, as
+         * Autobahn 2.10 expects. */
         assert_int_equal(k, auto_pong ? 3 : 0);
         for (size_t i = 0; i < k; i++)
             assert_int_equal(f[i].h.opcode, WSIO_OP_PONG);
@@ -865,6 +871,214 @@ static void test_conn_ping_burst_gets_a_pong_each(void **state)
         }
         assert_int_equal(strncmp(r.log, "PING(31)PING(3232)PING(#125:", 28), 0);
         assert_non_null(strstr(r.log, "PONG(75)"));
+        wsio_conn_free(c);
+    }
+}
+
+/* While the peer does not keep up (the last write left output unsent),
+ * a burst of pings gets one pong: the latest (section 5.5.3). */
+static void test_conn_pongs_coalesce_while_output_stalls(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    static uint8_t payload[100];
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, payload, 100), 0);
+    uint8_t out[256];
+    assert_int_equal(wsio_conn_write(c, out, 10), 10); /* 92 left */
+    uint8_t in[2048];
+    size_t n = 0;
+    for (int i = 0; i < 200; i++) {
+        char seq[8];
+        int k = snprintf(seq, sizeof seq, "%d", i);
+        n += put_frame(in + n, 1, WSIO_OP_PING, seq, (size_t)k, 1);
+    }
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_buffered_amount(c), 92 + 2 + 3);
+    assert_int_equal(wsio_conn_write(c, out, sizeof out), 97);
+    assert_memory_equal(out + 92, "\x8a\x03" "199", 5);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* A pong already started (a byte of it consumed) is never rewritten; one
+ * with something queued after it is not the newest and stays too. */
+static void test_conn_pong_replaced_only_while_last_and_unstarted(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_PING, "aa", 2, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    uint8_t byte;
+    assert_int_equal(wsio_conn_write(c, &byte, 1), 1); /* started */
+    n = put_frame(in, 1, WSIO_OP_PING, "b", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "m", 1), 0);
+    n = put_frame(in, 1, WSIO_OP_PING, "c", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    n = put_frame(in, 1, WSIO_OP_PING, "dd", 2, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    /* Left: the rest of pong "aa" (3 bytes), pong "b", the message, and
+     * pong "dd" (which replaced "c"). */
+    assert_int_equal(wsio_conn_buffered_amount(c), 3 + 3 + 3 + 4);
+    uint8_t out[64];
+    assert_int_equal(wsio_conn_write(c, out, sizeof out), 13);
+    static const uint8_t want[] = {0x02, 'a', 'a',  0x8a, 0x01, 'b', 0x81,
+                                   0x01, 'm', 0x8a, 0x02, 'd',  'd'};
+    assert_memory_equal(out, want, sizeof want);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* ---- read-side flow control --------------------------------------------- */
+
+/* Over the high-water mark, feed stops at the next frame boundary and
+ * want_read says 0 until the output is back at the low-water mark. */
+static void test_conn_output_marks_stop_and_resume_reading(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    r.echo = 1;
+    wsio_conn_set_output_marks(c, 100, 20);
+    static uint8_t payload[150];
+    memset(payload, 'x', sizeof payload);
+    uint8_t in[1024];
+    size_t first = put_frame(in, 1, WSIO_OP_BINARY, payload, 60, 1);
+    size_t n = first + put_frame(in + first, 1, WSIO_OP_BINARY, payload, 60, 1);
+    n += put_frame(in + n, 1, WSIO_OP_BINARY, payload, 60, 1);
+    /* Two echoes of 62 bytes go over 100: the third message waits. */
+    size_t second = n - first - (n - first) / 2;
+    ssize_t got = wsio_conn_feed(c, in, n);
+    assert_int_equal(got, first + second);
+    assert_int_equal(wsio_conn_want_read(c), 0);
+    assert_int_equal(wsio_conn_feed(c, in + got, n - (size_t)got), 0);
+    uint8_t out[256];
+    assert_int_equal(wsio_conn_write(c, out, 60), 60); /* 64 left: > 20 */
+    assert_int_equal(wsio_conn_want_read(c), 0);
+    assert_int_equal(wsio_conn_write(c, out, 44), 44); /* 20 left */
+    assert_int_equal(wsio_conn_want_read(c), 1);
+    assert_int_equal(wsio_conn_feed(c, in + got, n - (size_t)got),
+                     n - (size_t)got);
+    assert_int_equal(strncmp(r.log, "B(#60", 5), 0);
+    /* Sends of our own over the mark stop reading too; 0 turns it off. */
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, payload, 150), 0);
+    assert_int_equal(wsio_conn_want_read(c), 0);
+    wsio_conn_set_output_marks(c, 0, 0);
+    assert_int_equal(wsio_conn_want_read(c), 1);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* ---- the fragment cost rule ---------------------------------------------- */
+
+/* Autobahn 9.3.1 / 9.4.1: 4 MiB in 64-byte fragments, with a 16 MiB
+ * limit: accepted (each fragment is charged 64 bytes: 4 MiB in all). */
+static void test_conn_small_fragments_of_a_big_message_pass(void **state)
+{
+    (void)state;
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    cfg.max_message_size = (size_t)16 << 20;
+    const size_t total = (size_t)4 << 20, frag = 64;
+    uint8_t *msg = malloc(total);
+    uint8_t *in = malloc(total / frag * (frag + 6));
+    assert_non_null(msg);
+    assert_non_null(in);
+    for (size_t i = 0; i < total; i++)
+        msg[i] = (uint8_t)i;
+    size_t n = 0;
+    for (size_t off = 0; off < total; off += frag)
+        n += put_frame(in + n, off + frag >= total,
+                       off ? WSIO_OP_CONTINUATION : WSIO_OP_BINARY, msg + off,
+                       frag, 1);
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, &cfg, &CB, &tm, &r);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    rec want;
+    memset(&want, 0, sizeof want);
+    logf_(&want, "B(");
+    log_data(&want, msg, total);
+    logf_(&want, ")");
+    assert_string_equal(r.log, want.log);
+    wsio_conn_free(c);
+    free(in);
+    free(msg);
+}
+
+/* 10 million empty continuation frames: refused with 1009 once their
+ * charges pass the limit (16 MiB / 64 = 262144 frames), after reading no
+ * more than those frames; every later feed returns at once. */
+static void test_conn_ten_million_empty_fragments_are_refused(void **state)
+{
+    (void)state;
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    cfg.max_message_size = (size_t)16 << 20;
+    enum { CHUNK = 100000 };
+    uint8_t *chunk = malloc(CHUNK * 6);
+    assert_non_null(chunk);
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, &cfg, &CB, &tm, &r);
+    uint8_t first[8];
+    size_t n = put_frame(first, 0, WSIO_OP_BINARY, NULL, 0, 1);
+    assert_int_equal(wsio_conn_feed(c, first, n), n);
+    size_t fed_frames = 1;
+    ssize_t got = 0;
+    int feeds = 0;
+    for (long sent = 0; sent < 10000000; sent += CHUNK) {
+        size_t len = 0;
+        for (int i = 0; i < CHUNK; i++)
+            len += put_frame(chunk + len, 0, WSIO_OP_CONTINUATION, NULL, 0, 1);
+        got = wsio_conn_feed(c, chunk, len);
+        feeds++;
+        if (got < 0)
+            break;
+        fed_frames += (size_t)got / 6;
+    }
+    assert_int_equal(got, WSIO_ETOOMANYFRAGS);
+    assert_int_equal(output_close_code(c), 1009);
+    uint64_t offset = 0;
+    assert_int_equal(wsio_conn_error(c, &offset), WSIO_ETOOMANYFRAGS);
+    /* The first frame costs its payload (0), each continuation 64. */
+    assert_int_equal(offset / 6, ((size_t)16 << 20) / 64 + 1);
+    assert_true(fed_frames <= ((size_t)16 << 20) / 64 + 1);
+    assert_int_equal(feeds, 3);
+    assert_int_equal(wsio_conn_feed(c, chunk, 6), WSIO_ETOOMANYFRAGS);
+    wsio_conn_free(c);
+    free(chunk);
+}
+
+/* max_fragments, when set, is an extra cap on top of the charge. */
+static void test_conn_max_fragments_is_an_optional_cap(void **state)
+{
+    (void)state;
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    uint8_t in[64];
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        n += put_frame(in + n, i == 4, i ? WSIO_OP_CONTINUATION : WSIO_OP_TEXT,
+                       "a", 1, 1);
+    for (int cap = 0; cap <= 4; cap += 4) {
+        cfg.max_fragments = (size_t)cap;
+        test_mem tm;
+        rec r;
+        wsio_conn *c = new_conn(WSIO_ROLE_SERVER, &cfg, &CB, &tm, &r);
+        uint8_t copy[64];
+        memcpy(copy, in, n);
+        ssize_t got = wsio_conn_feed(c, copy, n);
+        if (cap)
+            assert_int_equal(got, WSIO_ETOOMANYFRAGS);
+        else
+            assert_int_equal(got, n);
         wsio_conn_free(c);
     }
 }
@@ -1462,7 +1676,7 @@ static void test_conn_user_role_and_want_read(void **state)
     wsio_conn_config_default(&cfg);
     assert_int_equal(cfg.max_message_size, 1 << 20);
     assert_int_equal(cfg.max_frame_size, 1 << 20);
-    assert_int_equal(cfg.max_fragments, 1024);
+    assert_int_equal(cfg.max_fragments, 0);
     assert_int_equal(cfg.auto_pong, 1);
     assert_int_equal(cfg.check_outgoing_utf8, 1);
     assert_null(wsio_message_encode(NULL, WSIO_OP_PING, "x", 1));
@@ -1798,11 +2012,13 @@ static void test_conn_send_direct_refuses_or_queues_what_it_cannot_write(
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conn_feed_reference_stream_same_events_in_every_split),
+        cmocka_unit_test(
+            test_conn_feed_reference_stream_same_events_in_every_split),
         cmocka_unit_test(test_conn_feed_whole_message_is_zero_copy),
         cmocka_unit_test(test_conn_feed_fails_on_each_rule_with_its_close_code),
         cmocka_unit_test(test_conn_feed_fails_on_unmasked_client_frame),
-        cmocka_unit_test(test_conn_feed_fails_on_length_top_bit_and_control_size),
+        cmocka_unit_test(
+            test_conn_feed_fails_on_length_top_bit_and_control_size),
         cmocka_unit_test(test_conn_feed_invalid_utf8_fails_mid_frame),
         cmocka_unit_test(test_conn_callback_error_fails_with_mapped_code),
         cmocka_unit_test(test_conn_close_codes_echoed_or_rejected),
@@ -1816,6 +2032,12 @@ int main(void)
         cmocka_unit_test(test_conn_stream_pieces_follow_bytes),
         cmocka_unit_test(test_conn_stream_fails_utf8_before_delivering),
         cmocka_unit_test(test_conn_ping_burst_gets_a_pong_each),
+        cmocka_unit_test(test_conn_pongs_coalesce_while_output_stalls),
+        cmocka_unit_test(test_conn_pong_replaced_only_while_last_and_unstarted),
+        cmocka_unit_test(test_conn_output_marks_stop_and_resume_reading),
+        cmocka_unit_test(test_conn_small_fragments_of_a_big_message_pass),
+        cmocka_unit_test(test_conn_ten_million_empty_fragments_are_refused),
+        cmocka_unit_test(test_conn_max_fragments_is_an_optional_cap),
         cmocka_unit_test(test_conn_send_fragment_checks_order_and_utf8),
         cmocka_unit_test(test_conn_client_masks_each_frame_with_fresh_key),
         cmocka_unit_test(test_conn_client_mask_hook_failure_fails_the_send),
