@@ -564,7 +564,9 @@ typedef struct wsio_server_stats {
     uint64_t http_requests;     /* plain HTTP requests answered */
     uint64_t messages_in, messages_out;
     uint64_t bytes_in, bytes_out; /* on the wire, frame headers included */
-    uint64_t messages_dropped;  /* by the backpressure policy */
+    uint64_t messages_dropped;  /* not queued by the backpressure policy:
+                                   WSIO_EDROPPED (DROP, broadcasts and
+                                   topics), WSIO_EQUEUEFULL (QUEUE) */
     uint64_t accept_errors;     /* accept() failures (EMFILE ...) */
     uint64_t memory_in_use;     /* bytes the connections hold now (see
                                    memory_budget) */
