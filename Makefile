@@ -520,6 +520,13 @@ $(BUILD)/bench/%: bench/%.c $(HEADERS) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
 
+# The load generator speaks wss:// (--tls) where OpenSSL is (TLS=1).
+LOADGEN_TLS_FLAGS = $(if $(filter 1,$(TLS)),-DLOADGEN_TLS $(SSL_CFLAGS))
+LOADGEN_TLS_LIBS = $(if $(filter 1,$(TLS)),$(SSL_LIBS))
+$(BUILD)/bench/loadgen: bench/loadgen.c $(HEADERS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic $(LOADGEN_TLS_FLAGS) -o $@ $< $(STATIC_LIB) $(LOADGEN_TLS_LIBS) $(LIB_LDLIBS)
+
 # The floor of the comparison: no wsio in it.
 $(BUILD)/bench/tcp_echo: bench/peers/tcp_echo.c
 	@mkdir -p $(dir $@)
