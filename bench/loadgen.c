@@ -15,8 +15,9 @@
  *   connect    open C connections (handshakes/s), then read the server's
  *              resident memory (--server-pid) and divide the growth by C.
  * --raw speaks plain TCP instead (no handshake, no framing, the same
- * payload bytes) against a TCP echo server: the floor the WebSocket servers
- * are measured against.
+ * payload bytes) against a TCP echo or fan-out server (bench/peers/
+ * tcp_echo.c): the floor the WebSocket servers are measured against.
+ * --tls speaks wss:// (OpenSSL builds).
  *
  * Each payload starts with a 16-byte stamp {u32 connection or sender id,
  * u32 sequence, u64 send time in ns}, and the rest is a fixed pseudo-random
@@ -1053,8 +1054,8 @@ static void usage(FILE *f)
             "  --duration SEC       measured time (5)\n"
             "  --warmup SEC         time before measuring (1); in connect mode "
             "the settling time before reading memory\n"
-            "  --raw                plain TCP, no WebSocket (against a TCP "
-            "echo server)\n"
+            "  --raw                plain TCP, no WebSocket (against "
+            "bench/peers/tcp_echo.c)\n"
             "  --cpu                print CPU use (this process and, with "
             "--server-pid, the server's)\n"
             "  --server-pid PID     the server process, for --cpu and connect "
@@ -1157,10 +1158,6 @@ static opts parse_opts(int argc, char **argv)
 #endif
     if (o.tls && o.raw) {
         fprintf(stderr, "loadgen: --tls speaks WebSocket: not with --raw\n");
-        exit(2);
-    }
-    if (o.raw && o.mode == MODE_BROADCAST) {
-        fprintf(stderr, "loadgen: --raw has no broadcast mode\n");
         exit(2);
     }
     if (!o.sources)
