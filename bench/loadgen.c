@@ -90,8 +90,8 @@ typedef struct opts {
     int server_pid;      /* 0: unknown */
     unsigned sources;    /* 127.0.0.x source addresses; 0: automatic */
     unsigned concurrency; /* handshakes in progress at once */
-    int tls;             /* wss:// (built with LOADGEN_TLS) */
-    int echo_after;      /* connect mode: each connection echoes once */
+    int tls;              /* wss:// (built with LOADGEN_TLS) */
+    int echo_after;       /* connect mode: each connection echoes once */
 } opts;
 
 typedef struct conn {
@@ -143,7 +143,7 @@ typedef struct lg {
     uint64_t sent;
     unsigned *bc_left;   /* broadcast: receivers still to get seq % P */
     cpu_sample cpu0, cpu1;
-    uint64_t echoed;     /* echo replies received (connect --echo-after) */
+    uint64_t echoed; /* echo replies received (connect --echo-after) */
     /* Counters of the server's system calls, one per thread; sc_n is 0
      * when they are not available here. */
     int sc_fd[MAX_SERVER_THREADS];
@@ -338,9 +338,8 @@ static void syscalls_open(lg *g)
         a.config = (uint64_t)id;
         a.disabled = 1;
         int fd = g->sc_n < MAX_SERVER_THREADS
-                     ? (int)syscall(SYS_perf_event_open, &a,
-                                    atoi(e->d_name), -1, -1,
-                                    PERF_FLAG_FD_CLOEXEC)
+                     ? (int)syscall(SYS_perf_event_open, &a, atoi(e->d_name),
+                                    -1, -1, PERF_FLAG_FD_CLOEXEC)
                      : -1;
         if (fd < 0) {
             complete = 0;
@@ -431,7 +430,8 @@ static ssize_t conn_send(conn *c, const void *p, size_t n)
 #ifdef LOADGEN_TLS
     if (c->ssl) {
         errno = 0;
-        return tls_result(c, SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n));
+        return tls_result(c,
+                          SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n));
     }
 #endif
     return send(c->fd, p, n, MSG_NOSIGNAL);
@@ -442,7 +442,8 @@ static ssize_t conn_recv(conn *c, void *p, size_t n)
 #ifdef LOADGEN_TLS
     if (c->ssl) {
         errno = 0;
-        return tls_result(c, SSL_read(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n));
+        return tls_result(c,
+                          SSL_read(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n));
     }
 #endif
     return recv(c->fd, p, n, 0);
@@ -1338,7 +1339,8 @@ int main(int argc, char **argv)
                    sc_per, syscalls);
         else
             printf("  server system calls per %s: n/a (cannot trace "
-                   "raw_syscalls:sys_enter here)\n", unit);
+                   "raw_syscalls:sys_enter here)\n",
+                   unit);
     }
     if (o->echo_after)
         printf("  echoed after idling: %llu of %u connections\n",
@@ -1351,8 +1353,8 @@ int main(int argc, char **argv)
            "anon_per_conn_bytes=%ld srv_us_per_unit=%.4f "
            "syscalls_per_unit=%.4f open=%u echoed=%llu failures=%llu\n",
            names[o->mode], o->raw, o->conns, o->inflight, o->size, wall, rate,
-           p50, p99, hs_rate, lg_cpu, srv_cpu, other_cpu, rss0, rss1, anon0, anon1,
-           per_conn, anon_per_conn, srv_us, sc_per, g.open,
+           p50, p99, hs_rate, lg_cpu, srv_cpu, other_cpu, rss0, rss1, anon0,
+           anon1, per_conn, anon_per_conn, srv_us, sc_per, g.open,
            (unsigned long long)g.echoed, (unsigned long long)g.failures);
     syscalls_close(&g);
 #ifdef LOADGEN_TLS

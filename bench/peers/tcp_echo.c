@@ -33,8 +33,8 @@ typedef struct peer {
     int fd;
     size_t off, len; /* unsent bytes: buf[off..len) */
     unsigned char *buf;
-    size_t cap;      /* broadcast: buf's size, grown on demand */
-    size_t index;    /* broadcast: place in peers[] */
+    size_t cap;   /* broadcast: buf's size, grown on demand */
+    size_t index; /* broadcast: place in peers[] */
 } peer;
 
 /* Broadcast mode: every connection, to send each read to. */
