@@ -462,6 +462,7 @@ help:
 	@echo "redis          libwsio-redis (pub/sub broker on hiredis); part of all when hiredis is found"
 	@echo "redis-test     the module and two chats against a real redis-server (part of test)"
 	@echo "bench-redis    deliveries/s and latency across two servers through Redis"
+	@echo "bench-100k     100,000 idle connections to the echo example, RSS per connection, one echo each"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "libuv-test     the chat inside libuv (build/examples/chat-uv): round trips, browser"
 	@echo "tutorial-test  run docs/tutorial.md's programs (check-tutorial: its C blocks are files)"
@@ -519,6 +520,19 @@ bench: bench-build
 $(BUILD)/bench/%: bench/%.c $(HEADERS) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
+
+# 100,000 idle connections to the echo example, then one echo on each
+# (bench only, not CI; raises RLIMIT_NOFILE, says what limits it).
+.PHONY: bench-100k
+bench-100k:
+	BUILD=$(BUILD) bench/idle100k.sh
+
+# The load generator speaks wss:// (--tls) where OpenSSL is (TLS=1).
+LOADGEN_TLS_FLAGS = $(if $(filter 1,$(TLS)),-DLOADGEN_TLS $(SSL_CFLAGS))
+LOADGEN_TLS_LIBS = $(if $(filter 1,$(TLS)),$(SSL_LIBS))
+$(BUILD)/bench/loadgen: bench/loadgen.c $(HEADERS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic $(LOADGEN_TLS_FLAGS) -o $@ $< $(STATIC_LIB) $(LOADGEN_TLS_LIBS) $(LIB_LDLIBS)
 
 # The floor of the comparison: no wsio in it.
 $(BUILD)/bench/tcp_echo: bench/peers/tcp_echo.c

@@ -10,7 +10,11 @@
 # npm ci in bench/ from the committed package-lock.json), builds wsio, the
 # load generator and the C peers, then runs each workload against each
 # server: wsio's examples, uWebSockets.js, Node's ws, libwebsockets, and a
-# raw TCP echo server (the floor: the same payload bytes, no WebSocket).
+# raw TCP echo or fan-out server (the floor: the same payload bytes, no
+# WebSocket). The wss-* workloads are the same over TLS (wsio with
+# libwsio-tls, uWebSockets.js's SSLApp, ws on Node's https; a test
+# certificate from tests/tls/make_certs.sh); libwebsockets and the raw TCP
+# floor have no TLS peer here.
 # A fresh server is started for every run, pinned to core SERVER_CPU (0),
 # with the load generator on LG_CPU (1); servers listen on 127.0.0.1 only
 # and are stopped by PID.
@@ -25,6 +29,15 @@
 #   INSTALL=0       skip apt-get and npm (use what is there)
 #   BUILD=build     wsio's build directory;  OUT=$BUILD/bench/compare
 #   PORT_BASE=21000 first port tried
+#
+# Each row has the server's CPU time per message (per delivery for
+# broadcast, per handshake for connect): /proc/PID/stat utime+stime over
+# the measured window, divided by the messages - the figure that still
+# ranks servers when the load generator is the limit - and its ratio to
+# the raw TCP server's in the same round; and the server's system calls per
+# message, counted by the kernel's raw_syscalls:sys_enter tracepoint (what
+# `perf stat -e raw_syscalls:sys_enter` reads) over the same window, or
+# "n/a" where tracing is not permitted.
 #
 # Output: a line per run, then a markdown table ($OUT/table.md); raw
 # load generator output and server logs stay in $OUT. Exit status 1 when
@@ -50,7 +63,8 @@ BUILD=${BUILD:-build}
 OUT=${OUT:-$BUILD/bench/compare}
 PORT_BASE=${PORT_BASE:-21000}
 
-# name | loadgen mode | C | P | S  (the workloads of the Performance issue)
+# name | loadgen mode | C | P | S | ws or wss  (the workloads of the
+# Performance issues; wss: the same over TLS)
 ALL_WORKLOADS="
 echo-32-p1|echo|100|1|32
 echo-32-p16|echo|100|16|32
@@ -64,6 +78,9 @@ echo-64k-c10-p4|echo|10|4|65536
 bcast-64-p1|broadcast|1000|1|64
 bcast-64-p8|broadcast|1000|8|64
 connect-10k|connect|10000|1|32
+wss-echo-32-p16|echo|100|16|32|wss
+wss-echo-64k-c10-p4|echo|10|4|65536|wss
+wss-bcast-64-p8|broadcast|1000|8|64|wss
 "
 WORKLOADS=${WORKLOADS:-$(echo "$ALL_WORKLOADS" | cut -d'|' -f1 | xargs)}
 
@@ -112,6 +129,18 @@ case " $SERVERS " in
 esac
 LOADGEN=$BUILD/bench/loadgen
 
+# wss rows: a test certificate, and a wsio and load generator built with TLS.
+CERTS=$OUT/certs
+case " $WORKLOADS " in
+*" wss-"*)
+    mkdir -p "$CERTS"
+    [ -f "$CERTS/server.pem" ] || sh tests/tls/make_certs.sh "$CERTS" \
+        || die "cannot make test certificates (openssl)"
+    "$LOADGEN" --help | grep -q 'not in this build' \
+        && log "compare.sh: warning: the load generator has no TLS (no OpenSSL): wss rows fail"
+    ;;
+esac
+
 # Room for 10000 connections in the server and in the load generator
 # (each inherits this shell's limit).
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
@@ -126,33 +155,35 @@ FAILED=0
 
 # ---- servers -----------------------------------------------------------
 
-# server_cmd NAME MODE PORT - the command line of a server, or nothing when
-# that server has no such mode.
+# server_cmd NAME MODE PORT PROTO - the command line of a server, or
+# nothing when that server has no such mode.
 server_cmd() {
-    local name=$1 mode=$2 port=$3 kind=echo
+    local name=$1 mode=$2 port=$3 proto=${4:-ws} kind=echo tls=""
     [ "$mode" = broadcast ] && kind=broadcast
+    [ "$proto" = wss ] && tls="--tls-cert $CERTS/server.pem --tls-key $CERTS/server.key"
     case $name in
-    wsio) echo "$BUILD/examples/$kind --host 127.0.0.1 --port $port --max-per-addr 0 --handshake-rate 0" ;;
-    uws) echo "node bench/peers/uws_server.mjs --host 127.0.0.1 --port $port --mode $kind" ;;
-    ws) echo "node bench/peers/ws_server.mjs --host 127.0.0.1 --port $port --mode $kind" ;;
-    lws) echo "$BUILD/bench/lws_server --host 127.0.0.1 --port $port --mode $kind" ;;
-    tcp) [ "$kind" = echo ] && echo "$BUILD/bench/tcp_echo --host 127.0.0.1 --port $port" ;;
+    wsio) echo "$BUILD/examples/$kind --host 127.0.0.1 --port $port --max-per-addr 0 --handshake-rate 0 $tls" ;;
+    uws) echo "node bench/peers/uws_server.mjs --host 127.0.0.1 --port $port --mode $kind $tls" ;;
+    ws) echo "node bench/peers/ws_server.mjs --host 127.0.0.1 --port $port --mode $kind $tls" ;;
+    lws) [ -z "$tls" ] && echo "$BUILD/bench/lws_server --host 127.0.0.1 --port $port --mode $kind" ;;
+    tcp) [ -z "$tls" ] && echo "$BUILD/bench/tcp_echo --host 127.0.0.1 --port $port --mode $kind" ;;
     esac
 }
 
 NEXT_PORT=$PORT_BASE
 SERVER_PID=""
 
-# start_server NAME MODE LOG - start it pinned, wait for its "listening"
-# line; sets SERVER_PID and PORT. Tries the next port when one is taken.
+# start_server NAME MODE LOG PROTO - start it pinned, wait for its
+# "listening" line; sets SERVER_PID and PORT. Tries the next port when one
+# is taken.
 start_server() {
-    local name=$1 mode=$2 slog=$3 tries
+    local name=$1 mode=$2 slog=$3 proto=$4 tries
     for tries in 1 2 3 4 5; do
         PORT=$NEXT_PORT
         NEXT_PORT=$((NEXT_PORT + 1))
         [ "$NEXT_PORT" -gt 32000 ] && NEXT_PORT=$PORT_BASE
         local cmd
-        cmd=$(server_cmd "$name" "$mode" "$PORT")
+        cmd=$(server_cmd "$name" "$mode" "$PORT" "$proto")
         taskset -c "$SERVER_CPU" $cmd >"$slog" 2>&1 &
         SERVER_PID=$!
         local i
@@ -205,14 +236,15 @@ field() { # field KEY LINE
 
 for wl in $WORKLOADS; do
     spec=$(echo "$ALL_WORKLOADS" | grep "^$wl|") || die "unknown workload $wl"
-    IFS='|' read -r _ mode c p s <<EOF
+    IFS='|' read -r _ mode c p s proto <<EOF
 $spec
 EOF
+    proto=${proto:-ws}
     for srv in $SERVERS; do
-        [ -n "$(server_cmd "$srv" "$mode" 0)" ] || continue
+        [ -n "$(server_cmd "$srv" "$mode" 0 "$proto")" ] || continue
         for run in $(seq 1 "$RUNS"); do
             base=$OUT/$wl.$srv.$run
-            if ! start_server "$srv" "$mode" "$base.server.log"; then
+            if ! start_server "$srv" "$mode" "$base.server.log" "$proto"; then
                 log "$wl $srv run $run: server did not start (see $base.server.log)"
                 printf '%s\t%s\t%s\tERROR\n' "$wl" "$srv" "$run" >> "$RESULTS"
                 FAILED=1
@@ -220,6 +252,7 @@ EOF
             fi
             raw=""
             [ "$srv" = tcp ] && raw=--raw
+            [ "$proto" = wss ] && raw=--tls
             taskset -c "$LG_CPU" "$LOADGEN" "$mode" --port "$PORT" -c "$c" -p "$p" -s "$s" \
                 --duration "$DURATION" --warmup "$WARMUP" --cpu --server-pid "$SERVER_PID" \
                 $raw >"$base.loadgen.log" 2>&1
@@ -234,21 +267,24 @@ EOF
                 printf '%s\t%s\t%s\tERROR\n' "$wl" "$srv" "$run" >> "$RESULTS"
                 continue
             fi
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$srv" "$run" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$srv" "$run" \
                 "$(field rate "$line")" "$(field p50_us "$line")" "$(field p99_us "$line")" \
                 "$(field hs_rate "$line")" "$(field per_conn_bytes "$line")" \
                 "$(field anon_per_conn_bytes "$line")" "$(field lg_cpu "$line")" \
                 "$(field srv_cpu "$line")" "$(field failures "$line")" "$mode" \
-                "$(field other_cpu "$line")" >> "$RESULTS"
+                "$(field other_cpu "$line")" "$(field srv_us_per_unit "$line")" \
+                "$(field syscalls_per_unit "$line")" >> "$RESULTS"
             if [ "$mode" = connect ]; then
-                log "$(printf '%-16s %-5s run %s: %8s handshakes/s, %6s B/conn RSS (%s anon), CPU srv %s%% lg %s%% other %s%%' \
+                log "$(printf '%-16s %-5s run %s: %8s handshakes/s, %6s B/conn RSS (%s anon), srv %s us %s syscalls /handshake, CPU srv %s%% lg %s%% other %s%%' \
                     "$wl" "$srv" "$run" "$(field hs_rate "$line")" "$(field per_conn_bytes "$line")" \
-                    "$(field anon_per_conn_bytes "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
+                    "$(field anon_per_conn_bytes "$line")" "$(field srv_us_per_unit "$line")" \
+                    "$(field syscalls_per_unit "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
                     "$(field other_cpu "$line")")"
             else
-                log "$(printf '%-16s %-5s run %s: %10s msg/s, p50 %s us, p99 %s us, CPU srv %s%% lg %s%% other %s%%' \
+                log "$(printf '%-16s %-5s run %s: %10s msg/s, p50 %s us, p99 %s us, srv %s us %s syscalls /msg, CPU srv %s%% lg %s%% other %s%%' \
                     "$wl" "$srv" "$run" "$(field rate "$line")" "$(field p50_us "$line")" \
-                    "$(field p99_us "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
+                    "$(field p99_us "$line")" "$(field srv_us_per_unit "$line")" \
+                    "$(field syscalls_per_unit "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
                     "$(field other_cpu "$line")")"
             fi
         done
@@ -258,7 +294,8 @@ done
 # ---- table -------------------------------------------------------------
 
 # Medians per workload and server; the ratio is wsio's median over the
-# peer's (for connect: handshakes/s, and bytes per connection).
+# peer's (for connect: handshakes/s, and bytes per connection); "x raw" is
+# the server's CPU per message over the raw TCP server's in the workload.
 awk -F'\t' -v order="$WORKLOADS" -v servers="$SERVERS" '
 function median(s,    a, n, i, j, t) {
     n = split(s, a, " ")
@@ -277,6 +314,11 @@ function fmt(x) {
     if (x + 0 >= 1e4) return sprintf("%.1fk", x / 1e3)
     return sprintf("%.0f", x)
 }
+function us(x) {
+    if (x == "" || x + 0 < 0) return "n/a"
+    return x + 0 >= 10 ? sprintf("%.1f", x) : sprintf("%.3f", x)
+}
+function xraw(x, r) { return (x != "" && x + 0 > 0 && r != "" && r + 0 > 0) ? sprintf("%.2f", x / r) : "-" }
 function spread(s, m) { minmax(s); return m > 0 ? sprintf("±%.0f%%", 50 * (MAX - MIN) / m) : "-" }
 function add(k, v) { vals[k] = (k in vals) ? vals[k] " " v : v }
 $4 == "ERROR" { err[$1 SUBSEP $2]++; next }
@@ -285,43 +327,50 @@ $4 == "ERROR" { err[$1 SUBSEP $2]++; next }
     add(k SUBSEP "rate", $4); add(k SUBSEP "p50", $5); add(k SUBSEP "p99", $6)
     add(k SUBSEP "hs", $7); add(k SUBSEP "mem", $8); add(k SUBSEP "anon", $9)
     add(k SUBSEP "lg", $10); add(k SUBSEP "srv", $11); add(k SUBSEP "oth", $14)
+    add(k SUBSEP "us", $15); add(k SUBSEP "sc", $16)
     fails[k] += $12; mode[$1] = $13; seen[k] = 1
 }
 END {
     nw = split(order, W, " "); ns = split(servers, S, " ")
-    print "| workload | server | msg/s (median) | spread | p50 µs | p99 µs | wsio / this | server CPU % | loadgen CPU % | other CPU % |"
-    print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    print "| workload | server | msg/s (median) | spread | p50 µs | p99 µs | wsio / this | server CPU µs / msg | × raw TCP (CPU / msg) | server syscalls / msg | server CPU % | loadgen CPU % | other CPU % |"
+    print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for (w = 1; w <= nw; w++) {
         if (mode[W[w]] == "connect") continue
         base = median(vals[W[w] SUBSEP "wsio" SUBSEP "rate"])
+        rawus = median(vals[W[w] SUBSEP "tcp" SUBSEP "us"])
         for (i = 1; i <= ns; i++) {
             k = W[w] SUBSEP S[i]
-            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | |\n", W[w], S[i]; continue }
+            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | | | | |\n", W[w], S[i]; continue }
             m = median(vals[k SUBSEP "rate"])
             ratio = (base != "" && m > 0) ? sprintf("%.2f", base / m) : "-"
             note = fails[k] ? " (VALIDATION FAILED)" : ""
-            printf "| %s | %s%s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
+            u = median(vals[k SUBSEP "us"])
+            printf "| %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
                 spread(vals[k SUBSEP "rate"], m), fmt(median(vals[k SUBSEP "p50"])),
-                fmt(median(vals[k SUBSEP "p99"])), ratio, median(vals[k SUBSEP "srv"]),
+                fmt(median(vals[k SUBSEP "p99"])), ratio, us(u), xraw(u, rawus),
+                us(median(vals[k SUBSEP "sc"])), median(vals[k SUBSEP "srv"]),
                 median(vals[k SUBSEP "lg"]), median(vals[k SUBSEP "oth"])
         }
     }
     for (w = 1; w <= nw; w++) {
         if (mode[W[w]] != "connect") continue
         print ""
-        print "| workload | server | handshakes/s (median) | spread | wsio / this | RSS bytes per idle connection | RssAnon bytes per connection | wsio / this (RSS) | server CPU % | loadgen CPU % | other CPU % |"
-        print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        print "| workload | server | handshakes/s (median) | spread | wsio / this | RSS bytes per idle connection | RssAnon bytes per connection | wsio / this (RSS) | server CPU µs / handshake | × raw TCP (CPU / connection) | server syscalls / handshake | server CPU % | loadgen CPU % | other CPU % |"
+        print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         base = median(vals[W[w] SUBSEP "wsio" SUBSEP "hs"])
         bmem = median(vals[W[w] SUBSEP "wsio" SUBSEP "mem"])
+        rawus = median(vals[W[w] SUBSEP "tcp" SUBSEP "us"])
         for (i = 1; i <= ns; i++) {
             k = W[w] SUBSEP S[i]
-            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | | |\n", W[w], S[i]; continue }
+            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | | | | | |\n", W[w], S[i]; continue }
             m = median(vals[k SUBSEP "hs"]); mm = median(vals[k SUBSEP "mem"])
             note = fails[k] ? " (VALIDATION FAILED)" : ""
-            printf "| %s | %s%s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
+            u = median(vals[k SUBSEP "us"])
+            printf "| %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
                 spread(vals[k SUBSEP "hs"], m), (base != "" && m > 0) ? sprintf("%.2f", base / m) : "-",
                 mm, median(vals[k SUBSEP "anon"]),
                 (bmem != "" && mm > 0) ? sprintf("%.2f", bmem / mm) : "-",
+                us(u), xraw(u, rawus), us(median(vals[k SUBSEP "sc"])),
                 median(vals[k SUBSEP "srv"]), median(vals[k SUBSEP "lg"]), median(vals[k SUBSEP "oth"])
         }
     }
@@ -335,5 +384,9 @@ echo
 echo "spread: half the range of the runs, relative to the median. CPU: % of one core over the measured"
 echo "window (server: /proc/PID/stat utime+stime; loadgen: getrusage). A loadgen near 100% means the"
 echo "figure is the load generator's limit, not the server's. Other: the rest of the machine's busy"
-echo "time (/proc/stat) - other processes sharing the cores; near 0 on a quiet machine. Raw logs: $OUT/"
+echo "time (/proc/stat) - other processes sharing the cores; near 0 on a quiet machine. CPU / msg: the"
+echo "server's utime+stime over the window per message (broadcast: per delivery; connect: per handshake),"
+echo "x raw TCP: over the raw TCP server's in the same round (- where there is none: wss). Syscalls / msg:"
+echo "the tracepoint raw_syscalls:sys_enter on every server thread over the window (n/a: tracing not"
+echo "permitted here). Raw logs: $OUT/"
 exit $FAILED

@@ -15,8 +15,9 @@
  *   connect    open C connections (handshakes/s), then read the server's
  *              resident memory (--server-pid) and divide the growth by C.
  * --raw speaks plain TCP instead (no handshake, no framing, the same
- * payload bytes) against a TCP echo server: the floor the WebSocket servers
- * are measured against.
+ * payload bytes) against a TCP echo or fan-out server (bench/peers/
+ * tcp_echo.c): the floor the WebSocket servers are measured against.
+ * --tls speaks wss:// (OpenSSL builds).
  *
  * Each payload starts with a 16-byte stamp {u32 connection or sender id,
  * u32 sequence, u64 send time in ns}, and the rest is a fixed pseudo-random
@@ -34,6 +35,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -41,11 +43,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <linux/perf_event.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #include "wsio.h"
 
@@ -55,6 +66,8 @@
 
 #define STAMP_LEN 16
 #define CLOSE_WAIT_S 2.0
+/* Server threads whose system calls are counted. */
+#define MAX_SERVER_THREADS 256
 /* Latency histogram: 1 us buckets up to this, the rest in the last one. */
 #define HIST_US (1u << 21)
 
@@ -77,6 +90,8 @@ typedef struct opts {
     int server_pid;      /* 0: unknown */
     unsigned sources;    /* 127.0.0.x source addresses; 0: automatic */
     unsigned concurrency; /* handshakes in progress at once */
+    int tls;              /* wss:// (built with LOADGEN_TLS) */
+    int echo_after;       /* connect mode: each connection echoes once */
 } opts;
 
 typedef struct conn {
@@ -92,6 +107,9 @@ typedef struct conn {
     uint32_t next_send; /* sequence number of the next message sent */
     uint32_t next_recv; /* sequence number expected next */
     int close_sent;
+#ifdef LOADGEN_TLS
+    SSL *ssl;
+#endif
 } conn;
 
 typedef struct cpu_sample {
@@ -125,6 +143,14 @@ typedef struct lg {
     uint64_t sent;
     unsigned *bc_left;   /* broadcast: receivers still to get seq % P */
     cpu_sample cpu0, cpu1;
+    uint64_t echoed; /* echo replies received (connect --echo-after) */
+    /* Counters of the server's system calls, one per thread; sc_n is 0
+     * when they are not available here. */
+    int sc_fd[MAX_SERVER_THREADS];
+    unsigned sc_n;
+#ifdef LOADGEN_TLS
+    SSL_CTX *tls;
+#endif
 } lg;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -254,6 +280,192 @@ static cpu_sample cpu_now(const lg *g)
     return s;
 }
 
+/* ---- the server's system calls ---------------------------------------- */
+
+/* The kernel's count of system calls the server enters: the tracepoint
+ * raw_syscalls:sys_enter, what `perf stat -e raw_syscalls:sys_enter -p PID`
+ * reads, here started and stopped exactly at the measured window's edges.
+ * Threads the server starts later are not counted. Where tracing is not
+ * permitted (perf_event_paranoid, no tracefs) there is no figure. */
+
+static long sys_enter_tracepoint(void)
+{
+    static const char *const paths[] = {
+        "/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
+        "/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        FILE *f = fopen(paths[i], "r");
+        if (!f)
+            continue;
+        long id = -1;
+        if (fscanf(f, "%ld", &id) != 1)
+            id = -1;
+        fclose(f);
+        if (id >= 0)
+            return id;
+    }
+    return -1;
+}
+
+static void syscalls_close(lg *g)
+{
+    for (unsigned i = 0; i < g->sc_n; i++)
+        close(g->sc_fd[i]);
+    g->sc_n = 0;
+}
+
+/* syscalls_open - a disabled counter on every thread of the server; none
+ * at all when one cannot be had (a partial count would mislead). */
+static void syscalls_open(lg *g)
+{
+    long id = g->o.server_pid ? sys_enter_tracepoint() : -1;
+    if (id < 0)
+        return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", g->o.server_pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    int complete = 1;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        struct perf_event_attr a;
+        memset(&a, 0, sizeof a);
+        a.size = sizeof a;
+        a.type = PERF_TYPE_TRACEPOINT;
+        a.config = (uint64_t)id;
+        a.disabled = 1;
+        int fd = g->sc_n < MAX_SERVER_THREADS
+                     ? (int)syscall(SYS_perf_event_open, &a, atoi(e->d_name),
+                                    -1, -1, PERF_FLAG_FD_CLOEXEC)
+                     : -1;
+        if (fd < 0) {
+            complete = 0;
+            break;
+        }
+        g->sc_fd[g->sc_n++] = fd;
+    }
+    closedir(d);
+    if (!complete)
+        syscalls_close(g);
+}
+
+static void syscalls_switch(const lg *g, unsigned long request)
+{
+    for (unsigned i = 0; i < g->sc_n; i++)
+        ioctl(g->sc_fd[i], request, 0);
+}
+
+/* syscalls_read - the count since enabled, or -1 without counters. */
+static double syscalls_read(const lg *g)
+{
+    if (!g->sc_n)
+        return -1;
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < g->sc_n; i++) {
+        uint64_t v;
+        if (read(g->sc_fd[i], &v, sizeof v) != (ssize_t)sizeof v)
+            return -1;
+        sum += v;
+    }
+    return (double)sum;
+}
+
+/* measure_start, measure_stop - the edges of the measured window. */
+static void measure_start(lg *g)
+{
+    syscalls_switch(g, PERF_EVENT_IOC_ENABLE);
+    g->cpu0 = cpu_now(g);
+}
+
+static void measure_stop(lg *g)
+{
+    g->cpu1 = cpu_now(g);
+    syscalls_switch(g, PERF_EVENT_IOC_DISABLE);
+}
+
+/* ---- TLS (wss://) ------------------------------------------------------ */
+
+/* conn_send, conn_recv - send(2) and recv(2), through TLS with --tls, with
+ * their return convention: -1 and errno EAGAIN when the socket (or the TLS
+ * handshake, which the first SSL_write/SSL_read drive) must wait. */
+#ifdef LOADGEN_TLS
+static ssize_t tls_result(conn *c, int r)
+{
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+        return 0;
+    if (e != SSL_ERROR_SYSCALL)
+        errno = EPROTO;
+    return -1;
+}
+
+static void tls_setup(lg *g)
+{
+    if (!g->o.tls)
+        return;
+    g->tls = SSL_CTX_new(TLS_client_method());
+    if (!g->tls) {
+        fprintf(stderr, "loadgen: cannot make a TLS context\n");
+        exit(1);
+    }
+    /* A bench on loopback against a test certificate: not verified. */
+    SSL_CTX_set_verify(g->tls, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_mode(g->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+#endif
+
+static ssize_t conn_send(conn *c, const void *p, size_t n)
+{
+#ifdef LOADGEN_TLS
+    if (c->ssl) {
+        errno = 0;
+        return tls_result(c,
+                          SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n));
+    }
+#endif
+    return send(c->fd, p, n, MSG_NOSIGNAL);
+}
+
+static ssize_t conn_recv(conn *c, void *p, size_t n)
+{
+#ifdef LOADGEN_TLS
+    if (c->ssl) {
+        errno = 0;
+        return tls_result(c,
+                          SSL_read(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n));
+    }
+#endif
+    return recv(c->fd, p, n, 0);
+}
+
+/* tls_start - the client side of TLS on a connected socket; 0 or -1. */
+static int tls_start(lg *g, conn *c)
+{
+#ifdef LOADGEN_TLS
+    if (!g->tls)
+        return 0;
+    c->ssl = SSL_new(g->tls);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+        return -1;
+    SSL_set_connect_state(c->ssl);
+#else
+    (void)g;
+    (void)c;
+#endif
+    return 0;
+}
+
 /* ---- latency ----------------------------------------------------------- */
 
 static void record_latency(lg *g, uint64_t sent_ns, uint64_t now)
@@ -379,6 +591,10 @@ static void conn_finish(lg *g, conn *c)
         g->connecting--;
     c->st = ST_DONE;
     g->done++;
+#ifdef LOADGEN_TLS
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+#endif
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -393,8 +609,7 @@ static void conn_finish(lg *g, conn *c)
 static int flush(lg *g, conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n > 0) {
             c->out_off += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -446,6 +661,8 @@ static void on_message(lg *g, conn *c, const uint8_t *p, size_t len)
         return;
     }
     c->next_recv++;
+    if (c->role == ROLE_ECHO)
+        g->echoed++;
     if (c->role == ROLE_SENDER)
         return; /* its own copy of the broadcast: checked, not counted */
     if (g->measuring) {
@@ -575,7 +792,7 @@ static void on_readable(lg *g, conn *c)
             conn_finish(g, c);
             return;
         }
-        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -678,6 +895,11 @@ static void on_connected(lg *g, conn *c)
         return;
     }
     c->st = ST_HANDSHAKE;
+    if (tls_start(g, c) < 0) {
+        fail(g, c, "cannot start TLS");
+        conn_finish(g, c);
+        return;
+    }
     if (wsio_handshake_make_key(NULL, c->key) != 0) {
         fail(g, c, "no random bytes for the key");
         conn_finish(g, c);
@@ -720,7 +942,12 @@ static void handle(lg *g, conn *c, uint32_t events)
         if (c->st == ST_DONE)
             return;
     }
-    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+    /* TLS may hold input that a write was waiting for. */
+    int tls = 0;
+#ifdef LOADGEN_TLS
+    tls = c->ssl != NULL;
+#endif
+    if (tls || (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
         on_readable(g, c);
     else if (events & EPOLLOUT)
         flush(g, c);
@@ -757,6 +984,8 @@ static int all_open(const lg *g)
 
 static int all_done(const lg *g) { return g->done >= g->n; }
 
+static int all_echoed(const lg *g) { return g->echoed >= g->open; }
+
 static int never(const lg *g)
 {
     (void)g;
@@ -786,6 +1015,24 @@ static void close_all(lg *g)
         conn_finish(g, &g->c[i]);
 }
 
+/* echo_each_once - every open connection sends one message and must get it
+ * back: connections held idle still work. */
+static void echo_each_once(lg *g)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        conn *c = &g->c[i];
+        if (c->st != ST_OPEN)
+            continue;
+        c->role = ROLE_ECHO;
+        send_message(g, c, c->id, c->next_send++);
+        flush(g, c);
+    }
+    double limit = 10 + g->open / 5000.0;
+    if (!run_until(g, now_s() + limit, all_echoed))
+        fail(g, NULL, "%llu of %u connections echoed within %.0f s",
+             (unsigned long long)g->echoed, g->open, limit);
+}
+
 static double pct(double cpu_s, double wall)
 {
     return wall > 0 ? 100.0 * cpu_s / wall : 0;
@@ -808,15 +1055,24 @@ static void usage(FILE *f)
             "  --duration SEC       measured time (5)\n"
             "  --warmup SEC         time before measuring (1); in connect mode "
             "the settling time before reading memory\n"
-            "  --raw                plain TCP, no WebSocket (against a TCP "
-            "echo server)\n"
+            "  --raw                plain TCP, no WebSocket (against "
+            "bench/peers/tcp_echo.c)\n"
             "  --cpu                print CPU use (this process and, with "
             "--server-pid, the server's)\n"
             "  --server-pid PID     the server process, for --cpu and connect "
             "mode's memory\n"
             "  --sources N          bind to 127.0.0.1..N round-robin "
             "(default: one per 4000 connections)\n"
-            "  --concurrency N      handshakes in progress at once (256)\n");
+            "  --concurrency N      handshakes in progress at once (256)\n"
+            "  --tls                wss:// (TLS, certificate not verified)%s\n"
+            "  --echo-after         connect mode: then every connection "
+            "echoes one message\n",
+#ifdef LOADGEN_TLS
+            ""
+#else
+            " - not in this build (no OpenSSL)"
+#endif
+    );
 }
 
 static double parse_num(const char *name, const char *v, double min)
@@ -833,7 +1089,7 @@ static double parse_num(const char *name, const char *v, double min)
 static opts parse_opts(int argc, char **argv)
 {
     opts o = {MODE_ECHO, 0, "127.0.0.1", 9001, "/", 100, 1, 32, 5, 1, 0, 0,
-              0, 256};
+              0, 256, 0, 0};
     if (argc < 2) {
         usage(stderr);
         exit(2);
@@ -857,6 +1113,12 @@ static opts parse_opts(int argc, char **argv)
             takes = 0;
         } else if (strcmp(a, "--cpu") == 0) {
             o.cpu = 1;
+            takes = 0;
+        } else if (strcmp(a, "--tls") == 0) {
+            o.tls = 1;
+            takes = 0;
+        } else if (strcmp(a, "--echo-after") == 0) {
+            o.echo_after = 1;
             takes = 0;
         } else if (!v) {
             usage(stderr);
@@ -889,8 +1151,14 @@ static opts parse_opts(int argc, char **argv)
         }
         i += takes;
     }
-    if (o.raw && o.mode == MODE_BROADCAST) {
-        fprintf(stderr, "loadgen: --raw has no broadcast mode\n");
+#ifndef LOADGEN_TLS
+    if (o.tls) {
+        fprintf(stderr, "loadgen: built without OpenSSL: no --tls\n");
+        exit(2);
+    }
+#endif
+    if (o.tls && o.raw) {
+        fprintf(stderr, "loadgen: --tls speaks WebSocket: not with --raw\n");
         exit(2);
     }
     if (!o.sources)
@@ -922,6 +1190,10 @@ static void setup(lg *g)
     for (size_t i = 0; i < g->o.size + 256; i++)
         g->pattern[i] = (uint8_t)next_rand(&s);
     g->rng = 0x9e3779b97f4a7c15u ^ (uint64_t)getpid();
+#ifdef LOADGEN_TLS
+    tls_setup(g);
+#endif
+    syscalls_open(g);
     for (unsigned i = 0; i < g->n; i++) {
         conn *c = &g->c[i];
         c->fd = -1;
@@ -942,6 +1214,8 @@ int main(int argc, char **argv)
     const opts *o = &g.o;
     /* Connecting may take a while under load, but never forever. */
     double setup_limit = 10 + o->duration + o->warmup;
+    if (o->mode == MODE_CONNECT)
+        setup_limit += o->conns / 2000.0;
 
     long rss0 = -1, anon0 = -1;
     if (o->mode == MODE_CONNECT && o->server_pid) {
@@ -950,7 +1224,7 @@ int main(int argc, char **argv)
     }
     g.t_begin = now_s();
     if (o->mode == MODE_CONNECT)
-        g.cpu0 = cpu_now(&g);
+        measure_start(&g);
     connect_more(&g);
     int ok = run_until(&g, g.t_begin + setup_limit, all_open);
     g.t_open = now_s();
@@ -963,12 +1237,14 @@ int main(int argc, char **argv)
 
     long rss1 = -1, anon1 = -1;
     if (o->mode == MODE_CONNECT) {
-        g.cpu1 = cpu_now(&g);
+        measure_stop(&g);
         run_until(&g, now_s() + o->warmup, never); /* let the server settle */
         if (o->server_pid) {
             rss1 = proc_status_kb(o->server_pid, "VmRSS");
             anon1 = proc_status_kb(o->server_pid, "RssAnon");
         }
+        if (o->echo_after)
+            echo_each_once(&g);
     } else if (ok) {
         g.sending = 1;
         for (unsigned i = 0; i < g.n; i++) {
@@ -981,10 +1257,10 @@ int main(int argc, char **argv)
             g.bc_left[i] = o->conns;
         run_until(&g, now_s() + o->warmup, never);
         g.measuring = 1;
-        g.cpu0 = cpu_now(&g);
+        measure_start(&g);
         g.t_measure = g.cpu0.wall;
         run_until(&g, g.t_measure + o->duration, never);
-        g.cpu1 = cpu_now(&g);
+        measure_stop(&g);
         g.measuring = 0;
         g.t_end = g.cpu1.wall;
     }
@@ -1003,6 +1279,14 @@ int main(int argc, char **argv)
                            : -1;
     if (other_cpu < 0 && other_cpu > -5)
         other_cpu = 0; /* tick rounding */
+    /* Per unit of work: a message (echo), a delivery (broadcast), a
+     * handshake (connect). */
+    double units = o->mode == MODE_CONNECT ? (double)g.open : (double)g.msgs;
+    double srv_us = srv_cpu >= 0 && units > 0
+                        ? (g.cpu1.server - g.cpu0.server) * 1e6 / units
+                        : -1;
+    double syscalls = syscalls_read(&g);
+    double sc_per = syscalls >= 0 && units > 0 ? syscalls / units : -1;
     static const char *const names[] = {"echo", "broadcast", "connect"};
     printf("loadgen %s%s: %u %s, %u in flight, %zu-byte messages, %.1f s "
            "measured after %.1f s warm-up\n",
@@ -1044,15 +1328,38 @@ int main(int argc, char **argv)
             printf(", other processes %.1f", other_cpu);
         printf("\n");
     }
+    const char *unit = o->mode == MODE_CONNECT     ? "handshake"
+                       : o->mode == MODE_BROADCAST ? "delivery"
+                                                   : "message";
+    if (srv_us >= 0)
+        printf("  server CPU per %s: %.3f us\n", unit, srv_us);
+    if (o->server_pid) {
+        if (sc_per >= 0)
+            printf("  server system calls per %s: %.3f (%.0f in all)\n", unit,
+                   sc_per, syscalls);
+        else
+            printf("  server system calls per %s: n/a (cannot trace "
+                   "raw_syscalls:sys_enter here)\n",
+                   unit);
+    }
+    if (o->echo_after)
+        printf("  echoed after idling: %llu of %u connections\n",
+               (unsigned long long)g.echoed, g.open);
     printf("  validation failures: %llu\n", (unsigned long long)g.failures);
     printf("RESULT mode=%s raw=%d conns=%u inflight=%u size=%zu secs=%.3f "
            "rate=%.1f p50_us=%.0f p99_us=%.0f hs_rate=%.1f lg_cpu=%.1f "
            "srv_cpu=%.1f other_cpu=%.1f rss_before_kb=%ld rss_after_kb=%ld "
            "anon_before_kb=%ld anon_after_kb=%ld per_conn_bytes=%ld "
-           "anon_per_conn_bytes=%ld failures=%llu\n",
+           "anon_per_conn_bytes=%ld srv_us_per_unit=%.4f "
+           "syscalls_per_unit=%.4f open=%u echoed=%llu failures=%llu\n",
            names[o->mode], o->raw, o->conns, o->inflight, o->size, wall, rate,
-           p50, p99, hs_rate, lg_cpu, srv_cpu, other_cpu, rss0, rss1, anon0, anon1,
-           per_conn, anon_per_conn, (unsigned long long)g.failures);
+           p50, p99, hs_rate, lg_cpu, srv_cpu, other_cpu, rss0, rss1, anon0,
+           anon1, per_conn, anon_per_conn, srv_us, sc_per, g.open,
+           (unsigned long long)g.echoed, (unsigned long long)g.failures);
+    syscalls_close(&g);
+#ifdef LOADGEN_TLS
+    SSL_CTX_free(g.tls);
+#endif
     free(g.c);
     free(g.hist);
     free(g.pattern);

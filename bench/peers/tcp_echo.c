@@ -4,7 +4,12 @@
  * Whatever arrives goes back; while a connection's reply cannot be written
  * in full, it is not read further (its bytes wait in the kernel).
  *
- *     tcp_echo [--host 127.0.0.1] [--port 9000]
+ * --mode broadcast is the floor of the broadcast rows instead: whatever
+ * arrives from any connection is sent to every connection (the sender
+ * too, like examples/broadcast.c), one send per connection per read; what
+ * a connection cannot take yet waits in its own buffer.
+ *
+ *     tcp_echo [--host 127.0.0.1] [--port 9000] [--mode echo|broadcast]
  *
  * Prints "tcp_echo: listening on tcp://HOST:PORT/" and runs until SIGINT or
  * SIGTERM.
@@ -28,7 +33,13 @@ typedef struct peer {
     int fd;
     size_t off, len; /* unsent bytes: buf[off..len) */
     unsigned char *buf;
+    size_t cap;   /* broadcast: buf's size, grown on demand */
+    size_t index; /* broadcast: place in peers[] */
 } peer;
+
+/* Broadcast mode: every connection, to send each read to. */
+static peer **peers;
+static size_t npeers, peers_cap;
 
 static volatile sig_atomic_t stop;
 
@@ -40,6 +51,10 @@ static void on_signal(int sig)
 
 static void drop(peer *p)
 {
+    if (peers && p->index < npeers && peers[p->index] == p) {
+        peers[p->index] = peers[--npeers];
+        peers[p->index]->index = p->index;
+    }
     close(p->fd);
     free(p->buf);
     free(p);
@@ -73,17 +88,103 @@ static int pump(peer *p)
     }
 }
 
+/* flush_out - send a broadcast peer's pending bytes; -1 when it is gone. */
+static int flush_out(peer *p)
+{
+    while (p->off < p->len) {
+        ssize_t n = send(p->fd, p->buf + p->off, p->len - p->off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0)
+            return -1;
+        p->off += (size_t)n;
+    }
+    p->off = p->len = 0;
+    return 0;
+}
+
+/* fan_out - data to every connection: straight to the socket when nothing
+ * waits before it, the rest to the connection's buffer. */
+static void fan_out(const unsigned char *data, size_t len)
+{
+    for (size_t i = 0; i < npeers; i++) {
+        peer *q = peers[i];
+        size_t done = 0;
+        if (q->off == q->len) {
+            ssize_t n = send(q->fd, data, len, MSG_NOSIGNAL);
+            if (n > 0)
+                done = (size_t)n;
+        }
+        if (done == len)
+            continue;
+        if (q->len + len - done > q->cap) {
+            size_t cap = q->cap ? q->cap : BUF_CAP;
+            while (cap < q->len + len - done)
+                cap *= 2;
+            unsigned char *b = realloc(q->buf, cap);
+            if (!b)
+                continue; /* the bench will see the missing bytes */
+            q->buf = b;
+            q->cap = cap;
+        }
+        memcpy(q->buf + q->len, data + done, len - done);
+        q->len += len - done;
+    }
+}
+
+/* pump_broadcast - flush, then read everything and fan it out; -1 when the
+ * peer is gone. */
+static int pump_broadcast(peer *p)
+{
+    static unsigned char in[BUF_CAP];
+    if (flush_out(p) < 0)
+        return -1;
+    for (;;) {
+        ssize_t n = recv(p->fd, in, sizeof in, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0)
+            return -1;
+        fan_out(in, (size_t)n);
+    }
+}
+
+static int add_peer(peer *p)
+{
+    if (npeers == peers_cap) {
+        size_t cap = peers_cap ? 2 * peers_cap : 1024;
+        peer **a = realloc(peers, cap * sizeof *a);
+        if (!a)
+            return -1;
+        peers = a;
+        peers_cap = cap;
+    }
+    p->index = npeers;
+    peers[npeers++] = p;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
     int port = 9000;
+    int broadcast = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
             host = argv[++i];
+        } else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc &&
+                   (strcmp(argv[i + 1], "echo") == 0 ||
+                    strcmp(argv[i + 1], "broadcast") == 0)) {
+            broadcast = strcmp(argv[++i], "broadcast") == 0;
         } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "usage: tcp_echo [--host ADDR] [--port N]\n");
+            fprintf(stderr, "usage: tcp_echo [--host ADDR] [--port N] "
+                            "[--mode echo|broadcast]\n");
             return 2;
         }
     }
@@ -133,11 +234,20 @@ int main(int argc, char **argv)
                         continue;
                     }
                     np->fd = fd;
+                    if (broadcast && add_peer(np) < 0) {
+                        drop(np);
+                        continue;
+                    }
                     struct epoll_event pev = {
                         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                         .data.ptr = np};
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &pev);
                 }
+                continue;
+            }
+            if (broadcast) {
+                if (pump_broadcast(p) < 0)
+                    drop(p);
                 continue;
             }
             if (!p->buf) {
@@ -152,6 +262,9 @@ int main(int argc, char **argv)
                 drop(p);
         }
     }
+    while (npeers)
+        drop(peers[npeers - 1]);
+    free(peers);
     close(ep);
     close(lfd);
     return 0;

@@ -2,12 +2,13 @@
 // @trufflesuite/uws-js-unofficial) as a peer for bench/compare.sh.
 //
 //   node uws_server.mjs [--host 127.0.0.1] [--port 9005] [--mode echo|broadcast]
+//                       [--tls-cert FILE --tls-key FILE]
 //
 // echo: every message comes back to its sender. broadcast: every client is
 // subscribed to one topic and every message is published to it, so the
 // sender gets it too (like examples/broadcast.c). No compression; the
 // backpressure limit is raised so that no message of these workloads is
-// dropped.
+// dropped. With --tls-cert/--tls-key it is uWS's SSLApp (wss://).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -32,8 +33,10 @@ const opt = (name, def) => {
 const host = opt('--host', '127.0.0.1');
 const port = Number(opt('--port', '9005'));
 const mode = opt('--mode', 'echo');
+const cert = opt('--tls-cert', null);
+const key = opt('--tls-key', null);
 
-const app = uWS.App();
+const app = cert ? uWS.SSLApp({ cert_file_name: cert, key_file_name: key }) : uWS.App();
 app.ws('/*', {
   compression: uWS.DISABLED,
   maxPayloadLength: 16 * 1024 * 1024,
@@ -54,7 +57,7 @@ app.listen(host, port, (t) => {
     process.exit(1);
   }
   token = t;
-  console.log(`uws_server: listening on ws://${host}:${port}/ (${mode}, node ${process.version})`);
+  console.log(`uws_server: listening on ${cert ? 'wss' : 'ws'}://${host}:${port}/ (${mode}, node ${process.version})`);
 });
 
 const stop = () => {
