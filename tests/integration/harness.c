@@ -12,6 +12,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include "harness.h"
@@ -469,3 +472,19 @@ int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf)
     return fd;
 }
 
+
+size_t rss_bytes(int trim)
+{
+#ifdef __GLIBC__
+    if (trim)
+        malloc_trim(0);
+#else
+    (void)trim;
+#endif
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long size = 0, resident = 0;
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}

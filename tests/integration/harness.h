@@ -40,6 +40,10 @@ typedef struct env {
 } env;
 
 uint64_t now_ms(void);
+/* Resident set size of this process (servers and test together), bytes;
+ * with trim, the C library first gives freed memory back where it can, so
+ * that memory freed earlier is not counted. */
+size_t rss_bytes(int trim);
 /* A loop of the mode named by *state ("poll", "epoll", "host", or
  * "hostepoll": host loop mode driven by an epoll set (the recipe of
  * docs/loop.md; e->mode is then "host"), with an

@@ -15,9 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "harness.h"
 #include "wsio/deflate.h"
@@ -30,21 +27,6 @@
  * the sanitizers' overhead. */
 #define HELD_PER_CONN (72 * 1024)
 #define RSS_PER_CONN (160 * 1024)
-
-/* Resident bytes of this process. What earlier tests freed is given back
- * first (where the C library can), so that it is not reused unseen. */
-static size_t rss_bytes(void)
-{
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    FILE *f = fopen("/proc/self/statm", "r");
-    assert_non_null(f);
-    unsigned long size = 0, resident = 0;
-    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-    fclose(f);
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 /* A 200-byte chat message, raw deflate with a 15-bit window (what a
  * client that offers no client_max_window_bits may use), as one masked
@@ -130,14 +112,14 @@ static size_t idle_connections(env *e, const char *offer, int n_conns,
             run_for(e, 20);
             wsio_server_get_stats(srv, &st);
             held0 = st.memory_in_use;
-            rss0 = rss_bytes();
+            rss0 = rss_bytes(1);
         }
     }
     run_for(e, 50); /* every echo written */
     wsio_server_get_stats(srv, &st);
     size_t n = (size_t)n_conns - 1;
     size_t held = (st.memory_in_use - held0) / n;
-    size_t rss = rss_bytes();
+    size_t rss = rss_bytes(1);
     size_t rss_per = rss > rss0 ? (rss - rss0) / n : 0;
     printf("%s: %d idle compressed connections (%s): memory_in_use %zu "
            "bytes each, RSS %.1f -> %.1f MB (%zu bytes each)\n",

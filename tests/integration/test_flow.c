@@ -29,17 +29,6 @@ void s_on_close(wsio_ws *ws, const wsio_close_info *info, void *user);
 #define RSS_SLACK 0
 #endif
 
-/* Resident set size of this process (server and test together), bytes. */
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    assert_non_null(f);
-    unsigned long size = 0, resident = 0;
-    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-    fclose(f);
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* A masked client frame (RFC 6455 section 5.3) in out; returns its size. */
 static size_t client_frame(uint8_t *out, int fin, unsigned opcode,
                            const void *payload, size_t len)
@@ -190,7 +179,7 @@ static void test_flow_pipelined_echo_loses_nothing(void **state)
         p->in.cap = PIPELINED * (MSG + 14);
         memset(p->in.buf, 0, p->in.cap);
     }
-    size_t rss0 = rss_bytes(), peak = rss0;
+    size_t rss0 = rss_bytes(0), peak = rss0;
     unsigned want = PIPELINED;
     uint64_t t0 = now_ms();
     unsigned done = 0;
@@ -210,7 +199,7 @@ static void test_flow_pipelined_echo_loses_nothing(void **state)
             done += p->got >= want;
         }
         env_turn(e, 1);
-        size_t now = rss_bytes();
+        size_t now = rss_bytes(0);
         peak = now > peak ? now : peak;
     }
     wsio_server_stats st;

@@ -320,17 +320,6 @@ static void test_hostile_ping_burst_gets_the_latest_pong(void **state)
     arena_close(&a);
 }
 
-/* Resident set size of this process (server and test together), bytes. */
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    assert_non_null(f);
-    unsigned long size = 0, resident = 0;
-    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-    fclose(f);
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* MiB of pings (ASan included: about 8 s for all three loop modes). */
 #define FLOOD_MIB 256
 
@@ -358,11 +347,11 @@ static void test_hostile_ping_flood_without_reading_is_bounded(void **state)
     while (len + 131 <= PER)
         len +=
             client_frame(chunk + len, 1, WSIO_OP_PING, payload, sizeof payload);
-    size_t rss0 = rss_bytes(), peak = rss0;
+    size_t rss0 = rss_bytes(0), peak = rss0;
     size_t sent = 0;
     for (int mib = 0; mib < FLOOD_MIB; mib++) {
         sent += send_while_turning(a.e, fd, chunk, len);
-        size_t now = rss_bytes();
+        size_t now = rss_bytes(0);
         peak = now > peak ? now : peak;
         if (mib % 16 == 15)
             good_client_is_served(&a);
