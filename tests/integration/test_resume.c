@@ -1,0 +1,508 @@
+/*
+ * tests/integration/test_resume.c - topic streams (wsio/stream.h): clients
+ * that drop their connection at a random moment and reconnect with
+ * ?since=<last id seen> end with every id exactly once, in order, while
+ * the server keeps publishing; a window that no longer reaches since is
+ * reported (WSIO_EGAP), never a silent gap; a replay larger than the
+ * output mark under the DROP policy arrives whole; publishes posted from
+ * another thread race the resumes; the window's memory stays within its
+ * bounds.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "wsio/stream.h"
+
+#define TOPIC "ticks"
+#define NCLIENTS 3
+#define GAP_MARK "gap"
+
+/* The server side: one stream, and what on_open did with each resume. */
+typedef struct feed {
+    wsio_stream *st;
+    int opens, gaps, resumes;
+    int last_rc;
+} feed;
+
+/* A message is "<id> <payload>": the formatter puts the id first. */
+static int with_id(uint64_t id, const void *data, size_t len,
+                   wsio_stream_payload *out, void *user)
+{
+    (void)user;
+    char head[32];
+    int n = snprintf(head, sizeof head, "%" PRIu64 " ", id);
+    int rc = wsio_stream_payload_add(out, head, (size_t)n);
+    return rc ? rc : wsio_stream_payload_add(out, data, len);
+}
+
+/* since=<id> from the query, or WSIO_STREAM_LIVE without one. */
+static uint64_t since_of(const wsio_ws *ws)
+{
+    const wsio_request_info *ri = wsio_ws_request(ws);
+    assert_non_null(ri);
+    wsio_slice q = ri->request->query;
+    if (q.len < 7 || memcmp(q.ptr, "since=", 6) != 0)
+        return WSIO_STREAM_LIVE;
+    char buf[32];
+    size_t n = q.len - 6 < sizeof buf - 1 ? q.len - 6 : sizeof buf - 1;
+    memcpy(buf, q.ptr + 6, n);
+    buf[n] = '\0';
+    return strtoull(buf, NULL, 10);
+}
+
+/* What an application does: resume, or on a gap say so and start from
+ * the oldest message the window still holds. */
+static void feed_open(wsio_ws *ws, void *user)
+{
+    feed *f = user;
+    f->opens++;
+    int rc = wsio_stream_subscribe(f->st, ws, since_of(ws));
+    f->last_rc = rc;
+    if (rc == WSIO_EGAP) {
+        f->gaps++;
+        assert_true(wsio_ws_send(ws, WSIO_OP_TEXT, GAP_MARK, 3) >= 0);
+        rc = wsio_stream_subscribe(f->st, ws, wsio_stream_oldest_id(f->st) - 1);
+    }
+    assert_true(rc >= 0);
+    if (rc > 0)
+        f->resumes++;
+}
+
+static const wsio_ws_callbacks feed_cb = {.on_open = feed_open};
+
+/* A client that records the ids it reads. */
+typedef struct reader {
+    env *e;
+    uint16_t port;
+    wsio_ws *ws;
+    int open, closed;
+    uint64_t last;    /* last id seen, 0 before any */
+    uint64_t count;   /* messages with an id */
+    uint64_t bad;     /* ids that were not last + 1 */
+    int gaps_seen;    /* GAP_MARK messages */
+    uint64_t drop_at; /* drop the connection after this id (0: never) */
+    int drops;
+} reader;
+
+static int reader_message(wsio_ws *ws, const wsio_message *m, void *user)
+{
+    (void)ws;
+    reader *r = user;
+    if (m->len == 3 && memcmp(m->data, GAP_MARK, 3) == 0) {
+        r->gaps_seen++;
+        r->last = 0; /* the next id starts a new run */
+        return 0;
+    }
+    char buf[32];
+    size_t n = m->len < sizeof buf - 1 ? m->len : sizeof buf - 1;
+    memcpy(buf, m->data, n);
+    buf[n] = '\0';
+    uint64_t id = strtoull(buf, NULL, 10);
+    if (r->last && id != r->last + 1)
+        r->bad++;
+    r->last = id;
+    r->count++;
+    return 0;
+}
+
+static void reader_open(wsio_ws *ws, void *user)
+{
+    (void)ws;
+    ((reader *)user)->open = 1;
+}
+
+static void reader_close(wsio_ws *ws, const wsio_close_info *info, void *user)
+{
+    (void)ws;
+    (void)info;
+    reader *r = user;
+    r->open = 0;
+    r->closed++;
+    r->ws = NULL;
+}
+
+static const wsio_ws_callbacks reader_cb = {
+    .on_open = reader_open,
+    .on_message = reader_message,
+    .on_close = reader_close,
+};
+
+/* Connect r, asking for the messages after since (none: live only). */
+static void reader_connect(reader *r, const char *query)
+{
+    char url[96];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/feed%s", (unsigned)r->port,
+             query);
+    int err = 0;
+    r->ws = wsio_client_connect(r->e->loop, url, NULL, &reader_cb, r, &err);
+    assert_non_null(r->ws);
+}
+
+static void reader_resume(reader *r)
+{
+    char q[48];
+    snprintf(q, sizeof q, "?since=%" PRIu64, r->last);
+    reader_connect(r, q);
+}
+
+static wsio_server *start_feed(env *e, feed *f, size_t max_output)
+{
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.keep_request = 1;
+    if (max_output)
+        cfg.max_output_bytes = max_output;
+    int err = 0;
+    wsio_server *srv = wsio_server_new(e->loop, &cfg, &feed_cb, NULL, f, &err);
+    assert_non_null(srv);
+    return srv;
+}
+
+static wsio_stream *start_stream(wsio_server *srv, size_t max_messages)
+{
+    wsio_stream_config sc;
+    wsio_stream_config_default(&sc);
+    sc.max_messages = max_messages;
+    sc.format = with_id;
+    int err = 0;
+    wsio_stream *st = wsio_stream_new(srv, TOPIC, &sc, &err);
+    assert_non_null(st);
+    return st;
+}
+
+static void publish_one(wsio_stream *st)
+{
+    static const char pad[] = "................................";
+    uint64_t id = 0;
+    assert_true(
+        wsio_stream_publish(st, WSIO_OP_TEXT, pad, sizeof pad - 1, &id) >= 0);
+    assert_int_equal(id, wsio_stream_last_id(st));
+}
+
+/*
+ * Three readers; each drops its connection (terminate: no close
+ * handshake) at a random id, stays away while a random number of messages
+ * are published, then resumes from the last id it saw. The publisher
+ * never waits for them: PER_TURN messages every loop turn.
+ */
+#define TOTAL 10000
+#define PER_TURN 20
+#define WINDOW 4096
+
+static void test_resume_three_readers_drop_and_resume(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, 0);
+    f.st = start_stream(srv, WINDOW);
+    unsigned seed = 18;
+    reader r[NCLIENTS];
+    uint64_t away[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++) {
+        r[i] = (reader){.e = e, .port = wsio_server_port(srv)};
+        r[i].drop_at = 500 + (uint64_t)(rand_r(&seed) % 8000);
+        away[i] = 1 + (uint64_t)(rand_r(&seed) % 2000); /* < WINDOW */
+        reader_connect(&r[i], "?since=0");
+    }
+    RUN_UNTIL(e, r[0].open && r[1].open && r[2].open, 5000);
+
+    uint64_t back_at[NCLIENTS] = {0};
+    uint64_t t0 = now_ms();
+    while (wsio_stream_last_id(f.st) < TOTAL && now_ms() - t0 < 20000) {
+        for (int k = 0; k < PER_TURN && wsio_stream_last_id(f.st) < TOTAL; k++)
+            publish_one(f.st);
+        uint64_t last = wsio_stream_last_id(f.st);
+        for (int i = 0; i < NCLIENTS; i++) {
+            if (r[i].open && !r[i].drops && r[i].last >= r[i].drop_at) {
+                wsio_ws_terminate(r[i].ws);
+                r[i].drops++;
+                back_at[i] = last + away[i];
+            }
+            if (r[i].drops && !r[i].ws && back_at[i] && last >= back_at[i]) {
+                back_at[i] = 0;
+                reader_resume(&r[i]);
+            }
+        }
+        env_turn(e, 0);
+    }
+    assert_int_equal(wsio_stream_last_id(f.st), TOTAL);
+    /* Anyone still away comes back now, and everyone catches up. */
+    for (int i = 0; i < NCLIENTS; i++)
+        if (!r[i].ws)
+            reader_resume(&r[i]);
+    RUN_UNTIL(e, r[0].last == TOTAL && r[1].last == TOTAL && r[2].last == TOTAL,
+              10000);
+    for (int i = 0; i < NCLIENTS; i++) {
+        print_message("reader %d: dropped after id %" PRIu64
+                      ", away for %" PRIu64 " messages, read %" PRIu64
+                      " ids, last %" PRIu64 ", out of sequence %" PRIu64 "\n",
+                      i, r[i].drop_at, away[i], r[i].count, r[i].last,
+                      r[i].bad);
+        assert_int_equal(r[i].drops, 1);
+        assert_int_equal(r[i].bad, 0);       /* no gap, no duplicate */
+        assert_int_equal(r[i].count, TOTAL); /* each id once */
+        assert_int_equal(r[i].gaps_seen, 0);
+    }
+    assert_int_equal(f.gaps, 0);
+    assert_int_equal(f.opens, 2 * NCLIENTS);
+    wsio_stream_stats ss;
+    wsio_stream_get_stats(f.st, &ss);
+    assert_int_equal(ss.published, TOTAL);
+    assert_int_equal(ss.messages, WINDOW);
+    assert_true(ss.bytes <= (size_t)1 << 20);
+    print_message("window: %" PRIu64 " messages, %" PRIu64 " bytes; %" PRIu64
+                  " resumes replayed %" PRIu64 " messages\n",
+                  ss.messages, ss.bytes, ss.resumes, ss.replayed);
+    for (int i = 0; i < NCLIENTS; i++)
+        wsio_ws_close(r[i].ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, r[0].closed == 2 && r[1].closed == 2 && r[2].closed == 2,
+              5000);
+    wsio_stream_free(f.st);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+/* Away longer than the window: the server is told (WSIO_EGAP), says so
+ * to the reader, which then gets the whole window with no further gap. */
+static void test_resume_window_exceeded_is_reported(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, 0);
+    f.st = start_stream(srv, 100);
+    reader rd = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&rd, "?since=0");
+    RUN_UNTIL(e, rd.open, 5000);
+    for (int i = 0; i < 50; i++)
+        publish_one(f.st);
+    RUN_UNTIL(e, rd.last == 50, 5000);
+    wsio_ws_terminate(rd.ws);
+    RUN_UNTIL(e, rd.closed == 1, 5000);
+    for (int i = 0; i < 500; i++)
+        publish_one(f.st);
+    assert_int_equal(wsio_stream_oldest_id(f.st), 451);
+    reader_resume(&rd);
+    RUN_UNTIL(e, rd.last == 550, 5000);
+    assert_int_equal(f.gaps, 1);
+    assert_int_equal(rd.gaps_seen, 1);
+    assert_int_equal(rd.count, 50 + 100);
+    assert_int_equal(rd.bad, 0);
+    /* An id the stream never gave (a restarted server's future) too. */
+    reader fut = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&fut, "?since=9999");
+    RUN_UNTIL(e, fut.last == 550, 5000);
+    assert_int_equal(fut.gaps_seen, 1);
+    assert_int_equal(f.gaps, 2);
+    wsio_stream_stats ss;
+    wsio_stream_get_stats(f.st, &ss);
+    assert_int_equal(ss.gaps, 2);
+    assert_int_equal(ss.messages, 100);
+    wsio_ws_close(rd.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    wsio_ws_close(fut.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, rd.closed == 2 && fut.closed == 1, 5000);
+    wsio_stream_free(f.st);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+/* The server drops what does not fit a slow peer's queue (DROP, a 4 KiB
+ * mark); a replay of 1000 messages (about 40 KiB) is not dropped. */
+static void test_resume_replay_is_not_dropped_by_drop_policy(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, 4096);
+    f.st = start_stream(srv, 1000);
+    for (int i = 0; i < 1000; i++)
+        publish_one(f.st);
+    reader rd = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&rd, "?since=0");
+    RUN_UNTIL(e, rd.last == 1000, 5000);
+    assert_int_equal(f.last_rc, 1000);
+    assert_int_equal(rd.count, 1000);
+    assert_int_equal(rd.bad, 0);
+    wsio_server_stats st;
+    wsio_server_get_stats(srv, &st);
+    assert_int_equal(st.messages_dropped, 0);
+    /* Live from here on. */
+    publish_one(f.st);
+    RUN_UNTIL(e, rd.last == 1001, 5000);
+    wsio_ws_close(rd.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, rd.closed == 1, 5000);
+    wsio_stream_free(f.st);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+/* A thread publishes through wsio_server_post while a reader drops and
+ * resumes again and again: its ids stay one run. */
+#define POSTED 3000
+
+/* The env's allocator behind a mutex: the poster thread allocates too. */
+
+typedef struct locked_mem {
+    wsio_mem inner; /* the env's allocator, as it was */
+    pthread_mutex_t mu;
+} locked_mem;
+
+static void *lm_malloc(size_t size, void *user)
+{
+    locked_mem *lm = user;
+    pthread_mutex_lock(&lm->mu);
+    void *p = lm->inner.malloc(size, lm->inner.user);
+    pthread_mutex_unlock(&lm->mu);
+    return p;
+}
+
+static void *lm_realloc(void *ptr, size_t size, void *user)
+{
+    locked_mem *lm = user;
+    pthread_mutex_lock(&lm->mu);
+    void *p = lm->inner.realloc(ptr, size, lm->inner.user);
+    pthread_mutex_unlock(&lm->mu);
+    return p;
+}
+
+static void lm_free(void *ptr, void *user)
+{
+    locked_mem *lm = user;
+    pthread_mutex_lock(&lm->mu);
+    lm->inner.free(ptr, lm->inner.user);
+    pthread_mutex_unlock(&lm->mu);
+}
+
+/* From now on every allocation of e's loop takes lm's mutex (the loop
+ * holds a pointer to e->tm.mem, whose functions are swapped). */
+static void lock_env_mem(env *e, locked_mem *lm)
+{
+    lm->inner = e->tm.mem;
+    assert_int_equal(pthread_mutex_init(&lm->mu, NULL), 0);
+    e->tm.mem = (wsio_mem){lm_malloc, lm_realloc, lm_free, lm};
+}
+
+typedef struct poster {
+    wsio_server *srv;
+    wsio_stream *st;
+    int failed;
+} poster;
+
+static void publish_posted(void *user)
+{
+    publish_one(((poster *)user)->st);
+}
+
+static void *post_all(void *arg)
+{
+    poster *p = arg;
+    for (int i = 0; i < POSTED; i++)
+        if (wsio_server_post(p->srv, publish_posted, p) != 0)
+            p->failed++;
+    return NULL;
+}
+
+static void test_resume_races_posted_publishes(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, 0);
+    f.st = start_stream(srv, POSTED);
+    locked_mem lm;
+    lock_env_mem(e, &lm);
+    reader rd = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&rd, "?since=0");
+    RUN_UNTIL(e, rd.open, 5000);
+    poster p = {.srv = srv, .st = f.st};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, post_all, &p), 0);
+    int resumes = 0;
+    uint64_t t0 = now_ms();
+    while (rd.last < POSTED && now_ms() - t0 < 10000) {
+        if (rd.open && rd.last >= (uint64_t)(resumes + 1) * 200) {
+            wsio_ws_terminate(rd.ws);
+            resumes++;
+        }
+        if (!rd.ws)
+            reader_resume(&rd);
+        env_turn(e, 1);
+    }
+    pthread_join(th, NULL);
+    RUN_UNTIL(e, wsio_stream_last_id(f.st) == POSTED && rd.last == POSTED,
+              10000);
+    assert_int_equal(p.failed, 0);
+    print_message("%d drops while %d messages were posted\n", resumes, POSTED);
+    assert_true(resumes > 1);
+    assert_int_equal(rd.bad, 0);
+    assert_int_equal(rd.count, POSTED);
+    assert_int_equal(f.gaps, 0);
+    wsio_ws_close(rd.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, rd.open == 0 && rd.ws == NULL, 5000);
+    wsio_stream_free(f.st);
+    wsio_server_free(srv);
+    env_free(e);
+    pthread_mutex_destroy(&lm.mu);
+}
+
+/* The window's bounds: messages, bytes, and age; a message bigger than
+ * the byte bound is refused rather than kept over it. */
+static void test_resume_window_bounds(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, 0);
+    wsio_stream_config sc;
+    wsio_stream_config_default(&sc);
+    sc.max_messages = 1000;
+    sc.max_bytes = 10000; /* 100-byte payloads: 102-byte frames */
+    sc.max_age_ms = 200;
+    int err = 0;
+    wsio_stream *st = wsio_stream_new(srv, TOPIC, &sc, &err);
+    assert_non_null(st);
+    char msg[100];
+    memset(msg, 'x', sizeof msg);
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(
+            wsio_stream_publish(st, WSIO_OP_TEXT, msg, sizeof msg, NULL), 0);
+    wsio_stream_stats ss;
+    wsio_stream_get_stats(st, &ss);
+    assert_int_equal(ss.messages, 10000 / 102);
+    assert_true(ss.bytes <= 10000);
+    assert_int_equal(wsio_stream_oldest_id(st), 500 - 10000 / 102 + 1);
+    static char big[20000];
+    assert_int_equal(
+        wsio_stream_publish(st, WSIO_OP_BINARY, big, sizeof big, NULL),
+        WSIO_ETOOBIG);
+    assert_int_equal(wsio_stream_last_id(st), 500); /* no id used */
+    run_for(e, 300);
+    assert_int_equal(
+        wsio_stream_publish(st, WSIO_OP_TEXT, msg, sizeof msg, NULL), 0);
+    wsio_stream_get_stats(st, &ss);
+    assert_int_equal(ss.messages, 1); /* the others were too old */
+    assert_int_equal(wsio_stream_oldest_id(st), 501);
+    /* Bad configurations. */
+    sc.max_messages = 0;
+    assert_null(wsio_stream_new(srv, "other", &sc, &err));
+    assert_int_equal(err, WSIO_EINVAL);
+    wsio_stream_free(st);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        ON_EVERY_LOOP(test_resume_three_readers_drop_and_resume),
+        ON_EVERY_LOOP(test_resume_window_exceeded_is_reported),
+        ON_EVERY_LOOP(test_resume_replay_is_not_dropped_by_drop_policy),
+        ON_EVERY_LOOP(test_resume_races_posted_publishes),
+        ON_EVERY_LOOP(test_resume_window_bounds),
+    };
+    return cmocka_run_group_tests_name("resume", tests, NULL, NULL);
+}
