@@ -19,6 +19,7 @@
 
 #include "abi.h"
 #include "hub_internal.h"
+#include "topic_stream.h"
 #include "ws_internal.h"
 
 #define TOPIC_MAX 255
@@ -118,8 +119,12 @@ wsio_stream *wsio_stream_new(wsio_server *srv, const char *topic,
     st->payload.mem = mem;
     st->payload.limit = c.max_bytes;
     strcpy(st->topic, topic);
-    e = wsio_server_set_topic_policy(srv, topic, WSIO_SLOW_DISCONNECT);
+    e = wsio__server_set_stream(srv, topic, st);
+    if (!e)
+        e = wsio_server_set_topic_policy(srv, topic, WSIO_SLOW_DISCONNECT);
     if (e) {
+        if (e != WSIO_EINVAL)
+            wsio__server_set_stream(srv, topic, NULL);
         wsio__free(mem, st);
         goto fail;
     }
@@ -158,6 +163,7 @@ void wsio_stream_free(wsio_stream *st)
 {
     if (!st)
         return;
+    wsio__server_set_stream(st->srv, st->topic, NULL);
     while (st->count)
         drop_oldest(st);
     wsio__free(st->mem, st->ring);

@@ -94,24 +94,26 @@ WSIO_EXTERN void wsio_stream_config_init(wsio_stream_config *cfg, size_t size);
  * WSIO_SLOW_DISCONNECT: a subscriber that cannot keep up is closed (1008)
  * and resumes from its last id when it reconnects, instead of losing a
  * message silently (setting another policy afterwards gives that up).
- * At most one stream per topic (the application's to keep: two would
- * give one topic two id sequences). Returns the stream, or NULL with *err
- * set to WSIO_EINVAL (bad name, bounds, struct_size) or WSIO_ENOMEM. Free it
+ * From then on wsio_server_publish and wsio_server_post_publish on the
+ * topic go through the stream (wsio_stream_publish). Returns the stream,
+ * or NULL with *err set to WSIO_EINVAL (bad name, bounds, struct_size, or
+ * the topic has a stream already) or WSIO_ENOMEM. Free it
  * with wsio_stream_free before the server.
  */
 WSIO_EXTERN wsio_stream *wsio_stream_new(wsio_server *srv, const char *topic,
                                          const wsio_stream_config *cfg,
                                          int *err);
 
-/* wsio_stream_free - drop the window (subscribers stay subscribed to the
- * plain topic). st may be NULL. */
+/* wsio_stream_free - drop the window: the topic is a plain one again (its
+ * subscribers stay, its policy stays WSIO_SLOW_DISCONNECT). st may be
+ * NULL. */
 WSIO_EXTERN void wsio_stream_free(wsio_stream *st);
 
 /*
  * wsio_stream_publish - give the message the next id, build its payload
  * (cfg.format), encode it once, keep it in the window and queue it on the
- * topic's subscribers. Like wsio_server_publish it reaches this server
- * only: neither the hub nor a broker. *id (may be NULL) gets the id.
+ * topic's subscribers. Unlike a plain topic's messages, it reaches this
+ * server only: neither the hub nor a broker. *id (may be NULL) gets it.
  * Returns the number of subscribers it was queued on, or WSIO_EINVAL,
  * WSIO_EUTF8, WSIO_ETOOBIG, WSIO_ENOMEM or format's error (no id used).
  */

@@ -342,8 +342,9 @@ static void test_resume_replay_is_not_dropped_by_drop_policy(void **state)
     env_free(e);
 }
 
-/* A thread publishes through wsio_server_post while a reader drops and
- * resumes again and again: its ids stay one run. */
+/* A thread publishes through wsio_server_post_publish (which goes
+ * through the topic's stream) while a reader drops and resumes again and
+ * again: its ids stay one run. */
 #define POSTED 3000
 
 /* The env's allocator behind a mutex: the poster thread allocates too. */
@@ -394,16 +395,12 @@ typedef struct poster {
     int failed;
 } poster;
 
-static void publish_posted(void *user)
-{
-    publish_one(((poster *)user)->st);
-}
-
 static void *post_all(void *arg)
 {
     poster *p = arg;
     for (int i = 0; i < POSTED; i++)
-        if (wsio_server_post(p->srv, publish_posted, p) != 0)
+        if (wsio_server_post_publish(p->srv, TOPIC, strlen(TOPIC), WSIO_OP_TEXT,
+                                     "posted", 6) != 0)
             p->failed++;
     return NULL;
 }
@@ -486,11 +483,20 @@ static void test_resume_window_bounds(void **state)
     wsio_stream_get_stats(st, &ss);
     assert_int_equal(ss.messages, 1); /* the others were too old */
     assert_int_equal(wsio_stream_oldest_id(st), 501);
-    /* Bad configurations. */
+    /* wsio_server_publish on the topic goes through the stream. */
+    assert_int_equal(
+        wsio_server_publish(srv, TOPIC, WSIO_OP_TEXT, msg, sizeof msg), 0);
+    assert_int_equal(wsio_stream_last_id(st), 502);
+    /* One stream per topic; bad configurations. */
+    assert_null(wsio_stream_new(srv, TOPIC, &sc, &err));
+    assert_int_equal(err, WSIO_EINVAL);
     sc.max_messages = 0;
     assert_null(wsio_stream_new(srv, "other", &sc, &err));
     assert_int_equal(err, WSIO_EINVAL);
     wsio_stream_free(st);
+    /* A plain topic again. */
+    assert_int_equal(
+        wsio_server_publish(srv, TOPIC, WSIO_OP_TEXT, msg, sizeof msg), 0);
     wsio_server_free(srv);
     env_free(e);
 }
