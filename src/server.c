@@ -1038,11 +1038,14 @@ static void free_server_memory(wsio_server *srv)
     wsio__ids_free(&srv->ids, srv->mem);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
-    /* Connections are gone: what is left are topics kept for a policy. */
+    /* Connections are gone: what is left are topics kept for a policy or
+     * a stream. */
     for (size_t i = 0; i < srv->nbuckets; i++) {
         while (srv->buckets[i]) {
             topic *t = srv->buckets[i];
             srv->buckets[i] = t->next;
+            if (t->stream) /* issue 18 hook: the stream outlives us */
+                wsio__stream_server_gone(t->stream);
             wsio__free(srv->mem, t);
         }
     }

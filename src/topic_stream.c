@@ -152,7 +152,7 @@ static void drop_oldest(wsio_stream *st)
 /* Let out what is older than max_age_ms; the newest message stays. */
 static void trim_age(wsio_stream *st)
 {
-    if (!st->cfg.max_age_ms)
+    if (!st->cfg.max_age_ms || !st->loop)
         return;
     uint64_t now = wsio_loop_now(st->loop);
     while (st->count > 1 && now - at(st, 0)->at_ms > st->cfg.max_age_ms)
@@ -163,7 +163,8 @@ void wsio_stream_free(wsio_stream *st)
 {
     if (!st)
         return;
-    wsio__server_set_stream(st->srv, st->topic, NULL);
+    if (st->srv)
+        wsio__server_set_stream(st->srv, st->topic, NULL);
     while (st->count)
         drop_oldest(st);
     wsio__free(st->mem, st->ring);
@@ -215,6 +216,8 @@ int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
     if ((opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY) ||
         (len && !data) || st->next_id == UINT64_MAX)
         return WSIO_EINVAL;
+    if (!st->srv)
+        return WSIO_ECLOSED;
     const void *payload;
     size_t plen;
     int rc = build_payload(st, st->next_id, data, len, &payload, &plen);
@@ -247,6 +250,12 @@ int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
     return wsio__server_send_frame(st->srv, st->topic, frame);
 }
 
+void wsio__stream_server_gone(wsio_stream *st)
+{
+    st->srv = NULL;
+    st->loop = NULL; /* freed with it, or soon after */
+}
+
 uint64_t wsio_stream_last_id(const wsio_stream *st)
 {
     return st->next_id - 1;
@@ -260,7 +269,7 @@ uint64_t wsio_stream_oldest_id(wsio_stream *st)
 
 int wsio_stream_subscribe(wsio_stream *st, wsio_ws *ws, uint64_t since)
 {
-    if (wsio_ws_server(ws) != st->srv)
+    if (!st->srv || wsio_ws_server(ws) != st->srv)
         return WSIO_EINVAL;
     if (ws->state != WSIO__WS_OPEN)
         return WSIO_ECLOSED;

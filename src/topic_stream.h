@@ -14,4 +14,8 @@
 int wsio__server_set_stream(wsio_server *srv, const char *name,
                             wsio_stream *st);
 
+/* topic_stream.c: st's server is being freed; st stays until
+ * wsio_stream_free but publishes no more. */
+void wsio__stream_server_gone(wsio_stream *st);
+
 #endif /* WSIO_TOPIC_STREAM_H */

@@ -97,8 +97,9 @@ WSIO_EXTERN void wsio_stream_config_init(wsio_stream_config *cfg, size_t size);
  * From then on wsio_server_publish and wsio_server_post_publish on the
  * topic go through the stream (wsio_stream_publish). Returns the stream,
  * or NULL with *err set to WSIO_EINVAL (bad name, bounds, struct_size, or
- * the topic has a stream already) or WSIO_ENOMEM. Free it
- * with wsio_stream_free before the server.
+ * the topic has a stream already) or WSIO_ENOMEM. Free it with
+ * wsio_stream_free, before or after the server (and its loop): once the
+ * server is freed, the stream only answers WSIO_ECLOSED.
  */
 WSIO_EXTERN wsio_stream *wsio_stream_new(wsio_server *srv, const char *topic,
                                          const wsio_stream_config *cfg,
@@ -115,7 +116,8 @@ WSIO_EXTERN void wsio_stream_free(wsio_stream *st);
  * topic's subscribers. Unlike a plain topic's messages, it reaches this
  * server only: neither the hub nor a broker. *id (may be NULL) gets it.
  * Returns the number of subscribers it was queued on, or WSIO_EINVAL,
- * WSIO_EUTF8, WSIO_ETOOBIG, WSIO_ENOMEM or format's error (no id used).
+ * WSIO_EUTF8, WSIO_ETOOBIG, WSIO_ENOMEM, WSIO_ECLOSED (the server is
+ * freed) or format's error (no id used).
  */
 WSIO_EXTERN int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
                                     const void *data, size_t len, uint64_t *id);

@@ -497,7 +497,16 @@ static void test_resume_window_bounds(void **state)
     /* A plain topic again. */
     assert_int_equal(
         wsio_server_publish(srv, TOPIC, WSIO_OP_TEXT, msg, sizeof msg), 0);
+    /* A stream may outlive its server: it then only says so. */
+    sc.max_messages = 10;
+    st = wsio_stream_new(srv, "other", &sc, &err);
+    assert_non_null(st);
     wsio_server_free(srv);
+    run_for(e, 20);
+    assert_int_equal(
+        wsio_stream_publish(st, WSIO_OP_TEXT, msg, sizeof msg, NULL),
+        WSIO_ECLOSED);
+    wsio_stream_free(st);
     env_free(e);
 }
 
