@@ -79,7 +79,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
 EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
 # The chat example's room logic and JSON (no wsio dependency).
-CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c
+CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c examples/chat/resume.c
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 INTEGRATION_SRC := $(filter-out $(ZLIB_SKIP),$(sort $(wildcard tests/integration/test_*.c)))
 INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEGRATION_SRC))
