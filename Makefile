@@ -180,7 +180,7 @@ conformance: $(BUILD)/examples/echo
 	@SERVER_CMD="$(BUILD)/examples/echo $(EXAMPLE_NO_ADDR_LIMITS)" sh tests/conformance/run.sh
 
 browser: $(BUILD)/examples/chat
-	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
+	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) EXPECT_RESUME=1 sh tests/browser/chat.sh
 
 # The broadcast example with --threads 2 (one wsio_hub) under bench/loadgen.
 examples-test: $(BUILD)/examples/broadcast $(BUILD)/bench/loadgen
