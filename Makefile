@@ -307,7 +307,7 @@ fuzz: $(FUZZ_BIN)
 # ---- examples ------------------------------------------------------------
 
 EXAMPLE_CFLAGS := $(STD) $(WARN) -Iinclude -Iexamples $(CFLAGS) $(SAN_FLAGS) $(EXAMPLE_DEFLATE_CFLAGS)
-EXAMPLE_NAMES := echo broadcast hostloop hostloop_epoll chat
+EXAMPLE_NAMES := echo broadcast hostloop hostloop_epoll chat feed
 EXAMPLE_BIN := $(addprefix $(BUILD)/examples/,$(EXAMPLE_NAMES))
 EXAMPLE_COMMON := examples/example.c examples/example.h
 # The chat's room logic and JSON have no wsio dependency; they are held to

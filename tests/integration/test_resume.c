@@ -30,6 +30,7 @@ typedef struct feed {
     wsio_stream *st;
     int opens, gaps, resumes;
     int last_rc;
+    wsio_ws *last_open;
 } feed;
 
 /* A message is "<id> <payload>": the formatter puts the id first. */
@@ -64,6 +65,7 @@ static void feed_open(wsio_ws *ws, void *user)
 {
     feed *f = user;
     f->opens++;
+    f->last_open = ws;
     int rc = wsio_stream_subscribe(f->st, ws, since_of(ws));
     f->last_rc = rc;
     if (rc == WSIO_EGAP) {
@@ -510,6 +512,61 @@ static void test_resume_window_bounds(void **state)
     env_free(e);
 }
 
+/* wsio_client reconnects by itself; from on_reconnect the application
+ * points the next connection at what it missed (wsio_client_set_url). */
+static void ask_for_missed(wsio_client *c, const wsio_reconnect_info *info,
+                           void *user)
+{
+    (void)info;
+    reader *r = user;
+    char url[96];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/feed?since=%" PRIu64,
+             (unsigned)r->port, r->last);
+    assert_int_equal(wsio_client_set_url(c, url), 0);
+}
+
+static void test_resume_client_sets_url_on_reconnect(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, 0);
+    f.st = start_stream(srv, 1000);
+    reader rd = {.e = e, .port = wsio_server_port(srv)};
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.reconnect.initial_delay_ms = 10;
+    cc.reconnect.max_delay_ms = 20;
+    cc.reconnect.on_reconnect = ask_for_missed;
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/feed?since=0",
+             (unsigned)rd.port);
+    int err = 0;
+    wsio_client *c = wsio_client_new(e->loop, url, &cc, &reader_cb, &rd, &err);
+    assert_non_null(c);
+    assert_int_equal(wsio_client_set_url(c, "http://x/"), WSIO_EINVAL);
+    RUN_UNTIL(e, rd.open, 5000);
+    /* The server drops it three times while it keeps publishing. */
+    for (int drop = 1; drop <= 3; drop++) {
+        for (int i = 0; i < 100; i++)
+            publish_one(f.st);
+        RUN_UNTIL(e, rd.last >= (uint64_t)drop * 100 - 50, 5000);
+        wsio_ws_terminate(f.last_open);
+        for (int i = 0; i < 20; i++)
+            publish_one(f.st); /* while it is away */
+        RUN_UNTIL(e, rd.open && f.opens == drop + 1, 5000);
+    }
+    uint64_t last = wsio_stream_last_id(f.st);
+    RUN_UNTIL(e, rd.last == last, 5000);
+    assert_int_equal(rd.bad, 0);
+    assert_int_equal(rd.count, last);
+    assert_int_equal(f.gaps, 0);
+    assert_int_equal(f.resumes, 3);
+    wsio_client_free(c);
+    wsio_stream_free(f.st);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +575,7 @@ int main(void)
         ON_EVERY_LOOP(test_resume_replay_is_not_dropped_by_drop_policy),
         ON_EVERY_LOOP(test_resume_races_posted_publishes),
         ON_EVERY_LOOP(test_resume_window_bounds),
+        ON_EVERY_LOOP(test_resume_client_sets_url_on_reconnect),
     };
     return cmocka_run_group_tests_name("resume", tests, NULL, NULL);
 }
