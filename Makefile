@@ -183,8 +183,9 @@ browser: $(BUILD)/examples/chat
 	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) EXPECT_RESUME=1 sh tests/browser/chat.sh
 
 # The broadcast example with --threads 2 (one wsio_hub) under bench/loadgen.
-examples-test: $(BUILD)/examples/broadcast $(BUILD)/bench/loadgen
+examples-test: $(BUILD)/examples/broadcast $(BUILD)/bench/loadgen $(BUILD)/examples/feed $(BUILD)/wsio-cat
 	@BUILD=$(BUILD) sh tests/examples/broadcast_threads.sh
+	@BUILD=$(BUILD) sh tests/examples/feed.sh
 
 test: unit integration interop conformance browser tools-test examples-test check-symbols \
       check-globals check-layering check-docs check-api check-tutorial tutorial-test \
