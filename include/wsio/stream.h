@@ -18,10 +18,10 @@
  *     // in on_open, with since taken from the URL (?since=ID):
  *     if (wsio_stream_subscribe(st, ws, since) == WSIO_EGAP) ...
  *
- * Threads: a stream belongs to its server's thread (publish from another
- * thread through wsio_server_post). A stream is one server's: its ids mean
- * nothing to another server (a wsio_hub does not carry stream messages);
- * across processes, use a Redis stream (wsio/redis.h).
+ * Threads: a stream belongs to its server's thread; from another thread,
+ * publish through wsio_server_post_publish (it goes through the stream).
+ * A stream is one server's: its ids mean nothing to another server (a
+ * wsio_hub does not carry stream messages; docs/scaling.md).
  */
 #ifndef WSIO_STREAM_H
 #define WSIO_STREAM_H
@@ -32,6 +32,8 @@
 extern "C" {
 #endif
 
+/* A topic with a replay window: made by wsio_stream_new, freed by
+ * wsio_stream_free. */
 typedef struct wsio_stream wsio_stream;
 
 /* Where a formatter writes a message's payload (wsio_stream_payload_add). */
