@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "wsio/stream.h"
@@ -512,6 +513,59 @@ static void test_resume_window_bounds(void **state)
     env_free(e);
 }
 
+/* A subscriber that never reads cannot make the server hold more than the
+ * mark and one message for it: the stream's topic closes it (1008) instead
+ * of dropping a message, while a reader that keeps up gets every id. */
+#define SLOW_MARK (16 * 1024)
+#define BIG 1000
+
+static void
+test_resume_reader_that_never_reads_is_closed_not_skipped(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, SLOW_MARK);
+    wsio_stream_config sc;
+    wsio_stream_config_default(&sc);
+    sc.max_bytes = 8 * 1024; /* within the mark, as docs/resume.md asks */
+    sc.format = with_id;
+    int err = 0;
+    f.st = wsio_stream_new(srv, TOPIC, &sc, &err);
+    assert_non_null(f.st);
+    int fd = raw_ws_connect_rcvbuf(e, wsio_server_port(srv), 4096);
+    RUN_UNTIL(e, f.opens == 1, 5000);
+    wsio_ws *slow = f.last_open;
+    reader rd = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&rd, "");
+    RUN_UNTIL(e, rd.open && f.opens == 2, 5000);
+    static char msg[BIG];
+    memset(msg, 'x', sizeof msg);
+    wsio_topic_stats ts = {0};
+    uint64_t sent = 0;
+    while (sent < 20000 && !ts.disconnects) {
+        assert_true(wsio_stream_publish(f.st, WSIO_OP_TEXT, msg, sizeof msg,
+                                        NULL) >= 1);
+        sent++;
+        RUN_UNTIL(e, rd.last == sent, 5000);
+        assert_int_equal(wsio_server_get_topic_stats(srv, TOPIC, &ts), 0);
+        if (!ts.disconnects)
+            assert_true(wsio_ws_buffered_amount(slow) <= SLOW_MARK + BIG + 32);
+    }
+    assert_int_equal(ts.disconnects, 1);
+    assert_int_equal(ts.dropped_newest + ts.dropped_oldest + ts.replaced, 0);
+    wsio_server_stats st;
+    wsio_server_get_stats(srv, &st);
+    assert_int_equal(st.messages_dropped, 0);
+    assert_int_equal(rd.bad, 0);
+    assert_int_equal(rd.count, sent);
+    close(fd);
+    wsio_ws_close(rd.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, rd.closed == 1, 5000);
+    wsio_stream_free(f.st);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 /* wsio_client reconnects by itself; from on_reconnect the application
  * points the next connection at what it missed (wsio_client_set_url). */
 static void ask_for_missed(wsio_client *c, const wsio_reconnect_info *info,
@@ -576,6 +630,8 @@ int main(void)
         ON_EVERY_LOOP(test_resume_races_posted_publishes),
         ON_EVERY_LOOP(test_resume_window_bounds),
         ON_EVERY_LOOP(test_resume_client_sets_url_on_reconnect),
+        ON_EVERY_LOOP(
+            test_resume_reader_that_never_reads_is_closed_not_skipped),
     };
     return cmocka_run_group_tests_name("resume", tests, NULL, NULL);
 }
