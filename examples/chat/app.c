@@ -334,7 +334,7 @@ void chat_app_configure(chat_app *app, wsio_server_config *cfg,
     cfg->conn.max_message_size = CHAT_INPUT_MAX;
     cfg->conn.max_frame_size = CHAT_INPUT_MAX;
     cfg->ping_interval_ms = (uint32_t)app->opts.ping_ms;
-    cfg->keep_request = 1; /* ?since= is read in on_open */
+    cfg->keep_request = app->use_stream; /* ?since= is read in on_open */
     /* Cross-site WebSocket hijacking: only the listed pages may connect. */
     cfg->allowed_origins = app->opts.norigins ? app->opts.origins : NULL;
     cfg->num_allowed_origins = app->opts.norigins;
