@@ -618,8 +618,7 @@ int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
 
 /* Issue 18 hook: topic_stream.c gives a topic its stream, or takes it
  * back (st NULL). */
-int wsio__server_set_stream(wsio_server *srv, const char *name,
-                            wsio_stream *st)
+int wsio__server_set_stream(wsio_server *srv, const char *name, wsio_stream *st)
 {
     size_t len = strlen(name);
     topic *t = st ? topic_get(srv, name, len) : find_topic(srv, name, len);

@@ -146,7 +146,7 @@ void cat_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 typedef struct cat_topic_id {
     char name[64];
-    uint64_t last;            /* the last id seen */
+    uint64_t last; /* the last id seen */
 } cat_topic_id;
 
 /* The last id seen on each topic, from lines "<topic> <id> ...". */
@@ -162,7 +162,6 @@ void cat_resume_seen(cat_resume *r, const char *msg, size_t len);
 /* cat_resume_url - url with each topic=NAME[:ID] parameter of a topic
  * seen rewritten to topic=NAME:<last id>, NUL-terminated in out[0..cap).
  * Returns 0, or -1 when it does not fit. */
-int cat_resume_url(const cat_resume *r, const char *url, char *out,
-                   size_t cap);
+int cat_resume_url(const cat_resume *r, const char *url, char *out, size_t cap);
 
 #endif /* WSIO_CAT_H */

@@ -28,8 +28,8 @@ static int sink_broadcast(void *ctx, const char *json, size_t len)
     if (app->redis)
         return redis_room_broadcast(app->redis, json, len);
     if (app->stream) {
-        int rc = wsio_stream_publish(app->stream, WSIO_OP_TEXT, json, len,
-                                     NULL);
+        int rc =
+            wsio_stream_publish(app->stream, WSIO_OP_TEXT, json, len, NULL);
         return rc < 0 ? rc : 0;
     }
     int n = wsio_server_broadcast(app->srv, WSIO_OP_TEXT, json, len, NULL);
@@ -124,8 +124,8 @@ static int with_id(uint64_t id, const void *json, size_t len,
     char prefix[CHAT_ID_PREFIX_MAX];
     int rc = wsio_stream_payload_add(out, prefix, chat_id_prefix(id, prefix));
     /* Room messages are objects with members: "{" is replaced. */
-    return rc ? rc : wsio_stream_payload_add(out, (const char *)json + 1,
-                                             len - 1);
+    return rc ? rc
+              : wsio_stream_payload_add(out, (const char *)json + 1, len - 1);
 }
 
 /* The stream, made at the first join; NULL when the chat runs without
@@ -183,8 +183,8 @@ static void on_open(wsio_ws *ws, void *user)
     chat_app *app = user;
     chat_room *room = room_lock(app, ws);
     wsio_stream *st = room_stream(app);
-    int rc = st ? resume_and_join(app, st, ws)
-                : chat_room_join(room, ws, wall_ms());
+    int rc =
+        st ? resume_and_join(app, st, ws) : chat_room_join(room, ws, wall_ms());
     uint16_t port;
     const char *addr = wsio_ws_remote_addr(ws, &port);
     example_log("chat", "join %s:%u (%zu in the room)%s%s", addr,

@@ -44,11 +44,11 @@ typedef struct chat_app {
     redis_room *redis; /* chat_app_connect_redis, with --redis */
     chat_options opts;
     chat_sink sink;
-    int use_stream;    /* set by the caller before chat_app_configure:
-                          one server on one thread, so the room's
-                          messages go through a topic stream and a page
-                          that reconnects with ?since=ID
-                          resumes (resume.h); made on the first join */
+    int use_stream; /* set by the caller before chat_app_configure:
+                       one server on one thread, so the room's
+                       messages go through a topic stream and a page
+                       that reconnects with ?since=ID
+                       resumes (resume.h); made on the first join */
     wsio_stream *stream;
 #ifdef WSIO_HAVE_DEFLATE
     wsio_deflate pmd; /* what cfg.deflate points to: lives with the app */

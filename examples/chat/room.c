@@ -349,8 +349,7 @@ void chat_room_free(chat_room *room)
 }
 
 /* Join client, sending it the history first when with_history. */
-static int join(chat_room *room, void *client, int64_t now_ms,
-                int with_history)
+static int join(chat_room *room, void *client, int64_t now_ms, int with_history)
 {
     if (!room || !client)
         return CHAT_ROOM_EINVAL;

@@ -582,7 +582,8 @@ static void test_chat_room_join_replayed_sends_no_history(void **state)
     fixture fx, *f = &fx;
     fixture_open(f);
     assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"x\"}", 2), 0);
+    assert_int_equal(
+        handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"x\"}", 2), 0);
     recorder_clear(&f->rec);
     assert_int_equal(chat_room_join_replayed(f->room, &f->b, 3), 0);
     assert_int_equal(f->rec.n, 1);
