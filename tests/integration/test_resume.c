@@ -144,8 +144,14 @@ static void reader_connect(reader *r, const char *query)
     char url[96];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u/feed%s", (unsigned)r->port,
              query);
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    if (r->e->io != ENV_IO_PLAIN) { /* the partial-I/O modes' transport */
+        cc.transport = &r->e->io_ops;
+        cc.transport_ctx = r->e;
+    }
     int err = 0;
-    r->ws = wsio_client_connect(r->e->loop, url, NULL, &reader_cb, r, &err);
+    r->ws = wsio_client_connect(r->e->loop, url, &cc, &reader_cb, r, &err);
     assert_non_null(r->ws);
 }
 
@@ -163,6 +169,10 @@ static wsio_server *start_feed(env *e, feed *f, size_t max_output)
     cfg.keep_request = 1;
     if (max_output)
         cfg.max_output_bytes = max_output;
+    if (e->io != ENV_IO_PLAIN) {
+        cfg.transport = &e->io_ops;
+        cfg.transport_ctx = e;
+    }
     int err = 0;
     wsio_server *srv = wsio_server_new(e->loop, &cfg, &feed_cb, NULL, f, &err);
     assert_non_null(srv);
@@ -626,7 +636,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_resume_three_readers_drop_and_resume),
         ON_EVERY_LOOP(test_resume_window_exceeded_is_reported),
+        ON_PARTIAL_IO(test_resume_window_exceeded_is_reported),
         ON_EVERY_LOOP(test_resume_replay_is_not_dropped_by_drop_policy),
+        ON_PARTIAL_IO(test_resume_replay_is_not_dropped_by_drop_policy),
         ON_EVERY_LOOP(test_resume_races_posted_publishes),
         ON_EVERY_LOOP(test_resume_window_bounds),
         ON_EVERY_LOOP(test_resume_client_sets_url_on_reconnect),
