@@ -108,7 +108,7 @@ static int join_topic(feed *f, wsio_ws *ws, const char *p, size_t len)
     int rc = wsio_stream_subscribe(t->st, ws, since);
     if (rc == WSIO_EGAP) {
         /* Say so, then give what the window still holds. */
-        uint64_t from = wsio_stream_oldest_id(t->st) - 1;
+        uint64_t from = wsio_stream_floor_id(t->st);
         char line[64];
         int n = snprintf(line, sizeof line, "%s gap %" PRIu64, t->name, from);
         wsio_ws_send(ws, WSIO_OP_TEXT, line, (size_t)n);

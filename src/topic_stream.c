@@ -3,8 +3,10 @@
  * (wsio/stream.h, docs/resume.md).
  *
  * The window is a ring of encoded frames, oldest first, each with its id
- * and the loop time it was published. Ids are consecutive, so the message
- * after `since` is found by subtraction, not a search. A frame is encoded
+ * and the loop time it was published. Ids increase (by one, unless given
+ * by wsio_stream_publish_id), so the message after `since` is found by a
+ * binary search; `floor`, the id of the last message that left, says how
+ * far back the window reaches. A frame is encoded
  * once and shared: the ring holds one reference and every subscriber's
  * output queue another, so a message costs its frame once however many
  * hold it.
@@ -46,8 +48,9 @@ struct wsio_stream {
     wsio_stream_config cfg;
     slot *ring; /* cap slots (a power of two), count used from head */
     size_t cap, head, count;
-    size_t bytes; /* frame bytes in the window */
-    uint64_t next_id;
+    size_t bytes;     /* frame bytes in the window */
+    uint64_t last_id; /* the newest id given */
+    uint64_t floor;   /* the id before the oldest kept: resumable from */
     wsio_stream_payload payload; /* reused by every publish */
     wsio_stream_stats stats;
     char topic[TOPIC_MAX + 1];
@@ -115,7 +118,7 @@ wsio_stream *wsio_stream_new(wsio_server *srv, const char *topic,
     st->loop = loop;
     st->mem = mem;
     st->cfg = c;
-    st->next_id = c.first_id;
+    st->last_id = st->floor = c.first_id - 1;
     st->payload.mem = mem;
     st->payload.limit = c.max_bytes;
     strcpy(st->topic, topic);
@@ -143,6 +146,7 @@ static slot *at(const wsio_stream *st, size_t i)
 static void drop_oldest(wsio_stream *st)
 {
     slot *s = at(st, 0);
+    st->floor = s->id;
     st->bytes -= s->frame->len;
     wsio_rcbuf_unref(s->frame);
     st->head = (st->head + 1) & (st->cap - 1);
@@ -210,17 +214,18 @@ static int build_payload(wsio_stream *st, uint64_t id, const void *data,
     return rc;
 }
 
-int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
-                        const void *data, size_t len, uint64_t *id)
+/* Message id: format, encode once, keep, queue on the subscribers. */
+static int append(wsio_stream *st, uint64_t id, enum wsio_opcode opcode,
+                  const void *data, size_t len)
 {
     if ((opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY) ||
-        (len && !data) || st->next_id == UINT64_MAX)
+        (len && !data) || id <= st->last_id || id == WSIO_STREAM_LIVE)
         return WSIO_EINVAL;
     if (!st->srv)
         return WSIO_ECLOSED;
     const void *payload;
     size_t plen;
-    int rc = build_payload(st, st->next_id, data, len, &payload, &plen);
+    int rc = build_payload(st, id, data, len, &payload, &plen);
     if (rc)
         return rc < 0 ? rc : WSIO_ECALLBACK;
     if (opcode == WSIO_OP_TEXT && wsio_utf8_validate(payload, plen))
@@ -239,15 +244,31 @@ int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
         return rc;
     }
     slot *s = at(st, st->count);
-    s->id = st->next_id++;
+    s->id = st->last_id = id;
     s->at_ms = wsio_loop_now(st->loop);
     s->frame = frame;
     st->count++;
     st->bytes += frame->len;
     st->stats.published++;
-    if (id)
-        *id = s->id;
     return wsio__server_send_frame(st->srv, st->topic, frame);
+}
+
+int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
+                        const void *data, size_t len, uint64_t *id)
+{
+    if (st->last_id == UINT64_MAX - 1)
+        return WSIO_EINVAL;
+    int rc = append(st, st->last_id + 1, opcode, data, len);
+    if (rc >= 0 && id)
+        *id = st->last_id;
+    return rc;
+}
+
+int wsio_stream_publish_id(wsio_stream *st, uint64_t id,
+                           enum wsio_opcode opcode, const void *data,
+                           size_t len)
+{
+    return append(st, id, opcode, data, len);
 }
 
 void wsio__stream_server_gone(wsio_stream *st)
@@ -258,13 +279,33 @@ void wsio__stream_server_gone(wsio_stream *st)
 
 uint64_t wsio_stream_last_id(const wsio_stream *st)
 {
-    return st->next_id - 1;
+    return st->last_id;
 }
 
 uint64_t wsio_stream_oldest_id(wsio_stream *st)
 {
     trim_age(st);
-    return st->count ? at(st, 0)->id : st->next_id;
+    return st->count ? at(st, 0)->id : st->last_id + 1;
+}
+
+uint64_t wsio_stream_floor_id(wsio_stream *st)
+{
+    trim_age(st);
+    return st->floor;
+}
+
+/* The index of the first message after since (count when none). */
+static size_t first_after(const wsio_stream *st, uint64_t since)
+{
+    size_t lo = 0, hi = st->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (at(st, mid)->id <= since)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 int wsio_stream_subscribe(wsio_stream *st, wsio_ws *ws, uint64_t since)
@@ -275,12 +316,12 @@ int wsio_stream_subscribe(wsio_stream *st, wsio_ws *ws, uint64_t since)
         return WSIO_ECLOSED;
     size_t from = st->count; /* index of the first message to replay */
     if (since != WSIO_STREAM_LIVE) {
-        uint64_t oldest = wsio_stream_oldest_id(st);
-        if (since >= st->next_id || since + 1 < oldest) {
+        trim_age(st);
+        if (since > st->last_id || since < st->floor) {
             st->stats.gaps++;
             return WSIO_EGAP;
         }
-        from = (size_t)(since + 1 - oldest);
+        from = first_after(st, since);
     }
     /* Subscribing first can fail (memory) without anything queued. */
     int rc = wsio_ws_subscribe_n(ws, st->topic, strlen(st->topic));

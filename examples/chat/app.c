@@ -167,7 +167,7 @@ static int resume_and_join(chat_app *app, wsio_stream *st, wsio_ws *ws)
             wsio_ws_send(ws, WSIO_OP_TEXT, notice, n);
         }
         uint64_t last = wsio_stream_last_id(st);
-        uint64_t from = wsio_stream_oldest_id(st) - 1;
+        uint64_t from = wsio_stream_floor_id(st);
         if (last - from > CHAT_HISTORY_MAX)
             from = last - CHAT_HISTORY_MAX;
         rc = wsio_stream_subscribe(st, ws, from);

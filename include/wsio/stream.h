@@ -124,6 +124,17 @@ WSIO_EXTERN void wsio_stream_free(wsio_stream *st);
 WSIO_EXTERN int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
                                     const void *data, size_t len, uint64_t *id);
 
+/*
+ * wsio_stream_publish_id - wsio_stream_publish with the id given: for a
+ * stream whose ids come from elsewhere (a Redis stream's entries,
+ * wsio/redis_stream.h). Ids must increase (WSIO_EINVAL otherwise) but need
+ * not be consecutive: the stream's messages are exactly those given, and
+ * a resume from any id from wsio_stream_floor_id() on is exact.
+ */
+WSIO_EXTERN int wsio_stream_publish_id(wsio_stream *st, uint64_t id,
+                                       enum wsio_opcode opcode,
+                                       const void *data, size_t len);
+
 /* Subscribe from now on, replaying nothing (wsio_stream_subscribe). */
 #define WSIO_STREAM_LIVE UINT64_MAX
 
@@ -148,7 +159,7 @@ WSIO_EXTERN int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
  * subscribed) when messages after since have left the window, or since is
  * an id this stream has not given yet (a restarted server): the
  * application sends what it must (a full state) and subscribes again,
- * e.g. from wsio_stream_oldest_id() - 1 or WSIO_STREAM_LIVE. Also
+ * e.g. from wsio_stream_floor_id() or WSIO_STREAM_LIVE. Also
  * WSIO_EINVAL (ws of another server), WSIO_ECLOSED, WSIO_ENOMEM.
  */
 WSIO_EXTERN int wsio_stream_subscribe(wsio_stream *st, wsio_ws *ws,
@@ -159,9 +170,14 @@ WSIO_EXTERN int wsio_stream_subscribe(wsio_stream *st, wsio_ws *ws,
 WSIO_EXTERN uint64_t wsio_stream_last_id(const wsio_stream *st);
 
 /* wsio_stream_oldest_id - the id of the oldest message in the window, or
- * wsio_stream_last_id() + 1 when it is empty. A subscriber may resume from
- * any since >= oldest - 1. */
+ * wsio_stream_last_id() + 1 when it is empty. */
 WSIO_EXTERN uint64_t wsio_stream_oldest_id(wsio_stream *st);
+
+/* wsio_stream_floor_id - the id of the last message that left the window
+ * (cfg.first_id - 1 before any did): a subscriber may resume from any
+ * since from it to wsio_stream_last_id(). With consecutive ids it is
+ * wsio_stream_oldest_id() - 1. */
+WSIO_EXTERN uint64_t wsio_stream_floor_id(wsio_stream *st);
 
 /* What a stream holds and has done. */
 typedef struct wsio_stream_stats {

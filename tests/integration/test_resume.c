@@ -72,7 +72,7 @@ static void feed_open(wsio_ws *ws, void *user)
     if (rc == WSIO_EGAP) {
         f->gaps++;
         assert_true(wsio_ws_send(ws, WSIO_OP_TEXT, GAP_MARK, 3) >= 0);
-        rc = wsio_stream_subscribe(f->st, ws, wsio_stream_oldest_id(f->st) - 1);
+        rc = wsio_stream_subscribe(f->st, ws, wsio_stream_floor_id(f->st));
     }
     assert_true(rc >= 0);
     if (rc > 0)
@@ -523,6 +523,47 @@ static void test_resume_window_bounds(void **state)
     env_free(e);
 }
 
+/* Ids given by the application (a Redis stream's): increasing, not
+ * consecutive; a resume from any id at or after the floor is exact. */
+static void test_resume_given_ids(void **state)
+{
+    env *e = env_new(state);
+    feed f = {0};
+    wsio_server *srv = start_feed(e, &f, 0);
+    f.st = start_stream(srv, 3);
+    static const char m[] = "given";
+    for (uint64_t id = 10; id <= 50; id += 10)
+        assert_int_equal(
+            wsio_stream_publish_id(f.st, id, WSIO_OP_TEXT, m, sizeof m - 1), 0);
+    assert_int_equal(wsio_stream_publish_id(f.st, 50, WSIO_OP_TEXT, m, 1),
+                     WSIO_EINVAL); /* not after the last */
+    assert_int_equal(wsio_stream_last_id(f.st), 50);
+    assert_int_equal(wsio_stream_oldest_id(f.st), 30);
+    assert_int_equal(wsio_stream_floor_id(f.st), 20);
+    /* From 25 (never an id): 30, 40, 50. From 20: the same. */
+    reader a = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&a, "?since=25");
+    RUN_UNTIL(e, a.count == 3, 5000);
+    assert_int_equal(f.last_rc, 3);
+    reader b = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&b, "?since=20");
+    RUN_UNTIL(e, b.count == 3, 5000);
+    assert_int_equal(f.gaps, 0);
+    /* From 19: 20 left the window; a gap. */
+    reader c = {.e = e, .port = wsio_server_port(srv)};
+    reader_connect(&c, "?since=19");
+    RUN_UNTIL(e, c.gaps_seen == 1 && c.count == 3, 5000);
+    assert_int_equal(f.gaps, 1);
+    assert_int_equal(a.last, 50);
+    wsio_ws_close(a.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    wsio_ws_close(b.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    wsio_ws_close(c.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, a.closed && b.closed && c.closed, 5000);
+    wsio_stream_free(f.st);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 /* A subscriber that never reads cannot make the server hold more than the
  * mark and one message for it: the stream's topic closes it (1008) instead
  * of dropping a message, while a reader that keeps up gets every id. */
@@ -642,6 +683,7 @@ int main(void)
         ON_EVERY_LOOP(test_resume_races_posted_publishes),
         ON_EVERY_LOOP(test_resume_window_bounds),
         ON_EVERY_LOOP(test_resume_client_sets_url_on_reconnect),
+        ON_EVERY_LOOP(test_resume_given_ids),
         ON_EVERY_LOOP(
             test_resume_reader_that_never_reads_is_closed_not_skipped),
     };
