@@ -770,6 +770,7 @@ REDIS_SHARED_REAL := $(BUILD)/libwsio-redis.so.$(VERSION)
 REDIS_SHARED := $(BUILD)/libwsio-redis.so
 REDIS_PC := $(BUILD)/wsio-redis.pc
 REDIS_TEST_BIN := $(BUILD)/tests/redis/test_redis
+REDIS_STREAM_TEST_BIN := $(BUILD)/tests/redis/test_redis_stream
 REDIS_LDLIBS := $(REDIS_STATIC) $(STATIC_LIB) $(HIREDIS_LIBS) $(LIB_LDLIBS)
 
 .PHONY: redis redis-test redis-check install-redis uninstall-redis sanitize-redis bench-redis
@@ -831,6 +832,13 @@ $(REDIS_TEST_BIN): tests/redis/test_redis.c tests/redis/redis_server.c tests/red
 	$(Q)$(CC) $(APP_CFLAGS) $(HIREDIS_CFLAGS) -Itests/unit -Itests/integration -o $@ $< \
 	    tests/redis/redis_server.c $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(REDIS_LDLIBS) $(CMOCKA_LIBS)
 
+$(REDIS_STREAM_TEST_BIN): tests/redis/test_redis_stream.c tests/redis/redis_server.c tests/redis/redis_server.h \
+                   $(INTEGRATION_HELPERS) tests/integration/harness.h \
+                   $(UNIT_HELPERS) tests/unit/testutil.h $(REDIS_STATIC) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) $(HIREDIS_CFLAGS) -Itests/unit -Itests/integration -o $@ $< \
+	    tests/redis/redis_server.c $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(REDIS_LDLIBS) $(CMOCKA_LIBS)
+
 # A chat client for the two-instance test (wsio client, no browser).
 $(BUILD)/tests/redis/chat_peer: tests/redis/chat_peer.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -839,8 +847,9 @@ $(BUILD)/tests/redis/chat_peer: tests/redis/chat_peer.c $(STATIC_LIB)
 # The module against a real redis-server on every loop mode, then two
 # chat processes sharing one room through it (Redis killed and restarted
 # in the middle).
-redis-test: $(REDIS_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_peer
+redis-test: $(REDIS_TEST_BIN) $(REDIS_STREAM_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_peer
 	@$(REDIS_TEST_BIN)
+	@$(REDIS_STREAM_TEST_BIN)
 	@BUILD=$(BUILD) sh tests/redis/chat.sh
 
 # After sanitize-tls when both run: they build into the same build-san/.

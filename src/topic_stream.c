@@ -256,6 +256,8 @@ static int append(wsio_stream *st, uint64_t id, enum wsio_opcode opcode,
 int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
                         const void *data, size_t len, uint64_t *id)
 {
+    if (st->cfg.ids_given)
+        return WSIO_ESTATE;
     if (st->last_id == UINT64_MAX - 1)
         return WSIO_EINVAL;
     int rc = append(st, st->last_id + 1, opcode, data, len);
@@ -269,6 +271,29 @@ int wsio_stream_publish_id(wsio_stream *st, uint64_t id,
                            size_t len)
 {
     return append(st, id, opcode, data, len);
+}
+
+int wsio_stream_send_to(wsio_stream *st, wsio_ws *ws, uint64_t id,
+                        enum wsio_opcode opcode, const void *data, size_t len)
+{
+    if ((opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY) ||
+        (len && !data) || !st->srv || wsio_ws_server(ws) != st->srv)
+        return WSIO_EINVAL;
+    const void *payload;
+    size_t plen;
+    int rc = build_payload(st, id, data, len, &payload, &plen);
+    if (rc)
+        return rc < 0 ? rc : WSIO_ECALLBACK;
+    if (opcode == WSIO_OP_TEXT && wsio_utf8_validate(payload, plen))
+        return WSIO_EUTF8;
+    wsio_rcbuf *frame = wsio_message_encode(st->mem, opcode, payload, plen);
+    if (!frame)
+        return WSIO_ENOMEM;
+    rc = wsio__ws_send_replay(ws, frame);
+    wsio_rcbuf_unref(frame);
+    if (rc >= 0)
+        st->stats.replayed++;
+    return rc;
 }
 
 void wsio__stream_server_gone(wsio_stream *st)

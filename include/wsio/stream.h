@@ -80,6 +80,10 @@ typedef struct wsio_stream_config {
                                      only beside it (wsio_stream_publish's
                                      *id) */
     void *format_user;            /* given to format */
+    int ids_given; /* 1: ids come only from wsio_stream_publish_id (a
+                      Redis stream's); wsio_stream_publish, and
+                      wsio_server_publish on the topic, then return
+                      WSIO_ESTATE. Default 0 */
 } wsio_stream_config;
 
 /* wsio_stream_config_default - fill cfg with the defaults written above. */
@@ -134,6 +138,19 @@ WSIO_EXTERN int wsio_stream_publish(wsio_stream *st, enum wsio_opcode opcode,
 WSIO_EXTERN int wsio_stream_publish_id(wsio_stream *st, uint64_t id,
                                        enum wsio_opcode opcode,
                                        const void *data, size_t len);
+
+/*
+ * wsio_stream_send_to - format message id as the stream does (cfg.format)
+ * and queue it on ws alone, as a replay is queued (whatever the output
+ * holds): a message older than the window, fetched from elsewhere (Redis'
+ * XRANGE), for a resume that then goes on with wsio_stream_subscribe.
+ * The window does not keep it. Returns a wsio_send_result, or
+ * WSIO_EINVAL (ws of another server), WSIO_EUTF8, WSIO_ECLOSED,
+ * WSIO_ENOMEM or format's error.
+ */
+WSIO_EXTERN int wsio_stream_send_to(wsio_stream *st, wsio_ws *ws, uint64_t id,
+                                    enum wsio_opcode opcode, const void *data,
+                                    size_t len);
 
 /* Subscribe from now on, replaying nothing (wsio_stream_subscribe). */
 #define WSIO_STREAM_LIVE UINT64_MAX

@@ -25,7 +25,7 @@
 
 #include "../abi.h"
 #include "../internal.h"
-#include "link.h"
+#include "redis_internal.h"
 #include "wsio/redis.h"
 
 #define PREFIX_MAX 64
@@ -567,4 +567,19 @@ int wsio_redis_key(const wsio_redis *r, const char *name, char *buf,
     memcpy(buf, r->prefix, r->prefix_len);
     memcpy(buf + r->prefix_len, name, n + 1);
     return (int)(r->prefix_len + n);
+}
+
+const wsio__rlink_settings *wsio__redis_link_settings(const wsio_redis *r)
+{
+    return &r->link_set;
+}
+
+wsio_server *wsio__redis_server(const wsio_redis *r)
+{
+    return r->srv;
+}
+
+const wsio_mem *wsio__redis_mem(const wsio_redis *r)
+{
+    return r->mem;
 }
