@@ -4,8 +4,10 @@
  * client that reconnects to another instance resumes there
  * (docs/resume.md).
  *
- *  - wsio_redis_stream_publish is XADD <prefix>s:<topic> MAXLEN ~ maxlen;
- *    nothing is delivered at once: every instance, the publishing one
+ *  - wsio_redis_stream_publish is one script: INCR <prefix>s:<topic>:n,
+ *    then XADD <prefix>s:<topic> MAXLEN ~ maxlen with that number as a
+ *    field, so entries carry consecutive numbers and a hole is seen.
+ *    Nothing is delivered at once: every instance, the publishing one
  *    too, delivers an entry when it reads it back, so all deliver the
  *    same entries in the same order with the same ids.
  *  - each instance reads with XREAD BLOCK on a connection of its own,
@@ -41,12 +43,14 @@ typedef struct wsio_redis_stream wsio_redis_stream;
 enum wsio_redis_stream_event {
     /* Redis' stream is behind what this instance read (Redis restarted
      * without its data, or the key was deleted): a is the last id read,
-     * b the stream's last id now (0: none). Reading goes on from there;
-     * resumes from before b get WSIO_EGAP. */
+     * b the stream's last id now (0: none) or the first entry after the
+     * step back. Reading goes on from there; resumes from before the
+     * loss get WSIO_EGAP. */
     WSIO_REDIS_STREAM_RESET = 1,
     /* Entries after this instance's cursor were trimmed (MAXLEN) before it
-     * read them: its subscribers missed them. a is the cursor, b the
-     * stream's first id now. Resumes from before b get WSIO_EGAP. */
+     * read them (their numbers jump): its live subscribers missed them. a
+     * is the last id read before the hole, b the first after it. Resumes
+     * from before b get WSIO_EGAP. */
     WSIO_REDIS_STREAM_LAGGED = 2
 };
 
