@@ -313,7 +313,7 @@ static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     topic_reconcile(r, t);
 }
 
-/* ---- links (link.c) ------------------------------------------------------- */
+/* ---- links (link.c) ---------------------------------------------------- */
 
 static int both_connected(const wsio_redis *r)
 {

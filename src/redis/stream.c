@@ -91,7 +91,7 @@ void wsio_redis_stream_config_init(wsio_redis_stream_config *cfg, size_t size)
     wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
-/* ---- ids: "ms-seq" <-> ms * 2^20 + seq ----------------------------------- */
+/* ---- ids: "ms-seq" <-> ms * 2^20 + seq ---- */
 
 static int id_parse(const char *s, size_t len, uint64_t *out)
 {
@@ -161,8 +161,7 @@ static int entry_read(const redisReply *e, entry *out)
     return have == 7 ? 0 : -1;
 }
 
-/* ---- resumes that wait -----------------------------------------------------
- */
+/* ---- resumes that wait ---- */
 
 static void finish(wsio_redis_stream *rs, pending *p, wsio_ws *ws, int rc)
 {
@@ -247,7 +246,7 @@ static void try_all(wsio_redis_stream *rs)
     }
 }
 
-/* The script came back for p: the entries up to where the local window
+/* XRANGE came back for p: the entries up to where the local window
  * takes over, then the window and live. */
 static void on_xrange(wsio_redis *r, const redisReply *reply, void *user)
 {
@@ -341,8 +340,7 @@ int wsio_redis_stream_subscribe(wsio_redis_stream *rs, wsio_ws *ws,
     return WSIO_EAGAIN;
 }
 
-/* ---- reading
- * ------------------------------------------------------------------ */
+/* ---- reading ---- */
 
 static void read_next(wsio_redis_stream *rs);
 static void report(wsio_redis_stream *rs, int event, uint64_t a, uint64_t b);
@@ -482,8 +480,7 @@ static void link_lost(wsio__rlink *l)
     "return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', "         \
     "'o', ARGV[2], 'n', n, 'd', ARGV[3])"
 
-/* ---- the rest
- * ----------------------------------------------------------------- */
+/* ---- the rest ---- */
 
 int wsio_redis_stream_publish(wsio_redis_stream *rs, enum wsio_opcode opcode,
                               const void *data, size_t len)
