@@ -405,7 +405,7 @@ run-chat: $(BUILD)/examples/chat
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/wsio.h $(DESTDIR)$(INCLUDEDIR)/wsio.h
-	install -m 644 $(filter-out include/wsio/tls.h include/wsio/deflate.h include/wsio/redis.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
+	install -m 644 $(filter-out include/wsio/tls.h include/wsio/deflate.h include/wsio/redis.h include/wsio/redis_stream.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libwsio.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION)
 	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -870,6 +870,7 @@ redis-check: $(REDIS_OBJ) $(REDIS_SHARED)
 install-redis: redis
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/wsio/redis.h $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h
+	install -m 644 include/wsio/redis_stream.h $(DESTDIR)$(INCLUDEDIR)/wsio/redis_stream.h
 	install -m 644 $(REDIS_STATIC) $(DESTDIR)$(LIBDIR)/libwsio-redis.a
 	install -m 755 $(REDIS_SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio-redis.so.$(VERSION)
 	ln -sf libwsio-redis.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(REDIS_SONAME)
@@ -877,7 +878,8 @@ install-redis: redis
 	$(PC_SUBST) wsio-redis.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio-redis.pc
 
 uninstall-redis:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h $(DESTDIR)$(LIBDIR)/libwsio-redis.a \
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h $(DESTDIR)$(INCLUDEDIR)/wsio/redis_stream.h \
+	      $(DESTDIR)$(LIBDIR)/libwsio-redis.a \
 	      $(DESTDIR)$(LIBDIR)/libwsio-redis.so $(DESTDIR)$(LIBDIR)/$(REDIS_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libwsio-redis.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/wsio-redis.pc
 
