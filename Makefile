@@ -79,7 +79,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 EXAMPLE_TEST_SRC := $(sort $(wildcard tests/examples/test_*.c))
 EXAMPLE_TEST_BIN := $(patsubst tests/examples/%.c,$(BUILD)/tests/examples/%,$(EXAMPLE_TEST_SRC))
 # The chat example's room logic and JSON (no wsio dependency).
-CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c
+CHAT_LOGIC_SRC := examples/chat/json.c examples/chat/room.c examples/chat/resume.c
 UNIT_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 INTEGRATION_SRC := $(filter-out $(ZLIB_SKIP),$(sort $(wildcard tests/integration/test_*.c)))
 INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEGRATION_SRC))
@@ -180,11 +180,12 @@ conformance: $(BUILD)/examples/echo
 	@SERVER_CMD="$(BUILD)/examples/echo $(EXAMPLE_NO_ADDR_LIMITS)" sh tests/conformance/run.sh
 
 browser: $(BUILD)/examples/chat
-	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) sh tests/browser/chat.sh
+	@BUILD=$(BUILD) EXPECT_DEFLATE=$(HAVE_ZLIB) EXPECT_RESUME=1 sh tests/browser/chat.sh
 
 # The broadcast example with --threads 2 (one wsio_hub) under bench/loadgen.
-examples-test: $(BUILD)/examples/broadcast $(BUILD)/bench/loadgen
+examples-test: $(BUILD)/examples/broadcast $(BUILD)/bench/loadgen $(BUILD)/examples/feed $(BUILD)/wsio-cat
 	@BUILD=$(BUILD) sh tests/examples/broadcast_threads.sh
+	@BUILD=$(BUILD) sh tests/examples/feed.sh
 
 test: unit integration interop conformance browser tools-test examples-test check-symbols \
       check-globals check-layering check-docs check-api check-tutorial tutorial-test \
@@ -307,7 +308,7 @@ fuzz: $(FUZZ_BIN)
 # ---- examples ------------------------------------------------------------
 
 EXAMPLE_CFLAGS := $(STD) $(WARN) -Iinclude -Iexamples $(CFLAGS) $(SAN_FLAGS) $(EXAMPLE_DEFLATE_CFLAGS)
-EXAMPLE_NAMES := echo broadcast hostloop hostloop_epoll chat
+EXAMPLE_NAMES := echo broadcast hostloop hostloop_epoll chat feed
 EXAMPLE_BIN := $(addprefix $(BUILD)/examples/,$(EXAMPLE_NAMES))
 EXAMPLE_COMMON := examples/example.c examples/example.h
 # The chat's room logic and JSON have no wsio dependency; they are held to
@@ -404,7 +405,7 @@ run-chat: $(BUILD)/examples/chat
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/wsio.h $(DESTDIR)$(INCLUDEDIR)/wsio.h
-	install -m 644 $(filter-out include/wsio/tls.h include/wsio/deflate.h include/wsio/redis.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
+	install -m 644 $(filter-out include/wsio/tls.h include/wsio/deflate.h include/wsio/redis.h include/wsio/redis_stream.h,$(wildcard include/wsio/*.h)) $(DESTDIR)$(INCLUDEDIR)/wsio/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libwsio.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio.so.$(VERSION)
 	ln -sf libwsio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -783,6 +784,7 @@ REDIS_SHARED_REAL := $(BUILD)/libwsio-redis.so.$(VERSION)
 REDIS_SHARED := $(BUILD)/libwsio-redis.so
 REDIS_PC := $(BUILD)/wsio-redis.pc
 REDIS_TEST_BIN := $(BUILD)/tests/redis/test_redis
+REDIS_STREAM_TEST_BIN := $(BUILD)/tests/redis/test_redis_stream
 REDIS_LDLIBS := $(REDIS_STATIC) $(STATIC_LIB) $(HIREDIS_LIBS) $(LIB_LDLIBS)
 
 .PHONY: redis redis-test redis-check install-redis uninstall-redis sanitize-redis bench-redis
@@ -844,6 +846,13 @@ $(REDIS_TEST_BIN): tests/redis/test_redis.c tests/redis/redis_server.c tests/red
 	$(Q)$(CC) $(APP_CFLAGS) $(HIREDIS_CFLAGS) -Itests/unit -Itests/integration -o $@ $< \
 	    tests/redis/redis_server.c $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(REDIS_LDLIBS) $(CMOCKA_LIBS)
 
+$(REDIS_STREAM_TEST_BIN): tests/redis/test_redis_stream.c tests/redis/redis_server.c tests/redis/redis_server.h \
+                   $(INTEGRATION_HELPERS) tests/integration/harness.h \
+                   $(UNIT_HELPERS) tests/unit/testutil.h $(REDIS_STATIC) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) $(HIREDIS_CFLAGS) -Itests/unit -Itests/integration -o $@ $< \
+	    tests/redis/redis_server.c $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(REDIS_LDLIBS) $(CMOCKA_LIBS)
+
 # A chat client for the two-instance test (wsio client, no browser).
 $(BUILD)/tests/redis/chat_peer: tests/redis/chat_peer.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -852,8 +861,9 @@ $(BUILD)/tests/redis/chat_peer: tests/redis/chat_peer.c $(STATIC_LIB)
 # The module against a real redis-server on every loop mode, then two
 # chat processes sharing one room through it (Redis killed and restarted
 # in the middle).
-redis-test: $(REDIS_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_peer
+redis-test: $(REDIS_TEST_BIN) $(REDIS_STREAM_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_peer
 	@$(REDIS_TEST_BIN)
+	@$(REDIS_STREAM_TEST_BIN)
 	@BUILD=$(BUILD) sh tests/redis/chat.sh
 
 # After sanitize-tls when both run: they build into the same build-san/.
@@ -874,6 +884,7 @@ redis-check: $(REDIS_OBJ) $(REDIS_SHARED)
 install-redis: redis
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/wsio $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/wsio/redis.h $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h
+	install -m 644 include/wsio/redis_stream.h $(DESTDIR)$(INCLUDEDIR)/wsio/redis_stream.h
 	install -m 644 $(REDIS_STATIC) $(DESTDIR)$(LIBDIR)/libwsio-redis.a
 	install -m 755 $(REDIS_SHARED_REAL) $(DESTDIR)$(LIBDIR)/libwsio-redis.so.$(VERSION)
 	ln -sf libwsio-redis.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(REDIS_SONAME)
@@ -881,7 +892,8 @@ install-redis: redis
 	$(PC_SUBST) wsio-redis.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wsio-redis.pc
 
 uninstall-redis:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h $(DESTDIR)$(LIBDIR)/libwsio-redis.a \
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wsio/redis.h $(DESTDIR)$(INCLUDEDIR)/wsio/redis_stream.h \
+	      $(DESTDIR)$(LIBDIR)/libwsio-redis.a \
 	      $(DESTDIR)$(LIBDIR)/libwsio-redis.so $(DESTDIR)$(LIBDIR)/$(REDIS_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libwsio-redis.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/wsio-redis.pc
 

@@ -27,6 +27,7 @@
 #include "wsio/ws.h"
 #include "wsio/server.h"
 #include "wsio/hub.h"
+#include "wsio/stream.h"
 #include "wsio/client.h"
 
 #endif /* WSIO_H */

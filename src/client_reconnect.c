@@ -19,7 +19,8 @@ struct wsio_client {
     wsio__deferred release;
     wsio__timer timer;          /* the wait before the next try */
     wsio_loop *loop;
-    char *url;
+    char *url;                  /* in copies, or set_url */
+    char *set_url;              /* wsio_client_set_url's copy, or NULL */
     wsio_client_config cfg;     /* its strings point into copies */
     char *copies;               /* url, origin, subprotocols, headers */
     wsio_ws_callbacks cb;       /* the application's */
@@ -122,6 +123,8 @@ static void release_client(wsio__deferred *d)
 {
     wsio_client *c = WSIO__CONTAINER_OF(d, wsio_client, release);
     const wsio_mem *mem = wsio__loop_mem(c->loop);
+    if (c->set_url)
+        wsio__free(mem, c->set_url);
     wsio__free(mem, c->copies);
     wsio__free(mem, c);
 }
@@ -229,6 +232,25 @@ wsio_client *wsio_client_new(wsio_loop *loop, const char *url,
     }
     wsio__attach_add(loop, &c->attach);
     return c;
+}
+
+int wsio_client_set_url(wsio_client *c, const char *url)
+{
+    if (!url)
+        return WSIO_EINVAL;
+    int rc = wsio__client_check_url(url, &c->cfg);
+    if (rc)
+        return rc;
+    const wsio_mem *mem = wsio__loop_mem(c->loop);
+    size_t n = strlen(url) + 1;
+    char *copy = wsio__malloc(mem, n);
+    if (!copy)
+        return WSIO_ENOMEM;
+    memcpy(copy, url, n);
+    if (c->set_url)
+        wsio__free(mem, c->set_url);
+    c->set_url = c->url = copy;
+    return 0;
 }
 
 wsio_ws *wsio_client_ws(const wsio_client *c)

@@ -43,6 +43,7 @@
 #include "server_request.h"
 #include "server_security.h"
 #include "server_subprotocol.h"
+#include "topic_stream.h"
 #include "ws_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
@@ -70,6 +71,7 @@ struct topic {
     wsio__sub *subs;
     uint64_t id;              /* tags its frames in output queues */
     wsio_topic_stats stats;   /* subscribers unused: counted when read */
+    wsio_stream *stream;      /* its replay window (topic_stream.c), or NULL */
     uint32_t hash;
     uint8_t len;
     char name[];              /* len bytes and a NUL, for the broker */
@@ -244,11 +246,11 @@ static topic *topic_get(wsio_server *srv, const char *name, size_t len)
     return t;
 }
 
-/* Drop t from the table once nothing needs it: no subscribers and no
- * policy of its own. */
+/* Drop t from the table once nothing needs it: no subscribers, no
+ * policy of its own, no stream. */
 static void topic_forget_unused(wsio_server *srv, topic *t)
 {
-    if (t->subs || t->stats.policy != WSIO_SLOW_DEFAULT)
+    if (t->subs || t->stats.policy != WSIO_SLOW_DEFAULT || t->stream)
         return;
     topic **p = topic_slot(srv, t->name, t->len, t->hash);
     *p = t->next;
@@ -554,6 +556,11 @@ int wsio_server_publish_n(wsio_server *srv, const char *name, size_t tlen,
 {
     if (!topic_bytes_ok(name, tlen))
         return WSIO_EINVAL;
+    /* Issue 18 hook: a topic with a stream numbers and keeps its messages
+     * (topic_stream.c), which then reach this server only. */
+    topic *t = find_topic(srv, name, tlen);
+    if (t && t->stream)
+        return wsio_stream_publish(t->stream, opcode, data, len, NULL);
     /* The hub and the broker take the name NUL-terminated. */
     char copy[TOPIC_MAX + 1];
     if (tlen)
@@ -605,6 +612,21 @@ int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
     *out = (*slot)->stats;
     for (const wsio__sub *s = (*slot)->subs; s; s = s->tnext)
         out->subscribers++;
+    return 0;
+}
+
+/* Issue 18 hook: topic_stream.c gives a topic its stream, or takes it
+ * back (st NULL). */
+int wsio__server_set_stream(wsio_server *srv, const char *name, wsio_stream *st)
+{
+    size_t len = strlen(name);
+    topic *t = st ? topic_get(srv, name, len) : find_topic(srv, name, len);
+    if (!t)
+        return st ? WSIO_ENOMEM : 0;
+    if (st && t->stream)
+        return WSIO_EINVAL;
+    t->stream = st;
+    topic_forget_unused(srv, t);
     return 0;
 }
 
@@ -1014,11 +1036,14 @@ static void free_server_memory(wsio_server *srv)
     wsio__ids_free(&srv->ids, srv->mem);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
-    /* Connections are gone: what is left are topics kept for a policy. */
+    /* Connections are gone: what is left are topics kept for a policy or
+     * a stream. */
     for (size_t i = 0; i < srv->nbuckets; i++) {
         while (srv->buckets[i]) {
             topic *t = srv->buckets[i];
             srv->buckets[i] = t->next;
+            if (t->stream) /* issue 18 hook: the stream outlives us */
+                wsio__stream_server_gone(t->stream);
             wsio__free(srv->mem, t);
         }
     }

@@ -886,6 +886,13 @@ int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame)
     return queue_shared(ws, frame, 0);
 }
 
+int wsio__ws_send_replay(wsio_ws *ws, wsio_rcbuf *frame)
+{
+    if (ws->state != WSIO__WS_OPEN)
+        return WSIO_ECLOSED;
+    return queue_shared(ws, frame, 0);
+}
+
 /* Unsent bytes at the front of the output that the transport may hold
  * without having reported them: after WSIO_EAGAIN it must be offered them
  * again unchanged. */

@@ -57,6 +57,7 @@ typedef struct cat_opts {
     int verbose;              /* -v */
     int reconnect;            /* --reconnect */
     unsigned reconnect_max;   /* --reconnect-max; 0: never give up */
+    int resume;               /* --resume (implies --reconnect) */
 } cat_opts;
 
 /* Run the client or the server; each returns an enum cat_exit value. */
@@ -138,5 +139,29 @@ int cat_print_message(const cat_opts *o, const wsio_message *m);
 
 /* cat_log - "wsio-cat: message" on stderr. */
 void cat_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- --resume (cat_resume.c) --------------------------------------------- */
+
+#define CAT_RESUME_TOPICS 32
+
+typedef struct cat_topic_id {
+    char name[64];
+    uint64_t last; /* the last id seen */
+} cat_topic_id;
+
+/* The last id seen on each topic, from lines "<topic> <id> ...". */
+typedef struct cat_resume {
+    cat_topic_id t[CAT_RESUME_TOPICS];
+    size_t n;
+} cat_resume;
+
+/* cat_resume_seen - note the topic and id of a received text message;
+ * messages of another shape are ignored. */
+void cat_resume_seen(cat_resume *r, const char *msg, size_t len);
+
+/* cat_resume_url - url with each topic=NAME[:ID] parameter of a topic
+ * seen rewritten to topic=NAME:<last id>, NUL-terminated in out[0..cap).
+ * Returns 0, or -1 when it does not fit. */
+int cat_resume_url(const cat_resume *r, const char *url, char *out, size_t cap);
 
 #endif /* WSIO_CAT_H */

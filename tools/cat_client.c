@@ -35,6 +35,7 @@ typedef struct client {
     uint64_t wait_due;    /* then close at this time; UINT64_MAX: never */
     uint64_t ping_due;    /* next ping, UINT64_MAX when off */
     int ping_unanswered;  /* a ping went out and no pong came back yet */
+    cat_resume resume;    /* --resume: the last id of each topic */
 } client;
 
 static void start_close(client *c, const char *reason)
@@ -145,6 +146,8 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
         return 0;
     }
     c->received++;
+    if (c->o->resume && m->opcode == WSIO_OP_TEXT)
+        cat_resume_seen(&c->resume, m->data, m->len);
     if (c->o->count && c->received >= c->o->count)
         start_close(c, "");
     return 0;
@@ -224,7 +227,6 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 static void on_reconnect(wsio_client *rc, const wsio_reconnect_info *info,
                          void *user)
 {
-    (void)rc;
     client *c = user;
     if (info->giving_up) {
         cat_log("giving up after %u tries", info->attempt);
@@ -235,6 +237,11 @@ static void on_reconnect(wsio_client *rc, const wsio_reconnect_info *info,
     }
     cat_log("reconnecting in %u ms (try %u)", (unsigned)info->delay_ms,
             info->attempt);
+    char url[2048];
+    if (c->o->resume &&
+        cat_resume_url(&c->resume, c->o->url, url, sizeof url) == 0 &&
+        wsio_client_set_url(rc, url) == 0)
+        cat_log("resuming: %s", url);
 }
 
 /* The run goes on while a connection is there, or (--reconnect) will be. */

@@ -40,6 +40,9 @@ static void usage(FILE *out)
         "                       (0.5 s doubling up to 30 s) until stdin ends\n"
         "  --reconnect-max N    with --reconnect: give up after N tries in a\n"
         "                       row that did not open (default: never)\n"
+        "  --resume             --reconnect, asking for what was missed: from\n"
+        "                       lines \"TOPIC ID ...\" (examples/feed), each\n"
+        "                       topic=NAME of the URL becomes topic=NAME:ID\n"
         "Server options:\n"
         "  --listen PORT        serve on PORT (0: any free port)\n"
         "  --host ADDR          address to listen on (default 127.0.0.1)\n"
@@ -189,6 +192,9 @@ static int parse_option(int argc, char **argv, int *i, cat_opts *o,
         p->client_only = 1;
     } else if (!strcmp(a, "--reconnect")) {
         o->reconnect = 1;
+        p->client_only = 1;
+    } else if (!strcmp(a, "--resume")) {
+        o->resume = o->reconnect = 1;
         p->client_only = 1;
     } else if (!strcmp(a, "--reconnect-max")) {
         NUMBER(UINT32_MAX, 0);

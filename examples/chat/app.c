@@ -27,6 +27,11 @@ static int sink_broadcast(void *ctx, const char *json, size_t len)
     chat_app *app = ctx;
     if (app->redis)
         return redis_room_broadcast(app->redis, json, len);
+    if (app->stream) {
+        int rc =
+            wsio_stream_publish(app->stream, WSIO_OP_TEXT, json, len, NULL);
+        return rc < 0 ? rc : 0;
+    }
     int n = wsio_server_broadcast(app->srv, WSIO_OP_TEXT, json, len, NULL);
     /* With --tls-cert and --plain-port the room spans both servers. */
     wsio_server *plain = example_plain_server();
@@ -105,12 +110,81 @@ static void room_unlock(chat_app *app)
     pthread_mutex_unlock(&app->mu);
 }
 
+/* ---- resume: the room's messages through a topic stream ---- */
+
+#define CHAT_TOPIC "chat"
+#define CHAT_WINDOW_MESSAGES 1000
+
+/* The stream's formatter: each message gets its id as its first member,
+ * so that the page knows what to ask for when it reconnects. */
+static int with_id(uint64_t id, const void *json, size_t len,
+                   wsio_stream_payload *out, void *user)
+{
+    (void)user;
+    char prefix[CHAT_ID_PREFIX_MAX];
+    int rc = wsio_stream_payload_add(out, prefix, chat_id_prefix(id, prefix));
+    /* Room messages are objects with members: "{" is replaced. */
+    return rc ? rc
+              : wsio_stream_payload_add(out, (const char *)json + 1, len - 1);
+}
+
+/* The stream, made at the first join; NULL when the chat runs without
+ * one (several servers, or it could not be made). */
+static wsio_stream *room_stream(chat_app *app)
+{
+    if (!app->use_stream || app->stream)
+        return app->stream;
+    wsio_stream_config sc;
+    wsio_stream_config_default(&sc);
+    sc.max_messages = CHAT_WINDOW_MESSAGES;
+    sc.format = with_id;
+    /* Ids from the clock: a restarted chat never gives an id its pages
+     * saw before, so they are told they missed messages. */
+    sc.first_id = (uint64_t)wall_ms() * 1000;
+    int err = 0;
+    app->stream = wsio_stream_new(app->srv, CHAT_TOPIC, &sc, &err);
+    if (!app->stream) {
+        example_log("chat", "no resume: %s", wsio_strerror(err));
+        app->use_stream = 0;
+    }
+    return app->stream;
+}
+
+/* Replay what the page missed since the id of ?since=, or the last
+ * CHAT_HISTORY_MAX messages to a new page and, after a notice, to one
+ * whose messages the stream no longer holds all of. Then join. */
+static int resume_and_join(chat_app *app, wsio_stream *st, wsio_ws *ws)
+{
+    const wsio_request_info *ri = wsio_ws_request(ws);
+    uint64_t since = 0;
+    int asked = chat_since_from_query(ri->request->query.ptr,
+                                      ri->request->query.len, &since);
+    int rc = asked == 1 ? wsio_stream_subscribe(st, ws, since) : WSIO_EGAP;
+    if (rc == WSIO_EGAP) {
+        if (asked == 1) {
+            char notice[256];
+            size_t n = chat_gap_notice(wall_ms(), notice, sizeof notice);
+            wsio_ws_send(ws, WSIO_OP_TEXT, notice, n);
+        }
+        uint64_t last = wsio_stream_last_id(st);
+        uint64_t from = wsio_stream_floor_id(st);
+        if (last - from > CHAT_HISTORY_MAX)
+            from = last - CHAT_HISTORY_MAX;
+        rc = wsio_stream_subscribe(st, ws, from);
+    }
+    if (rc < 0)
+        return CHAT_ROOM_ESINK;
+    return chat_room_join_replayed(app->room, ws, wall_ms());
+}
+
 /* tutorial:begin chat-room */
 static void on_open(wsio_ws *ws, void *user)
 {
     chat_app *app = user;
     chat_room *room = room_lock(app, ws);
-    int rc = chat_room_join(room, ws, wall_ms());
+    wsio_stream *st = room_stream(app);
+    int rc =
+        st ? resume_and_join(app, st, ws) : chat_room_join(room, ws, wall_ms());
     uint16_t port;
     const char *addr = wsio_ws_remote_addr(ws, &port);
     example_log("chat", "join %s:%u (%zu in the room)%s%s", addr,
@@ -212,6 +286,8 @@ void chat_app_init(chat_app *app)
 
 void chat_app_free(chat_app *app)
 {
+    wsio_stream_free(app->stream);
+    app->stream = NULL;
     chat_room_free(app->room);
     app->room = NULL;
     pthread_mutex_destroy(&app->mu);
@@ -258,6 +334,7 @@ void chat_app_configure(chat_app *app, wsio_server_config *cfg,
     cfg->conn.max_message_size = CHAT_INPUT_MAX;
     cfg->conn.max_frame_size = CHAT_INPUT_MAX;
     cfg->ping_interval_ms = (uint32_t)app->opts.ping_ms;
+    cfg->keep_request = app->use_stream; /* ?since= is read in on_open */
     /* Cross-site WebSocket hijacking: only the listed pages may connect. */
     cfg->allowed_origins = app->opts.norigins ? app->opts.origins : NULL;
     cfg->num_allowed_origins = app->opts.norigins;

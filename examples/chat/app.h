@@ -12,7 +12,9 @@
 
 #include "example.h"
 #include "redis_room.h"
+#include "resume.h"
 #include "room.h"
+#include "wsio/stream.h"
 #ifdef WSIO_HAVE_DEFLATE
 #include "wsio/deflate.h"
 #endif
@@ -42,6 +44,12 @@ typedef struct chat_app {
     redis_room *redis; /* chat_app_connect_redis, with --redis */
     chat_options opts;
     chat_sink sink;
+    int use_stream; /* set by the caller before chat_app_configure:
+                       one server on one thread, so the room's
+                       messages go through a topic stream and a page
+                       that reconnects with ?since=ID
+                       resumes (resume.h); made on the first join */
+    wsio_stream *stream;
 #ifdef WSIO_HAVE_DEFLATE
     wsio_deflate pmd; /* what cfg.deflate points to: lives with the app */
 #endif
@@ -51,7 +59,8 @@ typedef struct chat_app {
  * of memory. */
 void chat_app_init(chat_app *app);
 
-/* chat_app_free - free the room (after the server is gone). */
+/* chat_app_free - free the room and the stream (after the server is
+ * gone). */
 void chat_app_free(chat_app *app);
 
 /*

@@ -55,6 +55,9 @@ int main(int argc, char **argv)
         return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
 
+    /* One server: its topic stream lets pages resume (resume.h). */
+    app.use_stream = !app.opts.redis_url && o.threads <= 1 &&
+                     !(o.tls_cert && o.plain_port > 0);
     wsio_server_config cfg;
     wsio_ws_callbacks cb;
     wsio_server_hooks hooks;

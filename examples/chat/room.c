@@ -348,7 +348,8 @@ void chat_room_free(chat_room *room)
     room_free(room, room);
 }
 
-int chat_room_join(chat_room *room, void *client, int64_t now_ms)
+/* Join client, sending it the history first when with_history. */
+static int join(chat_room *room, void *client, int64_t now_ms, int with_history)
 {
     if (!room || !client)
         return CHAT_ROOM_EINVAL;
@@ -367,12 +368,22 @@ int chat_room_join(chat_room *room, void *client, int64_t now_ms)
         return rc;
     room->nusers++;
     /* The history goes first, so the newcomer's own notice is not in it. */
-    rc = send_history(room, client);
+    rc = with_history ? send_history(room, client) : 0;
     if (rc) {
         room_free(room, notice.json);
         return rc;
     }
     return publish(room, notice);
+}
+
+int chat_room_join(chat_room *room, void *client, int64_t now_ms)
+{
+    return join(room, client, now_ms, 1);
+}
+
+int chat_room_join_replayed(chat_room *room, void *client, int64_t now_ms)
+{
+    return join(room, client, now_ms, 0);
 }
 
 int chat_room_leave(chat_room *room, void *client, int64_t now_ms)

@@ -150,6 +150,13 @@ void chat_room_free(chat_room *room);
 int chat_room_join(chat_room *room, void *client, int64_t now_ms);
 
 /*
+ * chat_room_join_replayed - chat_room_join without sending the history:
+ * the host has replayed the messages the client missed itself (a topic
+ * stream resumed from the client's last id, resume.h).
+ */
+int chat_room_join_replayed(chat_room *room, void *client, int64_t now_ms);
+
+/*
  * chat_room_leave - remove client and broadcast "<name> left" (the host
  * should no longer count the leaving client among those broadcast reaches).
  *

@@ -178,6 +178,15 @@ WSIO_EXTERN wsio_client *wsio_client_new(wsio_loop *loop, const char *url,
                                          const wsio_ws_callbacks *cb,
                                          void *user, int *err);
 
+/*
+ * wsio_client_set_url - the URL of the next connections (copied): from
+ * on_reconnect, say, ask for what was missed ("ws://h/feed?since=42",
+ * docs/resume.md), since only the application knows what its messages
+ * carry. The current connection is not touched. Returns 0, or WSIO_EINVAL
+ * (a URL wsio_client_new would refuse; the old one stays), WSIO_ENOMEM.
+ */
+WSIO_EXTERN int wsio_client_set_url(wsio_client *c, const char *url);
+
 /* wsio_client_ws - the client's current connection (connecting or open),
  * or NULL between connections. Valid until its on_close returns. */
 WSIO_EXTERN wsio_ws *wsio_client_ws(const wsio_client *c);

@@ -97,6 +97,7 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(EINVAL, -1200, 0, 0, "invalid argument")                                 \
     X(ESTATE, -1201, 0, 0, "call not allowed in this state")                   \
     X(ENOSPC, -1202, 0, 0, "output buffer too small")                          \
+    X(EGAP, -1203, 0, 0, "stream window no longer reaches that id")            \
     X(ECALLBACK, -1300, 1011, 0, "callback failed")                            \
     X(EBACKEND, -1301, 1011, 0, "I/O backend failed")                          \
     X(ETLS, -1302, 1015, 0, "TLS handshake or record layer failed")            \

@@ -2,11 +2,11 @@
  * src/redis/redis.c - libwsio-redis (wsio/redis.h): a wsio_broker on Redis
  * pub/sub, with hiredis' asynchronous API run on the server's loop.
  *
- * Two links (connections) to Redis: "sub" in subscribe mode, "pub" for
- * PUBLISH and the application's commands. Each link connects on its own,
- * and after a loss (or a connect that fails or times out) comes back after
- * a delay that doubles from backoff_min_ms to backoff_max_ms and falls
- * back to the minimum once connected.
+ * Two links (connections, link.c) to Redis: "sub" in subscribe mode,
+ * "pub" for PUBLISH and the application's commands. Each link connects on
+ * its own, and after a loss (or a connect that fails or times out) comes
+ * back after a delay that doubles from backoff_min_ms to backoff_max_ms
+ * and falls back to the minimum once connected.
  *
  * Topics: a table of channel -> {want, subscribed, in_flight}. want
  * follows the server's broker calls (the topic has local subscribers);
@@ -16,9 +16,6 @@
  * resubscribe of a channel right (hiredis keeps one callback per channel
  * and drops it at the "unsubscribe" reply, so overlapping commands would
  * lose it). An entry with neither want nor subscription is freed.
- *
- * hiredis' adapter hooks map onto one wsio_watch per connection;
- * timeouts (connect) and retries use one wsio_timer per link.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -28,6 +25,7 @@
 
 #include "../abi.h"
 #include "../internal.h"
+#include "redis_internal.h"
 #include "wsio/redis.h"
 
 #define PREFIX_MAX 64
@@ -48,19 +46,6 @@ struct topic_entry {
     char channel[];     /* prefix "t:" topic, NUL-terminated */
 };
 
-typedef struct redis_link {
-    wsio_redis *r;
-    redisAsyncContext *ac;  /* NULL while away */
-    wsio_watch *watch;
-    unsigned events;        /* what hiredis asked for */
-    wsio_timer *timer;      /* connect timeout, then the retry */
-    uint32_t backoff;       /* the next retry's delay */
-    int connected;          /* connected, AUTH and SELECT answered */
-    int setup_pending;      /* AUTH, SELECT replies still to come */
-    int was_connected;      /* once before: the next one is a reconnect */
-    int is_sub;
-} redis_link;
-
 struct wsio_redis {
     const wsio_mem *mem;
     wsio_server *srv;
@@ -69,9 +54,9 @@ struct wsio_redis {
     wsio_redis_url url;
     char prefix[PREFIX_MAX + 1];
     size_t prefix_len;
-    uint32_t backoff_min, backoff_max, connect_timeout;
+    wsio__rlink_settings link_set; /* the URL's, loop, backoff, timeout */
     size_t max_in_flight, in_flight;
-    redis_link sub, pub;
+    wsio__rlink sub, pub;
     topic_entry **buckets;
     size_t nbuckets, ntopics;
     uint64_t subscribed;    /* entries Redis holds a subscription for */
@@ -328,107 +313,31 @@ static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     topic_reconcile(r, t);
 }
 
-/* ---- links: connecting, losing, retrying ----------------------------------- */
-
-static void link_connect(redis_link *l);
-
-static void ev_set(redis_link *l, unsigned events)
-{
-    l->events = events;
-    if (l->watch)
-        (void)wsio_watch_set(l->watch, events);
-}
-
-static void ev_add_read(void *p)
-{
-    redis_link *l = p;
-    ev_set(l, l->events | WSIO_IO_READ);
-}
-
-static void ev_del_read(void *p)
-{
-    redis_link *l = p;
-    ev_set(l, l->events & ~(unsigned)WSIO_IO_READ);
-}
-
-static void ev_add_write(void *p)
-{
-    redis_link *l = p;
-    ev_set(l, l->events | WSIO_IO_WRITE);
-}
-
-static void ev_del_write(void *p)
-{
-    redis_link *l = p;
-    ev_set(l, l->events & ~(unsigned)WSIO_IO_WRITE);
-}
-
-static void ev_cleanup(void *p)
-{
-    redis_link *l = p;
-    wsio_watch_free(l->watch);
-    l->watch = NULL;
-    l->events = 0;
-}
-
-static void on_io(wsio_watch *w, int fd, unsigned events, void *user)
-{
-    (void)w;
-    (void)fd;
-    redis_link *l = user;
-    redisAsyncContext *ac = l->ac;
-    if (!ac)
-        return;
-    if (events & (WSIO_IO_READ | WSIO_IO_HUP))
-        redisAsyncHandleRead(ac);
-    /* The read may have lost the link (and freed ac). */
-    if ((events & WSIO_IO_WRITE) && l->ac == ac)
-        redisAsyncHandleWrite(ac);
-}
+/* ---- links (link.c) ---------------------------------------------------- */
 
 static int both_connected(const wsio_redis *r)
 {
     return r->sub.connected && r->pub.connected;
 }
 
-/* The link is gone (or never came): forget what Redis held for it, and
- * try again after the backoff. */
-static void link_lost(redis_link *l)
+/* A link is gone: forget what Redis held for it. */
+static void link_lost(wsio__rlink *l)
 {
-    wsio_redis *r = l->r;
-    l->ac = NULL;
-    l->connected = 0;
+    wsio_redis *r = l->owner;
     r->stats.connected = 0;
-    if (l->is_sub)
+    if (l == &r->sub)
         topic_each(r, topic_forget_redis);
-    wsio_timer_start(l->timer, l->backoff);
-    l->backoff = l->backoff > r->backoff_max / 2 ? r->backoff_max
-                                                 : l->backoff * 2;
-}
-
-/* Drop a link ourselves (timeout, refused AUTH); hiredis' callbacks for
- * it then find l->ac changed and leave the link alone. */
-static void link_drop(redis_link *l)
-{
-    redisAsyncContext *ac = l->ac;
-    link_lost(l);
-    if (ac)
-        redisAsyncFree(ac);
 }
 
 /* AUTH and SELECT are answered: the link is ready. The subscribed link
  * waits for them, as hiredis routes every reply in subscribe mode to the
  * channels' callbacks. */
-static void link_ready(redis_link *l)
+static void link_ready(wsio__rlink *l, int reconnect)
 {
-    wsio_redis *r = l->r;
-    wsio_timer_stop(l->timer); /* the connect timeout */
-    l->connected = 1;
-    l->backoff = r->backoff_min;
-    if (l->was_connected)
+    wsio_redis *r = l->owner;
+    if (reconnect)
         r->stats.reconnects++;
-    l->was_connected = 1;
-    if (l->is_sub) {
+    if (l == &r->sub) {
         char ch[PREFIX_MAX + sizeof BROADCAST_NAME];
         memcpy(ch, r->prefix, r->prefix_len);
         memcpy(ch + r->prefix_len, BROADCAST_NAME, sizeof BROADCAST_NAME);
@@ -436,121 +345,6 @@ static void link_ready(redis_link *l)
         topic_each(r, topic_reconcile);
     }
     r->stats.connected = both_connected(r);
-}
-
-static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    redis_link *l = privdata;
-    const redisReply *m = reply;
-    if (!m || l->ac != ac)
-        return; /* the link went first */
-    if (m->type == REDIS_REPLY_ERROR)
-        link_drop(l); /* wrong password, no such db: retry with backoff */
-    else if (--l->setup_pending == 0)
-        link_ready(l);
-}
-
-static void on_connect(const redisAsyncContext *cac, int status)
-{
-    redis_link *l = cac->data;
-    wsio_redis *r = l->r;
-    if (l->ac != cac)
-        return;
-    if (status != REDIS_OK) {
-        link_lost(l); /* hiredis frees the context after this */
-        return;
-    }
-    redisAsyncContext *ac = l->ac;
-    l->setup_pending = 0;
-    if (r->url.password[0]) {
-        l->setup_pending++;
-        if (r->url.user[0])
-            redisAsyncCommand(ac, on_setup_reply, l, "AUTH %s %s", r->url.user,
-                              r->url.password);
-        else
-            redisAsyncCommand(ac, on_setup_reply, l, "AUTH %s",
-                              r->url.password);
-    }
-    if (!l->is_sub && r->url.db) {
-        l->setup_pending++;
-        redisAsyncCommand(ac, on_setup_reply, l, "SELECT %u",
-                          (unsigned)r->url.db);
-    }
-    if (l->setup_pending == 0)
-        link_ready(l);
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    (void)status;
-    redis_link *l = ac->data;
-    if (l->ac == ac)
-        link_lost(l);
-}
-
-/* The timer: a connect that took too long, or the time to retry. */
-static void on_timer(wsio_timer *t, void *user)
-{
-    (void)t;
-    redis_link *l = user;
-    if (l->ac)
-        link_drop(l);
-    else
-        link_connect(l);
-}
-
-static void link_connect(redis_link *l)
-{
-    wsio_redis *r = l->r;
-    redisAsyncContext *ac = redisAsyncConnect(r->url.host, r->url.port);
-    if (!ac) {
-        link_lost(l);
-        return;
-    }
-    if (ac->err) {
-        redisAsyncFree(ac);
-        link_lost(l);
-        return;
-    }
-    l->watch = wsio_watch_new(r->loop, ac->c.fd, on_io, l, NULL);
-    if (!l->watch) {
-        redisAsyncFree(ac);
-        link_lost(l);
-        return;
-    }
-    l->ac = ac;
-    ac->data = l;
-    ac->ev.data = l;
-    ac->ev.addRead = ev_add_read;
-    ac->ev.delRead = ev_del_read;
-    ac->ev.addWrite = ev_add_write;
-    ac->ev.delWrite = ev_del_write;
-    ac->ev.cleanup = ev_cleanup;
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    /* Watches for writability: the connect's completion. */
-    redisAsyncSetConnectCallback(ac, on_connect);
-    wsio_timer_start(l->timer, r->connect_timeout);
-}
-
-static void link_close(redis_link *l)
-{
-    redisAsyncContext *ac = l->ac;
-    l->ac = NULL;
-    l->connected = 0;
-    if (ac)
-        redisAsyncFree(ac); /* waiting callbacks get NULL replies */
-    wsio_timer_free(l->timer);
-    l->timer = NULL;
-}
-
-static int link_init(wsio_redis *r, redis_link *l, int is_sub)
-{
-    l->r = r;
-    l->is_sub = is_sub;
-    l->backoff = r->backoff_min;
-    int err = WSIO_ENOMEM;
-    l->timer = wsio_timer_new(r->loop, on_timer, l, &err);
-    return l->timer ? 0 : err;
 }
 
 /* ---- the broker ----------------------------------------------------------------- */
@@ -657,22 +451,27 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
     r->node_id = wsio_server_node_id(srv);
     r->prefix_len = strlen(prefix);
     memcpy(r->prefix, prefix, r->prefix_len + 1);
-    r->backoff_min = cfg->backoff_min_ms;
-    r->backoff_max = cfg->backoff_max_ms;
-    r->connect_timeout = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+    r->link_set = (wsio__rlink_settings){
+        .loop = r->loop,
+        .url = &r->url,
+        .backoff_min = cfg->backoff_min_ms,
+        .backoff_max = cfg->backoff_max_ms,
+        .connect_timeout =
+            cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000};
     r->max_in_flight = cfg->max_in_flight;
     rc = WSIO_ENOMEM;
     r->nbuckets = 16;
     r->buckets = zalloc(mem, r->nbuckets * sizeof *r->buckets);
     if (!r->buckets)
         goto fail;
-    rc = link_init(r, &r->sub, 1);
+    rc = wsio__rlink_init(&r->sub, &r->link_set, 0, link_ready, link_lost, r);
     if (rc == 0)
-        rc = link_init(r, &r->pub, 0);
+        rc = wsio__rlink_init(&r->pub, &r->link_set, 1, link_ready, link_lost,
+                              r);
     if (rc)
         goto fail;
-    link_connect(&r->sub);
-    link_connect(&r->pub);
+    wsio__rlink_connect(&r->sub);
+    wsio__rlink_connect(&r->pub);
     wsio_broker b = {.struct_size = sizeof b,
                      .on_first_subscriber = broker_first,
                      .on_last_unsubscribed = broker_last,
@@ -694,8 +493,8 @@ void wsio_redis_free(wsio_redis *r)
         return;
     if (r->srv)
         wsio_server_set_broker(r->srv, NULL);
-    link_close(&r->sub);
-    link_close(&r->pub);
+    wsio__rlink_close(&r->sub);
+    wsio__rlink_close(&r->pub);
     for (size_t i = 0; r->buckets && i < r->nbuckets; i++) {
         while (r->buckets[i]) {
             topic_entry *t = r->buckets[i];
@@ -768,4 +567,19 @@ int wsio_redis_key(const wsio_redis *r, const char *name, char *buf,
     memcpy(buf, r->prefix, r->prefix_len);
     memcpy(buf + r->prefix_len, name, n + 1);
     return (int)(r->prefix_len + n);
+}
+
+const wsio__rlink_settings *wsio__redis_link_settings(const wsio_redis *r)
+{
+    return &r->link_set;
+}
+
+wsio_server *wsio__redis_server(const wsio_redis *r)
+{
+    return r->srv;
+}
+
+const wsio_mem *wsio__redis_mem(const wsio_redis *r)
+{
+    return r->mem;
 }

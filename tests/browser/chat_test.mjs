@@ -69,8 +69,9 @@ async function waitMessages(page, label, pred, what) {
 const isChat = (name, text) => (m) => m.kind === 'chat' && m.name === name && m.text === text;
 const isSystem = (text) => (m) => m.kind === 'system' && m.name === null && m.text === text;
 
-async function openChat(context, label, errors) {
+async function openChat(context, label, errors, beforeLoad) {
   const page = await context.newPage();
+  if (beforeLoad) await beforeLoad(page);
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
   cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
@@ -180,6 +181,44 @@ async function run(context) {
   await waitMessages(a, 'page A', (ms) => ms.some(isSystem('Anonymous left')),
                      'sees the leave notice of page C');
   ok('closing a page announces that its user left');
+
+  // Page D's WebSocket goes through a route the test controls: "offline"
+  // closes it and refuses the page's reconnects until it is back online.
+  let offline = false;
+  let live = null;
+  const dUrls = [];
+  const d = await openChat(context, 'page D', errors, (p) => p.routeWebSocket(/\/ws/, (route) => {
+    dUrls.push(route.url());
+    if (offline) {
+      route.close({ code: 4000, reason: 'offline' });
+      return;
+    }
+    live = route;
+    route.connectToServer();
+  }));
+  await waitMessages(d, 'page D', (ms) => ms.some(isChat('Maria', 'line 40')), 'gets the history');
+  const before = await messagesOf(d);
+  offline = true;
+  live.close({ code: 4000, reason: 'offline' });
+  await d.waitForSelector('#status[data-state="disconnected"]', { timeout: WAIT_MS });
+  for (let i = 1; i <= 5; i++) await sendMessage(b, 'missed ' + i);
+  await waitMessages(b, 'page B', (ms) => ms.some(isChat('Maria', 'missed 5')), 'sends 5 messages');
+  offline = false;
+  const after = await waitMessages(d, 'page D', (ms) => ms.some(isChat('Maria', 'missed 5')),
+                                   'shows the messages sent while it was offline');
+  await sleep(300); // a duplicate would arrive with the rest
+  const shown = (await messagesOf(d)).filter((m) => m.kind === 'chat' && /^missed \d$/.test(m.text));
+  check(shown.map((m) => m.text).join() === 'missed 1,missed 2,missed 3,missed 4,missed 5' &&
+        (await messagesOf(d)).filter(isChat('Maria', 'line 40')).length === 1,
+        'page D: the missed messages once each and in order, nothing shown twice: ' +
+        JSON.stringify(shown));
+  if (process.env.EXPECT_RESUME === '1') {
+    check(dUrls[dUrls.length - 1].includes('?since='),
+          'page D: the reconnect asked for no ?since=: ' + JSON.stringify(dUrls));
+    check(JSON.stringify(after.slice(0, before.length)) === JSON.stringify(before),
+          'page D: what it showed before going offline changed after the resume');
+  }
+  ok('a page that was offline shows each message it missed once, in order');
 
   check(errors.length === 0, 'uncaught errors in the page: ' + errors.join('; '));
   ok('no uncaught errors in any page');

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include "json.h"
+#include "resume.h"
 #include "room.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -573,6 +574,91 @@ static void test_chat_room_join_sends_history_before_notice(void **state)
     fixture_close(f);
 }
 
+/* A page that resumed got its missed messages from the stream: joining
+ * sends it no history, only the notice to everyone. */
+static void test_chat_room_join_replayed_sends_no_history(void **state)
+{
+    (void)state;
+    fixture fx, *f = &fx;
+    fixture_open(f);
+    assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
+    assert_int_equal(
+        handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"x\"}", 2), 0);
+    recorder_clear(&f->rec);
+    assert_int_equal(chat_room_join_replayed(f->room, &f->b, 3), 0);
+    assert_int_equal(f->rec.n, 1);
+    expect_rec(f, 0, 1, NULL, NULL, "Anonymous joined", "3");
+    assert_int_equal(chat_room_join_replayed(f->room, &f->b, 4),
+                     CHAT_ROOM_EJOINED);
+    fixture_close(f);
+}
+
+/* ?since= as the page sends it, and what is not a since. */
+static void test_chat_since_from_query(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q;
+        int rc;
+        uint64_t since;
+    } cases[] = {
+        {"since=17", 1, 17},
+        {"a=1&since=0&b=2", 1, 0},
+        {"since=18446744073709551615", 1, UINT64_MAX},
+        {"", 0, 0},
+        {"sincere=1", 0, 0},
+        {"xsince=1", 0, 0},
+        {"since=", -1, 0},
+        {"since=12a", -1, 0},
+        {"since=-1", -1, 0},
+        {"since=18446744073709551616", -1, 0}, /* 2^64 */
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        uint64_t since = 12345;
+        int rc = chat_since_from_query(cases[i].q, strlen(cases[i].q), &since);
+        assert_int_equal(rc, cases[i].rc);
+        assert_int_equal(since, rc == 1 ? cases[i].since : 12345);
+    }
+}
+
+/* The id goes in as the first member of a room message, which stays
+ * strict JSON; the gap notice is a system message the page knows. */
+static void test_chat_id_prefix_and_gap_notice(void **state)
+{
+    (void)state;
+    static const char msg[] = "{\"type\":\"chat\",\"username\":\"a\","
+                              "\"content\":\"hi\",\"timestamp\":5}";
+    char out[CHAT_ID_PREFIX_MAX + sizeof msg];
+    size_t n = chat_id_prefix(UINT64_MAX, out);
+    assert_true(n <= CHAT_ID_PREFIX_MAX);
+    memcpy(out + n, msg + 1, sizeof msg - 1);
+    assert_string_equal(out, "{\"id\":18446744073709551615,\"type\":\"chat\","
+                             "\"username\":\"a\",\"content\":\"hi\","
+                             "\"timestamp\":5}");
+    char id[32];
+    chat_json_member m[] = {{"id", id, sizeof id, CHAT_JSON_ABSENT, 0}};
+    assert_int_equal(chat_json_parse_object(out, strlen(out), m, 1), 0);
+    assert_int_equal(m[0].kind, CHAT_JSON_NUMBER);
+    assert_string_equal(id, "18446744073709551615");
+    n = chat_id_prefix(0, out);
+    assert_int_equal(n, 8);
+    assert_memory_equal(out, "{\"id\":0,", 8);
+
+    char notice[256];
+    n = chat_gap_notice(1700000000000, notice, sizeof notice);
+    assert_true(n > 0 && n == strlen(notice));
+    parsed_msg pm;
+    parse_msg(notice, n, &pm);
+    assert_string_equal(pm.type, "system");
+    assert_string_equal(pm.timestamp, "1700000000000");
+    assert_non_null(strstr(pm.content, "last 100"));
+    char gap[8];
+    chat_json_member g[] = {{"gap", gap, sizeof gap, CHAT_JSON_ABSENT, 0}};
+    assert_int_equal(chat_json_parse_object(notice, n, g, 1), 0);
+    assert_int_equal(g[0].kind, CHAT_JSON_TRUE);
+    assert_int_equal(chat_gap_notice(1, notice, 10), 0); /* too small */
+}
+
 static void test_chat_room_rename_broadcasts_notice_and_trims(void **state)
 {
     (void)state;
@@ -985,6 +1071,9 @@ int main(void)
         cmocka_unit_test(test_chat_room_reports_misuse),
         cmocka_unit_test(test_chat_room_survives_every_failed_allocation),
         cmocka_unit_test(test_chat_room_reports_sink_failure),
+        cmocka_unit_test(test_chat_room_join_replayed_sends_no_history),
+        cmocka_unit_test(test_chat_since_from_query),
+        cmocka_unit_test(test_chat_id_prefix_and_gap_notice),
     };
     return cmocka_run_group_tests_name("chat", tests, NULL, NULL);
 }
