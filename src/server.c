@@ -1144,9 +1144,12 @@ static void accept_one(wsio_server *srv, int fd,
         close(fd);
         return;
     }
+#ifndef __linux__
     int one = 1;
-    /* Frames are written whole, once per turn: Nagle only adds delay. */
+    /* Frames are written whole, once per turn: Nagle only adds delay.
+     * (Linux copies it from the listener, set in listen_on.) */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#endif
     addr_text(ss, ws->addr, sizeof ws->addr, &ws->port);
     ws->srv = srv;
     if (wsio__ws_init(ws, srv->loop, &srv->common, fd, WSIO_ROLE_SERVER,
@@ -1370,6 +1373,9 @@ static int listen_on(wsio_server *srv, const wsio_server_config *cfg)
     if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         rc = -errno;
+    /* Frames are written whole, once per turn: Nagle only adds delay. On
+     * Linux accepted sockets inherit it, saving a system call each. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 #ifdef SO_REUSEPORT
     if (!rc && cfg->reuse_port &&
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
