@@ -165,8 +165,8 @@ wsio_conn *wsio_conn_new(enum wsio_role role, const wsio_conn_config *cfg,
 wsio_conn *wsio__conn_new_split(enum wsio_role role,
                                 const wsio_conn_config *cfg,
                                 const wsio_conn_callbacks *cb,
-                                const wsio_mem *self_mem,
-                                const wsio_mem *mem, void *user)
+                                const wsio_mem *self_mem, const wsio_mem *mem,
+                                void *user)
 {
     wsio_conn_config def;
     wsio_conn_config_default(&def);

@@ -800,7 +800,11 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     memset(&answer, 0, sizeof answer);
     answer.subprotocol = d->subprotocol;
     answer.extensions = ext;
-    ssize_t need = wsio_handshake_build_accept(NULL, 0, key, &answer);
+    /* Built once (one SHA-1) where the usual 101 fits, then copied to
+     * the buffer that waits for the flush. */
+    char first[512];
+    ssize_t need =
+        wsio_handshake_build_accept(first, sizeof first, key, &answer);
     if (need < 0) {
         srv->stats.upgrade_errors++;
         reply_status(ws, 500); /* the hook's subprotocol had CR/LF */
@@ -821,7 +825,10 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
         reply_error(ws, WSIO_ENOMEM);
         return;
     }
-    (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
+    if ((size_t)need <= sizeof first)
+        memcpy(out, first, (size_t)need);
+    else
+        (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
     ws->hs_out = (uint8_t *)out;
     ws->hs_out_len = (uint32_t)need;
     ws->user = d->ws_user;
