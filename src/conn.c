@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "abi.h"
+#include "conn_internal.h"
 #include "conn_output.h"
 #include "internal.h"
 #include "wsio/conn.h"
@@ -77,6 +78,7 @@
  */
 struct wsio_conn {
     const wsio_mem *mem;
+    const wsio_mem *self_mem; /* where this struct came from */
     void *user;
     wsio_conn_callbacks cb;
     wsio_conn_config cfg;
@@ -108,7 +110,6 @@ struct wsio_conn {
     wsio_utf8 tx_utf8;        /* over the fragmented text being sent */
     uint8_t tx_opcode;        /* fragmented message being sent, or 0 */
     uint8_t pool_left;        /* unused bytes at the end of pool */
-    uint8_t pool[MASK_POOL];  /* client masking keys, drawn in bulk */
     uint64_t pong_commit;     /* out.commits when the last automatic pong
                                  was queued */
     size_t pong_size;         /* that pong frame's bytes */
@@ -121,6 +122,9 @@ struct wsio_conn {
     uint8_t in_feed;          /* inside wsio_conn_feed (no re-entry) */
     uint8_t freed;            /* wsio_conn_free ran inside a callback */
     uint8_t depth;            /* nesting of feed and abort calls */
+    uint8_t pool[];           /* client masking keys, drawn in bulk:
+                                 MASK_POOL bytes, allocated for a client
+                                 only (a server never masks) */
 };
 
 size_t wsio__conn_held_bytes(const wsio_conn *c, int with_output)
@@ -155,15 +159,27 @@ wsio_conn *wsio_conn_new(enum wsio_role role, const wsio_conn_config *cfg,
                          const wsio_conn_callbacks *cb, const wsio_mem *mem,
                          void *user)
 {
+    return wsio__conn_new_split(role, cfg, cb, mem, mem, user);
+}
+
+wsio_conn *wsio__conn_new_split(enum wsio_role role,
+                                const wsio_conn_config *cfg,
+                                const wsio_conn_callbacks *cb,
+                                const wsio_mem *self_mem, const wsio_mem *mem,
+                                void *user)
+{
     wsio_conn_config def;
     wsio_conn_config_default(&def);
     if (cfg && wsio__config_copy(&def, sizeof def, cfg, CONN_CONFIG_MIN))
         return NULL;
     mem = wsio__mem_or_default(mem);
-    wsio_conn *c = wsio__calloc(mem, 1, sizeof *c);
+    self_mem = wsio__mem_or_default(self_mem);
+    wsio_conn *c = wsio__calloc(
+        self_mem, 1, sizeof *c + (role == WSIO_ROLE_CLIENT ? MASK_POOL : 0));
     if (!c)
         return NULL;
     c->mem = mem;
+    c->self_mem = self_mem;
     c->user = user;
     if (cb)
         c->cb = *cb;
@@ -187,7 +203,7 @@ static void destroy(wsio_conn *c)
     release_rx(c);
     if (c->codec.ops)
         c->codec.ops->free(c->codec.state);
-    wsio__free(c->mem, c);
+    wsio__free(c->self_mem, c);
 }
 
 void wsio_conn_free(wsio_conn *c)

@@ -822,7 +822,11 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     memset(&answer, 0, sizeof answer);
     answer.subprotocol = d->subprotocol;
     answer.extensions = ext;
-    ssize_t need = wsio_handshake_build_accept(NULL, 0, key, &answer);
+    /* Built once (one SHA-1) where the usual 101 fits, then copied to
+     * the buffer that waits for the flush. */
+    char first[512];
+    ssize_t need =
+        wsio_handshake_build_accept(first, sizeof first, key, &answer);
     if (need < 0) {
         srv->stats.upgrade_errors++;
         reply_status(ws, 500); /* the hook's subprotocol had CR/LF */
@@ -843,7 +847,10 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
         reply_error(ws, WSIO_ENOMEM);
         return;
     }
-    (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
+    if ((size_t)need <= sizeof first)
+        memcpy(out, first, (size_t)need);
+    else
+        (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
     ws->hs_out = (uint8_t *)out;
     ws->hs_out_len = (uint32_t)need;
     ws->user = d->ws_user;
@@ -1169,9 +1176,12 @@ static void accept_one(wsio_server *srv, int fd,
         close(fd);
         return;
     }
+#ifndef __linux__
     int one = 1;
-    /* Frames are written whole, once per turn: Nagle only adds delay. */
+    /* Frames are written whole, once per turn: Nagle only adds delay.
+     * (Linux copies it from the listener, set in listen_on.) */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#endif
     addr_text(ss, ws->addr, sizeof ws->addr, &ws->port);
     ws->srv = srv;
     if (wsio__ws_init(ws, srv->loop, &srv->common, fd, WSIO_ROLE_SERVER,
@@ -1395,6 +1405,9 @@ static int listen_on(wsio_server *srv, const wsio_server_config *cfg)
     if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         rc = -errno;
+    /* Frames are written whole, once per turn: Nagle only adds delay. On
+     * Linux accepted sockets inherit it, saving a system call each. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 #ifdef SO_REUSEPORT
     if (!rc && cfg->reuse_port &&
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)

@@ -28,6 +28,7 @@
  */
 #include <string.h>
 
+#include "conn_internal.h"
 #include "ws_internal.h"
 
 /* iovs handed to one writev: the conn's queue rarely has more pieces. */
@@ -717,8 +718,9 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     const wsio_conn_callbacks cb = {.on_message = conn_on_message,
                                     .on_pong = conn_on_pong,
                                     .on_close = conn_on_close};
-    ws->conn = wsio_conn_new(role, &ws->common->conn, &cb,
-                             ws->common->buffer_mem, ws);
+    ws->conn = wsio__conn_new_split(role, &ws->common->conn, &cb,
+                                    wsio__loop_mem(ws->loop),
+                                    ws->common->buffer_mem, ws);
     if (!ws->conn)
         return WSIO_ENOMEM;
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */

@@ -85,9 +85,10 @@ typedef struct wsio_server_config {
                                    queued output; 0 (default): 4 x
                                    max_output_bytes */
     size_t memory_budget;       /* bytes the whole server's connections may
-                                   hold (their state, request heads,
-                                   message assembly, output queues and
-                                   broadcast frames); 0 (default)
+                                   hold (request heads, message
+                                   assembly, output queues, broadcast
+                                   frames, zlib state; not each one's
+                                   fixed-size structs); 0 (default)
                                    unlimited. Over it, new connections get
                                    503, and the connections holding the
                                    most buffer memory (a message being
