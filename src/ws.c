@@ -60,13 +60,8 @@ static wsio_ws *ws_of_defer(wsio__deferred *d)
 
 void wsio__ws_mark_dirty(wsio_ws *ws)
 {
-    if (ws->dirty || ws->state == WSIO__WS_DEAD)
-        return;
-    wsio_ws **head = wsio__loop_dirty_head(ws->loop);
-    ws->dirty = 1;
-    ws->next_dirty = *head;
-    *head = ws;
-    wsio__loop_kick(ws->loop);
+    if (ws->state != WSIO__WS_DEAD)
+        wsio__loop_at_turn_end(ws->loop, &ws->flush_task);
 }
 
 void wsio__ws_arm(wsio_ws *ws, uint32_t ms)
@@ -616,16 +611,12 @@ static void flush(wsio_ws *ws)
     update_watch(ws, pending);
 }
 
-void wsio__ws_flush_all(wsio_loop *loop)
+/* The end-of-turn task of a ws marked dirty. */
+static void flush_task(wsio__turn_task *t)
 {
-    wsio_ws **head = wsio__loop_dirty_head(loop);
-    while (*head) {
-        wsio_ws *ws = *head;
-        *head = ws->next_dirty;
-        ws->dirty = 0;
-        if (ws->state != WSIO__WS_DEAD && !ws->connecting && !ws->tr_handshake)
-            flush(ws);
-    }
+    wsio_ws *ws = WSIO__CONTAINER_OF(t, wsio_ws, flush_task);
+    if (ws->state != WSIO__WS_DEAD && !ws->connecting && !ws->tr_handshake)
+        flush(ws);
 }
 
 /* ---- timers ---------------------------------------------------------------- */
@@ -680,6 +671,7 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
     ws->io.ready = on_ready;
     ws->timer.fire = on_timer;
     ws->defer.release = release_deferred;
+    ws->flush_task.run = flush_task;
     ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
     ws->last_rx = wsio__loop_now(loop);
     int rc = wsio__timer_reserve(loop);
