@@ -38,6 +38,7 @@
 #include "budget.h"
 #include "hub_internal.h"
 #include "server_addr_limit.h"
+#include "server_conn.h"
 #include "server_ids.h"
 #include "server_post.h"
 #include "server_request.h"
@@ -105,7 +106,8 @@ struct wsio_server {
     wsio_broker broker;       /* all NULL without one */
     uint64_t node_id;
     wsio__hub_member *hub;    /* NULL outside a hub */
-    wsio_server_stats stats;
+    wsio_server_stats stats;  /* the server's own; the ws's in counters */
+    wsio__ws_counters counters;
     size_t deflate_conns;     /* connections that agreed permessage-deflate */
     wsio_codec shared_codec;  /* compresses broadcasts once; ops NULL without */
     uint8_t shared_bits;      /* its window */
@@ -150,28 +152,30 @@ static wsio_ws **list_head(wsio_server *srv, int which)
 
 static void list_add(wsio_server *srv, wsio_ws *ws, int which)
 {
+    wsio__server_conn *c = wsio__sconn(ws);
     wsio_ws **head = list_head(srv, which);
-    ws->prev = NULL;
-    ws->next = *head;
+    c->prev = NULL;
+    c->next = *head;
     if (*head)
-        (*head)->prev = ws;
+        wsio__sconn(*head)->prev = ws;
     *head = ws;
-    ws->list = (uint8_t)which;
+    c->list = (uint8_t)which;
 }
 
 static void list_remove(wsio_server *srv, wsio_ws *ws)
 {
-    if (ws->list == LIST_NONE)
+    wsio__server_conn *c = wsio__sconn(ws);
+    if (c->list == LIST_NONE)
         return;
-    wsio_ws **head = list_head(srv, ws->list);
-    if (ws->prev)
-        ws->prev->next = ws->next;
+    wsio_ws **head = list_head(srv, c->list);
+    if (c->prev)
+        wsio__sconn(c->prev)->next = c->next;
     else
-        *head = ws->next;
-    if (ws->next)
-        ws->next->prev = ws->prev;
-    ws->prev = ws->next = NULL;
-    ws->list = LIST_NONE;
+        *head = c->next;
+    if (c->next)
+        wsio__sconn(c->next)->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->list = LIST_NONE;
 }
 
 /* ---- topics ------------------------------------------------------------------ */
@@ -275,9 +279,9 @@ static void sub_unlink(wsio_server *srv, wsio__sub *s)
 
 static void leave_all_topics(wsio_server *srv, wsio_ws *ws)
 {
-    while (ws->subs) {
-        wsio__sub *s = ws->subs;
-        ws->subs = s->wnext;
+    while (wsio__sconn(ws)->subs) {
+        wsio__sub *s = wsio__sconn(ws)->subs;
+        wsio__sconn(ws)->subs = s->wnext;
         sub_unlink(srv, s);
     }
 }
@@ -306,10 +310,10 @@ int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
 {
     if (!topic_bytes_ok(name, len))
         return WSIO_EINVAL;
-    wsio_server *srv = ws->srv;
-    if (!srv || ws->state != WSIO__WS_OPEN)
+    if (!wsio__ws_is_server(ws) || ws->state != WSIO__WS_OPEN)
         return WSIO_ESTATE;
-    for (wsio__sub *s = ws->subs; s; s = s->wnext)
+    wsio_server *srv = wsio__sconn(ws)->srv;
+    for (wsio__sub *s = wsio__sconn(ws)->subs; s; s = s->wnext)
         if (s->t->len == len && memcmp(s->t->name, name, len) == 0)
             return 0;
     wsio__sub *s = wsio__malloc(srv->mem, sizeof *s);
@@ -329,8 +333,8 @@ int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
     if (t->subs)
         t->subs->tprev = s;
     t->subs = s;
-    s->wnext = ws->subs;
-    ws->subs = s;
+    s->wnext = wsio__sconn(ws)->subs;
+    wsio__sconn(ws)->subs = s;
     return 0;
 }
 
@@ -343,13 +347,13 @@ int wsio_ws_unsubscribe_n(wsio_ws *ws, const char *name, size_t len)
 {
     if (!topic_bytes_ok(name, len))
         return WSIO_EINVAL;
-    if (!ws->srv)
+    if (!wsio__ws_is_server(ws))
         return WSIO_ESTATE;
-    for (wsio__sub **p = &ws->subs; *p; p = &(*p)->wnext) {
+    for (wsio__sub **p = &wsio__sconn(ws)->subs; *p; p = &(*p)->wnext) {
         wsio__sub *s = *p;
         if (s->t->len == len && memcmp(s->t->name, name, len) == 0) {
             *p = s->wnext;
-            sub_unlink(ws->srv, s);
+            sub_unlink(wsio__sconn(ws)->srv, s);
             break;
         }
     }
@@ -376,8 +380,10 @@ typedef struct shared_frames {
     wsio_rcbuf *plain, *compressed;
 } shared_frames;
 
+/* plain_mem: the budget's, or the hub's for a frame its siblings share. */
 static int frames_make(wsio_server *srv, shared_frames *f,
-                       enum wsio_opcode opcode, const void *data, size_t len)
+                       const wsio_mem *plain_mem, enum wsio_opcode opcode,
+                       const void *data, size_t len)
 {
     f->compressed = NULL;
     if (srv->shared_codec.ops && srv->deflate_conns > 0) {
@@ -387,7 +393,7 @@ static int frames_make(wsio_server *srv, shared_frames *f,
         if (rc < 0)
             return rc;
     }
-    f->plain = wsio_message_encode(&srv->budget.mem, opcode, data, len);
+    f->plain = wsio_message_encode(plain_mem, opcode, data, len);
     if (!f->plain) {
         wsio_rcbuf_unref(f->compressed);
         return WSIO_ENOMEM;
@@ -416,7 +422,9 @@ static wsio_rcbuf *frame_for(const wsio_server *srv, const wsio_ws *ws,
  * it). */
 static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
 {
-    return wsio__ws_send_encoded(ws, frame_for(srv, ws, f)) >= 0;
+    int closed = 0;
+    return wsio__ws_send_shared(ws, frame_for(srv, ws, f), 0,
+                                srv->common.policy, &closed) >= 0;
 }
 
 /* What t does with a slow subscriber. */
@@ -430,6 +438,40 @@ static enum wsio_slow_policy topic_policy(const wsio_server *srv,
                : WSIO_SLOW_DROP_NEWEST;
 }
 
+/* What a topic send did to one subscriber, for the topic's counters. */
+typedef struct slow_outcome {
+    size_t evicted; /* its queued messages of the topic removed */
+    int closed;     /* this send closed it (1008) */
+} slow_outcome;
+
+/* Send a topic frame, tagged with the topic's id, to one subscriber under
+ * the topic's policy (resolved: not WSIO_SLOW_DEFAULT). DROP_OLDEST and
+ * LATEST_ONLY always queue the new message; what stays over the mark is
+ * bounded: a frame partly written, what the transport may hold, and one
+ * message of this topic. Returns a wsio_send_result or an error. */
+static int topic_send_one(wsio_server *srv, wsio_ws *ws, wsio_rcbuf *frame,
+                          uint64_t tag, enum wsio_slow_policy policy,
+                          slow_outcome *out)
+{
+    out->evicted = 0;
+    out->closed = 0;
+    if (policy == WSIO_SLOW_DROP_OLDEST) {
+        int rc = wsio__ws_send_evicting(ws, frame, tag, 0, &out->evicted);
+        srv->stats.messages_dropped_oldest += out->evicted;
+        return rc;
+    }
+    if (policy == WSIO_SLOW_LATEST_ONLY) {
+        int rc = wsio__ws_send_evicting(ws, frame, tag, 1, &out->evicted);
+        srv->stats.messages_replaced += out->evicted;
+        return rc;
+    }
+    return wsio__ws_send_shared(ws, frame, tag,
+                                policy == WSIO_SLOW_DISCONNECT
+                                    ? WSIO_BACKPRESSURE_CLOSE
+                                    : WSIO_BACKPRESSURE_DROP,
+                                &out->closed);
+}
+
 /* Queue a topic message on every subscriber of t under its policy, and
  * count what happened; returns the deliveries queued. */
 static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
@@ -440,9 +482,9 @@ static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
                             : &t->stats.replaced;
     int count = 0;
     for (wsio__sub *s = t->subs; s; s = s->tnext) {
-        wsio__slow_outcome out;
-        int rc = wsio__ws_send_topic(s->ws, frame_for(srv, s->ws, f), t->id,
-                                     policy, &out);
+        slow_outcome out;
+        int rc = topic_send_one(srv, s->ws, frame_for(srv, s->ws, f), t->id,
+                                policy, &out);
         *evicted += out.evicted;
         t->stats.disconnects += (uint64_t)out.closed;
         if (rc >= 0)
@@ -472,63 +514,80 @@ static int send_frames(wsio_server *srv, topic *t,
     if (t) {
         count = send_topic(srv, t, f);
     } else {
-        for (wsio_ws *ws = srv->open; ws; ws = ws->next)
+        for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next)
             if (ws != except)
                 count += send_one(srv, ws, f);
     }
     return count;
 }
 
-/* Queue a message on this server's connections: the subscribers of topic,
- * or with topic NULL every open one but except. Nothing goes to the broker. */
-static int send_local(wsio_server *srv, const char *name, size_t tlen,
-                      enum wsio_opcode opcode, const void *data, size_t len,
-                      const wsio_ws *except)
+/* The local target of a message: *t the topic named name (counted as
+ * published), or with name NULL every open connection. Returns whether any
+ * connection may take it. */
+static int local_target(wsio_server *srv, const char *name, size_t tlen,
+                        topic **t)
+{
+    *t = NULL;
+    if (!name)
+        return srv->open != NULL;
+    *t = find_topic(srv, name, tlen);
+    if (!*t)
+        return 0;
+    (*t)->stats.published++;
+    return (*t)->subs != NULL;
+}
+
+/* Queue a message on this server's connections (the subscribers of topic,
+ * or with topic NULL every open one but except) and, with to_hub, on the
+ * hub's other servers. Encoded once: every queue holds a reference to the
+ * same bytes. Returns the local deliveries queued. */
+static int send_out(wsio_server *srv, const char *name, size_t tlen,
+                    enum wsio_opcode opcode, const void *data, size_t len,
+                    const wsio_ws *except, int to_hub)
 {
     int rc = check_message(srv, opcode, data, len);
     if (rc)
         return rc;
-    topic *t = NULL;
-    if (name) {
-        t = find_topic(srv, name, tlen);
-        if (!t)
-            return 0;
-        t->stats.published++;
-        if (!t->subs)
-            return 0;
-    } else if (!srv->open) {
+    topic *t;
+    int local = local_target(srv, name, tlen, &t);
+    to_hub = to_hub && srv->hub && wsio__hub_has_siblings(srv->hub);
+    if (!local && !to_hub)
         return 0;
-    }
-    /* Encoded once; every queue holds a reference to the same bytes. */
     shared_frames f;
-    rc = frames_make(srv, &f, opcode, data, len);
-    if (rc)
-        return rc;
-    int count = send_frames(srv, t, &f, except);
+    rc = frames_make(srv, &f,
+                     to_hub ? wsio__hub_mem(srv->hub) : &srv->budget.mem,
+                     opcode, data, len);
+    if (rc) {
+        if (to_hub)
+            wsio__hub_forward(srv->hub, name, NULL); /* counted as lost */
+        return local ? rc : 0;
+    }
+    int count = local ? send_frames(srv, t, &f, except) : 0;
+    if (to_hub)
+        wsio__hub_forward(srv->hub, name, f.plain);
     frames_release(&f);
     return count;
 }
 
-int wsio__server_send_frame(wsio_server *srv, const char *name,
-                            wsio_rcbuf *frame)
+/* The hub's deliver: a frame a sibling published or broadcast. */
+static void hub_deliver(void *ctx, const char *name, wsio_rcbuf *frame)
 {
+    wsio_server *srv = ctx;
     topic *t = name ? find_topic(srv, name, strlen(name)) : NULL;
     if (name && (!t || !t->subs))
-        return 0;
+        return;
     shared_frames f = {frame, NULL};
-    return send_frames(srv, t, &f, NULL);
+    (void)send_frames(srv, t, &f, NULL);
 }
 
-/* A local publish or broadcast: here first, then to the hub's other
- * servers (other threads), then to the other nodes. name, when not NULL,
- * is NUL-terminated after its tlen bytes. */
+/* A local publish or broadcast: here and to the hub's other servers
+ * (other threads), then to the other nodes. name, when not NULL, is
+ * NUL-terminated after its tlen bytes. */
 static int send_everywhere(wsio_server *srv, const char *name, size_t tlen,
                            enum wsio_opcode opcode, const void *data,
                            size_t len, const wsio_ws *except)
 {
-    int count = send_local(srv, name, tlen, opcode, data, len, except);
-    if (count >= 0 && srv->hub)
-        wsio__hub_forward(srv->hub, name, opcode, data, len);
+    int count = send_out(srv, name, tlen, opcode, data, len, except, 1);
     if (count >= 0 && srv->broker.on_publish)
         srv->broker.on_publish(srv, name, opcode, data, len, srv->broker.user);
     return count;
@@ -570,7 +629,7 @@ int wsio_server_deliver(wsio_server *srv, uint64_t origin, const char *name,
         return 0;
     if (name && !topic_name_ok(name, &tlen))
         return WSIO_EINVAL;
-    return send_local(srv, name, tlen, opcode, data, len, NULL);
+    return send_out(srv, name, tlen, opcode, data, len, NULL, 0);
 }
 
 /* ---- slow consumers, per topic -------------------------------------------------- */
@@ -648,7 +707,7 @@ uint64_t wsio_server_node_id(const wsio_server *srv)
 /* Hand a built response to ws as its handshake output, then end it. */
 static void send_answer(wsio_ws *ws, char *buf, size_t len)
 {
-    wsio__free(ws->srv->mem, ws->hs_out); /* a hook's reentry answered? */
+    wsio__free(wsio__sconn(ws)->srv->mem, ws->hs_out); /* a hook's reentry answered? */
     ws->hs_out = (uint8_t *)buf;
     ws->hs_out_len = (uint32_t)len;
     ws->hs_out_off = 0;
@@ -662,7 +721,7 @@ static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
                     size_t num_headers, const void *body, size_t body_len,
                     int head_only)
 {
-    const wsio_mem *mem = ws->srv->mem;
+    const wsio_mem *mem = wsio__sconn(ws)->srv->mem;
     wsio_http_header *all = NULL;
     char *out = NULL;
     ssize_t need = WSIO_ENOMEM;
@@ -711,7 +770,7 @@ static void reply_status(wsio_ws *ws, int status)
 static void reply_error(wsio_ws *ws, int err)
 {
     ssize_t need = wsio_handshake_build_reject(NULL, 0, err);
-    char *out = need > 0 ? wsio__malloc(ws->srv->mem, (size_t)need) : NULL;
+    char *out = need > 0 ? wsio__malloc(wsio__sconn(ws)->srv->mem, (size_t)need) : NULL;
     if (!out) {
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
@@ -825,7 +884,7 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     ws->hs_out = (uint8_t *)out;
     ws->hs_out_len = (uint32_t)need;
     ws->user = d->ws_user;
-    ws->id = ++srv->last_ws_id;
+    wsio__sconn(ws)->id = ++srv->last_ws_id;
     wsio__ids_add(&srv->ids, ws);
     if (ext) {
         ws->pmd_on = 1;
@@ -931,7 +990,7 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
  * read. */
 static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
-    wsio_server *srv = ws->srv;
+    wsio_server *srv = wsio__sconn(ws)->srv;
     uint8_t *data = buf;
     size_t len = n;
     if (ws->hs_in) {
@@ -979,7 +1038,7 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 
 static void left_open(wsio_ws *ws)
 {
-    wsio_server *srv = ws->srv;
+    wsio_server *srv = wsio__sconn(ws)->srv;
     wsio__ids_remove(&srv->ids, srv->mem, ws);
     leave_all_topics(srv, ws);
     list_remove(srv, ws);
@@ -991,14 +1050,14 @@ static void finish_shutdown(wsio_server *srv);
 
 static void transport_closed(wsio_ws *ws)
 {
-    wsio_server *srv = ws->srv;
+    wsio_server *srv = wsio__sconn(ws)->srv;
     wsio__ids_remove(&srv->ids, srv->mem, ws);
     leave_all_topics(srv, ws);
     if (ws->pmd_on)
         srv->deflate_conns--;
     wsio__addr_limits_release(&srv->addr_limits, ws,
                               wsio__loop_now(srv->loop));
-    if (ws->list == LIST_OPEN)
+    if (wsio__sconn(ws)->list == LIST_OPEN)
         srv->stats.connections--;
     list_remove(srv, ws);
     srv->nsockets--;
@@ -1028,10 +1087,10 @@ static void free_server_memory(wsio_server *srv)
 
 static void release(wsio_ws *ws)
 {
-    wsio_server *srv = ws->srv;
+    wsio_server *srv = wsio__sconn(ws)->srv;
     wsio__request_release(ws);
     wsio__ws_cleanup(ws);
-    wsio__free(srv->mem, ws);
+    wsio__free(srv->mem, wsio__sconn(ws));
     if (--srv->nrefs == 0 && srv->freed)
         free_server_memory(srv);
 }
@@ -1041,27 +1100,28 @@ static void release(wsio_ws *ws)
 static void proxy_ready(wsio_ws *ws, unsigned events)
 {
     (void)events;
-    int rc = wsio__security_read_proxy(&ws->srv->sec, ws,
+    int rc = wsio__security_read_proxy(&wsio__sconn(ws)->srv->sec, ws,
                                        ws->common->buffer_mem);
     if (rc == 0)
         return;
     ws->connecting = 0;
     if (rc < 0) {
-        ws->srv->stats.handshakes_rejected++;
+        wsio__sconn(ws)->srv->stats.handshakes_rejected++;
         wsio_ws_terminate(ws); /* no HTTP answer to a broken proxy */
         return;
     }
     wsio__ws_start_transport(ws);
     if (ws->state == WSIO__WS_HANDSHAKE)
-        (void)admit_addr(ws->srv, ws);
+        (void)admit_addr(wsio__sconn(ws)->srv, ws);
 }
 
-static const wsio__ws_class server_ws_class = {
+const wsio__ws_class wsio__server_ws_class = {
     .connected = proxy_ready,
     .handshake_bytes = handshake_bytes,
     .left_open = left_open,
     .transport_closed = transport_closed,
     .release = release,
+    .answers_handshake = 1,
 };
 
 /* ---- accepting ---------------------------------------------------------------------- */
@@ -1112,7 +1172,7 @@ static void on_shed(wsio__timer *t)
     while (used > srv->budget.limit) {
         wsio_ws *largest = NULL;
         size_t most = 0;
-        for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
+        for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next) {
             /* Output counts only while the peer is not taking it (the
              * socket is full and we wait to write): a reply queued this
              * turn is on its way out. */
@@ -1139,20 +1199,21 @@ static void on_shed(wsio__timer *t)
 static void accept_one(wsio_server *srv, int fd,
                        const struct sockaddr_storage *ss)
 {
-    wsio_ws *ws = wsio__calloc(srv->mem, 1, sizeof *ws);
-    if (!ws) {
+    wsio__server_conn *c = wsio__calloc(srv->mem, 1, sizeof *c);
+    if (!c) {
         close(fd);
         return;
     }
+    wsio_ws *ws = &c->ws;
     int one = 1;
     /* Frames are written whole, once per turn: Nagle only adds delay. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     addr_text(ss, ws->addr, sizeof ws->addr, &ws->port);
-    ws->srv = srv;
+    c->srv = srv;
     if (wsio__ws_init(ws, srv->loop, &srv->common, fd, WSIO_ROLE_SERVER,
                       WSIO_IO_READ) < 0) {
         close(fd);
-        wsio__free(srv->mem, ws);
+        wsio__free(srv->mem, c);
         return;
     }
     list_add(srv, ws, LIST_OTHER);
@@ -1236,7 +1297,7 @@ static void on_accept_timer(wsio__timer *t)
 static void on_heartbeat(wsio__timer *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, heartbeat_timer);
-    for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
+    for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next) {
         if (wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
             continue;
         if (ws->pinged && !wsio__ws_heard_from(ws)) {
@@ -1321,12 +1382,12 @@ int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms)
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
     wsio__timer_start(srv->loop, &srv->shutdown_timer,
                       wsio__loop_now(srv->loop) + timeout_ms);
-    for (wsio_ws *ws = srv->open; ws; ws = ws->next)
+    for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next)
         (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "going away", 10);
     /* Answering may close a connection (and take it off the list). */
     wsio_ws *ws = srv->other;
     while (ws) {
-        wsio_ws *next = ws->next;
+        wsio_ws *next = wsio__sconn(ws)->next;
         if (ws->state == WSIO__WS_HANDSHAKE)
             reply_status(ws, 503);
         ws = next;
@@ -1395,7 +1456,7 @@ static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
                         const wsio_ws_callbacks *cb, void *user)
 {
     wsio__ws_common *c = &srv->common;
-    c->cls = &server_ws_class;
+    c->cls = &wsio__server_ws_class;
     if (cb)
         c->cb = *cb;
     c->user = user;
@@ -1412,7 +1473,7 @@ static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
     c->max_queued = cfg->max_queued_bytes;
     c->transport = cfg->transport;
     c->transport_ctx = cfg->transport_ctx;
-    c->stats = &srv->stats;
+    c->counters = &srv->counters;
     c->deflate = cfg->deflate;
 }
 
@@ -1514,7 +1575,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     if (rc)
         goto fail_srv;
     if (cfg->hub) {
-        rc = wsio__hub_join(cfg->hub, srv, &srv->hub);
+        rc = wsio__hub_join(cfg->hub, loop, hub_deliver, srv, &srv->hub);
         if (rc)
             goto fail_srv;
     }
@@ -1559,7 +1620,7 @@ wsio_loop *wsio_server_loop(const wsio_server *srv)
 
 wsio_server *wsio_ws_server(const wsio_ws *ws)
 {
-    return ws->srv;
+    return wsio__ws_is_server(ws) ? wsio__sconn(ws)->srv : NULL;
 }
 
 int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
@@ -1569,7 +1630,7 @@ int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
 
 uint64_t wsio_ws_id(const wsio_ws *ws)
 {
-    return ws->id;
+    return wsio__ws_is_server(ws) ? wsio__sconn(ws)->id : 0;
 }
 
 wsio_ws *wsio_server_find(const wsio_server *srv, uint64_t id)
@@ -1591,13 +1652,22 @@ void wsio__server_sent_to(wsio_server *srv, uint64_t id,
         srv->hooks.on_sent_to(srv, id, opcode, result, srv->common.user);
 }
 
-wsio__hub_member *wsio__server_hub_member(const wsio_server *srv)
+int wsio_hub_get_stats(const wsio_server *srv, wsio_hub_stats *out)
 {
-    return srv->hub;
+    if (!srv->hub)
+        return WSIO_EINVAL;
+    wsio__hub_member_stats(srv->hub, out);
+    return 0;
 }
 
 void wsio_server_get_stats(const wsio_server *srv, wsio_server_stats *out)
 {
     *out = srv->stats;
+    out->messages_in = srv->counters.messages_in;
+    out->messages_out = srv->counters.messages_out;
+    out->bytes_in = srv->counters.bytes_in;
+    out->bytes_out = srv->counters.bytes_out;
+    out->messages_dropped = srv->counters.messages_dropped;
+    out->slow_disconnects = srv->counters.slow_disconnects;
     out->memory_in_use = srv->budget.used;
 }

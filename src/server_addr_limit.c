@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "server_addr_limit.h"
+#include "server_conn.h"
 
 struct wsio__addr_entry {
     wsio__addr_entry *next;    /* hash chain */
@@ -289,12 +290,12 @@ int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
 {
     const wsio__security *sec = lim->sec;
     uint8_t key[WSIO__ADDR_KEY];
-    if ((!lim->max_conns && !lim->rate) || ws->addr_entry ||
+    if ((!lim->max_conns && !lim->rate) || wsio__sconn(ws)->addr_entry ||
         (sec->ntrusted &&
          wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr)) ||
         !wsio__addr_group(ws->addr, lim->v6_bits, key))
         return 0;
-    int status = wsio__addr_limits_enter(lim, key, now, &ws->addr_entry);
+    int status = wsio__addr_limits_enter(lim, key, now, &wsio__sconn(ws)->addr_entry);
     if (status == 429)
         lim->stats->addr_handshakes_limited++;
     else if (status)
@@ -305,8 +306,8 @@ int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
 void wsio__addr_limits_release(wsio__addr_limits *lim, wsio_ws *ws,
                                uint64_t now)
 {
-    if (!ws->addr_entry)
+    if (!wsio__sconn(ws)->addr_entry)
         return;
-    wsio__addr_limits_leave(lim, ws->addr_entry, now);
-    ws->addr_entry = NULL;
+    wsio__addr_limits_leave(lim, wsio__sconn(ws)->addr_entry, now);
+    wsio__sconn(ws)->addr_entry = NULL;
 }

@@ -14,9 +14,7 @@
 
 #include "internal.h"
 #include "loop_internal.h"
-#include "wsio/client.h"
 #include "wsio/conn.h"
-#include "wsio/server.h"
 #include "wsio/transport.h"
 #include "wsio/ws.h"
 
@@ -43,7 +41,20 @@ typedef struct wsio__ws_class {
     void (*transport_closed)(wsio_ws *ws);
     /* Free the memory; runs at the end of the turn. */
     void (*release)(wsio_ws *ws);
+    /* Read each peer no faster than it reads us (the output marks), and
+     * answer a failed handshake over HTTP (the server); or always read and
+     * report a failed handshake to on_close (the client). */
+    uint8_t answers_handshake;
 } wsio__ws_class;
+
+/* What the connections of one server or client did, summed: the role owns
+ * it and reads it (wsio_server_get_stats). */
+typedef struct wsio__ws_counters {
+    uint64_t messages_in, messages_out;
+    uint64_t bytes_in, bytes_out;
+    uint64_t messages_dropped;  /* by the backpressure policy */
+    uint64_t slow_disconnects;  /* closed with 1008 for reading slowly */
+} wsio__ws_counters;
 
 /* Settings shared by every connection of one server, or one client. */
 typedef struct wsio__ws_common {
@@ -61,17 +72,15 @@ typedef struct wsio__ws_common {
     size_t max_queued; /* QUEUE's hard cap; 0: 4 x max_output */
     const wsio_transport_ops *transport;
     void *transport_ctx;
-    wsio_server_stats *stats;   /* server connections only, else NULL */
+    wsio__ws_counters *counters; /* the role's, or NULL: not counted */
     const wsio_deflate_ext *deflate; /* permessage-deflate, or NULL */
     const wsio_mem *buffer_mem; /* for each connection's wsio_conn */
 } wsio__ws_common;
 
-typedef struct wsio__sub wsio__sub;
-typedef struct wsio__addr_entry wsio__addr_entry;
 
 /*
- * One connection. Field order keeps the hot fields together. A server's ws
- * is on exactly one of its server's lists while not DEAD.
+ * One connection, embedded in its role's wrapper (server_conn.h, the
+ * client's in client.c). Field order keeps the hot fields together.
  */
 struct wsio_ws {
     wsio__io io;
@@ -79,10 +88,8 @@ struct wsio_ws {
     wsio_conn *conn;            /* from OPEN on; freed with the ws */
     wsio_loop *loop;
     const wsio__ws_common *common;
-    wsio_server *srv;           /* NULL for a client */
     void *user;                 /* wsio_ws_get_user */
     wsio__turn_task flush_task; /* flush at the end of the turn */
-    wsio_ws *prev, *next;       /* on a server list */
     wsio__timer timer;          /* handshake, idle, close or linger */
     wsio__deferred defer;
     uint64_t last_rx;           /* loop clock of the last read (idle) */
@@ -98,12 +105,7 @@ struct wsio_ws {
     uint8_t *hs_in;             /* handshake bytes received, or NULL */
     uint8_t *hs_out;            /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
-    wsio__sub *subs;            /* topics this ws is in */
-    wsio__addr_entry *addr_entry; /* server: its per-address count, or
-                                     NULL (server_addr_limit.h) */
     char *subprotocol;          /* negotiated, or NULL */
-    uint64_t id;                /* server: wsio_ws_id, from OPEN on */
-    struct wsio__kept_request *kept; /* server: wsio_ws_request, or NULL */
     wsio_deflate_params pmd;    /* permessage-deflate, when pmd_on */
     int fail_err;               /* terminate with this at the next timer */
     uint16_t port;
@@ -116,7 +118,6 @@ struct wsio_ws {
     uint8_t connecting;         /* class's connected hook gets readiness:
                                    client TCP connect, server PROXY header */
     uint8_t peer_eof;           /* closed: the peer's EOF came first */
-    uint8_t list;               /* which server list the ws is on */
     uint8_t tr_handshake;       /* the transport's handshake (TLS) runs */
     uint8_t read_needs_write;   /* a read waits for WRITE readiness (TLS) */
     uint8_t write_needs_read;   /* a write waits for READ readiness (TLS) */
@@ -164,16 +165,19 @@ int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame);
  * plaintext, RFC 8446 section 5.1): topic policies never remove messages
  * that start within them. */
 #define WSIO__TRANSPORT_HELD_MAX 16384u
-/* What a topic send did to one subscriber, for the topic's counters. */
-typedef struct wsio__slow_outcome {
-    size_t evicted;  /* its queued messages of the topic removed */
-    int closed;      /* this send closed it (1008) */
-} wsio__slow_outcome;
-/* Send an encoded topic frame, tagged with the topic's id, under the
- * topic's policy (not WSIO_SLOW_DEFAULT: the caller resolves it); returns a
+/* Send an encoded frame tagged tag (0: none) under policy (over the mark,
+ * DROP drops it, CLOSE closes ws with 1008 and sets *closed; QUEUE is
+ * DROP: a frame for many never queues past the mark). Returns a
  * wsio_send_result or an error. */
-int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
-                        enum wsio_slow_policy policy, wsio__slow_outcome *out);
+int wsio__ws_send_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                         enum wsio_backpressure_policy policy, int *closed);
+/* Queue an encoded frame tagged tag (not 0) even over the mark, first
+ * removing queued messages with the same tag: all of them (all), or as
+ * many as takes the output back to the mark. Never removes a message
+ * partly written or that the transport may hold. *evicted: how many went.
+ * Returns a wsio_send_result or an error. */
+int wsio__ws_send_evicting(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                           int all, size_t *evicted);
 /* Queue a heartbeat ping whose payload (8 bytes, the loop's microsecond
  * clock, big-endian) identifies it, so its pong gives the round trip.
  * Returns what wsio_ws_ping does. */
