@@ -43,6 +43,7 @@
 #include "server_post.h"
 #include "server_request.h"
 #include "server_security.h"
+#include "siphash.h"
 #include "server_subprotocol.h"
 #include "ws_internal.h"
 
@@ -101,6 +102,7 @@ struct wsio_server {
     size_t nsockets;          /* connections not DEAD */
     size_t nrefs;             /* connections not yet released */
     topic **buckets;
+    uint64_t topic_key[2];    /* topic_hash's */
     size_t nbuckets, ntopics;
     uint64_t last_topic_id;
     wsio_broker broker;       /* all NULL without one */
@@ -180,13 +182,12 @@ static void list_remove(wsio_server *srv, wsio_ws *ws)
 
 /* ---- topics ------------------------------------------------------------------ */
 
-/* FNV-1a: topic names are short, and any bytes are allowed. */
-static uint32_t topic_hash(const char *name, size_t len)
+/* Keyed with the server's own random key: peers choose topic names, and
+ * must not be able to aim many at one bucket. */
+static uint32_t topic_hash(const wsio_server *srv, const char *name,
+                           size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)name[i]) * 16777619u;
-    return h;
+    return (uint32_t)wsio__siphash(srv->topic_key, name, len);
 }
 
 static topic **topic_slot(const wsio_server *srv, const char *name,
@@ -231,7 +232,7 @@ static topic *topic_get(wsio_server *srv, const char *name, size_t len)
 {
     if (topics_grow(srv))
         return NULL;
-    uint32_t hash = topic_hash(name, len);
+    uint32_t hash = topic_hash(srv, name, len);
     topic **slot = topic_slot(srv, name, len, hash);
     if (*slot)
         return *slot;
@@ -501,7 +502,7 @@ static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
  * it (no subscriber, no policy). */
 static topic *find_topic(wsio_server *srv, const char *name, size_t len)
 {
-    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
+    topic **slot = topic_slot(srv, name, len, topic_hash(srv, name, len));
     return slot ? *slot : NULL;
 }
 
@@ -640,7 +641,7 @@ int wsio_server_set_topic_policy(wsio_server *srv, const char *name,
     size_t len;
     if (!topic_name_ok(name, &len) || (unsigned)policy > WSIO_SLOW_DISCONNECT)
         return WSIO_EINVAL;
-    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
+    topic **slot = topic_slot(srv, name, len, topic_hash(srv, name, len));
     topic *t = slot ? *slot : NULL;
     if (!t && policy == WSIO_SLOW_DEFAULT)
         return 0;
@@ -658,7 +659,7 @@ int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
     if (!topic_name_ok(name, &len))
         return WSIO_EINVAL;
     memset(out, 0, sizeof *out);
-    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
+    topic **slot = topic_slot(srv, name, len, topic_hash(srv, name, len));
     if (!slot || !*slot)
         return 0;
     *out = (*slot)->stats;
@@ -1549,6 +1550,8 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         rc = wsio__subprotocols_init(&srv->protos, cfg, mem);
     if (!rc)
         rc = wsio__ids_init(&srv->ids);
+    if (!rc)
+        rc = wsio__random_bytes(srv->topic_key, sizeof srv->topic_key);
     if (rc)
         goto fail_srv;
     rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec,
