@@ -480,8 +480,9 @@ wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
 
 wsio_client *wsio__client_owner(const wsio_ws *ws)
 {
-    return ws->srv ? NULL
-                   : WSIO__CONTAINER_OF(ws, const client, ws)->owner;
+    return ws->common->cls == &client_ws_class
+               ? WSIO__CONTAINER_OF(ws, const client, ws)->owner
+               : NULL;
 }
 
 void wsio__client_disown(wsio_ws *ws, const wsio_ws_callbacks *app)

@@ -13,6 +13,7 @@
 #define WSIO_CLIENT_INTERNAL_H
 
 #include "ws_internal.h"
+#include "wsio/client.h"
 
 typedef struct wsio__dialer wsio__dialer;
 typedef struct wsio__resolve_job wsio__resolve_job;

@@ -2,30 +2,28 @@
  * src/hub.c - servers on several threads of one process acting as one for
  * publish and broadcast (wsio/hub.h).
  *
- * A message one server publishes is encoded once into a frame (an rcbuf
- * whose count is atomic) and wrapped in one hub_msg carrying a node per
- * sibling. Each sibling has an inbox, a FIFO of nodes; appending to it
- * under the hub's mutex keeps every publisher's order. A sibling whose
- * inbox was empty is woken with one wsio_loop_post of drain(); drain runs
- * on its thread, takes the whole inbox and queues each frame on its
- * connections. The last node to be consumed frees the hub_msg and drops
- * its reference on the frame; the connections hold their own.
+ * The hub is a fan-out sink below the server: it knows no server. A
+ * member joins with its loop and a deliver function; a publisher hands it
+ * a frame the server already encoded (an rcbuf whose count is atomic, in
+ * memory that any thread may free), wrapped in one hub_msg carrying a node
+ * per sibling, allocated before the hub's mutex is taken. Each sibling has
+ * an inbox, a FIFO of nodes; appending to it under the mutex keeps every
+ * publisher's order. A sibling whose inbox was empty is woken with its own
+ * embedded post item (no allocation, cannot fail); drain() runs on its
+ * thread, takes the whole inbox and hands each frame to deliver. The last
+ * node to be consumed frees the hub_msg and drops its reference on the
+ * frame; the connections hold their own.
  *
  * Invariants, under hub->mu: a member is on hub->members from join to
- * leave; its inbox is non-empty only while drain_posted (a drain() is in
- * its loop's post queue, not yet run).
- *
- * Leaving with a drain still posted: the loop's post item points at the
- * member, so it cannot be freed yet. It stays, marked left and attached
- * to the loop like a server, until the drain runs (and frees it) or the
- * loop is freed (whose destroy callback frees it). Either way nothing of
- * the hub is touched again, so the hub may be freed before then.
+ * leave; its inbox is non-empty only while its post is queued on its loop.
+ * The post is queued under the mutex because only then is the member (and
+ * its loop) known to be alive; leave, on the member's thread, unlinks it
+ * under the mutex and takes the post back, so no drain runs after.
  */
 #include <pthread.h>
 #include <string.h>
 
 #include "hub_internal.h"
-#include "ws_internal.h"
 
 typedef struct hub_msg hub_msg;
 typedef struct hub_node hub_node;
@@ -45,14 +43,14 @@ struct hub_msg {
 
 struct wsio__hub_member {
     wsio__hub_member *prev, *next; /* in hub->members (hub->mu) */
-    wsio_hub *hub;                 /* NULL once left */
-    wsio_server *srv;              /* the server's thread only */
+    wsio_hub *hub;
+    wsio__hub_deliver_fn deliver;  /* the member's thread only */
+    void *deliver_ctx;
     wsio_loop *loop;               /* its loop: alive while on the list */
     hub_node *head, *tail;         /* the inbox (hub->mu) */
     size_t pending;                /* its frames' bytes (hub->mu) */
     int drain_posted;              /* (hub->mu) */
-    wsio__attach attach;           /* while left with a drain posted */
-    const wsio_mem *mem;
+    wsio__post post;               /* runs drain on the member's loop */
     uint64_t sent, received; /* the server's thread only */
     uint64_t dropped;        /* atomic: publishers add to it */
 };
@@ -115,15 +113,22 @@ uint64_t wsio_hub_node_id(const wsio_hub *hub)
     return hub->node_id;
 }
 
-int wsio_hub_get_stats(const wsio_server *srv, wsio_hub_stats *out)
+const wsio_mem *wsio__hub_mem(const wsio__hub_member *m)
 {
-    const wsio__hub_member *m = wsio__server_hub_member(srv);
-    if (!m)
-        return WSIO_EINVAL;
+    return m->hub->mem;
+}
+
+int wsio__hub_has_siblings(const wsio__hub_member *m)
+{
+    /* A hint: the count is checked again under the lock. */
+    return __atomic_load_n(&m->hub->nmembers, __ATOMIC_RELAXED) > 1;
+}
+
+void wsio__hub_member_stats(const wsio__hub_member *m, wsio_hub_stats *out)
+{
     out->messages_sent = m->sent;
     out->messages_received = m->received;
     out->messages_dropped = __atomic_load_n(&m->dropped, __ATOMIC_RELAXED);
-    return 0;
 }
 
 /* ---- messages in flight -------------------------------------------------- */
@@ -173,27 +178,10 @@ static void release_nodes(hub_node *node)
 
 /* ---- members ------------------------------------------------------------- */
 
-static void member_free(wsio__hub_member *m)
-{
-    wsio__free(m->mem, m);
-}
-
-/* wsio_loop_free of a loop whose drain never ran. */
-static void destroy_left(wsio__attach *a)
-{
-    wsio__hub_member *m = WSIO__CONTAINER_OF(a, wsio__hub_member, attach);
-    wsio__attach_remove(m->loop, a);
-    member_free(m);
-}
-
 /* On the member's thread: everything its inbox holds, in order. */
-static void drain(void *arg)
+static void drain(wsio__post *p)
 {
-    wsio__hub_member *m = arg;
-    if (!m->hub) {
-        destroy_left(&m->attach);
-        return;
-    }
+    wsio__hub_member *m = WSIO__CONTAINER_OF(p, wsio__hub_member, post);
     pthread_mutex_lock(&m->hub->mu);
     hub_node *node = m->head;
     m->head = m->tail = NULL;
@@ -201,22 +189,23 @@ static void drain(void *arg)
     m->drain_posted = 0;
     pthread_mutex_unlock(&m->hub->mu);
     for (hub_node *n = node; n; n = n->next) {
-        (void)wsio__server_send_frame(m->srv, n->msg->topic, n->msg->frame);
+        m->deliver(m->deliver_ctx, n->msg->topic, n->msg->frame);
         m->received++;
     }
     release_nodes(node);
 }
 
-int wsio__hub_join(wsio_hub *hub, wsio_server *srv, wsio__hub_member **out)
+int wsio__hub_join(wsio_hub *hub, wsio_loop *loop, wsio__hub_deliver_fn deliver,
+                   void *ctx, wsio__hub_member **out)
 {
     wsio__hub_member *m = wsio__calloc(hub->mem, 1, sizeof *m);
     if (!m)
         return WSIO_ENOMEM;
     m->hub = hub;
-    m->srv = srv;
-    m->loop = wsio_server_loop(srv);
-    m->mem = hub->mem;
-    m->attach.destroy = destroy_left;
+    m->deliver = deliver;
+    m->deliver_ctx = ctx;
+    m->loop = loop;
+    m->post.run = drain;
     pthread_mutex_lock(&hub->mu);
     m->next = hub->members;
     if (m->next)
@@ -244,20 +233,15 @@ void wsio__hub_leave(wsio__hub_member *m)
     hub_node *inbox = m->head;
     m->head = m->tail = NULL;
     m->pending = 0;
-    int posted = m->drain_posted;
     pthread_mutex_unlock(&hub->mu);
+    /* No publisher sees m any more; a drain not yet run never will. */
+    wsio__loop_unpost(m->loop, &m->post);
     release_nodes(inbox);
-    m->hub = NULL;
-    m->srv = NULL;
-    if (posted)
-        wsio__attach_add(m->loop, &m->attach);
-    else
-        member_free(m);
+    wsio__free(hub->mem, m);
 }
 
 /* Append node to m's inbox, waking m if it was empty; hub->mu held.
- * Returns 0, or WSIO_ENOMEM when m could not be woken, or WSIO_EAGAIN when
- * its inbox is full (node not queued). */
+ * Returns 0, or WSIO_EAGAIN when its inbox is full (node not queued). */
 static int inbox_push(wsio__hub_member *m, hub_node *node)
 {
     size_t bytes = node->msg->frame->len;
@@ -265,9 +249,7 @@ static int inbox_push(wsio__hub_member *m, hub_node *node)
     if (bytes > max || m->pending > max - bytes)
         return WSIO_EAGAIN;
     if (!m->drain_posted) {
-        int rc = wsio_loop_post(m->loop, drain, m);
-        if (rc)
-            return rc;
+        wsio__loop_post_item(m->loop, &m->post);
         m->drain_posted = 1;
     }
     if (m->tail)
@@ -285,29 +267,41 @@ static void count_drop(wsio__hub_member *m)
 }
 
 void wsio__hub_forward(wsio__hub_member *self, const char *topic,
-                       enum wsio_opcode opcode, const void *data, size_t len)
+                       wsio_rcbuf *frame)
 {
     wsio_hub *hub = self->hub;
-    /* A hint: the count is checked again under the lock. */
-    if (__atomic_load_n(&hub->nmembers, __ATOMIC_RELAXED) < 2)
-        return;
-    /* Encoded outside the lock; the same bytes go to every sibling. */
-    wsio_rcbuf *frame = wsio_message_encode(hub->mem, opcode, data, len);
-    pthread_mutex_lock(&hub->mu);
-    size_t n = hub->nmembers - 1;
-    hub_msg *msg = frame && n ? msg_new(hub->mem, n, frame, topic) : NULL;
-    size_t i = 0;
+    hub_msg *msg = NULL;
+    size_t n = 0;
+    /* Allocated outside the lock, for the siblings counted before it; a
+     * server that joined in between asks for one more try. */
+    for (;;) {
+        size_t want = __atomic_load_n(&hub->nmembers, __ATOMIC_RELAXED) - 1;
+        if (want == 0 || want > n) {
+            for (size_t i = 0; msg && i < n; i++)
+                msg_unref(msg);
+            if (want == 0)
+                return;
+            n = want;
+            msg = frame ? msg_new(hub->mem, n, frame, topic) : NULL;
+        }
+        pthread_mutex_lock(&hub->mu);
+        if (!msg || hub->nmembers - 1 <= n)
+            break;
+        pthread_mutex_unlock(&hub->mu);
+    }
+    size_t used = 0;
     for (wsio__hub_member *m = hub->members; m; m = m->next) {
         if (m == self)
             continue;
-        if (!msg || inbox_push(m, &msg->nodes[i++]) != 0) {
+        if (!msg || inbox_push(m, &msg->nodes[used]) != 0)
             count_drop(m);
-            if (msg)
-                msg_unref(msg); /* frees it only when no node was queued */
-        }
+        else
+            used++;
     }
     pthread_mutex_unlock(&hub->mu);
-    wsio_rcbuf_unref(frame);
-    if (n)
+    if (used)
         self->sent++;
+    /* The nodes no sibling took (full inboxes, fewer siblings now). */
+    for (size_t i = used; msg && i < n; i++)
+        msg_unref(msg);
 }

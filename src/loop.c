@@ -1,12 +1,13 @@
 /*
  * src/loop.c - the event loop (wsio/loop.h): one backend instance (or the
  * host's loop), a timer heap, a post queue woken through an eventfd (Linux)
- * or a pipe, the list of connections to flush at the end of each turn, and
- * the list of objects to release then.
+ * or a pipe, the list of tasks to run at the end of each turn (the
+ * connections' flushes), and the list of objects to release then.
  *
  * A turn is one wait plus everything it triggers: ready fds, due timers,
- * then one flush per dirty connection (corked writes: sends made during
- * the turn leave in one writev each), then the deferred releases. Nothing a
+ * then the end-of-turn tasks (a connection's flush: corked writes, sends
+ * made during the turn leave in one writev each), then the deferred
+ * releases. Nothing a
  * callback up the stack may still hold is freed before the turn ends.
  *
  * Threads: only wsio_loop_post and wsio_loop_stop cross threads. Posts go
@@ -27,7 +28,7 @@
 
 #include "abi.h"
 #include "block_cache.h"
-#include "ws_internal.h"
+#include "loop_internal.h"
 #include "wsio/backend.h"
 
 typedef struct post_item post_item;
@@ -63,7 +64,7 @@ struct wsio_loop {
     size_t user_timers;          /* armed wsio_timers: they keep no loop alive */
     uint64_t told_due;           /* host mode: last due given to the host */
 
-    wsio_ws *dirty;              /* connections to flush this turn */
+    wsio__turn_task *turn_tasks; /* to run at the end of the turn */
     wsio__deferred *deferred;    /* to release at the end of the turn */
     wsio__attach *attached;      /* servers and clients */
     size_t active_attached;      /* of them, the ones not passive */
@@ -107,7 +108,7 @@ static void tell_host(wsio_loop *loop, int force)
     if (!loop->host_mode || loop->depth > 0)
         return;
     uint64_t due = UINT64_MAX;
-    if (loop->dirty || loop->deferred)
+    if (loop->turn_tasks || loop->deferred)
         due = clock_now(loop);
     else if (loop->ntimers)
         due = loop->heap[0]->due;
@@ -312,14 +313,24 @@ static void release_deferred(wsio_loop *loop)
     }
 }
 
-void wsio__loop_kick(wsio_loop *loop)
+void wsio__loop_at_turn_end(wsio_loop *loop, wsio__turn_task *t)
 {
+    if (t->queued)
+        return;
+    t->queued = 1;
+    t->next = loop->turn_tasks;
+    loop->turn_tasks = t;
     sync_host(loop);
 }
 
-wsio_ws **wsio__loop_dirty_head(wsio_loop *loop)
+static void run_turn_tasks(wsio_loop *loop)
 {
-    return &loop->dirty;
+    while (loop->turn_tasks) {
+        wsio__turn_task *t = loop->turn_tasks;
+        loop->turn_tasks = t->next;
+        t->queued = 0;
+        t->run(t);
+    }
 }
 
 static void turn_begin(wsio_loop *loop)
@@ -330,7 +341,7 @@ static void turn_begin(wsio_loop *loop)
 
 static void turn_end(wsio_loop *loop)
 {
-    wsio__ws_flush_all(loop);
+    run_turn_tasks(loop);
     release_deferred(loop);
     loop->depth--;
     sync_host(loop);
@@ -686,7 +697,7 @@ static void loop_destroy(wsio_loop *loop)
     loop->destroying = 1;
     while (loop->attached)
         loop->attached->destroy(loop->attached);
-    loop->dirty = NULL;
+    loop->turn_tasks = NULL;
     release_deferred(loop);
     post_item *it = loop->post_head;
     while (it) {
@@ -780,8 +791,7 @@ void wsio_loop_free(wsio_loop *loop)
 int wsio_loop_alive(const wsio_loop *loop)
 {
     return loop->active_attached || loop->ntimers > loop->user_timers ||
-           loop->dirty ||
-           loop->deferred;
+           loop->turn_tasks || loop->deferred;
 }
 
 static void on_ready(void *tag, int fd, unsigned events, void *arg)
@@ -837,7 +847,7 @@ int wsio_loop_run(wsio_loop *loop)
         /* Work queued outside the loop (a server freed or shut down
          * between two runs) is done first in run_once and may leave
          * nothing alive: then it must not wait for an event. */
-        int pending = loop->dirty || loop->deferred;
+        int pending = loop->turn_tasks || loop->deferred;
         rc = wsio_loop_run_once(loop, pending ? 0 : -1);
         if (rc < 0)
             break;

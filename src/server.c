@@ -1,24 +1,16 @@
 /*
  * src/server.c - layer 4: a WebSocket server on a wsio_loop
  * (wsio/server.h). The per-connection work is ws.c's; this file listens,
- * accepts, answers the opening handshake (RFC 6455 section 4.2), keeps the
- * registry of open connections and the topics, and runs the server-wide
- * timers: heartbeat, accept retry after EMFILE, shutdown deadline.
+ * accepts, keeps the registry of open connections, sheds memory, and runs
+ * the server-wide timers: heartbeat, accept retry after EMFILE, shutdown
+ * deadline. The opening handshake and HTTP answers are server_http.c's,
+ * topics and fan-out server_topics.c's (server_internal.h).
  *
  * Registry: every connection not yet DEAD is on one of two lists: `open`
  * (OPEN: broadcast, publish and heartbeat targets) or `other` (handshaking,
  * or closed and flushing). Walks over `open` never run user callbacks, so
  * no list can change under them: what would (a termination) goes through
  * the connection's own timer instead (wsio__ws_fail_soon).
- *
- * Topics: a chained hash table of topic -> list of subscriptions. Each
- * subscription is linked both into its topic (doubly, so removal is O(1))
- * and into its ws (singly), so a closing ws leaves all its topics in
- * O(its subscriptions). A topic is in the table while it has subscribers
- * or a slow-consumer policy of its own (kept with its counters). Its
- * frames are tagged with its id in the subscribers' queues, so that
- * DROP_OLDEST and LATEST_ONLY find them; ids are never reused, so a frame
- * of a forgotten topic can never be taken for a new one's.
  *
  * Memory: connections point into the server (settings, stats), so the
  * server's memory goes only after the last connection's, at the end of a
@@ -35,16 +27,7 @@
 #include <unistd.h>
 
 #include "abi.h"
-#include "budget.h"
-#include "hub_internal.h"
-#include "server_addr_limit.h"
-#include "server_ids.h"
-#include "server_post.h"
-#include "server_request.h"
-#include "server_security.h"
-#include "server_subprotocol.h"
-#include "topic_stream.h"
-#include "ws_internal.h"
+#include "server_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
  * so one busy listener cannot starve the open connections. */
@@ -53,72 +36,9 @@
 #define ACCEPT_RETRY_MS 100
 /* How often an over-budget server looks again for memory to shed. */
 #define SHED_RECHECK_MS 100
-/* Header lines parsed on the stack; http.max_headers is capped to this. */
-#define MAX_HEADERS 128
-#define TOPIC_MAX 255
-
-typedef struct topic topic;
-
-struct wsio__sub {
-    wsio__sub *tprev, *tnext; /* in the topic's list */
-    wsio__sub *wnext;         /* in the ws's list */
-    topic *t;
-    wsio_ws *ws;
-};
-
-struct topic {
-    topic *next;              /* hash chain */
-    wsio__sub *subs;
-    uint64_t id;              /* tags its frames in output queues */
-    wsio_topic_stats stats;   /* subscribers unused: counted when read */
-    wsio_stream *stream;      /* its replay window (topic_stream.c), or NULL */
-    uint32_t hash;
-    uint8_t len;
-    char name[];              /* len bytes and a NUL, for the broker */
-};
-
-enum { LIST_NONE = 0, LIST_OPEN = 1, LIST_OTHER = 2 };
-
-struct wsio_server {
-    wsio__attach attach;
-    wsio_loop *loop;
-    const wsio_mem *mem;
-    wsio__ws_common common;
-    wsio_server_hooks hooks;
-    size_t max_connections;
-    uint32_t ping_interval_ms;
-    wsio__io lio;             /* the listener; fd -1 once closed */
-    wsio__timer accept_timer, heartbeat_timer, shutdown_timer, shed_timer;
-    wsio__budget budget;      /* counts the connections' buffers */
-    wsio__security sec;       /* origins, PROXY header, trusted proxies */
-    wsio__addr_limits addr_limits; /* per-address counts */
-    wsio__subprotocols protos; /* cfg.subprotocols, preference order */
-    wsio__id_map ids;         /* open connections by wsio_ws_id */
-    uint64_t last_ws_id;      /* ids are never reused */
-    wsio__inbox *inbox;       /* calls from other threads */
-    int keep_request;         /* cfg.keep_request */
-    wsio__deferred defer;
-    wsio_ws *open, *other;
-    size_t nsockets;          /* connections not DEAD */
-    size_t nrefs;             /* connections not yet released */
-    topic **buckets;
-    size_t nbuckets, ntopics;
-    uint64_t last_topic_id;
-    wsio_broker broker;       /* all NULL without one */
-    uint64_t node_id;
-    wsio__hub_member *hub;    /* NULL outside a hub */
-    wsio_server_stats stats;
-    size_t deflate_conns;     /* connections that agreed permessage-deflate */
-    wsio_codec shared_codec;  /* compresses broadcasts once; ops NULL without */
-    uint8_t shared_bits;      /* its window */
-    uint16_t port;
-    uint8_t shutting_down, freed, timers_reserved;
-};
-
-/* The smallest struct_size wsio_server_new and wsio_server_set_broker
- * take: the first sized release's structs ended with these members. */
+/* The smallest struct_size wsio_server_new takes: the first sized
+ * release's config ended with this member. */
 #define SERVER_CONFIG_MIN WSIO__SIZE_THROUGH(wsio_server_config, hub)
-#define BROKER_MIN WSIO__SIZE_THROUGH(wsio_broker, on_detach)
 
 static void server_defaults(wsio_server_config *cfg)
 {
@@ -150,869 +70,43 @@ static wsio_ws **list_head(wsio_server *srv, int which)
     return which == LIST_OPEN ? &srv->open : &srv->other;
 }
 
-static void list_add(wsio_server *srv, wsio_ws *ws, int which)
+void wsio__server_list_add(wsio_server *srv, wsio_ws *ws, int which)
 {
+    wsio__server_conn *c = wsio__sconn(ws);
     wsio_ws **head = list_head(srv, which);
-    ws->prev = NULL;
-    ws->next = *head;
+    c->prev = NULL;
+    c->next = *head;
     if (*head)
-        (*head)->prev = ws;
+        wsio__sconn(*head)->prev = ws;
     *head = ws;
-    ws->list = (uint8_t)which;
+    c->list = (uint8_t)which;
 }
 
-static void list_remove(wsio_server *srv, wsio_ws *ws)
+void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws)
 {
-    if (ws->list == LIST_NONE)
+    wsio__server_conn *c = wsio__sconn(ws);
+    if (c->list == LIST_NONE)
         return;
-    wsio_ws **head = list_head(srv, ws->list);
-    if (ws->prev)
-        ws->prev->next = ws->next;
+    wsio_ws **head = list_head(srv, c->list);
+    if (c->prev)
+        wsio__sconn(c->prev)->next = c->next;
     else
-        *head = ws->next;
-    if (ws->next)
-        ws->next->prev = ws->prev;
-    ws->prev = ws->next = NULL;
-    ws->list = LIST_NONE;
-}
-
-/* ---- topics ------------------------------------------------------------------ */
-
-/* FNV-1a: topic names are short, and any bytes are allowed. */
-static uint32_t topic_hash(const char *name, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)name[i]) * 16777619u;
-    return h;
-}
-
-static topic **topic_slot(const wsio_server *srv, const char *name,
-                          size_t len, uint32_t hash)
-{
-    if (!srv->nbuckets)
-        return NULL;
-    topic **p = &srv->buckets[hash & (srv->nbuckets - 1)];
-    while (*p && ((*p)->hash != hash || (*p)->len != len ||
-                  memcmp((*p)->name, name, len) != 0))
-        p = &(*p)->next;
-    return p;
-}
-
-/* Keep the table at most one topic per bucket on average. */
-static int topics_grow(wsio_server *srv)
-{
-    if (srv->ntopics < srv->nbuckets)
-        return 0;
-    size_t n = srv->nbuckets ? srv->nbuckets * 2 : 16;
-    topic **b = wsio__calloc(srv->mem, n, sizeof *b);
-    if (!b)
-        return WSIO_ENOMEM;
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        topic *t = srv->buckets[i];
-        while (t) {
-            topic *next = t->next;
-            t->next = b[t->hash & (n - 1)];
-            b[t->hash & (n - 1)] = t;
-            t = next;
-        }
-    }
-    wsio__free(srv->mem, srv->buckets);
-    srv->buckets = b;
-    srv->nbuckets = n;
-    return 0;
-}
-
-/* Find the topic or make it (without subscribers, default policy).
- * Returns NULL when out of memory. */
-static topic *topic_get(wsio_server *srv, const char *name, size_t len)
-{
-    if (topics_grow(srv))
-        return NULL;
-    uint32_t hash = topic_hash(name, len);
-    topic **slot = topic_slot(srv, name, len, hash);
-    if (*slot)
-        return *slot;
-    topic *t = wsio__calloc(srv->mem, 1, sizeof *t + len + 1);
-    if (!t)
-        return NULL;
-    t->id = ++srv->last_topic_id;
-    t->hash = hash;
-    t->len = (uint8_t)len;
-    memcpy(t->name, name, len);
-    t->name[len] = '\0';
-    *slot = t;
-    srv->ntopics++;
-    return t;
-}
-
-/* Drop t from the table once nothing needs it: no subscribers, no
- * policy of its own, no stream. */
-static void topic_forget_unused(wsio_server *srv, topic *t)
-{
-    if (t->subs || t->stats.policy != WSIO_SLOW_DEFAULT || t->stream)
-        return;
-    topic **p = topic_slot(srv, t->name, t->len, t->hash);
-    *p = t->next;
-    srv->ntopics--;
-    wsio__free(srv->mem, t);
-}
-
-static void sub_unlink(wsio_server *srv, wsio__sub *s)
-{
-    topic *t = s->t;
-    if (s->tprev)
-        s->tprev->tnext = s->tnext;
-    else
-        t->subs = s->tnext;
-    if (s->tnext)
-        s->tnext->tprev = s->tprev;
-    wsio__free(srv->mem, s);
-    if (!t->subs) {
-        if (srv->broker.on_last_unsubscribed)
-            srv->broker.on_last_unsubscribed(srv, t->name, srv->broker.user);
-        topic_forget_unused(srv, t);
-    }
-}
-
-static void leave_all_topics(wsio_server *srv, wsio_ws *ws)
-{
-    while (ws->subs) {
-        wsio__sub *s = ws->subs;
-        ws->subs = s->wnext;
-        sub_unlink(srv, s);
-    }
-}
-
-static int topic_name_ok(const char *name, size_t *len)
-{
-    if (!name)
-        return 0;
-    *len = strlen(name);
-    return *len <= TOPIC_MAX;
-}
-
-/* A name given with its length: no NUL inside, since brokers and the hub
- * are handed it NUL-terminated. */
-static int topic_bytes_ok(const char *name, size_t len)
-{
-    return name && len <= TOPIC_MAX && !memchr(name, '\0', len);
-}
-
-int wsio_ws_subscribe(wsio_ws *ws, const char *name)
-{
-    return name ? wsio_ws_subscribe_n(ws, name, strlen(name)) : WSIO_EINVAL;
-}
-
-int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
-{
-    if (!topic_bytes_ok(name, len))
-        return WSIO_EINVAL;
-    wsio_server *srv = ws->srv;
-    if (!srv || ws->state != WSIO__WS_OPEN)
-        return WSIO_ESTATE;
-    for (wsio__sub *s = ws->subs; s; s = s->wnext)
-        if (s->t->len == len && memcmp(s->t->name, name, len) == 0)
-            return 0;
-    wsio__sub *s = wsio__malloc(srv->mem, sizeof *s);
-    if (!s)
-        return WSIO_ENOMEM;
-    topic *t = topic_get(srv, name, len);
-    if (!t) {
-        wsio__free(srv->mem, s);
-        return WSIO_ENOMEM;
-    }
-    if (!t->subs && srv->broker.on_first_subscriber)
-        srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
-    s->t = t;
-    s->ws = ws;
-    s->tprev = NULL;
-    s->tnext = t->subs;
-    if (t->subs)
-        t->subs->tprev = s;
-    t->subs = s;
-    s->wnext = ws->subs;
-    ws->subs = s;
-    return 0;
-}
-
-int wsio_ws_unsubscribe(wsio_ws *ws, const char *name)
-{
-    return name ? wsio_ws_unsubscribe_n(ws, name, strlen(name)) : WSIO_EINVAL;
-}
-
-int wsio_ws_unsubscribe_n(wsio_ws *ws, const char *name, size_t len)
-{
-    if (!topic_bytes_ok(name, len))
-        return WSIO_EINVAL;
-    if (!ws->srv)
-        return WSIO_ESTATE;
-    for (wsio__sub **p = &ws->subs; *p; p = &(*p)->wnext) {
-        wsio__sub *s = *p;
-        if (s->t->len == len && memcmp(s->t->name, name, len) == 0) {
-            *p = s->wnext;
-            sub_unlink(ws->srv, s);
-            break;
-        }
-    }
-    return 0;
-}
-
-/* ---- sending to many ---------------------------------------------------------- */
-
-static int check_message(const wsio_server *srv, enum wsio_opcode opcode,
-                         const void *data, size_t len)
-{
-    if ((opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY) ||
-        (len > 0 && !data))
-        return WSIO_EINVAL;
-    if (opcode == WSIO_OP_TEXT && srv->common.conn.check_outgoing_utf8 &&
-        wsio_utf8_validate(data, len))
-        return WSIO_EUTF8;
-    return 0;
-}
-
-/* A message encoded for many: plain, and compressed once when some
- * connection may take it (RFC 7692 without server context takeover). */
-typedef struct shared_frames {
-    wsio_rcbuf *plain, *compressed;
-} shared_frames;
-
-static int frames_make(wsio_server *srv, shared_frames *f,
-                       enum wsio_opcode opcode, const void *data, size_t len)
-{
-    f->compressed = NULL;
-    if (srv->shared_codec.ops && srv->deflate_conns > 0) {
-        int rc = wsio_message_encode_compressed(&srv->budget.mem, opcode, data, len,
-                                                &srv->shared_codec,
-                                                &f->compressed);
-        if (rc < 0)
-            return rc;
-    }
-    f->plain = wsio_message_encode(&srv->budget.mem, opcode, data, len);
-    if (!f->plain) {
-        wsio_rcbuf_unref(f->compressed);
-        return WSIO_ENOMEM;
-    }
-    return 0;
-}
-
-static void frames_release(shared_frames *f)
-{
-    wsio_rcbuf_unref(f->plain);
-    wsio_rcbuf_unref(f->compressed);
-}
-
-/* The frame ws can take: the compressed one only for a peer that keeps no
- * context for our messages and allows our window. */
-static wsio_rcbuf *frame_for(const wsio_server *srv, const wsio_ws *ws,
-                             const shared_frames *f)
-{
-    int shared_ok = f->compressed && ws->pmd_on &&
-                    ws->pmd.server_no_context_takeover &&
-                    ws->pmd.server_max_window_bits >= srv->shared_bits;
-    return shared_ok ? f->compressed : f->plain;
-}
-
-/* Queue a broadcast frame on ws; 1 when it was queued (the policy may drop
- * it). */
-static int send_one(wsio_server *srv, wsio_ws *ws, const shared_frames *f)
-{
-    return wsio__ws_send_encoded(ws, frame_for(srv, ws, f)) >= 0;
-}
-
-/* What t does with a slow subscriber. */
-static enum wsio_slow_policy topic_policy(const wsio_server *srv,
-                                          const topic *t)
-{
-    if (t->stats.policy != WSIO_SLOW_DEFAULT)
-        return t->stats.policy;
-    return srv->common.policy == WSIO_BACKPRESSURE_CLOSE
-               ? WSIO_SLOW_DISCONNECT
-               : WSIO_SLOW_DROP_NEWEST;
-}
-
-/* Queue a topic message on every subscriber of t under its policy, and
- * count what happened; returns the deliveries queued. */
-static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
-{
-    enum wsio_slow_policy policy = topic_policy(srv, t);
-    uint64_t *evicted = policy == WSIO_SLOW_DROP_OLDEST
-                            ? &t->stats.dropped_oldest
-                            : &t->stats.replaced;
-    int count = 0;
-    for (wsio__sub *s = t->subs; s; s = s->tnext) {
-        wsio__slow_outcome out;
-        int rc = wsio__ws_send_topic(s->ws, frame_for(srv, s->ws, f), t->id,
-                                     policy, &out);
-        *evicted += out.evicted;
-        t->stats.disconnects += (uint64_t)out.closed;
-        if (rc >= 0)
-            count++;
-        else if (rc == WSIO_EDROPPED && !out.closed &&
-                 policy == WSIO_SLOW_DROP_NEWEST)
-            t->stats.dropped_newest++;
-    }
-    t->stats.queued += (uint64_t)count;
-    return count;
-}
-
-/* The topic named name (len bytes), or NULL when the server does not hold
- * it (no subscriber, no policy). */
-static topic *find_topic(wsio_server *srv, const char *name, size_t len)
-{
-    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
-    return slot ? *slot : NULL;
-}
-
-/* Queue encoded frames on the subscribers of t or, with t NULL, on every
- * open connection but except. */
-static int send_frames(wsio_server *srv, topic *t,
-                       const shared_frames *f, const wsio_ws *except)
-{
-    int count = 0;
-    if (t) {
-        count = send_topic(srv, t, f);
-    } else {
-        for (wsio_ws *ws = srv->open; ws; ws = ws->next)
-            if (ws != except)
-                count += send_one(srv, ws, f);
-    }
-    return count;
-}
-
-/* Queue a message on this server's connections: the subscribers of topic,
- * or with topic NULL every open one but except. Nothing goes to the broker. */
-static int send_local(wsio_server *srv, const char *name, size_t tlen,
-                      enum wsio_opcode opcode, const void *data, size_t len,
-                      const wsio_ws *except)
-{
-    int rc = check_message(srv, opcode, data, len);
-    if (rc)
-        return rc;
-    topic *t = NULL;
-    if (name) {
-        t = find_topic(srv, name, tlen);
-        if (!t)
-            return 0;
-        t->stats.published++;
-        if (!t->subs)
-            return 0;
-    } else if (!srv->open) {
-        return 0;
-    }
-    /* Encoded once; every queue holds a reference to the same bytes. */
-    shared_frames f;
-    rc = frames_make(srv, &f, opcode, data, len);
-    if (rc)
-        return rc;
-    int count = send_frames(srv, t, &f, except);
-    frames_release(&f);
-    return count;
-}
-
-int wsio__server_send_frame(wsio_server *srv, const char *name,
-                            wsio_rcbuf *frame)
-{
-    topic *t = name ? find_topic(srv, name, strlen(name)) : NULL;
-    if (name && (!t || !t->subs))
-        return 0;
-    shared_frames f = {frame, NULL};
-    return send_frames(srv, t, &f, NULL);
-}
-
-/* A local publish or broadcast: here first, then to the hub's other
- * servers (other threads), then to the other nodes. name, when not NULL,
- * is NUL-terminated after its tlen bytes. */
-static int send_everywhere(wsio_server *srv, const char *name, size_t tlen,
-                           enum wsio_opcode opcode, const void *data,
-                           size_t len, const wsio_ws *except)
-{
-    int count = send_local(srv, name, tlen, opcode, data, len, except);
-    if (count >= 0 && srv->hub)
-        wsio__hub_forward(srv->hub, name, opcode, data, len);
-    if (count >= 0 && srv->broker.on_publish)
-        srv->broker.on_publish(srv, name, opcode, data, len, srv->broker.user);
-    return count;
-}
-
-int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
-                          const void *data, size_t len, const wsio_ws *except)
-{
-    return send_everywhere(srv, NULL, 0, opcode, data, len, except);
-}
-
-int wsio_server_publish(wsio_server *srv, const char *name,
-                        enum wsio_opcode opcode, const void *data, size_t len)
-{
-    if (!name)
-        return WSIO_EINVAL;
-    return wsio_server_publish_n(srv, name, strlen(name), opcode, data, len);
-}
-
-int wsio_server_publish_n(wsio_server *srv, const char *name, size_t tlen,
-                          enum wsio_opcode opcode, const void *data,
-                          size_t len)
-{
-    if (!topic_bytes_ok(name, tlen))
-        return WSIO_EINVAL;
-    /* Issue 18 hook: a topic with a stream numbers and keeps its messages
-     * (topic_stream.c), which then reach this server only. */
-    topic *t = find_topic(srv, name, tlen);
-    if (t && t->stream)
-        return wsio_stream_publish(t->stream, opcode, data, len, NULL);
-    /* The hub and the broker take the name NUL-terminated. */
-    char copy[TOPIC_MAX + 1];
-    if (tlen)
-        memcpy(copy, name, tlen);
-    copy[tlen] = '\0';
-    return send_everywhere(srv, copy, tlen, opcode, data, len, NULL);
-}
-
-int wsio_server_deliver(wsio_server *srv, uint64_t origin, const char *name,
-                        enum wsio_opcode opcode, const void *data, size_t len)
-{
-    size_t tlen = 0;
-    if (origin == srv->node_id)
-        return 0;
-    if (name && !topic_name_ok(name, &tlen))
-        return WSIO_EINVAL;
-    return send_local(srv, name, tlen, opcode, data, len, NULL);
-}
-
-/* ---- slow consumers, per topic -------------------------------------------------- */
-
-int wsio_server_set_topic_policy(wsio_server *srv, const char *name,
-                                 enum wsio_slow_policy policy)
-{
-    size_t len;
-    if (!topic_name_ok(name, &len) || (unsigned)policy > WSIO_SLOW_DISCONNECT)
-        return WSIO_EINVAL;
-    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
-    topic *t = slot ? *slot : NULL;
-    if (!t && policy == WSIO_SLOW_DEFAULT)
-        return 0;
-    if (!t && !(t = topic_get(srv, name, len)))
-        return WSIO_ENOMEM;
-    t->stats.policy = policy;
-    topic_forget_unused(srv, t);
-    return 0;
-}
-
-int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
-                                wsio_topic_stats *out)
-{
-    size_t len;
-    if (!topic_name_ok(name, &len))
-        return WSIO_EINVAL;
-    memset(out, 0, sizeof *out);
-    topic **slot = topic_slot(srv, name, len, topic_hash(name, len));
-    if (!slot || !*slot)
-        return 0;
-    *out = (*slot)->stats;
-    for (const wsio__sub *s = (*slot)->subs; s; s = s->tnext)
-        out->subscribers++;
-    return 0;
-}
-
-/* Issue 18 hook: topic_stream.c gives a topic its stream, or takes it
- * back (st NULL). */
-int wsio__server_set_stream(wsio_server *srv, const char *name, wsio_stream *st)
-{
-    size_t len = strlen(name);
-    topic *t = st ? topic_get(srv, name, len) : find_topic(srv, name, len);
-    if (!t)
-        return st ? WSIO_ENOMEM : 0;
-    if (st && t->stream)
-        return WSIO_EINVAL;
-    t->stream = st;
-    topic_forget_unused(srv, t);
-    return 0;
-}
-
-/* ---- brokers ------------------------------------------------------------------- */
-
-/* Forget the broker, telling it so: it may hold srv no longer. */
-static void detach_broker(wsio_server *srv)
-{
-    static const wsio_broker none = {0};
-    wsio_broker old = srv->broker;
-    srv->broker = none;
-    if (old.on_detach)
-        old.on_detach(srv, old.user);
-}
-
-int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
-{
-    wsio_broker b = {.struct_size = sizeof b};
-    if (broker && wsio__config_copy(&b, sizeof b, broker, BROKER_MIN))
-        return WSIO_EINVAL;
-    detach_broker(srv);
-    if (broker)
-        srv->broker = b;
-    if (!srv->broker.on_first_subscriber)
-        return 0;
-    for (size_t i = 0; i < srv->nbuckets; i++)
-        for (topic *t = srv->buckets[i]; t; t = t->next)
-            if (t->subs)
-                srv->broker.on_first_subscriber(srv, t->name,
-                                                srv->broker.user);
-    return 0;
-}
-
-uint64_t wsio_server_node_id(const wsio_server *srv)
-{
-    return srv->node_id;
-}
-
-/* ---- HTTP answers ---------------------------------------------------------------- */
-
-/* Hand a built response to ws as its handshake output, then end it. */
-static void send_answer(wsio_ws *ws, char *buf, size_t len)
-{
-    wsio__free(ws->srv->mem, ws->hs_out); /* a hook's reentry answered? */
-    ws->hs_out = (uint8_t *)buf;
-    ws->hs_out_len = (uint32_t)len;
-    ws->hs_out_off = 0;
-    wsio__ws_finish_handshake_fail(ws, 0);
-}
-
-/* A response with status, headers (Connection: close added) and body, or
- * with head_only the same without the body (its Content-Length stays).
- * Without memory for it, the connection is just closed. */
-static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
-                    size_t num_headers, const void *body, size_t body_len,
-                    int head_only)
-{
-    const wsio_mem *mem = ws->srv->mem;
-    wsio_http_header *all = NULL;
-    char *out = NULL;
-    ssize_t need = WSIO_ENOMEM;
-    if (num_headers < SIZE_MAX / sizeof *all - 1)
-        all = wsio__malloc(mem, (num_headers + 1) * sizeof *all);
-    if (all) {
-        if (num_headers)
-            memcpy(all, headers, num_headers * sizeof *all);
-        all[num_headers].name = (wsio_slice){"Connection", 10};
-        all[num_headers].value = (wsio_slice){"close", 5};
-        need = wsio_http_build_response(NULL, 0, status, all, num_headers + 1,
-                                        body, body_len);
-        if (need >= 0 && (uint64_t)need < UINT32_MAX)
-            out = wsio__malloc(mem, (size_t)need);
-        if (out)
-            (void)wsio_http_build_response(out, (size_t)need, status, all,
-                                           num_headers + 1, body, body_len);
-        wsio__free(mem, all);
-    }
-    if (!out) {
-        if (need == WSIO_EINVAL && status != 500) {
-            /* The host's headers could not be sent (CR/LF in them). */
-            const char *r = wsio_http_status_reason(500);
-            respond(ws, 500, NULL, 0, r, strlen(r), head_only);
-            return;
-        }
-        wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
-        return;
-    }
-    send_answer(ws, out, (size_t)need - (head_only ? body_len : 0));
-}
-
-static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
-                  size_t num_headers, const void *body, size_t body_len)
-{
-    respond(ws, status, headers, num_headers, body, body_len, 0);
-}
-
-static void reply_status(wsio_ws *ws, int status)
-{
-    const char *text = wsio_http_status_reason(status);
-    reply(ws, status, NULL, 0, text, strlen(text));
-}
-
-/* The answer to a request that failed with err (400, 426, 431 ...). */
-static void reply_error(wsio_ws *ws, int err)
-{
-    ssize_t need = wsio_handshake_build_reject(NULL, 0, err);
-    char *out = need > 0 ? wsio__malloc(ws->srv->mem, (size_t)need) : NULL;
-    if (!out) {
-        wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
-        return;
-    }
-    (void)wsio_handshake_build_reject(out, (size_t)need, err);
-    send_answer(ws, out, (size_t)need);
-}
-
-/*
- * After a hook returns: did it free or shut down the server (which ends or
- * answers this connection), or end the connection some other way? Then the
- * request is settled; only a shutdown that left this one waiting still
- * owes it an answer.
- */
-static int hook_ended_it(wsio_server *srv, wsio_ws *ws)
-{
-    if (ws->state != WSIO__WS_HANDSHAKE || ws->hs_out)
-        return 1;
-    if (srv->freed || srv->shutting_down) {
-        reply_status(ws, 503);
-        return 1;
-    }
-    return 0;
-}
-
-/* Count ws under the address just believed (server_addr_limit.h); over a
- * limit, refuse it (429 with Retry-After, or 503) and return 1. */
-static int admit_addr(wsio_server *srv, wsio_ws *ws)
-{
-    static const wsio_http_header retry = {{"Retry-After", 11}, {"1", 1}};
-    int status = wsio__addr_limits_admit(&srv->addr_limits, ws,
-                                         wsio__loop_now(srv->loop));
-    if (!status)
-        return 0;
-    const char *text = wsio_http_status_reason(status);
-    reply(ws, status, status == 429 ? &retry : NULL, status == 429,
-          text, strlen(text));
-    return 1;
-}
-
-static void serve_http(wsio_server *srv, wsio_ws *ws,
-                       const wsio_request_info *info)
-{
-    static const char not_found[] = "Not Found\n";
-    wsio_http_reply r;
-    memset(&r, 0, sizeof r);
-    r.status = 404;
-    r.body = not_found;
-    r.body_len = sizeof not_found - 1;
-    srv->stats.http_requests++;
-    int rc = srv->hooks.on_http
-                 ? srv->hooks.on_http(srv, info, &r, srv->common.user)
-                 : 0;
-    if (hook_ended_it(srv, ws))
-        return;
-    if (rc < 0) {
-        reply_status(ws, 500);
-        return;
-    }
-    /* RFC 9110 section 9.3.2: HEAD is answered as GET would be, but
-     * without the content, whatever route the hook took. */
-    int head = info->request->method.len == 4 &&
-               memcmp(info->request->method.ptr, "HEAD", 4) == 0;
-    respond(ws, r.status, r.headers, r.num_headers, r.body, r.body_len, head);
-}
-
-/* ---- the opening handshake ------------------------------------------------------- */
-
-static char *copy_string(const wsio_mem *mem, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = wsio__malloc(mem, n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
-/* Send the 101 and open the WebSocket (section 4.2.2). */
-static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
-                           const wsio_http_request *req, uint8_t *head,
-                           size_t head_len, wsio_slice key,
-                           const wsio_upgrade_decision *d, const char *ext,
-                           size_t rest_len)
-{
-    wsio_handshake_answer answer;
-    memset(&answer, 0, sizeof answer);
-    answer.subprotocol = d->subprotocol;
-    answer.extensions = ext;
-    /* Built once (one SHA-1) where the usual 101 fits, then copied to
-     * the buffer that waits for the flush. */
-    char first[512];
-    ssize_t need =
-        wsio_handshake_build_accept(first, sizeof first, key, &answer);
-    if (need < 0) {
-        srv->stats.upgrade_errors++;
-        reply_status(ws, 500); /* the hook's subprotocol had CR/LF */
-        return;
-    }
-    char *out = wsio__malloc(srv->mem, (size_t)need);
-    char *sub = d->subprotocol ? copy_string(srv->mem, d->subprotocol) : NULL;
-    if (!out || (d->subprotocol && !sub) ||
-        wsio__ids_reserve(&srv->ids, srv->mem) < 0) {
-        wsio__free(srv->mem, out);
-        wsio__free(srv->mem, sub);
-        reply_error(ws, WSIO_ENOMEM);
-        return;
-    }
-    ws->subprotocol = sub;
-    if (srv->keep_request && wsio__request_keep(ws, req, head, head_len) < 0) {
-        wsio__free(srv->mem, out);
-        reply_error(ws, WSIO_ENOMEM);
-        return;
-    }
-    if ((size_t)need <= sizeof first)
-        memcpy(out, first, (size_t)need);
-    else
-        (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
-    ws->hs_out = (uint8_t *)out;
-    ws->hs_out_len = (uint32_t)need;
-    ws->user = d->ws_user;
-    ws->id = ++srv->last_ws_id;
-    wsio__ids_add(&srv->ids, ws);
-    if (ext) {
-        ws->pmd_on = 1;
-        srv->deflate_conns++;
-    }
-    list_remove(srv, ws);
-    list_add(srv, ws, LIST_OPEN);
-    srv->stats.connections++;
-    srv->stats.connections_total++;
-    if (wsio__ws_open(ws, WSIO_ROLE_SERVER, head + head_len, rest_len) < 0) {
-        wsio__ids_remove(&srv->ids, srv->mem, ws);
-        list_remove(srv, ws);
-        list_add(srv, ws, LIST_OTHER);
-        srv->stats.connections--;
-        srv->stats.connections_total--;
-        wsio__free(srv->mem, ws->hs_out);
-        ws->hs_out = NULL;
-        reply_error(ws, WSIO_ENOMEM);
-    }
-}
-
-/* RFC 7692: answer the first acceptable permessage-deflate offer, unless
- * the server has none or is at its cap of compressing connections (then
- * the offer goes unanswered, i.e. declined). Returns the answer written
- * to buf, or NULL. */
-static const char *negotiate_deflate(wsio_server *srv, wsio_ws *ws,
-                                     const wsio_http_request *req,
-                                     char buf[WSIO_DEFLATE_HEADER_MAX])
-{
-    const wsio_deflate_ext *ext = srv->common.deflate;
-    if (!ext || (ext->max_connections && srv->deflate_conns >= ext->max_connections))
-        return NULL;
-    ssize_t n = wsio_deflate_negotiate(req->headers, req->num_headers,
-                                       &ext->policy, &ws->pmd, buf,
-                                       WSIO_DEFLATE_HEADER_MAX);
-    return n > 0 ? buf : NULL;
-}
-
-static void handle_request(wsio_server *srv, wsio_ws *ws,
-                           const wsio_http_request *req, uint8_t *head,
-                           size_t head_len, size_t rest_len)
-{
-    wsio__security_forwarded(&srv->sec, ws, req);
-    if (admit_addr(srv, ws))
-        return;
-    wsio_request_info info = {req, ws->addr, ws->port, NULL};
-    if (srv->shutting_down) {
-        reply_status(ws, 503);
-        return;
-    }
-    if (!wsio_handshake_is_upgrade(req)) {
-        serve_http(srv, ws, &info);
-        return;
-    }
-    wsio_slice key;
-    int rc = wsio_handshake_validate_request(req, &key);
-    if (rc) {
-        srv->stats.handshakes_rejected++;
-        reply_error(ws, rc);
-        return;
-    }
-    if (!wsio__security_origin_ok(&srv->sec, req)) {
-        srv->stats.handshakes_rejected++;
-        reply_status(ws, 403);
-        return;
-    }
-    wsio_upgrade_decision d;
-    memset(&d, 0, sizeof d);
-    d.accept = 1;
-    d.reject.status = 403;
-    d.subprotocol = wsio__subprotocol_pick(&srv->protos, req);
-    rc = srv->hooks.on_upgrade
-             ? srv->hooks.on_upgrade(srv, &info, &d, srv->common.user)
-             : 0;
-    if (hook_ended_it(srv, ws))
-        return;
-    if (rc < 0) {
-        srv->stats.handshakes_rejected++;
-        reply_status(ws, 500);
-        return;
-    }
-    if (!d.accept) {
-        srv->stats.handshakes_rejected++;
-        reply(ws, d.reject.status, d.reject.headers, d.reject.num_headers,
-              d.reject.body, d.reject.body_len);
-        return;
-    }
-    /* Section 4.2.2, /subprotocol/: only a value the client offered; the
-     * client would fail the connection on any other (section 4.1). */
-    if (d.subprotocol && !wsio__subprotocol_offered(req, d.subprotocol)) {
-        srv->stats.handshakes_rejected++;
-        srv->stats.upgrade_errors++;
-        reply_status(ws, 500);
-        return;
-    }
-    char ext[WSIO_DEFLATE_HEADER_MAX];
-    accept_upgrade(srv, ws, req, head, head_len, key, &d,
-                   negotiate_deflate(srv, ws, req, ext), rest_len);
-}
-
-/* Request bytes: parse them where they lie when the head came whole (the
- * common case), else gather them, never beyond the head limit plus one
- * read. */
-static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
-{
-    wsio_server *srv = ws->srv;
-    uint8_t *data = buf;
-    size_t len = n;
-    if (ws->hs_in) {
-        uint8_t *p = wsio__realloc(ws->common->buffer_mem, ws->hs_in,
-                                   ws->hs_in_len + n);
-        if (!p) {
-            reply_error(ws, WSIO_ENOMEM);
-            return;
-        }
-        memcpy(p + ws->hs_in_len, buf, n);
-        ws->hs_in = p;
-        ws->hs_in_len += (uint32_t)n;
-        data = p;
-        len = ws->hs_in_len;
-    }
-    wsio_http_header headers[MAX_HEADERS];
-    wsio_http_request req;
-    ssize_t r = wsio_http_request_parse(data, len, &req, headers, MAX_HEADERS,
-                                        &srv->common.http);
-    if (r == WSIO_EAGAIN) {
-        if (!ws->hs_in) {
-            ws->hs_in = wsio__malloc(ws->common->buffer_mem, n);
-            if (!ws->hs_in) {
-                reply_error(ws, WSIO_ENOMEM);
-                return;
-            }
-            memcpy(ws->hs_in, buf, n);
-            ws->hs_in_len = (uint32_t)n;
-        }
-        return;
-    }
-    if (r < 0) {
-        srv->stats.handshakes_rejected++;
-        reply_error(ws, (int)r);
-    } else {
-        handle_request(srv, ws, &req, data, (size_t)r, len - (size_t)r);
-    }
-    /* The request is answered; its bytes are no longer needed. */
-    wsio__free(ws->common->buffer_mem, ws->hs_in);
-    ws->hs_in = NULL;
-    ws->hs_in_len = 0;
+        *head = c->next;
+    if (c->next)
+        wsio__sconn(c->next)->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->list = LIST_NONE;
 }
 
 /* ---- connection class hooks --------------------------------------------------------- */
 
 static void left_open(wsio_ws *ws)
 {
-    wsio_server *srv = ws->srv;
+    wsio_server *srv = wsio__sconn(ws)->srv;
     wsio__ids_remove(&srv->ids, srv->mem, ws);
-    leave_all_topics(srv, ws);
-    list_remove(srv, ws);
-    list_add(srv, ws, LIST_OTHER);
+    wsio__server_leave_topics(srv, ws);
+    wsio__server_list_remove(srv, ws);
+    wsio__server_list_add(srv, ws, LIST_OTHER);
     srv->stats.connections--;
 }
 
@@ -1020,16 +114,16 @@ static void finish_shutdown(wsio_server *srv);
 
 static void transport_closed(wsio_ws *ws)
 {
-    wsio_server *srv = ws->srv;
+    wsio_server *srv = wsio__sconn(ws)->srv;
     wsio__ids_remove(&srv->ids, srv->mem, ws);
-    leave_all_topics(srv, ws);
+    wsio__server_leave_topics(srv, ws);
     if (ws->pmd_on)
         srv->deflate_conns--;
     wsio__addr_limits_release(&srv->addr_limits, ws,
                               wsio__loop_now(srv->loop));
-    if (ws->list == LIST_OPEN)
+    if (wsio__sconn(ws)->list == LIST_OPEN)
         srv->stats.connections--;
-    list_remove(srv, ws);
+    wsio__server_list_remove(srv, ws);
     srv->nsockets--;
     if (srv->shutting_down && !srv->freed && srv->nsockets == 0)
         finish_shutdown(srv);
@@ -1043,27 +137,16 @@ static void free_server_memory(wsio_server *srv)
     wsio__ids_free(&srv->ids, srv->mem);
     if (srv->shared_codec.ops)
         srv->shared_codec.ops->free(srv->shared_codec.state);
-    /* Connections are gone: what is left are topics kept for a policy or
-     * a stream. */
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        while (srv->buckets[i]) {
-            topic *t = srv->buckets[i];
-            srv->buckets[i] = t->next;
-            if (t->stream) /* issue 18 hook: the stream outlives us */
-                wsio__stream_server_gone(t->stream);
-            wsio__free(srv->mem, t);
-        }
-    }
-    wsio__free(srv->mem, srv->buckets);
+    wsio__server_topics_free(srv);
     wsio__free(srv->mem, srv);
 }
 
 static void release(wsio_ws *ws)
 {
-    wsio_server *srv = ws->srv;
+    wsio_server *srv = wsio__sconn(ws)->srv;
     wsio__request_release(ws);
     wsio__ws_cleanup(ws);
-    wsio__free(srv->mem, ws);
+    wsio__free(srv->mem, wsio__sconn(ws));
     if (--srv->nrefs == 0 && srv->freed)
         free_server_memory(srv);
 }
@@ -1073,27 +156,28 @@ static void release(wsio_ws *ws)
 static void proxy_ready(wsio_ws *ws, unsigned events)
 {
     (void)events;
-    int rc = wsio__security_read_proxy(&ws->srv->sec, ws,
+    int rc = wsio__security_read_proxy(&wsio__sconn(ws)->srv->sec, ws,
                                        ws->common->buffer_mem);
     if (rc == 0)
         return;
     ws->connecting = 0;
     if (rc < 0) {
-        ws->srv->stats.handshakes_rejected++;
+        wsio__sconn(ws)->srv->stats.handshakes_rejected++;
         wsio_ws_terminate(ws); /* no HTTP answer to a broken proxy */
         return;
     }
     wsio__ws_start_transport(ws);
     if (ws->state == WSIO__WS_HANDSHAKE)
-        (void)admit_addr(ws->srv, ws);
+        (void)wsio__server_admit_addr(wsio__sconn(ws)->srv, ws);
 }
 
-static const wsio__ws_class server_ws_class = {
+const wsio__ws_class wsio__server_ws_class = {
     .connected = proxy_ready,
-    .handshake_bytes = handshake_bytes,
+    .handshake_bytes = wsio__server_handshake_bytes,
     .left_open = left_open,
     .transport_closed = transport_closed,
     .release = release,
+    .answers_handshake = 1,
 };
 
 /* ---- accepting ---------------------------------------------------------------------- */
@@ -1116,7 +200,7 @@ static void addr_text(const struct sockaddr_storage *ss, char *out,
 
 /* ---- memory budget -------------------------------------------------------------- */
 
-static int over_budget(const wsio_server *srv)
+int wsio__server_over_budget(const wsio_server *srv)
 {
     return srv->budget.limit && srv->budget.used >= srv->budget.limit;
 }
@@ -1144,7 +228,7 @@ static void on_shed(wsio__timer *t)
     while (used > srv->budget.limit) {
         wsio_ws *largest = NULL;
         size_t most = 0;
-        for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
+        for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next) {
             /* Output counts only while the peer is not taking it (the
              * socket is full and we wait to write): a reply queued this
              * turn is on its way out. */
@@ -1171,11 +255,12 @@ static void on_shed(wsio__timer *t)
 static void accept_one(wsio_server *srv, int fd,
                        const struct sockaddr_storage *ss)
 {
-    wsio_ws *ws = wsio__calloc(srv->mem, 1, sizeof *ws);
-    if (!ws) {
+    wsio__server_conn *c = wsio__calloc(srv->mem, 1, sizeof *c);
+    if (!c) {
         close(fd);
         return;
     }
+    wsio_ws *ws = &c->ws;
 #ifndef __linux__
     int one = 1;
     /* Frames are written whole, once per turn: Nagle only adds delay.
@@ -1183,14 +268,14 @@ static void accept_one(wsio_server *srv, int fd,
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 #endif
     addr_text(ss, ws->addr, sizeof ws->addr, &ws->port);
-    ws->srv = srv;
+    c->srv = srv;
     if (wsio__ws_init(ws, srv->loop, &srv->common, fd, WSIO_ROLE_SERVER,
                       WSIO_IO_READ) < 0) {
         close(fd);
-        wsio__free(srv->mem, ws);
+        wsio__free(srv->mem, c);
         return;
     }
-    list_add(srv, ws, LIST_OTHER);
+    wsio__server_list_add(srv, ws, LIST_OTHER);
     srv->nsockets++;
     srv->nrefs++;
     /* The timeout covers the PROXY header and the transport's handshake
@@ -1201,10 +286,10 @@ static void accept_one(wsio_server *srv, int fd,
     else
         wsio__ws_start_transport(ws);
     if (ws->state == WSIO__WS_HANDSHAKE &&
-        (srv->nsockets > srv->max_connections || over_budget(srv)))
-        reply_status(ws, 503);
+        (srv->nsockets > srv->max_connections || wsio__server_over_budget(srv)))
+        wsio__server_reply_status(ws, 503);
     else if (ws->state == WSIO__WS_HANDSHAKE && !srv->sec.proxy_protocol)
-        (void)admit_addr(srv, ws);
+        (void)wsio__server_admit_addr(srv, ws);
 }
 
 static int accept_fd(int lfd, struct sockaddr_storage *ss)
@@ -1271,7 +356,7 @@ static void on_accept_timer(wsio__timer *t)
 static void on_heartbeat(wsio__timer *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, heartbeat_timer);
-    for (wsio_ws *ws = srv->open; ws; ws = ws->next) {
+    for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next) {
         if (wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
             continue;
         if (ws->pinged && !wsio__ws_heard_from(ws)) {
@@ -1331,7 +416,7 @@ void wsio_server_free(wsio_server *srv)
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
     wsio__timer_stop(srv->loop, &srv->shutdown_timer);
     terminate_all(srv);
-    detach_broker(srv);
+    wsio__server_detach_broker(srv);
     wsio__timer_stop(srv->loop, &srv->shed_timer);
     for (int i = 0; i < srv->timers_reserved; i++)
         wsio__timer_unreserve(srv->loop);
@@ -1356,14 +441,14 @@ int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms)
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
     wsio__timer_start(srv->loop, &srv->shutdown_timer,
                       wsio__loop_now(srv->loop) + timeout_ms);
-    for (wsio_ws *ws = srv->open; ws; ws = ws->next)
+    for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next)
         (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "going away", 10);
     /* Answering may close a connection (and take it off the list). */
     wsio_ws *ws = srv->other;
     while (ws) {
-        wsio_ws *next = ws->next;
+        wsio_ws *next = wsio__sconn(ws)->next;
         if (ws->state == WSIO__WS_HANDSHAKE)
-            reply_status(ws, 503);
+            wsio__server_reply_status(ws, 503);
         ws = next;
     }
     if (!srv->freed && srv->nsockets == 0)
@@ -1433,7 +518,7 @@ static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
                         const wsio_ws_callbacks *cb, void *user)
 {
     wsio__ws_common *c = &srv->common;
-    c->cls = &server_ws_class;
+    c->cls = &wsio__server_ws_class;
     if (cb)
         c->cb = *cb;
     c->user = user;
@@ -1450,7 +535,7 @@ static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
     c->max_queued = cfg->max_queued_bytes;
     c->transport = cfg->transport;
     c->transport_ctx = cfg->transport_ctx;
-    c->stats = &srv->stats;
+    c->counters = &srv->counters;
     c->deflate = cfg->deflate;
 }
 
@@ -1526,6 +611,8 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         rc = wsio__subprotocols_init(&srv->protos, cfg, mem);
     if (!rc)
         rc = wsio__ids_init(&srv->ids);
+    if (!rc)
+        rc = wsio__random_bytes(srv->topic_key, sizeof srv->topic_key);
     if (rc)
         goto fail_srv;
     rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec,
@@ -1552,7 +639,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     if (rc)
         goto fail_srv;
     if (cfg->hub) {
-        rc = wsio__hub_join(cfg->hub, srv, &srv->hub);
+        rc = wsio__hub_join(cfg->hub, loop, wsio__server_hub_deliver, srv, &srv->hub);
         if (rc)
             goto fail_srv;
     }
@@ -1597,7 +684,7 @@ wsio_loop *wsio_server_loop(const wsio_server *srv)
 
 wsio_server *wsio_ws_server(const wsio_ws *ws)
 {
-    return ws->srv;
+    return wsio__ws_is_server(ws) ? wsio__sconn(ws)->srv : NULL;
 }
 
 int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
@@ -1607,7 +694,7 @@ int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
 
 uint64_t wsio_ws_id(const wsio_ws *ws)
 {
-    return ws->id;
+    return wsio__ws_is_server(ws) ? wsio__sconn(ws)->id : 0;
 }
 
 wsio_ws *wsio_server_find(const wsio_server *srv, uint64_t id)
@@ -1629,13 +716,22 @@ void wsio__server_sent_to(wsio_server *srv, uint64_t id,
         srv->hooks.on_sent_to(srv, id, opcode, result, srv->common.user);
 }
 
-wsio__hub_member *wsio__server_hub_member(const wsio_server *srv)
+int wsio_hub_get_stats(const wsio_server *srv, wsio_hub_stats *out)
 {
-    return srv->hub;
+    if (!srv->hub)
+        return WSIO_EINVAL;
+    wsio__hub_member_stats(srv->hub, out);
+    return 0;
 }
 
 void wsio_server_get_stats(const wsio_server *srv, wsio_server_stats *out)
 {
     *out = srv->stats;
+    out->messages_in = srv->counters.messages_in;
+    out->messages_out = srv->counters.messages_out;
+    out->bytes_in = srv->counters.bytes_in;
+    out->bytes_out = srv->counters.bytes_out;
+    out->messages_dropped = srv->counters.messages_dropped;
+    out->slow_disconnects = srv->counters.slow_disconnects;
     out->memory_in_use = srv->budget.used;
 }

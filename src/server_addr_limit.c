@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "server_addr_limit.h"
+#include "siphash.h"
+#include "server_conn.h"
 
 struct wsio__addr_entry {
     wsio__addr_entry *next;    /* hash chain */
@@ -24,60 +26,6 @@ struct wsio__addr_entry {
 /* Stale entries are looked for at most this often. */
 #define SWEEP_MS 1000u
 #define MIN_BUCKETS 16u
-
-/* ---- SipHash-2-4 (Aumasson and Bernstein, 2012) ------------------------------ */
-
-static uint64_t rotl(uint64_t x, unsigned b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-static uint64_t load64_le(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-#define SIPROUND(v)                                                            \
-    do {                                                                       \
-        v[0] += v[1];                                                          \
-        v[1] = rotl(v[1], 13) ^ v[0];                                          \
-        v[0] = rotl(v[0], 32);                                                 \
-        v[2] += v[3];                                                          \
-        v[3] = rotl(v[3], 16) ^ v[2];                                          \
-        v[0] += v[3];                                                          \
-        v[3] = rotl(v[3], 21) ^ v[0];                                          \
-        v[2] += v[1];                                                          \
-        v[1] = rotl(v[1], 17) ^ v[2];                                          \
-        v[2] = rotl(v[2], 32);                                                 \
-    } while (0)
-
-static uint64_t siphash(const uint64_t k[2], const uint8_t *in, size_t len)
-{
-    uint64_t v[4] = {k[0] ^ 0x736f6d6570736575ull, k[1] ^ 0x646f72616e646f6dull,
-                     k[0] ^ 0x6c7967656e657261ull, k[1] ^ 0x7465646279746573ull};
-    size_t whole = len - len % 8;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load64_le(in + i);
-        v[3] ^= m;
-        SIPROUND(v);
-        SIPROUND(v);
-        v[0] ^= m;
-    }
-    uint64_t last = (uint64_t)(len & 0xff) << 56;
-    for (size_t i = whole; i < len; i++)
-        last |= (uint64_t)in[i] << (8 * (i - whole));
-    v[3] ^= last;
-    SIPROUND(v);
-    SIPROUND(v);
-    v[0] ^= last;
-    v[2] ^= 0xff;
-    for (int i = 0; i < 4; i++)
-        SIPROUND(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
 
 /* ---- grouping ------------------------------------------------------------------ */
 
@@ -216,7 +164,7 @@ static wsio__addr_entry *find_or_add(wsio__addr_limits *lim,
         resize(lim, lim->nbuckets ? lim->nbuckets * 2 : MIN_BUCKETS);
     if (!lim->nbuckets)
         return NULL;
-    uint64_t h = siphash(lim->key, key, WSIO__ADDR_KEY);
+    uint64_t h = wsio__siphash(lim->key, key, WSIO__ADDR_KEY);
     wsio__addr_entry **p = &lim->buckets[h & (lim->nbuckets - 1)];
     for (wsio__addr_entry *e = *p; e; e = e->next)
         if (e->hash == h && memcmp(e->key, key, WSIO__ADDR_KEY) == 0)
@@ -289,12 +237,12 @@ int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
 {
     const wsio__security *sec = lim->sec;
     uint8_t key[WSIO__ADDR_KEY];
-    if ((!lim->max_conns && !lim->rate) || ws->addr_entry ||
+    if ((!lim->max_conns && !lim->rate) || wsio__sconn(ws)->addr_entry ||
         (sec->ntrusted &&
          wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr)) ||
         !wsio__addr_group(ws->addr, lim->v6_bits, key))
         return 0;
-    int status = wsio__addr_limits_enter(lim, key, now, &ws->addr_entry);
+    int status = wsio__addr_limits_enter(lim, key, now, &wsio__sconn(ws)->addr_entry);
     if (status == 429)
         lim->stats->addr_handshakes_limited++;
     else if (status)
@@ -305,8 +253,8 @@ int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
 void wsio__addr_limits_release(wsio__addr_limits *lim, wsio_ws *ws,
                                uint64_t now)
 {
-    if (!ws->addr_entry)
+    if (!wsio__sconn(ws)->addr_entry)
         return;
-    wsio__addr_limits_leave(lim, ws->addr_entry, now);
-    ws->addr_entry = NULL;
+    wsio__addr_limits_leave(lim, wsio__sconn(ws)->addr_entry, now);
+    wsio__sconn(ws)->addr_entry = NULL;
 }

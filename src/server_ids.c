@@ -32,7 +32,7 @@ void wsio__ids_free(wsio__id_map *m, const wsio_mem *mem)
 
 static void place(wsio__id_map *m, wsio_ws *ws)
 {
-    size_t i = slot_of(m, ws->id);
+    size_t i = slot_of(m, wsio__sconn(ws)->id);
     while (m->slots[i])
         i = (i + 1) & (m->cap - 1);
     m->slots[i] = ws;
@@ -74,7 +74,7 @@ wsio_ws *wsio__ids_find(const wsio__id_map *m, uint64_t id)
     if (!m->cap)
         return NULL;
     for (size_t i = slot_of(m, id); m->slots[i]; i = (i + 1) & (m->cap - 1))
-        if (m->slots[i]->id == id)
+        if (wsio__sconn(m->slots[i])->id == id)
             return m->slots[i];
     return NULL;
 }
@@ -84,7 +84,7 @@ void wsio__ids_remove(wsio__id_map *m, const wsio_mem *mem, wsio_ws *ws)
     if (!m->cap)
         return;
     size_t mask = m->cap - 1;
-    size_t i = slot_of(m, ws->id);
+    size_t i = slot_of(m, wsio__sconn(ws)->id);
     while (m->slots[i] && m->slots[i] != ws)
         i = (i + 1) & mask;
     if (!m->slots[i])
@@ -93,7 +93,7 @@ void wsio__ids_remove(wsio__id_map *m, const wsio_mem *mem, wsio_ws *ws)
      * their home slot is not between the hole and them (cyclically). */
     size_t hole = i;
     for (size_t j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
-        size_t home = slot_of(m, m->slots[j]->id);
+        size_t home = slot_of(m, wsio__sconn(m->slots[j])->id);
         if (((j - home) & mask) >= ((j - hole) & mask)) {
             m->slots[hole] = m->slots[j];
             hole = j;

@@ -11,7 +11,7 @@
 #ifndef WSIO_SERVER_IDS_H
 #define WSIO_SERVER_IDS_H
 
-#include "ws_internal.h"
+#include "server_conn.h"
 
 typedef struct wsio__id_map {
     wsio_ws **slots;   /* cap entries, NULL when empty */

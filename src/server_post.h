@@ -18,7 +18,7 @@
 #ifndef WSIO_SERVER_POST_H
 #define WSIO_SERVER_POST_H
 
-#include "ws_internal.h"
+#include "server_conn.h"
 
 typedef struct wsio__inbox wsio__inbox;
 

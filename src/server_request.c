@@ -45,17 +45,17 @@ int wsio__request_keep(wsio_ws *ws, const wsio_http_request *req,
     k->info.remote_addr = ws->addr;
     k->info.remote_port = ws->port;
     k->info.subprotocol = wsio_ws_subprotocol(ws);
-    ws->kept = k;
+    wsio__sconn(ws)->kept = k;
     return 0;
 }
 
 void wsio__request_release(wsio_ws *ws)
 {
-    wsio__free(ws->common->buffer_mem, ws->kept);
-    ws->kept = NULL;
+    wsio__free(ws->common->buffer_mem, wsio__sconn(ws)->kept);
+    wsio__sconn(ws)->kept = NULL;
 }
 
 const wsio_request_info *wsio_ws_request(const wsio_ws *ws)
 {
-    return ws->kept ? &ws->kept->info : NULL;
+    return wsio__sconn(ws)->kept ? &wsio__sconn(ws)->kept->info : NULL;
 }

@@ -11,7 +11,7 @@
 #ifndef WSIO_SERVER_REQUEST_H
 #define WSIO_SERVER_REQUEST_H
 
-#include "ws_internal.h"
+#include "server_conn.h"
 
 /* Keep req, parsed from head[0..head_len), for ws (whose address and
  * subprotocol are already final). Returns 0 or WSIO_ENOMEM. */

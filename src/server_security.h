@@ -7,7 +7,7 @@
 #ifndef WSIO_SERVER_SECURITY_H
 #define WSIO_SERVER_SECURITY_H
 
-#include "ws_internal.h"
+#include "server_conn.h"
 #include "wsio/proxy.h"
 
 /* One trusted proxy: an address and how many leading bits must match. */

@@ -7,7 +7,7 @@
 #ifndef WSIO_SERVER_SUBPROTOCOL_H
 #define WSIO_SERVER_SUBPROTOCOL_H
 
-#include "ws_internal.h"
+#include "server_conn.h"
 
 /* A copy of cfg->subprotocols, in one allocation. */
 typedef struct wsio__subprotocols {

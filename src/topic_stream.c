@@ -20,7 +20,6 @@
 #include "wsio/stream.h"
 
 #include "abi.h"
-#include "hub_internal.h"
 #include "topic_stream.h"
 #include "ws_internal.h"
 

@@ -61,13 +61,8 @@ static wsio_ws *ws_of_defer(wsio__deferred *d)
 
 void wsio__ws_mark_dirty(wsio_ws *ws)
 {
-    if (ws->dirty || ws->state == WSIO__WS_DEAD)
-        return;
-    wsio_ws **head = wsio__loop_dirty_head(ws->loop);
-    ws->dirty = 1;
-    ws->next_dirty = *head;
-    *head = ws;
-    wsio__loop_kick(ws->loop);
+    if (ws->state != WSIO__WS_DEAD)
+        wsio__loop_at_turn_end(ws->loop, &ws->flush_task);
 }
 
 void wsio__ws_arm(wsio_ws *ws, uint32_t ms)
@@ -133,7 +128,7 @@ void wsio__ws_finish_handshake_fail(wsio_ws *ws, int err)
         return;
     ws->state = WSIO__WS_CLOSED;
     ws->connecting = 0;
-    if (!ws->srv) {
+    if (!ws->common->cls->answers_handshake) {
         report_unopened(ws, err);
         close_transport(ws);
         return;
@@ -182,8 +177,8 @@ static int conn_on_message(wsio_conn *c, const wsio_message *m, void *user)
 {
     (void)c;
     wsio_ws *ws = user;
-    if (ws->common->stats)
-        ws->common->stats->messages_in++;
+    if (ws->common->counters)
+        ws->common->counters->messages_in++;
     if (!ws->common->cb.on_message)
         return 0;
     int rc = ws->common->cb.on_message(ws, m, ws->common->user);
@@ -414,8 +409,8 @@ static void read_some(wsio_ws *ws)
         ws->common->cls->handshake_bytes(ws, buf, (size_t)n);
         break;
     case WSIO__WS_OPEN:
-        if (ws->common->stats)
-            ws->common->stats->bytes_in += (uint64_t)n;
+        if (ws->common->counters)
+            ws->common->counters->bytes_in += (uint64_t)n;
         if (!ahead) {
             feed(ws, buf, (size_t)n);
             break;
@@ -535,8 +530,8 @@ static void consume(wsio_ws *ws, size_t n)
          * we send is what shows it is there (the idle timeout). */
         if (ws->state == WSIO__WS_OPEN && !may_parse(ws))
             ws->last_rx = wsio__loop_now(ws->loop);
-        if (ws->common->stats)
-            ws->common->stats->bytes_out += n;
+        if (ws->common->counters)
+            ws->common->counters->bytes_out += n;
     }
 }
 
@@ -617,16 +612,12 @@ static void flush(wsio_ws *ws)
     update_watch(ws, pending);
 }
 
-void wsio__ws_flush_all(wsio_loop *loop)
+/* The end-of-turn task of a ws marked dirty. */
+static void flush_task(wsio__turn_task *t)
 {
-    wsio_ws **head = wsio__loop_dirty_head(loop);
-    while (*head) {
-        wsio_ws *ws = *head;
-        *head = ws->next_dirty;
-        ws->dirty = 0;
-        if (ws->state != WSIO__WS_DEAD && !ws->connecting && !ws->tr_handshake)
-            flush(ws);
-    }
+    wsio_ws *ws = WSIO__CONTAINER_OF(t, wsio_ws, flush_task);
+    if (ws->state != WSIO__WS_DEAD && !ws->connecting && !ws->tr_handshake)
+        flush(ws);
 }
 
 /* ---- timers ---------------------------------------------------------------- */
@@ -681,6 +672,7 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
     ws->io.ready = on_ready;
     ws->timer.fire = on_timer;
     ws->defer.release = release_deferred;
+    ws->flush_task.run = flush_task;
     ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
     ws->last_rx = wsio__loop_now(loop);
     int rc = wsio__timer_reserve(loop);
@@ -738,7 +730,7 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     /* A server reads each client no faster than the client reads it. A
      * client always reads (as browsers do): if both ends waited for the
      * other to read first, an echo conversation would deadlock. */
-    if (ws->srv)
+    if (ws->common->cls->answers_handshake)
         wsio_conn_set_output_marks(ws->conn, ws->common->max_output,
                                    ws->common->low_water);
     if (ws->tr.ops != wsio_transport_plain())
@@ -782,19 +774,19 @@ static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy,
     if (policy == WSIO_BACKPRESSURE_QUEUE) {
         if (queued_now <= queue_cap(ws->common))
             return WSIO_SEND_QUEUED;
-        if (ws->common->stats)
-            ws->common->stats->messages_dropped++;
+        if (ws->common->counters)
+            ws->common->counters->messages_dropped++;
         return WSIO_EQUEUEFULL;
     }
     if (policy == WSIO_BACKPRESSURE_CLOSE) {
         if (wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader",
                           11) == 0) {
             *closed = 1;
-            if (ws->common->stats)
-                ws->common->stats->slow_disconnects++;
+            if (ws->common->counters)
+                ws->common->counters->slow_disconnects++;
         }
-    } else if (ws->common->stats) {
-        ws->common->stats->messages_dropped++;
+    } else if (ws->common->counters) {
+        ws->common->counters->messages_dropped++;
     }
     return WSIO_EDROPPED;
 }
@@ -802,8 +794,8 @@ static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy,
 static int queued(wsio_ws *ws)
 {
     wsio__ws_mark_dirty(ws);
-    if (ws->common->stats)
-        ws->common->stats->messages_out++;
+    if (ws->common->counters)
+        ws->common->counters->messages_out++;
     if (wsio_conn_buffered_amount(ws->conn) > ws->common->max_output) {
         ws->over_mark = 1;
         return WSIO_SEND_PRESSURE;
@@ -831,8 +823,8 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     int rc = wsio__conn_send_direct(ws->conn, opcode, data, len, write_now, ws,
                                     &written);
     ws->written += written;
-    if (written && ws->common->stats)
-        ws->common->stats->bytes_out += written;
+    if (written && ws->common->counters)
+        ws->common->counters->bytes_out += written;
     /* A frame cut short: end the connection, but not from inside the
      * application's send (its on_close comes on the next turn). */
     if (rc == WSIO_ENOMEM &&
@@ -875,17 +867,15 @@ static int queue_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag)
     return rc < 0 ? rc : queued(ws);
 }
 
-int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame)
+int wsio__ws_send_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                         enum wsio_backpressure_policy policy, int *closed)
 {
-    /* A broadcast decides for many peers: it never queues past the mark. */
-    enum wsio_backpressure_policy policy = ws->common->policy;
     if (policy == WSIO_BACKPRESSURE_QUEUE)
         policy = WSIO_BACKPRESSURE_DROP;
-    int closed = 0;
-    int rc = admit(ws, policy, &closed);
+    int rc = admit(ws, policy, closed);
     if (rc != WSIO_SEND_QUEUED)
         return rc;
-    return queue_shared(ws, frame, 0);
+    return queue_shared(ws, frame, tag);
 }
 
 int wsio__ws_send_replay(wsio_ws *ws, wsio_rcbuf *frame)
@@ -903,25 +893,12 @@ static size_t transport_held(const wsio_ws *ws)
     return transport_holds_bytes(ws) ? WSIO__TRANSPORT_HELD_MAX : 0;
 }
 
-int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
-                        enum wsio_slow_policy policy, wsio__slow_outcome *out)
+int wsio__ws_send_evicting(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                           int all, size_t *evicted)
 {
-    out->evicted = 0;
-    out->closed = 0;
+    *evicted = 0;
     if (ws->state != WSIO__WS_OPEN)
         return WSIO_ECLOSED;
-    if (policy != WSIO_SLOW_DROP_OLDEST && policy != WSIO_SLOW_LATEST_ONLY) {
-        int rc = admit(ws,
-                       policy == WSIO_SLOW_DISCONNECT ? WSIO_BACKPRESSURE_CLOSE
-                                                      : WSIO_BACKPRESSURE_DROP,
-                       &out->closed);
-        if (rc != WSIO_SEND_QUEUED)
-            return rc;
-        return queue_shared(ws, frame, tag);
-    }
-    /* The new message is always queued. What stays over the mark is
-     * bounded: a frame partly written, what the transport may hold, and
-     * one message of this topic. */
     /* Nothing is taken back for a frame that would be refused anyway
      * (our close already sent, a fragmented send in progress). */
     int rc = wsio__conn_can_take_encoded(ws->conn);
@@ -930,17 +907,8 @@ int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
     size_t have = wsio_conn_buffered_amount(ws->conn);
     if (have > ws->common->max_output) {
         ws->over_mark = 1;
-        size_t need = policy == WSIO_SLOW_DROP_OLDEST
-                          ? have - ws->common->max_output
-                          : SIZE_MAX;
-        out->evicted =
-            wsio__conn_evict(ws->conn, tag, need, transport_held(ws));
-        if (ws->common->stats) {
-            if (policy == WSIO_SLOW_DROP_OLDEST)
-                ws->common->stats->messages_dropped_oldest += out->evicted;
-            else
-                ws->common->stats->messages_replaced += out->evicted;
-        }
+        size_t need = all ? SIZE_MAX : have - ws->common->max_output;
+        *evicted = wsio__conn_evict(ws->conn, tag, need, transport_held(ws));
     }
     return queue_shared(ws, frame, tag);
 }

@@ -1,13 +1,6 @@
 /*
- * src/ws_internal.h - what loop.c, ws.c, server.c and client.c share
- * (internal, never installed).
- *
- * The loop hands out three kinds of internal objects, each embedded in its
- * owner so that nothing is allocated per event:
- *   wsio__io        one watched fd and the function its readiness calls;
- *   wsio__timer     one entry of the loop's timer heap;
- *   wsio__deferred  an object to release at the end of the loop turn.
- * Owners that keep the loop alive (servers, clients) attach a wsio__attach.
+ * src/ws_internal.h - the connection driver (ws.c) as the server and the
+ * client use it (internal, never installed).
  *
  * A wsio_ws is one connection of a server or a client. Its state only moves
  * forward: HANDSHAKE (opening handshake, or client TCP connect) -> OPEN
@@ -20,93 +13,10 @@
 #define WSIO_WS_INTERNAL_H
 
 #include "internal.h"
-#include "wsio/client.h"
+#include "loop_internal.h"
 #include "wsio/conn.h"
-#include "wsio/loop.h"
-#include "wsio/server.h"
 #include "wsio/transport.h"
 #include "wsio/ws.h"
-
-/* Bytes the loop reads at once into its one shared read buffer. */
-#define WSIO__READ_BUF 65536u
-
-/* ---- loop internals ------------------------------------------------------ */
-
-typedef struct wsio__io wsio__io;
-struct wsio__io {
-    int fd;
-    unsigned events;    /* what is watched now (0: not registered) */
-    void (*ready)(wsio__io *io, unsigned events);
-};
-
-typedef struct wsio__timer wsio__timer;
-struct wsio__timer {
-    uint64_t due;       /* loop clock, ms */
-    size_t slot;        /* index in the heap + 1; 0 when not armed */
-    void (*fire)(wsio__timer *t);
-};
-
-typedef struct wsio__deferred wsio__deferred;
-struct wsio__deferred {
-    wsio__deferred *next;
-    void (*release)(wsio__deferred *d);
-    int queued;         /* already on the list */
-};
-
-typedef struct wsio__attach wsio__attach;
-struct wsio__attach {
-    wsio__attach *prev, *next;
-    /* Free the owner at once (wsio_loop_free): terminate, then detach. */
-    void (*destroy)(wsio__attach *a);
-    uint8_t passive;    /* freed by wsio_loop_free, but keeps no loop alive */
-};
-
-/* A result handed to the loop's thread from another thread, embedded in
- * its owner (so posting cannot fail), unlike wsio_loop_post's. */
-typedef struct wsio__post wsio__post;
-struct wsio__post {
-    wsio__post *next;
-    void (*run)(wsio__post *p);
-    uint8_t queued;     /* guarded by the loop's post lock */
-};
-
-const wsio_mem *wsio__loop_mem(const wsio_loop *loop);
-/* Non-zero inside wsio_loop_free: new servers and clients are refused. */
-int wsio__loop_closing(const wsio_loop *loop);
-/* The allocator for connections' buffers: the loop's, through a bounded
- * cache of freed blocks, so a busy loop's steady state allocates nothing.
- * Valid until the loop is freed, after every connection. */
-const wsio_mem *wsio__loop_buffer_mem(wsio_loop *loop);
-/* The loop clock as of the current turn (cheap; no system call). */
-uint64_t wsio__loop_now(const wsio_loop *loop);
-/* The shared read buffer of WSIO__READ_BUF bytes. */
-uint8_t *wsio__loop_read_buf(wsio_loop *loop);
-
-/* Watch io->fd for events (0 keeps nothing watched but registered in the
- * backend's sense is not needed: use unwatch). Returns 0 or an error. */
-int wsio__io_watch(wsio_loop *loop, wsio__io *io, unsigned events);
-void wsio__io_unwatch(wsio_loop *loop, wsio__io *io);
-
-/* Room in the heap for one more timer, so that wsio__timer_start never
- * allocates: every timer owner reserves once when it is made. */
-int wsio__timer_reserve(wsio_loop *loop);
-void wsio__timer_unreserve(wsio_loop *loop);
-void wsio__timer_start(wsio_loop *loop, wsio__timer *t, uint64_t due);
-void wsio__timer_stop(wsio_loop *loop, wsio__timer *t);
-
-/* Release d at the end of the current turn (or of the next one). */
-void wsio__defer(wsio_loop *loop, wsio__deferred *d);
-
-void wsio__attach_add(wsio_loop *loop, wsio__attach *a);
-void wsio__attach_remove(wsio_loop *loop, wsio__attach *a);
-/* Whether a keeps the loop alive (wsio_loop_alive); attached ones only. */
-void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive);
-
-/* Any thread: run p->run(p) on the loop's thread at its next turn. */
-void wsio__loop_post_item(wsio_loop *loop, wsio__post *p);
-/* The loop's thread: take p back if it has not run yet. Items run one at
- * a time, so one taken back here never runs. */
-void wsio__loop_unpost(wsio_loop *loop, wsio__post *p);
 
 /* ---- the connection driver (ws.c) ---------------------------------------- */
 
@@ -131,7 +41,20 @@ typedef struct wsio__ws_class {
     void (*transport_closed)(wsio_ws *ws);
     /* Free the memory; runs at the end of the turn. */
     void (*release)(wsio_ws *ws);
+    /* Read each peer no faster than it reads us (the output marks), and
+     * answer a failed handshake over HTTP (the server); or always read and
+     * report a failed handshake to on_close (the client). */
+    uint8_t answers_handshake;
 } wsio__ws_class;
+
+/* What the connections of one server or client did, summed: the role owns
+ * it and reads it (wsio_server_get_stats). */
+typedef struct wsio__ws_counters {
+    uint64_t messages_in, messages_out;
+    uint64_t bytes_in, bytes_out;
+    uint64_t messages_dropped;  /* by the backpressure policy */
+    uint64_t slow_disconnects;  /* closed with 1008 for reading slowly */
+} wsio__ws_counters;
 
 /* Settings shared by every connection of one server, or one client. */
 typedef struct wsio__ws_common {
@@ -149,17 +72,15 @@ typedef struct wsio__ws_common {
     size_t max_queued; /* QUEUE's hard cap; 0: 4 x max_output */
     const wsio_transport_ops *transport;
     void *transport_ctx;
-    wsio_server_stats *stats;   /* server connections only, else NULL */
+    wsio__ws_counters *counters; /* the role's, or NULL: not counted */
     const wsio_deflate_ext *deflate; /* permessage-deflate, or NULL */
     const wsio_mem *buffer_mem; /* for each connection's wsio_conn */
 } wsio__ws_common;
 
-typedef struct wsio__sub wsio__sub;
-typedef struct wsio__addr_entry wsio__addr_entry;
 
 /*
- * One connection. Field order keeps the hot fields together. A server's ws
- * is on exactly one of its server's lists while not DEAD.
+ * One connection, embedded in its role's wrapper (server_conn.h, the
+ * client's in client.c). Field order keeps the hot fields together.
  */
 struct wsio_ws {
     wsio__io io;
@@ -167,10 +88,8 @@ struct wsio_ws {
     wsio_conn *conn;            /* from OPEN on; freed with the ws */
     wsio_loop *loop;
     const wsio__ws_common *common;
-    wsio_server *srv;           /* NULL for a client */
     void *user;                 /* wsio_ws_get_user */
-    wsio_ws *next_dirty;        /* on the loop's flush list */
-    wsio_ws *prev, *next;       /* on a server list */
+    wsio__turn_task flush_task; /* flush at the end of the turn */
     wsio__timer timer;          /* handshake, idle, close or linger */
     wsio__deferred defer;
     uint64_t last_rx;           /* loop clock of the last read (idle) */
@@ -186,18 +105,12 @@ struct wsio_ws {
     uint8_t *hs_in;             /* handshake bytes received, or NULL */
     uint8_t *hs_out;            /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
-    wsio__sub *subs;            /* topics this ws is in */
-    wsio__addr_entry *addr_entry; /* server: its per-address count, or
-                                     NULL (server_addr_limit.h) */
     char *subprotocol;          /* negotiated, or NULL */
-    uint64_t id;                /* server: wsio_ws_id, from OPEN on */
-    struct wsio__kept_request *kept; /* server: wsio_ws_request, or NULL */
     wsio_deflate_params pmd;    /* permessage-deflate, when pmd_on */
     int fail_err;               /* terminate with this at the next timer */
     uint16_t port;
     uint16_t http_status;       /* client: the server's status */
     uint8_t state;              /* enum wsio__ws_state */
-    uint8_t dirty;              /* on the flush list */
     uint8_t over_mark;          /* went over max_output: on_drain due */
     uint8_t pinged, pong_seen;  /* heartbeat */
     uint8_t lingering;          /* our sending side is shut down */
@@ -205,7 +118,6 @@ struct wsio_ws {
     uint8_t connecting;         /* class's connected hook gets readiness:
                                    client TCP connect, server PROXY header */
     uint8_t peer_eof;           /* closed: the peer's EOF came first */
-    uint8_t list;               /* which server list the ws is on */
     uint8_t tr_handshake;       /* the transport's handshake (TLS) runs */
     uint8_t read_needs_write;   /* a read waits for WRITE readiness (TLS) */
     uint8_t write_needs_read;   /* a write waits for READ readiness (TLS) */
@@ -257,28 +169,25 @@ int wsio__ws_send_replay(wsio_ws *ws, wsio_rcbuf *frame);
  * plaintext, RFC 8446 section 5.1): topic policies never remove messages
  * that start within them. */
 #define WSIO__TRANSPORT_HELD_MAX 16384u
-/* What a topic send did to one subscriber, for the topic's counters. */
-typedef struct wsio__slow_outcome {
-    size_t evicted;  /* its queued messages of the topic removed */
-    int closed;      /* this send closed it (1008) */
-} wsio__slow_outcome;
-/* Send an encoded topic frame, tagged with the topic's id, under the
- * topic's policy (not WSIO_SLOW_DEFAULT: the caller resolves it); returns a
+/* Send an encoded frame tagged tag (0: none) under policy (over the mark,
+ * DROP drops it, CLOSE closes ws with 1008 and sets *closed; QUEUE is
+ * DROP: a frame for many never queues past the mark). Returns a
  * wsio_send_result or an error. */
-int wsio__ws_send_topic(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
-                        enum wsio_slow_policy policy, wsio__slow_outcome *out);
+int wsio__ws_send_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                         enum wsio_backpressure_policy policy, int *closed);
+/* Queue an encoded frame tagged tag (not 0) even over the mark, first
+ * removing queued messages with the same tag: all of them (all), or as
+ * many as takes the output back to the mark. Never removes a message
+ * partly written or that the transport may hold. *evicted: how many went.
+ * Returns a wsio_send_result or an error. */
+int wsio__ws_send_evicting(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
+                           int all, size_t *evicted);
 /* Queue a heartbeat ping whose payload (8 bytes, the loop's microsecond
  * clock, big-endian) identifies it, so its pong gives the round trip.
  * Returns what wsio_ws_ping does. */
 int wsio__ws_ping_timed(wsio_ws *ws);
 /* Arm the ws timer for the current state. */
 void wsio__ws_arm(wsio_ws *ws, uint32_t ms);
-/* Flush every ws on the loop's list (end of a turn). */
-void wsio__ws_flush_all(wsio_loop *loop);
-wsio_ws **wsio__loop_dirty_head(wsio_loop *loop);
-/* Host loop mode, outside a turn: new work is pending (flush, release), so
- * ask the host for a timer tick now. */
-void wsio__loop_kick(wsio_loop *loop);
 /* Release the ws's own resources (conn, buffers); used by release. */
 void wsio__ws_cleanup(wsio_ws *ws);
 

@@ -30,19 +30,24 @@
  * Threads: wsio_hub_new and wsio_hub_free may be called from any thread;
  * a server joins at wsio_server_new and leaves at wsio_server_free (or at
  * the end of wsio_server_shutdown), on its own thread. The member list is
- * behind a mutex; each sibling is woken through wsio_loop_post at most
- * once per batch of messages. A server leaving while messages for it are
+ * behind a mutex; each sibling is woken through a post item of its own
+ * (nothing allocated, it cannot fail) at most once per batch of messages. A server leaving while messages for it are
  * in flight drops them (they are freed, not delivered).
  */
 #ifndef WSIO_HUB_H
 #define WSIO_HUB_H
 
 #include "wsio/common.h"
-#include "wsio/server.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* A hub: servers on several threads of one process sharing publish and
+ * broadcast (opaque; wsio_hub_new). */
+typedef struct wsio_hub wsio_hub;
+/* A server (wsio/server.h): the hub is below the servers that join it. */
+typedef struct wsio_server wsio_server;
 
 /*
  * wsio_hub_new - make an empty hub with a random non-zero node id.
@@ -92,9 +97,8 @@ typedef struct wsio_hub_stats {
     uint64_t messages_received; /* from siblings, queued on its
                                    connections (to however many) */
     uint64_t messages_dropped;  /* meant for it and lost: its inbox was
-                                   full (wsio_hub_set_max_pending), out of
-                                   memory at the publisher, or it could
-                                   not be woken (wsio_loop_post failed) */
+                                   full (wsio_hub_set_max_pending), or out
+                                   of memory at the publisher */
 } wsio_hub_stats;
 
 /*

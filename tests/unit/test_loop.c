@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "testutil.h"
-#include "ws_internal.h"
+#include "loop_internal.h"
 
 static wsio_loop *make_loop(test_mem *tm, const char *backend)
 {

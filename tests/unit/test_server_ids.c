@@ -18,7 +18,7 @@
 typedef struct fixture {
     test_mem tm;
     wsio__id_map m;
-    wsio_ws *ws; /* N zeroed objects, ws[i].id = i + 1 */
+    wsio__server_conn *sc; /* N zeroed connections, sc[i].id = i + 1 */
     int in[N];
 } fixture;
 
@@ -26,17 +26,17 @@ static void setup(fixture *f)
 {
     test_mem_init(&f->tm);
     assert_int_equal(wsio__ids_init(&f->m), 0);
-    f->ws = calloc(N, sizeof *f->ws);
-    assert_non_null(f->ws);
+    f->sc = calloc(N, sizeof *f->sc);
+    assert_non_null(f->sc);
     memset(f->in, 0, sizeof f->in);
     for (int i = 0; i < N; i++)
-        f->ws[i].id = (uint64_t)i + 1;
+        f->sc[i].id = (uint64_t)i + 1;
 }
 
 static void add(fixture *f, int i)
 {
     assert_int_equal(wsio__ids_reserve(&f->m, &f->tm.mem), 0);
-    wsio__ids_add(&f->m, &f->ws[i]);
+    wsio__ids_add(&f->m, &f->sc[i].ws);
     f->in[i] = 1;
 }
 
@@ -44,8 +44,8 @@ static void check_all(const fixture *f)
 {
     size_t count = 0;
     for (int i = 0; i < N; i++) {
-        wsio_ws *got = wsio__ids_find(&f->m, f->ws[i].id);
-        assert_ptr_equal(got, f->in[i] ? &f->ws[i] : NULL);
+        wsio_ws *got = wsio__ids_find(&f->m, f->sc[i].id);
+        assert_ptr_equal(got, f->in[i] ? &f->sc[i].ws : NULL);
         count += (size_t)f->in[i];
     }
     assert_int_equal(f->m.count, count);
@@ -56,7 +56,7 @@ static void check_all(const fixture *f)
 static void teardown(fixture *f)
 {
     wsio__ids_free(&f->m, &f->tm.mem);
-    free(f->ws);
+    free(f->sc);
     assert_int_equal(f->tm.live_blocks, 0);
 }
 
@@ -73,20 +73,20 @@ static void test_ids_found_after_adds_and_removals(void **state)
     unsigned seed = 7;
     for (int i = 0; i < N; i++)
         if (rand_r(&seed) % 2) {
-            wsio__ids_remove(&f.m, &f.tm.mem, &f.ws[i]);
+            wsio__ids_remove(&f.m, &f.tm.mem, &f.sc[i].ws);
             f.in[i] = 0;
         }
     check_all(&f);
     for (int i = 0; i < N; i += 3)
         if (f.in[i]) {
-            wsio__ids_remove(&f.m, &f.tm.mem, &f.ws[i]);
+            wsio__ids_remove(&f.m, &f.tm.mem, &f.sc[i].ws);
             f.in[i] = 0;
         }
     check_all(&f);
     /* Removing what is not there changes nothing. */
     assert_int_equal(f.in[0], 0); /* removed in the second round */
     size_t before = f.m.count;
-    wsio__ids_remove(&f.m, &f.tm.mem, &f.ws[0]);
+    wsio__ids_remove(&f.m, &f.tm.mem, &f.sc[0].ws);
     assert_int_equal(f.m.count, before);
     check_all(&f);
     /* Ids never issued are not found. */
@@ -105,7 +105,7 @@ static void test_ids_table_shrinks_as_connections_go(void **state)
     size_t full_cap = f.m.cap;
     assert_true(full_cap >= 2 * N);
     for (int i = 0; i < N - 10; i++) {
-        wsio__ids_remove(&f.m, &f.tm.mem, &f.ws[i]);
+        wsio__ids_remove(&f.m, &f.tm.mem, &f.sc[i].ws);
         f.in[i] = 0;
     }
     check_all(&f);
