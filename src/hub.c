@@ -44,13 +44,13 @@ struct hub_msg {
 struct wsio__hub_member {
     wsio__hub_member *prev, *next; /* in hub->members (hub->mu) */
     wsio_hub *hub;
-    wsio__hub_deliver_fn deliver;  /* the member's thread only */
+    wsio__hub_deliver_fn deliver; /* the member's thread only */
     void *deliver_ctx;
-    wsio_loop *loop;               /* its loop: alive while on the list */
-    hub_node *head, *tail;         /* the inbox (hub->mu) */
-    size_t pending;                /* its frames' bytes (hub->mu) */
-    int drain_posted;              /* (hub->mu) */
-    wsio__post post;               /* runs drain on the member's loop */
+    wsio_loop *loop;         /* its loop: alive while on the list */
+    hub_node *head, *tail;   /* the inbox (hub->mu) */
+    size_t pending;          /* its frames' bytes (hub->mu) */
+    int drain_posted;        /* (hub->mu) */
+    wsio__post post;         /* runs drain on the member's loop */
     uint64_t sent, received; /* the server's thread only */
     uint64_t dropped;        /* atomic: publishers add to it */
 };

@@ -496,7 +496,7 @@ static void run_internal_posts(wsio_loop *loop)
 static void on_wake(wsio__io *io, unsigned events)
 {
     (void)events;
-    wsio_loop *loop = (wsio_loop *)((char *)io - offsetof(wsio_loop, wake_io));
+    wsio_loop *loop = WSIO__CONTAINER_OF(io, wsio_loop, wake_io);
     drain_wake(loop);
     run_internal_posts(loop);
     run_posts(loop);

@@ -23,14 +23,14 @@
 typedef struct wsio__io wsio__io;
 struct wsio__io {
     int fd;
-    unsigned events;    /* what is watched now (0: not registered) */
+    unsigned events; /* what is watched now (0: not registered) */
     void (*ready)(wsio__io *io, unsigned events);
 };
 
 typedef struct wsio__timer wsio__timer;
 struct wsio__timer {
-    uint64_t due;       /* loop clock, ms */
-    size_t slot;        /* index in the heap + 1; 0 when not armed */
+    uint64_t due; /* loop clock, ms */
+    size_t slot;  /* index in the heap + 1; 0 when not armed */
     void (*fire)(wsio__timer *t);
 };
 
@@ -38,7 +38,7 @@ typedef struct wsio__deferred wsio__deferred;
 struct wsio__deferred {
     wsio__deferred *next;
     void (*release)(wsio__deferred *d);
-    int queued;         /* already on the list */
+    int queued; /* already on the list */
 };
 
 /* Work for the end of the current turn, before the deferred releases:
@@ -47,7 +47,7 @@ typedef struct wsio__turn_task wsio__turn_task;
 struct wsio__turn_task {
     wsio__turn_task *next;
     void (*run)(wsio__turn_task *t);
-    uint8_t queued;     /* already on the list */
+    uint8_t queued; /* already on the list */
 };
 
 typedef struct wsio__attach wsio__attach;
@@ -55,7 +55,7 @@ struct wsio__attach {
     wsio__attach *prev, *next;
     /* Free the owner at once (wsio_loop_free): terminate, then detach. */
     void (*destroy)(wsio__attach *a);
-    uint8_t passive;    /* freed by wsio_loop_free, but keeps no loop alive */
+    uint8_t passive; /* freed by wsio_loop_free, but keeps no loop alive */
 };
 
 /* A result handed to the loop's thread from another thread, embedded in
@@ -64,7 +64,7 @@ typedef struct wsio__post wsio__post;
 struct wsio__post {
     wsio__post *next;
     void (*run)(wsio__post *p);
-    uint8_t queued;     /* guarded by the loop's post lock */
+    uint8_t queued; /* guarded by the loop's post lock */
 };
 
 const wsio_mem *wsio__loop_mem(const wsio_loop *loop);

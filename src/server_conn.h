@@ -16,13 +16,13 @@ typedef struct wsio__addr_entry wsio__addr_entry;
 typedef struct wsio__server_conn {
     wsio_ws ws;
     wsio_server *srv;
-    wsio_ws *prev, *next;         /* on a server list */
-    wsio__sub *subs;              /* topics this ws is in */
-    wsio__addr_entry *addr_entry; /* its per-address count, or NULL
-                                     (server_addr_limit.h) */
-    uint64_t id;                  /* wsio_ws_id, from OPEN on */
+    wsio_ws *prev, *next;            /* on a server list */
+    wsio__sub *subs;                 /* topics this ws is in */
+    wsio__addr_entry *addr_entry;    /* its per-address count, or NULL
+                                        (server_addr_limit.h) */
+    uint64_t id;                     /* wsio_ws_id, from OPEN on */
     struct wsio__kept_request *kept; /* wsio_ws_request, or NULL */
-    uint8_t list;                 /* which server list the ws is on */
+    uint8_t list;                    /* which server list the ws is on */
 } wsio__server_conn;
 
 /* The class of every server connection (server.c). */

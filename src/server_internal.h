@@ -34,14 +34,14 @@ struct wsio__sub {
 };
 
 struct topic {
-    topic *next;              /* hash chain */
+    topic *next; /* hash chain */
     wsio__sub *subs;
-    uint64_t id;              /* tags its frames in output queues */
-    wsio_topic_stats stats;   /* subscribers unused: counted when read */
-    wsio_stream *stream;      /* its replay window (topic_stream.c), or NULL */
+    uint64_t id;            /* tags its frames in output queues */
+    wsio_topic_stats stats; /* subscribers unused: counted when read */
+    wsio_stream *stream;    /* its replay window (topic_stream.c), or NULL */
     uint32_t hash;
     uint8_t len;
-    char name[];              /* len bytes and a NUL, for the broker */
+    char name[]; /* len bytes and a NUL, for the broker */
 };
 
 enum { LIST_NONE = 0, LIST_OPEN = 1, LIST_OTHER = 2 };
@@ -54,32 +54,32 @@ struct wsio_server {
     wsio_server_hooks hooks;
     size_t max_connections;
     uint32_t ping_interval_ms;
-    wsio__io lio;             /* the listener; fd -1 once closed */
+    wsio__io lio; /* the listener; fd -1 once closed */
     wsio__timer accept_timer, heartbeat_timer, shutdown_timer, shed_timer;
-    wsio__budget budget;      /* counts the connections' buffers */
-    wsio__security sec;       /* origins, PROXY header, trusted proxies */
+    wsio__budget budget;           /* counts the connections' buffers */
+    wsio__security sec;            /* origins, PROXY header, trusted proxies */
     wsio__addr_limits addr_limits; /* per-address counts */
-    wsio__subprotocols protos; /* cfg.subprotocols, preference order */
-    wsio__id_map ids;         /* open connections by wsio_ws_id */
-    uint64_t last_ws_id;      /* ids are never reused */
-    wsio__inbox *inbox;       /* calls from other threads */
-    int keep_request;         /* cfg.keep_request */
+    wsio__subprotocols protos;     /* cfg.subprotocols, preference order */
+    wsio__id_map ids;              /* open connections by wsio_ws_id */
+    uint64_t last_ws_id;           /* ids are never reused */
+    wsio__inbox *inbox;            /* calls from other threads */
+    int keep_request;              /* cfg.keep_request */
     wsio__deferred defer;
     wsio_ws *open, *other;
-    size_t nsockets;          /* connections not DEAD */
-    size_t nrefs;             /* connections not yet released */
+    size_t nsockets; /* connections not DEAD */
+    size_t nrefs;    /* connections not yet released */
     topic **buckets;
-    uint64_t topic_key[2];    /* topic_hash's */
+    uint64_t topic_key[2]; /* topic_hash's */
     size_t nbuckets, ntopics;
     uint64_t last_topic_id;
-    wsio_broker broker;       /* all NULL without one */
+    wsio_broker broker; /* all NULL without one */
     uint64_t node_id;
-    wsio__hub_member *hub;    /* NULL outside a hub */
-    wsio_server_stats stats;  /* the server's own; the ws's in counters */
+    wsio__hub_member *hub;   /* NULL outside a hub */
+    wsio_server_stats stats; /* the server's own; the ws's in counters */
     wsio__ws_counters counters;
-    size_t deflate_conns;     /* connections that agreed permessage-deflate */
-    wsio_codec shared_codec;  /* compresses broadcasts once; ops NULL without */
-    uint8_t shared_bits;      /* its window */
+    size_t deflate_conns;    /* connections that agreed permessage-deflate */
+    wsio_codec shared_codec; /* compresses broadcasts once; ops NULL without */
+    uint8_t shared_bits;     /* its window */
     uint16_t port;
     uint8_t shutting_down, freed, timers_reserved;
 };

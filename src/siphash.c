@@ -35,7 +35,8 @@ uint64_t wsio__siphash(const uint64_t k[2], const void *data, size_t len)
 {
     const uint8_t *in = data;
     uint64_t v[4] = {k[0] ^ 0x736f6d6570736575ull, k[1] ^ 0x646f72616e646f6dull,
-                     k[0] ^ 0x6c7967656e657261ull, k[1] ^ 0x7465646279746573ull};
+                     k[0] ^ 0x6c7967656e657261ull,
+                     k[1] ^ 0x7465646279746573ull};
     size_t whole = len - len % 8;
     for (size_t i = 0; i < whole; i += 8) {
         uint64_t m = load64_le(in + i);

@@ -44,21 +44,6 @@
  * no readiness would announce. */
 #define RX_AHEAD_MIN WSIO__TRANSPORT_HELD_MAX
 
-static wsio_ws *ws_of_io(wsio__io *io)
-{
-    return (wsio_ws *)((char *)io - offsetof(wsio_ws, io));
-}
-
-static wsio_ws *ws_of_timer(wsio__timer *t)
-{
-    return (wsio_ws *)((char *)t - offsetof(wsio_ws, timer));
-}
-
-static wsio_ws *ws_of_defer(wsio__deferred *d)
-{
-    return (wsio_ws *)((char *)d - offsetof(wsio_ws, defer));
-}
-
 void wsio__ws_mark_dirty(wsio_ws *ws)
 {
     if (ws->state != WSIO__WS_DEAD)
@@ -72,7 +57,7 @@ void wsio__ws_arm(wsio_ws *ws, uint32_t ms)
 
 static void release_deferred(wsio__deferred *d)
 {
-    wsio_ws *ws = ws_of_defer(d);
+    wsio_ws *ws = WSIO__CONTAINER_OF(d, wsio_ws, defer);
     ws->common->cls->release(ws);
 }
 
@@ -451,7 +436,7 @@ void wsio__ws_start_transport(wsio_ws *ws)
 
 static void on_ready(wsio__io *io, unsigned events)
 {
-    wsio_ws *ws = ws_of_io(io);
+    wsio_ws *ws = WSIO__CONTAINER_OF(io, wsio_ws, io);
     if (ws->connecting) {
         ws->common->cls->connected(ws, events);
         return;
@@ -624,7 +609,7 @@ static void flush_task(wsio__turn_task *t)
 
 static void on_timer(wsio__timer *t)
 {
-    wsio_ws *ws = ws_of_timer(t);
+    wsio_ws *ws = WSIO__CONTAINER_OF(t, wsio_ws, timer);
     if (ws->fail_err) {
         int err = ws->fail_err;
         ws->fail_err = 0;
