@@ -5,8 +5,9 @@
  * The attacker (source 127.0.0.1) opens N idle WebSockets as fast as the
  * server answers, one after the other, and keeps every one it gets. Every
  * --probe-ms milliseconds (200) a second client (source 127.0.0.2), a
- * legitimate one well within any rate limit, tries one upgrade of its own; the first time it is refused is the lockout. The
- * run ends there, or after N attempts, or after --seconds.
+ * legitimate one well within any rate limit, tries one upgrade of its own; the
+ * first time it is refused is the lockout. The run ends there, or after N
+ * attempts, or after --seconds.
  *
  *     build/examples/echo --port 9001 --max-connections 10000 &
  *     build/bench/addr_lockout --port 9001 -n 10000

@@ -24,8 +24,8 @@
 #define CLOBBER() __asm__ volatile("" ::: "memory")
 
 typedef struct bench_opts {
-    int reps;      /* repetitions of each measurement */
-    double min_s;  /* each repetition runs at least this long */
+    int reps;     /* repetitions of each measurement */
+    double min_s; /* each repetition runs at least this long */
 } bench_opts;
 
 /* One operation under test: run it `iters` times over its input. */
@@ -81,8 +81,8 @@ static result measure(const bench_opts *o, bench_fn fn, void *ctx)
 /* ---- the operations ---------------------------------------------------- */
 
 typedef struct buf_ctx {
-    uint8_t *buf;       /* input (operated on in place for masking) */
-    uint8_t *dst;       /* memcpy's destination, same size and offset */
+    uint8_t *buf; /* input (operated on in place for masking) */
+    uint8_t *dst; /* memcpy's destination, same size and offset */
     size_t len;
     uint8_t key[4];
 } buf_ctx;
@@ -120,8 +120,8 @@ static void op_utf8(void *p, uint64_t iters)
 }
 
 typedef struct frames_ctx {
-    buf_ctx b;          /* the encoded frames, back to back */
-    size_t count;       /* how many frames b holds */
+    buf_ctx b;    /* the encoded frames, back to back */
+    size_t count; /* how many frames b holds */
 } frames_ctx;
 
 static void op_decode_frames(void *p, uint64_t iters)
@@ -131,16 +131,15 @@ static void op_decode_frames(void *p, uint64_t iters)
         size_t off = 0, n = 0;
         while (off < c->b.len) {
             wsio_frame_header h;
-            ssize_t hl = wsio_frame_header_decode(c->b.buf + off,
-                                                  c->b.len - off, &h);
+            ssize_t hl =
+                wsio_frame_header_decode(c->b.buf + off, c->b.len - off, &h);
             if (hl < 0)
                 break;
             off += (size_t)hl + (size_t)h.payload_len;
             n++;
         }
         if (n != c->count) {
-            fprintf(stderr, "codec: decoded %zu of %zu frames\n", n,
-                    c->count);
+            fprintf(stderr, "codec: decoded %zu of %zu frames\n", n, c->count);
             exit(1);
         }
         CLOBBER();
@@ -215,8 +214,8 @@ static void fill_text(uint8_t *buf, size_t len, const char *const *chars,
 
 /* print_row - one line: the operation's rate, memcpy's rate over the same
  * bytes, and their ratio. bytes_per_op turns operations into GB/s. */
-static void print_row(const char *name, const char *size, result op,
-                      result mc, double bytes_per_op, double mc_bytes_per_op,
+static void print_row(const char *name, const char *size, result op, result mc,
+                      double bytes_per_op, double mc_bytes_per_op,
                       const char *unit_name, double unit_scale)
 {
     double gbs = op.median * bytes_per_op / 1e9;
@@ -226,8 +225,8 @@ static void print_row(const char *name, const char *size, result op,
         snprintf(rate, sizeof rate, "%.2f %s", op.median / unit_scale,
                  unit_name);
     printf("%-28s %7s %8.3f %15s  %7.3f..%-7.3f %8.3f  %6.3f\n", name, size,
-           gbs, rate, op.min * bytes_per_op / 1e9,
-           op.max * bytes_per_op / 1e9, mc_gbs, gbs / mc_gbs);
+           gbs, rate, op.min * bytes_per_op / 1e9, op.max * bytes_per_op / 1e9,
+           mc_gbs, gbs / mc_gbs);
 }
 
 static void bench_mask(const bench_opts *o, size_t len, int misalign)
@@ -297,8 +296,8 @@ static void bench_frames(const bench_opts *o, size_t count)
         h.opcode = (r & 1) ? WSIO_OP_BINARY : WSIO_OP_TEXT;
         h.masked = 1;
         memcpy(h.mask_key, &r, 4);
-        h.payload_len = (r >> 8) % 16 == 0 ? 126 + (r >> 16) % 875
-                                           : (r >> 16) % 126;
+        h.payload_len =
+            (r >> 8) % 16 == 0 ? 126 + (r >> 16) % 875 : (r >> 16) % 126;
         ssize_t hl = wsio_frame_header_encode(buf + off, &h);
         if (hl < 0) {
             fprintf(stderr, "codec: cannot encode a frame header\n");
@@ -320,8 +319,8 @@ static void bench_frames(const bench_opts *o, size_t count)
     snprintf(size, sizeof size, "%zuKiB", off >> 10);
     print_row("frame header decode", size, op, mc, (double)off / per_pass,
               (double)off, "Mframes/s", 1e6);
-    printf("%-28s %7s (%zu frames, mean %.1f bytes each with header)\n", "",
-           "", count, (double)off / per_pass);
+    printf("%-28s %7s (%zu frames, mean %.1f bytes each with header)\n", "", "",
+           count, (double)off / per_pass);
     free(buf);
     free(dst);
 }
@@ -344,8 +343,8 @@ static void bench_accept(const bench_opts *o)
     }
     result op = measure(o, op_accept, c);
     result mc = measure(o, op_memcpy_key, c);
-    print_row("SHA-1 accept key", "24 B", op, mc,
-              WSIO_HANDSHAKE_KEY_LEN, WSIO_HANDSHAKE_KEY_LEN, "Mops/s", 1e6);
+    print_row("SHA-1 accept key", "24 B", op, mc, WSIO_HANDSHAKE_KEY_LEN,
+              WSIO_HANDSHAKE_KEY_LEN, "Mops/s", 1e6);
     free(c);
 }
 
@@ -380,18 +379,17 @@ int main(int argc, char **argv)
     static const char *const ascii[] = {"a", "b", "c", "d", "e", " ", "1",
                                         "Z", ".", ",", "q", "x", "o", "n"};
     /* Latin-1 supplement and Cyrillic are 2 bytes each in UTF-8. */
-    static const char *const mixed[] = {"a", "e", "r", " ", "\xc3\xa9",
-                                        "\xc3\xbc", "\xc3\xa7", "\xd0\xbf",
-                                        "\xd1\x80", "\xd0\xb8", "\xd0\xb2",
-                                        "\xd0\xb5", "\xd1\x82", ","};
+    static const char *const mixed[] = {
+        "a",        "e",        "r",        " ",        "\xc3\xa9",
+        "\xc3\xbc", "\xc3\xa7", "\xd0\xbf", "\xd1\x80", "\xd0\xb8",
+        "\xd0\xb2", "\xd0\xb5", "\xd1\x82", ","};
     /* Emoji outside the BMP: 4 bytes each, with a space now and then. */
     static const char *const emoji[] = {"\xf0\x9f\x98\x80", "\xf0\x9f\x9a\x80",
                                         "\xf0\x9f\x91\x8d", "\xf0\x9f\x8e\x89",
                                         "\xf0\x9f\x90\xb1", "\xf0\x9f\x8c\x8d",
                                         "\xf0\x9f\x94\xa5", " "};
     bench_utf8(&o, "utf8 ASCII", ascii, sizeof ascii / sizeof *ascii, 1024);
-    bench_utf8(&o, "utf8 ASCII", ascii, sizeof ascii / sizeof *ascii,
-               1u << 20);
+    bench_utf8(&o, "utf8 ASCII", ascii, sizeof ascii / sizeof *ascii, 1u << 20);
     bench_utf8(&o, "utf8 Latin/Cyrillic mix", mixed,
                sizeof mixed / sizeof *mixed, 1u << 20);
     bench_utf8(&o, "utf8 4-byte emoji", emoji, sizeof emoji / sizeof *emoji,

@@ -83,16 +83,20 @@ static int on_message(wsio_conn *c, const wsio_message *m, void *user)
 static size_t make_messages(char msgs[VARIANTS][256], size_t lens[VARIANTS])
 {
     static const char *const names[] = {"Иван", "Maria", "bob", "alice"};
-    static const char *const texts[] = {
-        "hello everyone", "Привет, мир! 👋", "did you see the new build?",
-        "yes, the tests pass now", "lunch at noon?", "ok"};
+    static const char *const texts[] = {"hello everyone",
+                                        "Привет, мир! 👋",
+                                        "did you see the new build?",
+                                        "yes, the tests pass now",
+                                        "lunch at noon?",
+                                        "ok"};
     size_t total = 0;
     for (int i = 0; i < VARIANTS; i++) {
-        int n = snprintf(msgs[i], 256,
-                         "{\"type\":\"chat\",\"name\":\"%s\",\"text\":\"%s #%d\","
-                         "\"time\":%lld}",
-                         names[(i * 5) % 4], texts[(i * 7) % 6], i * 13 % 1000,
-                         1700000000000LL + (long long)i * 1733);
+        int n =
+            snprintf(msgs[i], 256,
+                     "{\"type\":\"chat\",\"name\":\"%s\",\"text\":\"%s #%d\","
+                     "\"time\":%lld}",
+                     names[(i * 5) % 4], texts[(i * 7) % 6], i * 13 % 1000,
+                     1700000000000LL + (long long)i * 1733);
         lens[i] = (size_t)n;
         total += lens[i];
     }
@@ -190,20 +194,22 @@ int main(void)
     };
     const wsio_deflate *exts[3] = {&d, &dlarge, &dkeep};
     printf("%d chat messages of %zu bytes on average, server -> client, "
-           "level %d\n\n", MESSAGES, avg, dc.level);
+           "level %d\n\n",
+           MESSAGES, avg, dc.level);
     printf("%-42s %10s %7s %12s %12s %12s\n", "setting", "wire B/msg", "ratio",
            "msgs/s", "conn idle B", "conn peak B");
     double plain = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        result r = run(exts[cases[i].ext], &cases[i].p, cases[i].mode,
-                       msgs, lens);
+        result r =
+            run(exts[cases[i].ext], &cases[i].p, cases[i].mode, msgs, lens);
         if (i == 0)
             plain = r.wire_per_msg;
         printf("%-42s %10.1f %7.2f %12.0f %12zu %12zu\n", cases[i].name,
                r.wire_per_msg, r.wire_per_msg / plain, r.msgs_per_s,
                r.idle_bytes, r.peak_bytes);
     }
-    printf("\nconn idle/peak: bytes the server connection's allocator holds "
-           "after the run / at most (wsio_conn, codec, zlib state, buffers).\n");
+    printf(
+        "\nconn idle/peak: bytes the server connection's allocator holds "
+        "after the run / at most (wsio_conn, codec, zlib state, buffers).\n");
     return 0;
 }

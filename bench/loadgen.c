@@ -77,18 +77,18 @@ enum role { ROLE_ECHO, ROLE_RECEIVER, ROLE_SENDER, ROLE_IDLE };
 
 typedef struct opts {
     enum mode mode;
-    int raw;             /* plain TCP, no WebSocket */
+    int raw; /* plain TCP, no WebSocket */
     const char *host;
     uint16_t port;
     const char *path;
-    unsigned conns;      /* C */
-    unsigned inflight;   /* P */
-    size_t size;         /* S */
-    double duration;     /* measured seconds */
-    double warmup;       /* seconds before measuring */
-    int cpu;             /* print CPU use */
-    int server_pid;      /* 0: unknown */
-    unsigned sources;    /* 127.0.0.x source addresses; 0: automatic */
+    unsigned conns;       /* C */
+    unsigned inflight;    /* P */
+    size_t size;          /* S */
+    double duration;      /* measured seconds */
+    double warmup;        /* seconds before measuring */
+    int cpu;              /* print CPU use */
+    int server_pid;       /* 0: unknown */
+    unsigned sources;     /* 127.0.0.x source addresses; 0: automatic */
     unsigned concurrency; /* handshakes in progress at once */
     int tls;              /* wss:// (built with LOADGEN_TLS) */
     int echo_after;       /* connect mode: each connection echoes once */
@@ -122,26 +122,26 @@ typedef struct cpu_sample {
 typedef struct lg {
     opts o;
     int ep;
-    conn *c;             /* o.conns (+1 sender in broadcast) connections */
+    conn *c; /* o.conns (+1 sender in broadcast) connections */
     unsigned n;
-    uint8_t *pattern;    /* size + 256 bytes */
+    uint8_t *pattern; /* size + 256 bytes */
     uint64_t rng;
     /* Phases, as CLOCK_MONOTONIC seconds. */
     double t_begin, t_open, t_measure, t_end;
-    int sending;         /* new messages may still be sent */
+    int sending; /* new messages may still be sent */
     int measuring;
     unsigned connecting; /* in ST_CONNECTING or ST_HANDSHAKE */
     unsigned next_connect;
-    unsigned open;       /* ever reached ST_OPEN */
+    unsigned open; /* ever reached ST_OPEN */
     unsigned done;
     /* Results. */
-    uint64_t msgs;       /* received in the measured window */
+    uint64_t msgs; /* received in the measured window */
     uint64_t bytes;
     uint32_t *hist;
     uint64_t hist_n;
     uint64_t failures;
     uint64_t sent;
-    unsigned *bc_left;   /* broadcast: receivers still to get seq % P */
+    unsigned *bc_left; /* broadcast: receivers still to get seq % P */
     cpu_sample cpu0, cpu1;
     uint64_t echoed; /* echo replies received (connect --echo-after) */
     /* Counters of the server's system calls, one per thread; sc_n is 0
@@ -564,8 +564,7 @@ static void send_message(lg *g, conn *c, uint32_t id, uint32_t seq)
     memcpy(p, &id, 4);
     memcpy(p + 4, &seq, 4);
     memcpy(p + 8, &t, 8);
-    memcpy(p + STAMP_LEN, g->pattern + (seq & 255u) + STAMP_LEN,
-           s - STAMP_LEN);
+    memcpy(p + STAMP_LEN, g->pattern + (seq & 255u) + STAMP_LEN, s - STAMP_LEN);
     mask_last(g, p, s);
     g->sent++;
 }
@@ -651,8 +650,8 @@ static void on_message(lg *g, conn *c, const uint8_t *p, size_t len)
     memcpy(&sent, p + 8, 8);
     uint32_t want_id = c->role == ROLE_ECHO ? c->id : g->c[g->n - 1].id;
     if (id != want_id || seq != c->next_recv) {
-        fail(g, c, "got id %u seq %u, expected id %u seq %u", id, seq,
-             want_id, c->next_recv);
+        fail(g, c, "got id %u seq %u, expected id %u seq %u", id, seq, want_id,
+             c->next_recv);
         return;
     }
     if (memcmp(p + STAMP_LEN, g->pattern + (seq & 255u) + STAMP_LEN,
@@ -763,8 +762,8 @@ static size_t parse_handshake(lg *g, conn *c)
 {
     wsio_http_header headers[32];
     wsio_http_response resp;
-    ssize_t n = wsio_http_response_parse(c->in, c->in_len, &resp, headers, 32,
-                                         NULL);
+    ssize_t n =
+        wsio_http_response_parse(c->in, c->in_len, &resp, headers, 32, NULL);
     if (n == WSIO_EAGAIN)
         return 0;
     if (n < 0) {
@@ -982,9 +981,15 @@ static int all_open(const lg *g)
            g->next_connect >= g->n;
 }
 
-static int all_done(const lg *g) { return g->done >= g->n; }
+static int all_done(const lg *g)
+{
+    return g->done >= g->n;
+}
 
-static int all_echoed(const lg *g) { return g->echoed >= g->open; }
+static int all_echoed(const lg *g)
+{
+    return g->echoed >= g->open;
+}
 
 static int never(const lg *g)
 {
@@ -1088,8 +1093,8 @@ static double parse_num(const char *name, const char *v, double min)
 
 static opts parse_opts(int argc, char **argv)
 {
-    opts o = {MODE_ECHO, 0, "127.0.0.1", 9001, "/", 100, 1, 32, 5, 1, 0, 0,
-              0, 256, 0, 0};
+    opts o = {MODE_ECHO, 0, "127.0.0.1", 9001, "/", 100, 1, 32,
+              5,         1, 0,           0,    0,   256, 0, 0};
     if (argc < 2) {
         usage(stderr);
         exit(2);
@@ -1198,10 +1203,10 @@ static void setup(lg *g)
         conn *c = &g->c[i];
         c->fd = -1;
         c->id = i;
-        c->role = g->o.mode == MODE_ECHO        ? ROLE_ECHO
-                  : g->o.mode == MODE_CONNECT   ? ROLE_IDLE
-                  : i + 1 == g->n               ? ROLE_SENDER
-                                                : ROLE_RECEIVER;
+        c->role = g->o.mode == MODE_ECHO      ? ROLE_ECHO
+                  : g->o.mode == MODE_CONNECT ? ROLE_IDLE
+                  : i + 1 == g->n             ? ROLE_SENDER
+                                              : ROLE_RECEIVER;
     }
 }
 

@@ -104,8 +104,8 @@ static void node_stop(node *n)
 typedef struct run {
     wsio_loop *loop;
     size_t opened;
-    uint64_t received;       /* deliveries to receivers */
-    uint64_t *lat;           /* latency phase: one per delivery, ns */
+    uint64_t received; /* deliveries to receivers */
+    uint64_t *lat;     /* latency phase: one per delivery, ns */
     size_t nlat, caplat;
     int measuring_latency;
 } run;
@@ -157,8 +157,14 @@ static void wait_until(run *r, int (*cond)(const run *, uint64_t), uint64_t arg)
     }
 }
 
-static int all_open(const run *r, uint64_t n) { return r->opened >= n; }
-static int got(const run *r, uint64_t n) { return r->received >= n; }
+static int all_open(const run *r, uint64_t n)
+{
+    return r->opened >= n;
+}
+static int got(const run *r, uint64_t n)
+{
+    return r->received >= n;
+}
 
 static void measure(const char *label, uint16_t pub_port, uint16_t recv_port,
                     size_t nrecv, size_t nmsg, size_t npaced)
@@ -255,7 +261,8 @@ int main(int argc, char **argv)
     nanosleep(&ts, NULL);
     uint16_t pa = wsio_server_port(a.srv), pb = wsio_server_port(b.srv);
     printf("64-byte messages; %zu for throughput, %zu paced at 1/ms for "
-           "latency\n", nmsg, npaced);
+           "latency\n",
+           nmsg, npaced);
     measure("one instance", pa, pa, nrecv, nmsg, npaced);
     measure("across Redis", pa, pb, nrecv, nmsg, npaced);
     node_stop(&a);

@@ -116,7 +116,8 @@ static int hs256(const auth_app *app, const char *data, size_t len,
 {
     unsigned int n = 0;
     return HMAC(EVP_sha256(), app->secret, (int)app->secret_len,
-                (const unsigned char *)data, len, mac, &n) && n == 32;
+                (const unsigned char *)data, len, mac, &n) &&
+           n == 32;
 }
 
 /* The user name is shown to others and logged: code points that are
@@ -145,13 +146,15 @@ static const char *verify(const auth_app *app, const char *token, size_t len,
     if (len > TOKEN_MAX)
         return "token too long";
     const char *dot1 = memchr(token, '.', len);
-    const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
-    if (!dot1 || !dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
+    const char *dot2 =
+        dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+    if (!dot1 || !dot2 ||
+        memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
         return "malformed (not three parts)";
     /* The header first: only HS256 is ever accepted, whatever it says. */
     char head[TOKEN_MAX], body[TOKEN_MAX];
-    long hl = b64url_decode(token, (size_t)(dot1 - token), (unsigned char *)head,
-                            sizeof head);
+    long hl = b64url_decode(token, (size_t)(dot1 - token),
+                            (unsigned char *)head, sizeof head);
     if (hl < 0)
         return "malformed header";
     char alg[16] = "", typ[16] = "";
@@ -190,7 +193,8 @@ static const char *verify(const auth_app *app, const char *token, size_t len,
     if (cm[3].kind != CHAT_JSON_ABSENT &&
         (cm[3].kind != CHAT_JSON_NUMBER || strtod(nbf, NULL) > now))
         return "not valid yet";
-    const chat_json_member *who = cm[1].kind == CHAT_JSON_STRING ? &cm[1] : &cm[0];
+    const chat_json_member *who =
+        cm[1].kind == CHAT_JSON_STRING ? &cm[1] : &cm[0];
     if (who->kind != CHAT_JSON_STRING || who->len == 0 || who->len >= USER_MAX)
         return "no user name";
     if (!printable_name(who->buf, who->len))
@@ -220,7 +224,8 @@ static void make_token(const auth_app *app, const char *user, long ttl)
     }
     static const char head[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     char token[1024];
-    size_t n = b64url_encode((const unsigned char *)head, sizeof head - 1, token);
+    size_t n =
+        b64url_encode((const unsigned char *)head, sizeof head - 1, token);
     token[n++] = '.';
     n += b64url_encode((const unsigned char *)body, w.len, token + n);
     unsigned char mac[32];
@@ -276,9 +281,10 @@ static int on_upgrade(wsio_server *srv, const wsio_request_info *info,
     wsio_slice tok = {"", 0};
     claims c;
     memset(&c, 0, sizeof c);
-    const char *why = find_token(info->request, &tok)
-                          ? verify(app, tok.ptr, tok.len, &c, (double)time(NULL))
-                          : "no token";
+    const char *why =
+        find_token(info->request, &tok)
+            ? verify(app, tok.ptr, tok.len, &c, (double)time(NULL))
+            : "no token";
     claims *keep = why ? NULL : malloc(sizeof *keep);
     if (!why && !keep)
         why = "out of memory";
@@ -305,7 +311,8 @@ static void on_open(wsio_ws *ws, void *user)
     const claims *c = wsio_ws_get_user(ws);
     char hello[128];
     int n = snprintf(hello, sizeof hello, "hello %s", c->user);
-    example_log("auth", "open %s as %s", wsio_ws_remote_addr(ws, NULL), c->user);
+    example_log("auth", "open %s as %s", wsio_ws_remote_addr(ws, NULL),
+                c->user);
     wsio_ws_send(ws, WSIO_OP_TEXT, hello, (size_t)n);
 }
 
@@ -351,20 +358,23 @@ static void load_secret(auth_app *app, const char *file)
         memcpy(app->secret, env, app->secret_len);
     }
     if (app->secret_len < SECRET_MIN) {
-        fprintf(stderr, "auth: set WSIO_AUTH_SECRET or --secret-file to a "
-                        "secret of at least %d bytes\n", SECRET_MIN);
+        fprintf(stderr,
+                "auth: set WSIO_AUTH_SECRET or --secret-file to a "
+                "secret of at least %d bytes\n",
+                SECRET_MIN);
         exit(2);
     }
 }
 
 static void usage(void)
 {
-    printf("usage: auth [options]\n"
-           "       auth --make-token USER [--ttl SECONDS] [--secret-file F]\n%s"
-           "  --secret-file F   the HS256 secret (else $WSIO_AUTH_SECRET)\n"
-           "  --make-token USER print a token for USER and exit\n"
-           "  --ttl SECONDS     lifetime of --make-token's token (default 3600)\n",
-           example_usage_common());
+    printf(
+        "usage: auth [options]\n"
+        "       auth --make-token USER [--ttl SECONDS] [--secret-file F]\n%s"
+        "  --secret-file F   the HS256 secret (else $WSIO_AUTH_SECRET)\n"
+        "  --make-token USER print a token for USER and exit\n"
+        "  --ttl SECONDS     lifetime of --make-token's token (default 3600)\n",
+        example_usage_common());
 }
 
 int main(int argc, char **argv)

@@ -101,8 +101,8 @@ int main(int argc, char **argv)
             ping_ms =
                 example_size("--ping-interval", example_value(argc, argv, &i));
         } else if (strcmp(argv[i], "--max-message") == 0) {
-            max_message = example_size("--max-message",
-                                       example_value(argc, argv, &i));
+            max_message =
+                example_size("--max-message", example_value(argc, argv, &i));
         } else {
             usage();
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;

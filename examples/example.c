@@ -133,7 +133,8 @@ const char *example_usage_common(void)
            "  --handshake-rate N  connections one address may open a second;\n"
            "                    more get 429 (default 32; 0 no limit)\n"
 #ifdef WSIO_EXAMPLE_TLS
-           "  --tls-cert FILE   PEM certificate chain: serve https:// and wss://\n"
+           "  --tls-cert FILE   PEM certificate chain: serve https:// and "
+           "wss://\n"
            "  --tls-key FILE    PEM private key for --tls-cert\n"
            "  --plain-port N    with TLS, also serve plain http/ws on port N\n"
 #endif
@@ -274,8 +275,8 @@ static wsio_tls *load_tls(const char *name, const example_opts *o)
     if (!tls) {
         char why[256];
         wsio_tls_error_text(why, sizeof why);
-        fprintf(stderr, "%s: cannot load %s / %s: %s (%s)\n", name,
-                o->tls_cert, o->tls_key, wsio_strerror(err), why);
+        fprintf(stderr, "%s: cannot load %s / %s: %s (%s)\n", name, o->tls_cert,
+                o->tls_key, wsio_strerror(err), why);
         exit(1);
     }
     return tls;
@@ -305,14 +306,14 @@ wsio_server *example_listen(const char *name, const char *scheme,
         wsio_server *srv = listen_on(name, "listening", tls_scheme, loop,
                                      o->host, o->port, cfg, cb, hooks, user);
         if (o->plain_port > 0)
-            plain_server = listen_on(name, "also listening", scheme, loop,
-                                     o->host, (uint16_t)o->plain_port, &plain,
-                                     cb, hooks, user);
+            plain_server =
+                listen_on(name, "also listening", scheme, loop, o->host,
+                          (uint16_t)o->plain_port, &plain, cb, hooks, user);
         return srv;
     }
 #endif
-    return listen_on(name, "listening", scheme, loop, o->host, o->port, cfg,
-                     cb, hooks, user);
+    return listen_on(name, "listening", scheme, loop, o->host, o->port, cfg, cb,
+                     hooks, user);
 }
 
 wsio_server *example_plain_server(void)
@@ -380,12 +381,12 @@ typedef struct server_thread {
     pthread_t tid;
     const char *name;
     const example_opts *o;
-    wsio_server_config cfg;   /* the first server's port */
+    wsio_server_config cfg; /* the first server's port */
     const wsio_ws_callbacks *cb;
     const wsio_server_hooks *hooks;
     void *user;
     wsio_loop *loop;
-    sem_t ready;              /* loop and server made */
+    sem_t ready; /* loop and server made */
 } server_thread;
 
 /* A thread's whole life: its loop and server are made here, because a
@@ -394,8 +395,8 @@ static void *server_thread_main(void *arg)
 {
     server_thread *t = arg;
     t->loop = example_loop_new(t->name, t->o);
-    wsio_server *srv = server_new(t->name, t->loop, &t->cfg, t->cb, t->hooks,
-                                  t->user);
+    wsio_server *srv =
+        server_new(t->name, t->loop, &t->cfg, t->cb, t->hooks, t->user);
     sem_post(&t->ready);
     serve(t->name, t->loop, srv);
     wsio_loop_free(t->loop);
@@ -422,14 +423,18 @@ static void serve_threads(const char *name, const char *scheme,
     cfg->hub = hub;
     wsio_loop *loops[EXAMPLE_MAX_THREADS];
     loops[0] = example_loop_new(name, o);
-    wsio_server *srv = example_listen(name, scheme, loops[0], o, cfg, cb,
-                                      hooks, user);
+    wsio_server *srv =
+        example_listen(name, scheme, loops[0], o, cfg, cb, hooks, user);
     server_thread threads[EXAMPLE_MAX_THREADS];
     int n = o->threads;
     for (int i = 1; i < n; i++) {
         server_thread *t = &threads[i];
-        *t = (server_thread){.name = name, .o = o, .cfg = *cfg, .cb = cb,
-                             .hooks = hooks, .user = user};
+        *t = (server_thread){.name = name,
+                             .o = o,
+                             .cfg = *cfg,
+                             .cb = cb,
+                             .hooks = hooks,
+                             .user = user};
         t->cfg.port = wsio_server_port(srv);
         sem_init(&t->ready, 0, 0);
         if (pthread_create(&t->tid, NULL, server_thread_main, t) != 0) {
@@ -453,18 +458,17 @@ static void serve_threads(const char *name, const char *scheme,
     example_log(name, "stopped");
 }
 
-void example_serve(const char *name, const char *scheme,
-                   const example_opts *o, wsio_server_config *cfg,
-                   const wsio_ws_callbacks *cb, const wsio_server_hooks *hooks,
-                   void *user)
+void example_serve(const char *name, const char *scheme, const example_opts *o,
+                   wsio_server_config *cfg, const wsio_ws_callbacks *cb,
+                   const wsio_server_hooks *hooks, void *user)
 {
     if (o->threads > 1) {
         serve_threads(name, scheme, o, cfg, cb, hooks, user);
         return;
     }
     wsio_loop *loop = example_loop_new(name, o);
-    wsio_server *srv = example_listen(name, scheme, loop, o, cfg, cb, hooks,
-                                      user);
+    wsio_server *srv =
+        example_listen(name, scheme, loop, o, cfg, cb, hooks, user);
     example_run(name, loop, srv);
     wsio_loop_free(loop);
 }

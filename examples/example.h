@@ -63,8 +63,8 @@ const char *example_usage_common(void);
  */
 int example_parse_threads(int argc, char **argv, int *i, example_opts *o);
 #define EXAMPLE_USAGE_THREADS                                                  \
-    "  --threads N       N threads, each with a loop and a server on the\n"   \
-    "                    same port (SO_REUSEPORT), joined by a wsio_hub so\n" \
+    "  --threads N       N threads, each with a loop and a server on the\n"    \
+    "                    same port (SO_REUSEPORT), joined by a wsio_hub so\n"  \
     "                    broadcasts reach every thread (default 1)\n"
 
 /*
@@ -93,12 +93,15 @@ void example_log(const char *name, const char *fmt, ...)
  */
 typedef struct example_log_limit {
     pthread_mutex_t mu;
-    long second;          /* the second being counted */
-    unsigned written;     /* lines written in it */
+    long second;           /* the second being counted */
+    unsigned written;      /* lines written in it */
     unsigned long dropped; /* lines not written since the last summary */
 } example_log_limit;
 #define EXAMPLE_LOG_PER_SEC 5
-#define EXAMPLE_LOG_LIMIT_INIT {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0}
+#define EXAMPLE_LOG_LIMIT_INIT                                                 \
+    {                                                                          \
+        PTHREAD_MUTEX_INITIALIZER, 0, 0, 0                                     \
+    }
 
 /* example_log_limited - example_log under limit l. */
 void example_log_limited(example_log_limit *l, const char *name,
@@ -152,9 +155,8 @@ void example_run(const char *name, wsio_loop *loop, wsio_server *srv);
  * hooks and user too: the callbacks then run on several threads at once,
  * so what they share must be locked. Not with --tls-cert (exit 2).
  */
-void example_serve(const char *name, const char *scheme,
-                   const example_opts *o, wsio_server_config *cfg,
-                   const wsio_ws_callbacks *cb, const wsio_server_hooks *hooks,
-                   void *user);
+void example_serve(const char *name, const char *scheme, const example_opts *o,
+                   wsio_server_config *cfg, const wsio_ws_callbacks *cb,
+                   const wsio_server_hooks *hooks, void *user);
 
 #endif /* WSIO_EXAMPLE_H */

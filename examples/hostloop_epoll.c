@@ -140,8 +140,8 @@ int main(int argc, char **argv)
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
     wsio_ws_callbacks cb = {.on_message = on_message};
-    wsio_server *srv = example_listen("hostloop_epoll", "ws", loop, &o, &cfg,
-                                      &cb, NULL, NULL);
+    wsio_server *srv =
+        example_listen("hostloop_epoll", "ws", loop, &o, &cfg, &cb, NULL, NULL);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

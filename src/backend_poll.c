@@ -32,12 +32,12 @@ typedef struct poll_state {
     const wsio_mem *mem;
     struct pollfd *fds;
     void **tags;
-    size_t count;       /* slots in use, live or dead */
-    size_t cap;         /* slots allocated in fds and tags */
-    uint32_t *slot_of;  /* fd -> slot + 1, or 0 */
-    size_t map_len;     /* entries in slot_of: every fd < map_len is mapped */
-    int in_batch;       /* inside wait's callback loop */
-    int dirty;          /* dead slots wait for compaction */
+    size_t count;      /* slots in use, live or dead */
+    size_t cap;        /* slots allocated in fds and tags */
+    uint32_t *slot_of; /* fd -> slot + 1, or 0 */
+    size_t map_len;    /* entries in slot_of: every fd < map_len is mapped */
+    int in_batch;      /* inside wait's callback loop */
+    int dirty;         /* dead slots wait for compaction */
 } poll_state;
 
 static short interest_to_poll(unsigned events)

@@ -24,8 +24,8 @@
 #define WSIO__CACHE_MAX_BYTES ((size_t)4 << 20)
 
 typedef struct wsio__block_cache {
-    wsio_mem mem;                            /* hand this to connections */
-    const wsio_mem *base;                    /* where blocks come from */
+    wsio_mem mem;         /* hand this to connections */
+    const wsio_mem *base; /* where blocks come from */
     void *free_list[WSIO__CACHE_CLASSES];
     size_t free_len[WSIO__CACHE_CLASSES];
     size_t cached_bytes;

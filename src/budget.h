@@ -22,10 +22,10 @@
 
 typedef struct wsio__budget wsio__budget;
 struct wsio__budget {
-    wsio_mem mem;              /* hand this to the connections */
-    const wsio_mem *base;      /* a block cache's mem: blocks come from it */
-    size_t used;               /* bytes held by blocks handed out */
-    size_t limit;              /* 0: no limit, over is never called */
+    wsio_mem mem;         /* hand this to the connections */
+    const wsio_mem *base; /* a block cache's mem: blocks come from it */
+    size_t used;          /* bytes held by blocks handed out */
+    size_t limit;         /* 0: no limit, over is never called */
     void (*over)(wsio__budget *b);
 };
 

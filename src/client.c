@@ -27,12 +27,12 @@ typedef struct client {
     wsio__attach attach;
     wsio__ws_common common;
     char key[WSIO_HANDSHAKE_KEY_LEN + 1];
-    char *subprotocols;       /* our offers, to check the answer; or NULL */
-    char host[HOST_MAX];      /* the URL's host: the transport's server_name */
+    char *subprotocols;  /* our offers, to check the answer; or NULL */
+    char host[HOST_MAX]; /* the URL's host: the transport's server_name */
     char ext_offer[WSIO_DEFLATE_HEADER_MAX]; /* permessage-deflate offer,
                                                 or "" */
-    wsio__dialer dial;        /* until the socket is connected */
-    wsio_client *owner;       /* the reconnecting client, or NULL */
+    wsio__dialer dial;                       /* until the socket is connected */
+    wsio_client *owner; /* the reconnecting client, or NULL */
     wsio_ws ws;
 } client;
 
@@ -63,14 +63,15 @@ void wsio_client_config_init(wsio_client_config *cfg, size_t size)
     wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
-/* ---- URL -------------------------------------------------------------------- */
+/* ---- URL --------------------------------------------------------------------
+ */
 
 typedef struct url_parts {
     int tls;
-    char host[HOST_MAX];      /* without brackets */
+    char host[HOST_MAX]; /* without brackets */
     char port[6];
-    int v6;                   /* host was in brackets */
-    const char *path;         /* from the first '/' or '?', or "" */
+    int v6;           /* host was in brackets */
+    const char *path; /* from the first '/' or '?', or "" */
 } url_parts;
 
 static int parse_url(const char *url, url_parts *u)
@@ -124,7 +125,8 @@ static int parse_url(const char *url, url_parts *u)
     return 0;
 }
 
-/* ---- connection class hooks ------------------------------------------------- */
+/* ---- connection class hooks -------------------------------------------------
+ */
 
 static void no_left_open(wsio_ws *ws)
 {
@@ -173,8 +175,8 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
         wsio__ws_finish_handshake_fail(ws, WSIO_EHS_TOOLARGE);
         return;
     }
-    uint8_t *p = wsio__realloc(ws->common->buffer_mem, ws->hs_in,
-                               ws->hs_in_len + n);
+    uint8_t *p =
+        wsio__realloc(ws->common->buffer_mem, ws->hs_in, ws->hs_in_len + n);
     if (!p) {
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
@@ -242,7 +244,8 @@ static void destroy_attached(wsio__attach *a)
     wsio_ws_terminate(&c->ws);
 }
 
-/* ---- connecting ------------------------------------------------------------- */
+/* ---- connecting -------------------------------------------------------------
+ */
 
 static void fill_common(client *c, const wsio_client_config *cfg,
                         const wsio_ws_callbacks *cb, void *user)
@@ -472,8 +475,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
 
 wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
                              const wsio_client_config *cfg,
-                             const wsio_ws_callbacks *cb, void *user,
-                             int *err)
+                             const wsio_ws_callbacks *cb, void *user, int *err)
 {
     return wsio__client_connect(loop, url, cfg, cb, user, NULL, err);
 }

@@ -34,21 +34,22 @@
 #include "client_internal.h"
 
 struct wsio__resolve_job {
-    wsio__post post;            /* the answer's way back */
+    wsio__post post; /* the answer's way back */
     pthread_mutex_t mu;
-    int refs;                   /* the thread's and the dialer's */
-    int cancelled;              /* the dialer is gone: drop the answer */
+    int refs;      /* the thread's and the dialer's */
+    int cancelled; /* the dialer is gone: drop the answer */
     wsio_loop *loop;
     wsio__dialer *d;
     wsio_resolve_fn fn;
     void *user;
     char host[256];
     char port[8];
-    int n;                      /* addresses found, or an error */
+    int n; /* addresses found, or an error */
     wsio_client_addr addrs[WSIO_CLIENT_MAX_ADDRS];
 };
 
-/* ---- resolving ------------------------------------------------------------- */
+/* ---- resolving -------------------------------------------------------------
+ */
 
 static int lookup_error(int rc)
 {
@@ -88,7 +89,7 @@ static int lookup(const char *host, const char *port, int flags,
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc)
         return rc == EAI_NONAME && (flags & AI_NUMERICHOST) ? 0
-                                                             : lookup_error(rc);
+                                                            : lookup_error(rc);
     rc = copy_addrinfo(res, out, cap);
     freeaddrinfo(res);
     return rc;
@@ -161,7 +162,8 @@ static void take_addresses(wsio__dialer *d, const wsio_client_addr *in,
     }
 }
 
-/* ---- connecting ------------------------------------------------------------ */
+/* ---- connecting ------------------------------------------------------------
+ */
 
 static void next_attempt(wsio__dialer *d);
 
@@ -270,7 +272,8 @@ static void resolved(wsio__post *p)
     next_attempt(d);
 }
 
-/* ---- the dialer's life ------------------------------------------------------ */
+/* ---- the dialer's life ------------------------------------------------------
+ */
 
 int wsio__dial_init(wsio__dialer *d, wsio_loop *loop,
                     void (*done)(wsio__dialer *, int, const wsio_client_addr *))

@@ -29,13 +29,13 @@ struct wsio__dialer {
     /* The end: fd connected to addr, or fd < 0 the error of the last
      * address tried. Called once, from a loop turn (never from start). */
     void (*done)(wsio__dialer *d, int fd, const wsio_client_addr *addr);
-    wsio__resolve_job *job;             /* resolution in flight, or NULL */
+    wsio__resolve_job *job; /* resolution in flight, or NULL */
     wsio_client_addr addrs[WSIO_CLIENT_MAX_ADDRS];
     wsio__dial_attempt tries[WSIO_CLIENT_MAX_ADDRS];
-    size_t naddrs, next, live;          /* resolved, next to try, in flight */
+    size_t naddrs, next, live; /* resolved, next to try, in flight */
     int last_err;
-    uint32_t delay_ms;                  /* Connection Attempt Delay */
-    wsio__timer timer;                  /* the next attempt's start */
+    uint32_t delay_ms; /* Connection Attempt Delay */
+    wsio__timer timer; /* the next attempt's start */
     uint8_t reserved, finished;
 };
 

@@ -17,18 +17,18 @@
 struct wsio_client {
     wsio__attach attach;
     wsio__deferred release;
-    wsio__timer timer;          /* the wait before the next try */
+    wsio__timer timer; /* the wait before the next try */
     wsio_loop *loop;
-    char *url;                  /* in copies, or set_url */
-    char *set_url;              /* wsio_client_set_url's copy, or NULL */
-    wsio_client_config cfg;     /* its strings point into copies */
-    char *copies;               /* url, origin, subprotocols, headers */
-    wsio_ws_callbacks cb;       /* the application's */
-    wsio_ws_callbacks wrapped;  /* what each connection is given */
+    char *url;                 /* in copies, or set_url */
+    char *set_url;             /* wsio_client_set_url's copy, or NULL */
+    wsio_client_config cfg;    /* its strings point into copies */
+    char *copies;              /* url, origin, subprotocols, headers */
+    wsio_ws_callbacks cb;      /* the application's */
+    wsio_ws_callbacks wrapped; /* what each connection is given */
     void *user;
-    wsio_ws *ws;                /* the current connection, or NULL */
-    unsigned tries;             /* since a connection last opened */
-    uint8_t stopped;            /* closed, freed or given up */
+    wsio_ws *ws;     /* the current connection, or NULL */
+    unsigned tries;  /* since a connection last opened */
+    uint8_t stopped; /* closed, freed or given up */
     uint8_t freed;
 };
 
@@ -77,8 +77,8 @@ static void schedule(wsio_client *c, int last_error, uint16_t last_code)
 static void connect_now(wsio_client *c)
 {
     int err = 0;
-    c->ws = wsio__client_connect(c->loop, c->url, &c->cfg, &c->wrapped,
-                                 c->user, c, &err);
+    c->ws = wsio__client_connect(c->loop, c->url, &c->cfg, &c->wrapped, c->user,
+                                 c, &err);
     if (!c->ws)
         schedule(c, err, WSIO_CLOSE_ABNORMAL);
 }
@@ -100,8 +100,7 @@ static void wrapped_open(wsio_ws *ws, void *user)
         c->cb.on_open(ws, user);
 }
 
-static void wrapped_close(wsio_ws *ws, const wsio_close_info *info,
-                          void *user)
+static void wrapped_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 {
     wsio_client *c = wsio__client_owner(ws);
     if (!c)
@@ -220,8 +219,8 @@ wsio_client *wsio_client_new(wsio_loop *loop, const char *url,
     c->timer.fire = on_timer;
     c->release.release = release_client;
     c->attach.destroy = destroy_attached;
-    c->ws = wsio__client_connect(loop, c->url, &c->cfg, &c->wrapped, user, c,
-                                 &rc);
+    c->ws =
+        wsio__client_connect(loop, c->url, &c->cfg, &c->wrapped, user, c, &rc);
     if (!c->ws) {
         wsio__timer_unreserve(loop);
         wsio__free(mem, c->copies);

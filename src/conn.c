@@ -84,47 +84,47 @@ struct wsio_conn {
     wsio_conn_config cfg;
 
     /* Receive side. */
-    uint64_t rx_offset;       /* bytes consumed by earlier feeds */
-    uint64_t err_offset;      /* stream offset of the byte that failed it */
-    uint64_t frame_pos;       /* payload bytes of the current frame read */
-    wsio_frame_header fh;     /* the frame being read, while rx_in_frame */
-    size_t msg_len;           /* payload bytes of the message so far */
-    size_t msg_frags;         /* its frames so far, empty ones included */
-    size_t msg_charged;       /* its frames' charges (FRAME_CHARGE) */
-    uint8_t *rbuf;            /* assembly buffer, or NULL */
-    size_t rcap;              /* bytes allocated at rbuf */
-    size_t rlen;              /* message bytes assembled at rbuf */
-    wsio_utf8 rx_utf8;        /* over the text message being received */
-    size_t msg_out;           /* compressed message: bytes decoded so far */
-    wsio_codec codec;         /* message codec, or ops NULL */
-    int err;                  /* sticky failure code, or 0 */
+    uint64_t rx_offset;   /* bytes consumed by earlier feeds */
+    uint64_t err_offset;  /* stream offset of the byte that failed it */
+    uint64_t frame_pos;   /* payload bytes of the current frame read */
+    wsio_frame_header fh; /* the frame being read, while rx_in_frame */
+    size_t msg_len;       /* payload bytes of the message so far */
+    size_t msg_frags;     /* its frames so far, empty ones included */
+    size_t msg_charged;   /* its frames' charges (FRAME_CHARGE) */
+    uint8_t *rbuf;        /* assembly buffer, or NULL */
+    size_t rcap;          /* bytes allocated at rbuf */
+    size_t rlen;          /* message bytes assembled at rbuf */
+    wsio_utf8 rx_utf8;    /* over the text message being received */
+    size_t msg_out;       /* compressed message: bytes decoded so far */
+    wsio_codec codec;     /* message codec, or ops NULL */
+    int err;              /* sticky failure code, or 0 */
     uint8_t hdr[WSIO_FRAME_HEADER_MAX]; /* a header split between inputs */
-    uint8_t hdr_have;         /* bytes of it in hdr */
-    uint8_t rx_in_frame;      /* payload bytes of fh are still to come */
-    uint8_t msg_opcode;       /* TEXT or BINARY in progress, or 0 */
-    uint8_t msg_first;        /* streaming: the next piece is the first */
-    uint8_t msg_compressed;   /* the message in progress had RSV1 */
+    uint8_t hdr_have;                   /* bytes of it in hdr */
+    uint8_t rx_in_frame;    /* payload bytes of fh are still to come */
+    uint8_t msg_opcode;     /* TEXT or BINARY in progress, or 0 */
+    uint8_t msg_first;      /* streaming: the next piece is the first */
+    uint8_t msg_compressed; /* the message in progress had RSV1 */
 
     /* Send side. */
     wsio__outq out;
-    wsio_utf8 tx_utf8;        /* over the fragmented text being sent */
-    uint8_t tx_opcode;        /* fragmented message being sent, or 0 */
-    uint8_t pool_left;        /* unused bytes at the end of pool */
-    uint64_t pong_commit;     /* out.commits when the last automatic pong
-                                 was queued */
-    size_t pong_size;         /* that pong frame's bytes */
-    size_t out_keep;          /* unsent front bytes never rewritten */
+    wsio_utf8 tx_utf8;    /* over the fragmented text being sent */
+    uint8_t tx_opcode;    /* fragmented message being sent, or 0 */
+    uint8_t pool_left;    /* unused bytes at the end of pool */
+    uint64_t pong_commit; /* out.commits when the last automatic pong
+                             was queued */
+    size_t pong_size;     /* that pong frame's bytes */
+    size_t out_keep;      /* unsent front bytes never rewritten */
 
-    uint8_t role;             /* enum wsio_role */
-    uint8_t state;            /* enum wsio_conn_state */
-    uint8_t close_sent;       /* a close frame is queued */
-    uint8_t close_reported;   /* on_close was called */
-    uint8_t in_feed;          /* inside wsio_conn_feed (no re-entry) */
-    uint8_t freed;            /* wsio_conn_free ran inside a callback */
-    uint8_t depth;            /* nesting of feed and abort calls */
-    uint8_t pool[];           /* client masking keys, drawn in bulk:
-                                 MASK_POOL bytes, allocated for a client
-                                 only (a server never masks) */
+    uint8_t role;           /* enum wsio_role */
+    uint8_t state;          /* enum wsio_conn_state */
+    uint8_t close_sent;     /* a close frame is queued */
+    uint8_t close_reported; /* on_close was called */
+    uint8_t in_feed;        /* inside wsio_conn_feed (no re-entry) */
+    uint8_t freed;          /* wsio_conn_free ran inside a callback */
+    uint8_t depth;          /* nesting of feed and abort calls */
+    uint8_t pool[];         /* client masking keys, drawn in bulk:
+                               MASK_POOL bytes, allocated for a client
+                               only (a server never masks) */
 };
 
 size_t wsio__conn_held_bytes(const wsio_conn *c, int with_output)
@@ -305,8 +305,8 @@ static int start_header(wsio_conn *c, wsio_frame_header *h, unsigned opcode,
 
 /* Encode one frame into the output queue, copying (and for a client,
  * masking) the payload. Nothing is queued on failure. */
-static int queue_frame(wsio_conn *c, unsigned opcode, int fin,
-                       const void *data, size_t len)
+static int queue_frame(wsio_conn *c, unsigned opcode, int fin, const void *data,
+                       size_t len)
 {
     wsio_frame_header h;
     int err = start_header(c, &h, opcode, fin, 0);
@@ -338,7 +338,8 @@ static ssize_t encode_compressed(const wsio_codec *codec, wsio_frame_header *h,
                                  const void *data, size_t len, uint8_t *out,
                                  size_t hmax, size_t bound)
 {
-    ssize_t clen = codec->ops->encode(codec->state, data, len, out + hmax, bound);
+    ssize_t clen =
+        codec->ops->encode(codec->state, data, len, out + hmax, bound);
     if (clen < 0)
         return clen;
     h->payload_len = (uint64_t)clen;
@@ -454,8 +455,8 @@ int wsio_conn_send_fragment(wsio_conn *c, enum wsio_opcode opcode,
 #define DIRECT_QUEUED_IOVS 14
 
 int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
-                           const void *data, size_t len,
-                           wsio__write_fn write, void *ctx, size_t *written)
+                           const void *data, size_t len, wsio__write_fn write,
+                           void *ctx, size_t *written)
 {
     *written = 0;
     /* Masking (a client) or compressing would rewrite the payload. */
@@ -578,7 +579,8 @@ int wsio_message_encode_compressed(const wsio_mem *mem, enum wsio_opcode opcode,
     /* Every recipient's queue holds it: give back what the bound
      * over-reserved (a failed shrink keeps the larger block). */
     if (buf->capacity - buf->len > buf->len) {
-        wsio_rcbuf *small = wsio__realloc(buf->mem, buf, sizeof *buf + buf->len);
+        wsio_rcbuf *small =
+            wsio__realloc(buf->mem, buf, sizeof *buf + buf->len);
         if (small) {
             buf = small;
             buf->capacity = buf->len;
@@ -640,10 +642,10 @@ int wsio_conn_close(wsio_conn *c, unsigned code, const char *reason,
 {
     if (!can_send_data(c))
         return 0; /* already closing or closed: nothing to change */
-    if (code == 0 ? reason_len != 0
-                  : !wsio_close_code_is_valid(code) ||
-                        reason_len > CLOSE_REASON_MAX ||
-                        (reason_len > 0 && !reason))
+    if (code == 0
+            ? reason_len != 0
+            : !wsio_close_code_is_valid(code) ||
+                  reason_len > CLOSE_REASON_MAX || (reason_len > 0 && !reason))
         return WSIO_EINVAL;
     if (c->cfg.check_outgoing_utf8 && wsio_utf8_validate(reason, reason_len))
         return WSIO_EUTF8;
@@ -856,8 +858,8 @@ static int check_text(wsio_conn *c, const uint8_t *data, size_t n, int end,
     return 0;
 }
 
-static int deliver_piece(wsio_conn *c, const uint8_t *data, size_t n,
-                         int end, uint64_t offset)
+static int deliver_piece(wsio_conn *c, const uint8_t *data, size_t n, int end,
+                         uint64_t offset)
 {
     if (n == 0 && !end)
         return 0; /* pieces follow bytes, not frames */
@@ -923,8 +925,8 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
         if (err)
             return fail(c, err, offset);
         size_t before = left;
-        ssize_t got = c->codec.ops->decode(c->codec.state, &in, &left, end,
-                                           out, room);
+        ssize_t got =
+            c->codec.ops->decode(c->codec.state, &in, &left, end, out, room);
         uint64_t here = offset + (n - left);
         if (got < 0)
             return fail(c, (int)got, here);
@@ -967,8 +969,8 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
 
 /* n payload bytes of a data frame at p, starting at payload offset at;
  * last when they end the frame. offset is the stream offset of p. */
-static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
-                     int last, uint64_t offset)
+static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
+                     uint64_t offset)
 {
     if (c->msg_compressed)
         return read_compressed(c, p, n, at, last, offset);
@@ -1142,8 +1144,8 @@ static int start_data_frame(wsio_conn *c)
     size_t so_far = cont ? c->msg_len : 0;
     size_t frags = cont ? c->msg_frags : 0;
     size_t charged = cont ? c->msg_charged : 0;
-    int compressed = cont ? c->msg_compressed
-                          : c->codec.ops && (h->rsv & WSIO_RSV1);
+    int compressed =
+        cont ? c->msg_compressed : c->codec.ops && (h->rsv & WSIO_RSV1);
     size_t limit = wire_limit(c, compressed);
     if (h->payload_len > c->cfg.max_frame_size ||
         h->payload_len > limit - so_far)
@@ -1174,8 +1176,8 @@ static int start_data_frame(wsio_conn *c)
 static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
 {
     const wsio_frame_header *h = &c->fh;
-    int err = wsio_frame_header_check(h, (enum wsio_role)c->role,
-                                      c->cfg.allowed_rsv);
+    int err =
+        wsio_frame_header_check(h, (enum wsio_role)c->role, c->cfg.allowed_rsv);
     /* RFC 7692 section 6.1: RSV1 marks a compressed message on its first
      * frame only, never on a continuation or a control frame. */
     if (!err && c->codec.ops && (h->rsv & WSIO_RSV1) &&
@@ -1319,8 +1321,8 @@ ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)
     /* Between messages (or once closed) nothing needs the receive buffer:
      * give it back, so an idle connection holds none. A message or control
      * frame split across inputs keeps it until a later feed ends it. */
-    int split_control = c->rx_in_frame && (c->fh.opcode & 0x8u) &&
-                        c->frame_pos > 0;
+    int split_control =
+        c->rx_in_frame && (c->fh.opcode & 0x8u) && c->frame_pos > 0;
     if (c->state == WSIO_CONN_CLOSED || (c->rlen == 0 && !split_control))
         release_rx(c);
     leave(c);

@@ -109,7 +109,7 @@ size_t wsio__outq_evict(wsio__outq *q, const wsio_mem *mem, uint64_t tag,
 {
     assert(tag != 0);
     size_t gone = 0, removed = 0;
-    size_t pos = 0;     /* unsent bytes before entry i, as queued */
+    size_t pos = 0; /* unsent bytes before entry i, as queued */
     size_t at = q->head;
     uint32_t kept = q->rc_head;
     /* One pass: the entries that stay slide down over the removed ones.

@@ -6,7 +6,8 @@
  * beside it as separate entries, each remembering the buffer offset it was
  * queued at. The bytes leave in exactly the order they were queued:
  *
- *     buf[head, rc[0].at)  rc[0]  buf[rc[0].at, rc[1].at)  rc[1] ... buf[.., len)
+ *     buf[head, rc[0].at)  rc[0]  buf[rc[0].at, rc[1].at)  rc[1] ... buf[..,
+ * len)
  *
  * So the common case (copies only) is one buffer and one iov, with no
  * allocation per message once the buffer has grown. Everything is released

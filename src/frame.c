@@ -136,8 +136,7 @@ size_t wsio_frame_header_size(uint64_t payload_len, int masked)
 
 ssize_t wsio_frame_header_encode(void *out, const wsio_frame_header *h)
 {
-    if (!out || !h || h->opcode > 0xFu || h->rsv > 7u ||
-        h->payload_len >> 63)
+    if (!out || !h || h->opcode > 0xFu || h->rsv > 7u || h->payload_len >> 63)
         return WSIO_EINVAL;
     uint8_t *p = out;
     uint64_t len = h->payload_len;

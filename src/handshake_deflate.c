@@ -62,7 +62,8 @@ static uint8_t window_bits(wsio_slice v)
 static int parse_param(wsio_slice param, pmd_element *e, unsigned *seen)
 {
     const char *eq = memchr(param.ptr, '=', param.len);
-    wsio_slice name = trim(param.ptr, eq ? (size_t)(eq - param.ptr) : param.len);
+    wsio_slice name =
+        trim(param.ptr, eq ? (size_t)(eq - param.ptr) : param.len);
     wsio_slice value = {NULL, 0};
     if (eq) {
         value = trim(eq + 1, param.len - (size_t)(eq + 1 - param.ptr));
@@ -131,8 +132,8 @@ void wsio_deflate_policy_default(wsio_deflate_policy *p)
     p->client_max_window_bits = MAX_BITS;
 }
 
-static const wsio_deflate_policy *policy_or_default(
-    const wsio_deflate_policy *p, wsio_deflate_policy *def)
+static const wsio_deflate_policy *
+policy_or_default(const wsio_deflate_policy *p, wsio_deflate_policy *def)
 {
     if (p)
         return p;
@@ -305,14 +306,15 @@ int wsio_deflate_check_answer(const wsio_http_header *headers, size_t n,
         return WSIO_EHS_EXTENSION;
     /* 7.1.2.2: a value is required in an answer, no larger than our
      * offer's, and zlib cannot compress with 8. */
-    if (a.client_bits_seen &&
-        (!a.client_bits || a.client_bits > cbits || a.client_bits < MIN_TX_BITS))
+    if (a.client_bits_seen && (!a.client_bits || a.client_bits > cbits ||
+                               a.client_bits < MIN_TX_BITS))
         return WSIO_EHS_EXTENSION;
     if (params) {
         params->server_no_context_takeover = a.server_nct;
         params->client_no_context_takeover =
             a.client_nct || pol->client_no_context_takeover;
-        params->server_max_window_bits = a.server_bits ? a.server_bits : MAX_BITS;
+        params->server_max_window_bits =
+            a.server_bits ? a.server_bits : MAX_BITS;
         params->client_max_window_bits = a.client_bits ? a.client_bits : cbits;
     }
     return 1;

@@ -100,8 +100,8 @@ typedef ssize_t (*wsio__write_fn)(void *ctx, const wsio_iov *iov, size_t n);
  * returned: the caller must end the connection.
  */
 int wsio__conn_send_direct(struct wsio_conn *c, enum wsio_opcode opcode,
-                           const void *data, size_t len,
-                           wsio__write_fn write, void *ctx, size_t *written);
+                           const void *data, size_t len, wsio__write_fn write,
+                           void *ctx, size_t *written);
 
 /* calloc through the hooks, with the multiplication checked for overflow. */
 void *wsio__calloc(const wsio_mem *mem, size_t count, size_t size);

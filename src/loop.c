@@ -50,19 +50,19 @@ struct wsio_loop {
     void *be;
     wsio_host_loop host;
     int host_mode;
-    wsio__io **by_fd;            /* host mode: fd -> io */
+    wsio__io **by_fd; /* host mode: fd -> io */
     size_t nby_fd;
 
-    uint64_t now;                /* clock at the start of the turn's work */
-    int now_stale;               /* now was read before the backend's wait */
-    int depth;                   /* inside a turn */
-    uint8_t running_timers;      /* inside run_timers */
+    uint64_t now;           /* clock at the start of the turn's work */
+    int now_stale;          /* now was read before the backend's wait */
+    int depth;              /* inside a turn */
+    uint8_t running_timers; /* inside run_timers */
     atomic_int stop;
 
     wsio__timer **heap;
     size_t ntimers, cap, reserved;
-    size_t user_timers;          /* armed wsio_timers: they keep no loop alive */
-    uint64_t told_due;           /* host mode: last due given to the host */
+    size_t user_timers; /* armed wsio_timers: they keep no loop alive */
+    uint64_t told_due;  /* host mode: last due given to the host */
 
     wsio__turn_task *turn_tasks; /* to run at the end of the turn */
     wsio__deferred *deferred;    /* to release at the end of the turn */
@@ -72,12 +72,12 @@ struct wsio_loop {
     pthread_mutex_t post_mu;
     post_item *post_head, *post_tail;
     wsio__post *ipost_head, *ipost_tail; /* internal items, same lock */
-    int wake_rd, wake_wr;        /* the same fd for an eventfd */
+    int wake_rd, wake_wr;                /* the same fd for an eventfd */
     wsio__io wake_io;
 
-    uint8_t *rbuf;               /* WSIO__READ_BUF bytes, shared */
-    int destroying;              /* inside wsio_loop_free: attach nothing */
-    wsio__block_cache cache;     /* connections' buffers, recycled */
+    uint8_t *rbuf;           /* WSIO__READ_BUF bytes, shared */
+    int destroying;          /* inside wsio_loop_free: attach nothing */
+    wsio__block_cache cache; /* connections' buffers, recycled */
 };
 
 /* The smallest struct_size wsio_loop_new takes: the first sized
@@ -98,7 +98,8 @@ static uint64_t clock_now(const wsio_loop *loop)
     return loop->ops->now_ms ? loop->ops->now_ms(loop->be) : wsio_clock_ms();
 }
 
-/* ---- the host's view of our timer ----------------------------------------- */
+/* ---- the host's view of our timer -----------------------------------------
+ */
 
 /* Host mode, outside a turn: tell the host when it must call
  * wsio_loop_on_timer. Work that is already pending (a flush, a release)
@@ -124,7 +125,8 @@ static void sync_host(wsio_loop *loop)
     tell_host(loop, 0);
 }
 
-/* ---- fds ------------------------------------------------------------------ */
+/* ---- fds ------------------------------------------------------------------
+ */
 
 static int host_table_set(wsio_loop *loop, int fd, wsio__io *io)
 {
@@ -154,7 +156,7 @@ int wsio__io_watch(wsio_loop *loop, wsio__io *io, unsigned events)
     if (loop->host_mode) {
         if (events == 0 && io->events == 0)
             return 0; /* the host does not have it: nothing to remove */
-        unsigned op = events == 0 ? WSIO_WATCH_REMOVE
+        unsigned op = events == 0  ? WSIO_WATCH_REMOVE
                       : io->events ? WSIO_WATCH_MODIFY
                                    : WSIO_WATCH_ADD;
         rc = host_table_set(loop, io->fd, io);
@@ -292,7 +294,8 @@ static void run_timers(wsio_loop *loop)
     loop->running_timers = 0;
 }
 
-/* ---- turns, flushes and deferred releases --------------------------------- */
+/* ---- turns, flushes and deferred releases ---------------------------------
+ */
 
 void wsio__defer(wsio_loop *loop, wsio__deferred *d)
 {
@@ -401,12 +404,13 @@ void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive)
 {
     if (a->passive == !!passive)
         return;
-    a->passive = (uint8_t)!!passive;
+    a->passive = (uint8_t) !!passive;
     if (a->prev || loop->attached == a)
         loop->active_attached += passive ? (size_t)-1 : 1;
 }
 
-/* ---- posts and the wake fd ------------------------------------------------ */
+/* ---- posts and the wake fd ------------------------------------------------
+ */
 
 /* Also called from signal handlers (wsio_loop_stop): errno is kept, so the
  * interrupted code never sees it change. */
@@ -423,7 +427,8 @@ static void wake(wsio_loop *loop)
 static void drain_wake(wsio_loop *loop)
 {
     uint64_t buf[16];
-    while (read(loop->wake_rd, buf, sizeof buf) > 0 && loop->wake_rd != loop->wake_wr)
+    while (read(loop->wake_rd, buf, sizeof buf) > 0 &&
+           loop->wake_rd != loop->wake_wr)
         ;
 }
 
@@ -548,7 +553,8 @@ static void close_wake(wsio_loop *loop)
         close(loop->wake_wr);
 }
 
-/* ---- the application's fds and timers ----------------------------------------- */
+/* ---- the application's fds and timers
+ * ----------------------------------------- */
 
 struct wsio_watch {
     wsio__io io;
@@ -556,7 +562,7 @@ struct wsio_watch {
     wsio_loop *loop;
     wsio_watch_fn fn;
     void *user;
-    int freed;      /* an event already collected this turn is not passed on */
+    int freed; /* an event already collected this turn is not passed on */
 };
 
 static void watch_ready(wsio__io *io, unsigned events)
@@ -689,7 +695,8 @@ void wsio_timer_free(wsio_timer *t)
     wsio__free(t->loop->mem, t);
 }
 
-/* ---- public API ------------------------------------------------------------ */
+/* ---- public API ------------------------------------------------------------
+ */
 
 static void loop_destroy(wsio_loop *loop)
 {

@@ -63,7 +63,8 @@ void wsio_server_config_init(wsio_server_config *cfg, size_t size)
     wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
-/* ---- the registry ---------------------------------------------------------- */
+/* ---- the registry ----------------------------------------------------------
+ */
 
 static wsio_ws **list_head(wsio_server *srv, int which)
 {
@@ -98,7 +99,8 @@ void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws)
     c->list = LIST_NONE;
 }
 
-/* ---- connection class hooks --------------------------------------------------------- */
+/* ---- connection class hooks
+ * --------------------------------------------------------- */
 
 static void left_open(wsio_ws *ws)
 {
@@ -119,8 +121,7 @@ static void transport_closed(wsio_ws *ws)
     wsio__server_leave_topics(srv, ws);
     if (ws->pmd_on)
         srv->deflate_conns--;
-    wsio__addr_limits_release(&srv->addr_limits, ws,
-                              wsio__loop_now(srv->loop));
+    wsio__addr_limits_release(&srv->addr_limits, ws, wsio__loop_now(srv->loop));
     if (wsio__sconn(ws)->list == LIST_OPEN)
         srv->stats.connections--;
     wsio__server_list_remove(srv, ws);
@@ -180,10 +181,11 @@ const wsio__ws_class wsio__server_ws_class = {
     .answers_handshake = 1,
 };
 
-/* ---- accepting ---------------------------------------------------------------------- */
+/* ---- accepting
+ * ---------------------------------------------------------------------- */
 
-static void addr_text(const struct sockaddr_storage *ss, char *out,
-                      size_t cap, uint16_t *port)
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t cap,
+                      uint16_t *port)
 {
     out[0] = '\0';
     *port = 0;
@@ -198,7 +200,8 @@ static void addr_text(const struct sockaddr_storage *ss, char *out,
     }
 }
 
-/* ---- memory budget -------------------------------------------------------------- */
+/* ---- memory budget
+ * -------------------------------------------------------------- */
 
 int wsio__server_over_budget(const wsio_server *srv)
 {
@@ -344,12 +347,13 @@ static void on_listener(wsio__io *io, unsigned events)
 static void on_accept_timer(wsio__timer *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, accept_timer);
-    if (srv->lio.fd >= 0 && wsio__io_watch(srv->loop, &srv->lio,
-                                           WSIO_IO_READ) < 0)
+    if (srv->lio.fd >= 0 &&
+        wsio__io_watch(srv->loop, &srv->lio, WSIO_IO_READ) < 0)
         pause_accepting(srv);
 }
 
-/* ---- heartbeat and shutdown --------------------------------------------------------- */
+/* ---- heartbeat and shutdown
+ * --------------------------------------------------------- */
 
 /* Ping every open connection; the ones that did not answer the previous
  * ping are terminated (from their own timers: no callbacks here). */
@@ -461,7 +465,8 @@ static void destroy_attached(wsio__attach *a)
     wsio_server_free(WSIO__CONTAINER_OF(a, wsio_server, attach));
 }
 
-/* ---- making a server ----------------------------------------------------------------- */
+/* ---- making a server
+ * ----------------------------------------------------------------- */
 
 static int listen_on(wsio_server *srv, const wsio_server_config *cfg)
 {
@@ -487,7 +492,8 @@ static int listen_on(wsio_server *srv, const wsio_server_config *cfg)
         return -errno;
     int one = 1;
     int rc = 0;
-    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         rc = -errno;
     /* Frames are written whole, once per turn: Nagle only adds delay. On
@@ -543,7 +549,8 @@ static void fill_common(wsio_server *srv, const wsio_server_config *cfg,
  * answers to an offer of server_no_context_takeover. */
 static int make_shared_codec(wsio_server *srv)
 {
-    static const char offer[] = "permessage-deflate; server_no_context_takeover";
+    static const char offer[] =
+        "permessage-deflate; server_no_context_takeover";
     const wsio_deflate_ext *ext = srv->common.deflate;
     if (!ext)
         return 0;
@@ -615,8 +622,8 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         rc = wsio__random_bytes(srv->topic_key, sizeof srv->topic_key);
     if (rc)
         goto fail_srv;
-    rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec,
-                                &srv->stats, mem);
+    rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec, &srv->stats,
+                                mem);
     if (rc)
         goto fail_srv;
     srv->keep_request = cfg->keep_request;
@@ -639,7 +646,8 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     if (rc)
         goto fail_srv;
     if (cfg->hub) {
-        rc = wsio__hub_join(cfg->hub, loop, wsio__server_hub_deliver, srv, &srv->hub);
+        rc = wsio__hub_join(cfg->hub, loop, wsio__server_hub_deliver, srv,
+                            &srv->hub);
         if (rc)
             goto fail_srv;
     }
@@ -665,7 +673,9 @@ fail:
     return NULL;
 }
 
-/* ---- getters ---------------------------------------------------------------------------- */
+/* ---- getters
+ * ----------------------------------------------------------------------------
+ */
 
 uint16_t wsio_server_port(const wsio_server *srv)
 {

@@ -15,11 +15,11 @@
 #include "server_conn.h"
 
 struct wsio__addr_entry {
-    wsio__addr_entry *next;    /* hash chain */
+    wsio__addr_entry *next; /* hash chain */
     uint64_t hash;
-    uint64_t refilled;         /* loop clock of the last refill, ms */
-    uint64_t tokens;           /* thousandths of a handshake */
-    size_t conns;              /* counted connections now */
+    uint64_t refilled; /* loop clock of the last refill, ms */
+    uint64_t tokens;   /* thousandths of a handshake */
+    size_t conns;      /* counted connections now */
     uint8_t key[WSIO__ADDR_KEY];
 };
 
@@ -27,7 +27,8 @@ struct wsio__addr_entry {
 #define SWEEP_MS 1000u
 #define MIN_BUCKETS 16u
 
-/* ---- grouping ------------------------------------------------------------------ */
+/* ---- grouping
+ * ------------------------------------------------------------------ */
 
 int wsio__addr_group(const char *addr, unsigned v6_bits,
                      uint8_t key[WSIO__ADDR_KEY])
@@ -50,7 +51,8 @@ int wsio__addr_group(const char *addr, unsigned v6_bits,
     return 1;
 }
 
-/* ---- the table ------------------------------------------------------------------- */
+/* ---- the table
+ * ------------------------------------------------------------------- */
 
 int wsio__addr_limits_init(wsio__addr_limits *lim,
                            const wsio_server_config *cfg,
@@ -99,8 +101,8 @@ static void refill(const wsio__addr_limits *lim, wsio__addr_entry *e,
     if (now > e->refilled) {
         /* rate a second is rate thousandths a millisecond. */
         uint64_t add = (now - e->refilled) * lim->rate;
-        e->tokens = capacity(lim) - e->tokens <= add ? capacity(lim)
-                                                     : e->tokens + add;
+        e->tokens =
+            capacity(lim) - e->tokens <= add ? capacity(lim) : e->tokens + add;
         e->refilled = now;
     }
 }
@@ -231,7 +233,8 @@ void wsio__addr_limits_leave(wsio__addr_limits *lim, wsio__addr_entry *e,
     forget_if_stale(lim, e, now);
 }
 
-/* ---- connections ----------------------------------------------------------------- */
+/* ---- connections
+ * ----------------------------------------------------------------- */
 
 int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
 {
@@ -242,7 +245,8 @@ int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
          wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr)) ||
         !wsio__addr_group(ws->addr, lim->v6_bits, key))
         return 0;
-    int status = wsio__addr_limits_enter(lim, key, now, &wsio__sconn(ws)->addr_entry);
+    int status =
+        wsio__addr_limits_enter(lim, key, now, &wsio__sconn(ws)->addr_entry);
     if (status == 429)
         lim->stats->addr_handshakes_limited++;
     else if (status)

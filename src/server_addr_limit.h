@@ -29,15 +29,15 @@ typedef struct wsio__addr_entry wsio__addr_entry;
 
 typedef struct wsio__addr_limits {
     const wsio_mem *mem;
-    const wsio__security *sec;  /* the trusted proxies */
-    wsio_server_stats *stats;   /* the refusal counters */
-    size_t max_conns;           /* 0: no limit */
-    uint32_t rate;              /* handshakes a second; 0: no limit */
-    uint8_t v6_bits;            /* IPv6 prefix of one client */
-    uint64_t key[2];            /* SipHash key */
+    const wsio__security *sec; /* the trusted proxies */
+    wsio_server_stats *stats;  /* the refusal counters */
+    size_t max_conns;          /* 0: no limit */
+    uint32_t rate;             /* handshakes a second; 0: no limit */
+    uint8_t v6_bits;           /* IPv6 prefix of one client */
+    uint64_t key[2];           /* SipHash key */
     wsio__addr_entry **buckets;
     size_t nbuckets, nentries;
-    uint64_t last_sweep;        /* loop clock, ms */
+    uint64_t last_sweep; /* loop clock, ms */
 } wsio__addr_limits;
 
 /* Set up lim from cfg (off when both limits are 0). Returns 0,
@@ -73,8 +73,7 @@ void wsio__addr_limits_leave(wsio__addr_limits *lim, wsio__addr_entry *entry,
  * Returns 0 (counted or exempt) or the HTTP status to refuse it with
  * (429, 503), also counted in the server's stats.
  */
-int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws,
-                            uint64_t now);
+int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now);
 /* ws's transport closed: give back its count, if it has one. */
 void wsio__addr_limits_release(wsio__addr_limits *lim, wsio_ws *ws,
                                uint64_t now);

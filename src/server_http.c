@@ -7,12 +7,14 @@
 
 #include "server_internal.h"
 
-/* ---- HTTP answers ---------------------------------------------------------------- */
+/* ---- HTTP answers
+ * ---------------------------------------------------------------- */
 
 /* Hand a built response to ws as its handshake output, then end it. */
 static void send_answer(wsio_ws *ws, char *buf, size_t len)
 {
-    wsio__free(wsio__sconn(ws)->srv->mem, ws->hs_out); /* a hook's reentry answered? */
+    wsio__free(wsio__sconn(ws)->srv->mem,
+               ws->hs_out); /* a hook's reentry answered? */
     ws->hs_out = (uint8_t *)buf;
     ws->hs_out_len = (uint32_t)len;
     ws->hs_out_off = 0;
@@ -75,7 +77,8 @@ void wsio__server_reply_status(wsio_ws *ws, int status)
 static void reply_error(wsio_ws *ws, int err)
 {
     ssize_t need = wsio_handshake_build_reject(NULL, 0, err);
-    char *out = need > 0 ? wsio__malloc(wsio__sconn(ws)->srv->mem, (size_t)need) : NULL;
+    char *out =
+        need > 0 ? wsio__malloc(wsio__sconn(ws)->srv->mem, (size_t)need) : NULL;
     if (!out) {
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
@@ -111,8 +114,8 @@ int wsio__server_admit_addr(wsio_server *srv, wsio_ws *ws)
     if (!status)
         return 0;
     const char *text = wsio_http_status_reason(status);
-    reply(ws, status, status == 429 ? &retry : NULL, status == 429,
-          text, strlen(text));
+    reply(ws, status, status == 429 ? &retry : NULL, status == 429, text,
+          strlen(text));
     return 1;
 }
 
@@ -142,7 +145,8 @@ static void serve_http(wsio_server *srv, wsio_ws *ws,
     respond(ws, r.status, r.headers, r.num_headers, r.body, r.body_len, head);
 }
 
-/* ---- the opening handshake ------------------------------------------------------- */
+/* ---- the opening handshake
+ * ------------------------------------------------------- */
 
 static char *copy_string(const wsio_mem *mem, const char *s)
 {
@@ -171,7 +175,8 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
         wsio_handshake_build_accept(first, sizeof first, key, &answer);
     if (need < 0) {
         srv->stats.upgrade_errors++;
-        wsio__server_reply_status(ws, 500); /* the hook's subprotocol had CR/LF */
+        wsio__server_reply_status(ws,
+                                  500); /* the hook's subprotocol had CR/LF */
         return;
     }
     char *out = wsio__malloc(srv->mem, (size_t)need);
@@ -227,11 +232,12 @@ static const char *negotiate_deflate(wsio_server *srv, wsio_ws *ws,
                                      char buf[WSIO_DEFLATE_HEADER_MAX])
 {
     const wsio_deflate_ext *ext = srv->common.deflate;
-    if (!ext || (ext->max_connections && srv->deflate_conns >= ext->max_connections))
+    if (!ext ||
+        (ext->max_connections && srv->deflate_conns >= ext->max_connections))
         return NULL;
-    ssize_t n = wsio_deflate_negotiate(req->headers, req->num_headers,
-                                       &ext->policy, &ws->pmd, buf,
-                                       WSIO_DEFLATE_HEADER_MAX);
+    ssize_t n =
+        wsio_deflate_negotiate(req->headers, req->num_headers, &ext->policy,
+                               &ws->pmd, buf, WSIO_DEFLATE_HEADER_MAX);
     return n > 0 ? buf : NULL;
 }
 
@@ -306,8 +312,8 @@ void wsio__server_handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
     uint8_t *data = buf;
     size_t len = n;
     if (ws->hs_in) {
-        uint8_t *p = wsio__realloc(ws->common->buffer_mem, ws->hs_in,
-                                   ws->hs_in_len + n);
+        uint8_t *p =
+            wsio__realloc(ws->common->buffer_mem, ws->hs_in, ws->hs_in_len + n);
         if (!p) {
             reply_error(ws, WSIO_ENOMEM);
             return;
@@ -345,4 +351,3 @@ void wsio__server_handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
     ws->hs_in = NULL;
     ws->hs_in_len = 0;
 }
-

@@ -28,13 +28,15 @@
 /* Hops of a forwarding chain looked at, nearest first. */
 #define MAX_HOPS 32
 
-/* ---- addresses --------------------------------------------------------------- */
+/* ---- addresses
+ * --------------------------------------------------------------- */
 
 /* Text to binary; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4, so a
  * dual-stack listener's peers match IPv4 entries. */
 int wsio__addr_parse(const char *text, uint8_t *family, uint8_t bin[16])
 {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+                                       0, 0, 0, 0, 0xff, 0xff};
     if (inet_pton(AF_INET, text, bin) == 1) {
         *family = 4;
         return 1;
@@ -108,7 +110,8 @@ int wsio__cidr_match(const wsio__cidr *list, size_t n, const char *addr)
     return 0;
 }
 
-/* ---- set-up ------------------------------------------------------------------ */
+/* ---- set-up
+ * ------------------------------------------------------------------ */
 
 int wsio__security_init(wsio__security *sec, const wsio_server_config *cfg,
                         const wsio_mem *mem)
@@ -138,8 +141,8 @@ int wsio__security_init(wsio__security *sec, const wsio_server_config *cfg,
         sec->norigins = cfg->num_allowed_origins;
     }
     if (cfg->num_trusted_proxies && cfg->trusted_proxies) {
-        sec->trusted = wsio__calloc(mem, cfg->num_trusted_proxies,
-                                    sizeof *sec->trusted);
+        sec->trusted =
+            wsio__calloc(mem, cfg->num_trusted_proxies, sizeof *sec->trusted);
         if (!sec->trusted) {
             wsio__security_free(sec, mem);
             return WSIO_ENOMEM;
@@ -165,7 +168,8 @@ void wsio__security_free(wsio__security *sec, const wsio_mem *mem)
     sec->norigins = sec->ntrusted = 0;
 }
 
-/* ---- Origin ------------------------------------------------------------------ */
+/* ---- Origin
+ * ------------------------------------------------------------------ */
 
 int wsio__security_origin_ok(const wsio__security *sec,
                              const wsio_http_request *req)
@@ -184,7 +188,8 @@ int wsio__security_origin_ok(const wsio__security *sec,
     return 0;
 }
 
-/* ---- the PROXY header ------------------------------------------------------------ */
+/* ---- the PROXY header
+ * ------------------------------------------------------------ */
 
 /* Take exactly n bytes that a peek has shown are there. */
 static int drain(int fd, size_t n)
@@ -217,8 +222,8 @@ int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
     if (n == 0)
         return WSIO_ECLOSED;
     wsio_proxy_info pi;
-    ssize_t r = wsio_proxy_parse(buf, have + (size_t)n, sec->proxy_protocol,
-                                 &pi);
+    ssize_t r =
+        wsio_proxy_parse(buf, have + (size_t)n, sec->proxy_protocol, &pi);
     if (r < 0 && r != WSIO_EAGAIN)
         return (int)r;
     /* Everything peeked is header when it is incomplete. */
@@ -245,7 +250,8 @@ int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
     return 1;
 }
 
-/* ---- Forwarded and X-Forwarded-For ----------------------------------------------- */
+/* ---- Forwarded and X-Forwarded-For
+ * ----------------------------------------------- */
 
 /* The value of the "for" parameter of one Forwarded element, unquoted. */
 static int forwarded_for(wsio_slice elem, wsio_slice *out)
@@ -297,7 +303,8 @@ static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
         }
     } else {
         const char *first = memchr(p, ':', (size_t)(end - p));
-        int one_colon = first && !memchr(first + 1, ':', (size_t)(end - first - 1));
+        int one_colon =
+            first && !memchr(first + 1, ':', (size_t)(end - first - 1));
         colon = one_colon ? first : NULL; /* several: a bare IPv6 */
         hend = colon ? colon : end;
     }
@@ -361,7 +368,8 @@ int wsio__forwarded_client(const wsio__cidr *trusted, size_t ntrusted,
 void wsio__security_forwarded(const wsio__security *sec, wsio_ws *ws,
                               const wsio_http_request *req)
 {
-    if (!sec->ntrusted || !wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr))
+    if (!sec->ntrusted ||
+        !wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr))
         return;
     char addr[WSIO__ADDR_TEXT];
     uint16_t port;

@@ -12,18 +12,18 @@
 
 /* One trusted proxy: an address and how many leading bits must match. */
 typedef struct wsio__cidr {
-    uint8_t family;             /* 4 or 6 */
-    uint8_t bits;               /* prefix length: 32/128 for one address */
-    uint8_t addr[16];           /* network order; 4 bytes used for IPv4 */
+    uint8_t family;   /* 4 or 6 */
+    uint8_t bits;     /* prefix length: 32/128 for one address */
+    uint8_t addr[16]; /* network order; 4 bytes used for IPv4 */
 } wsio__cidr;
 
 /* Copies of the config's lists, in one allocation each. */
 typedef struct wsio__security {
-    char **origins;             /* allowed Origin values, or NULL (off) */
+    char **origins; /* allowed Origin values, or NULL (off) */
     size_t norigins;
     int require_origin;
-    unsigned proxy_protocol;    /* enum wsio_proxy_protocol mask */
-    wsio__cidr *trusted;        /* trusted proxies, or NULL (off) */
+    unsigned proxy_protocol; /* enum wsio_proxy_protocol mask */
+    wsio__cidr *trusted;     /* trusted proxies, or NULL (off) */
     size_t ntrusted;
     enum wsio_forwarded_header forwarded; /* the one header believed */
 } wsio__security;

@@ -25,18 +25,18 @@
  * release's wsio_broker ended with on_detach. */
 #define BROKER_MIN WSIO__SIZE_THROUGH(wsio_broker, on_detach)
 
-/* ---- topics ------------------------------------------------------------------ */
+/* ---- topics
+ * ------------------------------------------------------------------ */
 
 /* Keyed with the server's own random key: peers choose topic names, and
  * must not be able to aim many at one bucket. */
-static uint32_t topic_hash(const wsio_server *srv, const char *name,
-                           size_t len)
+static uint32_t topic_hash(const wsio_server *srv, const char *name, size_t len)
 {
     return (uint32_t)wsio__siphash(srv->topic_key, name, len);
 }
 
-static topic **topic_slot(const wsio_server *srv, const char *name,
-                          size_t len, uint32_t hash)
+static topic **topic_slot(const wsio_server *srv, const char *name, size_t len,
+                          uint32_t hash)
 {
     if (!srv->nbuckets)
         return NULL;
@@ -206,7 +206,8 @@ int wsio_ws_unsubscribe_n(wsio_ws *ws, const char *name, size_t len)
     return 0;
 }
 
-/* ---- sending to many ---------------------------------------------------------- */
+/* ---- sending to many
+ * ---------------------------------------------------------- */
 
 static int check_message(const wsio_server *srv, enum wsio_opcode opcode,
                          const void *data, size_t len)
@@ -233,9 +234,9 @@ static int frames_make(wsio_server *srv, shared_frames *f,
 {
     f->compressed = NULL;
     if (srv->shared_codec.ops && srv->deflate_conns > 0) {
-        int rc = wsio_message_encode_compressed(&srv->budget.mem, opcode, data, len,
-                                                &srv->shared_codec,
-                                                &f->compressed);
+        int rc =
+            wsio_message_encode_compressed(&srv->budget.mem, opcode, data, len,
+                                           &srv->shared_codec, &f->compressed);
         if (rc < 0)
             return rc;
     }
@@ -353,8 +354,8 @@ static topic *find_topic(wsio_server *srv, const char *name, size_t len)
 
 /* Queue encoded frames on the subscribers of t or, with t NULL, on every
  * open connection but except. */
-static int send_frames(wsio_server *srv, topic *t,
-                       const shared_frames *f, const wsio_ws *except)
+static int send_frames(wsio_server *srv, topic *t, const shared_frames *f,
+                       const wsio_ws *except)
 {
     int count = 0;
     if (t) {
@@ -459,8 +460,7 @@ int wsio_server_publish(wsio_server *srv, const char *name,
 }
 
 int wsio_server_publish_n(wsio_server *srv, const char *name, size_t tlen,
-                          enum wsio_opcode opcode, const void *data,
-                          size_t len)
+                          enum wsio_opcode opcode, const void *data, size_t len)
 {
     if (!topic_bytes_ok(name, tlen))
         return WSIO_EINVAL;
@@ -488,7 +488,8 @@ int wsio_server_deliver(wsio_server *srv, uint64_t origin, const char *name,
     return send_out(srv, name, tlen, opcode, data, len, NULL, 0);
 }
 
-/* ---- slow consumers, per topic -------------------------------------------------- */
+/* ---- slow consumers, per topic
+ * -------------------------------------------------- */
 
 int wsio_server_set_topic_policy(wsio_server *srv, const char *name,
                                  enum wsio_slow_policy policy)
@@ -538,7 +539,8 @@ int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
     return 0;
 }
 
-/* ---- brokers ------------------------------------------------------------------- */
+/* ---- brokers
+ * ------------------------------------------------------------------- */
 
 /* Forget the broker, telling it so: it may hold srv no longer. */
 void wsio__server_detach_broker(wsio_server *srv)
@@ -563,8 +565,7 @@ int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
     for (size_t i = 0; i < srv->nbuckets; i++)
         for (topic *t = srv->buckets[i]; t; t = t->next)
             if (t->subs)
-                srv->broker.on_first_subscriber(srv, t->name,
-                                                srv->broker.user);
+                srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
     return 0;
 }
 

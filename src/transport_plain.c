@@ -81,7 +81,8 @@ static ssize_t plain_writev(wsio_transport *t, const wsio_iov *iov, size_t n)
     }
     struct msghdr msg = {0};
     msg.msg_iov = vec;
-    msg.msg_iovlen = count; /* int on some systems: count <= WRITEV_BATCH fits */
+    msg.msg_iovlen =
+        count; /* int on some systems: count <= WRITEV_BATCH fits */
     for (;;) {
         ssize_t sent = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
         if (sent >= 0)

@@ -39,10 +39,19 @@
 /* Which kinds a's high nibble allows (index: a >> 4). */
 static const uint8_t a_high[16] = {
     /* 0..7 ASCII */
-    TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
-    TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
+    TOO_LONG,
+    TOO_LONG,
+    TOO_LONG,
+    TOO_LONG,
+    TOO_LONG,
+    TOO_LONG,
+    TOO_LONG,
+    TOO_LONG,
     /* 8..B continuation */
-    TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS,
+    TWO_CONTS,
+    TWO_CONTS,
+    TWO_CONTS,
+    TWO_CONTS,
     /* C, D: 2-byte leads (and C0, C1) */
     TOO_SHORT | OVERLONG_2,
     TOO_SHORT,
@@ -59,31 +68,46 @@ static const uint8_t a_low[16] = {
     ANY_LOW | OVERLONG_2 | OVERLONG_3 | F_THEN_8,
     /* 1: C1 */
     ANY_LOW | OVERLONG_2,
-    ANY_LOW, ANY_LOW,
+    ANY_LOW,
+    ANY_LOW,
     /* 4: F4 */
     ANY_LOW | TOO_LARGE,
     /* 5..F: F5..FF (and ED, below) */
-    ANY_LOW | TOO_LARGE | F_THEN_8, ANY_LOW | TOO_LARGE | F_THEN_8,
-    ANY_LOW | TOO_LARGE | F_THEN_8, ANY_LOW | TOO_LARGE | F_THEN_8,
-    ANY_LOW | TOO_LARGE | F_THEN_8, ANY_LOW | TOO_LARGE | F_THEN_8,
-    ANY_LOW | TOO_LARGE | F_THEN_8, ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
     ANY_LOW | TOO_LARGE | F_THEN_8 | SURROGATE,
-    ANY_LOW | TOO_LARGE | F_THEN_8, ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
+    ANY_LOW | TOO_LARGE | F_THEN_8,
 };
 
 /* Which kinds b's high nibble allows (index: b >> 4). */
 #define ANY_CONT (TOO_LONG | TWO_CONTS | OVERLONG_2)
 static const uint8_t b_high[16] = {
     /* 0..7 ASCII */
-    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
-    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
     /* 8, 9, A, B continuations */
     ANY_CONT | OVERLONG_3 | F_THEN_8,
     ANY_CONT | OVERLONG_3 | TOO_LARGE,
     ANY_CONT | SURROGATE | TOO_LARGE,
     ANY_CONT | SURROGATE | TOO_LARGE,
     /* C..F leads */
-    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
+    TOO_SHORT,
 };
 
 /* Where a text that reached p + at without error (p[0] starting a
@@ -105,7 +129,8 @@ size_t wsio__utf8_valid_prefix_sse2(const uint8_t *p, size_t len)
     size_t i = 0;
     for (; i + 32 <= len; i += 32) {
         __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 16));
+        __m128i b =
+            _mm_loadu_si128((const __m128i *)(const void *)(p + i + 16));
         if (_mm_movemask_epi8(_mm_or_si128(a, b)))
             break;
     }
@@ -124,8 +149,8 @@ typedef struct utf8_vec {
 } utf8_vec;
 
 /* The errors of block `in` (nonzero bytes where it breaks a rule). */
-__attribute__((target("avx2"))) static inline __m256i
-block_errors(__m256i in, __m256i prev)
+__attribute__((target("avx2"))) static inline __m256i block_errors(__m256i in,
+                                                                   __m256i prev)
 {
     const __m256i nib = _mm256_set1_epi8(0x0F);
     /* prevN: the byte N positions back, for every byte of in. */
@@ -163,15 +188,15 @@ __attribute__((target("avx2"))) static inline __m256i
 block_incomplete(__m256i in)
 {
     const __m256i max = _mm256_setr_epi8(
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        (char)(0xF0 - 1), (char)(0xE0 - 1), (char)(0xC0 - 1));
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, (char)(0xF0 - 1),
+        (char)(0xE0 - 1), (char)(0xC0 - 1));
     return _mm256_subs_epu8(in, max);
 }
 
 /* Check the next block; nonzero when it is free of errors. */
-__attribute__((target("avx2"))) static inline int
-block_ok(utf8_vec *st, __m256i in)
+__attribute__((target("avx2"))) static inline int block_ok(utf8_vec *st,
+                                                           __m256i in)
 {
     __m256i err;
     if (!_mm256_movemask_epi8(in)) {
@@ -186,8 +211,8 @@ block_ok(utf8_vec *st, __m256i in)
     return _mm256_testz_si256(err, err);
 }
 
-__attribute__((target("avx2")))
-size_t wsio__utf8_valid_prefix_avx2(const uint8_t *p, size_t len)
+__attribute__((target("avx2"))) size_t
+wsio__utf8_valid_prefix_avx2(const uint8_t *p, size_t len)
 {
     utf8_vec st = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     size_t i = 0;
@@ -202,7 +227,8 @@ size_t wsio__utf8_valid_prefix_avx2(const uint8_t *p, size_t len)
             break;
     }
     if (i > 0)
-        st.prev = _mm256_loadu_si256((const __m256i *)(const void *)(p + i - 32));
+        st.prev =
+            _mm256_loadu_si256((const __m256i *)(const void *)(p + i - 32));
     for (; i + 64 <= len; i += 64) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
         __m256i b =
@@ -218,8 +244,8 @@ size_t wsio__utf8_valid_prefix_avx2(const uint8_t *p, size_t len)
         }
         /* Both halves checked at once; prev carries the context across
          * blocks, so incomplete is only needed before ASCII. */
-        __m256i err = _mm256_or_si256(block_errors(a, st.prev),
-                                      block_errors(b, a));
+        __m256i err =
+            _mm256_or_si256(block_errors(a, st.prev), block_errors(b, a));
         if (!_mm256_testz_si256(err, err))
             return char_start(p, i);
         st.incomplete = block_incomplete(b);
@@ -239,7 +265,8 @@ size_t wsio__utf8_valid_prefix_avx2(const uint8_t *p, size_t len)
             return char_start(p, i);
         return len;
     }
-    return _mm256_testz_si256(st.incomplete, st.incomplete) ? len
-                                                            : char_start(p, len);
+    return _mm256_testz_si256(st.incomplete, st.incomplete)
+               ? len
+               : char_start(p, len);
 }
 #endif

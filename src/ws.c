@@ -156,7 +156,8 @@ void wsio__ws_fail_soon(wsio_ws *ws, int err)
     wsio__timer_start(ws->loop, &ws->timer, 0);
 }
 
-/* ---- the conn's callbacks ------------------------------------------------- */
+/* ---- the conn's callbacks -------------------------------------------------
+ */
 
 static int conn_on_message(wsio_conn *c, const wsio_message *m, void *user)
 {
@@ -199,8 +200,7 @@ static int conn_on_pong(wsio_conn *c, const wsio_control *pong, void *user)
     return ws->paused ? WSIO_PAUSE : 0;
 }
 
-static void conn_on_close(wsio_conn *c, const wsio_close_info *info,
-                          void *user)
+static void conn_on_close(wsio_conn *c, const wsio_close_info *info, void *user)
 {
     (void)c;
     wsio_ws *ws = user;
@@ -220,7 +220,8 @@ static void conn_on_close(wsio_conn *c, const wsio_close_info *info,
 static void update_watch(wsio_ws *ws, int pending);
 static void terminate(wsio_ws *ws, int err);
 
-/* ---- reading --------------------------------------------------------------- */
+/* ---- reading ---------------------------------------------------------------
+ */
 
 /*
  * What the transport needs after a WSIO_EAGAIN. A TLS read may need the
@@ -415,8 +416,8 @@ static void transport_handshake(wsio_ws *ws)
 {
     int rc = ws->tr.ops->handshake(&ws->tr);
     if (rc == WSIO_EAGAIN) {
-        unsigned want = ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr)
-                                          : WSIO_IO_READ;
+        unsigned want =
+            ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr) : WSIO_IO_READ;
         rc = wsio__io_watch(ws->loop, &ws->io, want ? want : WSIO_IO_READ);
     } else if (rc == 0) {
         ws->tr_handshake = 0;
@@ -462,7 +463,8 @@ static void on_ready(wsio__io *io, unsigned events)
         read_some(ws);
 }
 
-/* ---- writing --------------------------------------------------------------- */
+/* ---- writing ---------------------------------------------------------------
+ */
 
 static size_t hs_out_left(const wsio_ws *ws)
 {
@@ -471,7 +473,8 @@ static size_t hs_out_left(const wsio_ws *ws)
 
 size_t wsio_ws_buffered_amount(const wsio_ws *ws)
 {
-    return hs_out_left(ws) + (ws->conn ? wsio_conn_buffered_amount(ws->conn) : 0);
+    return hs_out_left(ws) +
+           (ws->conn ? wsio_conn_buffered_amount(ws->conn) : 0);
 }
 
 int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len)
@@ -605,7 +608,8 @@ static void flush_task(wsio__turn_task *t)
         flush(ws);
 }
 
-/* ---- timers ---------------------------------------------------------------- */
+/* ---- timers ----------------------------------------------------------------
+ */
 
 static void on_timer(wsio__timer *t)
 {
@@ -647,7 +651,8 @@ static void on_timer(wsio__timer *t)
     }
 }
 
-/* ---- life ------------------------------------------------------------------ */
+/* ---- life ------------------------------------------------------------------
+ */
 
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events)
@@ -703,8 +708,8 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */
         const wsio_deflate_ext *ext = ws->common->deflate;
         wsio_codec codec;
-        int rc = ext->codec_new(ext, &ws->pmd, role, 0,
-                                ws->common->buffer_mem, &codec);
+        int rc = ext->codec_new(ext, &ws->pmd, role, 0, ws->common->buffer_mem,
+                                &codec);
         if (rc) {
             wsio_conn_free(ws->conn);
             ws->conn = NULL;
@@ -733,7 +738,8 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     return 0;
 }
 
-/* ---- public API ------------------------------------------------------------ */
+/* ---- public API ------------------------------------------------------------
+ */
 
 /* QUEUE's hard cap on the output queue. */
 static size_t queue_cap(const wsio__ws_common *c)
@@ -746,8 +752,7 @@ static size_t queue_cap(const wsio__ws_common *c)
 /* Whether a send may be queued under policy. Over the mark, QUEUE queues
  * up to its cap, CLOSE closes ws (*closed is set when this call did) and
  * DROP counts the drop. */
-static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy,
-                 int *closed)
+static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy, int *closed)
 {
     if (ws->state != WSIO__WS_OPEN ||
         wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
@@ -764,8 +769,8 @@ static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy,
         return WSIO_EQUEUEFULL;
     }
     if (policy == WSIO_BACKPRESSURE_CLOSE) {
-        if (wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader",
-                          11) == 0) {
+        if (wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader", 11) ==
+            0) {
             *closed = 1;
             if (ws->common->counters)
                 ws->common->counters->slow_disconnects++;

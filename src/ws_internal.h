@@ -52,19 +52,19 @@ typedef struct wsio__ws_class {
 typedef struct wsio__ws_counters {
     uint64_t messages_in, messages_out;
     uint64_t bytes_in, bytes_out;
-    uint64_t messages_dropped;  /* by the backpressure policy */
-    uint64_t slow_disconnects;  /* closed with 1008 for reading slowly */
+    uint64_t messages_dropped; /* by the backpressure policy */
+    uint64_t slow_disconnects; /* closed with 1008 for reading slowly */
 } wsio__ws_counters;
 
 /* Settings shared by every connection of one server, or one client. */
 typedef struct wsio__ws_common {
     const wsio__ws_class *cls;
     wsio_ws_callbacks cb;
-    void *user;                 /* the server's or client's user pointer */
+    void *user; /* the server's or client's user pointer */
     wsio_conn_config conn;
     wsio_http_limits http;
     uint32_t close_timeout_ms;
-    uint32_t idle_timeout_ms;   /* 0: off */
+    uint32_t idle_timeout_ms; /* 0: off */
     uint32_t handshake_timeout_ms;
     size_t max_output;
     size_t low_water;
@@ -72,11 +72,10 @@ typedef struct wsio__ws_common {
     size_t max_queued; /* QUEUE's hard cap; 0: 4 x max_output */
     const wsio_transport_ops *transport;
     void *transport_ctx;
-    wsio__ws_counters *counters; /* the role's, or NULL: not counted */
+    wsio__ws_counters *counters;     /* the role's, or NULL: not counted */
     const wsio_deflate_ext *deflate; /* permessage-deflate, or NULL */
-    const wsio_mem *buffer_mem; /* for each connection's wsio_conn */
+    const wsio_mem *buffer_mem;      /* for each connection's wsio_conn */
 } wsio__ws_common;
-
 
 /*
  * One connection, embedded in its role's wrapper (server_conn.h, the
@@ -85,46 +84,46 @@ typedef struct wsio__ws_common {
 struct wsio_ws {
     wsio__io io;
     wsio_transport tr;
-    wsio_conn *conn;            /* from OPEN on; freed with the ws */
+    wsio_conn *conn; /* from OPEN on; freed with the ws */
     wsio_loop *loop;
     const wsio__ws_common *common;
     void *user;                 /* wsio_ws_get_user */
     wsio__turn_task flush_task; /* flush at the end of the turn */
     wsio__timer timer;          /* handshake, idle, close or linger */
     wsio__deferred defer;
-    uint64_t last_rx;           /* loop clock of the last read (idle) */
-    uint64_t ping_sent_us;      /* heartbeat ping in flight: its stamp, or 0 */
-    uint64_t rtt_us;            /* last heartbeat round trip, or 0 */
-    uint8_t *rx_keep;           /* bytes read and not yet fed, or NULL */
-    uint32_t rx_keep_off;       /* ... fed up to here */
-    uint32_t rx_keep_len;       /* ... and held up to here */
-    wsio__rx_scan rx_scan;      /* paused: looking ahead for a pong */
-    uint64_t written;           /* conn bytes the transport took */
-    uint64_t written_at_ping;   /* ... when the heartbeat last pinged */
-    size_t queued_at_ping;      /* conn bytes queued then */
-    uint8_t *hs_in;             /* handshake bytes received, or NULL */
-    uint8_t *hs_out;            /* handshake bytes to send, or NULL */
+    uint64_t last_rx;         /* loop clock of the last read (idle) */
+    uint64_t ping_sent_us;    /* heartbeat ping in flight: its stamp, or 0 */
+    uint64_t rtt_us;          /* last heartbeat round trip, or 0 */
+    uint8_t *rx_keep;         /* bytes read and not yet fed, or NULL */
+    uint32_t rx_keep_off;     /* ... fed up to here */
+    uint32_t rx_keep_len;     /* ... and held up to here */
+    wsio__rx_scan rx_scan;    /* paused: looking ahead for a pong */
+    uint64_t written;         /* conn bytes the transport took */
+    uint64_t written_at_ping; /* ... when the heartbeat last pinged */
+    size_t queued_at_ping;    /* conn bytes queued then */
+    uint8_t *hs_in;           /* handshake bytes received, or NULL */
+    uint8_t *hs_out;          /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
-    char *subprotocol;          /* negotiated, or NULL */
-    wsio_deflate_params pmd;    /* permessage-deflate, when pmd_on */
-    int fail_err;               /* terminate with this at the next timer */
+    char *subprotocol;       /* negotiated, or NULL */
+    wsio_deflate_params pmd; /* permessage-deflate, when pmd_on */
+    int fail_err;            /* terminate with this at the next timer */
     uint16_t port;
-    uint16_t http_status;       /* client: the server's status */
-    uint8_t state;              /* enum wsio__ws_state */
-    uint8_t over_mark;          /* went over max_output: on_drain due */
-    uint8_t pinged, pong_seen;  /* heartbeat */
-    uint8_t lingering;          /* our sending side is shut down */
-    uint8_t terminating;        /* inside wsio_ws_terminate */
-    uint8_t connecting;         /* class's connected hook gets readiness:
-                                   client TCP connect, server PROXY header */
-    uint8_t peer_eof;           /* closed: the peer's EOF came first */
-    uint8_t tr_handshake;       /* the transport's handshake (TLS) runs */
-    uint8_t read_needs_write;   /* a read waits for WRITE readiness (TLS) */
-    uint8_t write_needs_read;   /* a write waits for READ readiness (TLS) */
-    uint8_t pmd_on;             /* permessage-deflate was agreed */
-    uint8_t paused;             /* wsio_ws_pause */
-    uint8_t rx_scan_ready;      /* rx_scan starts at rx_keep_off */
-    char addr[46];              /* peer address as text */
+    uint16_t http_status;      /* client: the server's status */
+    uint8_t state;             /* enum wsio__ws_state */
+    uint8_t over_mark;         /* went over max_output: on_drain due */
+    uint8_t pinged, pong_seen; /* heartbeat */
+    uint8_t lingering;         /* our sending side is shut down */
+    uint8_t terminating;       /* inside wsio_ws_terminate */
+    uint8_t connecting;        /* class's connected hook gets readiness:
+                                  client TCP connect, server PROXY header */
+    uint8_t peer_eof;          /* closed: the peer's EOF came first */
+    uint8_t tr_handshake;      /* the transport's handshake (TLS) runs */
+    uint8_t read_needs_write;  /* a read waits for WRITE readiness (TLS) */
+    uint8_t write_needs_read;  /* a write waits for READ readiness (TLS) */
+    uint8_t pmd_on;            /* permessage-deflate was agreed */
+    uint8_t paused;            /* wsio_ws_pause */
+    uint8_t rx_scan_ready;     /* rx_scan starts at rx_keep_off */
+    char addr[46];             /* peer address as text */
 };
 
 /* Set up ws (zeroed memory) for fd; watch it for events. fd -1: no socket

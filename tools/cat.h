@@ -19,17 +19,17 @@
 
 /* Exit statuses; the table in docs/wsio-cat.1 (EXIT STATUS) is this one. */
 enum cat_exit {
-    CAT_EXIT_OK = 0,         /* closed with 1000 (or no code) */
-    CAT_EXIT_USAGE = 1,      /* bad option or URL, wss:// without TLS */
-    CAT_EXIT_CONNECT = 2,    /* refused, unreachable, unknown host, timeout,
-                                or (--listen) cannot listen; with
-                                --reconnect: gave up */
-    CAT_EXIT_HANDSHAKE = 3,  /* the server refused or botched the upgrade */
-    CAT_EXIT_PEER_CODE = 4,  /* closed cleanly with a code other than 1000 */
-    CAT_EXIT_ABNORMAL = 5,   /* protocol error, no close handshake (1006),
-                                no pong in time */
-    CAT_EXIT_LOCAL = 6       /* stdin/stdout error, input over the limit,
-                                out of memory */
+    CAT_EXIT_OK = 0,        /* closed with 1000 (or no code) */
+    CAT_EXIT_USAGE = 1,     /* bad option or URL, wss:// without TLS */
+    CAT_EXIT_CONNECT = 2,   /* refused, unreachable, unknown host, timeout,
+                               or (--listen) cannot listen; with
+                               --reconnect: gave up */
+    CAT_EXIT_HANDSHAKE = 3, /* the server refused or botched the upgrade */
+    CAT_EXIT_PEER_CODE = 4, /* closed cleanly with a code other than 1000 */
+    CAT_EXIT_ABNORMAL = 5,  /* protocol error, no close handshake (1006),
+                               no pong in time */
+    CAT_EXIT_LOCAL = 6      /* stdin/stdout error, input over the limit,
+                               out of memory */
 };
 
 /* What --listen does with a message from a client (beside printing it). */
@@ -38,26 +38,26 @@ enum cat_serve { CAT_SERVE_PRINT, CAT_SERVE_ECHO, CAT_SERVE_BROADCAST };
 #define CAT_WAIT_FOREVER UINT64_MAX
 
 typedef struct cat_opts {
-    const char *url;          /* client mode */
-    int listen;               /* --listen PORT given */
+    const char *url; /* client mode */
+    int listen;      /* --listen PORT given */
     uint16_t port;
-    const char *host;         /* --host, default 127.0.0.1 */
+    const char *host; /* --host, default 127.0.0.1 */
     enum cat_serve serve;
-    int binary;               /* --binary */
-    size_t chunk;             /* --chunk N: binary message size; 0 whole */
+    int binary;                /* --binary */
+    size_t chunk;              /* --chunk N: binary message size; 0 whole */
     wsio_http_header *headers; /* -H, slices into argv */
     size_t num_headers;
-    const char *subprotocol;  /* --subprotocol */
-    const char *origin;       /* --origin */
+    const char *subprotocol;   /* --subprotocol */
+    const char *origin;        /* --origin */
     uint32_t ping_interval_ms; /* 0: off */
-    uint32_t timeout_ms;      /* connect + handshake */
-    uint64_t wait_ms;         /* after stdin EOF; CAT_WAIT_FOREVER */
-    uint64_t count;           /* -n: close after this many; 0: no limit */
-    size_t max_message;       /* largest message sent or received */
-    int verbose;              /* -v */
-    int reconnect;            /* --reconnect */
-    unsigned reconnect_max;   /* --reconnect-max; 0: never give up */
-    int resume;               /* --resume (implies --reconnect) */
+    uint32_t timeout_ms;       /* connect + handshake */
+    uint64_t wait_ms;          /* after stdin EOF; CAT_WAIT_FOREVER */
+    uint64_t count;            /* -n: close after this many; 0: no limit */
+    size_t max_message;        /* largest message sent or received */
+    int verbose;               /* -v */
+    int reconnect;             /* --reconnect */
+    unsigned reconnect_max;    /* --reconnect-max; 0: never give up */
+    int resume;                /* --resume (implies --reconnect) */
 } cat_opts;
 
 /* Run the client or the server; each returns an enum cat_exit value. */
@@ -74,7 +74,7 @@ typedef struct cat_loop {
     wsio_loop *loop;
     struct pollfd *fds;
     size_t n, cap;
-    uint64_t wsio_due;        /* UINT64_MAX: none */
+    uint64_t wsio_due; /* UINT64_MAX: none */
     int sig_pipe[2];
 } cat_loop;
 
@@ -95,7 +95,8 @@ void cat_loop_watch_stdin(cat_loop *cl, int on);
  */
 int cat_loop_turn(cat_loop *cl, uint64_t app_due, unsigned *events);
 
-/* ---- stdin framing and message output (cat_io.c) --------------------------- */
+/* ---- stdin framing and message output (cat_io.c) ---------------------------
+ */
 
 /*
  * Reads stdin and cuts it into messages: lines (text), the whole input
@@ -107,11 +108,11 @@ int cat_loop_turn(cat_loop *cl, uint64_t app_due, unsigned *events);
 typedef struct cat_input {
     int binary;
     size_t chunk;
-    size_t max;               /* longest message */
+    size_t max; /* longest message */
     char *buf;
     size_t pos, len, cap;
     int eof;
-    uint64_t messages;        /* handed out so far (line numbers) */
+    uint64_t messages; /* handed out so far (line numbers) */
 } cat_input;
 
 void cat_input_init(cat_input *in, const cat_opts *o);

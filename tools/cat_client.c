@@ -22,20 +22,20 @@ typedef struct client {
     const cat_opts *o;
     cat_loop cl;
     cat_input in;
-    wsio_ws *ws;          /* NULL once on_close has run */
-    wsio_client *rc;      /* --reconnect: makes each ws; or NULL */
-    int gave_up;          /* --reconnect-max tries failed */
+    wsio_ws *ws;     /* NULL once on_close has run */
+    wsio_client *rc; /* --reconnect: makes each ws; or NULL */
+    int gave_up;     /* --reconnect-max tries failed */
     int opened;
-    int closing;          /* we sent our close frame */
-    int pressure;         /* output over the mark: wait for on_drain */
-    int local_error;      /* stdin/stdout failed: exit CAT_EXIT_LOCAL */
-    int status;           /* exit status, set by on_close */
+    int closing;     /* we sent our close frame */
+    int pressure;    /* output over the mark: wait for on_drain */
+    int local_error; /* stdin/stdout failed: exit CAT_EXIT_LOCAL */
+    int status;      /* exit status, set by on_close */
     uint64_t received;
-    int waiting;          /* stdin is done: waiting for replies */
-    uint64_t wait_due;    /* then close at this time; UINT64_MAX: never */
-    uint64_t ping_due;    /* next ping, UINT64_MAX when off */
-    int ping_unanswered;  /* a ping went out and no pong came back yet */
-    cat_resume resume;    /* --resume: the last id of each topic */
+    int waiting;         /* stdin is done: waiting for replies */
+    uint64_t wait_due;   /* then close at this time; UINT64_MAX: never */
+    uint64_t ping_due;   /* next ping, UINT64_MAX when off */
+    int ping_unanswered; /* a ping went out and no pong came back yet */
+    cat_resume resume;   /* --resume: the last id of each topic */
 } client;
 
 static void start_close(client *c, const char *reason)

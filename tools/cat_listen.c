@@ -14,7 +14,7 @@ typedef struct listener {
     cat_loop cl;
     cat_input in;
     wsio_server *srv;
-    int stdin_off;        /* stdin failed: stop reading it, keep serving */
+    int stdin_off; /* stdin failed: stop reading it, keep serving */
     int local_error;
 } listener;
 

@@ -190,8 +190,7 @@ int cat_loop_turn(cat_loop *cl, uint64_t app_due, unsigned *events)
     }
     for (size_t i = 0; i < nready; i++)
         (void)wsio_loop_on_io(cl->loop, ready[i].fd, ready[i].ev);
-    if (cl->wsio_due != UINT64_MAX &&
-        wsio_loop_now(cl->loop) >= cl->wsio_due)
+    if (cl->wsio_due != UINT64_MAX && wsio_loop_now(cl->loop) >= cl->wsio_due)
         (void)wsio_loop_on_timer(cl->loop);
     return 0;
 }

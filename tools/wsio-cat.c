@@ -25,7 +25,8 @@ static void usage(FILE *out)
         "[options]\n"
         "\n"
         "Each line of stdin is sent as a text message; each message received\n"
-        "is printed on its own line (binary ones as \"[binary N bytes] HEX\").\n"
+        "is printed on its own line (binary ones as \"[binary N bytes] "
+        "HEX\").\n"
         "\n"
         "Client options:\n"
         "  -H, --header 'NAME: VALUE'  add a request header (repeatable)\n"
@@ -129,19 +130,18 @@ typedef struct parsed {
     int wait_set, help, version, client_only, reconnect_max;
 } parsed;
 
-static int parse_option(int argc, char **argv, int *i, cat_opts *o,
-                        parsed *p)
+static int parse_option(int argc, char **argv, int *i, cat_opts *o, parsed *p)
 {
     const char *a = argv[*i];
     uint64_t n;
 #define VALUE()                                                                \
     const char *v = value(argc, argv, i);                                      \
     if (!v)                                                                    \
-        return bad("%s needs a value", a)
+    return bad("%s needs a value", a)
 #define NUMBER(max, suffix)                                                    \
     VALUE();                                                                   \
     if (parse_number(v, max, suffix, &n) < 0)                                  \
-        return bad("not a valid number: %s", v)
+    return bad("not a valid number: %s", v)
 
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
         p->help = 1;

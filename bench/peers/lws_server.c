@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ECHO_RING 64      /* messages queued per connection (echo) */
-#define BCAST_RING 1024   /* messages queued for all (broadcast) */
+#define ECHO_RING 64    /* messages queued per connection (echo) */
+#define BCAST_RING 1024 /* messages queued for all (broadcast) */
 
 struct msg {
     unsigned char *buf; /* LWS_PRE bytes of headroom, then the payload */
@@ -33,9 +33,9 @@ struct pss {
     struct lws *wsi;
     struct lws_ring *ring; /* echo: this session's queue */
     uint32_t tail;
-    unsigned char *rx;     /* a message arriving in fragments */
+    unsigned char *rx; /* a message arriving in fragments */
     size_t rx_len, rx_cap;
-    int flow_off;          /* reading paused: the ring was full */
+    int flow_off; /* reading paused: the ring was full */
 };
 
 struct vhd {
@@ -97,20 +97,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                     void *user, void *in, size_t len)
 {
     struct pss *pss = user;
-    struct vhd *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
-                                               lws_get_protocol(wsi));
+    struct vhd *vhd =
+        lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
     switch (reason) {
     case LWS_CALLBACK_PROTOCOL_INIT:
         vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
-                                          lws_get_protocol(wsi),
-                                          sizeof *vhd);
+                                          lws_get_protocol(wsi), sizeof *vhd);
         if (!vhd)
             return -1;
         vhd->context = lws_get_context(wsi);
         vhd->protocol = lws_get_protocol(wsi);
         if (broadcast_mode) {
-            vhd->ring = lws_ring_create(sizeof(struct msg), BCAST_RING,
-                                        destroy_msg);
+            vhd->ring =
+                lws_ring_create(sizeof(struct msg), BCAST_RING, destroy_msg);
             if (!vhd->ring)
                 return 1;
         }
@@ -125,8 +124,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             lws_ll_fwd_insert(pss, pss_list, vhd->pss_list);
             pss->tail = lws_ring_get_oldest_tail(vhd->ring);
         } else {
-            pss->ring = lws_ring_create(sizeof(struct msg), ECHO_RING,
-                                        destroy_msg);
+            pss->ring =
+                lws_ring_create(sizeof(struct msg), ECHO_RING, destroy_msg);
             if (!pss->ring)
                 return 1;
         }
@@ -157,8 +156,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             break;
         }
         if (broadcast_mode) {
-            lws_callback_on_writable_all_protocol(vhd->context,
-                                                  vhd->protocol);
+            lws_callback_on_writable_all_protocol(vhd->context, vhd->protocol);
         } else {
             lws_callback_on_writable(wsi);
             if (lws_ring_get_count_free_elements(ring) < 2) {
@@ -175,10 +173,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                 break;
             if (write_msg(wsi, m) < 0)
                 return -1;
-            lws_ring_consume_and_update_oldest_tail(vhd->ring, struct pss,
-                                                    &pss->tail, 1,
-                                                    vhd->pss_list, tail,
-                                                    pss_list);
+            lws_ring_consume_and_update_oldest_tail(
+                vhd->ring, struct pss, &pss->tail, 1, vhd->pss_list, tail,
+                pss_list);
             if (lws_ring_get_element(vhd->ring, &pss->tail))
                 lws_callback_on_writable(wsi);
         } else {

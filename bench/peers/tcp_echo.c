@@ -66,8 +66,8 @@ static int pump(peer *p)
 {
     for (;;) {
         while (p->off < p->len) {
-            ssize_t n = send(p->fd, p->buf + p->off, p->len - p->off,
-                             MSG_NOSIGNAL);
+            ssize_t n =
+                send(p->fd, p->buf + p->off, p->len - p->off, MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -238,9 +238,9 @@ int main(int argc, char **argv)
                         drop(np);
                         continue;
                     }
-                    struct epoll_event pev = {
-                        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                        .data.ptr = np};
+                    struct epoll_event pev = {.events = EPOLLIN | EPOLLOUT |
+                                                        EPOLLRDHUP | EPOLLET,
+                                              .data.ptr = np};
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &pev);
                 }
                 continue;

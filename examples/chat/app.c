@@ -243,8 +243,7 @@ static int on_message_redis(wsio_ws *ws, const wsio_message *m, void *user)
     return on_message(ws, m, user);
 }
 
-static void on_close_redis(wsio_ws *ws, const wsio_close_info *info,
-                           void *user)
+static void on_close_redis(wsio_ws *ws, const wsio_close_info *info, void *user)
 {
     chat_app *app = user;
     redis_room_close(app->redis, ws);
@@ -309,8 +308,8 @@ int chat_parse_option(int argc, char **argv, int *i, chat_options *co)
         return 1;
     }
     if (strcmp(argv[*i], "--ping-interval") == 0) {
-        co->ping_ms = (long)example_size("--ping-interval",
-                                         example_value(argc, argv, i));
+        co->ping_ms =
+            (long)example_size("--ping-interval", example_value(argc, argv, i));
         return 1;
     }
     return 0;
@@ -320,10 +319,12 @@ const char *chat_usage(void)
 {
     return "  --ping-interval MS  heartbeat ping interval (default 30000; 0 "
            "off)\n"
-           "  --allow-origin O    accept WebSockets only from pages of origin O\n"
+           "  --allow-origin O    accept WebSockets only from pages of origin "
+           "O\n"
            "                      (\"https://chat.example.com\"); repeatable;\n"
            "                      others get 403. Default: any origin\n"
-           "  --redis URL         share the room with every chat on this Redis\n"
+           "  --redis URL         share the room with every chat on this "
+           "Redis\n"
            "                      (redis://[:password@]host[:port][/db])\n";
 }
 

@@ -23,11 +23,11 @@
 
 /* What the chat's own options say (defaults from chat_app_init). */
 typedef struct chat_options {
-    long ping_ms;                           /* --ping-interval */
-    const char *origins[CHAT_MAX_ORIGINS];  /* --allow-origin, repeatable */
+    long ping_ms;                          /* --ping-interval */
+    const char *origins[CHAT_MAX_ORIGINS]; /* --allow-origin, repeatable */
     size_t norigins;
-    const char *redis_url;                  /* --redis: one room across
-                                               processes (redis_room.h) */
+    const char *redis_url; /* --redis: one room across
+                              processes (redis_room.h) */
 } chat_options;
 
 /*
@@ -39,8 +39,8 @@ typedef struct chat_options {
 typedef struct chat_app {
     pthread_mutex_t mu;
     chat_room *room;
-    wsio_server *srv; /* set by the caller after example_listen, and by
-                         each callback under mu */
+    wsio_server *srv;  /* set by the caller after example_listen, and by
+                          each callback under mu */
     redis_room *redis; /* chat_app_connect_redis, with --redis */
     chat_options opts;
     chat_sink sink;

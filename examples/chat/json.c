@@ -233,14 +233,30 @@ static int read_escape(reader *r, sink *s)
     char c = *r->p++;
     char simple;
     switch (c) {
-    case '"': simple = '"'; break;
-    case '\\': simple = '\\'; break;
-    case '/': simple = '/'; break;
-    case 'b': simple = '\b'; break;
-    case 'f': simple = '\f'; break;
-    case 'n': simple = '\n'; break;
-    case 'r': simple = '\r'; break;
-    case 't': simple = '\t'; break;
+    case '"':
+        simple = '"';
+        break;
+    case '\\':
+        simple = '\\';
+        break;
+    case '/':
+        simple = '/';
+        break;
+    case 'b':
+        simple = '\b';
+        break;
+    case 'f':
+        simple = '\f';
+        break;
+    case 'n':
+        simple = '\n';
+        break;
+    case 'r':
+        simple = '\r';
+        break;
+    case 't':
+        simple = '\t';
+        break;
     case 'u': {
         uint32_t cp;
         int rc = read_unicode_escape(r, &cp);
@@ -378,7 +394,8 @@ static chat_json_member *find_member(chat_json_member *members, size_t n,
                                      const char *key, size_t len)
 {
     for (size_t i = 0; i < n; i++) {
-        if (strlen(members[i].key) == len && memcmp(members[i].key, key, len) == 0)
+        if (strlen(members[i].key) == len &&
+            memcmp(members[i].key, key, len) == 0)
             return &members[i];
     }
     return NULL;
@@ -398,7 +415,8 @@ static int read_member(reader *r, chat_json_member *members, size_t n)
         return rc;
     /* Keys may be escaped ("\u0074ype" is "type"), so match them decoded;
      * one that did not fit the buffer is longer than any requested key. */
-    chat_json_member *m = ks.overflowed ? NULL : find_member(members, n, key, ks.len);
+    chat_json_member *m =
+        ks.overflowed ? NULL : find_member(members, n, key, ks.len);
     if (m && m->kind != CHAT_JSON_ABSENT)
         return CHAT_JSON_EDUPKEY;
     skip_ws(r);
@@ -518,14 +536,19 @@ void chat_json_write_raw(chat_json_writer *w, const char *s, size_t len)
 static void write_u_escape(chat_json_writer *w, uint32_t cp)
 {
     static const char hex[] = "0123456789abcdef";
-    char esc[6] = {'\\', 'u', hex[(cp >> 12) & 0xF], hex[(cp >> 8) & 0xF],
-                   hex[(cp >> 4) & 0xF], hex[cp & 0xF]};
+    char esc[6] = {'\\',
+                   'u',
+                   hex[(cp >> 12) & 0xF],
+                   hex[(cp >> 8) & 0xF],
+                   hex[(cp >> 4) & 0xF],
+                   hex[cp & 0xF]};
     chat_json_write_raw(w, esc, sizeof esc);
 }
 
 static int needs_escape(unsigned char c)
 {
-    return c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&';
+    return c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' ||
+           c == '&';
 }
 
 void chat_json_write_string(chat_json_writer *w, const char *s, size_t len)
@@ -535,7 +558,8 @@ void chat_json_write_string(chat_json_writer *w, const char *s, size_t len)
     while (p < end) {
         /* The common case: a run of bytes copied as they are. */
         const char *run = p;
-        while (p < end && (unsigned char)*p < 0x80 && !needs_escape((unsigned char)*p))
+        while (p < end && (unsigned char)*p < 0x80 &&
+               !needs_escape((unsigned char)*p))
             p++;
         if (p > run)
             chat_json_write_raw(w, run, (size_t)(p - run));

@@ -40,7 +40,7 @@ struct redis_room {
     redis_room_host host;
     char history_key[128];
     pending *waiting;
-    wsio_timer *watchdog;   /* logs Redis coming and going */
+    wsio_timer *watchdog; /* logs Redis coming and going */
     int was_connected;
     char stats_body[512];
 };
@@ -71,8 +71,7 @@ static void admit(redis_room *rr, wsio_ws *ws, const pending *p)
     }
 }
 
-int redis_room_hold(redis_room *rr, wsio_ws *ws, const char *json,
-                    size_t len)
+int redis_room_hold(redis_room *rr, wsio_ws *ws, const char *json, size_t len)
 {
     pending *p = rr->waiting;
     while (p && p->ws != ws)
@@ -84,8 +83,10 @@ int redis_room_hold(redis_room *rr, wsio_ws *ws, const char *json,
         memcpy(p->held + p->held_len + sizeof len, json, len);
         p->held_len += sizeof len + len;
     } else {
-        example_log("chat", "redis: newcomer sent over %d bytes before its "
-                            "history: message dropped", HOLD_MAX);
+        example_log("chat",
+                    "redis: newcomer sent over %d bytes before its "
+                    "history: message dropped",
+                    HOLD_MAX);
     }
     return 1;
 }
@@ -183,16 +184,15 @@ void redis_room_stats(redis_room *rr, wsio_http_reply *reply)
     };
     wsio_redis_stats st;
     wsio_redis_get_stats(rr->redis, &st);
-    int n = snprintf(rr->stats_body, sizeof rr->stats_body,
-                     "{\"connected\":%d,\"published\":%llu,"
-                     "\"publish_dropped\":%llu,\"received\":%llu,"
-                     "\"invalid\":%llu,\"reconnects\":%llu,\"topics\":%llu}\n",
-                     st.connected, (unsigned long long)st.published,
-                     (unsigned long long)st.publish_dropped,
-                     (unsigned long long)st.received,
-                     (unsigned long long)st.invalid,
-                     (unsigned long long)st.reconnects,
-                     (unsigned long long)st.topics);
+    int n = snprintf(
+        rr->stats_body, sizeof rr->stats_body,
+        "{\"connected\":%d,\"published\":%llu,"
+        "\"publish_dropped\":%llu,\"received\":%llu,"
+        "\"invalid\":%llu,\"reconnects\":%llu,\"topics\":%llu}\n",
+        st.connected, (unsigned long long)st.published,
+        (unsigned long long)st.publish_dropped, (unsigned long long)st.received,
+        (unsigned long long)st.invalid, (unsigned long long)st.reconnects,
+        (unsigned long long)st.topics);
     reply->status = 200;
     reply->headers = json;
     reply->num_headers = 2;
@@ -218,8 +218,9 @@ redis_room *redis_room_new(wsio_server *srv, const char *url,
     rr->watchdog = wsio_timer_new(wsio_server_loop(srv), on_watchdog, rr, &err);
     if (!rr->redis || !rr->watchdog) {
         fprintf(stderr, "chat: --redis %s: %s\n", url,
-                err == WSIO_EINVAL ? "not a redis://[:password@]host[:port][/db] URL"
-                                   : wsio_strerror(err));
+                err == WSIO_EINVAL
+                    ? "not a redis://[:password@]host[:port][/db] URL"
+                    : wsio_strerror(err));
         redis_room_free(rr);
         return NULL;
     }
@@ -284,8 +285,7 @@ void redis_room_close(redis_room *rr, wsio_ws *ws)
     (void)ws;
 }
 
-int redis_room_hold(redis_room *rr, wsio_ws *ws, const char *json,
-                    size_t len)
+int redis_room_hold(redis_room *rr, wsio_ws *ws, const char *json, size_t len)
 {
     (void)rr;
     (void)ws;

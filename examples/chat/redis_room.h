@@ -56,8 +56,7 @@ void redis_room_open(redis_room *rr, wsio_ws *ws);
 /* A text message from ws: if ws still waits for its history, keep it (up
  * to HOLD_MAX bytes a newcomer; more is dropped) for after the join, and
  * return 1; otherwise return 0 and let the room handle it now. */
-int redis_room_hold(redis_room *rr, wsio_ws *ws, const char *json,
-                    size_t len);
+int redis_room_hold(redis_room *rr, wsio_ws *ws, const char *json, size_t len);
 
 /* ws closed: if it was still waiting for its history, forget it. */
 void redis_room_close(redis_room *rr, wsio_ws *ws);

@@ -101,7 +101,8 @@ static size_t skip_space(const char *s, size_t len)
     size_t i = 0;
     uint32_t cp;
     size_t n;
-    while (i < len && (n = chat_utf8_next(s + i, len - i, &cp)) != 0 && is_space(cp))
+    while (i < len && (n = chat_utf8_next(s + i, len - i, &cp)) != 0 &&
+           is_space(cp))
         i += n;
     return i;
 }
@@ -126,7 +127,8 @@ static size_t end_of_text(const char *s, size_t len)
  * Trim raw[0..len) (valid UTF-8) and check it as a name. On success
  * *start and *out_len delimit the trimmed name inside raw.
  */
-static int check_name(const char *raw, size_t len, size_t *start, size_t *out_len)
+static int check_name(const char *raw, size_t len, size_t *start,
+                      size_t *out_len)
 {
     size_t first = skip_space(raw, len);
     size_t end = end_of_text(raw, len);
@@ -247,8 +249,8 @@ static int make_notice(chat_room *room, const chat_user *u, const char *text,
     memcpy(content + u->name_len, text, text_len);
     if (name2_len)
         memcpy(content + u->name_len + text_len, name2, name2_len);
-    return make_message(room, NULL, 0, content, u->name_len + text_len + name2_len,
-                        now_ms, out);
+    return make_message(room, NULL, 0, content,
+                        u->name_len + text_len + name2_len, now_ms, out);
 }
 
 /* Add msg to the history, which takes it over, dropping the oldest when
@@ -279,7 +281,8 @@ static int publish(chat_room *room, chat_msg msg)
 static int send_history(chat_room *room, void *client)
 {
     for (size_t i = 0; i < room->hist_count; i++) {
-        const chat_msg *m = &room->history[(room->hist_first + i) % CHAT_HISTORY_MAX];
+        const chat_msg *m =
+            &room->history[(room->hist_first + i) % CHAT_HISTORY_MAX];
         if (room->sink.send_to(room->sink.ctx, client, m->json, m->len) != 0)
             return CHAT_ROOM_ESINK;
     }
@@ -343,7 +346,9 @@ void chat_room_free(chat_room *room)
     if (!room)
         return;
     for (size_t i = 0; i < room->hist_count; i++)
-        room_free(room, room->history[(room->hist_first + i) % CHAT_HISTORY_MAX].json);
+        room_free(
+            room,
+            room->history[(room->hist_first + i) % CHAT_HISTORY_MAX].json);
     room_free(room, room->users);
     room_free(room, room);
 }
@@ -424,8 +429,8 @@ static int refuse_taken(chat_room *room, const chat_user *u, const char *name,
     memcpy(content, name, len);
     memcpy(content + len, text, sizeof text - 1);
     chat_msg msg;
-    int rc = make_message(room, NULL, 0, content, len + sizeof text - 1,
-                          now_ms, &msg);
+    int rc = make_message(room, NULL, 0, content, len + sizeof text - 1, now_ms,
+                          &msg);
     if (rc)
         return rc;
     rc = room->sink.send_to(room->sink.ctx, u->client, msg.json, msg.len);
@@ -462,7 +467,8 @@ static int say(chat_room *room, const chat_user *u, const char *content,
     if (is_blank(content, len))
         return CHAT_ROOM_EEMPTY;
     chat_msg msg;
-    int rc = make_message(room, u->name, u->name_len, content, len, now_ms, &msg);
+    int rc =
+        make_message(room, u->name, u->name_len, content, len, now_ms, &msg);
     if (rc)
         return rc;
     return publish(room, msg);

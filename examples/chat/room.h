@@ -79,7 +79,7 @@ extern "C" {
     X(EJOINED, -10, "client is already in the room")                           \
     X(ESINK, -11, "a sink callback failed")                                    \
     X(EINVAL, -12, "invalid argument")                                         \
-    X(ENOMEM, -13, "out of memory")                                           \
+    X(ENOMEM, -13, "out of memory")                                            \
     X(ENAMETAKEN, -14, "name taken by another user: told to the sender only")
 
 enum chat_room_err {

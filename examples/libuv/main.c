@@ -30,7 +30,7 @@ struct uv_host {
     uv_loop_t *uv;
     uv_timer_t timer; /* wsio's earliest timer */
     uv_signal_t sigint, sigterm;
-    wsio_loop *loop; /* set once wsio_loop_new returns */
+    wsio_loop *loop;    /* set once wsio_loop_new returns */
     uv_watch **watches; /* indexed by fd */
     size_t nwatches;
     chat_app *app;

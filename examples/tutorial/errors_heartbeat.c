@@ -36,8 +36,9 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
     (void)ws;
     (void)user;
     fprintf(stderr, "close %u \"%.*s\"%s%s%s%s\n", info->code,
-            (int)info->reason_len, info->reason, info->by_peer ? " by peer" : "",
-            info->clean ? "" : " (not clean)", info->error ? ": " : "",
+            (int)info->reason_len, info->reason,
+            info->by_peer ? " by peer" : "", info->clean ? "" : " (not clean)",
+            info->error ? ": " : "",
             info->error ? wsio_strerror(info->error) : "");
 }
 

@@ -44,12 +44,12 @@ int main(int argc, char **argv)
     cfg.trusted_proxies = proxies;
     cfg.num_trusted_proxies = 2;
     cfg.forwarded_header = WSIO_FORWARDED_X_FORWARDED_FOR;
-    cfg.max_connections = 20000;           /* beyond: 503 */
-    cfg.max_connections_per_addr = 64;     /* per client address: 503 */
-    cfg.max_handshakes_per_addr_per_sec = 32; /* beyond: 429 */
-    cfg.memory_budget = 512u << 20;        /* beyond: shed the largest */
-    cfg.conn.max_message_size = 1u << 20;  /* beyond: 1009 */
-    cfg.max_output_bytes = 256u << 10;     /* a slow reader's queue ... */
+    cfg.max_connections = 20000;                /* beyond: 503 */
+    cfg.max_connections_per_addr = 64;          /* per client address: 503 */
+    cfg.max_handshakes_per_addr_per_sec = 32;   /* beyond: 429 */
+    cfg.memory_budget = 512u << 20;             /* beyond: shed the largest */
+    cfg.conn.max_message_size = 1u << 20;       /* beyond: 1009 */
+    cfg.max_output_bytes = 256u << 10;          /* a slow reader's queue ... */
     cfg.backpressure = WSIO_BACKPRESSURE_CLOSE; /* ... over it: 1008 */
     cfg.ping_interval_ms = 30000;
     wsio_ws_callbacks cb = {.on_message = on_message};

@@ -32,13 +32,18 @@ extern "C" {
 #endif
 
 /* Readiness bits, used both for interest (watch) and for reports (ready). */
-enum wsio_io_event { WSIO_IO_READ = 1u, WSIO_IO_WRITE = 2u, WSIO_IO_HUP = 4u /* error or hang-up; reported, never requested */ };
+enum wsio_io_event {
+    WSIO_IO_READ = 1u,
+    WSIO_IO_WRITE = 2u,
+    WSIO_IO_HUP = 4u /* error or hang-up; reported, never requested */
+};
 
 /*
  * The readiness callback of wait: tag is what the fd was watched with,
  * events a non-empty mask of WSIO_IO_*, arg the argument given to wait.
  */
-typedef void (*wsio_backend_ready_fn)(void *tag, int fd, unsigned events, void *arg);
+typedef void (*wsio_backend_ready_fn)(void *tag, int fd, unsigned events,
+                                      void *arg);
 
 #define WSIO_BACKEND_ABI_VERSION 1
 
@@ -48,41 +53,54 @@ typedef void (*wsio_backend_ready_fn)(void *tag, int fd, unsigned events, void *
  * of the system calls underneath.
  */
 typedef struct wsio_backend_ops {
-    unsigned abi_version;            /* WSIO_BACKEND_ABI_VERSION; new members are only appended */
-    const char *name;                /* "poll", "epoll" */
-    /* make a poller; returns its state, or NULL with *err set (WSIO_ENOMEM or -errno) */
+    unsigned abi_version; /* WSIO_BACKEND_ABI_VERSION; new members are only
+                             appended */
+    const char *name;     /* "poll", "epoll" */
+    /* make a poller; returns its state, or NULL with *err set (WSIO_ENOMEM or
+     * -errno) */
     void *(*create)(const wsio_mem *mem, int *err);
     void (*destroy)(void *state);
-    /* start watching fd, or change what is watched; events is a mask of READ|WRITE and may be 0 (stay registered, report only HUP). tag is handed back on readiness. Returns 0, WSIO_ENOMEM or -errno. */
+    /* start watching fd, or change what is watched; events is a mask of
+     * READ|WRITE and may be 0 (stay registered, report only HUP). tag is handed
+     * back on readiness. Returns 0, WSIO_ENOMEM or -errno. */
     int (*watch)(void *state, int fd, unsigned events, void *tag);
-    /* stop watching fd (before it is closed). Returns 0 or -errno (unknown fd: -ENOENT). */
+    /* stop watching fd (before it is closed). Returns 0 or -errno (unknown fd:
+     * -ENOENT). */
     int (*unwatch)(void *state, int fd);
-    /* wait up to timeout_ms (-1 forever, 0 poll) and call ready once per ready fd; returns the number of fds reported, 0 on timeout or EINTR, or -errno. */
-    int (*wait)(void *state, int timeout_ms, wsio_backend_ready_fn ready, void *arg);
-    /* monotonic milliseconds (CLOCK_MONOTONIC); a host loop may supply its own */
+    /* wait up to timeout_ms (-1 forever, 0 poll) and call ready once per ready
+     * fd; returns the number of fds reported, 0 on timeout or EINTR, or -errno.
+     */
+    int (*wait)(void *state, int timeout_ms, wsio_backend_ready_fn ready,
+                void *arg);
+    /* monotonic milliseconds (CLOCK_MONOTONIC); a host loop may supply its own
+     */
     uint64_t (*now_ms)(void *state);
-    /* an fd that becomes readable when wait would report something, for nesting in another loop (epoll's own fd), or -1 */
+    /* an fd that becomes readable when wait would report something, for nesting
+     * in another loop (epoll's own fd), or -1 */
     int (*backend_fd)(void *state);
 } wsio_backend_ops;
 
 /* wsio_backend_poll - the poll(2) backend. Always built; never NULL.
  * Returns a constant table (nothing to free). */
-WSIO_EXTERN const wsio_backend_ops *wsio_backend_poll(void);     /* always built */
+WSIO_EXTERN const wsio_backend_ops *wsio_backend_poll(void); /* always built */
 
 /* wsio_backend_epoll - the epoll(7) backend, or NULL where it is not built
  * (anything but Linux). Returns a constant table (nothing to free). */
-WSIO_EXTERN const wsio_backend_ops *wsio_backend_epoll(void);    /* NULL where not built (non-Linux) */
+WSIO_EXTERN const wsio_backend_ops *
+wsio_backend_epoll(void); /* NULL where not built (non-Linux) */
 
 /* wsio_backend_default - the best backend built: epoll where built, else
  * poll. Never NULL; a constant table (nothing to free). */
-WSIO_EXTERN const wsio_backend_ops *wsio_backend_default(void);  /* epoll where built, else poll */
+WSIO_EXTERN const wsio_backend_ops *
+wsio_backend_default(void); /* epoll where built, else poll */
 
 /* wsio_backend_by_name - the built-in backend called name ("poll" or
  * "epoll"). Returns NULL if name is NULL, unknown, or not built here. */
-WSIO_EXTERN const wsio_backend_ops *wsio_backend_by_name(const char *name); /* "poll"/"epoll"; NULL if unknown or not built */
+WSIO_EXTERN const wsio_backend_ops *wsio_backend_by_name(
+    const char *name); /* "poll"/"epoll"; NULL if unknown or not built */
 
 /* wsio_clock_ms - CLOCK_MONOTONIC in milliseconds (arbitrary origin). */
-WSIO_EXTERN uint64_t wsio_clock_ms(void);                         /* CLOCK_MONOTONIC in ms */
+WSIO_EXTERN uint64_t wsio_clock_ms(void); /* CLOCK_MONOTONIC in ms */
 
 #ifdef __cplusplus
 }

@@ -74,7 +74,8 @@ typedef struct wsio_reconnect_info {
 } wsio_reconnect_info;
 
 /* wsio_client_new's reconnect policy: the n-th try after a loss waits a
- * random time in [d/2, d], d = min(max_delay_ms, initial_delay_ms * 2^(n-1)). */
+ * random time in [d/2, d], d = min(max_delay_ms, initial_delay_ms * 2^(n-1)).
+ */
 typedef struct wsio_reconnect_policy {
     uint32_t initial_delay_ms; /* default 500 */
     uint32_t max_delay_ms;     /* default 30000 */
@@ -88,9 +89,9 @@ typedef struct wsio_reconnect_policy {
 
 /* Fill with wsio_client_config_default() first. */
 typedef struct wsio_client_config {
-    size_t struct_size;        /* set by wsio_client_config_default */
-    const char *subprotocols;  /* comma-separated offers, or NULL */
-    const char *origin;        /* Origin header, or NULL */
+    size_t struct_size;              /* set by wsio_client_config_default */
+    const char *subprotocols;        /* comma-separated offers, or NULL */
+    const char *origin;              /* Origin header, or NULL */
     const wsio_http_header *headers; /* extra request headers (copied) */
     size_t num_headers;
     uint32_t connect_timeout_ms; /* name resolution, TCP connect and the
@@ -103,26 +104,26 @@ typedef struct wsio_client_config {
     enum wsio_backpressure_policy backpressure; /* what wsio_ws_send does
                                    over the mark (wsio/ws.h); default
                                    QUEUE: the client's own sends wait */
-    size_t max_queued_bytes;     /* QUEUE's hard cap; default 64 MiB, as
-                                    a browser buffers what its page sends
-                                    (0: 4 x max_output_bytes) */
+    size_t max_queued_bytes;             /* QUEUE's hard cap; default 64 MiB, as
+                                            a browser buffers what its page sends
+                                            (0: 4 x max_output_bytes) */
     const wsio_transport_ops *transport; /* for wss:// URLs (TLS, see
                                             wsio/tls.h); ws:// URLs are
                                             always plain. NULL: ws:// only */
-    void *transport_ctx;         /* given to transport->open; the URL's host
-                                    reaches it as the transport's
-                                    server_name */
+    void *transport_ctx;             /* given to transport->open; the URL's host
+                                        reaches it as the transport's
+                                        server_name */
     const wsio_deflate_ext *deflate; /* offer permessage-deflate (RFC 7692;
                                    wsio/deflate.h makes one), or NULL
                                    (default). An answer this client did not
                                    offer or cannot accept fails the
                                    handshake (WSIO_EHS_EXTENSION) */
-    wsio_resolve_fn resolve;     /* NULL (default): getaddrinfo, on a
-                                    thread (numeric hosts need none) */
-    void *resolve_user;          /* resolve's last argument */
-    uint32_t attempt_delay_ms;   /* RFC 8305 section 5 Connection Attempt
-                                    Delay: start the next address when the
-                                    last has not connected by then; 250 */
+    wsio_resolve_fn resolve;         /* NULL (default): getaddrinfo, on a
+                                        thread (numeric hosts need none) */
+    void *resolve_user;              /* resolve's last argument */
+    uint32_t attempt_delay_ms;       /* RFC 8305 section 5 Connection Attempt
+                                        Delay: start the next address when the
+                                        last has not connected by then; 250 */
     wsio_reconnect_policy reconnect; /* wsio_client_new only */
 } wsio_client_config;
 
@@ -169,9 +170,10 @@ WSIO_EXTERN wsio_ws *wsio_client_connect(wsio_loop *loop, const char *url,
  * on_close once for each, also for a try that never opened (info->error
  * says why); then on_reconnect says what comes next. cfg (NULL: defaults)
  * is copied, strings and headers included; the objects it points to
- * (transport, transport_ctx, deflate, resolve_user) must outlive c. Returns the client (connecting), or NULL
- * with *err (if not NULL) set as wsio_client_connect does. Keeps the loop
- * alive until closed or given up; wsio_loop_free frees a client left.
+ * (transport, transport_ctx, deflate, resolve_user) must outlive c. Returns the
+ * client (connecting), or NULL with *err (if not NULL) set as
+ * wsio_client_connect does. Keeps the loop alive until closed or given up;
+ * wsio_loop_free frees a client left.
  */
 WSIO_EXTERN wsio_client *wsio_client_new(wsio_loop *loop, const char *url,
                                          const wsio_client_config *cfg,

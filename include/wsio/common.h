@@ -117,7 +117,7 @@ WSIO_EXTERN unsigned wsio_version_number(void);
     X(EHS_ACCEPT, -1411, 0, 0, "Sec-WebSocket-Accept does not match")          \
     X(EHS_SUBPROTOCOL, -1412, 0, 0, "server chose a subprotocol not offered")  \
     X(EHS_EXTENSION, -1413, 0, 0, "server chose an extension not offered")     \
-    X(EHS_BODY, -1414, 0, 400, "upgrade request has a body")                  \
+    X(EHS_BODY, -1414, 0, 400, "upgrade request has a body")                   \
     X(ENOMEM, -1900, 1011, 503, "out of memory")                               \
     X(EINTERNAL, -1901, 1011, 500, "internal error")
 
@@ -187,8 +187,8 @@ enum wsio_close_code {
     WSIO_CLOSE_GOING_AWAY = 1001,
     WSIO_CLOSE_PROTOCOL_ERROR = 1002,
     WSIO_CLOSE_UNSUPPORTED_DATA = 1003,
-    WSIO_CLOSE_NO_STATUS = 1005,     /* never sent: "close had no code" */
-    WSIO_CLOSE_ABNORMAL = 1006,      /* never sent: "no close frame at all" */
+    WSIO_CLOSE_NO_STATUS = 1005, /* never sent: "close had no code" */
+    WSIO_CLOSE_ABNORMAL = 1006,  /* never sent: "no close frame at all" */
     WSIO_CLOSE_INVALID_PAYLOAD = 1007,
     WSIO_CLOSE_POLICY_VIOLATION = 1008,
     WSIO_CLOSE_MESSAGE_TOO_BIG = 1009,
@@ -197,7 +197,7 @@ enum wsio_close_code {
     WSIO_CLOSE_SERVICE_RESTART = 1012,
     WSIO_CLOSE_TRY_AGAIN_LATER = 1013,
     WSIO_CLOSE_BAD_GATEWAY = 1014,
-    WSIO_CLOSE_TLS_HANDSHAKE = 1015  /* never sent */
+    WSIO_CLOSE_TLS_HANDSHAKE = 1015 /* never sent */
 };
 
 /*

@@ -80,7 +80,7 @@ typedef struct wsio_conn_config {
      * 5.3 wants it unpredictable). NULL uses the OS random source. Returns
      * 0, or a negative code that fails the send. */
     int (*make_mask)(uint8_t key[4], void *user);
-    void *make_mask_user;    /* last argument of make_mask */
+    void *make_mask_user; /* last argument of make_mask */
 } wsio_conn_config;
 
 /* wsio_conn_config_default - fill cfg with the defaults written above. */
@@ -109,8 +109,8 @@ typedef struct wsio_fragment {
     enum wsio_opcode opcode; /* the message's: WSIO_OP_TEXT or _BINARY */
     const void *data;
     size_t len;
-    int first;               /* 1 on the message's first piece */
-    int last;                /* 1 on its last piece (which may be empty) */
+    int first; /* 1 on the message's first piece */
+    int last;  /* 1 on its last piece (which may be empty) */
 } wsio_fragment;
 
 /* A ping or pong payload (at most 125 bytes); borrowed until return. */
@@ -121,16 +121,16 @@ typedef struct wsio_control {
 
 /* How a connection ended, given once to on_close. */
 typedef struct wsio_close_info {
-    unsigned code;       /* the close code: the one in the peer's close
-                            frame after a clean close (its reply when we
-                            started), 1005 when that frame had none, the
-                            one we sent when the connection failed, 1006
-                            when no close frame was exchanged */
-    const char *reason;  /* UTF-8, not NUL-terminated; borrowed */
+    unsigned code;      /* the close code: the one in the peer's close
+                           frame after a clean close (its reply when we
+                           started), 1005 when that frame had none, the
+                           one we sent when the connection failed, 1006
+                           when no close frame was exchanged */
+    const char *reason; /* UTF-8, not NUL-terminated; borrowed */
     size_t reason_len;
-    int by_peer;         /* 1 when the peer sent the first close frame */
-    int clean;           /* 1 when the close handshake completed */
-    int error;           /* the WSIO_E* code that failed it, or 0 */
+    int by_peer; /* 1 when the peer sent the first close frame */
+    int clean;   /* 1 when the close handshake completed */
+    int error;   /* the WSIO_E* code that failed it, or 0 */
 } wsio_close_info;
 
 /*
@@ -292,8 +292,8 @@ WSIO_EXTERN int wsio_conn_pong(wsio_conn *c, const void *data, size_t len);
  * already closing or closed it returns 0 and changes nothing (so
  * `return wsio_conn_close(...)` from a callback is always safe).
  */
-WSIO_EXTERN int wsio_conn_close(wsio_conn *c, unsigned code,
-                                const char *reason, size_t reason_len);
+WSIO_EXTERN int wsio_conn_close(wsio_conn *c, unsigned code, const char *reason,
+                                size_t reason_len);
 
 /*
  * wsio_conn_abort - the transport is gone (the peer reset it, a timeout
@@ -394,8 +394,8 @@ typedef struct wsio_codec_ops {
      * WSIO_EDEFLATE for invalid data, WSIO_EINFLATE_RATIO for a message
      * that inflates past the codec's ratio bound, or WSIO_ENOMEM.
      */
-    ssize_t (*decode)(void *state, const uint8_t **in, size_t *in_len,
-                      int end, uint8_t *out, size_t cap);
+    ssize_t (*decode)(void *state, const uint8_t **in, size_t *in_len, int end,
+                      uint8_t *out, size_t cap);
     /*
      * How the next message of len bytes leaves: 0 to send it uncompressed
      * (under the codec's size threshold), else the most bytes encode can

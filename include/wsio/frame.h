@@ -33,13 +33,13 @@ extern "C" {
  * One frame header, decoded or to be encoded.
  */
 typedef struct wsio_frame_header {
-    uint64_t payload_len;  /* payload bytes that follow the header */
-    uint8_t opcode;        /* WSIO_OP_*; may be a reserved value when decoded */
-    uint8_t fin;           /* 1 on the last frame of a message */
-    uint8_t rsv;           /* WSIO_RSV1 | WSIO_RSV2 | WSIO_RSV3 bits */
-    uint8_t masked;        /* 1 when mask_key is present */
-    uint8_t mask_key[4];   /* meaningful only when masked */
-    uint8_t header_len;    /* bytes the header takes on the wire (2..14) */
+    uint64_t payload_len; /* payload bytes that follow the header */
+    uint8_t opcode;       /* WSIO_OP_*; may be a reserved value when decoded */
+    uint8_t fin;          /* 1 on the last frame of a message */
+    uint8_t rsv;          /* WSIO_RSV1 | WSIO_RSV2 | WSIO_RSV3 bits */
+    uint8_t masked;       /* 1 when mask_key is present */
+    uint8_t mask_key[4];  /* meaningful only when masked */
+    uint8_t header_len;   /* bytes the header takes on the wire (2..14) */
 } wsio_frame_header;
 
 /*

@@ -59,20 +59,20 @@ WSIO_EXTERN void wsio_http_limits_default(wsio_http_limits *lim);
  * A parsed request. Every slice points into the buffer given to the parser.
  */
 typedef struct wsio_http_request {
-    wsio_slice method;        /* "GET" */
-    wsio_slice target;        /* request-target as sent: "/chat?room=1" */
-    wsio_slice path;          /* target up to '?': "/chat" */
-    wsio_slice query;         /* after '?', without it; len 0 when none */
-    int version_major;        /* 1 for HTTP/1.1 */
-    int version_minor;        /* 1 for HTTP/1.1 */
+    wsio_slice method;         /* "GET" */
+    wsio_slice target;         /* request-target as sent: "/chat?room=1" */
+    wsio_slice path;           /* target up to '?': "/chat" */
+    wsio_slice query;          /* after '?', without it; len 0 when none */
+    int version_major;         /* 1 for HTTP/1.1 */
+    int version_minor;         /* 1 for HTTP/1.1 */
     wsio_http_header *headers; /* the caller's array given to the parser */
-    size_t num_headers;       /* entries of headers filled in */
+    size_t num_headers;        /* entries of headers filled in */
 } wsio_http_request;
 
 /* A parsed response (the client's view of the server's answer). */
 typedef struct wsio_http_response {
-    int status;               /* 101 */
-    wsio_slice reason;        /* "Switching Protocols" */
+    int status;        /* 101 */
+    wsio_slice reason; /* "Switching Protocols" */
     int version_major;
     int version_minor;
     wsio_http_header *headers;
@@ -120,9 +120,8 @@ WSIO_EXTERN ssize_t wsio_http_response_parse(const void *buf, size_t len,
  * (compared without regard to ASCII case) among headers[0..n).
  * Returns 1 and sets *value, or 0 when there is no such header.
  */
-WSIO_EXTERN int wsio_http_header_find(const wsio_http_header *headers,
-                                      size_t n, const char *name,
-                                      wsio_slice *value);
+WSIO_EXTERN int wsio_http_header_find(const wsio_http_header *headers, size_t n,
+                                      const char *name, wsio_slice *value);
 
 /*
  * Iterates over the comma-separated elements of every header called name,
@@ -135,8 +134,8 @@ typedef struct wsio_http_token_iter {
     const wsio_http_header *headers; /* what is iterated */
     size_t num_headers;
     const char *name;
-    size_t index;                    /* header being read */
-    size_t offset;                   /* position in its value */
+    size_t index;  /* header being read */
+    size_t offset; /* position in its value */
 } wsio_http_token_iter;
 
 /* wsio_http_token_iter_init - start iterating over the header name.
@@ -190,16 +189,17 @@ WSIO_EXTERN int wsio_handshake_validate_request(const wsio_http_request *req,
  * out receives 28 characters and a NUL.
  * Returns 0, or WSIO_EINVAL when key is NULL or longer than 256 bytes.
  */
-WSIO_EXTERN int wsio_handshake_accept_key(const char *key, size_t key_len,
-                                          char out[WSIO_HANDSHAKE_ACCEPT_LEN + 1]);
+WSIO_EXTERN int
+wsio_handshake_accept_key(const char *key, size_t key_len,
+                          char out[WSIO_HANDSHAKE_ACCEPT_LEN + 1]);
 
 /*
  * What a server answers an accepted upgrade with. Strings are NUL-terminated
  * and may be NULL when absent.
  */
 typedef struct wsio_handshake_answer {
-    const char *subprotocol;   /* one of the client's offers, or NULL */
-    const char *extensions;    /* Sec-WebSocket-Extensions value, or NULL */
+    const char *subprotocol; /* one of the client's offers, or NULL */
+    const char *extensions;  /* Sec-WebSocket-Extensions value, or NULL */
     const wsio_http_header *extra_headers; /* more headers, or NULL */
     size_t num_extra_headers;
 } wsio_handshake_answer;
@@ -217,9 +217,8 @@ typedef struct wsio_handshake_answer {
  * (header injection), the subprotocol is not a token, the key is not 24
  * characters of strict base64 of 16 bytes, or out is NULL with cap > 0.
  */
-WSIO_EXTERN ssize_t wsio_handshake_build_accept(char *out, size_t cap,
-                                                wsio_slice key,
-                                                const wsio_handshake_answer *answer);
+WSIO_EXTERN ssize_t wsio_handshake_build_accept(
+    char *out, size_t cap, wsio_slice key, const wsio_handshake_answer *answer);
 
 /*
  * wsio_handshake_build_reject - write the response to a request that failed
@@ -268,12 +267,12 @@ WSIO_EXTERN int wsio_handshake_make_key(const uint8_t nonce[16],
 
 /* What a client asks for. Strings are NUL-terminated; NULL when absent. */
 typedef struct wsio_handshake_request {
-    const char *host;          /* Host header value, "example.com:8080"; required */
-    const char *path;          /* request-target, "/chat?x=1"; NULL means "/" */
-    const char *key;           /* from wsio_handshake_make_key; required */
-    const char *origin;        /* Origin, or NULL */
-    const char *subprotocols;  /* comma-separated offers, or NULL */
-    const char *extensions;    /* Sec-WebSocket-Extensions offer, or NULL */
+    const char *host;   /* Host header value, "example.com:8080"; required */
+    const char *path;   /* request-target, "/chat?x=1"; NULL means "/" */
+    const char *key;    /* from wsio_handshake_make_key; required */
+    const char *origin; /* Origin, or NULL */
+    const char *subprotocols; /* comma-separated offers, or NULL */
+    const char *extensions;   /* Sec-WebSocket-Extensions offer, or NULL */
     const wsio_http_header *extra_headers;
     size_t num_extra_headers;
 } wsio_handshake_request;
@@ -285,14 +284,14 @@ typedef struct wsio_handshake_request {
  * key, path is not visible ASCII, or a header is invalid as for
  * wsio_handshake_build_accept.
  */
-WSIO_EXTERN ssize_t wsio_handshake_build_request(char *out, size_t cap,
-                                                 const wsio_handshake_request *req);
+WSIO_EXTERN ssize_t wsio_handshake_build_request(
+    char *out, size_t cap, const wsio_handshake_request *req);
 
 /* What the server's answer chose; slices point into the response buffer. */
 typedef struct wsio_handshake_result {
-    wsio_slice subprotocol;    /* len 0 when none */
-    wsio_slice extensions;     /* value of the first Sec-WebSocket-Extensions
-                                  header; len 0 when none */
+    wsio_slice subprotocol; /* len 0 when none */
+    wsio_slice extensions;  /* value of the first Sec-WebSocket-Extensions
+                               header; len 0 when none */
 } wsio_handshake_result;
 
 /*
@@ -308,9 +307,10 @@ typedef struct wsio_handshake_result {
  * WSIO_EHS_CONNECTION, WSIO_EHS_ACCEPT, WSIO_EHS_SUBPROTOCOL or
  * WSIO_EHS_EXTENSION.
  */
-WSIO_EXTERN int wsio_handshake_validate_response(const wsio_http_response *resp,
-                                                 const wsio_handshake_request *req,
-                                                 wsio_handshake_result *result);
+WSIO_EXTERN int
+wsio_handshake_validate_response(const wsio_http_response *resp,
+                                 const wsio_handshake_request *req,
+                                 wsio_handshake_result *result);
 
 /*
  * permessage-deflate negotiation (RFC 7692 section 7.1), for both roles.

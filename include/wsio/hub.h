@@ -31,8 +31,9 @@
  * a server joins at wsio_server_new and leaves at wsio_server_free (or at
  * the end of wsio_server_shutdown), on its own thread. The member list is
  * behind a mutex; each sibling is woken through a post item of its own
- * (nothing allocated, it cannot fail) at most once per batch of messages. A server leaving while messages for it are
- * in flight drops them (they are freed, not delivered).
+ * (nothing allocated, it cannot fail) at most once per batch of messages. A
+ * server leaving while messages for it are in flight drops them (they are
+ * freed, not delivered).
  */
 #ifndef WSIO_HUB_H
 #define WSIO_HUB_H

@@ -36,11 +36,11 @@ typedef struct wsio_loop wsio_loop;
  * within one batch of the host's events).
  */
 enum wsio_watch_op {
-    WSIO_WATCH_REMOVE = 0,      /* events is 0: stop watching fd (it is
-                                   about to be closed): EPOLL_CTL_DEL */
-    WSIO_WATCH_ADD = 0x100,     /* fd is not watched yet: EPOLL_CTL_ADD */
-    WSIO_WATCH_MODIFY = 0x200   /* fd is watched; this is its new interest:
-                                   EPOLL_CTL_MOD */
+    WSIO_WATCH_REMOVE = 0,    /* events is 0: stop watching fd (it is
+                                 about to be closed): EPOLL_CTL_DEL */
+    WSIO_WATCH_ADD = 0x100,   /* fd is not watched yet: EPOLL_CTL_ADD */
+    WSIO_WATCH_MODIFY = 0x200 /* fd is watched; this is its new interest:
+                                 EPOLL_CTL_MOD */
 };
 #define WSIO_WATCH_OP_MASK 0x300u
 
@@ -201,8 +201,7 @@ typedef void (*wsio_timer_fn)(wsio_timer *t, void *user);
  * to WSIO_EINVAL (fd < 0, fn NULL) or WSIO_ENOMEM.
  */
 WSIO_EXTERN wsio_watch *wsio_watch_new(wsio_loop *loop, int fd,
-                                       wsio_watch_fn fn, void *user,
-                                       int *err);
+                                       wsio_watch_fn fn, void *user, int *err);
 
 /*
  * wsio_watch_set - watch for events (WSIO_IO_READ | WSIO_IO_WRITE),

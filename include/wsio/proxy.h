@@ -42,14 +42,14 @@ enum wsio_proxy_protocol {
 
 /* What a header said. */
 typedef struct wsio_proxy_info {
-    int version;         /* 1 or 2 */
-    int local;           /* 1: v2 LOCAL or v1 UNKNOWN (the proxy's own
-                            connection, a health check) or an address family
-                            other than IPv4/IPv6: no client address; keep
-                            the socket's peer */
-    int family;          /* 4 or 6 when !local, else 0 */
-    char src_addr[46];   /* the client's address as text ("192.0.2.1") */
-    char dst_addr[46];   /* the address the client connected to */
+    int version;       /* 1 or 2 */
+    int local;         /* 1: v2 LOCAL or v1 UNKNOWN (the proxy's own
+                          connection, a health check) or an address family
+                          other than IPv4/IPv6: no client address; keep
+                          the socket's peer */
+    int family;        /* 4 or 6 when !local, else 0 */
+    char src_addr[46]; /* the client's address as text ("192.0.2.1") */
+    char dst_addr[46]; /* the address the client connected to */
     uint16_t src_port, dst_port;
 } wsio_proxy_info;
 

@@ -72,22 +72,22 @@ WSIO_EXTERN int wsio_redis_url_parse(const char *url, size_t len,
 
 /* How to connect; fill with wsio_redis_config_default() first. */
 typedef struct wsio_redis_config {
-    size_t struct_size;         /* set by wsio_redis_config_default */
-    const char *url;            /* default "redis://127.0.0.1:6379" */
-    const char *prefix;         /* of every channel; default "wsio:" (at
-                                   most 64 bytes). Servers that share
-                                   topics use the same one */
-    uint32_t backoff_min_ms;    /* first reconnect delay; default 100 */
-    uint32_t backoff_max_ms;    /* doubling stops here; default 5000 */
+    size_t struct_size;          /* set by wsio_redis_config_default */
+    const char *url;             /* default "redis://127.0.0.1:6379" */
+    const char *prefix;          /* of every channel; default "wsio:" (at
+                                    most 64 bytes). Servers that share
+                                    topics use the same one */
+    uint32_t backoff_min_ms;     /* first reconnect delay; default 100 */
+    uint32_t backoff_max_ms;     /* doubling stops here; default 5000 */
     uint32_t connect_timeout_ms; /* a connect (and AUTH, SELECT) not done
                                     by then is retried; default 2000 */
-    size_t max_in_flight;       /* PUBLISHes and wsio_redis_command
-                                   commands sent and not yet answered;
-                                   over it (Redis slow or stalled) new
-                                   publishes are dropped and counted, and
-                                   commands refused (WSIO_EAGAIN).
-                                   Default 10000 */
-    const wsio_mem *mem;        /* NULL: libc; must outlive the module */
+    size_t max_in_flight;        /* PUBLISHes and wsio_redis_command
+                                    commands sent and not yet answered;
+                                    over it (Redis slow or stalled) new
+                                    publishes are dropped and counted, and
+                                    commands refused (WSIO_EAGAIN).
+                                    Default 10000 */
+    const wsio_mem *mem;         /* NULL: libc; must outlive the module */
 } wsio_redis_config;
 
 /* wsio_redis_config_default - fill cfg with the defaults written above. */
@@ -111,8 +111,7 @@ WSIO_EXTERN void wsio_redis_config_init(wsio_redis_config *cfg, size_t size);
  * or WSIO_ENOMEM.
  */
 WSIO_EXTERN wsio_redis *wsio_redis_new(wsio_server *srv,
-                                       const wsio_redis_config *cfg,
-                                       int *err);
+                                       const wsio_redis_config *cfg, int *err);
 
 /*
  * wsio_redis_free - detach from the server, close both connections (the
@@ -147,8 +146,7 @@ struct redisReply;
  * NULL when the connection was lost first or the module is being freed.
  */
 typedef void (*wsio_redis_reply_fn)(wsio_redis *r,
-                                    const struct redisReply *reply,
-                                    void *user);
+                                    const struct redisReply *reply, void *user);
 
 /*
  * wsio_redis_command - send a command (hiredis' printf-like format: %s for
@@ -168,8 +166,8 @@ WSIO_EXTERN int wsio_redis_command(wsio_redis *r, wsio_redis_reply_fn cb,
  * for the application's own keys, so that they live beside the channels.
  * Returns the length, or WSIO_ENOSPC.
  */
-WSIO_EXTERN int wsio_redis_key(const wsio_redis *r, const char *name,
-                               char *buf, size_t cap);
+WSIO_EXTERN int wsio_redis_key(const wsio_redis *r, const char *name, char *buf,
+                               size_t cap);
 
 #ifdef __cplusplus
 }

@@ -53,70 +53,70 @@ enum wsio_forwarded_header {
 
 /* Limits, timeouts and switches; fill with wsio_server_config_default(). */
 typedef struct wsio_server_config {
-    size_t struct_size;       /* set by wsio_server_config_default */
-    const char *host;         /* address to bind: "127.0.0.1" (default),
-                                 "0.0.0.0", "::", "::1", ... */
-    uint16_t port;            /* 0: the kernel picks (wsio_server_port) */
-    int backlog;              /* listen backlog; default 511 */
-    int reuse_port;           /* SO_REUSEPORT, for one server per thread */
-    size_t max_connections;   /* open sockets, handshaking ones included;
-                                 over it new ones get 503. Default 10000 */
-    wsio_http_limits http;    /* request head limits (8 KiB, 64 headers) */
-    wsio_conn_config conn;    /* message, frame and fragment limits */
+    size_t struct_size;            /* set by wsio_server_config_default */
+    const char *host;              /* address to bind: "127.0.0.1" (default),
+                                      "0.0.0.0", "::", "::1", ... */
+    uint16_t port;                 /* 0: the kernel picks (wsio_server_port) */
+    int backlog;                   /* listen backlog; default 511 */
+    int reuse_port;                /* SO_REUSEPORT, for one server per thread */
+    size_t max_connections;        /* open sockets, handshaking ones included;
+                                      over it new ones get 503. Default 10000 */
+    wsio_http_limits http;         /* request head limits (8 KiB, 64 headers) */
+    wsio_conn_config conn;         /* message, frame and fragment limits */
     uint32_t handshake_timeout_ms; /* from accept to the end of the request
                                       head (and TLS); default 10000 */
-    uint32_t close_timeout_ms;  /* wait for the peer's close reply before
-                                   terminating; default 5000 */
-    uint32_t ping_interval_ms;  /* heartbeat: ping every interval, terminate
-                                   a peer that has not sent a pong by the
-                                   next ping; 0 (default) off */
-    uint32_t idle_timeout_ms;   /* close (1001) a peer that sent nothing
-                                   for this long; 0 (default) off */
-    size_t max_output_bytes;    /* per-connection high-water mark of queued
-                                   output; default 1 MiB */
-    size_t low_water_bytes;     /* on_drain fires when the queue falls to
-                                   this after going over the mark; default
-                                   max_output_bytes / 4 */
+    uint32_t close_timeout_ms;     /* wait for the peer's close reply before
+                                      terminating; default 5000 */
+    uint32_t ping_interval_ms;     /* heartbeat: ping every interval, terminate
+                                      a peer that has not sent a pong by the
+                                      next ping; 0 (default) off */
+    uint32_t idle_timeout_ms;      /* close (1001) a peer that sent nothing
+                                      for this long; 0 (default) off */
+    size_t max_output_bytes;       /* per-connection high-water mark of queued
+                                      output; default 1 MiB */
+    size_t low_water_bytes;        /* on_drain fires when the queue falls to
+                                      this after going over the mark; default
+                                      max_output_bytes / 4 */
     enum wsio_backpressure_policy backpressure; /* what wsio_ws_send does
                                    over the mark (wsio/ws.h); default
                                    QUEUE. Broadcasts and topics drop
                                    instead (DROP, QUEUE) or close (CLOSE) */
-    size_t max_queued_bytes;    /* QUEUE's hard cap on one connection's
-                                   queued output; 0 (default): 4 x
-                                   max_output_bytes */
-    size_t memory_budget;       /* bytes the whole server's connections may
-                                   hold (request heads, message
-                                   assembly, output queues, broadcast
-                                   frames, zlib state; not each one's
-                                   fixed-size structs); 0 (default)
-                                   unlimited. Over it, new connections get
-                                   503, and the connections holding the
-                                   most buffer memory (a message being
-                                   received, output their peer is not
-                                   taking) are terminated, largest first,
-                                   checked again every 100 ms while over.
-                                   Idle connections are never shed */
+    size_t max_queued_bytes; /* QUEUE's hard cap on one connection's
+                                queued output; 0 (default): 4 x
+                                max_output_bytes */
+    size_t memory_budget;    /* bytes the whole server's connections may
+                                hold (request heads, message
+                                assembly, output queues, broadcast
+                                frames, zlib state; not each one's
+                                fixed-size structs); 0 (default)
+                                unlimited. Over it, new connections get
+                                503, and the connections holding the
+                                most buffer memory (a message being
+                                received, output their peer is not
+                                taking) are terminated, largest first,
+                                checked again every 100 ms while over.
+                                Idle connections are never shed */
     const wsio_transport_ops *transport; /* NULL: plain sockets */
-    void *transport_ctx;        /* given to transport->open (TLS context) */
+    void *transport_ctx; /* given to transport->open (TLS context) */
     /* Browser origins (cross-site WebSocket hijacking, docs/security.md).
      * With a list, an upgrade whose Origin header is not on it (compared
      * without regard to ASCII case: "https://chat.example.com") gets 403.
      * NULL or 0 entries (default): every Origin is accepted. Copied. */
     const char *const *allowed_origins;
     size_t num_allowed_origins;
-    int require_origin;         /* 1: an upgrade without Origin (clients
-                                   that are not browsers) gets 403 too;
-                                   default 0 lets it through */
+    int require_origin; /* 1: an upgrade without Origin (clients
+                           that are not browsers) gets 403 too;
+                           default 0 lets it through */
     /* Behind a load balancer (docs/security.md). */
     enum wsio_proxy_protocol proxy_protocol; /* every connection starts
                                    with a PROXY header of these versions
                                    (wsio/proxy.h); its client address is the
                                    connection's. Default WSIO_PROXY_OFF */
-    const char *const *trusted_proxies; /* peers whose forwarding header
-                                   (forwarded_header) is believed:
-                                   addresses or CIDR blocks ("10.0.0.0/8",
-                                   "::1"). NULL (default): those headers
-                                   are ignored. Copied. */
+    const char *const *trusted_proxies;      /* peers whose forwarding header
+                                        (forwarded_header) is believed:
+                                        addresses or CIDR blocks ("10.0.0.0/8",
+                                        "::1"). NULL (default): those headers
+                                        are ignored. Copied. */
     size_t num_trusted_proxies;
     enum wsio_forwarded_header forwarded_header; /* the one forwarding
                                    header believed from trusted proxies
@@ -130,28 +130,28 @@ typedef struct wsio_server_config {
      * PROXY header or request head names one; connections still counted
      * under nobody (a trusted proxy's own) are not limited. Counted per
      * server: one server per thread (reuse_port) counts separately. */
-    size_t max_connections_per_addr; /* open sockets of one address,
-                                   handshaking ones included; over it,
-                                   503. 0 (default): no limit */
+    size_t max_connections_per_addr;          /* open sockets of one address,
+                                            handshaking ones included; over it,
+                                            503. 0 (default): no limit */
     uint32_t max_handshakes_per_addr_per_sec; /* new connections one
                                    address may start per second (a token
                                    bucket holding one second's worth);
                                    over it, 429. 0 (default): no limit */
-    uint8_t addr_prefix_v6;     /* leading bits of an IPv6 address that
-                                   name one client (1..128); 0 (default)
-                                   means 64, one subnet per client */
+    uint8_t addr_prefix_v6;          /* leading bits of an IPv6 address that
+                                        name one client (1..128); 0 (default)
+                                        means 64, one subnet per client */
     const wsio_deflate_ext *deflate; /* permessage-deflate (RFC 7692;
                                    wsio/deflate.h makes one), or NULL
                                    (default): offers go unanswered. Must
                                    outlive the server */
-    uint64_t node_id;           /* identifies this server to a broker
-                                   (wsio_server_node_id); 0 (default):
-                                   random */
-    wsio_hub *hub;              /* join this hub (wsio/hub.h) at _new, on
-                                   the server's thread, and leave it when
-                                   freed: publish and broadcast then reach
-                                   every server of the hub. NULL (default):
-                                   none. Must outlive the server */
+    uint64_t node_id;                /* identifies this server to a broker
+                                        (wsio_server_node_id); 0 (default):
+                                        random */
+    wsio_hub *hub;                   /* join this hub (wsio/hub.h) at _new, on
+                                        the server's thread, and leave it when
+                                        freed: publish and broadcast then reach
+                                        every server of the hub. NULL (default):
+                                        none. Must outlive the server */
     /* Subprotocols the server speaks, in its order of preference (RFC
      * 6455 section 4.2.2, /subprotocol/): the first one the client offers
      * in Sec-WebSocket-Protocol is chosen, and on_upgrade sees it preset
@@ -160,16 +160,16 @@ typedef struct wsio_server_config {
      * (WSIO_EINVAL otherwise). NULL or 0 entries (default): none. Copied. */
     const char *const *subprotocols;
     size_t num_subprotocols;
-    int keep_request;           /* 1: each connection keeps its upgrade
-                                   request (wsio_ws_request) while open: the
-                                   head as received (at most
-                                   http.max_header_bytes) plus 32 bytes per
-                                   header and about 100 more, counted in
-                                   memory_budget. 0 (default): not kept */
-    size_t max_post_bytes;      /* bytes that calls from other threads
-                                   (wsio_server_send_to ...) may have
-                                   waiting for the server's thread; over it
-                                   they return WSIO_EAGAIN. Default 16 MiB */
+    int keep_request;      /* 1: each connection keeps its upgrade
+                              request (wsio_ws_request) while open: the
+                              head as received (at most
+                              http.max_header_bytes) plus 32 bytes per
+                              header and about 100 more, counted in
+                              memory_budget. 0 (default): not kept */
+    size_t max_post_bytes; /* bytes that calls from other threads
+                              (wsio_server_send_to ...) may have
+                              waiting for the server's thread; over it
+                              they return WSIO_EAGAIN. Default 16 MiB */
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */
@@ -202,8 +202,8 @@ typedef struct wsio_request_info {
  * headers are copied before the hook's caller returns.
  */
 typedef struct wsio_http_reply {
-    int status;                       /* 200, 404, 401, ... */
-    const wsio_http_header *headers;  /* e.g. Content-Type; NULL if none */
+    int status;                      /* 200, 404, 401, ... */
+    const wsio_http_header *headers; /* e.g. Content-Type; NULL if none */
     size_t num_headers;
     const void *body;
     size_t body_len;
@@ -239,8 +239,8 @@ typedef struct wsio_server_hooks {
      * thread; result is what wsio_ws_send (a wsio_send_result or an error)
      * or wsio_ws_close returned, or WSIO_ECLOSED when id was no longer
      * open (also counted in stats.sends_to_closed). May be NULL. */
-    void (*on_sent_to)(wsio_server *srv, uint64_t id,
-                       enum wsio_opcode opcode, int result, void *user);
+    void (*on_sent_to)(wsio_server *srv, uint64_t id, enum wsio_opcode opcode,
+                       int result, void *user);
 } wsio_server_hooks;
 
 /*
@@ -366,8 +366,9 @@ WSIO_EXTERN int wsio_server_post(wsio_server *srv, void (*fn)(void *user),
  * queue points at the same bytes; the backpressure policy applies to each
  * recipient. With permessage-deflate it is also compressed once, for the
  * recipients that agreed to server_no_context_takeover (with a window no
- * smaller than the server's); the others get the plain frame. Returns the number of connections it was queued on, or
- * WSIO_EINVAL, WSIO_EUTF8, WSIO_ENOMEM.
+ * smaller than the server's); the others get the plain frame. Returns the
+ * number of connections it was queued on, or WSIO_EINVAL, WSIO_EUTF8,
+ * WSIO_ENOMEM.
  */
 WSIO_EXTERN int wsio_server_broadcast(wsio_server *srv, enum wsio_opcode opcode,
                                       const void *data, size_t len,
@@ -405,8 +406,7 @@ WSIO_EXTERN int wsio_server_publish(wsio_server *srv, const char *topic,
 /* wsio_server_publish_n - wsio_server_publish with the topic given as
  * topic_len bytes (not NUL-terminated; a NUL byte inside is WSIO_EINVAL). */
 WSIO_EXTERN int wsio_server_publish_n(wsio_server *srv, const char *topic,
-                                      size_t topic_len,
-                                      enum wsio_opcode opcode,
+                                      size_t topic_len, enum wsio_opcode opcode,
                                       const void *data, size_t len);
 
 /*
@@ -448,13 +448,13 @@ WSIO_EXTERN int wsio_server_set_topic_policy(wsio_server *srv,
 
 /* Counters of one topic since the server first held it. */
 typedef struct wsio_topic_stats {
-    uint64_t subscribers;    /* local subscribers now */
-    uint64_t published;      /* messages published or delivered to it */
-    uint64_t queued;         /* deliveries queued on subscribers */
-    uint64_t dropped_newest; /* deliveries not queued (DROP_NEWEST) */
-    uint64_t dropped_oldest; /* queued deliveries removed (DROP_OLDEST) */
-    uint64_t replaced;       /* queued deliveries removed (LATEST_ONLY) */
-    uint64_t disconnects;    /* subscribers closed (DISCONNECT) */
+    uint64_t subscribers;         /* local subscribers now */
+    uint64_t published;           /* messages published or delivered to it */
+    uint64_t queued;              /* deliveries queued on subscribers */
+    uint64_t dropped_newest;      /* deliveries not queued (DROP_NEWEST) */
+    uint64_t dropped_oldest;      /* queued deliveries removed (DROP_OLDEST) */
+    uint64_t replaced;            /* queued deliveries removed (LATEST_ONLY) */
+    uint64_t disconnects;         /* subscribers closed (DISCONNECT) */
     enum wsio_slow_policy policy; /* as set */
 } wsio_topic_stats;
 
@@ -559,19 +559,19 @@ WSIO_EXTERN int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms);
 
 /* Counters since the server started. */
 typedef struct wsio_server_stats {
-    uint64_t connections;       /* open WebSockets now */
-    uint64_t connections_total; /* WebSockets opened since start */
+    uint64_t connections;         /* open WebSockets now */
+    uint64_t connections_total;   /* WebSockets opened since start */
     uint64_t handshakes_rejected; /* upgrades refused or invalid */
-    uint64_t http_requests;     /* plain HTTP requests answered */
+    uint64_t http_requests;       /* plain HTTP requests answered */
     uint64_t messages_in, messages_out;
     uint64_t bytes_in, bytes_out; /* on the wire, frame headers included */
-    uint64_t messages_dropped;  /* not queued by the backpressure policy:
-                                   WSIO_EDROPPED (DROP, broadcasts and
-                                   topics), WSIO_EQUEUEFULL (QUEUE) */
-    uint64_t accept_errors;     /* accept() failures (EMFILE ...) */
-    uint64_t memory_in_use;     /* bytes the connections hold now (see
-                                   memory_budget) */
-    uint64_t connections_shed;  /* terminated to meet memory_budget */
+    uint64_t messages_dropped;    /* not queued by the backpressure policy:
+                                     WSIO_EDROPPED (DROP, broadcasts and
+                                     topics), WSIO_EQUEUEFULL (QUEUE) */
+    uint64_t accept_errors;       /* accept() failures (EMFILE ...) */
+    uint64_t memory_in_use;       /* bytes the connections hold now (see
+                                     memory_budget) */
+    uint64_t connections_shed;    /* terminated to meet memory_budget */
     /* Slow readers, all topics and broadcasts together. messages_dropped
      * above counts messages not queued (DROP, DROP_NEWEST); messages_out
      * counts queued ones, including those removed later here. */
@@ -583,12 +583,12 @@ typedef struct wsio_server_stats {
      * max_handshakes_per_addr_per_sec): connections refused. */
     uint64_t addr_connections_refused; /* 503: the address had its most */
     uint64_t addr_handshakes_limited;  /* 429: it started too many */
-    uint64_t upgrade_errors;    /* upgrades on_upgrade accepted that could
-                                   not be answered as asked: a subprotocol
-                                   the client did not offer, or not a
-                                   token; answered 500 */
-    uint64_t sends_to_closed;   /* wsio_server_send_to / close_to whose id
-                                   was no longer open */
+    uint64_t upgrade_errors;  /* upgrades on_upgrade accepted that could
+                                 not be answered as asked: a subprotocol
+                                 the client did not offer, or not a
+                                 token; answered 500 */
+    uint64_t sends_to_closed; /* wsio_server_send_to / close_to whose id
+                                 was no longer open */
 } wsio_server_stats;
 
 /* wsio_server_get_stats - copy the counters into out. */

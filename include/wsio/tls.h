@@ -49,16 +49,16 @@ typedef struct wsio_tls wsio_tls;
 
 /* Fill with wsio_tls_config_default() first. */
 typedef struct wsio_tls_config {
-    size_t struct_size;      /* set by wsio_tls_config_default */
-    enum wsio_role role;     /* WSIO_ROLE_SERVER or WSIO_ROLE_CLIENT */
-    const char *cert_file;   /* server: PEM certificate chain, leaf first */
-    const char *key_file;    /* server: PEM private key (unencrypted) */
-    const char *ca_file;     /* client: trust only the CAs in this PEM
-                                file; NULL: the system's store */
-    int insecure_no_verify;  /* client: 1 accepts any certificate for any
-                                host. For tests against a self-signed
-                                server only; default 0 */
-    const wsio_mem *mem;     /* NULL: libc; must outlive the wsio_tls */
+    size_t struct_size;     /* set by wsio_tls_config_default */
+    enum wsio_role role;    /* WSIO_ROLE_SERVER or WSIO_ROLE_CLIENT */
+    const char *cert_file;  /* server: PEM certificate chain, leaf first */
+    const char *key_file;   /* server: PEM private key (unencrypted) */
+    const char *ca_file;    /* client: trust only the CAs in this PEM
+                               file; NULL: the system's store */
+    int insecure_no_verify; /* client: 1 accepts any certificate for any
+                               host. For tests against a self-signed
+                               server only; default 0 */
+    const wsio_mem *mem;    /* NULL: libc; must outlive the wsio_tls */
 } wsio_tls_config;
 
 /*

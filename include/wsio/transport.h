@@ -32,18 +32,26 @@ typedef struct wsio_transport wsio_transport;
 /* The transport table. New members are only appended (abi_version). */
 typedef struct wsio_transport_ops {
     unsigned abi_version;
-    const char *name;                                   /* "plain", later "tls" */
-    /* set up per-connection state for fd (t->fd is set); ctx is the listener's/client's transport_ctx; role is WSIO_ROLE_SERVER or _CLIENT. 0, WSIO_ENOMEM or -errno */
+    const char *name; /* "plain", later "tls" */
+    /* set up per-connection state for fd (t->fd is set); ctx is the
+     * listener's/client's transport_ctx; role is WSIO_ROLE_SERVER or _CLIENT.
+     * 0, WSIO_ENOMEM or -errno */
     int (*open)(wsio_transport *t, void *ctx, enum wsio_role role);
-    /* drive a transport-level handshake (TLS); 0 when done, WSIO_EAGAIN when it needs I/O (see wants), or a negative error. NULL means none. */
+    /* drive a transport-level handshake (TLS); 0 when done, WSIO_EAGAIN when it
+     * needs I/O (see wants), or a negative error. NULL means none. */
     int (*handshake)(wsio_transport *t);
-    /* >0 bytes read, 0 on orderly EOF, WSIO_EAGAIN when nothing now, or -errno (-ECONNRESET ...). EINTR is retried inside. */
+    /* >0 bytes read, 0 on orderly EOF, WSIO_EAGAIN when nothing now, or -errno
+     * (-ECONNRESET ...). EINTR is retried inside. */
     ssize_t (*read)(wsio_transport *t, void *buf, size_t len);
-    /* bytes written (may be partial), WSIO_EAGAIN, or -errno (-EPIPE, -ECONNRESET); never raises SIGPIPE (MSG_NOSIGNAL / sendmsg). At most IOV_MAX iovs are used per call. */
+    /* bytes written (may be partial), WSIO_EAGAIN, or -errno (-EPIPE,
+     * -ECONNRESET); never raises SIGPIPE (MSG_NOSIGNAL / sendmsg). At most
+     * IOV_MAX iovs are used per call. */
     ssize_t (*writev)(wsio_transport *t, const wsio_iov *iov, size_t n);
-    /* the events needed to make progress after WSIO_EAGAIN (TLS may need WRITE to read); NULL means READ for read and WRITE for write */
+    /* the events needed to make progress after WSIO_EAGAIN (TLS may need WRITE
+     * to read); NULL means READ for read and WRITE for write */
     unsigned (*wants)(wsio_transport *t);
-    /* graceful end of our sending side (plain: shutdown(SHUT_WR)); 0 or WSIO_EAGAIN or -errno */
+    /* graceful end of our sending side (plain: shutdown(SHUT_WR)); 0 or
+     * WSIO_EAGAIN or -errno */
     int (*shutdown)(wsio_transport *t);
     /* release per-connection state and close the fd */
     void (*close)(wsio_transport *t);
@@ -54,7 +62,7 @@ typedef struct wsio_transport_ops {
 struct wsio_transport {
     const wsio_transport_ops *ops;
     int fd;
-    void *impl;                  /* per-connection state of the ops (TLS session), or NULL */
+    void *impl; /* per-connection state of the ops (TLS session), or NULL */
     /* Set before open, valid until close. Client: the host of the URL
      * (without brackets), which TLS sends as SNI and checks the server's
      * certificate against. Server: NULL. */

@@ -160,8 +160,7 @@ WSIO_EXTERN void wsio_ws_set_user(wsio_ws *ws, void *user);
  * Forwarded / X-Forwarded-For), this is the client's address, and the port
  * is 0 when the proxy did not give one.
  */
-WSIO_EXTERN const char *wsio_ws_remote_addr(const wsio_ws *ws,
-                                            uint16_t *port);
+WSIO_EXTERN const char *wsio_ws_remote_addr(const wsio_ws *ws, uint16_t *port);
 
 /* wsio_ws_buffered_amount - bytes queued to the peer and not yet written. */
 WSIO_EXTERN size_t wsio_ws_buffered_amount(const wsio_ws *ws);

@@ -57,9 +57,9 @@ typedef struct pmd_codec {
     z_stream inf, def;
     size_t threshold;
     int level, mem_level;
-    int rx_bits, tx_bits;   /* windows: the peer's sending, ours */
-    uint8_t rx_reset;       /* the peer keeps no context between messages */
-    uint8_t tx_reset;       /* we keep none */
+    int rx_bits, tx_bits; /* windows: the peer's sending, ours */
+    uint8_t rx_reset;     /* the peer keeps no context between messages */
+    uint8_t tx_reset;     /* we keep none */
     uint8_t inf_live, def_live;
     uint8_t keep;           /* reset rather than free between messages */
     uint8_t tail_left;      /* bytes of sync_tail still to inflate */
@@ -203,8 +203,8 @@ static size_t pmd_encode_bound(void *state, size_t len)
     return (size_t)deflateBound(NULL, (uLong)len) + 16;
 }
 
-static ssize_t pmd_encode(void *state, const void *in, size_t len,
-                          uint8_t *out, size_t cap)
+static ssize_t pmd_encode(void *state, const void *in, size_t len, uint8_t *out,
+                          size_t cap)
 {
     pmd_codec *p = state;
     if (!p->def_live) {

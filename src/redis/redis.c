@@ -38,12 +38,12 @@
 
 typedef struct topic_entry topic_entry;
 struct topic_entry {
-    topic_entry *next;  /* hash chain */
-    int want;           /* the server has local subscribers */
-    int subscribed;     /* Redis confirmed the SUBSCRIBE */
-    int in_flight;      /* a SUBSCRIBE or UNSUBSCRIBE awaits its reply */
+    topic_entry *next; /* hash chain */
+    int want;          /* the server has local subscribers */
+    int subscribed;    /* Redis confirmed the SUBSCRIBE */
+    int in_flight;     /* a SUBSCRIBE or UNSUBSCRIBE awaits its reply */
     size_t len;
-    char channel[];     /* prefix "t:" topic, NUL-terminated */
+    char channel[]; /* prefix "t:" topic, NUL-terminated */
 };
 
 struct wsio_redis {
@@ -59,8 +59,8 @@ struct wsio_redis {
     wsio__rlink sub, pub;
     topic_entry **buckets;
     size_t nbuckets, ntopics;
-    uint64_t subscribed;    /* entries Redis holds a subscription for */
-    uint8_t *envelope;      /* scratch for PUBLISH, grown to the largest */
+    uint64_t subscribed; /* entries Redis holds a subscription for */
+    uint8_t *envelope;   /* scratch for PUBLISH, grown to the largest */
     size_t envelope_cap;
     wsio_redis_stats stats;
 };
@@ -105,7 +105,8 @@ void wsio_redis_config_init(wsio_redis_config *cfg, size_t size)
     wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
-/* ---- the topic table ------------------------------------------------------ */
+/* ---- the topic table ------------------------------------------------------
+ */
 
 static size_t hash_channel(const char *s, size_t len)
 {
@@ -156,8 +157,7 @@ static size_t topic_channel(const wsio_redis *r, const char *topic, char *buf)
     return r->prefix_len + 2 + tlen;
 }
 
-static topic_entry *topic_find_or_add(wsio_redis *r, const char *ch,
-                                      size_t len)
+static topic_entry *topic_find_or_add(wsio_redis *r, const char *ch, size_t len)
 {
     topic_entry **p = topic_slot(r, ch, len);
     if (*p)
@@ -229,7 +229,8 @@ static void topic_forget_redis(wsio_redis *r, topic_entry *t)
     topic_reconcile(r, t);
 }
 
-/* ---- the envelope ------------------------------------------------------------ */
+/* ---- the envelope
+ * ------------------------------------------------------------ */
 
 static int envelope_build(wsio_redis *r, enum wsio_opcode opcode,
                           const void *data, size_t len)
@@ -347,7 +348,8 @@ static void link_ready(wsio__rlink *l, int reconnect)
     r->stats.connected = both_connected(r);
 }
 
-/* ---- the broker ----------------------------------------------------------------- */
+/* ---- the broker
+ * ----------------------------------------------------------------- */
 
 static void broker_first(wsio_server *srv, const char *topic, void *user)
 {
@@ -375,8 +377,7 @@ static void broker_last(wsio_server *srv, const char *topic, void *user)
     topic_reconcile(r, t);
 }
 
-static void on_publish_reply(redisAsyncContext *ac, void *reply,
-                             void *privdata)
+static void on_publish_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
     (void)reply;
@@ -420,7 +421,8 @@ static void broker_detach(wsio_server *srv, void *user)
     r->srv = NULL;
 }
 
-/* ---- public API ------------------------------------------------------------------ */
+/* ---- public API
+ * ------------------------------------------------------------------ */
 
 wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
                            int *err)
@@ -435,8 +437,8 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
     const wsio_mem *mem = wsio__mem_or_default(cfg->mem);
     const char *url = cfg->url ? cfg->url : "redis://127.0.0.1:6379";
     const char *prefix = cfg->prefix ? cfg->prefix : "wsio:";
-    if (!srv || strlen(prefix) > PREFIX_MAX ||
-        cfg->backoff_min_ms == 0 || cfg->backoff_max_ms < cfg->backoff_min_ms)
+    if (!srv || strlen(prefix) > PREFIX_MAX || cfg->backoff_min_ms == 0 ||
+        cfg->backoff_max_ms < cfg->backoff_min_ms)
         goto fail;
     rc = WSIO_ENOMEM;
     r = zalloc(mem, sizeof *r);
@@ -513,8 +515,7 @@ void wsio_redis_get_stats(const wsio_redis *r, wsio_redis_stats *out)
     out->topics = r->subscribed;
 }
 
-static void on_command_reply(redisAsyncContext *ac, void *reply,
-                             void *privdata)
+static void on_command_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
     command *c = privdata;
@@ -550,16 +551,15 @@ int wsio_redis_command(wsio_redis *r, wsio_redis_reply_fn cb, void *user,
         wsio__free(r->mem, c);
         /* Refused because the link is going down (its callbacks run with
          * NULL replies before on_disconnect), or for the format. */
-        int closing = r->pub.ac->err ||
-                      (r->pub.ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
+        int closing = r->pub.ac->err || (r->pub.ac->c.flags &
+                                         (REDIS_DISCONNECTING | REDIS_FREEING));
         return closing ? WSIO_ECLOSED : WSIO_EINVAL;
     }
     r->in_flight++;
     return 0;
 }
 
-int wsio_redis_key(const wsio_redis *r, const char *name, char *buf,
-                   size_t cap)
+int wsio_redis_key(const wsio_redis *r, const char *name, char *buf, size_t cap)
 {
     size_t n = strlen(name);
     if (r->prefix_len + n + 1 > cap || r->prefix_len + n > INT32_MAX)

@@ -134,8 +134,8 @@ int wsio_redis_url_parse(const char *url, size_t len, wsio_redis_url *out)
         size_t user_len = colon ? (size_t)(colon - ui) : ulen;
         if (copy_decoded(ui, user_len, out->user, sizeof out->user) != 0)
             return WSIO_EINVAL;
-        if (colon && copy_decoded(colon + 1, ulen - user_len - 1,
-                                  out->password, sizeof out->password) != 0)
+        if (colon && copy_decoded(colon + 1, ulen - user_len - 1, out->password,
+                                  sizeof out->password) != 0)
             return WSIO_EINVAL;
     }
     if (parse_host_port(auth + at, alen - at, out) != 0)

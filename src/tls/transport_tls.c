@@ -53,7 +53,7 @@
 
 struct wsio_tls {
     SSL_CTX *ctx;
-    BIO_METHOD *bio;     /* the socket BIO of its connections */
+    BIO_METHOD *bio; /* the socket BIO of its connections */
     const wsio_mem *mem;
     enum wsio_role role;
 };
@@ -62,10 +62,11 @@ struct wsio_tls {
 typedef struct tls_conn {
     SSL *ssl;
     const wsio_mem *mem;
-    unsigned want;       /* WSIO_IO_* the last WSIO_EAGAIN waits for */
+    unsigned want; /* WSIO_IO_* the last WSIO_EAGAIN waits for */
 } tls_conn;
 
-/* ---- the socket BIO -------------------------------------------------------- */
+/* ---- the socket BIO --------------------------------------------------------
+ */
 
 static int bio_fd(BIO *b)
 {
@@ -106,8 +107,8 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 static BIO_METHOD *bio_method_new(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                 "wsio socket");
+    BIO_METHOD *m =
+        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "wsio socket");
     if (m && (BIO_meth_set_write(m, bio_write) != 1 ||
               BIO_meth_set_read(m, bio_read) != 1 ||
               BIO_meth_set_ctrl(m, bio_ctrl) != 1)) {
@@ -157,7 +158,8 @@ static int load_server(SSL_CTX *ctx, const wsio_tls_config *cfg)
 {
     return cfg->cert_file && cfg->key_file &&
            SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) == 1 &&
-           SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) == 1 &&
+           SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) ==
+               1 &&
            SSL_CTX_check_private_key(ctx) == 1;
 }
 
@@ -185,7 +187,8 @@ wsio_tls *wsio_tls_new(const wsio_tls_config *cfg, int *err)
     cfg = &def;
     int server = cfg->role == WSIO_ROLE_SERVER;
     ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    SSL_CTX *ctx =
+        SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (!ctx) {
         if (err)
             *err = WSIO_ENOMEM;
@@ -249,7 +252,8 @@ size_t wsio_tls_error_text(char *buf, size_t cap)
     return strlen(buf);
 }
 
-/* ---- per connection ---------------------------------------------------------- */
+/* ---- per connection
+ * ---------------------------------------------------------- */
 
 static tls_conn *conn_of(wsio_transport *t)
 {
@@ -303,13 +307,14 @@ static int tls_open(wsio_transport *t, void *ctx, enum wsio_role role)
         /* A peer that drops TCP without close_notify reads as EOF: the
          * WebSocket close handshake, not TLS, tells a clean end (1006 when
          * it is missing). Renegotiation is a known DoS lever: off. */
-        SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF |
-                                    SSL_OP_NO_RENEGOTIATION);
+        SSL_set_options(c->ssl,
+                        SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
         if (role == WSIO_ROLE_SERVER) {
             SSL_set_accept_state(c->ssl);
         } else {
             SSL_set_connect_state(c->ssl);
-            if (t->server_name && !set_peer_name(c->ssl, t->server_name, verify))
+            if (t->server_name &&
+                !set_peer_name(c->ssl, t->server_name, verify))
                 rc = WSIO_EINVAL;
         }
     }
@@ -359,7 +364,8 @@ static int tls_handshake(wsio_transport *t)
         return rc;
     /* Why a client gave up on the server's certificate. */
     long v = SSL_get_verify_result(c->ssl);
-    if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
+    if (v == X509_V_ERR_HOSTNAME_MISMATCH ||
+        v == X509_V_ERR_IP_ADDRESS_MISMATCH)
         return WSIO_ETLS_HOST;
     if (v != X509_V_OK)
         return WSIO_ETLS_CERT;
@@ -376,7 +382,8 @@ static ssize_t tls_read(wsio_transport *t, void *buf, size_t len)
         size_t room = len - got;
         ERR_clear_error();
         errno = 0;
-        int r = SSL_read(c->ssl, (char *)buf + got, room > INT_MAX ? INT_MAX : (int)room);
+        int r = SSL_read(c->ssl, (char *)buf + got,
+                         room > INT_MAX ? INT_MAX : (int)room);
         if (r <= 0) {
             int rc = outcome(c, r);
             /* Bytes first; an error or EOF comes back at the next call. */

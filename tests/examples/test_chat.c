@@ -162,7 +162,8 @@ static void test_chat_json_parse_reads_every_value_kind(void **state)
         {"z", z, sizeof z, CHAT_JSON_ABSENT, 0},
         {"absent", absent, sizeof absent, CHAT_JSON_ABSENT, 0},
     };
-    assert_int_equal(chat_json_parse_object(json, strlen(json), m, ARRAY_LEN(m)), 0);
+    assert_int_equal(
+        chat_json_parse_object(json, strlen(json), m, ARRAY_LEN(m)), 0);
     assert_int_equal(m[0].kind, CHAT_JSON_STRING);
     assert_string_equal(s, "hi");
     assert_int_equal(m[0].len, 2);
@@ -218,9 +219,9 @@ static void test_chat_json_parse_accepts_utf8_boundaries(void **state)
 {
     (void)state;
     static const char *valid[] = {
-        "\xc2\x80",         "\xdf\xbf",         "\xe0\xa0\x80", "\xed\x9f\xbf",
-        "\xee\x80\x80",     "\xef\xbf\xbf",     "\xf0\x90\x80\x80",
-        "\xf4\x8f\xbf\xbf", "\x7f",
+        "\xc2\x80",         "\xdf\xbf",         "\xe0\xa0\x80",
+        "\xed\x9f\xbf",     "\xee\x80\x80",     "\xef\xbf\xbf",
+        "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "\x7f",
     };
     for (size_t i = 0; i < ARRAY_LEN(valid); i++) {
         char json[32], out[8];
@@ -255,27 +256,27 @@ static void test_chat_json_parse_rejects_bad_syntax(void **state)
     static const bad_vector vectors[] = {
         {"", CHAT_JSON_ESYNTAX},
         {"   ", CHAT_JSON_ESYNTAX},
-        {"\"type\"", CHAT_JSON_ESYNTAX},         /* not an object */
+        {"\"type\"", CHAT_JSON_ESYNTAX}, /* not an object */
         {"[]", CHAT_JSON_ESYNTAX},
         {"null", CHAT_JSON_ESYNTAX},
-        {"{", CHAT_JSON_ESYNTAX},                /* truncated */
+        {"{", CHAT_JSON_ESYNTAX}, /* truncated */
         {"{\"type\"", CHAT_JSON_ESYNTAX},
         {"{\"type\":", CHAT_JSON_ESYNTAX},
         {"{\"type\":\"chat", CHAT_JSON_ESYNTAX},
         {"{\"type\":\"chat\"", CHAT_JSON_ESYNTAX},
         {"{\"type\":\"chat\",}", CHAT_JSON_ESYNTAX}, /* trailing comma */
         {"{,}", CHAT_JSON_ESYNTAX},
-        {"{\"a\":1 \"b\":2}", CHAT_JSON_ESYNTAX},    /* missing comma */
-        {"{\"a\" 1}", CHAT_JSON_ESYNTAX},            /* missing colon */
-        {"{'a':1}", CHAT_JSON_ESYNTAX},              /* single quotes */
-        {"{a:1}", CHAT_JSON_ESYNTAX},                /* bare key */
+        {"{\"a\":1 \"b\":2}", CHAT_JSON_ESYNTAX},     /* missing comma */
+        {"{\"a\" 1}", CHAT_JSON_ESYNTAX},             /* missing colon */
+        {"{'a':1}", CHAT_JSON_ESYNTAX},               /* single quotes */
+        {"{a:1}", CHAT_JSON_ESYNTAX},                 /* bare key */
         {"{\"type\":\"chat\"} x", CHAT_JSON_ESYNTAX}, /* trailing garbage */
         {"{\"type\":\"chat\"}{}", CHAT_JSON_ESYNTAX},
-        {"\xef\xbb\xbf{}", CHAT_JSON_ESYNTAX},       /* byte order mark */
+        {"\xef\xbb\xbf{}", CHAT_JSON_ESYNTAX}, /* byte order mark */
         {"{\"a\":tru}", CHAT_JSON_ESYNTAX},
         {"{\"a\":True}", CHAT_JSON_ESYNTAX},
         {"{\"a\":nul}", CHAT_JSON_ESYNTAX},
-        {"{\"a\":01}", CHAT_JSON_ESYNTAX},           /* leading zero */
+        {"{\"a\":01}", CHAT_JSON_ESYNTAX}, /* leading zero */
         {"{\"a\":+1}", CHAT_JSON_ESYNTAX},
         {"{\"a\":.5}", CHAT_JSON_ESYNTAX},
         {"{\"a\":1.}", CHAT_JSON_ESYNTAX},
@@ -287,13 +288,14 @@ static void test_chat_json_parse_rejects_bad_syntax(void **state)
         {"{\"a\":\"tab\there\"}", CHAT_JSON_ESYNTAX}, /* raw control char */
         {"{\"a\":\"line\nbreak\"}", CHAT_JSON_ESYNTAX},
         {"{\"a\":\"\x1f\"}", CHAT_JSON_ESYNTAX},
-        {"{\"a\":1}\v", CHAT_JSON_ESYNTAX},          /* not JSON whitespace */
-        {"{\"a\":\"x\\", CHAT_JSON_ESYNTAX},         /* input ends in escape */
+        {"{\"a\":1}\v", CHAT_JSON_ESYNTAX},  /* not JSON whitespace */
+        {"{\"a\":\"x\\", CHAT_JSON_ESYNTAX}, /* input ends in escape */
         {"{\"a\":\"\\u12", CHAT_JSON_ESYNTAX},
     };
     expect_rejected(vectors, ARRAY_LEN(vectors));
     /* A NUL byte after the object is trailing garbage too. */
-    assert_int_equal(chat_json_parse_object("{}", 3, NULL, 0), CHAT_JSON_ESYNTAX);
+    assert_int_equal(chat_json_parse_object("{}", 3, NULL, 0),
+                     CHAT_JSON_ESYNTAX);
 }
 
 static void test_chat_json_parse_rejects_bad_escapes(void **state)
@@ -305,15 +307,15 @@ static void test_chat_json_parse_rejects_bad_escapes(void **state)
         {"{\"a\":\"\\'\"}", CHAT_JSON_EESCAPE},
         {"{\"a\":\"\\U0041\"}", CHAT_JSON_EESCAPE},
         {"{\"a\":\"\\u00g1\"}", CHAT_JSON_EESCAPE},
-        {"{\"a\":\"\\u0000\"}", CHAT_JSON_EESCAPE},         /* NUL */
-        {"{\"a\":\"\\uD83D\"}", CHAT_JSON_EESCAPE},         /* lone high */
-        {"{\"a\":\"\\uDE00\"}", CHAT_JSON_EESCAPE},         /* lone low */
-        {"{\"a\":\"\\uDE00\\uD83D\"}", CHAT_JSON_EESCAPE},  /* reversed */
-        {"{\"a\":\"\\uD83D\\uD83D\"}", CHAT_JSON_EESCAPE},  /* high, high */
+        {"{\"a\":\"\\u0000\"}", CHAT_JSON_EESCAPE},        /* NUL */
+        {"{\"a\":\"\\uD83D\"}", CHAT_JSON_EESCAPE},        /* lone high */
+        {"{\"a\":\"\\uDE00\"}", CHAT_JSON_EESCAPE},        /* lone low */
+        {"{\"a\":\"\\uDE00\\uD83D\"}", CHAT_JSON_EESCAPE}, /* reversed */
+        {"{\"a\":\"\\uD83D\\uD83D\"}", CHAT_JSON_EESCAPE}, /* high, high */
         {"{\"a\":\"\\uD83Dx\"}", CHAT_JSON_EESCAPE},
         {"{\"a\":\"\\uD83D\\n\"}", CHAT_JSON_EESCAPE},
         {"{\"a\":\"\\uD83D\\u0041\"}", CHAT_JSON_EESCAPE},
-        {"{\"\\uD83D\":1}", CHAT_JSON_EESCAPE},            /* in a key too */
+        {"{\"\\uD83D\":1}", CHAT_JSON_EESCAPE}, /* in a key too */
     };
     expect_rejected(vectors, ARRAY_LEN(vectors));
 }
@@ -322,20 +324,20 @@ static void test_chat_json_parse_rejects_invalid_utf8(void **state)
 {
     (void)state;
     static const bad_vector vectors[] = {
-        {"{\"a\":\"\x80\"}", CHAT_JSON_EUTF8},             /* lone continuation */
-        {"{\"a\":\"\xc0\x80\"}", CHAT_JSON_EUTF8},         /* overlong NUL */
-        {"{\"a\":\"\xc1\xbf\"}", CHAT_JSON_EUTF8},         /* overlong */
-        {"{\"a\":\"\xe0\x9f\xbf\"}", CHAT_JSON_EUTF8},     /* overlong 3-byte */
+        {"{\"a\":\"\x80\"}", CHAT_JSON_EUTF8},         /* lone continuation */
+        {"{\"a\":\"\xc0\x80\"}", CHAT_JSON_EUTF8},     /* overlong NUL */
+        {"{\"a\":\"\xc1\xbf\"}", CHAT_JSON_EUTF8},     /* overlong */
+        {"{\"a\":\"\xe0\x9f\xbf\"}", CHAT_JSON_EUTF8}, /* overlong 3-byte */
         {"{\"a\":\"\xf0\x8f\xbf\xbf\"}", CHAT_JSON_EUTF8}, /* overlong 4-byte */
         {"{\"a\":\"\xed\xa0\x80\"}", CHAT_JSON_EUTF8},     /* U+D800 */
         {"{\"a\":\"\xed\xbf\xbf\"}", CHAT_JSON_EUTF8},     /* U+DFFF */
         {"{\"a\":\"\xf4\x90\x80\x80\"}", CHAT_JSON_EUTF8}, /* U+110000 */
         {"{\"a\":\"\xf5\x80\x80\x80\"}", CHAT_JSON_EUTF8},
         {"{\"a\":\"\xff\"}", CHAT_JSON_EUTF8},
-        {"{\"a\":\"\xe2\x82\"}", CHAT_JSON_EUTF8},         /* truncated */
-        {"{\"a\":\"\xe2\x82", CHAT_JSON_EUTF8},            /* at input end */
-        {"{\"a\":\"\xd0\x41\"}", CHAT_JSON_EUTF8},         /* bad continuation */
-        {"{\"\xd0\":1}", CHAT_JSON_EUTF8},                 /* in a key */
+        {"{\"a\":\"\xe2\x82\"}", CHAT_JSON_EUTF8}, /* truncated */
+        {"{\"a\":\"\xe2\x82", CHAT_JSON_EUTF8},    /* at input end */
+        {"{\"a\":\"\xd0\x41\"}", CHAT_JSON_EUTF8}, /* bad continuation */
+        {"{\"\xd0\":1}", CHAT_JSON_EUTF8},         /* in a key */
     };
     expect_rejected(vectors, ARRAY_LEN(vectors));
 }
@@ -366,8 +368,9 @@ static void test_chat_json_parse_rejects_duplicate_requested_keys(void **state)
 static void test_chat_json_parse_rejects_every_truncation(void **state)
 {
     (void)state;
-    const char *json = "{\"type\":\"chat\",\"content\":\"Ж\\u0416\\uD83D\\uDE00\","
-                       "\"n\":-1.5e3,\"b\":true}";
+    const char *json =
+        "{\"type\":\"chat\",\"content\":\"Ж\\u0416\\uD83D\\uDE00\","
+        "\"n\":-1.5e3,\"b\":true}";
     size_t len = strlen(json);
     assert_int_equal(chat_json_parse_object(json, len, NULL, 0), 0);
     for (size_t i = 0; i < len; i++)
@@ -384,12 +387,15 @@ static void test_chat_json_parse_caps_input_size(void **state)
     json[0] = '{';
     json[CHAT_JSON_MAX_INPUT - 1] = '}';
     /* Exactly at the limit: valid. One byte more: refused unread. */
-    assert_int_equal(chat_json_parse_object(json, CHAT_JSON_MAX_INPUT, NULL, 0), 0);
-    assert_int_equal(chat_json_parse_object(json, len, NULL, 0), CHAT_JSON_ETOOBIG);
+    assert_int_equal(chat_json_parse_object(json, CHAT_JSON_MAX_INPUT, NULL, 0),
+                     0);
+    assert_int_equal(chat_json_parse_object(json, len, NULL, 0),
+                     CHAT_JSON_ETOOBIG);
     free(json);
 }
 
-static void test_chat_json_parse_reports_overflow_on_a_code_point_boundary(void **state)
+static void
+test_chat_json_parse_reports_overflow_on_a_code_point_boundary(void **state)
 {
     (void)state;
     const char *json = "{\"v\":\"ЖЖЖ\",\"n\":123456}";
@@ -426,8 +432,10 @@ static void test_chat_json_parse_rejects_bad_arguments(void **state)
     assert_int_equal(chat_json_parse_object("{}", 2, &m, 1), CHAT_JSON_EINVAL);
     m.key = NULL;
     assert_int_equal(chat_json_parse_object("{}", 2, &m, 1), CHAT_JSON_EINVAL);
-    assert_int_equal(chat_json_parse_object("{}", 2, NULL, 1), CHAT_JSON_EINVAL);
-    assert_int_equal(chat_json_parse_object(NULL, 2, NULL, 0), CHAT_JSON_EINVAL);
+    assert_int_equal(chat_json_parse_object("{}", 2, NULL, 1),
+                     CHAT_JSON_EINVAL);
+    assert_int_equal(chat_json_parse_object(NULL, 2, NULL, 0),
+                     CHAT_JSON_EINVAL);
     assert_string_equal(chat_json_strerror(CHAT_JSON_EDUPKEY),
                         "a requested member appears twice");
     assert_string_equal(chat_json_strerror(12345), "unknown error");
@@ -453,8 +461,11 @@ static void test_chat_json_write_string_escapes(void **state)
         {"Привет, мир! 👋", strlen("Привет, мир! 👋"), "\"Привет, мир! 👋\""},
         {"\xe2\x80\xa8\xe2\x80\xa9", 6, "\"\\u2028\\u2029\""},
         {"\x7f", 1, "\"\x7f\""},
-        {"a\xff" "b\xc3", 4, "\"a\\ufffdb\\ufffd\""},  /* invalid UTF-8 */
-        {"\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\""}, /* encoded surrogate */
+        {"a\xff"
+         "b\xc3",
+         4, "\"a\\ufffdb\\ufffd\""}, /* invalid UTF-8 */
+        {"\xed\xa0\x80", 3,
+         "\"\\ufffd\\ufffd\\ufffd\""}, /* encoded surrogate */
         {"", 0, "\"\""},
     };
     for (size_t i = 0; i < ARRAY_LEN(vectors); i++) {
@@ -539,7 +550,8 @@ static void test_chat_json_write_int_writes_decimal(void **state)
 
 /* ---- room --------------------------------------------------------------- */
 
-static void test_chat_room_join_broadcasts_notice_with_default_name(void **state)
+static void
+test_chat_room_join_broadcasts_notice_with_default_name(void **state)
 {
     (void)state;
     fixture fx, *f = &fx;
@@ -550,7 +562,9 @@ static void test_chat_room_join_broadcasts_notice_with_default_name(void **state
     assert_string_equal(chat_room_name(f->room, &f->a), CHAT_DEFAULT_NAME);
     assert_int_equal(chat_room_count(f->room), 1);
 
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"hi\"}", 1001), 0);
+    assert_int_equal(
+        handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"hi\"}", 1001),
+        0);
     expect_rec(f, 1, 1, NULL, "Anonymous", "hi", "1001");
     fixture_close(f);
 }
@@ -561,8 +575,14 @@ static void test_chat_room_join_sends_history_before_notice(void **state)
     fixture fx, *f = &fx;
     fixture_open(f);
     assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"Иван\"}", 2), 0);
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"Привет, мир! 👋\"}", 3), 0);
+    assert_int_equal(handle_str(f, &f->a,
+                                "{\"type\":\"username\",\"username\":\"Иван\"}",
+                                2),
+                     0);
+    assert_int_equal(
+        handle_str(f, &f->a,
+                   "{\"type\":\"chat\",\"content\":\"Привет, мир! 👋\"}", 3),
+        0);
     recorder_clear(&f->rec);
 
     assert_int_equal(chat_room_join(f->room, &f->b, 4), 0);
@@ -667,34 +687,51 @@ static void test_chat_room_rename_broadcasts_notice_and_trims(void **state)
     assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
     recorder_clear(&f->rec);
     /* U+3000 and tabs around the name are trimmed. */
-    assert_int_equal(handle_str(f, &f->a,
-                                "{\"type\":\"username\",\"username\":\" \\t\xe3\x80\x80Иван П. \"}", 2),
-                     0);
+    assert_int_equal(
+        handle_str(
+            f, &f->a,
+            "{\"type\":\"username\",\"username\":\" \\t\xe3\x80\x80Иван П. \"}",
+            2),
+        0);
     expect_rec(f, 0, 1, NULL, NULL, "Anonymous is now known as Иван П.", "2");
     assert_string_equal(chat_room_name(f->room, &f->a), "Иван П.");
 
     /* The same name again, padded or not: nothing happens. */
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"Иван П.  \"}", 3),
-                     CHAT_ROOM_UNCHANGED);
+    assert_int_equal(
+        handle_str(f, &f->a,
+                   "{\"type\":\"username\",\"username\":\"Иван П.  \"}", 3),
+        CHAT_ROOM_UNCHANGED);
     assert_int_equal(f->rec.n, 1);
 
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"Ivan\"}", 4), 0);
+    assert_int_equal(handle_str(f, &f->a,
+                                "{\"type\":\"username\",\"username\":\"Ivan\"}",
+                                4),
+                     0);
     expect_rec(f, 1, 1, NULL, NULL, "Иван П. is now known as Ivan", "4");
-    assert_int_equal(handle_str(f, &f->a, "{\"content\":\"yo\",\"type\":\"chat\",\"extra\":[]}", 5),
-                     CHAT_ROOM_EJSON);
-    assert_int_equal(handle_str(f, &f->a, "{\"content\":\"yo\",\"type\":\"chat\",\"extra\":7}", 5), 0);
+    assert_int_equal(
+        handle_str(f, &f->a,
+                   "{\"content\":\"yo\",\"type\":\"chat\",\"extra\":[]}", 5),
+        CHAT_ROOM_EJSON);
+    assert_int_equal(
+        handle_str(f, &f->a,
+                   "{\"content\":\"yo\",\"type\":\"chat\",\"extra\":7}", 5),
+        0);
     expect_rec(f, 2, 1, NULL, "Ivan", "yo", "5");
     fixture_close(f);
 }
 
-static void test_chat_room_names_are_unique_and_taken_is_told_privately(void **state)
+static void
+test_chat_room_names_are_unique_and_taken_is_told_privately(void **state)
 {
     (void)state;
     fixture fx, *f = &fx;
     fixture_open(f);
     assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
     assert_int_equal(chat_room_join(f->room, &f->b, 2), 0);
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"Alice\"}", 3), 0);
+    assert_int_equal(
+        handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"Alice\"}",
+                   3),
+        0);
     recorder_clear(&f->rec);
     /* The same name, or one that differs only in ASCII case, or only in
      * invisible characters: refused, told to b alone. */
@@ -704,10 +741,12 @@ static void test_chat_room_names_are_unique_and_taken_is_told_privately(void **s
         "{\"type\":\"username\",\"username\":\"Al\\u200bice\\u202e\"}",
     };
     for (size_t i = 0; i < ARRAY_LEN(taken); i++) {
-        assert_int_equal(handle_str(f, &f->b, taken[i], 4), CHAT_ROOM_ENAMETAKEN);
+        assert_int_equal(handle_str(f, &f->b, taken[i], 4),
+                         CHAT_ROOM_ENAMETAKEN);
         assert_int_equal(f->rec.n, i + 1);
-        expect_rec(f, i, 0, &f->b, NULL, i == 1 ? "aLICE is taken: choose another name"
-                                                : "Alice is taken: choose another name",
+        expect_rec(f, i, 0, &f->b, NULL,
+                   i == 1 ? "aLICE is taken: choose another name"
+                          : "Alice is taken: choose another name",
                    "4");
     }
     assert_string_equal(chat_room_name(f->room, &f->b), CHAT_DEFAULT_NAME);
@@ -718,9 +757,15 @@ static void test_chat_room_names_are_unique_and_taken_is_told_privately(void **s
     /* The default name stays shared; a name is free again once its holder
      * leaves; a user may change the case of its own name. */
     assert_string_equal(chat_room_name(f->room, &f->c), CHAT_DEFAULT_NAME);
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"ALICE\"}", 6), 0);
+    assert_int_equal(
+        handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"ALICE\"}",
+                   6),
+        0);
     assert_int_equal(chat_room_leave(f->room, &f->a, 7), 0);
-    assert_int_equal(handle_str(f, &f->b, "{\"type\":\"username\",\"username\":\"alice\"}", 8), 0);
+    assert_int_equal(
+        handle_str(f, &f->b, "{\"type\":\"username\",\"username\":\"alice\"}",
+                   8),
+        0);
     assert_string_equal(chat_room_name(f->room, &f->b), "alice");
     fixture_close(f);
 }
@@ -733,17 +778,23 @@ static void test_chat_room_strips_bidi_and_zero_width_from_names(void **state)
     assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
     recorder_clear(&f->rec);
     /* Every one of them, between and around the letters. */
-    assert_int_equal(handle_str(f, &f->a,
-                                "{\"type\":\"username\",\"username\":\"\\u202ee\\u202av\\u202bi\\u202cl"
-                                "\\u202d\\u2066n\\u2067a\\u2068m\\u2069e\\u200e\\u200f\\u061c"
-                                "\\u200b\\u200c\\u200d\\u2060\\ufeff\"}",
-                                2),
-                     0);
+    assert_int_equal(
+        handle_str(
+            f, &f->a,
+            "{\"type\":\"username\",\"username\":"
+            "\"\\u202ee\\u202av\\u202bi\\u202cl"
+            "\\u202d\\u2066n\\u2067a\\u2068m\\u2069e\\u200e\\u200f\\u061c"
+            "\\u200b\\u200c\\u200d\\u2060\\ufeff\"}",
+            2),
+        0);
     assert_string_equal(chat_room_name(f->room, &f->a), "evilname");
     expect_rec(f, 0, 1, NULL, NULL, "Anonymous is now known as evilname", "2");
     /* Nothing visible left: refused like an empty name. */
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"\\u202e\\u200b \"}", 3),
-                     CHAT_ROOM_ENAME);
+    assert_int_equal(
+        handle_str(f, &f->a,
+                   "{\"type\":\"username\",\"username\":\"\\u202e\\u200b \"}",
+                   3),
+        CHAT_ROOM_ENAME);
     assert_int_equal(f->rec.n, 1);
     fixture_close(f);
 }
@@ -756,7 +807,8 @@ static void test_chat_room_history_keeps_last_100_in_order(void **state)
     assert_int_equal(chat_room_join(f->room, &f->a, 0), 0);
     for (int i = 1; i <= 150; i++) {
         char json[64];
-        snprintf(json, sizeof json, "{\"type\":\"chat\",\"content\":\"msg %d\"}", i);
+        snprintf(json, sizeof json,
+                 "{\"type\":\"chat\",\"content\":\"msg %d\"}", i);
         assert_int_equal(handle_str(f, &f->a, json, i), 0);
     }
     recorder_clear(&f->rec);
@@ -781,7 +833,10 @@ static void test_chat_room_leave_broadcasts_notice(void **state)
     fixture_open(f);
     assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
     assert_int_equal(chat_room_join(f->room, &f->b, 2), 0);
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"username\",\"username\":\"Иван\"}", 3), 0);
+    assert_int_equal(handle_str(f, &f->a,
+                                "{\"type\":\"username\",\"username\":\"Иван\"}",
+                                3),
+                     0);
     recorder_clear(&f->rec);
 
     assert_int_equal(chat_room_leave(f->room, &f->a, 4), 0);
@@ -791,8 +846,9 @@ static void test_chat_room_leave_broadcasts_notice(void **state)
     assert_string_equal(chat_room_name(f->room, &f->b), "Anonymous");
 
     assert_int_equal(chat_room_leave(f->room, &f->a, 5), CHAT_ROOM_ENOTJOINED);
-    assert_int_equal(handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"x\"}", 5),
-                     CHAT_ROOM_ENOTJOINED);
+    assert_int_equal(
+        handle_str(f, &f->a, "{\"type\":\"chat\",\"content\":\"x\"}", 5),
+        CHAT_ROOM_ENOTJOINED);
     assert_int_equal(f->rec.n, 1);
     /* The room can be joined again after leaving. */
     assert_int_equal(chat_room_join(f->room, &f->a, 6), 0);
@@ -824,25 +880,29 @@ static void test_chat_room_ignores_bad_input_with_its_code(void **state)
         {"{\"type\":\"chat\",\"content\":\"hi\"} trailing", CHAT_ROOM_EJSON},
         {"{\"type\":\"chat\",\"content\":\"\\uD83D\"}", CHAT_ROOM_EJSON},
         {"{\"type\":\"chat\",\"content\":\"\xc0\xaf\"}", CHAT_ROOM_EJSON},
-        {"{\"type\":\"chat\",\"type\":\"chat\",\"content\":\"hi\"}", CHAT_ROOM_EJSON},
+        {"{\"type\":\"chat\",\"type\":\"chat\",\"content\":\"hi\"}",
+         CHAT_ROOM_EJSON},
         {"{\"type\":{\"x\":1},\"content\":\"hi\"}", CHAT_ROOM_EJSON},
         {"{\"content\":\"hi\"}", CHAT_ROOM_ETYPE},
         {"{\"type\":1,\"content\":\"hi\"}", CHAT_ROOM_ETYPE},
         {"{\"type\":null,\"content\":\"hi\"}", CHAT_ROOM_ETYPE},
         {"{\"type\":\"Chat\",\"content\":\"hi\"}", CHAT_ROOM_ETYPE},
         {"{\"type\":\"system\",\"content\":\"fake\"}", CHAT_ROOM_ETYPE},
-        {"{\"type\":\"usernameusernameusername\",\"username\":\"x\"}", CHAT_ROOM_ETYPE},
+        {"{\"type\":\"usernameusernameusername\",\"username\":\"x\"}",
+         CHAT_ROOM_ETYPE},
         {"{\"type\":\"chat\"}", CHAT_ROOM_EFIELD},
         {"{\"type\":\"chat\",\"content\":42}", CHAT_ROOM_EFIELD},
         {"{\"type\":\"username\",\"username\":false}", CHAT_ROOM_EFIELD},
         {"{\"type\":\"username\",\"content\":\"x\"}", CHAT_ROOM_EFIELD},
         {"{\"type\":\"chat\",\"content\":\"\"}", CHAT_ROOM_EEMPTY},
-        {"{\"type\":\"chat\",\"content\":\" \\n\\t\xc2\xa0\"}", CHAT_ROOM_EEMPTY},
+        {"{\"type\":\"chat\",\"content\":\" \\n\\t\xc2\xa0\"}",
+         CHAT_ROOM_EEMPTY},
         {"{\"type\":\"username\",\"username\":\"\"}", CHAT_ROOM_ENAME},
         {"{\"type\":\"username\",\"username\":\"  \\t \"}", CHAT_ROOM_ENAME},
         {"{\"type\":\"username\",\"username\":\"a\\nb\"}", CHAT_ROOM_ENAME},
         {"{\"type\":\"username\",\"username\":\"a\\u0007\"}", CHAT_ROOM_ENAME},
-        {"{\"type\":\"username\",\"username\":\"a\xc2\x85z\"}", CHAT_ROOM_ENAME},
+        {"{\"type\":\"username\",\"username\":\"a\xc2\x85z\"}",
+         CHAT_ROOM_ENAME},
     };
     assert_int_equal(chat_room_join(f->room, &f->a, 1), 0);
     size_t before = history_len(f);
@@ -856,7 +916,8 @@ static void test_chat_room_ignores_bad_input_with_its_code(void **state)
     assert_string_equal(chat_room_name(f->room, &f->a), "Anonymous");
     /* Only c's own join and leave notices were added. */
     assert_int_equal(history_len(f), before + 2);
-    assert_int_equal(chat_room_handle(f->room, &f->a, NULL, 0, 3), CHAT_ROOM_EJSON);
+    assert_int_equal(chat_room_handle(f->room, &f->a, NULL, 0, 3),
+                     CHAT_ROOM_EJSON);
     fixture_close(f);
 }
 
@@ -871,11 +932,13 @@ static void test_chat_room_caps_name_at_32_code_points(void **state)
     name[0] = '\0';
     for (int i = 0; i < CHAT_NAME_MAX_CHARS; i++)
         strcat(name, "😀");
-    snprintf(json, sizeof json, "{\"type\":\"username\",\"username\":\"  %s  \"}", name);
+    snprintf(json, sizeof json,
+             "{\"type\":\"username\",\"username\":\"  %s  \"}", name);
     assert_int_equal(handle_str(f, &f->a, json, 2), 0);
     assert_string_equal(chat_room_name(f->room, &f->a), name);
     /* 33 code points: rejected whole, not truncated. */
-    snprintf(json, sizeof json, "{\"type\":\"username\",\"username\":\"%sЖ\"}", name);
+    snprintf(json, sizeof json, "{\"type\":\"username\",\"username\":\"%sЖ\"}",
+             name);
     assert_int_equal(handle_str(f, &f->a, json, 3), CHAT_ROOM_ENAMELONG);
     assert_string_equal(chat_room_name(f->room, &f->a), name);
     /* 33 ASCII letters. */
@@ -918,14 +981,16 @@ static void test_chat_room_caps_content_and_input_size(void **state)
     memcpy(json + hl, "Ж", 2);
     memmove(json + hl + 2, json + hl + 6, n - hl - 6);
     n -= 4;
-    assert_int_equal(chat_room_handle(f->room, &f->a, json, n, 3), CHAT_ROOM_ECONTENTLONG);
+    assert_int_equal(chat_room_handle(f->room, &f->a, json, n, 3),
+                     CHAT_ROOM_ECONTENTLONG);
 
     /* Over CHAT_INPUT_MAX: refused before parsing. */
     memset(json, ' ', cap);
     json[0] = '{';
     json[CHAT_INPUT_MAX] = '}';
-    assert_int_equal(chat_room_handle(f->room, &f->a, json, CHAT_INPUT_MAX + 1, 4),
-                     CHAT_ROOM_ETOOBIG);
+    assert_int_equal(
+        chat_room_handle(f->room, &f->a, json, CHAT_INPUT_MAX + 1, 4),
+        CHAT_ROOM_ETOOBIG);
     assert_int_equal(f->rec.n, 1);
     test_free(json);
     fixture_close(f);
@@ -944,7 +1009,8 @@ static void test_chat_room_escapes_markup_in_output(void **state)
     assert_int_equal(handle_str(f, &f->a, json, 2), 0);
     assert_null(strchr(f->rec.recs[0].json, '<'));
     assert_non_null(strstr(f->rec.recs[0].json, "\\u003cimg"));
-    expect_rec(f, 0, 1, NULL, "Anonymous", "<img src=x onerror=\"window.__xss=1\">", "2");
+    expect_rec(f, 0, 1, NULL, "Anonymous",
+               "<img src=x onerror=\"window.__xss=1\">", "2");
     fixture_close(f);
 }
 
@@ -958,7 +1024,8 @@ static void test_chat_room_reports_misuse(void **state)
     assert_int_equal(chat_room_join(f->room, NULL, 1), CHAT_ROOM_EINVAL);
     assert_int_equal(chat_room_join(NULL, &f->a, 1), CHAT_ROOM_EINVAL);
     assert_int_equal(chat_room_leave(f->room, NULL, 1), CHAT_ROOM_EINVAL);
-    assert_int_equal(chat_room_handle(f->room, &f->a, NULL, 3, 1), CHAT_ROOM_EINVAL);
+    assert_int_equal(chat_room_handle(f->room, &f->a, NULL, 3, 1),
+                     CHAT_ROOM_EINVAL);
     assert_int_equal(chat_room_count(f->room), 1);
 
     chat_sink no_send = {rec_broadcast, NULL, &f->rec};
@@ -1028,8 +1095,9 @@ static void test_chat_room_reports_sink_failure(void **state)
     /* A failed broadcast still leaves the message in the history. */
     f->rec.fail_at = 0;
     f->rec.calls = 0;
-    assert_int_equal(handle_str(f, &f->b, "{\"type\":\"chat\",\"content\":\"kept\"}", 3),
-                     CHAT_ROOM_ESINK);
+    assert_int_equal(
+        handle_str(f, &f->b, "{\"type\":\"chat\",\"content\":\"kept\"}", 3),
+        CHAT_ROOM_ESINK);
     f->rec.fail_at = -1;
     recorder_clear(&f->rec);
     assert_int_equal(chat_room_join(f->room, &f->c, 4), 0);
@@ -1051,16 +1119,19 @@ int main(void)
         cmocka_unit_test(test_chat_json_parse_rejects_duplicate_requested_keys),
         cmocka_unit_test(test_chat_json_parse_rejects_every_truncation),
         cmocka_unit_test(test_chat_json_parse_caps_input_size),
-        cmocka_unit_test(test_chat_json_parse_reports_overflow_on_a_code_point_boundary),
+        cmocka_unit_test(
+            test_chat_json_parse_reports_overflow_on_a_code_point_boundary),
         cmocka_unit_test(test_chat_json_parse_rejects_bad_arguments),
         cmocka_unit_test(test_chat_json_write_string_escapes),
         cmocka_unit_test(test_chat_json_write_string_round_trips),
         cmocka_unit_test(test_chat_json_writer_measures_and_truncates),
         cmocka_unit_test(test_chat_json_write_int_writes_decimal),
-        cmocka_unit_test(test_chat_room_join_broadcasts_notice_with_default_name),
+        cmocka_unit_test(
+            test_chat_room_join_broadcasts_notice_with_default_name),
         cmocka_unit_test(test_chat_room_join_sends_history_before_notice),
         cmocka_unit_test(test_chat_room_rename_broadcasts_notice_and_trims),
-        cmocka_unit_test(test_chat_room_names_are_unique_and_taken_is_told_privately),
+        cmocka_unit_test(
+            test_chat_room_names_are_unique_and_taken_is_told_privately),
         cmocka_unit_test(test_chat_room_strips_bidi_and_zero_width_from_names),
         cmocka_unit_test(test_chat_room_history_keeps_last_100_in_order),
         cmocka_unit_test(test_chat_room_leave_broadcasts_notice),

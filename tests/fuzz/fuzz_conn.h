@@ -67,8 +67,8 @@ static int fuzz_on_message(wsio_conn *c, const wsio_message *m, void *user)
         int rc = wsio_conn_send(c, m->opcode, m->data, m->len);
         REQUIRE(rc == 0 || rc == WSIO_ECLOSED);
         if (wsio_conn_role(c) == WSIO_ROLE_SERVER && (s->events & 1)) {
-            wsio_rcbuf *b = wsio_message_encode(NULL, m->opcode, m->data,
-                                                m->len);
+            wsio_rcbuf *b =
+                wsio_message_encode(NULL, m->opcode, m->data, m->len);
             REQUIRE(b);
             rc = wsio_conn_send_encoded(c, b);
             REQUIRE(rc == 0 || rc == WSIO_ECLOSED);
@@ -101,8 +101,7 @@ static int fuzz_on_control(wsio_conn *c, const wsio_control *p, void *user)
     return fuzz_after(c, user);
 }
 
-static void fuzz_on_close(wsio_conn *c, const wsio_close_info *info,
-                          void *user)
+static void fuzz_on_close(wsio_conn *c, const wsio_close_info *info, void *user)
 {
     fuzz_state *s = user;
     REQUIRE(wsio_conn_state(c) == WSIO_CONN_CLOSED);
@@ -142,8 +141,8 @@ static void fuzz_drain(wsio_conn *c, unsigned mode)
  * codec with it); arg is the input's split byte. */
 typedef void (*fuzz_setup_fn)(wsio_conn *c, uint8_t arg);
 
-static int fuzz_conn_with(enum wsio_role role, const uint8_t *data,
-                          size_t size, fuzz_setup_fn setup)
+static int fuzz_conn_with(enum wsio_role role, const uint8_t *data, size_t size,
+                          fuzz_setup_fn setup)
 {
     if (size < 2)
         return 0;

@@ -56,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Server. */
     char answer[WSIO_DEFLATE_HEADER_MAX];
     wsio_deflate_params sp;
-    ssize_t len = wsio_deflate_negotiate(h, n, &pol, &sp, answer, sizeof answer);
+    ssize_t len =
+        wsio_deflate_negotiate(h, n, &pol, &sp, answer, sizeof answer);
     if (len < 0)
         abort(); /* the buffer is always large enough */
     if (len > 0) {
@@ -79,12 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ssize_t olen = wsio_deflate_build_offer(&pol, offer, sizeof offer);
     if (olen <= 0)
         abort();
-    wsio_http_header oh = {{"Sec-WebSocket-Extensions", 24}, {offer, (size_t)olen}};
+    wsio_http_header oh = {{"Sec-WebSocket-Extensions", 24},
+                           {offer, (size_t)olen}};
     wsio_deflate_params agreed, seen;
     len = wsio_deflate_negotiate(&oh, 1, &pol, &agreed, answer, sizeof answer);
     if (len <= 0)
         abort();
-    wsio_http_header ah = {{"Sec-WebSocket-Extensions", 24}, {answer, (size_t)len}};
+    wsio_http_header ah = {{"Sec-WebSocket-Extensions", 24},
+                           {answer, (size_t)len}};
     if (wsio_deflate_check_answer(&ah, 1, &pol, &seen) != 1 ||
         memcmp(&agreed, &seen, sizeof seen) != 0)
         abort();

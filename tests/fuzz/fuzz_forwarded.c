@@ -23,12 +23,13 @@
 #define REF_HOPS 32
 
 static const char *const candidates[] = {
-    "10.0.0.0/8", "127.0.0.1", "2001:db8::/32", "::1",
-    "192.0.2.128/25", "0.0.0.0/0", "::/0", "198.51.100.7",
+    "10.0.0.0/8",     "127.0.0.1", "2001:db8::/32", "::1",
+    "192.0.2.128/25", "0.0.0.0/0", "::/0",          "198.51.100.7",
 };
 #define NCAND (sizeof candidates / sizeof candidates[0])
 
-/* ---- the reference ------------------------------------------------------------ */
+/* ---- the reference
+ * ------------------------------------------------------------ */
 
 typedef struct ref_elem {
     const char *p;
@@ -122,7 +123,8 @@ static int ref_addr(const char *host, size_t n, int *family, uint8_t bin[16])
     if (inet_pton(AF_INET6, tmp, bin) != 1)
         return 0;
     *family = 6;
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255};
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,   0,
+                                         0, 0, 0, 0, 255, 255};
     if (memcmp(bin, v4mapped, 12) == 0) {
         uint8_t v4[4];
         memcpy(v4, bin + 12, 4);
@@ -235,7 +237,8 @@ static int reference(unsigned mode, unsigned which, const wsio_http_header *h,
     return 1;
 }
 
-/* ---- the target ----------------------------------------------------------------- */
+/* ---- the target
+ * ----------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -256,7 +259,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (p < end && nh < MAX_LINES) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        const char *name = *p == 'x' ? "X-Forwarded-For"
+        const char *name = *p == 'x'   ? "X-Forwarded-For"
                            : *p == 'f' ? "Forwarded"
                                        : "Other";
         h[nh].name = (wsio_slice){name, strlen(name)};

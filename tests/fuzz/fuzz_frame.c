@@ -53,8 +53,8 @@ static void check_round_trip(const uint8_t *wire, const wsio_frame_header *h)
     uint8_t out[WSIO_FRAME_HEADER_MAX];
     wsio_frame_header back;
     ssize_t n = wsio_frame_header_encode(out, h);
-    REQUIRE(n >= 2 && (size_t)n == wsio_frame_header_size(h->payload_len,
-                                                          h->masked));
+    REQUIRE(n >= 2 &&
+            (size_t)n == wsio_frame_header_size(h->payload_len, h->masked));
     REQUIRE(wsio_frame_header_decode(out, (size_t)n, &back) == n);
     REQUIRE(back.payload_len == h->payload_len && back.fin == h->fin &&
             back.rsv == h->rsv && back.opcode == h->opcode &&

@@ -18,8 +18,8 @@ static void check_answer_parses(const char *out, size_t len, int status)
 {
     wsio_http_header hdrs[MAX_HEADERS];
     wsio_http_response resp;
-    ssize_t n = wsio_http_response_parse(out, len, &resp, hdrs, MAX_HEADERS,
-                                         NULL);
+    ssize_t n =
+        wsio_http_response_parse(out, len, &resp, hdrs, MAX_HEADERS, NULL);
     if (n <= 0 || resp.status != status)
         abort();
 }
@@ -48,8 +48,8 @@ static void accept_request(const wsio_http_request *req, wsio_slice key)
     char key_str[WSIO_HANDSHAKE_KEY_LEN + 1];
     memcpy(key_str, key.ptr, WSIO_HANDSHAKE_KEY_LEN);
     key_str[WSIO_HANDSHAKE_KEY_LEN] = '\0';
-    wsio_handshake_request creq = {"h", "/", key_str, NULL,
-                                   proto[0] ? proto : NULL, NULL, NULL, 0};
+    wsio_handshake_request creq = {
+        "h", "/", key_str, NULL, proto[0] ? proto : NULL, NULL, NULL, 0};
     wsio_http_header hdrs[MAX_HEADERS];
     wsio_http_response resp;
     if (wsio_http_response_parse(out, (size_t)n, &resp, hdrs, MAX_HEADERS,
@@ -72,8 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     wsio_http_header hdrs[MAX_HEADERS];
     wsio_http_request req;
-    ssize_t n = wsio_http_request_parse(data, size, &req, hdrs, MAX_HEADERS,
-                                        &lim);
+    ssize_t n =
+        wsio_http_request_parse(data, size, &req, hdrs, MAX_HEADERS, &lim);
     if (n == WSIO_EAGAIN)
         return 0;
     if (n > 0) {

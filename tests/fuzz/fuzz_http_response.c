@@ -26,23 +26,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     wsio_http_header hdrs[MAX_HEADERS];
     wsio_http_response resp;
-    ssize_t n = wsio_http_response_parse(data, size, &resp, hdrs, MAX_HEADERS,
-                                         &lim);
+    ssize_t n =
+        wsio_http_response_parse(data, size, &resp, hdrs, MAX_HEADERS, &lim);
     if (n <= 0)
         return 0;
     if ((size_t)n > size)
         abort();
     wsio_http_response again;
-    if (wsio_http_response_parse(data, (size_t)n - 1, &again, hdrs,
-                                 MAX_HEADERS, &lim) != WSIO_EAGAIN ||
+    if (wsio_http_response_parse(data, (size_t)n - 1, &again, hdrs, MAX_HEADERS,
+                                 &lim) != WSIO_EAGAIN ||
         wsio_http_response_parse(data, (size_t)n, &resp, hdrs, MAX_HEADERS,
                                  &lim) != n)
         abort();
 
     const wsio_handshake_request creq = {
-        "server.example.com", "/chat", "dGhlIHNhbXBsZSBub25jZQ==", NULL,
-        "chat, superchat", "permessage-deflate; client_max_window_bits, x-a",
-        NULL, 0};
+        "server.example.com",
+        "/chat",
+        "dGhlIHNhbXBsZSBub25jZQ==",
+        NULL,
+        "chat, superchat",
+        "permessage-deflate; client_max_window_bits, x-a",
+        NULL,
+        0};
     wsio_handshake_result result;
     int rc = wsio_handshake_validate_response(&resp, &creq, &result);
     if (rc == 0) {

@@ -29,10 +29,13 @@ static void set_codec(wsio_conn *c, uint8_t arg)
         REQUIRE(wsio_deflate_init(&d, &dc) == 0);
         ready = 1;
     }
-    wsio_deflate_params p = {(uint8_t)((arg >> 4) & 1), (uint8_t)((arg >> 5) & 1),
-                             bits[arg >> 6], bits[arg >> 6]};
+    wsio_deflate_params p = {(uint8_t)((arg >> 4) & 1),
+                             (uint8_t)((arg >> 5) & 1), bits[arg >> 6],
+                             bits[arg >> 6]};
     wsio_codec codec;
-    REQUIRE(d.ext.codec_new(&d.ext, &p, WSIO_ROLE_SERVER, (arg & 8) ? WSIO_CODEC_KEEP_STATE : 0, NULL, &codec) == 0);
+    REQUIRE(d.ext.codec_new(&d.ext, &p, WSIO_ROLE_SERVER,
+                            (arg & 8) ? WSIO_CODEC_KEEP_STATE : 0, NULL,
+                            &codec) == 0);
     REQUIRE(wsio_conn_set_codec(c, &codec) == 0);
 }
 

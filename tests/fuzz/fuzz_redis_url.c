@@ -60,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n += put_escaped(again + n, u.password);
         again[n++] = '@';
     }
-    n += (size_t)sprintf(again + n, strchr(u.host, ':') ? "[%s]:%u/%u"
-                                                         : "%s:%u/%u",
+    n += (size_t)sprintf(again + n,
+                         strchr(u.host, ':') ? "[%s]:%u/%u" : "%s:%u/%u",
                          u.host, (unsigned)u.port, (unsigned)u.db);
     wsio_redis_url v;
     if (wsio_redis_url_parse(again, n, &v) != 0 ||

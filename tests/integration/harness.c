@@ -19,8 +19,8 @@
 
 #include "harness.h"
 
-/* ---- the fixture: a loop of the mode under test ----------------------------- */
-
+/* ---- the fixture: a loop of the mode under test -----------------------------
+ */
 
 uint64_t now_ms(void)
 {
@@ -52,8 +52,7 @@ static int host_watch(int fd, unsigned events, void *user)
     /* The op says what the host has: ADD only for an fd it does not have,
      * MODIFY and REMOVE only for one it has, REMOVE exactly events 0. */
     int known = i < e->npfd;
-    if ((op == WSIO_WATCH_ADD && known) ||
-        (op != WSIO_WATCH_ADD && !known) ||
+    if ((op == WSIO_WATCH_ADD && known) || (op != WSIO_WATCH_ADD && !known) ||
         ((op == WSIO_WATCH_REMOVE) != (events == 0)) ||
         (op != WSIO_WATCH_ADD && op != WSIO_WATCH_MODIFY &&
          op != WSIO_WATCH_REMOVE))
@@ -89,7 +88,8 @@ static void host_timer(uint64_t due, void *user)
     ((env *)user)->due = due;
 }
 
-/* ---- partial I/O: transports that move bytes the hard way ---------------------- */
+/* ---- partial I/O: transports that move bytes the hard way
+ * ---------------------- */
 
 static int io_open(wsio_transport *t, void *ctx, enum wsio_role role)
 {
@@ -256,7 +256,6 @@ void env_turn(env *e, int max_ms)
         assert_int_equal(wsio_loop_on_timer(e->loop), 0);
 }
 
-
 /* Turn the loop for ms (counting turns in e->turns). */
 void run_for(env *e, uint64_t ms)
 {
@@ -266,9 +265,8 @@ void run_for(env *e, uint64_t ms)
         env_turn(e, 10);
 }
 
-/* ---- callbacks: what servers and clients saw --------------------------------- */
-
-
+/* ---- callbacks: what servers and clients saw
+ * --------------------------------- */
 
 void c_on_open(wsio_ws *ws, void *user)
 {
@@ -344,8 +342,7 @@ const wsio_ws_callbacks server_cb = {
     .on_open = s_on_open, .on_message = s_on_message, .on_close = s_on_close};
 
 wsio_server *start_server(env *e, wsio_server_config *cfg,
-                                 const wsio_server_hooks *hooks,
-                                 server_state *s)
+                          const wsio_server_hooks *hooks, server_state *s)
 {
     wsio_server_config def;
     if (!cfg) {
@@ -357,14 +354,15 @@ wsio_server *start_server(env *e, wsio_server_config *cfg,
         cfg->transport_ctx = e;
     }
     int err = 0;
-    wsio_server *srv = wsio_server_new(e->loop, cfg, &server_cb, hooks, s, &err);
+    wsio_server *srv =
+        wsio_server_new(e->loop, cfg, &server_cb, hooks, s, &err);
     assert_non_null(srv);
     assert_true(wsio_server_port(srv) > 0);
     return srv;
 }
 
-wsio_ws *connect_client(env *e, wsio_server *srv,
-                               const wsio_client_config *cfg, peer *p)
+wsio_ws *connect_client(env *e, wsio_server *srv, const wsio_client_config *cfg,
+                        peer *p)
 {
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u/test",
@@ -397,8 +395,8 @@ int raw_connect_rcvbuf(uint16_t port, int rcvbuf)
     assert_true(fd >= 0);
     /* Before connect, so the window offered in the handshake is small. */
     if (rcvbuf > 0)
-        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-                                    sizeof rcvbuf), 0);
+        assert_int_equal(
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -431,7 +429,8 @@ size_t raw_read_all(env *e, int fd, char *buf, size_t cap)
     while (!eof && now_ms() - t0 < 5000) {
         env_turn(e, 5);
         ssize_t n;
-        while (len < cap - 1 && (n = raw_read(fd, buf + len, cap - 1 - len)) != -1) {
+        while (len < cap - 1 &&
+               (n = raw_read(fd, buf + len, cap - 1 - len)) != -1) {
             if (n <= 0) {
                 eof = 1;
                 break;
@@ -471,7 +470,6 @@ int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf)
     assert_non_null(strstr(buf, "HTTP/1.1 101"));
     return fd;
 }
-
 
 size_t rss_bytes(int trim)
 {

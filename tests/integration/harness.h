@@ -23,20 +23,20 @@ enum env_io {
 };
 
 typedef struct env {
-    const char *mode;     /* "poll", "epoll" or "host" */
+    const char *mode; /* "poll", "epoll" or "host" */
     test_mem tm;
     wsio_loop *loop;
-    struct pollfd *pfd;   /* host mode: what wsio asked to watch */
+    struct pollfd *pfd; /* host mode: what wsio asked to watch */
     size_t npfd, cappfd;
-    uint64_t due;         /* host mode: wsio's timer */
+    uint64_t due; /* host mode: wsio's timer */
     unsigned long turns;
-    enum env_io io;       /* from the mode's ":1byte" or ":eagain" suffix */
+    enum env_io io; /* from the mode's ":1byte" or ":eagain" suffix */
     wsio_transport_ops io_ops; /* the transport for io, when not plain */
-    unsigned rand_state;  /* ENV_IO_EAGAIN's dice, seeded per env */
-    char mode_name[16];   /* the loop mode, without the I/O suffix */
-    int epfd;             /* "hostepoll": the host's epoll set, else -1 */
-    unsigned watch_op_errors; /* host mode: ADD/MODIFY/REMOVE that did not
-                                 match what the host had */
+    unsigned rand_state;       /* ENV_IO_EAGAIN's dice, seeded per env */
+    char mode_name[16];        /* the loop mode, without the I/O suffix */
+    int epfd;                  /* "hostepoll": the host's epoll set, else -1 */
+    unsigned watch_op_errors;  /* host mode: ADD/MODIFY/REMOVE that did not
+                                  match what the host had */
 } env;
 
 uint64_t now_ms(void);
@@ -63,7 +63,7 @@ void run_for(env *e, uint64_t ms);
     do {                                                                       \
         uint64_t t0_ = now_ms();                                               \
         unsigned long n_ = 0;                                                  \
-        while (!(cond) && now_ms() - t0_ < (ms) && n_++ < 1000000)           \
+        while (!(cond) && now_ms() - t0_ < (ms) && n_++ < 1000000)             \
             env_turn((e), 10);                                                 \
         assert_true(cond);                                                     \
     } while (0)
@@ -71,20 +71,22 @@ void run_for(env *e, uint64_t ms);
 /* Every test on every loop mode, as cmocka entries. */
 #define ON_EVERY_LOOP(fn)                                                      \
     {#fn "/poll", fn, NULL, NULL, (void *)"poll"},                             \
-    {#fn "/epoll", fn, NULL, NULL, (void *)"epoll"},                           \
-    {#fn "/host", fn, NULL, NULL, (void *)"host"}
+        {#fn "/epoll", fn, NULL, NULL, (void *)"epoll"},                       \
+    {                                                                          \
+#fn "/host", fn, NULL, NULL, (void *)"host"                            \
+    }
 
 /* ---- callbacks: what servers and clients saw ---- */
 
 typedef struct peer {
     int opened, closed;
-    wsio_close_info info;      /* reason not kept */
+    wsio_close_info info; /* reason not kept */
     int http_status;
     size_t nmsg;
     uint64_t bytes;
-    unsigned long next_seq;    /* messages carry "seq" numbers */
+    unsigned long next_seq; /* messages carry "seq" numbers */
     int out_of_order;
-    const uint8_t *expect;     /* echo: what must come back */
+    const uint8_t *expect; /* echo: what must come back */
     size_t expect_len;
     enum wsio_opcode expect_op;
     int mismatch;
@@ -93,9 +95,9 @@ typedef struct peer {
 
 typedef struct server_state {
     int opens, closes, messages;
-    int echo;                  /* send every message back */
-    const char *subscribe;     /* topic each new ws joins, or NULL */
-    int refuse_status;         /* on_upgrade refuses with this, or 0 */
+    int echo;              /* send every message back */
+    const char *subscribe; /* topic each new ws joins, or NULL */
+    int refuse_status;     /* on_upgrade refuses with this, or 0 */
     wsio_close_info last_close;
     wsio_ws *last_open;
 } server_state;
@@ -106,8 +108,8 @@ extern const wsio_ws_callbacks server_cb;
 
 wsio_server *start_server(env *e, wsio_server_config *cfg,
                           const wsio_server_hooks *hooks, server_state *s);
-wsio_ws *connect_client(env *e, wsio_server *srv,
-                        const wsio_client_config *cfg, peer *p);
+wsio_ws *connect_client(env *e, wsio_server *srv, const wsio_client_config *cfg,
+                        peer *p);
 
 /* ---- raw sockets ---- */
 
@@ -128,13 +130,18 @@ int raw_ws_connect(env *e, uint16_t port);
 int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf);
 
 /* The test in host loop mode driven by epoll (explicit ADD/MODIFY/REMOVE). */
-#define ON_HOST_EPOLL(fn) {#fn "/hostepoll", fn, NULL, NULL, (void *)"hostepoll"}
+#define ON_HOST_EPOLL(fn)                                                      \
+    {                                                                          \
+#fn "/hostepoll", fn, NULL, NULL, (void *)"hostepoll"                  \
+    }
 
 /* The same test once more per kind of partial I/O (one byte at a time on
  * epoll, random EAGAIN on poll and in host loop mode). */
 #define ON_PARTIAL_IO(fn)                                                      \
     {#fn "/epoll:1byte", fn, NULL, NULL, (void *)"epoll:1byte"},               \
-    {#fn "/poll:eagain", fn, NULL, NULL, (void *)"poll:eagain"},               \
-    {#fn "/host:eagain", fn, NULL, NULL, (void *)"host:eagain"}
+        {#fn "/poll:eagain", fn, NULL, NULL, (void *)"poll:eagain"},           \
+    {                                                                          \
+#fn "/host:eagain", fn, NULL, NULL, (void *)"host:eagain"              \
+    }
 
 #endif /* WSIO_TEST_HARNESS_H */

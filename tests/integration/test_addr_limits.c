@@ -226,7 +226,8 @@ static void test_addr_limits_count_the_forwarded_client(void **state)
                      101);
     /* The proxy's own requests (no client named) are not limited. */
     for (int i = 3; i < 6; i++)
-        assert_int_equal(upgrade_from(e, port, "127.0.0.1", "", "", &fds[i]), 101);
+        assert_int_equal(upgrade_from(e, port, "127.0.0.1", "", "", &fds[i]),
+                         101);
     assert_int_equal(stats_of(srv).addr_connections_refused, 1);
     for (int i = 0; i < 6; i++)
         close(fds[i]);
@@ -236,7 +237,8 @@ static void test_addr_limits_count_the_forwarded_client(void **state)
 
 /* Behind a PROXY-protocol load balancer, under the header's client; IPv6
  * clients of one /64 share a count. */
-static void test_addr_limits_count_the_proxy_header_client_by_prefix(void **state)
+static void
+test_addr_limits_count_the_proxy_header_client_by_prefix(void **state)
 {
     env *e = env_new(state);
     wsio_server_config cfg;
@@ -253,19 +255,20 @@ static void test_addr_limits_count_the_proxy_header_client_by_prefix(void **stat
                                   "", &fds[0]),
                      101);
     /* Same /64, another host: refused. */
-    assert_int_equal(upgrade_status(e, port, "127.0.0.1",
-                                    "PROXY TCP6 2001:db8:0:1:ffff::8 ::1 4712 443\r\n",
-                                    ""),
-                     503);
+    assert_int_equal(
+        upgrade_status(e, port, "127.0.0.1",
+                       "PROXY TCP6 2001:db8:0:1:ffff::8 ::1 4712 443\r\n", ""),
+        503);
     /* The next /64, and an IPv4 client: served. */
     assert_int_equal(upgrade_from(e, port, "127.0.0.1",
                                   "PROXY TCP6 2001:db8:0:2::7 ::1 4713 443\r\n",
                                   "", &fds[1]),
                      101);
-    assert_int_equal(upgrade_from(e, port, "127.0.0.1",
-                                  "PROXY TCP4 203.0.113.7 10.0.0.1 4714 443\r\n",
-                                  "", &fds[2]),
-                     101);
+    assert_int_equal(
+        upgrade_from(e, port, "127.0.0.1",
+                     "PROXY TCP4 203.0.113.7 10.0.0.1 4714 443\r\n", "",
+                     &fds[2]),
+        101);
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     wsio_server_free(srv);

@@ -26,8 +26,8 @@ typedef struct recorder {
 static void record(recorder *r, const char *fmt, const char *topic, size_t len)
 {
     assert_true(r->n < MAX_EVENTS);
-    snprintf(r->events[r->n++], sizeof r->events[0], fmt,
-             topic ? topic : "*", len);
+    snprintf(r->events[r->n++], sizeof r->events[0], fmt, topic ? topic : "*",
+             len);
 }
 
 static void on_first(wsio_server *srv, const char *topic, void *user)
@@ -181,9 +181,11 @@ static void test_broker_deliver_reaches_local_subscribers_once(void **state)
                      1);
     assert_int_equal(wsio_server_deliver(srv, 42, "news", WSIO_OP_TEXT, "x", 1),
                      0);
-    assert_int_equal(wsio_server_deliver(srv, 7, NULL, WSIO_OP_TEXT, "1", 1), 2);
-    assert_int_equal(wsio_server_deliver(srv, 7, "news", WSIO_OP_TEXT, "\xff", 1),
-                     WSIO_EUTF8);
+    assert_int_equal(wsio_server_deliver(srv, 7, NULL, WSIO_OP_TEXT, "1", 1),
+                     2);
+    assert_int_equal(
+        wsio_server_deliver(srv, 7, "news", WSIO_OP_TEXT, "\xff", 1),
+        WSIO_EUTF8);
     assert_events(&r, 1, "+news");
     RUN_UNTIL(e, p[0].nmsg + p[1].nmsg == 3, 5000);
     run_for(e, 50);

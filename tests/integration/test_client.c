@@ -18,12 +18,13 @@
 
 #include "harness.h"
 
-/* ---- resolver hooks --------------------------------------------------------------- */
+/* ---- resolver hooks
+ * --------------------------------------------------------------- */
 
 /* What a hook answers, and how it was used. Lives in static storage: a
  * hook may outlive the client (and the test's loop) that asked. */
 typedef struct hook_answer {
-    uint16_t ports[4];   /* 127.0.0.1 with each port, in order */
+    uint16_t ports[4]; /* 127.0.0.1 with each port, in order */
     size_t nports;
     int error;           /* answer this instead, when not 0 */
     int link_local_last; /* then [fe80::1]:80, which fails at once (no
@@ -108,7 +109,8 @@ static wsio_ws *connect_named(env *e, wsio_client_config *cc, hook_answer *h,
     return ws;
 }
 
-/* ---- dialing ----------------------------------------------------------------------- */
+/* ---- dialing
+ * ----------------------------------------------------------------------- */
 
 static void test_client_tries_next_address_after_unreachable_one(void **state)
 {
@@ -383,7 +385,8 @@ static void test_client_resolution_counts_against_connect_timeout(void **state)
     env_free(e);
 }
 
-/* ---- reconnecting ------------------------------------------------------------------- */
+/* ---- reconnecting
+ * ------------------------------------------------------------------- */
 
 typedef struct recorder {
     peer p;
@@ -556,7 +559,8 @@ static void test_client_freed_from_on_close(void **state)
     env_free(e);
 }
 
-/* ---- heartbeat round trips ------------------------------------------------------------ */
+/* ---- heartbeat round trips
+ * ------------------------------------------------------------ */
 
 typedef struct pong_state {
     server_state base;
@@ -588,8 +592,7 @@ static void ps_on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 static const wsio_ws_callbacks pong_cb = {
     .on_open = ps_on_open, .on_pong = ps_on_pong, .on_close = ps_on_close};
 
-static wsio_server *start_pong_server(env *e, uint32_t interval,
-                                      pong_state *ps)
+static wsio_server *start_pong_server(env *e, uint32_t interval, pong_state *ps)
 {
     wsio_server_config sc;
     wsio_server_config_default(&sc);
@@ -612,7 +615,7 @@ static void test_client_heartbeat_rtt_is_measured_in_us(void **state)
     uint64_t elapsed = wsio_loop_now_us(e->loop) - t0;
     uint64_t rtt = wsio_ws_rtt_us(ps.base.last_open);
     assert_true(rtt > 0);
-    assert_true(rtt < elapsed); /* within the time the test took */
+    assert_true(rtt < elapsed);      /* within the time the test took */
     assert_true(ps.rtt_in_pong > 0); /* set before on_pong ran */
     assert_int_equal(p.closed, 0);
     env_free(e);
@@ -628,8 +631,10 @@ static void test_client_unsolicited_pong_is_not_a_round_trip(void **state)
     int fd = raw_ws_connect(e, wsio_server_port(srv));
     RUN_UNTIL(e, ps.base.opens == 1, 5000);
     /* FIN + pong, masked with a zero key, 8 bytes of payload. */
-    const char frame[] = "\x8a\x88\0\0\0\0" "12345678";
-    assert_int_equal(write(fd, frame, sizeof frame - 1), (ssize_t)(sizeof frame - 1));
+    const char frame[] = "\x8a\x88\0\0\0\0"
+                         "12345678";
+    assert_int_equal(write(fd, frame, sizeof frame - 1),
+                     (ssize_t)(sizeof frame - 1));
     RUN_UNTIL(e, ps.pongs == 1, 5000);
     assert_int_equal(wsio_ws_rtt_us(ps.base.last_open), 0);
     assert_int_equal(ps.rtt_in_pong, 0);
@@ -648,12 +653,14 @@ static void test_client_loop_clock_in_us_moves_with_ms_clock(void **state)
     env_free(e);
 }
 
-/* ---- which sends are written from the caller's buffer ----------------------------------- */
+/* ---- which sends are written from the caller's buffer
+ * ----------------------------------- */
 
 /* A server's large message leaves at once (part of it written before
  * wsio_ws_send returns); a client's is masked, so it is copied whole into
  * the queue and written at the end of the turn (docs/loop.md). */
-static void test_client_large_sends_direct_for_server_queued_for_client(void **state)
+static void
+test_client_large_sends_direct_for_server_queued_for_client(void **state)
 {
     env *e = env_new(state);
     server_state s = {0};
@@ -709,8 +716,10 @@ int main(void)
         ON_HOST_EPOLL(test_client_unsolicited_pong_is_not_a_round_trip),
         ON_EVERY_LOOP(test_client_loop_clock_in_us_moves_with_ms_clock),
         ON_HOST_EPOLL(test_client_loop_clock_in_us_moves_with_ms_clock),
-        ON_EVERY_LOOP(test_client_large_sends_direct_for_server_queued_for_client),
-        ON_HOST_EPOLL(test_client_large_sends_direct_for_server_queued_for_client),
+        ON_EVERY_LOOP(
+            test_client_large_sends_direct_for_server_queued_for_client),
+        ON_HOST_EPOLL(
+            test_client_large_sends_direct_for_server_queued_for_client),
     };
     return cmocka_run_group_tests_name("client", tests, NULL, NULL);
 }

@@ -144,7 +144,8 @@ static uint64_t wait_eof(env *e, int fd, uint64_t limit_ms)
     return 0;
 }
 
-/* ---- slowloris ------------------------------------------------------------- */
+/* ---- slowloris -------------------------------------------------------------
+ */
 
 static void test_hostile_trickled_handshake_is_cut_at_the_timeout(void **state)
 {
@@ -197,7 +198,8 @@ static void test_hostile_silent_sockets_are_closed_at_the_timeout(void **state)
     arena_close(&a);
 }
 
-/* ---- header floods ------------------------------------------------------------ */
+/* ---- header floods
+ * ------------------------------------------------------------ */
 
 /* Send head (which never ends) and expect 431 and a closed socket. */
 static void expect_431(arena *a, const char *head, size_t len)
@@ -250,7 +252,8 @@ static void test_hostile_header_floods_get_431(void **state)
     arena_close(&a);
 }
 
-/* ---- frame floods ---------------------------------------------------------------- */
+/* ---- frame floods
+ * ---------------------------------------------------------------- */
 
 static void test_hostile_length_with_top_bit_gets_1002(void **state)
 {
@@ -259,8 +262,8 @@ static void test_hostile_length_with_top_bit_gets_1002(void **state)
     int fd = raw_ws_connect(a.e, wsio_server_port(a.srv));
     /* Binary, 64-bit length 2^63 + 1: section 5.2 says the top bit MUST be
      * 0. */
-    static const uint8_t frame[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1,
-                                    1,    2,    3,    4};
+    static const uint8_t frame[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0,
+                                    0,    0,    1,    1, 2, 3, 4};
     send_while_turning(a.e, fd, frame, sizeof frame);
     assert_int_equal(read_until_close(a.e, fd, NULL), 1002);
     wait_eof(a.e, fd, 2000);
@@ -422,9 +425,9 @@ static void test_hostile_ping_between_every_fragment_is_answered(void **state)
     uint8_t buf[512];
     size_t len = 0;
     for (size_t i = 0; i < strlen(text); i++) {
-        len += client_frame(buf + len, i + 1 == strlen(text),
-                            i ? WSIO_OP_CONTINUATION : WSIO_OP_TEXT,
-                            text + i, 1);
+        len +=
+            client_frame(buf + len, i + 1 == strlen(text),
+                         i ? WSIO_OP_CONTINUATION : WSIO_OP_TEXT, text + i, 1);
         if (i + 1 < strlen(text))
             len += client_frame(buf + len, 1, WSIO_OP_PING, "p", 1);
     }
@@ -440,7 +443,8 @@ static void test_hostile_ping_between_every_fragment_is_answered(void **state)
     arena_close(&a);
 }
 
-/* ---- resets ---------------------------------------------------------------------- */
+/* ---- resets
+ * ---------------------------------------------------------------------- */
 
 static void reset(int fd)
 {
@@ -481,7 +485,8 @@ static void test_hostile_resets_mid_handshake_frame_and_close(void **state)
     arena_close(&a);
 }
 
-/* ---- the memory budget -------------------------------------------------------- */
+/* ---- the memory budget
+ * -------------------------------------------------------- */
 
 static void test_hostile_memory_budget_sheds_the_largest_queue(void **state)
 {
@@ -501,9 +506,11 @@ static void test_hostile_memory_budget_sheds_the_largest_queue(void **state)
     wsio_ws *small = a.s.last_open;
     static uint8_t chunk[65536];
     for (int i = 0; i < 256; i++) /* 16 MiB for one */
-        assert_true(wsio_ws_send(big, WSIO_OP_BINARY, chunk, sizeof chunk) >= 0);
+        assert_true(wsio_ws_send(big, WSIO_OP_BINARY, chunk, sizeof chunk) >=
+                    0);
     for (int i = 0; i < 32; i++) /* 2 MiB for the other */
-        assert_true(wsio_ws_send(small, WSIO_OP_BINARY, chunk, sizeof chunk) >= 0);
+        assert_true(wsio_ws_send(small, WSIO_OP_BINARY, chunk, sizeof chunk) >=
+                    0);
     RUN_UNTIL(a.e, a.s.closes == 1, 5000);
     run_for(a.e, 50);
     wsio_server_stats st;
@@ -555,7 +562,8 @@ static void test_hostile_memory_budget_refuses_new_connections(void **state)
     arena_close(&a);
 }
 
-static void test_hostile_memory_budget_sheds_a_half_received_message(void **state)
+static void
+test_hostile_memory_budget_sheds_a_half_received_message(void **state)
 {
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
@@ -568,9 +576,9 @@ static void test_hostile_memory_budget_sheds_a_half_received_message(void **stat
     static uint8_t part[32768];
     static uint8_t frame[sizeof part + 16];
     for (int i = 0; i < 8; i++) {
-        size_t len = client_frame(frame, 0, i ? WSIO_OP_CONTINUATION
-                                              : WSIO_OP_BINARY,
-                                  part, sizeof part);
+        size_t len =
+            client_frame(frame, 0, i ? WSIO_OP_CONTINUATION : WSIO_OP_BINARY,
+                         part, sizeof part);
         if (send_while_turning(a.e, slow, frame, len) < len)
             break; /* already shed */
     }
@@ -579,13 +587,16 @@ static void test_hostile_memory_budget_sheds_a_half_received_message(void **stat
     wsio_server_stats st;
     wsio_server_get_stats(a.srv, &st);
     assert_int_equal(st.connections_shed, 1);
-    RUN_UNTIL(a.e, (wsio_server_get_stats(a.srv, &st),
-                    st.memory_in_use <= cfg.memory_budget), 5000);
+    RUN_UNTIL(a.e,
+              (wsio_server_get_stats(a.srv, &st),
+               st.memory_in_use <= cfg.memory_budget),
+              5000);
     good_client_is_served(&a);
     arena_close(&a);
 }
 
-/* ---- churn ----------------------------------------------------------------------- */
+/* ---- churn
+ * ----------------------------------------------------------------------- */
 
 static int open_fds(void)
 {

@@ -26,7 +26,7 @@
 
 typedef struct shared_mem {
     wsio_mem mem;
-    size_t live;               /* atomic */
+    size_t live; /* atomic */
 } shared_mem;
 
 static void *sm_malloc(size_t size, void *user)
@@ -68,18 +68,18 @@ typedef struct worker {
     pthread_t thread;
     shared_mem *sm;
     wsio_hub *hub;
-    uint16_t port;             /* 0 for the first: the kernel picks */
-    int topic;                 /* clients subscribe, messages are published */
-    sem_t ready;               /* the server listens (or failed) */
+    uint16_t port; /* 0 for the first: the kernel picks */
+    int topic;     /* clients subscribe, messages are published */
+    sem_t ready;   /* the server listens (or failed) */
     wsio_loop *loop;
     wsio_server *srv;
     int err;
-    int opens;                 /* atomic: WebSockets opened here */
-    int published;             /* atomic: 1 when publish_all is done */
-    int nmessages;             /* how many publish_all sends */
-    int stop_loop;             /* leaving: also stop the loop (skip posts) */
-    sem_t blocked, go;         /* block_then_leave's handshake */
-    wsio_hub_stats hs;         /* read just before the server is freed */
+    int opens;         /* atomic: WebSockets opened here */
+    int published;     /* atomic: 1 when publish_all is done */
+    int nmessages;     /* how many publish_all sends */
+    int stop_loop;     /* leaving: also stop the loop (skip posts) */
+    sem_t blocked, go; /* block_then_leave's handshake */
+    wsio_hub_stats hs; /* read just before the server is freed */
     int hs_rc;
     uint64_t node_id;
 } worker;
@@ -129,12 +129,16 @@ static void start_workers(worker *w, int n, shared_mem *sm, wsio_hub *hub,
                           int topic)
 {
     for (int i = 0; i < n; i++) {
-        w[i] = (worker){.index = i, .sm = sm, .hub = hub, .topic = topic,
+        w[i] = (worker){.index = i,
+                        .sm = sm,
+                        .hub = hub,
+                        .topic = topic,
                         .port = i ? w[0].port : 0};
         sem_init(&w[i].ready, 0, 0);
         sem_init(&w[i].blocked, 0, 0);
         sem_init(&w[i].go, 0, 0);
-        assert_int_equal(pthread_create(&w[i].thread, NULL, worker_main, &w[i]), 0);
+        assert_int_equal(pthread_create(&w[i].thread, NULL, worker_main, &w[i]),
+                         0);
         sem_wait(&w[i].ready);
         assert_non_null(w[i].srv);
     }
@@ -152,8 +156,8 @@ static void publish_all(void *arg)
             (void)wsio_server_publish(w->srv, TOPIC, WSIO_OP_TEXT, text,
                                       (size_t)len);
         else
-            (void)wsio_server_broadcast(w->srv, WSIO_OP_TEXT, text,
-                                        (size_t)len, NULL);
+            (void)wsio_server_broadcast(w->srv, WSIO_OP_TEXT, text, (size_t)len,
+                                        NULL);
     }
     __atomic_store_n(&w->published, 1, __ATOMIC_RELEASE);
 }
@@ -270,8 +274,8 @@ static void connect_listeners(env *e, uint16_t port, listener *l, int n)
             cc.transport_ctx = e;
         }
         int err = 0;
-        assert_non_null(wsio_client_connect(e->loop, url, &cc, &listener_cb,
-                                            &l[i], &err));
+        assert_non_null(
+            wsio_client_connect(e->loop, url, &cc, &listener_cb, &l[i], &err));
     }
 }
 
@@ -321,8 +325,7 @@ static void run_fan_out(void **state, int nworkers, int topic)
         assert_int_equal(w[i].node_id, wsio_hub_node_id(hub));
         assert_int_equal(w[i].hs_rc, 0);
         assert_int_equal(w[i].hs.messages_sent, nmessages);
-        assert_int_equal(w[i].hs.messages_received,
-                         (nworkers - 1) * nmessages);
+        assert_int_equal(w[i].hs.messages_received, (nworkers - 1) * nmessages);
         assert_int_equal(w[i].hs.messages_dropped, 0);
     }
     for (int i = 0; i < NCLIENTS; i++)
@@ -426,9 +429,11 @@ static void test_hub_servers_share_the_node_id(void **state)
     connect_client(e, b, NULL, &p);
     RUN_UNTIL(e, s[1].opens == 1, 5000);
     assert_int_equal(wsio_server_deliver(b, wsio_hub_node_id(hub), TOPIC,
-                                         WSIO_OP_TEXT, "x", 1), 0);
+                                         WSIO_OP_TEXT, "x", 1),
+                     0);
     /* Published on a (no subscriber there), received on b. */
-    assert_int_equal(wsio_server_publish(a, TOPIC, WSIO_OP_TEXT, "hello", 5), 0);
+    assert_int_equal(wsio_server_publish(a, TOPIC, WSIO_OP_TEXT, "hello", 5),
+                     0);
     RUN_UNTIL(e, p.nmsg == 1, 5000);
     assert_int_equal(wsio_hub_get_stats(a, &hs), 0);
     assert_int_equal(hs.messages_sent, 1);
@@ -469,13 +474,14 @@ static void test_hub_out_of_memory_drops_and_counts(void **state)
     for (long i = 0; i < 2; i++) {
         test_mem_fail_at(&hm, i);
         /* a has no connection: broadcast queues nothing there. */
-        assert_int_equal(wsio_server_broadcast(a, WSIO_OP_TEXT, "lost", 4,
-                                               NULL), 0);
+        assert_int_equal(
+            wsio_server_broadcast(a, WSIO_OP_TEXT, "lost", 4, NULL), 0);
         test_mem_fail_at(&hm, -1);
         assert_int_equal(wsio_hub_get_stats(b, &hs), 0);
         assert_int_equal(hs.messages_dropped, i + 1);
     }
-    assert_int_equal(wsio_server_broadcast(a, WSIO_OP_TEXT, "kept", 4, NULL), 0);
+    assert_int_equal(wsio_server_broadcast(a, WSIO_OP_TEXT, "kept", 4, NULL),
+                     0);
     RUN_UNTIL(e, p.nmsg == 1, 5000);
     run_for(e, 20);
     assert_int_equal(p.nmsg, 1);
@@ -511,8 +517,8 @@ static void test_hub_full_inbox_drops_and_counts(void **state)
     char msg[100];
     for (int i = 0; i < 10; i++) {
         memset(msg, 'a' + i, sizeof msg);
-        assert_int_equal(wsio_server_broadcast(a, WSIO_OP_BINARY, msg,
-                                               sizeof msg, NULL), 0);
+        assert_int_equal(
+            wsio_server_broadcast(a, WSIO_OP_BINARY, msg, sizeof msg, NULL), 0);
     }
     wsio_hub_stats hs;
     assert_int_equal(wsio_hub_get_stats(b, &hs), 0);
@@ -521,8 +527,8 @@ static void test_hub_full_inbox_drops_and_counts(void **state)
     run_for(e, 20);
     assert_int_equal(p.nmsg, 3);
     /* Taken by b's thread, the inbox has room again. */
-    assert_int_equal(wsio_server_broadcast(a, WSIO_OP_BINARY, msg, sizeof msg,
-                                           NULL), 0);
+    assert_int_equal(
+        wsio_server_broadcast(a, WSIO_OP_BINARY, msg, sizeof msg, NULL), 0);
     RUN_UNTIL(e, p.nmsg == 4, 5000);
     assert_int_equal(wsio_hub_get_stats(b, &hs), 0);
     assert_int_equal(hs.messages_received, 4);

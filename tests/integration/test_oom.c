@@ -83,8 +83,8 @@ static long scenario(env *e, long fail_at)
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
     int err = 0;
-    wsio_server *srv = wsio_server_new(e->loop, &cfg, &oom_server_cb, NULL, &s,
-                                       &err);
+    wsio_server *srv =
+        wsio_server_new(e->loop, &cfg, &oom_server_cb, NULL, &s, &err);
     if (!srv) {
         assert_int_equal(err, WSIO_ENOMEM);
         return e->tm.count - start;
@@ -119,8 +119,8 @@ static long scenario(env *e, long fail_at)
         wsio_conn *c = wsio_ws_conn(p[i].ws);
         for (int f = 0; f < FRAGMENTS; f++)
             (void)wsio_conn_send_fragment(
-                c, f ? WSIO_OP_CONTINUATION : WSIO_OP_TEXT, "abcdef" + 2 * f,
-                2, f == FRAGMENTS - 1);
+                c, f ? WSIO_OP_CONTINUATION : WSIO_OP_TEXT, "abcdef" + 2 * f, 2,
+                f == FRAGMENTS - 1);
         (void)wsio_ws_ping(p[i].ws, NULL, 0); /* makes the ws flush */
     }
     run_for(e, fail_at < 0 ? 300 : 100);

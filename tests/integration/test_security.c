@@ -11,13 +11,14 @@
 
 #include "harness.h"
 
-/* ---- what the server saw --------------------------------------------------- */
+/* ---- what the server saw ---------------------------------------------------
+ */
 
 typedef struct seen {
-    server_state s;            /* the harness's recording (opens, ...) */
-    char addr[64];             /* remote address in on_upgrade */
+    server_state s; /* the harness's recording (opens, ...) */
+    char addr[64];  /* remote address in on_upgrade */
     unsigned port;
-    char open_addr[64];        /* wsio_ws_remote_addr in on_open */
+    char open_addr[64]; /* wsio_ws_remote_addr in on_open */
 } seen;
 
 static int record_upgrade(wsio_server *srv, const wsio_request_info *req,
@@ -84,7 +85,8 @@ static size_t exchange(env *e, wsio_server *srv, const void *head,
 
 static const char get_req[] = "GET /who HTTP/1.1\r\nHost: x\r\n\r\n";
 
-/* ---- Origin ------------------------------------------------------------------ */
+/* ---- Origin
+ * ------------------------------------------------------------------ */
 
 static void connect_with_origin(env *e, wsio_server *srv, const char *origin,
                                 peer *p)
@@ -140,7 +142,8 @@ static void test_security_origin_listed_connects_other_gets_403(void **state)
     env_free(e);
 }
 
-static void test_security_require_origin_refuses_requests_without_one(void **state)
+static void
+test_security_require_origin_refuses_requests_without_one(void **state)
 {
     env *e = env_new(state);
     wsio_server_config cfg;
@@ -161,12 +164,13 @@ static void test_security_require_origin_refuses_requests_without_one(void **sta
     env_free(e);
 }
 
-/* ---- PROXY protocol ---------------------------------------------------------- */
+/* ---- PROXY protocol
+ * ---------------------------------------------------------- */
 
-static const uint8_t v2_tcp4[] = {
-    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
-    0x21, 0x11, 0x00, 0x0C, 203,  0,    113,  7,    10,   0,    0,    1,
-    0x30, 0x39, 0x01, 0xBB};
+static const uint8_t v2_tcp4[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A,
+                                  0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11,
+                                  0x00, 0x0C, 203,  0,    113,  7,    10,
+                                  0,    0,    1,    0x30, 0x39, 0x01, 0xBB};
 
 static void test_security_proxy_header_names_the_client(void **state)
 {
@@ -208,7 +212,8 @@ static void test_security_proxy_header_names_the_client(void **state)
     env_free(e);
 }
 
-static void test_security_proxy_listener_drops_connections_without_header(void **state)
+static void
+test_security_proxy_listener_drops_connections_without_header(void **state)
 {
     env *e = env_new(state);
     wsio_server_config cfg;
@@ -221,7 +226,8 @@ static void test_security_proxy_listener_drops_connections_without_header(void *
     /* Plain HTTP, or a v1 header on a v2 listener: closed, no answer. */
     assert_int_equal(exchange(e, srv, NULL, 0, get_req, out, sizeof out), 0);
     const char *v1 = "PROXY TCP4 203.0.113.7 10.0.0.1 1 443\r\n";
-    assert_int_equal(exchange(e, srv, v1, strlen(v1), get_req, out, sizeof out), 0);
+    assert_int_equal(exchange(e, srv, v1, strlen(v1), get_req, out, sizeof out),
+                     0);
     /* Half a header and silence: the handshake timeout ends it. */
     uint64_t t0 = now_ms();
     assert_int_equal(exchange(e, srv, v2_tcp4, 10, NULL, out, sizeof out), 0);
@@ -234,15 +240,16 @@ static void test_security_proxy_listener_drops_connections_without_header(void *
     env_free(e);
 }
 
-/* ---- forwarding headers ---------------------------------------------------- */
+/* ---- forwarding headers ----------------------------------------------------
+ */
 
 typedef struct fwd_case {
-    const char *headers;   /* extra request header lines */
-    const char *believed;  /* the address the server must report */
+    const char *headers;  /* extra request header lines */
+    const char *believed; /* the address the server must report */
 } fwd_case;
 
-static void run_forwarded_cases(env *e, wsio_server *srv,
-                                const fwd_case *cases, size_t n)
+static void run_forwarded_cases(env *e, wsio_server *srv, const fwd_case *cases,
+                                size_t n)
 {
     char out[2048], req[512];
     for (size_t i = 0; i < n; i++) {
@@ -255,7 +262,8 @@ static void run_forwarded_cases(env *e, wsio_server *srv,
     }
 }
 
-static void test_security_forwarded_headers_believed_from_trusted_proxy(void **state)
+static void
+test_security_forwarded_headers_believed_from_trusted_proxy(void **state)
 {
     env *e = env_new(state);
     static const char *const trusted[] = {"10.0.0.0/8", "127.0.0.1"};
@@ -268,7 +276,8 @@ static void test_security_forwarded_headers_believed_from_trusted_proxy(void **s
     static const fwd_case cases[] = {
         {"X-Forwarded-For: 198.51.100.9\r\n", "198.51.100.9"},
         /* The nearest untrusted hop, not what the client wrote first. */
-        {"X-Forwarded-For: 1.1.1.1, 198.51.100.9, 10.1.2.3\r\n", "198.51.100.9"},
+        {"X-Forwarded-For: 1.1.1.1, 198.51.100.9, 10.1.2.3\r\n",
+         "198.51.100.9"},
         {"X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 198.51.100.9\r\n",
          "198.51.100.9"},
         {"X-Forwarded-For: 2001:DB8::9\r\n", "2001:db8::9"},
@@ -312,7 +321,8 @@ static void test_security_forwarded_header_chosen_by_operator(void **state)
     seen sn;
     wsio_server *srv = start(e, &cfg, &sn);
     static const fwd_case rfc7239[] = {
-        {"Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n", "192.0.2.60"},
+        {"Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n",
+         "192.0.2.60"},
         {"Forwarded: for=\"[2001:db8:cafe::17]:4711\", for=10.0.0.5\r\n",
          "2001:db8:cafe::17"},
         /* Rightmost untrusted: what the client wrote first is skipped. */
@@ -337,7 +347,8 @@ static void test_security_forwarded_header_chosen_by_operator(void **state)
     env_free(e);
 }
 
-static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **state)
+static void
+test_security_forwarded_headers_ignored_from_untrusted_peer(void **state)
 {
     env *e = env_new(state);
     /* The test's own connections come from 127.0.0.1, not trusted here. */
@@ -373,7 +384,8 @@ static void test_security_forwarded_headers_ignored_from_untrusted_peer(void **s
     env_free(e);
 }
 
-/* ---- a request body on an upgrade ------------------------------------------ */
+/* ---- a request body on an upgrade ------------------------------------------
+ */
 
 /* RFC 6455 section 4.1: the handshake is a GET with no body. A body's
  * bytes must never be taken as frames (they would be a message the HTTP
@@ -425,7 +437,8 @@ static void test_security_upgrade_with_body_gets_400(void **state)
     env_free(e);
 }
 
-/* ---- HEAD --------------------------------------------------------------------- */
+/* ---- HEAD
+ * --------------------------------------------------------------------- */
 
 /* RFC 9110 section 9.3.2: the head of GET's answer, no content, on every
  * route (the hook's page, its 404, the default 404). A body after a HEAD
@@ -465,12 +478,16 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_security_origin_listed_connects_other_gets_403),
-        ON_EVERY_LOOP(test_security_require_origin_refuses_requests_without_one),
+        ON_EVERY_LOOP(
+            test_security_require_origin_refuses_requests_without_one),
         ON_EVERY_LOOP(test_security_proxy_header_names_the_client),
-        ON_EVERY_LOOP(test_security_proxy_listener_drops_connections_without_header),
-        ON_EVERY_LOOP(test_security_forwarded_headers_believed_from_trusted_proxy),
+        ON_EVERY_LOOP(
+            test_security_proxy_listener_drops_connections_without_header),
+        ON_EVERY_LOOP(
+            test_security_forwarded_headers_believed_from_trusted_proxy),
         ON_EVERY_LOOP(test_security_forwarded_header_chosen_by_operator),
-        ON_EVERY_LOOP(test_security_forwarded_headers_ignored_from_untrusted_peer),
+        ON_EVERY_LOOP(
+            test_security_forwarded_headers_ignored_from_untrusted_peer),
         ON_EVERY_LOOP(test_security_upgrade_with_body_gets_400),
         ON_EVERY_LOOP(test_security_head_is_answered_without_a_body),
     };

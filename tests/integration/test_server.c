@@ -23,7 +23,8 @@
 
 #include "harness.h"
 
-/* ---- echo ------------------------------------------------------------------------- */
+/* ---- echo
+ * ------------------------------------------------------------------------- */
 
 static void test_server_echo_sizes_round_trip(void **state)
 {
@@ -46,8 +47,8 @@ static void test_server_echo_sizes_round_trip(void **state)
     RUN_UNTIL(e, p.opened == 1, 5000);
     assert_int_equal(p.http_status, 101);
 
-    static const size_t sizes[] = {0, 1, 125, 126, 65535, 65536, 65537,
-                                   (size_t)1 << 20, (size_t)16 << 20};
+    static const size_t sizes[] = {
+        0, 1, 125, 126, 65535, 65536, 65537, (size_t)1 << 20, (size_t)16 << 20};
     uint8_t *data = malloc(max);
     assert_non_null(data);
     for (size_t i = 0; i < max; i++)
@@ -61,8 +62,8 @@ static void test_server_echo_sizes_round_trip(void **state)
             p.expect = data;
             p.expect_len = sizes[k];
             p.expect_op = (enum wsio_opcode)op;
-            assert_true(wsio_ws_send(p.ws, (enum wsio_opcode)op, data,
-                                     sizes[k]) >= 0);
+            assert_true(
+                wsio_ws_send(p.ws, (enum wsio_opcode)op, data, sizes[k]) >= 0);
             RUN_UNTIL(e, p.nmsg == before + 1, 20000);
             assert_int_equal(p.mismatch, 0);
         }
@@ -104,7 +105,8 @@ static void test_server_pipelined_messages_arrive_in_order(void **state)
     env_free(e);
 }
 
-/* ---- broadcast and topics ----------------------------------------------------------- */
+/* ---- broadcast and topics
+ * ----------------------------------------------------------- */
 
 #define NCLIENTS 100
 
@@ -137,17 +139,17 @@ static void test_server_broadcast_reaches_every_client_in_order(void **state)
     for (unsigned long m = 0; m < 50; m++) {
         char buf[32];
         int n = snprintf(buf, sizeof buf, "%lu", m);
-        assert_int_equal(wsio_server_broadcast(srv, WSIO_OP_TEXT, buf,
-                                               (size_t)n, NULL),
-                         NCLIENTS);
+        assert_int_equal(
+            wsio_server_broadcast(srv, WSIO_OP_TEXT, buf, (size_t)n, NULL),
+            NCLIENTS);
     }
     RUN_UNTIL(e, count_with_messages(p, NCLIENTS, 50) == NCLIENTS, 10000);
     for (int i = 0; i < NCLIENTS; i++)
         assert_int_equal(p[i].out_of_order, 0);
     /* except: everyone but the first. */
-    assert_int_equal(wsio_server_broadcast(srv, WSIO_OP_TEXT, "50", 2,
-                                           s.last_open),
-                     NCLIENTS - 1);
+    assert_int_equal(
+        wsio_server_broadcast(srv, WSIO_OP_TEXT, "50", 2, s.last_open),
+        NCLIENTS - 1);
     wsio_server_free(srv);
     RUN_UNTIL(e, count_closed(p, NCLIENTS) == NCLIENTS, 10000);
     free(p);
@@ -167,13 +169,15 @@ static void test_server_publish_reaches_only_subscribers(void **state)
     connect_client(e, srv, NULL, &other);
     RUN_UNTIL(e, s.opens == 4, 5000);
     assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "0", 1), 3);
-    assert_int_equal(wsio_server_publish(srv, "sports", WSIO_OP_TEXT, "0", 1), 0);
+    assert_int_equal(wsio_server_publish(srv, "sports", WSIO_OP_TEXT, "0", 1),
+                     0);
     RUN_UNTIL(e, count_with_messages(sub, 3, 1) == 3, 5000);
     run_for(e, 50);
     assert_int_equal(other.nmsg, 0);
     /* Leaving a topic, and closing, take a ws out of it. */
     assert_int_equal(wsio_ws_unsubscribe(s.last_open, "weather"), 0);
-    assert_int_equal(wsio_server_publish(srv, "weather", WSIO_OP_TEXT, "0", 1), 0);
+    assert_int_equal(wsio_server_publish(srv, "weather", WSIO_OP_TEXT, "0", 1),
+                     0);
     assert_int_equal(wsio_ws_close(sub[0].ws, WSIO_CLOSE_NORMAL, NULL, 0), 0);
     RUN_UNTIL(e, s.closes == 1, 5000);
     assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "1", 1), 2);
@@ -188,7 +192,8 @@ static void test_server_publish_reaches_only_subscribers(void **state)
     env_free(e);
 }
 
-/* ---- plain HTTP and the upgrade hook ------------------------------------------------- */
+/* ---- plain HTTP and the upgrade hook
+ * ------------------------------------------------- */
 
 static int on_http(wsio_server *srv, const wsio_request_info *req,
                    wsio_http_reply *reply, void *user)
@@ -305,7 +310,8 @@ static void test_server_max_connections_answers_503(void **state)
     env_free(e);
 }
 
-/* ---- timeouts ------------------------------------------------------------------------ */
+/* ---- timeouts
+ * ------------------------------------------------------------------------ */
 
 static void test_server_heartbeat_terminates_silent_peer(void **state)
 {
@@ -358,7 +364,8 @@ static void test_server_handshake_timeout_closes_silent_socket(void **state)
     env_free(e);
 }
 
-/* ---- backpressure ---------------------------------------------------------------------- */
+/* ---- backpressure
+ * ---------------------------------------------------------------------- */
 
 static void slow_reader(void **state, enum wsio_backpressure_policy policy)
 {
@@ -372,7 +379,8 @@ static void slow_reader(void **state, enum wsio_backpressure_policy policy)
     wsio_server *srv = start_server(e, &cfg, NULL, &s);
     int fd = raw_ws_connect(e, wsio_server_port(srv));
     int small = 4096;
-    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    assert_int_equal(
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
     RUN_UNTIL(e, s.opens == 1, 5000);
     wsio_ws *slow = s.last_open;
     peer fast = {0};
@@ -425,7 +433,9 @@ static void test_server_slow_reader_close_policy_closes_it(void **state)
     slow_reader(state, WSIO_BACKPRESSURE_CLOSE);
 }
 
-/* ---- shutdown --------------------------------------------------------------------------- */
+/* ---- shutdown
+ * ---------------------------------------------------------------------------
+ */
 
 static void test_server_shutdown_sends_1001_after_queued_messages(void **state)
 {
@@ -443,8 +453,8 @@ static void test_server_shutdown_sends_1001_after_queued_messages(void **state)
     for (unsigned long m = 0; m < 20; m++) {
         char buf[16];
         int n = snprintf(buf, sizeof buf, "%lu", m);
-        assert_int_equal(wsio_server_broadcast(srv, WSIO_OP_TEXT, buf,
-                                               (size_t)n, NULL), 3);
+        assert_int_equal(
+            wsio_server_broadcast(srv, WSIO_OP_TEXT, buf, (size_t)n, NULL), 3);
     }
     assert_int_equal(wsio_server_shutdown(srv, 2000), 0);
     RUN_UNTIL(e, count_closed(p, 3) == 3, 5000);
@@ -463,7 +473,8 @@ static void test_server_shutdown_sends_1001_after_queued_messages(void **state)
     env_free(e);
 }
 
-/* ---- running out of file descriptors ------------------------------------------------- */
+/* ---- running out of file descriptors
+ * ------------------------------------------------- */
 
 static void test_server_emfile_does_not_spin_and_recovers(void **state)
 {
@@ -500,14 +511,16 @@ static void test_server_emfile_does_not_spin_and_recovers(void **state)
     assert_true(turns < 100);
 
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-    RUN_UNTIL(e, (wsio_server_get_stats(srv, &st), st.http_requests == K), 5000);
+    RUN_UNTIL(e, (wsio_server_get_stats(srv, &st), st.http_requests == K),
+              5000);
     for (int i = 0; i < K; i++)
         close(fds[i]);
     wsio_server_free(srv);
     env_free(e);
 }
 
-/* ---- addresses, ports, idle peers, drain ------------------------------------------ */
+/* ---- addresses, ports, idle peers, drain
+ * ------------------------------------------ */
 
 static void test_server_ipv6_listener_echoes(void **state)
 {
@@ -517,17 +530,21 @@ static void test_server_ipv6_listener_echoes(void **state)
     cfg.host = "::1";
     server_state s = {.echo = 1};
     int err = 0;
-    wsio_server *srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, &s, &err);
+    wsio_server *srv =
+        wsio_server_new(e->loop, &cfg, &server_cb, NULL, &s, &err);
     if (!srv && (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT)) {
         env_free(e);
         skip(); /* no IPv6 loopback on this machine */
     }
     assert_non_null(srv);
     char url[64];
-    snprintf(url, sizeof url, "ws://[::1]:%u/v6", (unsigned)wsio_server_port(srv));
-    peer p = {.expect = (const uint8_t *)"over six", .expect_len = 8,
+    snprintf(url, sizeof url, "ws://[::1]:%u/v6",
+             (unsigned)wsio_server_port(srv));
+    peer p = {.expect = (const uint8_t *)"over six",
+              .expect_len = 8,
               .expect_op = WSIO_OP_TEXT};
-    assert_non_null(wsio_client_connect(e->loop, url, NULL, &client_cb, &p, &err));
+    assert_non_null(
+        wsio_client_connect(e->loop, url, NULL, &client_cb, &p, &err));
     RUN_UNTIL(e, p.opened == 1, 5000);
     assert_string_equal(wsio_ws_remote_addr(s.last_open, NULL), "::1");
     assert_true(wsio_ws_send(p.ws, WSIO_OP_TEXT, "over six", 8) >= 0);
@@ -562,9 +579,11 @@ static void test_server_reuse_port_lets_two_servers_share_a_port(void **state)
     RUN_UNTIL(e, a.opens + b.opens == 8, 5000);
     wsio_server_free(first);
     wsio_server_free(second);
-    RUN_UNTIL(e, p[0].closed + p[1].closed + p[2].closed + p[3].closed +
-                         p[4].closed + p[5].closed + p[6].closed +
-                         p[7].closed == 8, 5000);
+    RUN_UNTIL(e,
+              p[0].closed + p[1].closed + p[2].closed + p[3].closed +
+                      p[4].closed + p[5].closed + p[6].closed + p[7].closed ==
+                  8,
+              5000);
     env_free(e);
 }
 
@@ -620,7 +639,8 @@ static void *connect_late(void *arg)
  * counts from its arrival, not from when the wait began: the first visitor
  * after an idle spell longer than the timeout was dropped unanswered
  * (found on the README's path: the chat's page failed to load once). */
-static void test_server_accept_after_long_wait_gets_its_full_handshake_time(void **state)
+static void
+test_server_accept_after_long_wait_gets_its_full_handshake_time(void **state)
 {
     env *e = env_new(state);
     wsio_server_config cfg;
@@ -685,7 +705,8 @@ static void test_server_drain_fires_once_the_queue_empties(void **state)
     wsio_server *srv = wsio_server_new(e->loop, &cfg, &cb, NULL, &d, &err);
     assert_non_null(srv);
     static const uint8_t zeros[DRAIN_CHUNK];
-    peer p = {.expect = zeros, .expect_len = DRAIN_CHUNK,
+    peer p = {.expect = zeros,
+              .expect_len = DRAIN_CHUNK,
               .expect_op = WSIO_OP_BINARY};
     connect_client(e, srv, NULL, &p);
     RUN_UNTIL(e, d.drains == 1 && p.nmsg == d.sent, 5000);
@@ -698,9 +719,11 @@ static void test_server_drain_fires_once_the_queue_empties(void **state)
     env_free(e);
 }
 
-/* ---- the steady state allocates nothing ------------------------------------------ */
+/* ---- the steady state allocates nothing
+ * ------------------------------------------ */
 
-static void echo_round_trips(env *e, peer *p, unsigned long from, unsigned long n)
+static void echo_round_trips(env *e, peer *p, unsigned long from,
+                             unsigned long n)
 {
     for (unsigned long i = from; i < from + n; i++) {
         char buf[32];
@@ -730,7 +753,8 @@ static void test_server_echo_steady_state_allocates_nothing(void **state)
     env_free(e);
 }
 
-/* ---- hooks that end the server ---------------------------------------------------- */
+/* ---- hooks that end the server
+ * ---------------------------------------------------- */
 
 static int shutdown_on_http(wsio_server *srv, const wsio_request_info *req,
                             wsio_http_reply *reply, void *user)
@@ -824,7 +848,8 @@ static void test_server_reconnect_inside_loop_free_is_refused(void **state)
     assert_int_equal(r.refused, 1);
 }
 
-/* ---- the client's options ----------------------------------------------------------- */
+/* ---- the client's options
+ * ----------------------------------------------------------- */
 
 typedef struct negotiate_state {
     server_state base;
@@ -891,14 +916,16 @@ static void test_server_client_connect_timeout_ends_in_on_close(void **state)
     assert_int_equal(listen(lfd, 8), 0);
     assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
     char url[64];
-    snprintf(url, sizeof url, "ws://127.0.0.1:%u/", (unsigned)ntohs(a.sin_port));
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/",
+             (unsigned)ntohs(a.sin_port));
     wsio_client_config cc;
     wsio_client_config_default(&cc);
     cc.connect_timeout_ms = 300;
     peer p = {0};
     int err = 0;
     uint64_t t0 = now_ms();
-    assert_non_null(wsio_client_connect(e->loop, url, &cc, &client_cb, &p, &err));
+    assert_non_null(
+        wsio_client_connect(e->loop, url, &cc, &client_cb, &p, &err));
     RUN_UNTIL(e, p.closed == 1, 5000);
     assert_true(now_ms() - t0 >= 250);
     assert_int_equal(p.opened, 0);
@@ -922,7 +949,8 @@ static void test_server_client_refused_connection_ends_in_on_close(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
     close(fd);
     char url[64];
-    snprintf(url, sizeof url, "ws://127.0.0.1:%u/", (unsigned)ntohs(a.sin_port));
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/",
+             (unsigned)ntohs(a.sin_port));
     peer p = {0};
     int err = 0;
     wsio_ws *ws = wsio_client_connect(e->loop, url, NULL, &client_cb, &p, &err);
@@ -936,8 +964,8 @@ static void test_server_client_refused_connection_ends_in_on_close(void **state)
     env_free(e);
 }
 
-/* ---- the suite: every test on every loop mode ------------------------------------------- */
-
+/* ---- the suite: every test on every loop mode
+ * ------------------------------------------- */
 
 int main(void)
 {
@@ -960,7 +988,8 @@ int main(void)
         ON_EVERY_LOOP(test_server_heartbeat_terminates_silent_peer),
         ON_PARTIAL_IO(test_server_heartbeat_terminates_silent_peer),
         ON_EVERY_LOOP(test_server_handshake_timeout_closes_silent_socket),
-        ON_EVERY_LOOP(test_server_accept_after_long_wait_gets_its_full_handshake_time),
+        ON_EVERY_LOOP(
+            test_server_accept_after_long_wait_gets_its_full_handshake_time),
         ON_PARTIAL_IO(test_server_handshake_timeout_closes_silent_socket),
         ON_EVERY_LOOP(test_server_slow_reader_drop_policy_bounds_output),
         ON_PARTIAL_IO(test_server_slow_reader_drop_policy_bounds_output),

@@ -20,16 +20,16 @@
 #include "harness.h"
 
 #define TOPIC "ticks"
-#define MARK (16 * 1024)     /* max_output_bytes */
-#define MSG_LEN 1024         /* each message: "<seq> " and padding */
+#define MARK (16 * 1024) /* max_output_bytes */
+#define MSG_LEN 1024     /* each message: "<seq> " and padding */
 #define MAX_ROUNDS 20000
-#define ACTED 40             /* the policy acted this often: enough */
+#define ACTED 40 /* the policy acted this often: enough */
 
 /* What the slow socket read, decoded. */
 typedef struct slow_read {
-    unsigned long *seq;      /* sequence numbers of its messages, in order */
+    unsigned long *seq; /* sequence numbers of its messages, in order */
     size_t n, cap;
-    int close_code;          /* of a close frame, or -1 */
+    int close_code; /* of a close frame, or -1 */
 } slow_read;
 
 /* Publish message seq on TOPIC (through the broker entry point when
@@ -172,8 +172,7 @@ static void slow_topic(void **state, enum wsio_slow_policy policy,
         }
         /* The slow one holds at most the mark, plus the message that went
          * over it (and for LATEST_ONLY, one frame partly written). */
-        assert_true(wsio_ws_buffered_amount(slow) <=
-                    MARK + 2 * (MSG_LEN + 4));
+        assert_true(wsio_ws_buffered_amount(slow) <= MARK + 2 * (MSG_LEN + 4));
         if (acted(&ts) >= ACTED)
             break;
     }
@@ -198,8 +197,7 @@ static void slow_topic(void **state, enum wsio_slow_policy policy,
         assert_int_equal(r.n, slow_queued);
         assert_int_equal(ts.dropped_newest, sent - r.n);
         assert_int_equal(st.messages_dropped, ts.dropped_newest);
-        assert_int_equal(ts.dropped_oldest + ts.replaced + ts.disconnects,
-                         0);
+        assert_int_equal(ts.dropped_oldest + ts.replaced + ts.disconnects, 0);
         break;
     case WSIO_SLOW_DROP_OLDEST:
         /* Every message was queued; the missing ones were removed, and
@@ -209,16 +207,15 @@ static void slow_topic(void **state, enum wsio_slow_policy policy,
         assert_int_equal(ts.dropped_oldest, sent - r.n);
         assert_true(last_run(&r) >= MARK / (MSG_LEN + 4));
         assert_int_equal(st.messages_dropped_oldest, ts.dropped_oldest);
-        assert_int_equal(ts.dropped_newest + ts.replaced + ts.disconnects,
-                         0);
+        assert_int_equal(ts.dropped_newest + ts.replaced + ts.disconnects, 0);
         break;
     case WSIO_SLOW_LATEST_ONLY:
         assert_int_equal(slow_queued, sent);
         assert_int_equal(r.seq[r.n - 1], sent - 1);
         assert_int_equal(ts.replaced, sent - r.n);
         assert_int_equal(st.messages_replaced, ts.replaced);
-        assert_int_equal(ts.dropped_newest + ts.dropped_oldest +
-                             ts.disconnects, 0);
+        assert_int_equal(ts.dropped_newest + ts.dropped_oldest + ts.disconnects,
+                         0);
         break;
     default:
         /* The first messages, then the close: 1008. */
@@ -331,22 +328,21 @@ static void test_topics_policy_outlives_subscribers(void **state)
     server_state s = {0};
     wsio_server *srv = start_server(e, NULL, NULL, &s);
     wsio_topic_stats ts;
-    assert_int_equal(wsio_server_set_topic_policy(srv, NULL,
-                                                  WSIO_SLOW_DROP_OLDEST),
-                     WSIO_EINVAL);
-    assert_int_equal(wsio_server_set_topic_policy(srv, "a",
-                                                  (enum wsio_slow_policy)9),
-                     WSIO_EINVAL);
-    assert_int_equal(wsio_server_get_topic_stats(srv, NULL, &ts),
-                     WSIO_EINVAL);
+    assert_int_equal(
+        wsio_server_set_topic_policy(srv, NULL, WSIO_SLOW_DROP_OLDEST),
+        WSIO_EINVAL);
+    assert_int_equal(
+        wsio_server_set_topic_policy(srv, "a", (enum wsio_slow_policy)9),
+        WSIO_EINVAL);
+    assert_int_equal(wsio_server_get_topic_stats(srv, NULL, &ts), WSIO_EINVAL);
     /* Unknown: zeros. */
     ts.published = 7;
     assert_int_equal(wsio_server_get_topic_stats(srv, "a", &ts), 0);
     assert_int_equal(ts.published, 0);
     assert_int_equal(ts.policy, WSIO_SLOW_DEFAULT);
     /* A default-policy topic without subscribers is not kept. */
-    assert_int_equal(
-        wsio_server_set_topic_policy(srv, "a", WSIO_SLOW_DEFAULT), 0);
+    assert_int_equal(wsio_server_set_topic_policy(srv, "a", WSIO_SLOW_DEFAULT),
+                     0);
     assert_int_equal(wsio_server_publish(srv, "a", WSIO_OP_TEXT, "x", 1), 0);
     assert_int_equal(wsio_server_get_topic_stats(srv, "a", &ts), 0);
     assert_int_equal(ts.published, 0);
@@ -371,8 +367,8 @@ static void test_topics_policy_outlives_subscribers(void **state)
     assert_int_equal(ts.published, 2);
     assert_int_equal(ts.policy, WSIO_SLOW_LATEST_ONLY);
     /* Back to the default: forgotten. */
-    assert_int_equal(
-        wsio_server_set_topic_policy(srv, "a", WSIO_SLOW_DEFAULT), 0);
+    assert_int_equal(wsio_server_set_topic_policy(srv, "a", WSIO_SLOW_DEFAULT),
+                     0);
     assert_int_equal(wsio_server_get_topic_stats(srv, "a", &ts), 0);
     assert_int_equal(ts.published, 0);
     /* Kept topics are freed with the server (env_free checks leaks). */

@@ -196,8 +196,8 @@ static void test_watch_refused_by_host_is_forgotten(void **state)
 
 typedef struct ticks {
     int fired;
-    int rearm;        /* fire this many more times */
-    uint64_t delay;   /* of each re-arm; 20 ms unless set */
+    int rearm;      /* fire this many more times */
+    uint64_t delay; /* of each re-arm; 20 ms unless set */
     uint64_t at[4];
     wsio_loop *loop;
     wsio_timer *free_self;

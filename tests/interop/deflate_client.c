@@ -107,10 +107,10 @@ int main(int argc, char **argv)
     cc.max_output_bytes = 4u << 20;
     int err = 0;
     wsio_loop *loop = wsio_loop_new(NULL, &err);
-    wsio_ws_callbacks cb = {.on_open = on_open, .on_message = on_message,
-                            .on_close = on_close};
-    wsio_ws *ws = loop ? wsio_client_connect(loop, argv[1], &cc, &cb, &r, &err)
-                       : NULL;
+    wsio_ws_callbacks cb = {
+        .on_open = on_open, .on_message = on_message, .on_close = on_close};
+    wsio_ws *ws =
+        loop ? wsio_client_connect(loop, argv[1], &cc, &cb, &r, &err) : NULL;
     if (!ws) {
         fprintf(stderr, "deflate_client: %s\n", wsio_strerror(err));
         return 1;
@@ -124,7 +124,8 @@ int main(int argc, char **argv)
         fail(&r, "did not finish with close 1000");
     if (r.failed)
         return 1;
-    printf("wsio client with permessage-deflate: %d round trips, close 1000 ok\n",
-           CASES);
+    printf(
+        "wsio client with permessage-deflate: %d round trips, close 1000 ok\n",
+        CASES);
     return 0;
 }

@@ -48,8 +48,8 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
     peer *p = user;
     printf("%.*s\n", (int)m->len, (const char *)m->data);
     fflush(stdout);
-    if (p->wait_for && memmem(m->data, m->len, p->wait_for,
-                              strlen(p->wait_for)))
+    if (p->wait_for &&
+        memmem(m->data, m->len, p->wait_for, strlen(p->wait_for)))
         p->done = 1;
     return 0;
 }
@@ -85,8 +85,8 @@ int main(int argc, char **argv)
     }
     int err = 0;
     wsio_loop *loop = wsio_loop_new(NULL, &err);
-    wsio_ws_callbacks cb = {.on_open = on_open, .on_message = on_message,
-                            .on_close = on_close};
+    wsio_ws_callbacks cb = {
+        .on_open = on_open, .on_message = on_message, .on_close = on_close};
     wsio_ws *ws = wsio_client_connect(loop, argv[1], NULL, &cb, &p, &err);
     if (!ws) {
         fprintf(stderr, "chat_peer: %s\n", wsio_strerror(err));

@@ -42,7 +42,8 @@ static int answers_ping(uint16_t port, const char *password)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char buf[16] = {0};
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-             write(fd, "PING\r\n", 6) == 6 && read(fd, buf, sizeof buf - 1) > 0 &&
+             write(fd, "PING\r\n", 6) == 6 &&
+             read(fd, buf, sizeof buf - 1) > 0 &&
              (strncmp(buf, "+PONG", 5) == 0 ||
               (password && strncmp(buf, "-NOAUTH", 7) == 0));
     close(fd);

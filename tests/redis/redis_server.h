@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 typedef struct redis_proc {
-    pid_t pid;     /* 0 when not running */
+    pid_t pid; /* 0 when not running */
     uint16_t port;
     const char *password; /* --requirepass, or NULL */
 } redis_proc;

@@ -112,7 +112,8 @@ static wsio_redis_stats stats_of(const wsio_redis *r)
 
 /* ---- tests ---- */
 
-static void test_redis_subscribes_topic_only_while_it_has_subscribers(void **state)
+static void
+test_redis_subscribes_topic_only_while_it_has_subscribers(void **state)
 {
     fixture *f = fixture_new(state);
     server_state s = {.subscribe = "news"};
@@ -163,8 +164,8 @@ static void test_redis_quick_leave_and_rejoin_keeps_channel(void **state)
     assert_int_equal(numsub(f->rp.port, "wsio:t:news"), 1);
 
     /* Messages of another publisher still arrive. */
-    uint8_t env_msg[WSIO_REDIS_ENVELOPE_HEADER + 1] = {1, 0, 0, 0, 0,
-                                                       0, 0, 0, 7, 1, '0'};
+    uint8_t env_msg[WSIO_REDIS_ENVELOPE_HEADER + 1] = {1, 0, 0, 0, 0,  0,
+                                                       0, 0, 7, 1, '0'};
     raw_publish(f->rp.port, "wsio:t:news", env_msg, sizeof env_msg);
     RUN_UNTIL(f->e, a.nmsg == 1, 5000);
     assert_int_equal(a.out_of_order, 0);
@@ -217,7 +218,8 @@ static void test_redis_two_servers_share_topics_without_echo(void **state)
     assert_int_equal(stats_of(r2).received, 50);
 
     /* Broadcasts reach every connection of the other server. */
-    assert_int_equal(wsio_server_broadcast(srv2, WSIO_OP_TEXT, "100", 3, NULL), 1);
+    assert_int_equal(wsio_server_broadcast(srv2, WSIO_OP_TEXT, "100", 3, NULL),
+                     1);
     RUN_UNTIL(f->e, a.nmsg == 101 && b.nmsg == 101, 5000);
     assert_int_equal(a.out_of_order, 0);
 
@@ -315,18 +317,20 @@ static void test_redis_command_runs_on_the_publishing_link(void **state)
     wsio_redis *r = attach(f, srv);
     answers ans = {0};
     /* Not connected yet: refused at once, the callback never runs. */
-    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"), WSIO_ECLOSED);
+    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"),
+                     WSIO_ECLOSED);
     RUN_UNTIL(f->e, is_connected(r), 5000);
     char key[64];
     assert_int_equal(wsio_redis_key(r, "list", key, sizeof key), 9);
     assert_string_equal(key, "wsio:list");
     assert_int_equal(wsio_redis_key(r, "list", key, 9), WSIO_ENOSPC);
     assert_int_equal(wsio_redis_command(r, on_reply, &ans, "RPUSH %s %s %s",
-                                        key, "one", "two"), 0);
+                                        key, "one", "two"),
+                     0);
     RUN_UNTIL(f->e, ans.n == 1, 5000);
     assert_int_equal(ans.integer, 2);
-    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "LRANGE %s 0 -1",
-                                        key), 0);
+    assert_int_equal(
+        wsio_redis_command(r, on_reply, &ans, "LRANGE %s 0 -1", key), 0);
     RUN_UNTIL(f->e, ans.n == 2, 5000);
     assert_string_equal(ans.last, "two");
     /* A command still waiting when the module goes gets a NULL reply. */
@@ -359,7 +363,8 @@ static void test_redis_commands_in_flight_are_bounded(void **state)
     assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"), 0);
     assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "x", 1), 0);
     /* Two wait (a command, a publish): the next of either is refused. */
-    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"), WSIO_EAGAIN);
+    assert_int_equal(wsio_redis_command(r, on_reply, &ans, "PING"),
+                     WSIO_EAGAIN);
     assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "y", 1), 0);
     assert_int_equal(stats_of(r).publish_dropped, 1);
     RUN_UNTIL(f->e, ans.n == 1, 5000);
@@ -426,10 +431,16 @@ static void test_redis_refuses_messages_without_envelope(void **state)
         const char *data;
         size_t len;
     } bad[] = {
-        {"plain text", 10},                                  /* no envelope */
-        {"\x02\0\0\0\0\0\0\0\x07\x01" "0", 11},              /* version 2 */
-        {"\x01\0\0\0\0\0\0\0\x07\x09" "0", 11},              /* opcode 9 */
-        {"\x01\0\0\0\0\0\0\0\x07\x01" "\xff", 11},           /* bad UTF-8 */
+        {"plain text", 10}, /* no envelope */
+        {"\x02\0\0\0\0\0\0\0\x07\x01"
+         "0",
+         11}, /* version 2 */
+        {"\x01\0\0\0\0\0\0\0\x07\x09"
+         "0",
+         11}, /* opcode 9 */
+        {"\x01\0\0\0\0\0\0\0\x07\x01"
+         "\xff",
+         11}, /* bad UTF-8 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         raw_publish(f->rp.port, "wsio:t:news", bad[i].data, bad[i].len);
@@ -454,8 +465,8 @@ static void test_redis_outlives_its_server(void **state)
     assert_int_equal(wsio_server_shutdown(srv, 1000), 0);
     RUN_UNTIL(f->e, a.closed, 5000);
     run_for(f->e, 50);
-    uint8_t msg[WSIO_REDIS_ENVELOPE_HEADER + 1] = {1, 0, 0, 0, 0,
-                                                   0, 0, 0, 7, 1, '0'};
+    uint8_t msg[WSIO_REDIS_ENVELOPE_HEADER + 1] = {1, 0, 0, 0, 0,  0,
+                                                   0, 0, 7, 1, '0'};
     raw_publish(f->rp.port, "wsio:b", msg, sizeof msg);
     run_for(f->e, 50);
     assert_int_equal(stats_of(r).received, 0);
@@ -504,7 +515,8 @@ static void test_redis_new_rejects_bad_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        ON_EVERY_LOOP(test_redis_subscribes_topic_only_while_it_has_subscribers),
+        ON_EVERY_LOOP(
+            test_redis_subscribes_topic_only_while_it_has_subscribers),
         ON_EVERY_LOOP(test_redis_quick_leave_and_rejoin_keeps_channel),
         ON_EVERY_LOOP(test_redis_two_servers_share_topics_without_echo),
         ON_EVERY_LOOP(test_redis_drops_while_down_and_resumes_after_restart),

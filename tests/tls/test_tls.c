@@ -73,7 +73,8 @@ static wsio_server *tls_server(env *e, wsio_tls *tls, server_state *s,
     cfg.max_output_bytes = 8u << 20;
     wsio_tls_use_in_server(tls, &cfg);
     int err = 0;
-    wsio_server *srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, s, &err);
+    wsio_server *srv =
+        wsio_server_new(e->loop, &cfg, &server_cb, NULL, s, &err);
     assert_non_null(srv);
     return srv;
 }
@@ -95,7 +96,8 @@ static wsio_ws *tls_client(env *e, wsio_tls *tls, const char *host,
     return ws;
 }
 
-/* ---- round trips ------------------------------------------------------------- */
+/* ---- round trips
+ * ------------------------------------------------------------- */
 
 static void test_tls_echo_round_trips_with_verification(void **state)
 {
@@ -123,7 +125,8 @@ static void test_tls_echo_round_trips_with_verification(void **state)
             p.expect = data;
             p.expect_len = sizes[k];
             p.expect_op = WSIO_OP_BINARY;
-            assert_true(wsio_ws_send(p.ws, WSIO_OP_BINARY, data, sizes[k]) >= 0);
+            assert_true(wsio_ws_send(p.ws, WSIO_OP_BINARY, data, sizes[k]) >=
+                        0);
             RUN_UNTIL(e, p.nmsg == before + 1, 10000);
             assert_false(p.mismatch);
         }
@@ -142,7 +145,8 @@ static void test_tls_echo_round_trips_with_verification(void **state)
     env_free(e);
 }
 
-/* ---- refusals ---------------------------------------------------------------- */
+/* ---- refusals
+ * ---------------------------------------------------------------- */
 
 static void expect_refusal(env *e, wsio_tls *ctls, const char *host,
                            uint16_t port, int error)
@@ -167,8 +171,8 @@ static void test_tls_client_refuses_wrong_host_and_untrusted_certs(void **state)
     } cases[] = {
         {"wrong", "127.0.0.1", WSIO_ETLS_HOST}, /* trusted, other host */
         {"wrong", "localhost", WSIO_ETLS_HOST},
-        {"self", "127.0.0.1", WSIO_ETLS_CERT},  /* right host, untrusted */
-        {"server", "127.0.0.1", 0},             /* the control: it opens */
+        {"self", "127.0.0.1", WSIO_ETLS_CERT}, /* right host, untrusted */
+        {"server", "127.0.0.1", 0},            /* the control: it opens */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         wsio_tls *stls = server_tls(e, cases[i].cert);
@@ -251,7 +255,8 @@ static void test_tls_config_errors_are_values(void **state)
     env_free(e);
 }
 
-/* ---- hostile peers ----------------------------------------------------------- */
+/* ---- hostile peers
+ * ----------------------------------------------------------- */
 
 static void test_tls_bad_handshakes_end_alone_within_the_timeout(void **state)
 {
@@ -309,7 +314,8 @@ static void test_tls_bad_handshakes_end_alone_within_the_timeout(void **state)
     env_free(e);
 }
 
-/* ---- a slow reader under a topic policy -------------------------------------- */
+/* ---- a slow reader under a topic policy
+ * -------------------------------------- */
 
 #define SLOW_MARK (16 * 1024)
 #define SLOW_MSG 1024
@@ -388,8 +394,8 @@ static void test_tls_latest_only_keeps_a_slow_stream_intact(void **state)
     cfg.max_output_bytes = SLOW_MARK;
     wsio_tls_use_in_server(stls, &cfg);
     int err = 0;
-    wsio_server *srv = wsio_server_new(e->loop, &cfg, &server_cb, NULL, &s,
-                                       &err);
+    wsio_server *srv =
+        wsio_server_new(e->loop, &cfg, &server_cb, NULL, &s, &err);
     assert_non_null(srv);
     assert_int_equal(
         wsio_server_set_topic_policy(srv, "ticks", WSIO_SLOW_LATEST_ONLY), 0);
@@ -456,14 +462,16 @@ int main(void)
 {
     const char *dir = getenv("WSIO_TEST_CERTS");
     if (!dir) {
-        fprintf(stderr, "test_tls: set WSIO_TEST_CERTS (tests/tls/run.sh does)\n");
+        fprintf(stderr,
+                "test_tls: set WSIO_TEST_CERTS (tests/tls/run.sh does)\n");
         return 1;
     }
     snprintf(cert_dir, sizeof cert_dir, "%s", dir);
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_tls_echo_round_trips_with_verification),
         ON_EVERY_LOOP(test_tls_client_refuses_wrong_host_and_untrusted_certs),
-        cmocka_unit_test_prestate(test_tls_config_errors_are_values, (void *)"poll"),
+        cmocka_unit_test_prestate(test_tls_config_errors_are_values,
+                                  (void *)"poll"),
         ON_EVERY_LOOP(test_tls_bad_handshakes_end_alone_within_the_timeout),
         ON_EVERY_LOOP(test_tls_latest_only_keeps_a_slow_stream_intact),
     };

@@ -55,9 +55,8 @@ static void fixture_init(fixture *f, size_t max_conns, uint32_t rate)
     wsio_server_config_default(&cfg);
     cfg.max_connections_per_addr = max_conns;
     cfg.max_handshakes_per_addr_per_sec = rate;
-    assert_int_equal(wsio__addr_limits_init(&f->lim, &cfg, NULL, &f->stats,
-                                            &f->tm.mem),
-                     0);
+    assert_int_equal(
+        wsio__addr_limits_init(&f->lim, &cfg, NULL, &f->stats, &f->tm.mem), 0);
 }
 
 static void fixture_free(fixture *f)

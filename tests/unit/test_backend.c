@@ -375,7 +375,8 @@ static void hook_drop_interest(collector *c, const report *rep)
                 c->f->ops->watch(c->f->st, p->sv[i][0], 0, &p->tags[i]), 0);
 }
 
-static void test_backend_interest_dropped_in_callback_skips_pending(void **state)
+static void
+test_backend_interest_dropped_in_callback_skips_pending(void **state)
 {
     collector c;
     fx *f = begin(state, &c);
@@ -475,9 +476,9 @@ static void hook_watch_new(collector *c, const report *rep)
     p->first = 0;
     make_pair(p->fresh);
     put_byte(p->fresh[1]);
-    assert_int_equal(c->f->ops->watch(c->f->st, p->fresh[0], WSIO_IO_READ,
-                                      &p->fresh_tag),
-                     0);
+    assert_int_equal(
+        c->f->ops->watch(c->f->st, p->fresh[0], WSIO_IO_READ, &p->fresh_tag),
+        0);
 }
 
 static void test_backend_watch_in_callback_reported_next_wait(void **state)
@@ -564,7 +565,7 @@ static void test_backend_many_fds_all_reported(void **state)
         assert_true(n > 0);
         assert_int_equal(n, c.n);
         for (int i = 0; i < c.n; i++) {
-            int (*pair)[2] = c.r[i].tag;
+            int(*pair)[2] = c.r[i].tag;
             int idx = (int)(pair - sv);
             assert_true(idx >= 0 && idx < MANY);
             assert_int_equal(c.r[i].fd, sv[idx][0]);
@@ -661,7 +662,7 @@ static void test_backend_watch_out_of_memory_keeps_state(void **state)
         assert_int_equal(f->ops->wait(st, watched ? WAIT_MS : 0, collect, &c),
                          watched);
         for (int i = 0; i < c.n; i++) {
-            int (*pair)[2] = c.r[i].tag;
+            int(*pair)[2] = c.r[i].tag;
             assert_true(pair - sv < watched);
         }
         f->ops->destroy(st);
@@ -763,7 +764,9 @@ static void test_backend_clock_is_monotonic(void **state)
 
 #define BOTH(fn)                                                               \
     {#fn "/poll", fn, setup, teardown, (void *)"poll"},                        \
-    {#fn "/epoll", fn, setup, teardown, (void *)"epoll"}
+    {                                                                          \
+#fn "/epoll", fn, setup, teardown, (void *)"epoll"                     \
+    }
 
 int main(void)
 {

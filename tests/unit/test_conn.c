@@ -101,11 +101,11 @@ typedef struct rec {
     wsio_close_info close;
     char reason[128];
     /* behaviour */
-    int pause;          /* return WSIO_PAUSE from every message callback */
-    int fail_with;      /* return this from on_message */
-    int free_in;        /* 1: free in on_message, 2: free in on_close */
-    int close_in_msg;   /* call wsio_conn_close from on_message */
-    int echo;           /* send every message back */
+    int pause;        /* return WSIO_PAUSE from every message callback */
+    int fail_with;    /* return this from on_message */
+    int free_in;      /* 1: free in on_message, 2: free in on_close */
+    int close_in_msg; /* call wsio_conn_close from on_message */
+    int echo;         /* send every message back */
     /* zero-copy check: the fed buffer */
     const uint8_t *in_lo, *in_hi;
     int in_place;
@@ -278,7 +278,10 @@ static size_t reference_stream(uint8_t *s, char *expect, size_t cap)
     n += put_frame(s + n, 0, WSIO_OP_CONTINUATION, "\x00", 1, 1);
     n += put_frame(s + n, 1, WSIO_OP_CONTINUATION, "", 0, 1);
     n += put_frame(s + n, 1, WSIO_OP_PING, "", 0, 1);
-    n += put_frame(s + n, 1, WSIO_OP_CLOSE, "\x03\xe8" "bye", 5, 1);
+    n += put_frame(s + n, 1, WSIO_OP_CLOSE,
+                   "\x03\xe8"
+                   "bye",
+                   5, 1);
     assert_true(n <= cap);
 
     rec r;
@@ -338,8 +341,8 @@ static void run_reference(const uint8_t *stream, size_t len, size_t split,
     free(copy);
 }
 
-static void test_conn_feed_reference_stream_same_events_in_every_split(
-    void **state)
+static void
+test_conn_feed_reference_stream_same_events_in_every_split(void **state)
 {
     (void)state;
     uint8_t stream[1024];
@@ -399,36 +402,75 @@ typedef struct fail_case {
     int code;
 } fail_case;
 
-#define F(fin, op, s) {fin, 0, op, s, sizeof s - 1}
-#define END {0, 0, 0, NULL, 0}
+#define F(fin, op, s)                                                          \
+    {                                                                          \
+        fin, 0, op, s, sizeof s - 1                                            \
+    }
+#define END                                                                    \
+    {                                                                          \
+        0, 0, 0, NULL, 0                                                       \
+    }
 
 static const fail_case fail_cases[] = {
     {"rsv1", WSIO_ROLE_SERVER, {{1, 4, 1, "a", 1}, END}, WSIO_ERSV, 1002},
     {"rsv3", WSIO_ROLE_SERVER, {{1, 1, 2, "a", 1}, END}, WSIO_ERSV, 1002},
     {"opcode 3", WSIO_ROLE_SERVER, {F(1, 3, "a"), END}, WSIO_EOPCODE, 1002},
     {"opcode B", WSIO_ROLE_SERVER, {F(1, 0xB, ""), END}, WSIO_EOPCODE, 1002},
-    {"fragmented ping", WSIO_ROLE_SERVER, {F(0, 9, "x"), END},
-     WSIO_ECONTROL, 1002},
-    {"lone continuation", WSIO_ROLE_SERVER, {F(1, 0, "x"), END},
-     WSIO_ECONTINUATION, 1002},
-    {"new message inside one", WSIO_ROLE_SERVER,
-     {F(0, 1, "a"), F(1, 2, "b"), END}, WSIO_EFRAGMENT, 1002},
-    {"continuation after the end", WSIO_ROLE_SERVER,
-     {F(1, 1, "a"), F(1, 0, "b"), END}, WSIO_ECONTINUATION, 1002},
-    {"overlong utf-8", WSIO_ROLE_SERVER, {F(1, 1, "\xc0\x80"), END},
-     WSIO_EUTF8, 1007},
-    {"surrogate across fragments", WSIO_ROLE_SERVER,
-     {F(0, 1, "ok\xed"), F(1, 0, "\xa0\x80"), END}, WSIO_EUTF8, 1007},
-    {"truncated character at the end", WSIO_ROLE_SERVER,
-     {F(0, 1, "ok\xe2\x82"), F(1, 0, ""), END}, WSIO_EUTF8, 1007},
-    {"close of one byte", WSIO_ROLE_SERVER, {F(1, 8, "\x03"), END},
-     WSIO_ECLOSEPAYLOAD, 1002},
-    {"close reason not utf-8", WSIO_ROLE_SERVER, {F(1, 8, "\x03\xe8\xff"), END},
-     WSIO_EUTF8, 1007},
-    {"close code 1005", WSIO_ROLE_SERVER, {F(1, 8, "\x03\xed"), END},
-     WSIO_ECLOSECODE, 1002},
-    {"masked frame to a client", WSIO_ROLE_CLIENT, {F(1, 1, "a"), END},
-     WSIO_EMASKED, 1002},
+    {"fragmented ping",
+     WSIO_ROLE_SERVER,
+     {F(0, 9, "x"), END},
+     WSIO_ECONTROL,
+     1002},
+    {"lone continuation",
+     WSIO_ROLE_SERVER,
+     {F(1, 0, "x"), END},
+     WSIO_ECONTINUATION,
+     1002},
+    {"new message inside one",
+     WSIO_ROLE_SERVER,
+     {F(0, 1, "a"), F(1, 2, "b"), END},
+     WSIO_EFRAGMENT,
+     1002},
+    {"continuation after the end",
+     WSIO_ROLE_SERVER,
+     {F(1, 1, "a"), F(1, 0, "b"), END},
+     WSIO_ECONTINUATION,
+     1002},
+    {"overlong utf-8",
+     WSIO_ROLE_SERVER,
+     {F(1, 1, "\xc0\x80"), END},
+     WSIO_EUTF8,
+     1007},
+    {"surrogate across fragments",
+     WSIO_ROLE_SERVER,
+     {F(0, 1, "ok\xed"), F(1, 0, "\xa0\x80"), END},
+     WSIO_EUTF8,
+     1007},
+    {"truncated character at the end",
+     WSIO_ROLE_SERVER,
+     {F(0, 1, "ok\xe2\x82"), F(1, 0, ""), END},
+     WSIO_EUTF8,
+     1007},
+    {"close of one byte",
+     WSIO_ROLE_SERVER,
+     {F(1, 8, "\x03"), END},
+     WSIO_ECLOSEPAYLOAD,
+     1002},
+    {"close reason not utf-8",
+     WSIO_ROLE_SERVER,
+     {F(1, 8, "\x03\xe8\xff"), END},
+     WSIO_EUTF8,
+     1007},
+    {"close code 1005",
+     WSIO_ROLE_SERVER,
+     {F(1, 8, "\x03\xed"), END},
+     WSIO_ECLOSECODE,
+     1002},
+    {"masked frame to a client",
+     WSIO_ROLE_CLIENT,
+     {F(1, 1, "a"), END},
+     WSIO_EMASKED,
+     1002},
 };
 
 static void on_close_count_only(wsio_conn *c, const wsio_close_info *info,
@@ -473,8 +515,7 @@ static void run_fail_case(const fail_case *fc, size_t step)
     assert_int_equal(tm.live_blocks, 0);
 }
 
-static void test_conn_feed_fails_on_each_rule_with_its_close_code(
-    void **state)
+static void test_conn_feed_fails_on_each_rule_with_its_close_code(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof fail_cases / sizeof fail_cases[0]; i++) {
@@ -496,8 +537,8 @@ static void test_conn_feed_fails_on_unmasked_client_frame(void **state)
     wsio_conn_free(c);
 }
 
-static void test_conn_feed_fails_on_length_top_bit_and_control_size(
-    void **state)
+static void
+test_conn_feed_fails_on_length_top_bit_and_control_size(void **state)
 {
     (void)state;
     uint8_t top[14] = {0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
@@ -555,14 +596,18 @@ static void test_conn_callback_error_fails_with_mapped_code(void **state)
     static const struct {
         int ret;
         int code;
-    } v[] = {{WSIO_ECALLBACK, 1011}, {-5, 1011}, {WSIO_EUTF8, 1007},
-             {WSIO_ETIMEDOUT, 1011}, {WSIO_ETOOBIG, 1009}};
+    } v[] = {{WSIO_ECALLBACK, 1011},
+             {-5, 1011},
+             {WSIO_EUTF8, 1007},
+             {WSIO_ETIMEDOUT, 1011},
+             {WSIO_ETOOBIG, 1009}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         test_mem tm;
         test_mem_init(&tm);
         wsio_conn_callbacks cb = {fail_callback, NULL, NULL, NULL, NULL};
         int ret = v[i].ret;
-        wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, &cb, &tm.mem, &ret);
+        wsio_conn *c =
+            wsio_conn_new(WSIO_ROLE_SERVER, NULL, &cb, &tm.mem, &ret);
         uint8_t in[32];
         size_t n = put_frame(in, 1, WSIO_OP_TEXT, "x", 1, 1);
         n += put_frame(in + n, 1, WSIO_OP_TEXT, "y", 1, 1);
@@ -582,12 +627,11 @@ static void test_conn_close_codes_echoed_or_rejected(void **state)
     static const struct {
         unsigned code;
         int valid;
-    } v[] = {{999, 0},  {1000, 1}, {1001, 1}, {1002, 1}, {1003, 1},
-             {1004, 0}, {1005, 0}, {1006, 0}, {1007, 1}, {1008, 1},
-             {1009, 1}, {1010, 1}, {1011, 1}, {1012, 1}, {1013, 1},
-             {1014, 1}, {1015, 0}, {1016, 0}, {2000, 0}, {2999, 0},
-             {3000, 1}, {3999, 1}, {4000, 1}, {4999, 1}, {5000, 0},
-             {0, 0},    {65535, 0}};
+    } v[] = {{999, 0},  {1000, 1}, {1001, 1}, {1002, 1}, {1003, 1}, {1004, 0},
+             {1005, 0}, {1006, 0}, {1007, 1}, {1008, 1}, {1009, 1}, {1010, 1},
+             {1011, 1}, {1012, 1}, {1013, 1}, {1014, 1}, {1015, 0}, {1016, 0},
+             {2000, 0}, {2999, 0}, {3000, 1}, {3999, 1}, {4000, 1}, {4999, 1},
+             {5000, 0}, {0, 0},    {65535, 0}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         test_mem tm;
         rec r;
@@ -654,7 +698,10 @@ static void test_conn_close_initiated_waits_for_reply(void **state)
     out_frame f[4];
     assert_int_equal(drain_frames(c, f, 4), 1);
     assert_int_equal(f[0].h.opcode, WSIO_OP_CLOSE);
-    assert_memory_equal(f[0].payload, "\x03\xe9" "away", 6);
+    assert_memory_equal(f[0].payload,
+                        "\x03\xe9"
+                        "away",
+                        6);
     /* Data still arrives and pings are still answered while closing. */
     uint8_t in[64];
     size_t n = put_frame(in, 1, WSIO_OP_TEXT, "still", 5, 1);
@@ -746,8 +793,8 @@ static void run_limit_case(const limit_case *lc, const wsio_conn_callbacks *cb)
     size_t n = 0, total = 0;
     for (size_t i = 0; i < lc->nframes; i++) {
         unsigned op = i ? WSIO_OP_CONTINUATION : WSIO_OP_BINARY;
-        n += put_frame(in + n, i + 1 == lc->nframes, op, payload,
-                       lc->frames[i], 1);
+        n += put_frame(in + n, i + 1 == lc->nframes, op, payload, lc->frames[i],
+                       1);
         total += lc->frames[i];
     }
     test_mem tm;
@@ -815,7 +862,7 @@ static void test_conn_stream_pieces_follow_bytes(void **state)
     log_data(&want, text, sizeof text);
     logf_(&want, ")");
     assert_string_equal(r.log, want.log);
-    assert_true(r.pieces >= 10); /* one per fed run at least */
+    assert_true(r.pieces >= 10);                /* one per fed run at least */
     assert_int_equal(output_close_code(c), -1); /* drains the pong */
     assert_int_equal(tm.live_blocks, 1);        /* nothing assembled */
     free(r.big);
@@ -897,7 +944,10 @@ static void test_conn_pongs_coalesce_while_output_stalls(void **state)
     assert_int_equal(wsio_conn_feed(c, in, n), n);
     assert_int_equal(wsio_conn_buffered_amount(c), 92 + 2 + 3);
     assert_int_equal(wsio_conn_write(c, out, sizeof out), 97);
-    assert_memory_equal(out + 92, "\x8a\x03" "199", 5);
+    assert_memory_equal(out + 92,
+                        "\x8a\x03"
+                        "199",
+                        5);
     wsio_conn_free(c);
     assert_int_equal(tm.live_blocks, 0);
 }
@@ -1091,8 +1141,9 @@ static void test_conn_send_fragment_checks_order_and_utf8(void **state)
     test_mem tm;
     rec r;
     wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
-    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "x", 1, 1),
-                     WSIO_ESTATE);
+    assert_int_equal(
+        wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "x", 1, 1),
+        WSIO_ESTATE);
     assert_int_equal(wsio_conn_send(c, WSIO_OP_CONTINUATION, "x", 1),
                      WSIO_EINVAL);
     assert_int_equal(wsio_conn_send(c, WSIO_OP_PING, "x", 1), WSIO_EINVAL);
@@ -1100,21 +1151,22 @@ static void test_conn_send_fragment_checks_order_and_utf8(void **state)
     assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "\xc3", 1), WSIO_EUTF8);
     assert_int_equal(wsio_conn_buffered_amount(c), 0);
     /* "ö" split between two fragments, a ping between them. */
-    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_TEXT, "w\xc3", 2, 0), 0);
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_TEXT, "w\xc3", 2, 0),
+                     0);
     assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, "b", 1), WSIO_ESTATE);
     assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_TEXT, "x", 1, 0),
                      WSIO_ESTATE);
     assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
-    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "(", 1, 1),
-                     WSIO_EUTF8);
-    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\xb6", 1,
-                                             0),
-                     0);
-    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\xe2", 1,
-                                             1),
-                     WSIO_EUTF8);
-    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "!", 1, 1),
-                     0);
+    assert_int_equal(
+        wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "(", 1, 1),
+        WSIO_EUTF8);
+    assert_int_equal(
+        wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\xb6", 1, 0), 0);
+    assert_int_equal(
+        wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\xe2", 1, 1),
+        WSIO_EUTF8);
+    assert_int_equal(
+        wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "!", 1, 1), 0);
     assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, "\xff", 1), 0);
     out_frame f[8];
     assert_int_equal(drain_frames(c, f, 8), 5);
@@ -1155,7 +1207,7 @@ static int counting_mask(uint8_t key[4], void *user)
     ++*n;
     key[0] = (uint8_t)*n;
     key[1] = 0x5a;
-    key[2] = (uint8_t)~*n;
+    key[2] = (uint8_t) ~*n;
     key[3] = 0xa5;
     return 0;
 }
@@ -1193,7 +1245,10 @@ static void test_conn_client_masks_each_frame_with_fresh_key(void **state)
         }
         assert_memory_equal(f[0].payload, "masked!", 7);
         assert_memory_equal(f[40].payload, "pp", 2);
-        assert_memory_equal(f[41].payload, "\x03\xe8" "end", 5);
+        assert_memory_equal(f[41].payload,
+                            "\x03\xe8"
+                            "end",
+                            5);
         if (own)
             assert_int_equal(made, 42);
         /* A client refuses shared (unmasked) frames. */
@@ -1400,8 +1455,7 @@ static void queue_items(wsio_conn *c, test_mem *tm, const evict_item *it,
                 wsio_conn_send(c, WSIO_OP_TEXT, it[i].payload, len), 0);
             continue;
         }
-        rc[i] = wsio_message_encode(&tm->mem, WSIO_OP_TEXT, it[i].payload,
-                                    len);
+        rc[i] = wsio_message_encode(&tm->mem, WSIO_OP_TEXT, it[i].payload, len);
         assert_non_null(rc[i]);
         assert_int_equal(wsio__conn_send_tagged(c, rc[i], it[i].tag), 0);
     }
@@ -1435,7 +1489,7 @@ static void test_conn_evict_takes_oldest_of_tag_until_need(void **state)
 {
     (void)state;
     static const evict_item items[] = {
-        {"c1", 0}, {"x1", TAG_X}, {"y1", TAG_Y}, {"c2", 0},
+        {"c1", 0},     {"x1", TAG_X}, {"y1", TAG_Y}, {"c2", 0},
         {"x2", TAG_X}, {"x3", TAG_X}, {"y2", TAG_Y},
     };
     static const struct {
@@ -1443,11 +1497,10 @@ static void test_conn_evict_takes_oldest_of_tag_until_need(void **state)
         size_t removed;
         const char *left;
     } cases[] = {
-        {1, 1, "c1|y1|c2|x2|x3|y2"},     /* one frame frees enough */
-        {5, 2, "c1|y1|c2|x3|y2"},        /* each frame is 4 bytes */
-        {8, 2, "c1|y1|c2|x3|y2"},
-        {9, 3, "c1|y1|c2|y2"},
-        {SIZE_MAX, 3, "c1|y1|c2|y2"},    /* all of them, and no more */
+        {1, 1, "c1|y1|c2|x2|x3|y2"}, /* one frame frees enough */
+        {5, 2, "c1|y1|c2|x3|y2"},    /* each frame is 4 bytes */
+        {8, 2, "c1|y1|c2|x3|y2"},     {9, 3, "c1|y1|c2|y2"},
+        {SIZE_MAX, 3, "c1|y1|c2|y2"}, /* all of them, and no more */
     };
     enum { N = sizeof items / sizeof items[0] };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -1475,12 +1528,14 @@ static void test_conn_evict_takes_oldest_of_tag_until_need(void **state)
     }
 }
 
-static void test_conn_evict_keeps_started_and_transport_held_frames(
-    void **state)
+static void
+test_conn_evict_keeps_started_and_transport_held_frames(void **state)
 {
     (void)state;
     static const evict_item items[] = {
-        {"x1", TAG_X}, {"x2", TAG_X}, {"x3", TAG_X},
+        {"x1", TAG_X},
+        {"x2", TAG_X},
+        {"x3", TAG_X},
     };
     enum { N = 3 };
     /* consumed: bytes already written; keep: unsent bytes the transport
@@ -1489,12 +1544,11 @@ static void test_conn_evict_keeps_started_and_transport_held_frames(
         size_t consumed, keep, removed;
         const char *left; /* whole frames after the partial one */
     } cases[] = {
-        {0, 0, 3, ""},
-        {1, 0, 2, ""},        /* x1 started: it stays, whole */
-        {0, 4, 2, "x1"},      /* x2 starts exactly at keep */
-        {0, 5, 1, "x1|x2"},   /* x2 starts inside the held bytes */
-        {4, 1, 1, "x2"},      /* x1 gone; x2 is now at the front */
-        {12, 0, 0, ""},       /* nothing left to take */
+        {0, 0, 3, ""},      {1, 0, 2, ""}, /* x1 started: it stays, whole */
+        {0, 4, 2, "x1"},                   /* x2 starts exactly at keep */
+        {0, 5, 1, "x1|x2"},                /* x2 starts inside the held bytes */
+        {4, 1, 1, "x2"},                   /* x1 gone; x2 is now at the front */
+        {12, 0, 0, ""},                    /* nothing left to take */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         test_mem tm;
@@ -1504,17 +1558,16 @@ static void test_conn_evict_keeps_started_and_transport_held_frames(
         wsio_rcbuf *rc[N];
         queue_items(c, &tm, items, N, rc);
         wsio_conn_consume_output(c, cases[k].consumed);
-        assert_int_equal(
-            wsio__conn_evict(c, TAG_X, SIZE_MAX, cases[k].keep),
-            cases[k].removed);
+        assert_int_equal(wsio__conn_evict(c, TAG_X, SIZE_MAX, cases[k].keep),
+                         cases[k].removed);
         /* Finish a started frame by hand, then read whole frames. */
         size_t partial = cases[k].consumed % 4;
         if (partial) {
             uint8_t rest[4];
             assert_int_equal(wsio_conn_write(c, rest, 4 - partial),
                              4 - partial);
-            assert_memory_equal(rest, rc[cases[k].consumed / 4]->data +
-                                          partial, 4 - partial);
+            assert_memory_equal(rest, rc[cases[k].consumed / 4]->data + partial,
+                                4 - partial);
         }
         char got[64];
         drained_payloads(c, got, sizeof got);
@@ -1564,8 +1617,8 @@ static void test_conn_pause_returns_consumed_and_resumes(void **state)
     for (int streaming = 0; streaming <= 1; streaming++) {
         test_mem tm;
         rec r;
-        wsio_conn *c =
-            new_conn(WSIO_ROLE_SERVER, NULL, streaming ? &CB_STREAM : &CB, &tm, &r);
+        wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL,
+                                streaming ? &CB_STREAM : &CB, &tm, &r);
         r.pause = 1;
         uint8_t in[128];
         size_t a = put_frame(in, 1, WSIO_OP_TEXT, "first", 5, 1);
@@ -1912,18 +1965,21 @@ static void test_conn_send_direct_same_bytes_at_every_split(void **state)
             wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
             if (before) {
                 assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
-                assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "first", 5), 0);
+                assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "first", 5),
+                                 0);
             }
             size_t old = wsio_conn_buffered_amount(c);
-            assert_int_equal(wsio_conn_send(c, (enum wsio_opcode)op, payload,
-                                            len), 0);
+            assert_int_equal(
+                wsio_conn_send(c, (enum wsio_opcode)op, payload, len), 0);
             size_t total = wsio_conn_buffered_amount(c);
             assert_int_equal(wsio_conn_write(c, want, total), total);
             wsio_conn_free(c);
             size_t hlen = total - old - len;
-            size_t takes[] = {0, 1, old, old + hlen - 1, old + hlen,
-                              old + hlen + 1, total / 2, total - 1, total,
-                              total + 10};
+            size_t takes[] = {0,          1,
+                              old,        old + hlen - 1,
+                              old + hlen, old + hlen + 1,
+                              total / 2,  total - 1,
+                              total,      total + 10};
             for (size_t t = 0; t < sizeof takes / sizeof takes[0]; t++) {
                 sink s = {sent, 0, takes[t], 0};
                 size_t written = 99;
@@ -1933,9 +1989,10 @@ static void test_conn_send_direct_same_bytes_at_every_split(void **state)
                     assert_int_equal(
                         wsio_conn_send(c, WSIO_OP_TEXT, "first", 5), 0);
                 }
-                assert_int_equal(wsio__conn_send_direct(c, (enum wsio_opcode)op,
-                                                        payload, len, sink_write,
-                                                        &s, &written), 0);
+                assert_int_equal(
+                    wsio__conn_send_direct(c, (enum wsio_opcode)op, payload,
+                                           len, sink_write, &s, &written),
+                    0);
                 assert_int_equal(s.calls, 1);
                 assert_int_equal(written, s.len);
                 assert_int_equal(written, takes[t] < total ? takes[t] : total);
@@ -1953,8 +2010,8 @@ static void test_conn_send_direct_same_bytes_at_every_split(void **state)
     free(sent);
 }
 
-static void test_conn_send_direct_refuses_or_queues_what_it_cannot_write(
-    void **state)
+static void
+test_conn_send_direct_refuses_or_queues_what_it_cannot_write(void **state)
 {
     (void)state;
     uint8_t buf[256], out[256];
@@ -1966,7 +2023,8 @@ static void test_conn_send_direct_refuses_or_queues_what_it_cannot_write(
     wsio_conn *c = new_conn(WSIO_ROLE_CLIENT, NULL, &CB, &tm, &r);
     sink s = {buf, 0, sizeof buf, 0};
     assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "xy", 2,
-                                            sink_write, &s, &written), 0);
+                                            sink_write, &s, &written),
+                     0);
     assert_int_equal(s.calls, 0);
     assert_int_equal(written, 0);
     assert_int_equal(drain_frames(c, f, 4), 1);
@@ -1996,8 +2054,8 @@ static void test_conn_send_direct_refuses_or_queues_what_it_cannot_write(
         s.len = 0;
         s.take = take;
         test_mem_fail_at(&tm, 0);
-        assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "payload",
-                                                7, sink_write, &s, &written),
+        assert_int_equal(wsio__conn_send_direct(c, WSIO_OP_BINARY, "payload", 7,
+                                                sink_write, &s, &written),
                          WSIO_ENOMEM);
         assert_int_equal(written, take);
         assert_int_equal(r.closes, 0);

@@ -79,9 +79,9 @@ typedef struct rec {
     enum wsio_opcode op[MAX_MSGS];
     uint8_t *data[MAX_MSGS];
     size_t len[MAX_MSGS];
-    size_t piece_bytes;   /* streaming: bytes delivered so far */
+    size_t piece_bytes; /* streaming: bytes delivered so far */
     size_t largest_piece;
-    int lasts;            /* streaming: pieces with last set */
+    int lasts; /* streaming: pieces with last set */
     int closed;
     wsio_close_info info;
 } rec;
@@ -157,8 +157,8 @@ static wsio_deflate make_ext(size_t threshold)
 static wsio_conn *conn_with(enum wsio_role role, const wsio_deflate *d,
                             const wsio_deflate_params *params,
                             const wsio_conn_config *cfg,
-                            const wsio_conn_callbacks *cb,
-                            const wsio_mem *mem, rec *r)
+                            const wsio_conn_callbacks *cb, const wsio_mem *mem,
+                            rec *r)
 {
     wsio_conn_config def;
     if (!cfg) {
@@ -170,7 +170,8 @@ static wsio_conn *conn_with(enum wsio_role role, const wsio_deflate *d,
     assert_non_null(c);
     if (params) {
         wsio_codec codec;
-        assert_int_equal(d->ext.codec_new(&d->ext, params, role, 0, mem, &codec), 0);
+        assert_int_equal(
+            d->ext.codec_new(&d->ext, params, role, 0, mem, &codec), 0);
         assert_int_equal(wsio_conn_set_codec(c, &codec), 0);
         assert_int_equal(wsio_conn_set_codec(c, &codec), WSIO_ESTATE);
         assert_true(wsio_conn_has_codec(c));
@@ -209,9 +210,10 @@ static char *json_text(size_t len)
     size_t n = 0;
     for (int i = 0; n < len; i++) {
         char line[96];
-        int k = snprintf(line, sizeof line,
-                         "{\"type\":\"chat\",\"name\":\"user%d\",\"text\":\"hello %d\"}",
-                         i % 7, i);
+        int k = snprintf(
+            line, sizeof line,
+            "{\"type\":\"chat\",\"name\":\"user%d\",\"text\":\"hello %d\"}",
+            i % 7, i);
         size_t take = (size_t)k < len - n ? (size_t)k : len - n;
         memcpy(s + n, line, take);
         n += take;
@@ -233,7 +235,8 @@ static uint8_t *random_bytes(size_t len, unsigned seed)
     return p;
 }
 
-/* ---- round trips ----------------------------------------------------------- */
+/* ---- round trips -----------------------------------------------------------
+ */
 
 static void test_deflate_round_trip_every_takeover_combination(void **state)
 {
@@ -253,8 +256,10 @@ static void test_deflate_round_trip_every_takeover_combination(void **state)
         rec rs, rc;
         memset(&rs, 0, sizeof rs);
         memset(&rc, 0, sizeof rc);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, &tm.mem, &rs);
-        wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, &tm.mem, &rc);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, &tm.mem, &rs);
+        wsio_conn *c =
+            conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, &tm.mem, &rc);
         /* The same messages three times, so a kept context matters. */
         for (int round = 0; round < 3; round++) {
             struct {
@@ -272,8 +277,9 @@ static void test_deflate_round_trip_every_takeover_combination(void **state)
                 wsio_conn *from = m % 2 ? s : c, *to = m % 2 ? c : s;
                 rec *r = m % 2 ? &rc : &rs;
                 int before = r->count;
-                assert_int_equal(wsio_conn_send(from, msgs[m].op, msgs[m].data,
-                                                msgs[m].len), 0);
+                assert_int_equal(
+                    wsio_conn_send(from, msgs[m].op, msgs[m].data, msgs[m].len),
+                    0);
                 wsio_frame_header h = peek_header(from);
                 assert_int_equal(h.rsv, msgs[m].compressed ? WSIO_RSV1 : 0);
                 ssize_t fed;
@@ -314,8 +320,10 @@ static void test_deflate_context_takeover_shrinks_repeats(void **state)
         wsio_deflate_params p = {(uint8_t)nct, 0, 15, 15};
         rec rc;
         memset(&rc, 0, sizeof rc);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, NULL);
-        wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, &rc);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, NULL);
+        wsio_conn *c =
+            conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, &rc);
         assert_int_equal(wsio_conn_send(s, WSIO_OP_TEXT, text, 400), 0);
         pump(s, c, NULL);
         assert_int_equal(wsio_conn_send(s, WSIO_OP_TEXT, text, 400), 0);
@@ -326,7 +334,7 @@ static void test_deflate_context_takeover_shrinks_repeats(void **state)
         wsio_conn_free(c);
         rec_free(&rc);
     }
-    assert_true(second[0] < 20);        /* one back-reference */
+    assert_true(second[0] < 20); /* one back-reference */
     assert_true(second[1] > second[0] * 3);
     free(text);
 }
@@ -340,12 +348,12 @@ static void test_deflate_rfc7692_examples_decode(void **state)
         int takeover; /* the frames share one context */
         int messages;
     } cases[] = {
-        {"c1 07 f2 48 cd c9 c9 07 00", 0, 1},                       /* 7.2.3.1 */
-        {"41 03 f2 48 cd 80 04 c9 c9 07 00", 0, 1},                 /* fragmented */
-        {"c1 07 f2 48 cd c9 c9 07 00 c1 05 f2 00 11 00 00", 1, 2},  /* 7.2.3.2 */
-        {"c1 0b 00 05 00 fa ff 48 65 6c 6c 6f 00", 0, 1},           /* 7.2.3.3 */
-        {"c1 08 f3 48 cd c9 c9 07 00 00", 0, 1},                    /* 7.2.3.4 */
-        {"c1 0d f2 48 05 00 00 00 ff ff ca c9 c9 07 00", 0, 1},     /* 7.2.3.5 */
+        {"c1 07 f2 48 cd c9 c9 07 00", 0, 1},       /* 7.2.3.1 */
+        {"41 03 f2 48 cd 80 04 c9 c9 07 00", 0, 1}, /* fragmented */
+        {"c1 07 f2 48 cd c9 c9 07 00 c1 05 f2 00 11 00 00", 1, 2}, /* 7.2.3.2 */
+        {"c1 0b 00 05 00 fa ff 48 65 6c 6c 6f 00", 0, 1},          /* 7.2.3.3 */
+        {"c1 08 f3 48 cd c9 c9 07 00 00", 0, 1},                   /* 7.2.3.4 */
+        {"c1 0d f2 48 05 00 00 00 ff ff ca c9 c9 07 00", 0, 1},    /* 7.2.3.5 */
     };
     wsio_deflate d = make_ext(64);
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -355,8 +363,9 @@ static void test_deflate_rfc7692_examples_decode(void **state)
             test_mem_init(&tm);
             rec r;
             memset(&r, 0, sizeof r);
-            wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL,
-                                     stream ? &stream_cb : &whole_cb, &tm.mem, &r);
+            wsio_conn *c =
+                conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL,
+                          stream ? &stream_cb : &whole_cb, &tm.mem, &r);
             uint8_t buf[64];
             size_t n = test_hex(cases[i].hex, buf, sizeof buf);
             /* Byte by byte: every split of the compressed data. */
@@ -381,11 +390,13 @@ static void test_deflate_rfc7692_examples_decode(void **state)
 
 /* Raw deflate of data with a sync flush and the tail stripped, as a peer
  * sends it (zlib directly, independent of the codec under test). */
-static size_t raw_deflate(const void *data, size_t len, uint8_t *out, size_t cap)
+static size_t raw_deflate(const void *data, size_t len, uint8_t *out,
+                          size_t cap)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
-    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    assert_int_equal(
+        deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
     z.next_in = (Bytef *)(uintptr_t)data;
     z.avail_in = (uInt)len;
     z.next_out = out;
@@ -445,7 +456,8 @@ static void test_deflate_fragmented_compressed_message(void **state)
                                first ? WSIO_OP_TEXT : WSIO_OP_CONTINUATION,
                                z + at, k);
                 if (first && steps[i] == 1000) /* an empty fragment too */
-                    n += put_frame(wire + n, 0, 0, WSIO_OP_CONTINUATION, NULL, 0);
+                    n += put_frame(wire + n, 0, 0, WSIO_OP_CONTINUATION, NULL,
+                                   0);
             }
             assert_int_equal(wsio_conn_feed(s, wire, n), (ssize_t)n);
             if (stream) {
@@ -467,7 +479,8 @@ static void test_deflate_fragmented_compressed_message(void **state)
     free(text);
 }
 
-/* ---- protocol rules ------------------------------------------------------- */
+/* ---- protocol rules -------------------------------------------------------
+ */
 
 static void test_deflate_rsv1_rules(void **state)
 {
@@ -481,16 +494,16 @@ static void test_deflate_rsv1_rules(void **state)
         int second_rsv1; /* 1: RSV1 on the continuation; 2: on a ping */
         int err;
     } cases[] = {
-        {0, 0, WSIO_ERSV},  /* RSV1 without the extension */
-        {1, 1, WSIO_ERSV},  /* RSV1 on a continuation */
-        {1, 2, WSIO_ERSV},  /* RSV1 on a control frame */
+        {0, 0, WSIO_ERSV}, /* RSV1 without the extension */
+        {1, 1, WSIO_ERSV}, /* RSV1 on a continuation */
+        {1, 2, WSIO_ERSV}, /* RSV1 on a control frame */
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         rec r;
         memset(&r, 0, sizeof r);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d,
-                                 cases[i].with_codec ? &p : NULL, NULL,
-                                 &whole_cb, NULL, &r);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, cases[i].with_codec ? &p : NULL,
+                      NULL, &whole_cb, NULL, &r);
         uint8_t wire[64];
         size_t n = put_frame(wire, 0, WSIO_RSV1, WSIO_OP_TEXT, hello, 2);
         if (cases[i].second_rsv1 == 2)
@@ -521,7 +534,8 @@ static void test_deflate_corrupt_data_fails_with_1007(void **state)
         size_t zl = test_hex(bad[i], z, sizeof z);
         rec r;
         memset(&r, 0, sizeof r);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, &r);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, &r);
         size_t n = put_frame(wire, 1, WSIO_RSV1, WSIO_OP_BINARY, z, zl);
         assert_int_equal(wsio_conn_feed(s, wire, n), WSIO_EDEFLATE);
         assert_int_equal(r.info.code, 1007);
@@ -541,14 +555,16 @@ static void test_deflate_inflated_text_must_be_utf8(void **state)
     size_t zl = raw_deflate("ok \xff no", 7, z, sizeof z);
     rec r;
     memset(&r, 0, sizeof r);
-    wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, &r);
+    wsio_conn *s =
+        conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, &r);
     size_t n = put_frame(wire, 1, WSIO_RSV1, WSIO_OP_TEXT, z, zl);
     assert_int_equal(wsio_conn_feed(s, wire, n), WSIO_EUTF8);
     assert_int_equal(r.info.code, 1007);
     wsio_conn_free(s);
 }
 
-/* ---- limits and bombs ------------------------------------------------------ */
+/* ---- limits and bombs ------------------------------------------------------
+ */
 
 /* A frame of about 64 KiB that inflates to 64 MiB, against a 1 MiB limit:
  * 1009 after at most the limit of output, and memory stays near it. */
@@ -618,12 +634,15 @@ static void test_deflate_limit_edges_count_inflated_bytes(void **state)
                 cfg.max_frame_size = lim + lim / 16 + 64;
                 rec r;
                 memset(&r, 0, sizeof r);
-                wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, NULL);
-                wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &whole_cb, NULL, &r);
+                wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL,
+                                         &whole_cb, NULL, NULL);
+                wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg,
+                                         &whole_cb, NULL, &r);
                 size_t len = lim + (size_t)extra;
                 uint8_t *data = compressible ? (uint8_t *)json_text(len)
                                              : random_bytes(len, 7);
-                assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, data, len), 0);
+                assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, data, len),
+                                 0);
                 assert_int_equal(peek_header(c).rsv, WSIO_RSV1);
                 ssize_t fed;
                 pump(c, s, &fed);
@@ -657,7 +676,8 @@ static void test_deflate_empty_fragments_count(void **state)
     for (size_t frames = 8; frames <= 9; frames++) {
         rec r;
         memset(&r, 0, sizeof r);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &whole_cb, NULL, &r);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &whole_cb, NULL, &r);
         uint8_t wire[256];
         size_t n = put_frame(wire, 0, WSIO_RSV1, WSIO_OP_TEXT, NULL, 0);
         for (size_t i = 1; i + 1 < frames; i++)
@@ -692,8 +712,10 @@ static void test_deflate_window_bits_outside_range_are_safe(void **state)
         wsio_deflate_params full = {0, 0, 15, 15};
         rec r;
         memset(&r, 0, sizeof r);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &odd, NULL, &whole_cb, NULL, &r);
-        wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &full, NULL, &whole_cb, NULL, NULL);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &odd, NULL, &whole_cb, NULL, &r);
+        wsio_conn *c =
+            conn_with(WSIO_ROLE_CLIENT, &d, &full, NULL, &whole_cb, NULL, NULL);
         assert_int_equal(wsio_conn_send(s, WSIO_OP_TEXT, text, 1000), 0);
         assert_int_equal(peek_header(s).rsv, 0);
         assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, text, 1000), 0);
@@ -806,8 +828,8 @@ static void test_deflate_ratio_bound_fails_a_bomb_with_1009(void **state)
         cfg.max_message_size = (size_t)16 << 20;
         cfg.max_frame_size = (size_t)16 << 20;
         cfg.max_fragments = 1u << 20;
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &stream_cb,
-                                 NULL, &r);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &stream_cb, NULL, &r);
         uint8_t *in = malloc(zl * 16 + 16);
         size_t in_len = 0;
         if (shape == 0) {
@@ -853,19 +875,21 @@ static void test_deflate_ratio_bound_passes_compressible_messages(void **state)
     cfg.make_mask = fixed_mask;
     rec r;
     memset(&r, 0, sizeof r);
-    wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, NULL);
-    wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &whole_cb, NULL, &r);
+    wsio_conn *c =
+        conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, NULL);
+    wsio_conn *s =
+        conn_with(WSIO_ROLE_SERVER, &d, &p, &cfg, &whole_cb, NULL, &r);
     char *json = json_text(200000);
     uint8_t zeros[1024];
     memset(zeros, 0, sizeof zeros);
     struct {
         const void *data;
         size_t len;
-    } msgs[] = {{json, 200000}, {json, 4096}, {json, 4096}, {json, 4096},
+    } msgs[] = {{json, 200000}, {json, 4096},  {json, 4096}, {json, 4096},
                 {zeros, 1024},  {zeros, 1024}, {json, 4096}};
     for (size_t m = 0; m < ARRAY_LEN(msgs); m++) {
-        assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, msgs[m].data,
-                                        msgs[m].len), 0);
+        assert_int_equal(
+            wsio_conn_send(c, WSIO_OP_BINARY, msgs[m].data, msgs[m].len), 0);
         ssize_t fed;
         size_t wire = pump(c, s, &fed);
         assert_int_equal(fed, (ssize_t)wire);
@@ -916,12 +940,13 @@ static void test_deflate_ratio_bound_edge(void **state)
     for (int tight = 0; tight < 2; tight++) {
         /* Loose: the whole message is within floor + ratio x zl. Tight: a
          * ratio of a quarter of that fails somewhere in the message. */
-        wsio_deflate d = tight ? make_ratio_ext(ratio / 4, 0)
-                               : make_ratio_ext(ratio + 1, 0);
+        wsio_deflate d =
+            tight ? make_ratio_ext(ratio / 4, 0) : make_ratio_ext(ratio + 1, 0);
         wsio_deflate_params p = {0, 0, 15, 15};
         rec r;
         memset(&r, 0, sizeof r);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, &r);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, &r);
         uint8_t *wire = malloc(zl + 16);
         size_t n = put_frame(wire, 1, WSIO_RSV1, WSIO_OP_TEXT, z, zl);
         ssize_t fed = wsio_conn_feed(s, wire, n);
@@ -941,7 +966,8 @@ static void test_deflate_ratio_bound_edge(void **state)
     free(json);
 }
 
-/* ---- memory ---------------------------------------------------------------- */
+/* ---- memory ----------------------------------------------------------------
+ */
 
 /* Without context takeover a side's zlib state is freed after each
  * message: an idle connection holds only the codec's small struct. With
@@ -961,9 +987,11 @@ static void test_deflate_idle_memory_without_takeover(void **state)
         rec rs, rc;
         memset(&rs, 0, sizeof rs);
         memset(&rc, 0, sizeof rc);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, &bm.mem, &rs);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, &bm.mem, &rs);
         base[nct] = bm.live;
-        wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, &rc);
+        wsio_conn *c =
+            conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, &rc);
         /* Both directions through s: it inflates and deflates. */
         assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, text, 5000), 0);
         pump(c, s, NULL);
@@ -980,7 +1008,7 @@ static void test_deflate_idle_memory_without_takeover(void **state)
     }
     printf("idle zlib state with context takeover: %zu bytes\n",
            idle[0] - base[0]);
-    assert_int_equal(idle[1], base[1]); /* nothing kept */
+    assert_int_equal(idle[1], base[1]);         /* nothing kept */
     assert_true(idle[0] > base[0] + 48 * 1024); /* both zlib states */
     assert_true(idle[0] <= base[0] + 62264);
     free(text);
@@ -998,8 +1026,10 @@ static void test_deflate_allocation_failures(void **state)
         test_mem_init(&tm);
         rec r;
         memset(&r, 0, sizeof r);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, &tm.mem, &r);
-        wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, NULL);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, &tm.mem, &r);
+        wsio_conn *c =
+            conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, NULL);
         test_mem_fail_at(&tm, fail);
         assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, text, 3000), 0);
         ssize_t fed;
@@ -1021,7 +1051,8 @@ static void test_deflate_allocation_failures(void **state)
     free(text);
 }
 
-/* ---- shared frames (broadcast) --------------------------------------------- */
+/* ---- shared frames (broadcast) ---------------------------------------------
+ */
 
 static void test_deflate_shared_frame_decodes_on_every_recipient(void **state)
 {
@@ -1030,28 +1061,35 @@ static void test_deflate_shared_frame_decodes_on_every_recipient(void **state)
     char *text = json_text(3000);
     wsio_deflate_params shared_p = {1, 0, 15, 15};
     wsio_codec shared;
-    assert_int_equal(d.ext.codec_new(&d.ext, &shared_p, WSIO_ROLE_SERVER, WSIO_CODEC_KEEP_STATE, NULL, &shared), 0);
+    assert_int_equal(d.ext.codec_new(&d.ext, &shared_p, WSIO_ROLE_SERVER,
+                                     WSIO_CODEC_KEEP_STATE, NULL, &shared),
+                     0);
     wsio_rcbuf *frame = NULL;
-    assert_int_equal(wsio_message_encode_compressed(NULL, WSIO_OP_TEXT, text, 3000,
-                                                    &shared, &frame), 1);
+    assert_int_equal(wsio_message_encode_compressed(NULL, WSIO_OP_TEXT, text,
+                                                    3000, &shared, &frame),
+                     1);
     assert_non_null(frame);
     assert_true(frame->len < 3000 / 3);
     assert_int_equal(frame->data[0], 0xc1); /* FIN, RSV1, text */
     /* Under the threshold: not compressed. */
     wsio_rcbuf *none = (wsio_rcbuf *)1;
     assert_int_equal(wsio_message_encode_compressed(NULL, WSIO_OP_TEXT, "hi", 2,
-                                                    &shared, &none), 0);
+                                                    &shared, &none),
+                     0);
     assert_null(none);
-    assert_int_equal(wsio_message_encode_compressed(NULL, WSIO_OP_CLOSE, "hi", 2,
-                                                    &shared, &none), WSIO_EINVAL);
+    assert_int_equal(wsio_message_encode_compressed(NULL, WSIO_OP_CLOSE, "hi",
+                                                    2, &shared, &none),
+                     WSIO_EINVAL);
 
     /* Three recipients, each with a context of its own messages. */
     for (int i = 0; i < 3; i++) {
         wsio_deflate_params p = {1, (uint8_t)(i & 1), 15, 15};
         rec r;
         memset(&r, 0, sizeof r);
-        wsio_conn *s = conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, NULL);
-        wsio_conn *c = conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, &r);
+        wsio_conn *s =
+            conn_with(WSIO_ROLE_SERVER, &d, &p, NULL, &whole_cb, NULL, NULL);
+        wsio_conn *c =
+            conn_with(WSIO_ROLE_CLIENT, &d, &p, NULL, &whole_cb, NULL, &r);
         for (int k = 0; k < i; k++) /* some traffic of its own first */
             assert_int_equal(wsio_conn_send(s, WSIO_OP_TEXT, text, 1000), 0);
         assert_int_equal(wsio_conn_send_encoded(s, frame), 0);
@@ -1066,7 +1104,8 @@ static void test_deflate_shared_frame_decodes_on_every_recipient(void **state)
         rec_free(&r);
     }
     /* A connection without the extension cannot take it. */
-    wsio_conn *plain = conn_with(WSIO_ROLE_SERVER, &d, NULL, NULL, &whole_cb, NULL, NULL);
+    wsio_conn *plain =
+        conn_with(WSIO_ROLE_SERVER, &d, NULL, NULL, &whole_cb, NULL, NULL);
     assert_int_equal(wsio_conn_send_encoded(plain, frame), WSIO_EINVAL);
     wsio_conn_free(plain);
     wsio_rcbuf_unref(frame);
@@ -1074,8 +1113,8 @@ static void test_deflate_shared_frame_decodes_on_every_recipient(void **state)
     free(text);
 }
 
-
-/* ---- servers and clients on a loop ---------------------------------------- */
+/* ---- servers and clients on a loop ----------------------------------------
+ */
 
 #define CLIENTS 3
 
@@ -1142,7 +1181,7 @@ static void cli_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 /* Turn the loop until cond, for at most 5 s. */
 #define TURN_UNTIL(loop, cond)                                                 \
     do {                                                                       \
-        for (int t_ = 0; t_ < 5000 && !(cond); t_++)                          \
+        for (int t_ = 0; t_ < 5000 && !(cond); t_++)                           \
             wsio_loop_run_once((loop), 1);                                     \
         assert_true(cond);                                                     \
     } while (0)
@@ -1151,7 +1190,8 @@ static void cli_close(wsio_ws *ws, const wsio_close_info *info, void *user)
  * connections) and three clients: two offer compression, one does not.
  * Echoes come back intact; a broadcast reaches everyone; the third
  * offerer over the cap gets no compression. */
-static void test_deflate_server_and_clients_negotiate_and_broadcast(void **state)
+static void
+test_deflate_server_and_clients_negotiate_and_broadcast(void **state)
 {
     (void)state;
     int err = 0;
@@ -1182,10 +1222,11 @@ static void test_deflate_server_and_clients_negotiate_and_broadcast(void **state
     n.srv = wsio_server_new(loop, &sc, &scb, NULL, &n, &err);
     assert_non_null(n.srv);
     char url[64];
-    snprintf(url, sizeof url, "ws://127.0.0.1:%u/", (unsigned)wsio_server_port(n.srv));
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/",
+             (unsigned)wsio_server_port(n.srv));
 
-    wsio_ws_callbacks ccb = {.on_open = cli_open, .on_message = cli_message,
-                             .on_close = cli_close};
+    wsio_ws_callbacks ccb = {
+        .on_open = cli_open, .on_message = cli_message, .on_close = cli_close};
     wsio_ws *cli[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
         wsio_client_config cc;
@@ -1206,8 +1247,9 @@ static void test_deflate_server_and_clients_negotiate_and_broadcast(void **state
     for (int i = 0; i < CLIENTS; i++)
         assert_true(wsio_ws_send(cli[i], WSIO_OP_TEXT, json, 10000) >= 0);
     TURN_UNTIL(loop, n.got[0] == 1 && n.got[1] == 1 && n.got[2] == 1);
-    assert_int_equal(wsio_server_broadcast(n.srv, WSIO_OP_TEXT, json + 100,
-                                           5000, NULL), CLIENTS);
+    assert_int_equal(
+        wsio_server_broadcast(n.srv, WSIO_OP_TEXT, json + 100, 5000, NULL),
+        CLIENTS);
     TURN_UNTIL(loop, n.got[0] == 2 && n.got[1] == 2 && n.got[2] == 2);
     for (int i = 0; i < CLIENTS; i++)
         for (int k = 0; k < 2; k++)
@@ -1248,7 +1290,8 @@ int main(void)
         cmocka_unit_test(test_deflate_idle_memory_without_takeover),
         cmocka_unit_test(test_deflate_allocation_failures),
         cmocka_unit_test(test_deflate_shared_frame_decodes_on_every_recipient),
-        cmocka_unit_test(test_deflate_server_and_clients_negotiate_and_broadcast),
+        cmocka_unit_test(
+            test_deflate_server_and_clients_negotiate_and_broadcast),
     };
     return cmocka_run_group_tests_name("deflate", tests, NULL, NULL);
 }

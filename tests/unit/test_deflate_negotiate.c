@@ -38,8 +38,8 @@ static void test_deflate_negotiate_server_answers_each_parameter(void **state)
     } cases[] = {
         {"permessage-deflate", "permessage-deflate", 0, 0, 15, 15},
         /* What browsers send. */
-        {"permessage-deflate; client_max_window_bits", "permessage-deflate",
-         0, 0, 15, 15},
+        {"permessage-deflate; client_max_window_bits", "permessage-deflate", 0,
+         0, 15, 15},
         {"permessage-deflate; server_no_context_takeover",
          "permessage-deflate; server_no_context_takeover", 1, 0, 15, 15},
         {"permessage-deflate; client_no_context_takeover",
@@ -51,20 +51,24 @@ static void test_deflate_negotiate_server_answers_each_parameter(void **state)
         {"permessage-deflate; server_max_window_bits=15",
          "permessage-deflate; server_max_window_bits=15", 0, 0, 15, 15},
         /* The client's value is the most it will use; echoed. */
-        {"permessage-deflate; client_max_window_bits=11", "permessage-deflate; "
-         "client_max_window_bits=11", 0, 0, 15, 11},
+        {"permessage-deflate; client_max_window_bits=11",
+         "permessage-deflate; "
+         "client_max_window_bits=11",
+         0, 0, 15, 11},
         {"permessage-deflate; client_max_window_bits=8",
          "permessage-deflate; client_max_window_bits=8", 0, 0, 15, 8},
         {"PerMessage-Deflate ;Server_No_Context_Takeover ; "
          "client_max_window_bits = 9",
          "permessage-deflate; server_no_context_takeover; "
-         "client_max_window_bits=9", 1, 0, 15, 9},
+         "client_max_window_bits=9",
+         1, 0, 15, 9},
         {"permessage-deflate; server_no_context_takeover; "
          "client_no_context_takeover; server_max_window_bits=9; "
          "client_max_window_bits=10",
          "permessage-deflate; server_no_context_takeover; "
          "client_no_context_takeover; server_max_window_bits=9; "
-         "client_max_window_bits=10", 1, 1, 9, 10},
+         "client_max_window_bits=10",
+         1, 1, 9, 10},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         char answer[WSIO_DEFLATE_HEADER_MAX];
@@ -79,21 +83,23 @@ static void test_deflate_negotiate_server_answers_each_parameter(void **state)
     }
 }
 
-static void test_deflate_negotiate_server_declines_malformed_offers(void **state)
+static void
+test_deflate_negotiate_server_declines_malformed_offers(void **state)
 {
     (void)state;
     static const char *const bad[] = {
         "permessage-deflate; server_no_context_takeover; "
-        "server_no_context_takeover",                       /* duplicate */
+        "server_no_context_takeover", /* duplicate */
         "permessage-deflate; client_max_window_bits; client_max_window_bits=9",
-        "permessage-deflate; server_max_window_bits=10; server_max_window_bits=10",
-        "permessage-deflate; server_max_window_bits",       /* value required */
+        "permessage-deflate; server_max_window_bits=10; "
+        "server_max_window_bits=10",
+        "permessage-deflate; server_max_window_bits", /* value required */
         "permessage-deflate; server_max_window_bits=",
-        "permessage-deflate; server_max_window_bits=7",     /* out of 8..15 */
+        "permessage-deflate; server_max_window_bits=7", /* out of 8..15 */
         "permessage-deflate; server_max_window_bits=16",
         "permessage-deflate; server_max_window_bits=0",
         "permessage-deflate; server_max_window_bits=-9",
-        "permessage-deflate; server_max_window_bits=010",   /* leading zero */
+        "permessage-deflate; server_max_window_bits=010", /* leading zero */
         "permessage-deflate; server_max_window_bits=09",
         "permessage-deflate; server_max_window_bits=1e1",
         "permessage-deflate; server_max_window_bits=99999999999999999999",
@@ -103,14 +109,14 @@ static void test_deflate_negotiate_server_declines_malformed_offers(void **state
         "permessage-deflate; client_max_window_bits=\"10",
         "permessage-deflate; server_no_context_takeover=1", /* no value */
         "permessage-deflate; client_no_context_takeover=\"\"",
-        "permessage-deflate; x-unknown",                    /* unknown */
+        "permessage-deflate; x-unknown", /* unknown */
         "permessage-deflate; mux",
-        "permessage-deflate;",                              /* empty param */
+        "permessage-deflate;", /* empty param */
         "permessage-deflate;; server_no_context_takeover",
         "permessage-deflate; =10",
         /* zlib cannot compress with an 8-bit window. */
         "permessage-deflate; server_max_window_bits=8",
-        "x-webkit-deflate-frame",                           /* another one */
+        "x-webkit-deflate-frame", /* another one */
         "deflate-frame; server_no_context_takeover",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -121,8 +127,8 @@ static void test_deflate_negotiate_server_declines_malformed_offers(void **state
     }
     /* No header at all. */
     char answer[WSIO_DEFLATE_HEADER_MAX];
-    assert_int_equal(wsio_deflate_negotiate(NULL, 0, NULL, NULL, answer,
-                                            sizeof answer), 0);
+    assert_int_equal(
+        wsio_deflate_negotiate(NULL, 0, NULL, NULL, answer, sizeof answer), 0);
 }
 
 static void test_deflate_negotiate_server_picks_first_acceptable(void **state)
@@ -134,8 +140,10 @@ static void test_deflate_negotiate_server_picks_first_acceptable(void **state)
     assert_true(negotiate("permessage-deflate; foo, x-other, "
                           "permessage-deflate; server_max_window_bits=8, "
                           "permessage-deflate; server_max_window_bits=11, "
-                          "permessage-deflate", NULL, &p, answer) > 0);
-    assert_string_equal(answer, "permessage-deflate; server_max_window_bits=11");
+                          "permessage-deflate",
+                          NULL, &p, answer) > 0);
+    assert_string_equal(answer,
+                        "permessage-deflate; server_max_window_bits=11");
     assert_int_equal(p.server_max_window_bits, 11);
 
     /* Across header lines, in order. */
@@ -144,8 +152,8 @@ static void test_deflate_negotiate_server_picks_first_acceptable(void **state)
         ext_header("permessage-deflate; server_max_window_bits=x"),
         ext_header("permessage-deflate; client_no_context_takeover"),
     };
-    assert_true(wsio_deflate_negotiate(two, 3, NULL, &p, answer,
-                                       sizeof answer) > 0);
+    assert_true(
+        wsio_deflate_negotiate(two, 3, NULL, &p, answer, sizeof answer) > 0);
     assert_string_equal(answer,
                         "permessage-deflate; client_no_context_takeover");
 }
@@ -159,29 +167,52 @@ static void test_deflate_negotiate_server_applies_policy(void **state)
         const char *answer;
         uint8_t sbits, cbits;
     } cases[] = {
-        {{1, 0, 15, 15}, "permessage-deflate",
-         "permessage-deflate; server_no_context_takeover", 15, 15},
-        {{0, 1, 15, 15}, "permessage-deflate",
-         "permessage-deflate; client_no_context_takeover", 15, 15},
+        {{1, 0, 15, 15},
+         "permessage-deflate",
+         "permessage-deflate; server_no_context_takeover",
+         15,
+         15},
+        {{0, 1, 15, 15},
+         "permessage-deflate",
+         "permessage-deflate; client_no_context_takeover",
+         15,
+         15},
         /* The server picks a smaller window for itself. */
-        {{0, 0, 10, 15}, "permessage-deflate",
-         "permessage-deflate; server_max_window_bits=10", 10, 15},
+        {{0, 0, 10, 15},
+         "permessage-deflate",
+         "permessage-deflate; server_max_window_bits=10",
+         10,
+         15},
         /* The smaller of the offer's and the policy's. */
-        {{0, 0, 10, 15}, "permessage-deflate; server_max_window_bits=12",
-         "permessage-deflate; server_max_window_bits=10", 10, 15},
-        {{0, 0, 12, 15}, "permessage-deflate; server_max_window_bits=9",
-         "permessage-deflate; server_max_window_bits=9", 9, 15},
+        {{0, 0, 10, 15},
+         "permessage-deflate; server_max_window_bits=12",
+         "permessage-deflate; server_max_window_bits=10",
+         10,
+         15},
+        {{0, 0, 12, 15},
+         "permessage-deflate; server_max_window_bits=9",
+         "permessage-deflate; server_max_window_bits=9",
+         9,
+         15},
         /* Limiting the client only when it said it may be limited. */
-        {{0, 0, 15, 10}, "permessage-deflate",
-         "permessage-deflate", 15, 15},
-        {{0, 0, 15, 10}, "permessage-deflate; client_max_window_bits",
-         "permessage-deflate; client_max_window_bits=10", 15, 10},
-        {{0, 0, 15, 12}, "permessage-deflate; client_max_window_bits=9",
-         "permessage-deflate; client_max_window_bits=9", 15, 9},
+        {{0, 0, 15, 10}, "permessage-deflate", "permessage-deflate", 15, 15},
+        {{0, 0, 15, 10},
+         "permessage-deflate; client_max_window_bits",
+         "permessage-deflate; client_max_window_bits=10",
+         15,
+         10},
+        {{0, 0, 15, 12},
+         "permessage-deflate; client_max_window_bits=9",
+         "permessage-deflate; client_max_window_bits=9",
+         15,
+         9},
         /* Policy values under 9 count as 9. */
-        {{0, 0, 8, 0}, "permessage-deflate; client_max_window_bits",
+        {{0, 0, 8, 0},
+         "permessage-deflate; client_max_window_bits",
          "permessage-deflate; server_max_window_bits=9; "
-         "client_max_window_bits=9", 9, 9},
+         "client_max_window_bits=9",
+         9,
+         9},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         char answer[WSIO_DEFLATE_HEADER_MAX];
@@ -196,20 +227,24 @@ static void test_deflate_negotiate_server_applies_policy(void **state)
 static void test_deflate_negotiate_server_reports_small_buffer(void **state)
 {
     (void)state;
-    wsio_http_header h = ext_header("permessage-deflate; server_no_context_takeover");
+    wsio_http_header h =
+        ext_header("permessage-deflate; server_no_context_takeover");
     char small[10];
-    assert_int_equal(wsio_deflate_negotiate(&h, 1, NULL, NULL, small,
-                                            sizeof small), WSIO_ENOSPC);
+    assert_int_equal(
+        wsio_deflate_negotiate(&h, 1, NULL, NULL, small, sizeof small),
+        WSIO_ENOSPC);
     assert_int_equal(wsio_deflate_negotiate(&h, 1, NULL, NULL, NULL, 0),
                      WSIO_EINVAL);
-    assert_int_equal(wsio_deflate_negotiate(NULL, 1, NULL, NULL, small,
-                                            sizeof small), WSIO_EINVAL);
+    assert_int_equal(
+        wsio_deflate_negotiate(NULL, 1, NULL, NULL, small, sizeof small),
+        WSIO_EINVAL);
     /* The longest answer fits the documented maximum. */
     wsio_deflate_policy pol = {1, 1, 10, 10};
-    wsio_http_header all = ext_header("permessage-deflate; client_max_window_bits");
+    wsio_http_header all =
+        ext_header("permessage-deflate; client_max_window_bits");
     char answer[WSIO_DEFLATE_HEADER_MAX];
-    ssize_t n = wsio_deflate_negotiate(&all, 1, &pol, NULL, answer,
-                                       sizeof answer);
+    ssize_t n =
+        wsio_deflate_negotiate(&all, 1, &pol, NULL, answer, sizeof answer);
     assert_true(n > 0 && (size_t)n < sizeof answer);
 }
 
@@ -221,11 +256,13 @@ static void test_deflate_negotiate_client_builds_offer(void **state)
         const char *offer;
     } cases[] = {
         {{0, 0, 15, 15}, "permessage-deflate; client_max_window_bits"},
-        {{1, 1, 10, 12}, "permessage-deflate; server_no_context_takeover; "
-                         "client_no_context_takeover; server_max_window_bits=10; "
-                         "client_max_window_bits=12"},
-        {{0, 0, 8, 8}, "permessage-deflate; server_max_window_bits=9; "
-                       "client_max_window_bits=9"},
+        {{1, 1, 10, 12},
+         "permessage-deflate; server_no_context_takeover; "
+         "client_no_context_takeover; server_max_window_bits=10; "
+         "client_max_window_bits=12"},
+        {{0, 0, 8, 8},
+         "permessage-deflate; server_max_window_bits=9; "
+         "client_max_window_bits=9"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         char out[WSIO_DEFLATE_HEADER_MAX];
@@ -237,8 +274,9 @@ static void test_deflate_negotiate_client_builds_offer(void **state)
         assert_true(negotiate(out, &cases[i].pol, NULL, answer) > 0);
     }
     char out[WSIO_DEFLATE_HEADER_MAX];
-    assert_int_equal(wsio_deflate_build_offer(NULL, out, sizeof out),
-                     (ssize_t)strlen("permessage-deflate; client_max_window_bits"));
+    assert_int_equal(
+        wsio_deflate_build_offer(NULL, out, sizeof out),
+        (ssize_t)strlen("permessage-deflate; client_max_window_bits"));
     assert_int_equal(wsio_deflate_build_offer(NULL, out, 5), WSIO_ENOSPC);
     assert_int_equal(wsio_deflate_build_offer(NULL, NULL, 0), WSIO_EINVAL);
 }
@@ -259,21 +297,49 @@ static void test_deflate_negotiate_client_accepts_valid_answers(void **state)
         uint8_t snct, cnct, sbits, cbits;
     } cases[] = {
         {{0, 0, 15, 15}, "permessage-deflate", 0, 0, 15, 15},
-        {{0, 0, 15, 15}, "permessage-deflate; server_no_context_takeover",
-         1, 0, 15, 15},
-        {{0, 0, 15, 15}, "permessage-deflate; client_no_context_takeover",
-         0, 1, 15, 15},
+        {{0, 0, 15, 15},
+         "permessage-deflate; server_no_context_takeover",
+         1,
+         0,
+         15,
+         15},
+        {{0, 0, 15, 15},
+         "permessage-deflate; client_no_context_takeover",
+         0,
+         1,
+         15,
+         15},
         /* We inflate with any window the server picks, 8 included. */
-        {{0, 0, 15, 15}, "permessage-deflate; server_max_window_bits=8",
-         0, 0, 8, 15},
-        {{0, 0, 15, 15}, "permessage-deflate; client_max_window_bits=9",
-         0, 0, 15, 9},
-        {{0, 0, 12, 15}, "permessage-deflate; server_max_window_bits=12",
-         0, 0, 12, 15},
-        {{0, 0, 12, 15}, "permessage-deflate; server_max_window_bits=10",
-         0, 0, 10, 15},
-        {{1, 0, 15, 15}, "permessage-deflate; server_no_context_takeover",
-         1, 0, 15, 15},
+        {{0, 0, 15, 15},
+         "permessage-deflate; server_max_window_bits=8",
+         0,
+         0,
+         8,
+         15},
+        {{0, 0, 15, 15},
+         "permessage-deflate; client_max_window_bits=9",
+         0,
+         0,
+         15,
+         9},
+        {{0, 0, 12, 15},
+         "permessage-deflate; server_max_window_bits=12",
+         0,
+         0,
+         12,
+         15},
+        {{0, 0, 12, 15},
+         "permessage-deflate; server_max_window_bits=10",
+         0,
+         0,
+         10,
+         15},
+        {{1, 0, 15, 15},
+         "permessage-deflate; server_no_context_takeover",
+         1,
+         0,
+         15,
+         15},
         /* We said we would not keep context: we keep to it. */
         {{0, 1, 15, 11}, "permessage-deflate", 0, 1, 15, 11},
     };
@@ -312,8 +378,9 @@ static void test_deflate_negotiate_client_rejects_bad_answers(void **state)
         /* Asked for and missing from the answer. */
         {{0, 0, 12, 15}, "permessage-deflate"},
         {{1, 0, 15, 15}, "permessage-deflate"},
-        {{0, 0, 15, 15}, "permessage-deflate; server_no_context_takeover; "
-                         "server_no_context_takeover"},
+        {{0, 0, 15, 15},
+         "permessage-deflate; server_no_context_takeover; "
+         "server_no_context_takeover"},
         {{0, 0, 15, 15}, "permessage-deflate; client_no_context_takeover=1"},
         /* Two acceptances of one offer. */
         {{0, 0, 15, 15}, "permessage-deflate, permessage-deflate"},
@@ -321,14 +388,16 @@ static void test_deflate_negotiate_client_rejects_bad_answers(void **state)
     for (size_t i = 0; i < ARRAY_LEN(cases); i++)
         assert_int_equal(check(cases[i].answer, &cases[i].pol, NULL),
                          WSIO_EHS_EXTENSION);
-    assert_int_equal(wsio_deflate_check_answer(NULL, 1, NULL, NULL), WSIO_EINVAL);
+    assert_int_equal(wsio_deflate_check_answer(NULL, 1, NULL, NULL),
+                     WSIO_EINVAL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deflate_negotiate_server_answers_each_parameter),
-        cmocka_unit_test(test_deflate_negotiate_server_declines_malformed_offers),
+        cmocka_unit_test(
+            test_deflate_negotiate_server_declines_malformed_offers),
         cmocka_unit_test(test_deflate_negotiate_server_picks_first_acceptable),
         cmocka_unit_test(test_deflate_negotiate_server_applies_policy),
         cmocka_unit_test(test_deflate_negotiate_server_reports_small_buffer),

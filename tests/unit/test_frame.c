@@ -13,7 +13,7 @@
 /* ---- header decode: RFC 6455 section 5.7 ------------------------------ */
 
 struct rfc_frame {
-    const char *hex;     /* the frame (header and, when short, payload) */
+    const char *hex; /* the frame (header and, when short, payload) */
     uint8_t fin, opcode, masked;
     const char *key_hex; /* masking key, or NULL */
     uint64_t payload_len;
@@ -61,11 +61,10 @@ static void test_frame_decode_rfc_examples(void **state)
         if (f->masked)
             assert_memory_equal(h.mask_key, key, 4);
         /* Section 5.1: client frames are masked, server frames are not. */
-        assert_int_equal(wsio_frame_header_check(&h, f->masked
-                                                         ? WSIO_ROLE_SERVER
-                                                         : WSIO_ROLE_CLIENT,
-                                                 0),
-                         0);
+        assert_int_equal(
+            wsio_frame_header_check(
+                &h, f->masked ? WSIO_ROLE_SERVER : WSIO_ROLE_CLIENT, 0),
+            0);
         if (f->payload) {
             uint8_t *payload = buf + h.header_len;
             assert_int_equal(n - h.header_len, h.payload_len);
@@ -97,8 +96,8 @@ static void test_frame_decode_every_prefix_needs_more(void **state)
     }
     /* The largest header: 64-bit length and a masking key. */
     uint8_t big[WSIO_FRAME_HEADER_MAX];
-    size_t n = test_hex("82 FF 00 00 00 01 00 00 00 00 01 02 03 04", big,
-                        sizeof big);
+    size_t n =
+        test_hex("82 FF 00 00 00 01 00 00 00 00 01 02 03 04", big, sizeof big);
     assert_int_equal(n, 14);
     check_every_prefix(big, 14);
     wsio_frame_header h;
@@ -211,8 +210,7 @@ static void test_frame_encode_round_trips_every_length_form(void **state)
             size_t want = 2 + lens[i].ext + (masked ? 4u : 0u);
             uint8_t buf[WSIO_FRAME_HEADER_MAX + 2];
             memset(buf, 0xEE, sizeof buf);
-            assert_int_equal(wsio_frame_header_size(lens[i].len, masked),
-                             want);
+            assert_int_equal(wsio_frame_header_size(lens[i].len, masked), want);
             assert_int_equal(wsio_frame_header_encode(buf, &in), want);
             assert_int_equal(buf[want], 0xEE); /* nothing written past it */
             check_every_prefix(buf, want);
@@ -304,8 +302,7 @@ static void test_frame_check_applies_each_rule(void **state)
         {1, WSIO_RSV2, WSIO_OP_TEXT, 1, 5, S, 0, WSIO_ERSV},
         {1, WSIO_RSV3, WSIO_OP_TEXT, 1, 5, S, 0, WSIO_ERSV},
         {1, WSIO_RSV1, WSIO_OP_TEXT, 1, 5, S, WSIO_RSV1, 0},
-        {1, WSIO_RSV1 | WSIO_RSV2, WSIO_OP_TEXT, 1, 5, S, WSIO_RSV1,
-         WSIO_ERSV},
+        {1, WSIO_RSV1 | WSIO_RSV2, WSIO_OP_TEXT, 1, 5, S, WSIO_RSV1, WSIO_ERSV},
         /* Section 5.2: reserved opcodes. */
         {1, 0, 0x3, 1, 0, S, 0, WSIO_EOPCODE},
         {1, 0, 0x7, 1, 0, S, 0, WSIO_EOPCODE},
@@ -418,8 +415,7 @@ static void test_frame_mask_piecewise_equals_whole(void **state)
     wsio_mask(whole, N, mask_key, 0);
     static const size_t cuts[] = {0, 1, 2, 5, 13, 14, 64, 65, 333, 999, N};
     for (size_t i = 0; i + 1 < COUNT(cuts); i++)
-        wsio_mask(pieces + cuts[i], cuts[i + 1] - cuts[i], mask_key,
-                  cuts[i]);
+        wsio_mask(pieces + cuts[i], cuts[i + 1] - cuts[i], mask_key, cuts[i]);
     assert_memory_equal(pieces, whole, N);
     /* Masking is its own inverse. */
     uint8_t orig[N];
@@ -578,8 +574,7 @@ static void check_utf8_all_splits(const char *name, const uint8_t *text,
     for (size_t a = 0; a <= len; a++) {
         cuts[0] = a;
         cuts[1] = len;
-        expect_verdict(name, "2 pieces", feed_pieces(text, len, cuts, 2),
-                       want);
+        expect_verdict(name, "2 pieces", feed_pieces(text, len, cuts, 2), want);
         for (size_t b = a; b <= len; b++) {
             cuts[1] = b;
             cuts[2] = len;
@@ -617,9 +612,14 @@ static void test_frame_utf8_every_position_past_ascii_run(void **state)
         const char *hex;
         long want; /* relative to the insertion point */
     } inserts[] = {
-        {"80", 0},          {"FF", 0},          {"C0 80", 0},
-        {"ED A0 80", 1},    {"E1 80 41", 2},    {"C2 A9", UTF8_VALID},
-        {"E2 82 AC", UTF8_VALID}, {"F0 9F 98 80", UTF8_VALID},
+        {"80", 0},
+        {"FF", 0},
+        {"C0 80", 0},
+        {"ED A0 80", 1},
+        {"E1 80 41", 2},
+        {"C2 A9", UTF8_VALID},
+        {"E2 82 AC", UTF8_VALID},
+        {"F0 9F 98 80", UTF8_VALID},
         {"F0 9F 98", UTF8_TRUNCATED},
     };
     for (size_t k = 0; k < COUNT(inserts); k++) {
@@ -663,7 +663,6 @@ static void test_frame_utf8_init_resets_after_failure(void **state)
     assert_int_equal(wsio_utf8_finish(&v), 0);
     assert_int_equal(wsio_utf8_feed(&v, NULL, 0, NULL), 0);
 }
-
 
 /* ---- vector paths against the scalar ones ------------------------------ */
 
@@ -769,9 +768,10 @@ static void check_utf8_levels(const uint8_t *text, size_t len,
 
 /* Valid characters of every length, at the edges of their ranges. */
 static const char *const utf8_chars[] = {
-    "41", "00", "7F", "C2 80", "DF BF", "D0 96", "C3 A9", "E0 A0 80",
-    "ED 9F BF", "EE 80 80", "EF BF BF", "E2 82 AC", "F0 90 80 80",
-    "F4 8F BF BF", "F0 9F 98 80", "F3 BF BF BF",
+    "41",          "00",          "7F",          "C2 80",
+    "DF BF",       "D0 96",       "C3 A9",       "E0 A0 80",
+    "ED 9F BF",    "EE 80 80",    "EF BF BF",    "E2 82 AC",
+    "F0 90 80 80", "F4 8F BF BF", "F0 9F 98 80", "F3 BF BF BF",
 };
 
 /* Fill text with len bytes of random valid characters (the last may be
@@ -802,7 +802,8 @@ static void test_frame_utf8_simd_matches_scalar_every_length(void **state)
             uint8_t *text = buf + align;
             /* Valid (or cut at the end) text, ASCII-heavy or dense. */
             random_utf8(text, len, &seed, (int)(align & 1));
-            check_utf8_levels(text, len, cuts, align % 8 == 0 ? COUNT(cuts) : 0);
+            check_utf8_levels(text, len, cuts,
+                              align % 8 == 0 ? COUNT(cuts) : 0);
             /* Random bytes: mostly invalid somewhere. */
             if (align % 4 == 0) {
                 for (size_t i = 0; i < len; i++)
@@ -819,10 +820,11 @@ static void test_frame_utf8_simd_matches_scalar_error_everywhere(void **state)
      * 257-byte valid text, so across every vector boundary and up to the
      * last bytes, and the text cut in two at and around it. */
     static const char *const errors[] = {
-        "80", "BF", "FF", "F8", "C0 80", "C1 BF", "E0 80 80", "E0 9F BF",
-        "ED A0 80", "ED BF BF", "F0 80 80 80", "F0 8F BF BF", "F4 90 80 80",
-        "F5 80 80 80", "E2 41", "F0 9F 98 41", "C2", "E2 82", "F0 9F 98",
-        "41 80 80", "E2 82 AC 80",
+        "80",          "BF",          "FF",          "F8",          "C0 80",
+        "C1 BF",       "E0 80 80",    "E0 9F BF",    "ED A0 80",    "ED BF BF",
+        "F0 80 80 80", "F0 8F BF BF", "F4 90 80 80", "F5 80 80 80", "E2 41",
+        "F0 9F 98 41", "C2",          "E2 82",       "F0 9F 98",    "41 80 80",
+        "E2 82 AC 80",
     };
     enum { LEN = 257 };
     uint8_t text[LEN + 8];

@@ -19,7 +19,8 @@
 
 /* RFC 6455 section 5.7: a masked "Hello" frame, which a client may send
  * right behind its request. */
-static const char frame_bytes[] = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+static const char frame_bytes[] =
+    "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
 #define FRAME_LEN (sizeof frame_bytes - 1)
 
 /* RFC 6455 section 1.2, the client's handshake. */
@@ -109,8 +110,12 @@ static const struct {
     const char *plain;
     const char *encoded;
 } base64_vectors[] = {
-    {"", ""},         {"f", "Zg=="},        {"fo", "Zm8="},
-    {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
     {"foobar", "Zm9vYmFy"},
 };
 
@@ -121,8 +126,8 @@ static void test_handshake_base64_matches_rfc4648_vectors(void **state)
         const char *plain = base64_vectors[i].plain;
         const char *enc = base64_vectors[i].encoded;
         char out[16];
-        size_t n = wsio__base64_encode((const uint8_t *)plain, strlen(plain),
-                                       out);
+        size_t n =
+            wsio__base64_encode((const uint8_t *)plain, strlen(plain), out);
         assert_int_equal(n, strlen(enc));
         assert_int_equal(n, WSIO__BASE64_ENCODED_LEN(strlen(plain)));
         assert_memory_equal(out, enc, n);
@@ -153,9 +158,9 @@ static void test_handshake_base64_decode_rejects_non_strict_input(void **state)
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         uint8_t out[16];
-        assert_int_equal(wsio__base64_decode(bad[i], strlen(bad[i]), out,
-                                             sizeof out),
-                         WSIO_EINVAL);
+        assert_int_equal(
+            wsio__base64_decode(bad[i], strlen(bad[i]), out, sizeof out),
+            WSIO_EINVAL);
     }
     uint8_t small[5];
     assert_int_equal(wsio__base64_decode(S("Zm9vYmFy"), small, sizeof small),
@@ -168,9 +173,8 @@ static void test_handshake_accept_key_matches_rfc_example(void **state)
     char out[WSIO_HANDSHAKE_ACCEPT_LEN + 1];
     memset(out, 'x', sizeof out);
     /* RFC 6455 section 1.3. */
-    assert_int_equal(wsio_handshake_accept_key(S("dGhlIHNhbXBsZSBub25jZQ=="),
-                                               out),
-                     0);
+    assert_int_equal(
+        wsio_handshake_accept_key(S("dGhlIHNhbXBsZSBub25jZQ=="), out), 0);
     assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 
     char long_key[257];
@@ -200,7 +204,8 @@ static void test_handshake_make_key_encodes_nonce(void **state)
                      16);
 }
 
-/* ---- parsing: every vector whole, byte by byte, and split ------------------ */
+/* ---- parsing: every vector whole, byte by byte, and split ------------------
+ */
 
 static int parse_request_copy(const char *bytes, size_t len)
 {
@@ -284,8 +289,10 @@ static const parse_vector request_vectors[] = {
     {"empty value", "GET / HTTP/1.1\r\nX-Empty:\r\n\r\n", 0},
     {"ows around value", "GET / HTTP/1.1\r\nX: \t v \t\r\n\r\n", 0},
     {"obs-text value", "GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n", 0},
-    {"token chars", "M-1!#$%&'*+.^_`|~ /x?y=1&z HTTP/1.1\r\n"
-                    "A-b_c.d!#$%&'*+^`|~9: v\r\n\r\n", 0},
+    {"token chars",
+     "M-1!#$%&'*+.^_`|~ /x?y=1&z HTTP/1.1\r\n"
+     "A-b_c.d!#$%&'*+^`|~9: v\r\n\r\n",
+     0},
     {"absolute target", "GET http://h/p?q HTTP/1.1\r\n\r\n", 0},
     {"bare LF ends request line", "GET / HTTP/1.1\n\r\n", WSIO_EHS_MALFORMED},
     {"bare LF ends header", "GET / HTTP/1.1\r\nHost: a\n\r\n",
@@ -306,8 +313,7 @@ static const parse_vector request_vectors[] = {
     {"non-token name", "GET / HTTP/1.1\r\nX@Y: a\r\n\r\n", WSIO_EHS_MALFORMED},
     {"control in value", "GET / HTTP/1.1\r\nX: a\x01z\r\n\r\n",
      WSIO_EHS_MALFORMED},
-    {"DEL in value", "GET / HTTP/1.1\r\nX: a\x7fz\r\n\r\n",
-     WSIO_EHS_MALFORMED},
+    {"DEL in value", "GET / HTTP/1.1\r\nX: a\x7fz\r\n\r\n", WSIO_EHS_MALFORMED},
     {"non-token method", "G(T / HTTP/1.1\r\n\r\n", WSIO_EHS_MALFORMED},
     {"empty method", " / HTTP/1.1\r\n\r\n", WSIO_EHS_MALFORMED},
     {"two spaces", "GET  / HTTP/1.1\r\n\r\n", WSIO_EHS_MALFORMED},
@@ -387,7 +393,7 @@ static void test_handshake_request_parse_fills_fields(void **state)
     assert_int_equal(req.version_minor, 1);
     assert_ptr_equal(req.headers, hdrs);
     assert_int_equal(req.num_headers, 2);
-    assert_true(slice_is(hdrs[0].name, "host")); /* case kept */
+    assert_true(slice_is(hdrs[0].name, "host"));              /* case kept */
     assert_true(slice_is(hdrs[0].value, "example.com:8080")); /* trimmed */
     assert_true(slice_is(hdrs[1].name, "X-Empty"));
     assert_int_equal(hdrs[1].value.len, 0);
@@ -404,9 +410,9 @@ static void test_handshake_request_parse_fills_fields(void **state)
     assert_int_equal(req.query.len, 0);
 
     wsio_http_response resp;
-    assert_int_equal(wsio_http_response_parse(S(rfc_response), &resp, hdrs, 4,
-                                              NULL),
-                     sizeof rfc_response - 1);
+    assert_int_equal(
+        wsio_http_response_parse(S(rfc_response), &resp, hdrs, 4, NULL),
+        sizeof rfc_response - 1);
     assert_int_equal(resp.status, 101);
     assert_true(slice_is(resp.reason, "Switching Protocols"));
     assert_int_equal(resp.num_headers, 4);
@@ -500,9 +506,9 @@ static void test_handshake_parse_limits_header_bytes(void **state)
     /* Exactly 8192 bytes, with frame bytes behind it. */
     make_head_of_size(head, 8192);
     memcpy(head + 8192, frame_bytes, FRAME_LEN);
-    assert_int_equal(wsio_http_request_parse(head, 8192 + FRAME_LEN, &req,
-                                             hdrs, 4, NULL),
-                     8192);
+    assert_int_equal(
+        wsio_http_request_parse(head, 8192 + FRAME_LEN, &req, hdrs, 4, NULL),
+        8192);
     assert_int_equal(wsio_http_request_parse(head, 8191, &req, hdrs, 4, NULL),
                      WSIO_EAGAIN);
 
@@ -536,16 +542,16 @@ static void test_handshake_parse_limits_header_bytes(void **state)
     wsio_http_response resp;
     static const char resp_head[] = "HTTP/1.1 101 x\r\n\r\n"; /* 18 bytes */
     lim.max_header_bytes = 18;
-    assert_int_equal(wsio_http_response_parse(S(resp_head), &resp, hdrs, 4,
-                                              &lim),
-                     18);
+    assert_int_equal(
+        wsio_http_response_parse(S(resp_head), &resp, hdrs, 4, &lim), 18);
     lim.max_header_bytes = 17;
-    assert_int_equal(wsio_http_response_parse(S(resp_head), &resp, hdrs, 4,
-                                              &lim),
-                     WSIO_EHS_TOOLARGE);
+    assert_int_equal(
+        wsio_http_response_parse(S(resp_head), &resp, hdrs, 4, &lim),
+        WSIO_EHS_TOOLARGE);
 }
 
-/* ---- header lists ---------------------------------------------------------- */
+/* ---- header lists ----------------------------------------------------------
+ */
 
 static void test_handshake_token_iter_spans_repeated_headers(void **state)
 {
@@ -589,21 +595,21 @@ static void test_handshake_token_iter_spans_repeated_headers(void **state)
     wsio_http_token_iter_init(&it, hdrs, req.num_headers, "Upgrade");
     assert_false(wsio_http_token_iter_next(&it, &tok));
 
-    assert_true(wsio_http_header_has_token(hdrs, req.num_headers,
-                                           "connection", "upgrade"));
-    assert_true(wsio_http_header_has_token(hdrs, req.num_headers,
-                                           "Connection", "X-FOO"));
-    assert_false(wsio_http_header_has_token(hdrs, req.num_headers,
-                                            "Connection", "keep"));
+    assert_true(wsio_http_header_has_token(hdrs, req.num_headers, "connection",
+                                           "upgrade"));
+    assert_true(wsio_http_header_has_token(hdrs, req.num_headers, "Connection",
+                                           "X-FOO"));
+    assert_false(wsio_http_header_has_token(hdrs, req.num_headers, "Connection",
+                                            "keep"));
     assert_true(wsio_http_header_has_token(hdrs, req.num_headers,
                                            "Sec-WebSocket-Extensions",
                                            "permessage-deflate"));
-    assert_true(wsio_http_header_has_token(hdrs, req.num_headers,
-                                           "Sec-WebSocket-Extensions",
-                                           "x-bar"));
+    assert_true(wsio_http_header_has_token(
+        hdrs, req.num_headers, "Sec-WebSocket-Extensions", "x-bar"));
 }
 
-/* ---- validating a request ------------------------------------------------- */
+/* ---- validating a request -------------------------------------------------
+ */
 
 typedef struct validate_vector {
     const char *name;
@@ -626,64 +632,87 @@ static const validate_vector validate_vectors[] = {
      "connection: keep-alive, upgrade\r\nsec-websocket-key: "
      "dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
      0},
-    {"http/1.9", "GET / HTTP/1.9\r\n" HOST UPGRADE CONNECTION KEY VERSION
-                 "\r\n", 0},
-    {"post", "POST /chat HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION
-             "\r\n", WSIO_EHS_METHOD},
-    {"lowercase get", "get /chat HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY
-                      VERSION "\r\n", WSIO_EHS_METHOD},
+    {"http/1.9",
+     "GET / HTTP/1.9\r\n" HOST UPGRADE CONNECTION KEY VERSION "\r\n", 0},
+    {"post",
+     "POST /chat HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION "\r\n",
+     WSIO_EHS_METHOD},
+    {"lowercase get",
+     "get /chat HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION "\r\n",
+     WSIO_EHS_METHOD},
     {"method before key", "PUT / HTTP/1.1\r\n\r\n", WSIO_EHS_METHOD},
-    {"http/1.0", "GET /chat HTTP/1.0\r\n" HOST UPGRADE CONNECTION KEY VERSION
-                 "\r\n", WSIO_EHS_HTTPVERSION},
+    {"http/1.0",
+     "GET /chat HTTP/1.0\r\n" HOST UPGRADE CONNECTION KEY VERSION "\r\n",
+     WSIO_EHS_HTTPVERSION},
     {"no host", REQ_LINE UPGRADE CONNECTION KEY VERSION "\r\n", WSIO_EHS_HOST},
     {"empty host", REQ_LINE "Host:\r\n" UPGRADE CONNECTION KEY VERSION "\r\n",
      WSIO_EHS_HOST},
-    {"two hosts", REQ_LINE HOST "Host: b\r\n" UPGRADE CONNECTION KEY VERSION
-                  "\r\n", WSIO_EHS_HOST},
+    {"two hosts",
+     REQ_LINE HOST "Host: b\r\n" UPGRADE CONNECTION KEY VERSION "\r\n",
+     WSIO_EHS_HOST},
     {"no upgrade", REQ_LINE HOST CONNECTION KEY VERSION "\r\n",
      WSIO_EHS_UPGRADE},
-    {"upgrade h2c", REQ_LINE HOST "Upgrade: h2c\r\n" CONNECTION KEY VERSION
-                    "\r\n", WSIO_EHS_UPGRADE},
+    {"upgrade h2c",
+     REQ_LINE HOST "Upgrade: h2c\r\n" CONNECTION KEY VERSION "\r\n",
+     WSIO_EHS_UPGRADE},
     {"no connection", REQ_LINE HOST UPGRADE KEY VERSION "\r\n",
      WSIO_EHS_CONNECTION},
-    {"connection keep-alive", REQ_LINE HOST UPGRADE
-     "Connection: keep-alive\r\n" KEY VERSION "\r\n", WSIO_EHS_CONNECTION},
+    {"connection keep-alive",
+     REQ_LINE HOST UPGRADE "Connection: keep-alive\r\n" KEY VERSION "\r\n",
+     WSIO_EHS_CONNECTION},
     {"no key", REQ_LINE HOST UPGRADE CONNECTION VERSION "\r\n", WSIO_EHS_KEY},
     {"two keys", REQ_LINE HOST UPGRADE CONNECTION KEY KEY VERSION "\r\n",
      WSIO_EHS_KEY},
-    {"key of 15 bytes", REQ_LINE HOST UPGRADE CONNECTION
+    {"key of 15 bytes",
+     REQ_LINE HOST UPGRADE CONNECTION
      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\n" VERSION "\r\n",
      WSIO_EHS_KEY},
-    {"key of 17 bytes", REQ_LINE HOST UPGRADE CONNECTION
+    {"key of 17 bytes",
+     REQ_LINE HOST UPGRADE CONNECTION
      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZWU=\r\n" VERSION "\r\n",
      WSIO_EHS_KEY},
-    {"key not base64", REQ_LINE HOST UPGRADE CONNECTION
+    {"key not base64",
+     REQ_LINE HOST UPGRADE CONNECTION
      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j*Q==\r\n" VERSION "\r\n",
      WSIO_EHS_KEY},
-    {"key non-canonical", REQ_LINE HOST UPGRADE CONNECTION
+    {"key non-canonical",
+     REQ_LINE HOST UPGRADE CONNECTION
      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==\r\n" VERSION "\r\n",
      WSIO_EHS_KEY},
-    {"key unpadded", REQ_LINE HOST UPGRADE CONNECTION
+    {"key unpadded",
+     REQ_LINE HOST UPGRADE CONNECTION
      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ\r\n" VERSION "\r\n",
      WSIO_EHS_KEY},
     {"no version", REQ_LINE HOST UPGRADE CONNECTION KEY "\r\n",
      WSIO_EHS_VERSION},
-    {"version 8", REQ_LINE HOST UPGRADE CONNECTION KEY
-     "Sec-WebSocket-Version: 8\r\n\r\n", WSIO_EHS_VERSION},
-    {"version 013", REQ_LINE HOST UPGRADE CONNECTION KEY
-     "Sec-WebSocket-Version: 013\r\n\r\n", WSIO_EHS_VERSION},
-    {"version list", REQ_LINE HOST UPGRADE CONNECTION KEY
-     "Sec-WebSocket-Version: 13, 8\r\n\r\n", WSIO_EHS_VERSION},
-    {"two versions", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
-     "Sec-WebSocket-Version: 8\r\n\r\n", WSIO_EHS_VERSION},
-    {"body by length", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
-     "Content-Length: 5\r\n\r\n", WSIO_EHS_BODY},
-    {"chunked body", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
-     "Transfer-Encoding: chunked\r\n\r\n", WSIO_EHS_BODY},
-    {"two lengths", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
-     "Content-Length: 0\r\nContent-Length: 0\r\n\r\n", WSIO_EHS_BODY},
-    {"length not a number", REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
-     "Content-Length: x\r\n\r\n", WSIO_EHS_BODY},
+    {"version 8",
+     REQ_LINE HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 8\r\n\r\n",
+     WSIO_EHS_VERSION},
+    {"version 013",
+     REQ_LINE HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 013\r\n\r\n",
+     WSIO_EHS_VERSION},
+    {"version list",
+     REQ_LINE HOST UPGRADE CONNECTION KEY
+     "Sec-WebSocket-Version: 13, 8\r\n\r\n",
+     WSIO_EHS_VERSION},
+    {"two versions",
+     REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
+     "Sec-WebSocket-Version: 8\r\n\r\n",
+     WSIO_EHS_VERSION},
+    {"body by length",
+     REQ_LINE HOST UPGRADE CONNECTION KEY VERSION "Content-Length: 5\r\n\r\n",
+     WSIO_EHS_BODY},
+    {"chunked body",
+     REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
+     "Transfer-Encoding: chunked\r\n\r\n",
+     WSIO_EHS_BODY},
+    {"two lengths",
+     REQ_LINE HOST UPGRADE CONNECTION KEY VERSION
+     "Content-Length: 0\r\nContent-Length: 0\r\n\r\n",
+     WSIO_EHS_BODY},
+    {"length not a number",
+     REQ_LINE HOST UPGRADE CONNECTION KEY VERSION "Content-Length: x\r\n\r\n",
+     WSIO_EHS_BODY},
 };
 
 static void test_handshake_validate_request_reports_each_failure(void **state)
@@ -695,9 +724,9 @@ static void test_handshake_validate_request_reports_each_failure(void **state)
         wsio_http_header hdrs[16];
         wsio_http_request req;
         size_t len = strlen(v->head);
-        assert_int_equal(wsio_http_request_parse(v->head, len, &req, hdrs, 16,
-                                                 NULL),
-                         (ssize_t)len);
+        assert_int_equal(
+            wsio_http_request_parse(v->head, len, &req, hdrs, 16, NULL),
+            (ssize_t)len);
         wsio_slice key = {NULL, 0};
         assert_int_equal(wsio_handshake_validate_request(&req, &key),
                          v->expect);
@@ -715,7 +744,8 @@ static void test_handshake_is_upgrade_spots_websocket(void **state)
     wsio_http_request req;
     static const char plain[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     static const char h2c[] = "GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n";
-    static const char ws[] = "GET / HTTP/1.1\r\nUpgrade: h2c, WebSocket\r\n\r\n";
+    static const char ws[] =
+        "GET / HTTP/1.1\r\nUpgrade: h2c, WebSocket\r\n\r\n";
     assert_true(wsio_http_request_parse(S(plain), &req, hdrs, 4, NULL) > 0);
     assert_false(wsio_handshake_is_upgrade(&req));
     assert_true(wsio_http_request_parse(S(h2c), &req, hdrs, 4, NULL) > 0);
@@ -724,7 +754,8 @@ static void test_handshake_is_upgrade_spots_websocket(void **state)
     assert_true(wsio_handshake_is_upgrade(&req));
 }
 
-/* ---- building ---------------------------------------------------------------- */
+/* ---- building
+ * ---------------------------------------------------------------- */
 
 static const wsio_slice rfc_key = {"dGhlIHNhbXBsZSBub25jZQ==", 24};
 
@@ -741,22 +772,21 @@ static void test_handshake_build_accept_matches_rfc_example(void **state)
     n = wsio_handshake_build_accept(out, sizeof out, rfc_key, NULL);
     wsio_http_header hdrs[8];
     wsio_http_response resp;
-    assert_int_equal(wsio_http_response_parse(out, (size_t)n, &resp, hdrs, 8,
-                                              NULL),
-                     n);
+    assert_int_equal(
+        wsio_http_response_parse(out, (size_t)n, &resp, hdrs, 8, NULL), n);
     assert_false(wsio_http_header_find(hdrs, resp.num_headers,
                                        "Sec-WebSocket-Protocol", NULL));
-    assert_false(wsio_http_header_find(hdrs, resp.num_headers,
-                                       "Content-Length", NULL));
+    assert_false(
+        wsio_http_header_find(hdrs, resp.num_headers, "Content-Length", NULL));
 
     wsio_slice bad_key = {"dGhlIHNhbXBsZSBub25jZQ", 22};
-    assert_int_equal(wsio_handshake_build_accept(out, sizeof out, bad_key,
-                                                 NULL),
-                     WSIO_EINVAL);
+    assert_int_equal(
+        wsio_handshake_build_accept(out, sizeof out, bad_key, NULL),
+        WSIO_EINVAL);
     wsio_handshake_answer bad_proto = {"two words", NULL, NULL, 0};
-    assert_int_equal(wsio_handshake_build_accept(out, sizeof out, rfc_key,
-                                                 &bad_proto),
-                     WSIO_EINVAL);
+    assert_int_equal(
+        wsio_handshake_build_accept(out, sizeof out, rfc_key, &bad_proto),
+        WSIO_EINVAL);
 }
 
 static void test_handshake_build_reject_sets_status_and_close(void **state)
@@ -766,32 +796,37 @@ static void test_handshake_build_reject_sets_status_and_close(void **state)
         int err;
         int status;
     } rejects[] = {
-        {WSIO_EHS_MALFORMED, 400},     {WSIO_EHS_TOOLARGE, 431},
-        {WSIO_EHS_TOOMANYHEADERS, 431}, {WSIO_EHS_METHOD, 405},
-        {WSIO_EHS_HTTPVERSION, 505},   {WSIO_EHS_HOST, 400},
-        {WSIO_EHS_UPGRADE, 400},       {WSIO_EHS_CONNECTION, 400},
-        {WSIO_EHS_KEY, 400},           {WSIO_EHS_VERSION, 426},
+        {WSIO_EHS_MALFORMED, 400},
+        {WSIO_EHS_TOOLARGE, 431},
+        {WSIO_EHS_TOOMANYHEADERS, 431},
+        {WSIO_EHS_METHOD, 405},
+        {WSIO_EHS_HTTPVERSION, 505},
+        {WSIO_EHS_HOST, 400},
+        {WSIO_EHS_UPGRADE, 400},
+        {WSIO_EHS_CONNECTION, 400},
+        {WSIO_EHS_KEY, 400},
+        {WSIO_EHS_VERSION, 426},
         {WSIO_ENOMEM, 503},
     };
     for (size_t i = 0; i < ARRAY_LEN(rejects); i++) {
         char out[512];
-        ssize_t n = wsio_handshake_build_reject(out, sizeof out,
-                                                rejects[i].err);
+        ssize_t n =
+            wsio_handshake_build_reject(out, sizeof out, rejects[i].err);
         assert_true(n > 0 && (size_t)n < sizeof out);
 
         wsio_http_header hdrs[8];
         wsio_http_response resp;
-        ssize_t head = wsio_http_response_parse(out, (size_t)n, &resp, hdrs, 8,
-                                                NULL);
+        ssize_t head =
+            wsio_http_response_parse(out, (size_t)n, &resp, hdrs, 8, NULL);
         assert_true(head > 0);
         assert_int_equal(resp.status, rejects[i].status);
-        assert_true(slice_is(resp.reason,
-                             wsio_http_status_reason(rejects[i].status)));
+        assert_true(
+            slice_is(resp.reason, wsio_http_status_reason(rejects[i].status)));
         assert_true(wsio_http_header_has_token(hdrs, resp.num_headers,
                                                "Connection", "close"));
         wsio_slice v;
-        assert_true(wsio_http_header_find(hdrs, resp.num_headers,
-                                          "Content-Type", &v));
+        assert_true(
+            wsio_http_header_find(hdrs, resp.num_headers, "Content-Type", &v));
         assert_true(v.len >= 10 && memcmp(v.ptr, "text/plain", 10) == 0);
         assert_true(wsio_http_header_find(hdrs, resp.num_headers,
                                           "Content-Length", &v));
@@ -827,24 +862,25 @@ static void test_handshake_build_response_writes_length_and_body(void **state)
 
     n = wsio_http_build_response(out, sizeof out, 599, NULL, 0, NULL, 0);
     assert_int_equal(n, sizeof "HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\n"
-                                "\r\n" - 1);
+                               "\r\n" -
+                            1);
     assert_string_equal(wsio_http_status_reason(503), "Service Unavailable");
     assert_string_equal(wsio_http_status_reason(426), "Upgrade Required");
     assert_string_equal(wsio_http_status_reason(299), "Unknown");
 
-    assert_int_equal(wsio_http_build_response(out, sizeof out, 99, NULL, 0,
-                                              NULL, 0),
-                     WSIO_EINVAL);
-    assert_int_equal(wsio_http_build_response(out, sizeof out, 600, NULL, 0,
-                                              NULL, 0),
-                     WSIO_EINVAL);
-    assert_int_equal(wsio_http_build_response(out, sizeof out, 204, NULL, 0,
-                                              "x", 1),
-                     WSIO_EINVAL);
+    assert_int_equal(
+        wsio_http_build_response(out, sizeof out, 99, NULL, 0, NULL, 0),
+        WSIO_EINVAL);
+    assert_int_equal(
+        wsio_http_build_response(out, sizeof out, 600, NULL, 0, NULL, 0),
+        WSIO_EINVAL);
+    assert_int_equal(
+        wsio_http_build_response(out, sizeof out, 204, NULL, 0, "x", 1),
+        WSIO_EINVAL);
     wsio_http_header cl[] = {{{"content-length", 14}, {"9", 1}}};
-    assert_int_equal(wsio_http_build_response(out, sizeof out, 200, cl, 1,
-                                              "x", 1),
-                     WSIO_EINVAL);
+    assert_int_equal(
+        wsio_http_build_response(out, sizeof out, 200, cl, 1, "x", 1),
+        WSIO_EINVAL);
 }
 
 static void test_handshake_builders_reject_header_injection(void **state)
@@ -864,26 +900,26 @@ static void test_handshake_builders_reject_header_injection(void **state)
     };
     for (size_t i = 0; i < ARRAY_LEN(bad_headers); i++) {
         wsio_handshake_answer ans = {NULL, NULL, bad_headers[i], 1};
-        assert_int_equal(wsio_handshake_build_accept(out, sizeof out, rfc_key,
-                                                     &ans),
-                         WSIO_EINVAL);
+        assert_int_equal(
+            wsio_handshake_build_accept(out, sizeof out, rfc_key, &ans),
+            WSIO_EINVAL);
         assert_int_equal(wsio_http_build_response(out, sizeof out, 200,
                                                   bad_headers[i], 1, NULL, 0),
                          WSIO_EINVAL);
-        wsio_handshake_request req = {"h", "/", rfc_key.ptr, NULL, NULL,
-                                      NULL, bad_headers[i], 1};
+        wsio_handshake_request req = {"h",  "/",  rfc_key.ptr,    NULL,
+                                      NULL, NULL, bad_headers[i], 1};
         assert_int_equal(wsio_handshake_build_request(out, sizeof out, &req),
                          WSIO_EINVAL);
     }
 
     wsio_handshake_answer ans_proto = {"chat\r\nX: y", NULL, NULL, 0};
     wsio_handshake_answer ans_ext = {NULL, "a\r\nX: y", NULL, 0};
-    assert_int_equal(wsio_handshake_build_accept(out, sizeof out, rfc_key,
-                                                 &ans_proto),
-                     WSIO_EINVAL);
-    assert_int_equal(wsio_handshake_build_accept(out, sizeof out, rfc_key,
-                                                 &ans_ext),
-                     WSIO_EINVAL);
+    assert_int_equal(
+        wsio_handshake_build_accept(out, sizeof out, rfc_key, &ans_proto),
+        WSIO_EINVAL);
+    assert_int_equal(
+        wsio_handshake_build_accept(out, sizeof out, rfc_key, &ans_ext),
+        WSIO_EINVAL);
 
     const char *key = rfc_key.ptr;
     const wsio_handshake_request bad_reqs[] = {
@@ -902,12 +938,13 @@ static void test_handshake_builders_reject_header_injection(void **state)
         {"h", "/", key, NULL, NULL, NULL, NULL, 1}, /* NULL extras, n 1 */
     };
     for (size_t i = 0; i < ARRAY_LEN(bad_reqs); i++)
-        assert_int_equal(wsio_handshake_build_request(out, sizeof out,
-                                                      &bad_reqs[i]),
-                         WSIO_EINVAL);
+        assert_int_equal(
+            wsio_handshake_build_request(out, sizeof out, &bad_reqs[i]),
+            WSIO_EINVAL);
 }
 
-/* ---- the snprintf contract, for every builder ------------------------------- */
+/* ---- the snprintf contract, for every builder -------------------------------
+ */
 
 typedef ssize_t (*build_fn)(char *out, size_t cap);
 
@@ -930,20 +967,22 @@ static ssize_t build_response_404(char *out, size_t cap)
 
 static ssize_t build_request_full(char *out, size_t cap)
 {
-    wsio_handshake_request req = {"example.com:8080", "/chat?x=1",
-                                  rfc_key.ptr, "http://example.com",
-                                  "chat, superchat", "permessage-deflate",
-                                  NULL, 0};
+    wsio_handshake_request req = {"example.com:8080",
+                                  "/chat?x=1",
+                                  rfc_key.ptr,
+                                  "http://example.com",
+                                  "chat, superchat",
+                                  "permessage-deflate",
+                                  NULL,
+                                  0};
     return wsio_handshake_build_request(out, cap, &req);
 }
 
 static void test_handshake_builders_follow_snprintf_contract(void **state)
 {
     (void)state;
-    static const build_fn builders[] = {build_accept_full,
-                                        build_reject_version,
-                                        build_response_404,
-                                        build_request_full};
+    static const build_fn builders[] = {build_accept_full, build_reject_version,
+                                        build_response_404, build_request_full};
     for (size_t b = 0; b < ARRAY_LEN(builders); b++) {
         ssize_t need = builders[b](NULL, 0);
         assert_true(need > 0);
@@ -972,7 +1011,8 @@ static void test_handshake_builders_follow_snprintf_contract(void **state)
                      WSIO_EINVAL);
 }
 
-/* ---- client and server together ----------------------------------------------- */
+/* ---- client and server together
+ * ----------------------------------------------- */
 
 static void test_handshake_round_trip_client_to_server(void **state)
 {
@@ -981,9 +1021,14 @@ static void test_handshake_round_trip_client_to_server(void **state)
     assert_int_equal(wsio_handshake_make_key(NULL, key), 0);
     wsio_http_header extra[] = {{{"Authorization", 13}, {"Bearer t", 8}}};
     wsio_handshake_request creq = {
-        "example.com:8080", "/chat?room=7", key, "http://example.com",
-        "chat, superchat", "permessage-deflate; client_max_window_bits, x-a",
-        extra, 1};
+        "example.com:8080",
+        "/chat?room=7",
+        key,
+        "http://example.com",
+        "chat, superchat",
+        "permessage-deflate; client_max_window_bits, x-a",
+        extra,
+        1};
 
     /* Client: the request, with the first frame right behind it. */
     char wire[1024];
@@ -1001,30 +1046,29 @@ static void test_handshake_round_trip_client_to_server(void **state)
     assert_true(slice_is(req.path, "/chat"));
     assert_true(slice_is(req.query, "room=7"));
     wsio_slice v;
-    assert_true(wsio_http_header_find(hdrs, req.num_headers, "Authorization",
-                                      &v));
+    assert_true(
+        wsio_http_header_find(hdrs, req.num_headers, "Authorization", &v));
     assert_true(slice_is(v, "Bearer t"));
     assert_true(wsio_http_header_find(hdrs, req.num_headers, "Origin", &v));
     assert_true(slice_is(v, "http://example.com"));
     wsio_slice got_key;
     assert_int_equal(wsio_handshake_validate_request(&req, &got_key), 0);
     assert_true(slice_is(got_key, key));
-    assert_true(wsio_http_header_has_token(hdrs, req.num_headers,
-                                           "Sec-WebSocket-Protocol",
-                                           "superchat"));
+    assert_true(wsio_http_header_has_token(
+        hdrs, req.num_headers, "Sec-WebSocket-Protocol", "superchat"));
 
     char answer[512];
     wsio_handshake_answer ans = {"superchat", "permessage-deflate", NULL, 0};
-    ssize_t resp_len = wsio_handshake_build_accept(answer, sizeof answer,
-                                                   got_key, &ans);
+    ssize_t resp_len =
+        wsio_handshake_build_accept(answer, sizeof answer, got_key, &ans);
     assert_true(resp_len > 0);
 
     /* Client: parse and check the answer. */
     wsio_http_header rh[16];
     wsio_http_response resp;
-    assert_int_equal(wsio_http_response_parse(answer, (size_t)resp_len, &resp,
-                                              rh, 16, NULL),
-                     resp_len);
+    assert_int_equal(
+        wsio_http_response_parse(answer, (size_t)resp_len, &resp, rh, 16, NULL),
+        resp_len);
     wsio_handshake_result result;
     assert_int_equal(wsio_handshake_validate_response(&resp, &creq, &result),
                      0);
@@ -1032,15 +1076,14 @@ static void test_handshake_round_trip_client_to_server(void **state)
     assert_true(slice_is(result.extensions, "permessage-deflate"));
 
     /* And the RFC's own answer to the RFC's own request. */
-    wsio_handshake_request rfc_creq = {"server.example.com", "/chat",
-                                       rfc_key.ptr, NULL, "chat, superchat",
-                                       NULL, NULL, 0};
-    assert_int_equal(wsio_http_response_parse(S(rfc_response), &resp, rh, 16,
-                                              NULL),
-                     sizeof rfc_response - 1);
-    assert_int_equal(wsio_handshake_validate_response(&resp, &rfc_creq,
-                                                      &result),
-                     0);
+    wsio_handshake_request rfc_creq = {
+        "server.example.com", "/chat", rfc_key.ptr, NULL,
+        "chat, superchat",    NULL,    NULL,        0};
+    assert_int_equal(
+        wsio_http_response_parse(S(rfc_response), &resp, rh, 16, NULL),
+        sizeof rfc_response - 1);
+    assert_int_equal(
+        wsio_handshake_validate_response(&resp, &rfc_creq, &result), 0);
     assert_true(slice_is(result.subprotocol, "chat"));
     assert_int_equal(result.extensions.len, 0);
 }
@@ -1052,12 +1095,14 @@ static void test_handshake_round_trip_client_to_server(void **state)
 
 static const validate_vector response_checks[] = {
     {"bare 101", R101 RUPG RCONN RACC "\r\n", 0},
-    {"case and lists", R101 "upgrade: WEBSOCKET\r\nconnection: x, upgrade\r\n"
-     "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
-     "Sec-WebSocket-Extensions: permessage-deflate; server_no_context\r\n"
-     "Sec-WebSocket-Extensions: x-a\r\n\r\n", 0},
-    {"chosen protocol", R101 RUPG RCONN RACC
-     "Sec-WebSocket-Protocol: superchat\r\n\r\n", 0},
+    {"case and lists",
+     R101 "upgrade: WEBSOCKET\r\nconnection: x, upgrade\r\n"
+          "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+          "Sec-WebSocket-Extensions: permessage-deflate; server_no_context\r\n"
+          "Sec-WebSocket-Extensions: x-a\r\n\r\n",
+     0},
+    {"chosen protocol",
+     R101 RUPG RCONN RACC "Sec-WebSocket-Protocol: superchat\r\n\r\n", 0},
     {"not 101", "HTTP/1.1 403 Forbidden\r\n" RUPG RCONN RACC "\r\n",
      WSIO_EHS_STATUS},
     {"200", "HTTP/1.1 200 OK\r\n\r\n", WSIO_EHS_STATUS},
@@ -1066,23 +1111,29 @@ static const validate_vector response_checks[] = {
      WSIO_EHS_UPGRADE},
     {"no connection", R101 RUPG RACC "\r\n", WSIO_EHS_CONNECTION},
     {"no accept", R101 RUPG RCONN "\r\n", WSIO_EHS_ACCEPT},
-    {"wrong accept", R101 RUPG RCONN
+    {"wrong accept",
+     R101 RUPG RCONN
      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOp=\r\n\r\n",
      WSIO_EHS_ACCEPT},
-    {"accept of another key", R101 RUPG RCONN
-     "Sec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    {"accept of another key",
+     R101 RUPG RCONN "Sec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
      WSIO_EHS_ACCEPT},
     {"two accepts", R101 RUPG RCONN RACC RACC "\r\n", WSIO_EHS_ACCEPT},
-    {"unoffered protocol", R101 RUPG RCONN RACC
-     "Sec-WebSocket-Protocol: mqtt\r\n\r\n", WSIO_EHS_SUBPROTOCOL},
-    {"protocol case differs", R101 RUPG RCONN RACC
-     "Sec-WebSocket-Protocol: Chat\r\n\r\n", WSIO_EHS_SUBPROTOCOL},
-    {"two protocols", R101 RUPG RCONN RACC
-     "Sec-WebSocket-Protocol: chat, superchat\r\n\r\n", WSIO_EHS_SUBPROTOCOL},
-    {"unoffered extension", R101 RUPG RCONN RACC
+    {"unoffered protocol",
+     R101 RUPG RCONN RACC "Sec-WebSocket-Protocol: mqtt\r\n\r\n",
+     WSIO_EHS_SUBPROTOCOL},
+    {"protocol case differs",
+     R101 RUPG RCONN RACC "Sec-WebSocket-Protocol: Chat\r\n\r\n",
+     WSIO_EHS_SUBPROTOCOL},
+    {"two protocols",
+     R101 RUPG RCONN RACC "Sec-WebSocket-Protocol: chat, superchat\r\n\r\n",
+     WSIO_EHS_SUBPROTOCOL},
+    {"unoffered extension",
+     R101 RUPG RCONN RACC
      "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n",
      WSIO_EHS_EXTENSION},
-    {"unoffered among offered", R101 RUPG RCONN RACC
+    {"unoffered among offered",
+     R101 RUPG RCONN RACC
      "Sec-WebSocket-Extensions: permessage-deflate, x-b\r\n\r\n",
      WSIO_EHS_EXTENSION},
 };
@@ -1090,27 +1141,31 @@ static const validate_vector response_checks[] = {
 static void test_handshake_validate_response_reports_each_failure(void **state)
 {
     (void)state;
-    wsio_handshake_request creq = {"server.example.com", "/chat", rfc_key.ptr,
-                                   NULL, "chat, superchat",
+    wsio_handshake_request creq = {"server.example.com",
+                                   "/chat",
+                                   rfc_key.ptr,
+                                   NULL,
+                                   "chat, superchat",
                                    "permessage-deflate; client_max_window_bits,"
                                    " x-a",
-                                   NULL, 0};
+                                   NULL,
+                                   0};
     for (size_t i = 0; i < ARRAY_LEN(response_checks); i++) {
         const validate_vector *v = &response_checks[i];
         print_message("response check: %s\n", v->name);
         wsio_http_header hdrs[16];
         wsio_http_response resp;
         size_t len = strlen(v->head);
-        assert_int_equal(wsio_http_response_parse(v->head, len, &resp, hdrs, 16,
-                                                  NULL),
-                         (ssize_t)len);
+        assert_int_equal(
+            wsio_http_response_parse(v->head, len, &resp, hdrs, 16, NULL),
+            (ssize_t)len);
         assert_int_equal(wsio_handshake_validate_response(&resp, &creq, NULL),
                          v->expect);
     }
 
     /* Nothing offered: any protocol or extension is a failure. */
-    wsio_handshake_request bare = {"h", "/", rfc_key.ptr, NULL, NULL, NULL,
-                                   NULL, 0};
+    wsio_handshake_request bare = {"h",  "/",  rfc_key.ptr, NULL,
+                                   NULL, NULL, NULL,        0};
     static const char with_proto[] =
         R101 RUPG RCONN RACC "Sec-WebSocket-Protocol: chat\r\n\r\n";
     static const char with_ext[] =
@@ -1129,7 +1184,8 @@ static void test_handshake_validate_response_reports_each_failure(void **state)
                      WSIO_EINVAL);
 }
 
-/* ---- no over-read: input that ends right before a PROT_NONE page -------------- */
+/* ---- no over-read: input that ends right before a PROT_NONE page
+ * -------------- */
 
 static void test_handshake_parse_stops_at_guard_page(void **state)
 {
@@ -1175,18 +1231,18 @@ static void test_handshake_parse_stops_at_guard_page(void **state)
         ssize_t rc = wsio_http_response_parse(p, k, &resp, hdrs, 16, NULL);
         assert_int_equal(rc, k == len ? (ssize_t)len : WSIO_EAGAIN);
         if (k == len) {
-            wsio_handshake_request creq = {"h", "/", rfc_key.ptr, NULL, "chat",
-                                           NULL, NULL, 0};
-            assert_int_equal(wsio_handshake_validate_response(&resp, &creq,
-                                                              NULL),
-                             0);
+            wsio_handshake_request creq = {"h",    "/",  rfc_key.ptr, NULL,
+                                           "chat", NULL, NULL,        0};
+            assert_int_equal(
+                wsio_handshake_validate_response(&resp, &creq, NULL), 0);
         }
     }
 
     /* base64 of a key that ends at the guard. */
     memcpy(end - 24, rfc_key.ptr, 24);
     uint8_t nonce[16];
-    assert_int_equal(wsio__base64_decode(end - 24, 24, nonce, sizeof nonce), 16);
+    assert_int_equal(wsio__base64_decode(end - 24, 24, nonce, sizeof nonce),
+                     16);
     assert_int_equal(munmap(map, 2 * page), 0);
 }
 

@@ -74,7 +74,8 @@ static void test_loop_timers_fire_in_due_order(void **state)
     assert_int_equal(tm.live_blocks, 0);
 }
 
-/* ---- posts and stop from other threads ------------------------------------- */
+/* ---- posts and stop from other threads -------------------------------------
+ */
 
 typedef struct post_test post_test;
 
@@ -185,7 +186,8 @@ static void *watchdog_main(void *arg)
 
 /* A server freed between two runs leaves only its deferred release: run
  * does that first and must then return, not wait for an event. */
-static void test_loop_run_returns_after_a_release_left_from_outside(void **state)
+static void
+test_loop_run_returns_after_a_release_left_from_outside(void **state)
 {
     wsio_loop *loop = make_loop(NULL, *state);
     int err = 0;
@@ -193,7 +195,8 @@ static void test_loop_run_returns_after_a_release_left_from_outside(void **state
     assert_non_null(srv);
     wsio_server_free(srv);
     assert_true(wsio_loop_alive(loop));
-    watchdog w = {.loop = loop, .mu = PTHREAD_MUTEX_INITIALIZER,
+    watchdog w = {.loop = loop,
+                  .mu = PTHREAD_MUTEX_INITIALIZER,
                   .cv = PTHREAD_COND_INITIALIZER};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, watchdog_main, &w), 0);
@@ -266,7 +269,8 @@ static void test_loop_new_out_of_memory_fails_cleanly(void **state)
     assert_true(made);
 }
 
-/* ---- host loop mode --------------------------------------------------------- */
+/* ---- host loop mode ---------------------------------------------------------
+ */
 
 typedef struct tiny_host {
     struct pollfd fds[8];
@@ -309,7 +313,7 @@ static void tiny_turn(tiny_host *h, wsio_loop *loop, int max_ms)
     int timeout = max_ms;
     uint64_t now = wsio_loop_now(loop);
     if (h->due != UINT64_MAX)
-        timeout = h->due <= now ? 0
+        timeout = h->due <= now                     ? 0
                   : h->due - now < (uint64_t)max_ms ? (int)(h->due - now)
                                                     : max_ms;
     struct pollfd set[8];
@@ -340,7 +344,8 @@ static void test_loop_host_mode_drives_timers_and_posts(void **state)
     test_mem tm;
     test_mem_init(&tm);
     tiny_host h = {.due = UINT64_MAX};
-    wsio_host_loop host = {.watch = tiny_watch, .timer = tiny_timer, .user = &h};
+    wsio_host_loop host = {
+        .watch = tiny_watch, .timer = tiny_timer, .user = &h};
     wsio_loop_config lc;
     wsio_loop_config_default(&lc);
     lc.host = &host;
@@ -383,7 +388,9 @@ static void test_loop_host_mode_drives_timers_and_posts(void **state)
 
 #define ON_EVERY_BACKEND(fn)                                                   \
     {#fn "/poll", fn, NULL, NULL, (void *)"poll"},                             \
-    {#fn "/epoll", fn, NULL, NULL, (void *)"epoll"}
+    {                                                                          \
+#fn "/epoll", fn, NULL, NULL, (void *)"epoll"                          \
+    }
 
 int main(void)
 {

@@ -11,7 +11,8 @@
 #include "server_security.h"
 
 /* A v2 header: signature, ver/cmd, family, length, then the body. */
-static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const char *body_hex)
+static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam,
+                 const char *body_hex)
 {
     static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
@@ -35,8 +36,10 @@ static void test_proxy_v1_parses_addresses_and_ports(void **state)
 {
     (void)state;
     static const v1_case cases[] = {
-        {"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n", 0, "192.0.2.1", 56324},
-        {"PROXY TCP6 2001:db8::1 2001:db8::2 4711 80\r\n", 0, "2001:db8::1", 4711},
+        {"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n", 0, "192.0.2.1",
+         56324},
+        {"PROXY TCP6 2001:db8::1 2001:db8::2 4711 80\r\n", 0, "2001:db8::1",
+         4711},
         {"PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::1 0 80\r\n", 0, "2001:db8::1", 0},
         {"PROXY UNKNOWN\r\n", 1, "", 0},
         {"PROXY UNKNOWN ffff:f::1 ffff:f::2 65535 65535\r\n", 1, "", 0},
@@ -69,32 +72,33 @@ static void test_proxy_v1_rejects_malformed_lines(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "GET / HTTP/1.1\r\n",                                   /* no header */
-        "PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\n",        /* bare LF */
-        "PROXY TCP4 192.0.2.1 198.51.100.2 56324\r\n",          /* 4 fields */
-        "PROXY TCP4 192.0.2.1 198.51.100.2 56324 443 1\r\n",    /* 6 fields */
-        "PROXY TCP4 2001:db8::1 198.51.100.2 1 443\r\n",        /* v6 in TCP4 */
-        "PROXY TCP6 192.0.2.1 ::1 1 443\r\n",                   /* v4 in TCP6 */
-        "PROXY TCP4 192.0.2.256 198.51.100.2 1 443\r\n",        /* bad octet */
-        "PROXY TCP4 192.0.2.1 198.51.100.2 65536 443\r\n",      /* port */
-        "PROXY TCP4 192.0.2.1 198.51.100.2 080 443\r\n",        /* leading 0 */
-        "PROXY TCP4  192.0.2.1 198.51.100.2 1 443\r\n",         /* two spaces */
-        "PROXY UDP4 192.0.2.1 198.51.100.2 1 443\r\n",          /* protocol */
-        "PROXY TCP4 192.0.2.1 198.51.100.2 1 44\x01" "3\r\n",   /* control */
-        "proxy TCP4 192.0.2.1 198.51.100.2 1 443\r\n",          /* case */
+        "GET / HTTP/1.1\r\n",                                /* no header */
+        "PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\n",     /* bare LF */
+        "PROXY TCP4 192.0.2.1 198.51.100.2 56324\r\n",       /* 4 fields */
+        "PROXY TCP4 192.0.2.1 198.51.100.2 56324 443 1\r\n", /* 6 fields */
+        "PROXY TCP4 2001:db8::1 198.51.100.2 1 443\r\n",     /* v6 in TCP4 */
+        "PROXY TCP6 192.0.2.1 ::1 1 443\r\n",                /* v4 in TCP6 */
+        "PROXY TCP4 192.0.2.256 198.51.100.2 1 443\r\n",     /* bad octet */
+        "PROXY TCP4 192.0.2.1 198.51.100.2 65536 443\r\n",   /* port */
+        "PROXY TCP4 192.0.2.1 198.51.100.2 080 443\r\n",     /* leading 0 */
+        "PROXY TCP4  192.0.2.1 198.51.100.2 1 443\r\n",      /* two spaces */
+        "PROXY UDP4 192.0.2.1 198.51.100.2 1 443\r\n",       /* protocol */
+        "PROXY TCP4 192.0.2.1 198.51.100.2 1 44\x01"
+        "3\r\n",                                       /* control */
+        "proxy TCP4 192.0.2.1 198.51.100.2 1 443\r\n", /* case */
     };
     wsio_proxy_info pi;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(wsio_proxy_parse(bad[i], strlen(bad[i]),
-                                          WSIO_PROXY_ANY, &pi),
-                         WSIO_EHS_MALFORMED);
+        assert_int_equal(
+            wsio_proxy_parse(bad[i], strlen(bad[i]), WSIO_PROXY_ANY, &pi),
+            WSIO_EHS_MALFORMED);
     /* No CRLF within 107 bytes: refused, not waited for. */
     char longline[200];
     memset(longline, 'x', sizeof longline);
     memcpy(longline, "PROXY UNKNOWN ", 14);
-    assert_int_equal(wsio_proxy_parse(longline, sizeof longline,
-                                      WSIO_PROXY_V1, &pi),
-                     WSIO_EHS_MALFORMED);
+    assert_int_equal(
+        wsio_proxy_parse(longline, sizeof longline, WSIO_PROXY_V1, &pi),
+        WSIO_EHS_MALFORMED);
     /* A v1 header on a v2-only listener. */
     const char *ok = "PROXY UNKNOWN\r\n";
     assert_int_equal(wsio_proxy_parse(ok, strlen(ok), WSIO_PROXY_V2, &pi),
@@ -168,7 +172,7 @@ static void test_proxy_v2_rejects_malformed_headers(void **state)
 }
 
 typedef struct cidr_case {
-    const char *list;   /* one entry */
+    const char *list; /* one entry */
     const char *addr;
     int inside;
 } cidr_case;
@@ -198,9 +202,9 @@ static void test_proxy_cidr_matches_addresses_and_blocks(void **state)
         assert_int_equal(wsio__cidr_match(&c, 1, cases[i].addr),
                          cases[i].inside);
     }
-    static const char *bad[] = {"10.0.0.0/33", "::/129", "10.0.0.0/",
-                                "10.0.0.0/8x", "host.example", "", "1.2.3/8",
-                                "10.0.0.0/-1"};
+    static const char *bad[] = {"10.0.0.0/33", "::/129",       "10.0.0.0/",
+                                "10.0.0.0/8x", "host.example", "",
+                                "1.2.3/8",     "10.0.0.0/-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         wsio__cidr c;
         assert_false(wsio__cidr_parse(bad[i], &c));

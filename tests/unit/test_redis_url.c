@@ -48,18 +48,18 @@ static void test_redis_url_parse_reads_every_part(void **state)
 static const char *const bad[] = {
     "",
     "redis:/host",
-    "rediss://host",          /* TLS is not supported */
+    "rediss://host", /* TLS is not supported */
     "http://host:6379",
     "redis://",
-    "redis://:6379",          /* no host */
-    "redis://host:",          /* empty port */
+    "redis://:6379", /* no host */
+    "redis://host:", /* empty port */
     "redis://host:0",
     "redis://host:65536",
     "redis://host:123456",
     "redis://host:12a",
     "redis://ho st",
     "redis://host:1:2",
-    "redis://[::1",           /* unclosed bracket */
+    "redis://[::1", /* unclosed bracket */
     "redis://[::1]x",
     "redis://[]",
     "redis://[g::1]",
@@ -68,9 +68,9 @@ static const char *const bad[] = {
     "redis://host/1234567890", /* db over nine digits */
     "redis://host/-1",
     "redis://host?db=1",
-    "redis://:p%4@host",      /* short escape */
+    "redis://:p%4@host", /* short escape */
     "redis://:p%zz@host",
-    "redis://:p%00@host",     /* NUL in the password */
+    "redis://:p%00@host", /* NUL in the password */
     "redis://:p w@host",
 };
 

@@ -143,7 +143,8 @@ static void test_transport_writev_partial_then_continues(void **state)
     while (sent < TOTAL) {
         /* Two iovs, split unevenly, so a partial write can end in either. */
         size_t left = TOTAL - sent, half = left / 3;
-        wsio_iov iov[2] = {{out + sent, half}, {out + sent + half, left - half}};
+        wsio_iov iov[2] = {{out + sent, half},
+                           {out + sent + half, left - half}};
         ssize_t n = t.ops->writev(&t, iov, 2);
         if (n == WSIO_EAGAIN) {
             saw_again = 1;
@@ -239,7 +240,8 @@ static void tcp_pair(int *a, int *b)
     set_nonblocking(*b);
 }
 
-static void test_transport_read_after_peer_reset_returns_econnreset(void **state)
+static void
+test_transport_read_after_peer_reset_returns_econnreset(void **state)
 {
     (void)state;
     wsio_transport t;
@@ -289,7 +291,8 @@ int main(void)
         cmocka_unit_test(test_transport_writev_partial_then_continues),
         cmocka_unit_test(test_transport_writev_many_iovs_all_arrive),
         cmocka_unit_test(test_transport_writev_to_closed_peer_returns_epipe),
-        cmocka_unit_test(test_transport_read_after_peer_reset_returns_econnreset),
+        cmocka_unit_test(
+            test_transport_read_after_peer_reset_returns_econnreset),
         cmocka_unit_test(test_transport_shutdown_peer_reads_eof),
     };
     return cmocka_run_group_tests_name("transport", tests, NULL, NULL);

@@ -22,10 +22,10 @@
  * fail the Nth allocation from now (for out-of-memory paths).
  */
 typedef struct test_mem {
-    wsio_mem mem;        /* pass &tm.mem to wsio */
-    long fail_at;        /* fail the allocation with this index (0-based); -1 never */
-    long count;          /* allocations (malloc and growing realloc) so far */
-    size_t live_blocks;  /* blocks currently allocated */
+    wsio_mem mem; /* pass &tm.mem to wsio */
+    long fail_at; /* fail the allocation with this index (0-based); -1 never */
+    long count;   /* allocations (malloc and growing realloc) so far */
+    size_t live_blocks; /* blocks currently allocated */
 } test_mem;
 
 /* test_mem_init - an allocator that never fails. */
