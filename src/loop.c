@@ -66,7 +66,7 @@ struct wsio_loop {
 
     wsio__turn_task *turn_tasks; /* to run at the end of the turn */
     wsio__deferred *deferred;    /* to release at the end of the turn */
-    wsio__attach *attached;      /* servers and clients */
+    wsio__link *attached;        /* servers and clients (wsio__attach) */
     size_t active_attached;      /* of them, the ones not passive */
 
     pthread_mutex_t post_mu;
@@ -379,25 +379,16 @@ void wsio__attach_add(wsio_loop *loop, wsio__attach *a)
 {
     if (!a->passive)
         loop->active_attached++;
-    a->prev = NULL;
-    a->next = loop->attached;
-    if (a->next)
-        a->next->prev = a;
-    loop->attached = a;
+    wsio__list_push(&loop->attached, &a->link);
 }
 
 void wsio__attach_remove(wsio_loop *loop, wsio__attach *a)
 {
-    int attached = a->prev || loop->attached == a;
-    if (attached && !a->passive)
+    if (!wsio__list_linked(&loop->attached, &a->link))
+        return;
+    if (!a->passive)
         loop->active_attached--;
-    if (a->prev)
-        a->prev->next = a->next;
-    else if (loop->attached == a)
-        loop->attached = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
-    a->prev = a->next = NULL;
+    wsio__list_remove(&loop->attached, &a->link);
 }
 
 void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive)
@@ -405,7 +396,7 @@ void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive)
     if (a->passive == !!passive)
         return;
     a->passive = (uint8_t) !!passive;
-    if (a->prev || loop->attached == a)
+    if (wsio__list_linked(&loop->attached, &a->link))
         loop->active_attached += passive ? (size_t)-1 : 1;
 }
 
@@ -702,8 +693,11 @@ static void loop_destroy(wsio_loop *loop)
 {
     /* A client's on_close that reconnects would attach forever. */
     loop->destroying = 1;
-    while (loop->attached)
-        loop->attached->destroy(loop->attached);
+    while (loop->attached) {
+        wsio__attach *a =
+            WSIO__CONTAINER_OF(loop->attached, wsio__attach, link);
+        a->destroy(a);
+    }
     loop->turn_tasks = NULL;
     release_deferred(loop);
     post_item *it = loop->post_head;

@@ -27,15 +27,15 @@
 typedef struct topic topic;
 
 struct wsio__sub {
-    wsio__sub *tprev, *tnext; /* in the topic's list */
-    wsio__sub *wnext;         /* in the ws's list */
+    wsio__link tlink; /* in the topic's list */
+    wsio__sub *wnext; /* in the ws's list */
     topic *t;
     wsio_ws *ws;
 };
 
 struct topic {
-    topic *next; /* hash chain */
-    wsio__sub *subs;
+    topic *next;            /* hash chain */
+    wsio__link *subs;       /* wsio__sub, by tlink */
     uint64_t id;            /* tags its frames in output queues */
     wsio_topic_stats stats; /* subscribers unused: counted when read */
     wsio_stream *stream;    /* its replay window (topic_stream.c), or NULL */
@@ -65,9 +65,9 @@ struct wsio_server {
     wsio__inbox *inbox;            /* calls from other threads */
     int keep_request;              /* cfg.keep_request */
     wsio__deferred defer;
-    wsio_ws *open, *other;
-    size_t nsockets; /* connections not DEAD */
-    size_t nrefs;    /* connections not yet released */
+    wsio__link *open, *other; /* wsio__server_conn lists (wsio__sconn_ws) */
+    size_t nsockets;          /* connections not DEAD */
+    size_t nrefs;             /* connections not yet released */
     topic **buckets;
     uint64_t topic_key[2]; /* topic_hash's */
     size_t nbuckets, ntopics;

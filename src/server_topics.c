@@ -109,12 +109,7 @@ static void topic_forget_unused(wsio_server *srv, topic *t)
 static void sub_unlink(wsio_server *srv, wsio__sub *s)
 {
     topic *t = s->t;
-    if (s->tprev)
-        s->tprev->tnext = s->tnext;
-    else
-        t->subs = s->tnext;
-    if (s->tnext)
-        s->tnext->tprev = s->tprev;
+    wsio__list_remove(&t->subs, &s->tlink);
     wsio__free(srv->mem, s);
     if (!t->subs) {
         if (srv->broker.on_last_unsubscribed)
@@ -174,11 +169,7 @@ int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
         srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
     s->t = t;
     s->ws = ws;
-    s->tprev = NULL;
-    s->tnext = t->subs;
-    if (t->subs)
-        t->subs->tprev = s;
-    t->subs = s;
+    wsio__list_push(&t->subs, &s->tlink);
     s->wnext = wsio__sconn(ws)->subs;
     wsio__sconn(ws)->subs = s;
     return 0;
@@ -328,7 +319,8 @@ static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
                             ? &t->stats.dropped_oldest
                             : &t->stats.replaced;
     int count = 0;
-    for (wsio__sub *s = t->subs; s; s = s->tnext) {
+    for (wsio__link *l = t->subs; l; l = l->next) {
+        wsio__sub *s = WSIO__CONTAINER_OF(l, wsio__sub, tlink);
         slow_outcome out;
         int rc = topic_send_one(srv, s->ws, frame_for(srv, s->ws, f), t->id,
                                 policy, &out);
@@ -361,7 +353,8 @@ static int send_frames(wsio_server *srv, topic *t, const shared_frames *f,
     if (t) {
         count = send_topic(srv, t, f);
     } else {
-        for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next)
+        for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
+             ws = wsio__sconn_ws(wsio__sconn(ws)->link.next))
             if (ws != except)
                 count += send_one(srv, ws, f);
     }
@@ -534,7 +527,7 @@ int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
     if (!slot || !*slot)
         return 0;
     *out = (*slot)->stats;
-    for (const wsio__sub *s = (*slot)->subs; s; s = s->tnext)
+    for (const wsio__link *l = (*slot)->subs; l; l = l->next)
         out->subscribers++;
     return 0;
 }
