@@ -610,7 +610,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     if (!rc)
         rc = wsio__ids_init(&srv->ids);
     if (!rc)
-        rc = wsio__random_bytes(srv->topic_key, sizeof srv->topic_key);
+        rc = wsio__hashtab_init(&srv->topics);
     if (rc)
         goto fail_srv;
     rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec, &srv->stats,

@@ -10,6 +10,7 @@
 #define WSIO_SERVER_INTERNAL_H
 
 #include "budget.h"
+#include "hashtab.h"
 #include "hub_internal.h"
 #include "server_addr_limit.h"
 #include "server_conn.h"
@@ -34,12 +35,11 @@ struct wsio__sub {
 };
 
 struct topic {
-    topic *next;            /* hash chain */
+    wsio__hentry entry;     /* in the server's topics */
     wsio__link *subs;       /* wsio__sub, by tlink */
     uint64_t id;            /* tags its frames in output queues */
     wsio_topic_stats stats; /* subscribers unused: counted when read */
     wsio_stream *stream;    /* its replay window (topic_stream.c), or NULL */
-    uint32_t hash;
     uint8_t len;
     char name[]; /* len bytes and a NUL, for the broker */
 };
@@ -68,9 +68,7 @@ struct wsio_server {
     wsio__link *open, *other; /* wsio__server_conn lists (wsio__sconn_ws) */
     size_t nsockets;          /* connections not DEAD */
     size_t nrefs;             /* connections not yet released */
-    topic **buckets;
-    uint64_t topic_key[2]; /* topic_hash's */
-    size_t nbuckets, ntopics;
+    wsio__hashtab topics;     /* of topic, by name */
     uint64_t last_topic_id;
     wsio_broker broker; /* all NULL without one */
     uint64_t node_id;
