@@ -780,7 +780,7 @@ REDIS_OBJ := $(patsubst src/redis/%.c,$(BUILD)/obj-redis/%.o,$(REDIS_SRC))
 REDIS_PIC := $(patsubst src/redis/%.c,$(BUILD)/pic-redis/%.o,$(REDIS_SRC))
 # The keyed topic table: libwsio-redis builds its own hidden copy of these
 # core files (the core's copies are hidden in libwsio).
-REDIS_CORE_SRC := src/hashtab.c src/siphash.c src/random.c
+REDIS_CORE_SRC := src/common_hashtab.c src/common_siphash.c src/common_random.c
 REDIS_OBJ += $(patsubst src/%.c,$(BUILD)/obj-redis/core/%.o,$(REDIS_CORE_SRC))
 REDIS_PIC += $(patsubst src/%.c,$(BUILD)/pic-redis/core/%.o,$(REDIS_CORE_SRC))
 REDIS_STATIC := $(BUILD)/libwsio-redis.a

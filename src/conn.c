@@ -41,7 +41,7 @@
  */
 #include <string.h>
 
-#include "abi.h"
+#include "common_abi.h"
 #include "conn_internal.h"
 #include "conn_shared.h"
 

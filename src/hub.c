@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "hub_internal.h"
-#include "list.h"
+#include "common_list.h"
 
 typedef struct hub_msg hub_msg;
 typedef struct hub_node hub_node;

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "abi.h"
+#include "common_abi.h"
 #include "loop_shared.h"
 #include "wsio/backend.h"
 

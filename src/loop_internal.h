@@ -15,7 +15,7 @@
 #define WSIO_LOOP_INTERNAL_H
 
 #include "internal.h"
-#include "list.h"
+#include "common_list.h"
 #include "wsio/loop.h"
 
 /* Bytes the loop reads at once into its one shared read buffer. */

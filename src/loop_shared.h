@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "block_cache.h"
+#include "loop_block_cache.h"
 #include "loop_internal.h"
 
 typedef struct post_item post_item;

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "abi.h"
+#include "common_abi.h"
 #include "server_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,

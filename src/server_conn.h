@@ -6,7 +6,7 @@
 #ifndef WSIO_SERVER_CONN_H
 #define WSIO_SERVER_CONN_H
 
-#include "list.h"
+#include "common_list.h"
 #include "ws_internal.h"
 #include "wsio/server.h"
 

@@ -9,8 +9,8 @@
 #ifndef WSIO_SERVER_INTERNAL_H
 #define WSIO_SERVER_INTERNAL_H
 
-#include "budget.h"
-#include "hashtab.h"
+#include "server_budget.h"
+#include "common_hashtab.h"
 #include "hub_internal.h"
 #include "server_addr_limit.h"
 #include "server_conn.h"
@@ -39,7 +39,7 @@ struct topic {
     wsio__link *subs;       /* wsio__sub, by tlink */
     uint64_t id;            /* tags its frames in output queues */
     wsio_topic_stats stats; /* subscribers unused: counted when read */
-    wsio_stream *stream;    /* its replay window (topic_stream.c), or NULL */
+    wsio_stream *stream;    /* its replay window (server_stream.c), or NULL */
     uint8_t len;
     char name[]; /* len bytes and a NUL, for the broker */
 };

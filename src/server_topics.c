@@ -4,7 +4,7 @@
  * the two sinks a message also goes to: the broker (other processes) and
  * the hub (other threads).
  *
- * Topics: a keyed chained hash table (hashtab.h) of topic -> list of
+ * Topics: a keyed chained hash table (common_hashtab.h) of topic -> list of
  * subscriptions. Each subscription is linked both into its topic (doubly, so
  * removal is O(1)) and into its ws (singly), so a closing ws leaves all its
  * topics in O(its subscriptions). A topic is in the table while it has
@@ -16,9 +16,9 @@
  */
 #include <string.h>
 
-#include "abi.h"
+#include "common_abi.h"
 #include "server_internal.h"
-#include "topic_stream.h"
+#include "server_stream.h"
 
 /* The smallest struct_size wsio_server_set_broker takes: the first sized
  * release's wsio_broker ended with on_detach. */
@@ -424,7 +424,7 @@ int wsio_server_publish_n(wsio_server *srv, const char *name, size_t tlen,
     if (!topic_bytes_ok(name, tlen))
         return WSIO_EINVAL;
     /* Issue 18 hook: a topic with a stream numbers and keeps its messages
-     * (topic_stream.c), which then reach this server only. */
+     * (server_stream.c), which then reach this server only. */
     topic *t = find_topic(srv, name, tlen);
     if (t && t->stream)
         return wsio_stream_publish(t->stream, opcode, data, len, NULL);
@@ -466,7 +466,7 @@ int wsio_server_set_topic_policy(wsio_server *srv, const char *name,
     return 0;
 }
 
-/* Issue 18 hook: topic_stream.c gives a topic its stream, or takes it
+/* Issue 18 hook: server_stream.c gives a topic its stream, or takes it
  * back (st NULL). */
 int wsio__server_set_stream(wsio_server *srv, const char *name, wsio_stream *st)
 {

@@ -23,8 +23,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "../abi.h"
-#include "../hashtab.h"
+#include "../common_abi.h"
+#include "../common_hashtab.h"
 #include "../internal.h"
 #include "redis_internal.h"
 #include "wsio/redis.h"

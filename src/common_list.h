@@ -1,6 +1,6 @@
 /*
- * src/list.h - the intrusive doubly linked list every hand-written list of
- * the core uses: a wsio__link embedded in the owner, a head that points to
+ * src/common_list.h - the intrusive doubly linked list every hand-written list
+ * of the core uses: a wsio__link embedded in the owner, a head that points to
  * the first link (NULL when empty) and WSIO__LIST_ENTRY back to the owner.
  * Pushes go to the front, so a walk sees the newest first.
  */

@@ -1,10 +1,10 @@
 /*
- * src/hashtab.c - the keyed chained hash table (hashtab.h).
+ * src/common_hashtab.c - the keyed chained hash table (common_hashtab.h).
  */
 #include <string.h>
 
-#include "hashtab.h"
-#include "siphash.h"
+#include "common_hashtab.h"
+#include "common_siphash.h"
 
 int wsio__hashtab_init(wsio__hashtab *h)
 {

@@ -1,6 +1,6 @@
 /*
- * src/hashtab.h - a chained hash table keyed with a per-table random key
- * (internal), for tables whose keys a peer chooses: SipHash (siphash.h)
+ * src/common_hashtab.h - a chained hash table keyed with a per-table random key
+ * (internal), for tables whose keys a peer chooses: SipHash (common_siphash.h)
  * with a key of its own, so no one outside can aim many keys at one chain.
  *
  * Intrusive: an entry embeds a wsio__hentry, which keeps the full hash so
