@@ -778,6 +778,11 @@ HIREDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 REDIS_SRC := $(sort $(wildcard src/redis/*.c))
 REDIS_OBJ := $(patsubst src/redis/%.c,$(BUILD)/obj-redis/%.o,$(REDIS_SRC))
 REDIS_PIC := $(patsubst src/redis/%.c,$(BUILD)/pic-redis/%.o,$(REDIS_SRC))
+# The keyed topic table: libwsio-redis builds its own hidden copy of these
+# core files (the core's copies are hidden in libwsio).
+REDIS_CORE_SRC := src/common_hashtab.c src/common_siphash.c src/common_random.c
+REDIS_OBJ += $(patsubst src/%.c,$(BUILD)/obj-redis/core/%.o,$(REDIS_CORE_SRC))
+REDIS_PIC += $(patsubst src/%.c,$(BUILD)/pic-redis/core/%.o,$(REDIS_CORE_SRC))
 REDIS_STATIC := $(BUILD)/libwsio-redis.a
 REDIS_SONAME := libwsio-redis.so.$(MAJOR)
 REDIS_SHARED_REAL := $(BUILD)/libwsio-redis.so.$(VERSION)
@@ -810,6 +815,14 @@ $(BUILD)/obj-redis/%.o: src/redis/%.c $(HEADERS) src/internal.h
 $(BUILD)/pic-redis/%.o: src/redis/%.c $(HEADERS) src/internal.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LIB_CFLAGS) $(HIREDIS_CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/obj-redis/core/%.o: src/%.c $(HEADERS) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/pic-redis/core/%.o: src/%.c $(HEADERS) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) -fPIC -c $< -o $@
 
 $(REDIS_STATIC): $(REDIS_OBJ)
 	@rm -f $@

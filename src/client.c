@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "abi.h"
+#include "common_abi.h"
 #include "client_internal.h"
 
 /* Longest host name (RFC 1035) plus brackets, and a port. */

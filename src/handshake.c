@@ -5,9 +5,9 @@
  */
 #include <string.h>
 
-#include "base64.h"
+#include "handshake_base64.h"
 #include "handshake_http.h"
-#include "sha1.h"
+#include "handshake_sha1.h"
 
 /* Section 1.3 / 4.2.2: appended to the key before hashing. */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

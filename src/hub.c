@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "hub_internal.h"
+#include "common_list.h"
 
 typedef struct hub_msg hub_msg;
 typedef struct hub_node hub_node;
@@ -42,7 +43,7 @@ struct hub_msg {
 };
 
 struct wsio__hub_member {
-    wsio__hub_member *prev, *next; /* in hub->members (hub->mu) */
+    wsio__link link; /* in hub->members (hub->mu) */
     wsio_hub *hub;
     wsio__hub_deliver_fn deliver; /* the member's thread only */
     void *deliver_ctx;
@@ -57,9 +58,9 @@ struct wsio__hub_member {
 
 struct wsio_hub {
     pthread_mutex_t mu;
-    wsio__hub_member *members; /* (mu) */
-    size_t nmembers;           /* written under mu, read atomically */
-    size_t max_pending;        /* per member inbox (mu) */
+    wsio__link *members; /* wsio__hub_member (mu) */
+    size_t nmembers;     /* written under mu, read atomically */
+    size_t max_pending;  /* per member inbox (mu) */
     const wsio_mem *mem;
     uint64_t node_id;
 };
@@ -207,10 +208,7 @@ int wsio__hub_join(wsio_hub *hub, wsio_loop *loop, wsio__hub_deliver_fn deliver,
     m->loop = loop;
     m->post.run = drain;
     pthread_mutex_lock(&hub->mu);
-    m->next = hub->members;
-    if (m->next)
-        m->next->prev = m;
-    hub->members = m;
+    wsio__list_push(&hub->members, &m->link);
     __atomic_store_n(&hub->nmembers, hub->nmembers + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&hub->mu);
     *out = m;
@@ -223,12 +221,7 @@ void wsio__hub_leave(wsio__hub_member *m)
         return;
     wsio_hub *hub = m->hub;
     pthread_mutex_lock(&hub->mu);
-    if (m->prev)
-        m->prev->next = m->next;
-    else
-        hub->members = m->next;
-    if (m->next)
-        m->next->prev = m->prev;
+    wsio__list_remove(&hub->members, &m->link);
     __atomic_store_n(&hub->nmembers, hub->nmembers - 1, __ATOMIC_RELAXED);
     hub_node *inbox = m->head;
     m->head = m->tail = NULL;
@@ -290,7 +283,8 @@ void wsio__hub_forward(wsio__hub_member *self, const char *topic,
         pthread_mutex_unlock(&hub->mu);
     }
     size_t used = 0;
-    for (wsio__hub_member *m = hub->members; m; m = m->next) {
+    for (wsio__link *l = hub->members; l; l = l->next) {
+        wsio__hub_member *m = WSIO__CONTAINER_OF(l, wsio__hub_member, link);
         if (m == self)
             continue;
         if (!msg || inbox_push(m, &msg->nodes[used]) != 0)

@@ -16,69 +16,13 @@
  * lock, so it is safe there).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/eventfd.h>
-#endif
 
-#include "abi.h"
-#include "block_cache.h"
-#include "loop_internal.h"
+#include "common_abi.h"
+#include "loop_shared.h"
 #include "wsio/backend.h"
-
-typedef struct post_item post_item;
-struct post_item {
-    post_item *next;
-    void (*fn)(void *user);
-    void *user;
-};
-
-/*
- * Invariants: heap[0..ntimers) is a binary min-heap on due, and
- * heap[i]->slot == i + 1; cap >= reserved >= ntimers, so starting a timer
- * never allocates. host_mode iff be == NULL. In host mode by_fd[fd] is the
- * io watched on fd (or NULL) for every fd < nby_fd.
- */
-struct wsio_loop {
-    const wsio_mem *mem;
-    const wsio_backend_ops *ops; /* NULL in host mode */
-    void *be;
-    wsio_host_loop host;
-    int host_mode;
-    wsio__io **by_fd; /* host mode: fd -> io */
-    size_t nby_fd;
-
-    uint64_t now;           /* clock at the start of the turn's work */
-    int now_stale;          /* now was read before the backend's wait */
-    int depth;              /* inside a turn */
-    uint8_t running_timers; /* inside run_timers */
-    atomic_int stop;
-
-    wsio__timer **heap;
-    size_t ntimers, cap, reserved;
-    size_t user_timers; /* armed wsio_timers: they keep no loop alive */
-    uint64_t told_due;  /* host mode: last due given to the host */
-
-    wsio__turn_task *turn_tasks; /* to run at the end of the turn */
-    wsio__deferred *deferred;    /* to release at the end of the turn */
-    wsio__attach *attached;      /* servers and clients */
-    size_t active_attached;      /* of them, the ones not passive */
-
-    pthread_mutex_t post_mu;
-    post_item *post_head, *post_tail;
-    wsio__post *ipost_head, *ipost_tail; /* internal items, same lock */
-    int wake_rd, wake_wr;                /* the same fd for an eventfd */
-    wsio__io wake_io;
-
-    uint8_t *rbuf;           /* WSIO__READ_BUF bytes, shared */
-    int destroying;          /* inside wsio_loop_free: attach nothing */
-    wsio__block_cache cache; /* connections' buffers, recycled */
-};
 
 /* The smallest struct_size wsio_loop_new takes: the first sized
  * release's config ended with mem. */
@@ -120,7 +64,7 @@ static void tell_host(wsio_loop *loop, int force)
     }
 }
 
-static void sync_host(wsio_loop *loop)
+void wsio__loop_sync_host(wsio_loop *loop)
 {
     tell_host(loop, 0);
 }
@@ -188,112 +132,6 @@ void wsio__io_unwatch(wsio_loop *loop, wsio__io *io)
     io->events = 0;
 }
 
-/* ---- timers: a binary min-heap ------------------------------------------- */
-
-static void heap_place(wsio_loop *loop, size_t i, wsio__timer *t)
-{
-    loop->heap[i] = t;
-    t->slot = i + 1;
-}
-
-static void sift_up(wsio_loop *loop, size_t i)
-{
-    wsio__timer *t = loop->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (loop->heap[parent]->due <= t->due)
-            break;
-        heap_place(loop, i, loop->heap[parent]);
-        i = parent;
-    }
-    heap_place(loop, i, t);
-}
-
-static void sift_down(wsio_loop *loop, size_t i)
-{
-    wsio__timer *t = loop->heap[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= loop->ntimers)
-            break;
-        if (child + 1 < loop->ntimers &&
-            loop->heap[child + 1]->due < loop->heap[child]->due)
-            child++;
-        if (t->due <= loop->heap[child]->due)
-            break;
-        heap_place(loop, i, loop->heap[child]);
-        i = child;
-    }
-    heap_place(loop, i, t);
-}
-
-int wsio__timer_reserve(wsio_loop *loop)
-{
-    if (loop->reserved == loop->cap) {
-        size_t cap = loop->cap ? loop->cap * 2 : 16;
-        wsio__timer **p = wsio__realloc(loop->mem, loop->heap, cap * sizeof *p);
-        if (!p)
-            return WSIO_ENOMEM;
-        loop->heap = p;
-        loop->cap = cap;
-    }
-    loop->reserved++;
-    return 0;
-}
-
-void wsio__timer_unreserve(wsio_loop *loop)
-{
-    if (loop->reserved > 0)
-        loop->reserved--;
-}
-
-static void timer_remove(wsio_loop *loop, wsio__timer *t)
-{
-    size_t i = t->slot - 1;
-    t->slot = 0;
-    loop->ntimers--;
-    if (i == loop->ntimers)
-        return;
-    heap_place(loop, i, loop->heap[loop->ntimers]);
-    sift_up(loop, i);
-    sift_down(loop, loop->heap[i] == t ? i : loop->heap[i]->slot - 1);
-}
-
-void wsio__timer_stop(wsio_loop *loop, wsio__timer *t)
-{
-    if (t->slot == 0)
-        return;
-    timer_remove(loop, t);
-    sync_host(loop);
-}
-
-void wsio__timer_start(wsio_loop *loop, wsio__timer *t, uint64_t due)
-{
-    if (t->slot)
-        timer_remove(loop, t);
-    /* Started by a timer's own callback and due already: the next turn, or
-     * run_timers would fire it again and again without ever returning. */
-    if (loop->running_timers && due <= loop->now)
-        due = loop->now + 1;
-    t->due = due;
-    /* Room was reserved by the timer's owner. */
-    heap_place(loop, loop->ntimers++, t);
-    sift_up(loop, loop->ntimers - 1);
-    sync_host(loop);
-}
-
-static void run_timers(wsio_loop *loop)
-{
-    uint64_t now = loop->now;
-    loop->running_timers = 1;
-    while (loop->ntimers && loop->heap[0]->due <= now) {
-        wsio__timer *t = loop->heap[0];
-        timer_remove(loop, t);
-        t->fire(t);
-    }
-    loop->running_timers = 0;
-}
-
 /* ---- turns, flushes and deferred releases ---------------------------------
  */
 
@@ -304,7 +142,7 @@ void wsio__defer(wsio_loop *loop, wsio__deferred *d)
     d->queued = 1;
     d->next = loop->deferred;
     loop->deferred = d;
-    sync_host(loop);
+    wsio__loop_sync_host(loop);
 }
 
 static void release_deferred(wsio_loop *loop)
@@ -323,7 +161,7 @@ void wsio__loop_at_turn_end(wsio_loop *loop, wsio__turn_task *t)
     t->queued = 1;
     t->next = loop->turn_tasks;
     loop->turn_tasks = t;
-    sync_host(loop);
+    wsio__loop_sync_host(loop);
 }
 
 static void run_turn_tasks(wsio_loop *loop)
@@ -347,7 +185,7 @@ static void turn_end(wsio_loop *loop)
     run_turn_tasks(loop);
     release_deferred(loop);
     loop->depth--;
-    sync_host(loop);
+    wsio__loop_sync_host(loop);
 }
 
 const wsio_mem *wsio__loop_mem(const wsio_loop *loop)
@@ -379,25 +217,16 @@ void wsio__attach_add(wsio_loop *loop, wsio__attach *a)
 {
     if (!a->passive)
         loop->active_attached++;
-    a->prev = NULL;
-    a->next = loop->attached;
-    if (a->next)
-        a->next->prev = a;
-    loop->attached = a;
+    wsio__list_push(&loop->attached, &a->link);
 }
 
 void wsio__attach_remove(wsio_loop *loop, wsio__attach *a)
 {
-    int attached = a->prev || loop->attached == a;
-    if (attached && !a->passive)
+    if (!wsio__list_linked(&loop->attached, &a->link))
+        return;
+    if (!a->passive)
         loop->active_attached--;
-    if (a->prev)
-        a->prev->next = a->next;
-    else if (loop->attached == a)
-        loop->attached = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
-    a->prev = a->next = NULL;
+    wsio__list_remove(&loop->attached, &a->link);
 }
 
 void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive)
@@ -405,152 +234,8 @@ void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive)
     if (a->passive == !!passive)
         return;
     a->passive = (uint8_t) !!passive;
-    if (a->prev || loop->attached == a)
+    if (wsio__list_linked(&loop->attached, &a->link))
         loop->active_attached += passive ? (size_t)-1 : 1;
-}
-
-/* ---- posts and the wake fd ------------------------------------------------
- */
-
-/* Also called from signal handlers (wsio_loop_stop): errno is kept, so the
- * interrupted code never sees it change. */
-static void wake(wsio_loop *loop)
-{
-    int saved = errno;
-    uint64_t one = 1;
-    /* A full pipe or counter already means "wake up": ignore EAGAIN. */
-    ssize_t n = write(loop->wake_wr, &one, sizeof one);
-    (void)n;
-    errno = saved;
-}
-
-static void drain_wake(wsio_loop *loop)
-{
-    uint64_t buf[16];
-    while (read(loop->wake_rd, buf, sizeof buf) > 0 &&
-           loop->wake_rd != loop->wake_wr)
-        ;
-}
-
-static void run_posts(wsio_loop *loop)
-{
-    pthread_mutex_lock(&loop->post_mu);
-    post_item *it = loop->post_head;
-    loop->post_head = loop->post_tail = NULL;
-    pthread_mutex_unlock(&loop->post_mu);
-    while (it) {
-        post_item *next = it->next;
-        void (*fn)(void *) = it->fn;
-        void *user = it->user;
-        wsio__free(loop->mem, it);
-        fn(user);
-        it = next;
-    }
-}
-
-void wsio__loop_post_item(wsio_loop *loop, wsio__post *p)
-{
-    pthread_mutex_lock(&loop->post_mu);
-    p->next = NULL;
-    p->queued = 1;
-    if (loop->ipost_tail)
-        loop->ipost_tail->next = p;
-    else
-        loop->ipost_head = p;
-    loop->ipost_tail = p;
-    pthread_mutex_unlock(&loop->post_mu);
-    wake(loop);
-}
-
-void wsio__loop_unpost(wsio_loop *loop, wsio__post *p)
-{
-    pthread_mutex_lock(&loop->post_mu);
-    if (p->queued) {
-        wsio__post **pp = &loop->ipost_head, *prev = NULL;
-        while (*pp != p) {
-            prev = *pp;
-            pp = &(*pp)->next;
-        }
-        *pp = p->next;
-        if (loop->ipost_tail == p)
-            loop->ipost_tail = prev;
-        p->queued = 0;
-    }
-    pthread_mutex_unlock(&loop->post_mu);
-}
-
-/* One at a time: a run may take back any item still queued. */
-static void run_internal_posts(wsio_loop *loop)
-{
-    for (;;) {
-        pthread_mutex_lock(&loop->post_mu);
-        wsio__post *p = loop->ipost_head;
-        if (p) {
-            loop->ipost_head = p->next;
-            if (!p->next)
-                loop->ipost_tail = NULL;
-            p->queued = 0;
-        }
-        pthread_mutex_unlock(&loop->post_mu);
-        if (!p)
-            return;
-        p->run(p);
-    }
-}
-
-static void on_wake(wsio__io *io, unsigned events)
-{
-    (void)events;
-    wsio_loop *loop = WSIO__CONTAINER_OF(io, wsio_loop, wake_io);
-    drain_wake(loop);
-    run_internal_posts(loop);
-    run_posts(loop);
-}
-
-#ifndef __linux__
-static int set_nonblock_cloexec(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-        return -errno;
-    return 0;
-}
-
-#endif
-
-static int open_wake(wsio_loop *loop)
-{
-#ifdef __linux__
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    loop->wake_rd = loop->wake_wr = fd;
-    return 0;
-#else
-    int p[2];
-    if (pipe(p) < 0)
-        return -errno;
-    int rc = set_nonblock_cloexec(p[0]);
-    if (rc == 0)
-        rc = set_nonblock_cloexec(p[1]);
-    if (rc) {
-        close(p[0]);
-        close(p[1]);
-        return rc;
-    }
-    loop->wake_rd = p[0];
-    loop->wake_wr = p[1];
-    return 0;
-#endif
-}
-
-static void close_wake(wsio_loop *loop)
-{
-    if (loop->wake_rd >= 0)
-        close(loop->wake_rd);
-    if (loop->wake_wr >= 0 && loop->wake_wr != loop->wake_rd)
-        close(loop->wake_wr);
 }
 
 /* ---- the application's fds and timers
@@ -625,76 +310,6 @@ void wsio_watch_free(wsio_watch *w)
     wsio__defer(w->loop, &w->release);
 }
 
-struct wsio_timer {
-    wsio__timer t;
-    wsio_loop *loop;
-    wsio_timer_fn fn;
-    void *user;
-};
-
-static void timer_fire(wsio__timer *t)
-{
-    wsio_timer *ut = WSIO__CONTAINER_OF(t, wsio_timer, t);
-    ut->loop->user_timers--;
-    ut->fn(ut, ut->user);
-}
-
-wsio_timer *wsio_timer_new(wsio_loop *loop, wsio_timer_fn fn, void *user,
-                           int *err)
-{
-    int rc = WSIO_EINVAL;
-    wsio_timer *t = NULL;
-    if (fn) {
-        rc = WSIO_ENOMEM;
-        t = wsio__calloc(loop->mem, 1, sizeof *t);
-    }
-    if (t && wsio__timer_reserve(loop) != 0) {
-        wsio__free(loop->mem, t);
-        t = NULL;
-    }
-    if (!t) {
-        if (err)
-            *err = rc;
-        return NULL;
-    }
-    t->t.fire = timer_fire;
-    t->loop = loop;
-    t->fn = fn;
-    t->user = user;
-    return t;
-}
-
-void wsio_timer_start(wsio_timer *t, uint64_t delay_ms)
-{
-    if (!t->t.slot)
-        t->loop->user_timers++;
-    uint64_t now = wsio__loop_now(t->loop);
-    uint64_t due = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
-    wsio__timer_start(t->loop, &t->t, due);
-}
-
-void wsio_timer_stop(wsio_timer *t)
-{
-    if (!t->t.slot)
-        return;
-    t->loop->user_timers--;
-    wsio__timer_stop(t->loop, &t->t);
-}
-
-int wsio_timer_armed(const wsio_timer *t)
-{
-    return t->t.slot != 0;
-}
-
-void wsio_timer_free(wsio_timer *t)
-{
-    if (!t)
-        return;
-    wsio_timer_stop(t);
-    wsio__timer_unreserve(t->loop);
-    wsio__free(t->loop->mem, t);
-}
-
 /* ---- public API ------------------------------------------------------------
  */
 
@@ -702,8 +317,11 @@ static void loop_destroy(wsio_loop *loop)
 {
     /* A client's on_close that reconnects would attach forever. */
     loop->destroying = 1;
-    while (loop->attached)
-        loop->attached->destroy(loop->attached);
+    while (loop->attached) {
+        wsio__attach *a =
+            WSIO__CONTAINER_OF(loop->attached, wsio__attach, link);
+        a->destroy(a);
+    }
     loop->turn_tasks = NULL;
     release_deferred(loop);
     post_item *it = loop->post_head;
@@ -714,7 +332,7 @@ static void loop_destroy(wsio_loop *loop)
     }
     if (loop->wake_io.events)
         wsio__io_unwatch(loop, &loop->wake_io);
-    close_wake(loop);
+    wsio__loop_close_wake(loop);
     if (loop->be)
         loop->ops->destroy(loop->be);
     pthread_mutex_destroy(&loop->post_mu);
@@ -771,11 +389,11 @@ wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err)
     loop->rbuf = wsio__malloc(mem, WSIO__READ_BUF);
     if (!loop->rbuf)
         goto fail;
-    rc = open_wake(loop);
+    rc = wsio__loop_open_wake(loop);
     if (rc)
         goto fail;
     loop->wake_io.fd = loop->wake_rd;
-    loop->wake_io.ready = on_wake;
+    loop->wake_io.ready = wsio__loop_on_wake;
     rc = wsio__io_watch(loop, &loop->wake_io, WSIO_IO_READ);
     if (rc)
         goto fail;
@@ -840,7 +458,7 @@ int wsio_loop_run_once(wsio_loop *loop, int timeout_ms)
     int n = loop->ops->wait(loop->be, timeout, on_ready, loop);
     loop->now_stale = 0;
     loop->now = clock_now(loop);
-    run_timers(loop);
+    wsio__loop_run_timers(loop);
     turn_end(loop);
     return n;
 }
@@ -867,7 +485,7 @@ int wsio_loop_run(wsio_loop *loop)
 void wsio_loop_stop(wsio_loop *loop)
 {
     atomic_store(&loop->stop, 1);
-    wake(loop);
+    wsio__loop_wake(loop);
 }
 
 int wsio_loop_post(wsio_loop *loop, void (*fn)(void *user), void *user)
@@ -885,7 +503,7 @@ int wsio_loop_post(wsio_loop *loop, void (*fn)(void *user), void *user)
         loop->post_head = it;
     loop->post_tail = it;
     pthread_mutex_unlock(&loop->post_mu);
-    wake(loop);
+    wsio__loop_wake(loop);
     return 0;
 }
 
@@ -935,7 +553,7 @@ int wsio_loop_on_timer(wsio_loop *loop)
     if (!loop->host_mode)
         return WSIO_ESTATE;
     turn_begin(loop);
-    run_timers(loop);
+    wsio__loop_run_timers(loop);
     turn_end(loop);
     /* The host's timer went off: tell it the next one even if unchanged. */
     tell_host(loop, 1);

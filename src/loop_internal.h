@@ -15,6 +15,7 @@
 #define WSIO_LOOP_INTERNAL_H
 
 #include "internal.h"
+#include "common_list.h"
 #include "wsio/loop.h"
 
 /* Bytes the loop reads at once into its one shared read buffer. */
@@ -52,7 +53,7 @@ struct wsio__turn_task {
 
 typedef struct wsio__attach wsio__attach;
 struct wsio__attach {
-    wsio__attach *prev, *next;
+    wsio__link link; /* on the loop's attached list */
     /* Free the owner at once (wsio_loop_free): terminate, then detach. */
     void (*destroy)(wsio__attach *a);
     uint8_t passive; /* freed by wsio_loop_free, but keeps no loop alive */

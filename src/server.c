@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "abi.h"
+#include "common_abi.h"
 #include "server_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
@@ -66,7 +66,7 @@ void wsio_server_config_init(wsio_server_config *cfg, size_t size)
 /* ---- the registry ----------------------------------------------------------
  */
 
-static wsio_ws **list_head(wsio_server *srv, int which)
+static wsio__link **list_head(wsio_server *srv, int which)
 {
     return which == LIST_OPEN ? &srv->open : &srv->other;
 }
@@ -74,12 +74,7 @@ static wsio_ws **list_head(wsio_server *srv, int which)
 void wsio__server_list_add(wsio_server *srv, wsio_ws *ws, int which)
 {
     wsio__server_conn *c = wsio__sconn(ws);
-    wsio_ws **head = list_head(srv, which);
-    c->prev = NULL;
-    c->next = *head;
-    if (*head)
-        wsio__sconn(*head)->prev = ws;
-    *head = ws;
+    wsio__list_push(list_head(srv, which), &c->link);
     c->list = (uint8_t)which;
 }
 
@@ -88,14 +83,7 @@ void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws)
     wsio__server_conn *c = wsio__sconn(ws);
     if (c->list == LIST_NONE)
         return;
-    wsio_ws **head = list_head(srv, c->list);
-    if (c->prev)
-        wsio__sconn(c->prev)->next = c->next;
-    else
-        *head = c->next;
-    if (c->next)
-        wsio__sconn(c->next)->prev = c->prev;
-    c->prev = c->next = NULL;
+    wsio__list_remove(list_head(srv, c->list), &c->link);
     c->list = LIST_NONE;
 }
 
@@ -231,7 +219,8 @@ static void on_shed(wsio__timer *t)
     while (used > srv->budget.limit) {
         wsio_ws *largest = NULL;
         size_t most = 0;
-        for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next) {
+        for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
+             ws = wsio__sconn_ws(wsio__sconn(ws)->link.next)) {
             /* Output counts only while the peer is not taking it (the
              * socket is full and we wait to write): a reply queued this
              * turn is on its way out. */
@@ -360,7 +349,8 @@ static void on_accept_timer(wsio__timer *t)
 static void on_heartbeat(wsio__timer *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, heartbeat_timer);
-    for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next) {
+    for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
+         ws = wsio__sconn_ws(wsio__sconn(ws)->link.next)) {
         if (wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
             continue;
         if (ws->pinged && !wsio__ws_heard_from(ws)) {
@@ -380,9 +370,9 @@ static void terminate_all(wsio_server *srv)
     /* Each termination takes its ws off the list; a user callback may
      * take others off too, so always restart from the head. */
     while (srv->open)
-        wsio_ws_terminate(srv->open);
+        wsio_ws_terminate(wsio__sconn_ws(srv->open));
     while (srv->other)
-        wsio_ws_terminate(srv->other);
+        wsio_ws_terminate(wsio__sconn_ws(srv->other));
 }
 
 static void on_shutdown_deadline(wsio__timer *t)
@@ -445,12 +435,13 @@ int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms)
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
     wsio__timer_start(srv->loop, &srv->shutdown_timer,
                       wsio__loop_now(srv->loop) + timeout_ms);
-    for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next)
+    for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
+         ws = wsio__sconn_ws(wsio__sconn(ws)->link.next))
         (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "going away", 10);
     /* Answering may close a connection (and take it off the list). */
-    wsio_ws *ws = srv->other;
+    wsio_ws *ws = wsio__sconn_ws(srv->other);
     while (ws) {
-        wsio_ws *next = wsio__sconn(ws)->next;
+        wsio_ws *next = wsio__sconn_ws(wsio__sconn(ws)->link.next);
         if (ws->state == WSIO__WS_HANDSHAKE)
             wsio__server_reply_status(ws, 503);
         ws = next;
@@ -619,7 +610,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     if (!rc)
         rc = wsio__ids_init(&srv->ids);
     if (!rc)
-        rc = wsio__random_bytes(srv->topic_key, sizeof srv->topic_key);
+        rc = wsio__hashtab_init(&srv->topics);
     if (rc)
         goto fail_srv;
     rc = wsio__addr_limits_init(&srv->addr_limits, cfg, &srv->sec, &srv->stats,

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "server_addr_limit.h"
-#include "siphash.h"
+#include "common_siphash.h"
 #include "server_conn.h"
 
 struct wsio__addr_entry {

@@ -6,6 +6,7 @@
 #ifndef WSIO_SERVER_CONN_H
 #define WSIO_SERVER_CONN_H
 
+#include "common_list.h"
 #include "ws_internal.h"
 #include "wsio/server.h"
 
@@ -16,7 +17,7 @@ typedef struct wsio__addr_entry wsio__addr_entry;
 typedef struct wsio__server_conn {
     wsio_ws ws;
     wsio_server *srv;
-    wsio_ws *prev, *next;            /* on a server list */
+    wsio__link link;                 /* on a server list */
     wsio__sub *subs;                 /* topics this ws is in */
     wsio__addr_entry *addr_entry;    /* its per-address count, or NULL
                                         (server_addr_limit.h) */
@@ -39,6 +40,12 @@ static inline wsio__server_conn *wsio__sconn(const wsio_ws *ws)
 static inline int wsio__ws_is_server(const wsio_ws *ws)
 {
     return ws->common->cls == &wsio__server_ws_class;
+}
+
+/* The ws on a server list at link, or NULL for a NULL link. */
+static inline wsio_ws *wsio__sconn_ws(const wsio__link *link)
+{
+    return link ? &WSIO__CONTAINER_OF(link, wsio__server_conn, link)->ws : NULL;
 }
 
 #endif /* WSIO_SERVER_CONN_H */

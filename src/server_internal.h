@@ -9,7 +9,8 @@
 #ifndef WSIO_SERVER_INTERNAL_H
 #define WSIO_SERVER_INTERNAL_H
 
-#include "budget.h"
+#include "server_budget.h"
+#include "common_hashtab.h"
 #include "hub_internal.h"
 #include "server_addr_limit.h"
 #include "server_conn.h"
@@ -27,19 +28,18 @@
 typedef struct topic topic;
 
 struct wsio__sub {
-    wsio__sub *tprev, *tnext; /* in the topic's list */
-    wsio__sub *wnext;         /* in the ws's list */
+    wsio__link tlink; /* in the topic's list */
+    wsio__sub *wnext; /* in the ws's list */
     topic *t;
     wsio_ws *ws;
 };
 
 struct topic {
-    topic *next; /* hash chain */
-    wsio__sub *subs;
+    wsio__hentry entry;     /* in the server's topics */
+    wsio__link *subs;       /* wsio__sub, by tlink */
     uint64_t id;            /* tags its frames in output queues */
     wsio_topic_stats stats; /* subscribers unused: counted when read */
-    wsio_stream *stream;    /* its replay window (topic_stream.c), or NULL */
-    uint32_t hash;
+    wsio_stream *stream;    /* its replay window (server_stream.c), or NULL */
     uint8_t len;
     char name[]; /* len bytes and a NUL, for the broker */
 };
@@ -65,12 +65,10 @@ struct wsio_server {
     wsio__inbox *inbox;            /* calls from other threads */
     int keep_request;              /* cfg.keep_request */
     wsio__deferred defer;
-    wsio_ws *open, *other;
-    size_t nsockets; /* connections not DEAD */
-    size_t nrefs;    /* connections not yet released */
-    topic **buckets;
-    uint64_t topic_key[2]; /* topic_hash's */
-    size_t nbuckets, ntopics;
+    wsio__link *open, *other; /* wsio__server_conn lists (wsio__sconn_ws) */
+    size_t nsockets;          /* connections not DEAD */
+    size_t nrefs;             /* connections not yet released */
+    wsio__hashtab topics;     /* of topic, by name */
     uint64_t last_topic_id;
     wsio_broker broker; /* all NULL without one */
     uint64_t node_id;

@@ -4,22 +4,21 @@
  * the two sinks a message also goes to: the broker (other processes) and
  * the hub (other threads).
  *
- * Topics: a chained hash table of topic -> list of subscriptions. Each
- * subscription is linked both into its topic (doubly, so removal is O(1))
- * and into its ws (singly), so a closing ws leaves all its topics in
- * O(its subscriptions). A topic is in the table while it has subscribers
- * or a slow-consumer policy of its own (kept with its counters). Its
- * frames are tagged with its id in the subscribers' queues, so that
+ * Topics: a keyed chained hash table (common_hashtab.h) of topic -> list of
+ * subscriptions. Each subscription is linked both into its topic (doubly, so
+ * removal is O(1)) and into its ws (singly), so a closing ws leaves all its
+ * topics in O(its subscriptions). A topic is in the table while it has
+ * subscribers or a slow-consumer policy of its own (kept with its counters).
+ * Its frames are tagged with its id in the subscribers' queues, so that
  * DROP_OLDEST and LATEST_ONLY find them; ids are never reused, so a frame
  * of a forgotten topic can never be taken for a new one's.
  *
  */
 #include <string.h>
 
-#include "abi.h"
+#include "common_abi.h"
 #include "server_internal.h"
-#include "siphash.h"
-#include "topic_stream.h"
+#include "server_stream.h"
 
 /* The smallest struct_size wsio_server_set_broker takes: the first sized
  * release's wsio_broker ended with on_detach. */
@@ -28,69 +27,46 @@
 /* ---- topics
  * ------------------------------------------------------------------ */
 
-/* Keyed with the server's own random key: peers choose topic names, and
- * must not be able to aim many at one bucket. */
-static uint32_t topic_hash(const wsio_server *srv, const char *name, size_t len)
+/* The topic named name (len bytes), or NULL when the server does not hold
+ * it (no subscriber, no policy). The table's key is the server's own and
+ * random: peers choose topic names, and must not aim many at one chain. */
+static topic *find_topic_hashed(const wsio_server *srv, const char *name,
+                                size_t len, uint64_t hash)
 {
-    return (uint32_t)wsio__siphash(srv->topic_key, name, len);
-}
-
-static topic **topic_slot(const wsio_server *srv, const char *name, size_t len,
-                          uint32_t hash)
-{
-    if (!srv->nbuckets)
-        return NULL;
-    topic **p = &srv->buckets[hash & (srv->nbuckets - 1)];
-    while (*p && ((*p)->hash != hash || (*p)->len != len ||
-                  memcmp((*p)->name, name, len) != 0))
-        p = &(*p)->next;
-    return p;
-}
-
-/* Keep the table at most one topic per bucket on average. */
-static int topics_grow(wsio_server *srv)
-{
-    if (srv->ntopics < srv->nbuckets)
-        return 0;
-    size_t n = srv->nbuckets ? srv->nbuckets * 2 : 16;
-    topic **b = wsio__calloc(srv->mem, n, sizeof *b);
-    if (!b)
-        return WSIO_ENOMEM;
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        topic *t = srv->buckets[i];
-        while (t) {
-            topic *next = t->next;
-            t->next = b[t->hash & (n - 1)];
-            b[t->hash & (n - 1)] = t;
-            t = next;
-        }
+    for (wsio__hentry *e = wsio__hashtab_chain(&srv->topics, hash); e;
+         e = e->next) {
+        topic *t = WSIO__CONTAINER_OF(e, topic, entry);
+        if (e->hash == hash && t->len == len && memcmp(t->name, name, len) == 0)
+            return t;
     }
-    wsio__free(srv->mem, srv->buckets);
-    srv->buckets = b;
-    srv->nbuckets = n;
-    return 0;
+    return NULL;
+}
+
+static topic *find_topic(const wsio_server *srv, const char *name, size_t len)
+{
+    return find_topic_hashed(srv, name, len,
+                             wsio__hashtab_hash(&srv->topics, name, len));
 }
 
 /* Find the topic or make it (without subscribers, default policy).
  * Returns NULL when out of memory. */
 static topic *topic_get(wsio_server *srv, const char *name, size_t len)
 {
-    if (topics_grow(srv))
+    uint64_t hash = wsio__hashtab_hash(&srv->topics, name, len);
+    topic *t = find_topic_hashed(srv, name, len, hash);
+    if (t)
+        return t;
+    if (wsio__hashtab_reserve(&srv->topics, srv->mem))
         return NULL;
-    uint32_t hash = topic_hash(srv, name, len);
-    topic **slot = topic_slot(srv, name, len, hash);
-    if (*slot)
-        return *slot;
-    topic *t = wsio__calloc(srv->mem, 1, sizeof *t + len + 1);
+    t = wsio__calloc(srv->mem, 1, sizeof *t + len + 1);
     if (!t)
         return NULL;
     t->id = ++srv->last_topic_id;
-    t->hash = hash;
+    t->entry.hash = hash;
     t->len = (uint8_t)len;
     memcpy(t->name, name, len);
     t->name[len] = '\0';
-    *slot = t;
-    srv->ntopics++;
+    wsio__hashtab_add(&srv->topics, &t->entry);
     return t;
 }
 
@@ -100,21 +76,14 @@ static void topic_forget_unused(wsio_server *srv, topic *t)
 {
     if (t->subs || t->stats.policy != WSIO_SLOW_DEFAULT || t->stream)
         return;
-    topic **p = topic_slot(srv, t->name, t->len, t->hash);
-    *p = t->next;
-    srv->ntopics--;
+    wsio__hashtab_remove(&srv->topics, &t->entry);
     wsio__free(srv->mem, t);
 }
 
 static void sub_unlink(wsio_server *srv, wsio__sub *s)
 {
     topic *t = s->t;
-    if (s->tprev)
-        s->tprev->tnext = s->tnext;
-    else
-        t->subs = s->tnext;
-    if (s->tnext)
-        s->tnext->tprev = s->tprev;
+    wsio__list_remove(&t->subs, &s->tlink);
     wsio__free(srv->mem, s);
     if (!t->subs) {
         if (srv->broker.on_last_unsubscribed)
@@ -174,11 +143,7 @@ int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
         srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
     s->t = t;
     s->ws = ws;
-    s->tprev = NULL;
-    s->tnext = t->subs;
-    if (t->subs)
-        t->subs->tprev = s;
-    t->subs = s;
+    wsio__list_push(&t->subs, &s->tlink);
     s->wnext = wsio__sconn(ws)->subs;
     wsio__sconn(ws)->subs = s;
     return 0;
@@ -328,7 +293,8 @@ static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
                             ? &t->stats.dropped_oldest
                             : &t->stats.replaced;
     int count = 0;
-    for (wsio__sub *s = t->subs; s; s = s->tnext) {
+    for (wsio__link *l = t->subs; l; l = l->next) {
+        wsio__sub *s = WSIO__CONTAINER_OF(l, wsio__sub, tlink);
         slow_outcome out;
         int rc = topic_send_one(srv, s->ws, frame_for(srv, s->ws, f), t->id,
                                 policy, &out);
@@ -344,14 +310,6 @@ static int send_topic(wsio_server *srv, topic *t, const shared_frames *f)
     return count;
 }
 
-/* The topic named name (len bytes), or NULL when the server does not hold
- * it (no subscriber, no policy). */
-static topic *find_topic(wsio_server *srv, const char *name, size_t len)
-{
-    topic **slot = topic_slot(srv, name, len, topic_hash(srv, name, len));
-    return slot ? *slot : NULL;
-}
-
 /* Queue encoded frames on the subscribers of t or, with t NULL, on every
  * open connection but except. */
 static int send_frames(wsio_server *srv, topic *t, const shared_frames *f,
@@ -361,7 +319,8 @@ static int send_frames(wsio_server *srv, topic *t, const shared_frames *f,
     if (t) {
         count = send_topic(srv, t, f);
     } else {
-        for (wsio_ws *ws = srv->open; ws; ws = wsio__sconn(ws)->next)
+        for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
+             ws = wsio__sconn_ws(wsio__sconn(ws)->link.next))
             if (ws != except)
                 count += send_one(srv, ws, f);
     }
@@ -465,7 +424,7 @@ int wsio_server_publish_n(wsio_server *srv, const char *name, size_t tlen,
     if (!topic_bytes_ok(name, tlen))
         return WSIO_EINVAL;
     /* Issue 18 hook: a topic with a stream numbers and keeps its messages
-     * (topic_stream.c), which then reach this server only. */
+     * (server_stream.c), which then reach this server only. */
     topic *t = find_topic(srv, name, tlen);
     if (t && t->stream)
         return wsio_stream_publish(t->stream, opcode, data, len, NULL);
@@ -497,8 +456,7 @@ int wsio_server_set_topic_policy(wsio_server *srv, const char *name,
     size_t len;
     if (!topic_name_ok(name, &len) || (unsigned)policy > WSIO_SLOW_DISCONNECT)
         return WSIO_EINVAL;
-    topic **slot = topic_slot(srv, name, len, topic_hash(srv, name, len));
-    topic *t = slot ? *slot : NULL;
+    topic *t = find_topic(srv, name, len);
     if (!t && policy == WSIO_SLOW_DEFAULT)
         return 0;
     if (!t && !(t = topic_get(srv, name, len)))
@@ -508,7 +466,7 @@ int wsio_server_set_topic_policy(wsio_server *srv, const char *name,
     return 0;
 }
 
-/* Issue 18 hook: topic_stream.c gives a topic its stream, or takes it
+/* Issue 18 hook: server_stream.c gives a topic its stream, or takes it
  * back (st NULL). */
 int wsio__server_set_stream(wsio_server *srv, const char *name, wsio_stream *st)
 {
@@ -530,11 +488,11 @@ int wsio_server_get_topic_stats(const wsio_server *srv, const char *name,
     if (!topic_name_ok(name, &len))
         return WSIO_EINVAL;
     memset(out, 0, sizeof *out);
-    topic **slot = topic_slot(srv, name, len, topic_hash(srv, name, len));
-    if (!slot || !*slot)
+    const topic *t = find_topic(srv, name, len);
+    if (!t)
         return 0;
-    *out = (*slot)->stats;
-    for (const wsio__sub *s = (*slot)->subs; s; s = s->tnext)
+    *out = t->stats;
+    for (const wsio__link *l = t->subs; l; l = l->next)
         out->subscribers++;
     return 0;
 }
@@ -562,10 +520,12 @@ int wsio_server_set_broker(wsio_server *srv, const wsio_broker *broker)
         srv->broker = b;
     if (!srv->broker.on_first_subscriber)
         return 0;
-    for (size_t i = 0; i < srv->nbuckets; i++)
-        for (topic *t = srv->buckets[i]; t; t = t->next)
+    for (size_t i = 0; i < srv->topics.nbuckets; i++)
+        for (wsio__hentry *e = srv->topics.buckets[i]; e; e = e->next) {
+            topic *t = WSIO__CONTAINER_OF(e, topic, entry);
             if (t->subs)
                 srv->broker.on_first_subscriber(srv, t->name, srv->broker.user);
+        }
     return 0;
 }
 
@@ -578,14 +538,14 @@ void wsio__server_topics_free(wsio_server *srv)
 {
     /* Connections are gone: what is left are topics kept for a policy or
      * a stream. */
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        while (srv->buckets[i]) {
-            topic *t = srv->buckets[i];
-            srv->buckets[i] = t->next;
+    for (size_t i = 0; i < srv->topics.nbuckets; i++) {
+        while (srv->topics.buckets[i]) {
+            topic *t = WSIO__CONTAINER_OF(srv->topics.buckets[i], topic, entry);
+            srv->topics.buckets[i] = t->entry.next;
             if (t->stream) /* issue 18 hook: the stream outlives us */
                 wsio__stream_server_gone(t->stream);
             wsio__free(srv->mem, t);
         }
     }
-    wsio__free(srv->mem, srv->buckets);
+    wsio__hashtab_free(&srv->topics, srv->mem);
 }

@@ -29,20 +29,7 @@
 #include <string.h>
 
 #include "conn_internal.h"
-#include "ws_internal.h"
-
-/* iovs handed to one writev: the conn's queue rarely has more pieces. */
-#define FLUSH_IOVS 64
-
-/* Messages from this size on are written at once (send_direct). */
-#define DIRECT_SEND_MIN 16384
-
-/* Bytes read and not yet parsed that a ws holds: one read's worth. */
-#define RX_KEEP WSIO__READ_BUF
-/* A paused ws reads ahead only while this much room is left, so that a
- * transport reading whole records (TLS) never keeps bytes of its own that
- * no readiness would announce. */
-#define RX_AHEAD_MIN WSIO__TRANSPORT_HELD_MAX
+#include "ws_shared.h"
 
 void wsio__ws_mark_dirty(wsio_ws *ws)
 {
@@ -77,7 +64,7 @@ void wsio__ws_cleanup(wsio_ws *ws)
 }
 
 /* The end: no more I/O on this ws; its memory goes at the end of the turn. */
-static void close_transport(wsio_ws *ws)
+void wsio__ws_close_transport(wsio_ws *ws)
 {
     if (ws->state == WSIO__WS_DEAD)
         return;
@@ -115,33 +102,33 @@ void wsio__ws_finish_handshake_fail(wsio_ws *ws, int err)
     ws->connecting = 0;
     if (!ws->common->cls->answers_handshake) {
         report_unopened(ws, err);
-        close_transport(ws);
+        wsio__ws_close_transport(ws);
         return;
     }
     /* A server's answer (404, 400, 503 ...) still has to go out. */
     if (!ws->hs_out) {
-        close_transport(ws);
+        wsio__ws_close_transport(ws);
         return;
     }
     wsio__ws_arm(ws, ws->common->close_timeout_ms);
     wsio__ws_mark_dirty(ws);
 }
 
-static void terminate(wsio_ws *ws, int err)
+void wsio__ws_terminate(wsio_ws *ws, int err)
 {
     switch (ws->state) {
     case WSIO__WS_HANDSHAKE:
         wsio__ws_finish_handshake_fail(ws, err);
-        close_transport(ws);
+        wsio__ws_close_transport(ws);
         break;
     case WSIO__WS_OPEN:
         ws->terminating = 1;
         wsio_conn_abort(ws->conn, err); /* calls conn_on_close */
         ws->terminating = 0;
-        close_transport(ws);
+        wsio__ws_close_transport(ws);
         break;
     case WSIO__WS_CLOSED:
-        close_transport(ws);
+        wsio__ws_close_transport(ws);
         break;
     default:
         break;
@@ -217,397 +204,6 @@ static void conn_on_close(wsio_conn *c, const wsio_close_info *info, void *user)
     wsio__ws_mark_dirty(ws);
 }
 
-static void update_watch(wsio_ws *ws, int pending);
-static void terminate(wsio_ws *ws, int err);
-
-/* ---- reading ---------------------------------------------------------------
- */
-
-/*
- * What the transport needs after a WSIO_EAGAIN. A TLS read may need the
- * socket writable (a record of its own to send first) and a TLS write may
- * need it readable, so the watch follows this rather than the operation.
- * 0 for transports without wants (plain).
- */
-static unsigned transport_wants(wsio_ws *ws)
-{
-    return ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr) : 0u;
-}
-
-/* Bytes read and not yet fed. */
-static size_t kept(const wsio_ws *ws)
-{
-    return ws->rx_keep_len - ws->rx_keep_off;
-}
-
-/* Whether the conn may parse now: not paused, output not over its mark. */
-static int may_parse(const wsio_ws *ws)
-{
-    return !ws->paused && wsio_conn_want_read(ws->conn);
-}
-
-/* Whether the ws reads from the socket now. */
-static int wants_bytes(const wsio_ws *ws)
-{
-    if (ws->state != WSIO__WS_OPEN)
-        return 1;
-    if (ws->paused)
-        return RX_KEEP - kept(ws) >= RX_AHEAD_MIN;
-    return kept(ws) == 0 && wsio_conn_want_read(ws->conn);
-}
-
-/* The unfed bytes at the front of rx_keep (allocated on first use), with
- * the room behind them; NULL when out of memory. */
-static uint8_t *keep_room(wsio_ws *ws)
-{
-    if (!ws->rx_keep) {
-        ws->rx_keep = wsio__malloc(ws->common->buffer_mem, RX_KEEP);
-        if (!ws->rx_keep)
-            return NULL;
-    }
-    if (ws->rx_keep_off > 0) {
-        memmove(ws->rx_keep, ws->rx_keep + ws->rx_keep_off, kept(ws));
-        ws->rx_keep_len -= ws->rx_keep_off;
-        ws->rx_keep_off = 0;
-    }
-    return ws->rx_keep;
-}
-
-static void drop_keep(wsio_ws *ws)
-{
-    wsio__free(ws->common->buffer_mem, ws->rx_keep);
-    ws->rx_keep = NULL;
-    ws->rx_keep_off = ws->rx_keep_len = 0;
-}
-
-static void look_ahead(wsio_ws *ws);
-
-/* Feed what was read; what the conn does not take now (paused, or our
- * output over the mark) is kept for later. Called with nothing kept, and
- * n at most RX_KEEP. */
-static void feed(wsio_ws *ws, uint8_t *buf, size_t n)
-{
-    ssize_t r = may_parse(ws) ? wsio_conn_feed(ws->conn, buf, n) : 0;
-    /* Failures end in on_close; after the close handshake the rest is
-     * ignored (the ws is CLOSED then). */
-    if (r >= 0 && (size_t)r < n && ws->state == WSIO__WS_OPEN) {
-        uint8_t *keep = keep_room(ws);
-        if (!keep) {
-            terminate(ws, WSIO_ENOMEM);
-            return;
-        }
-        memcpy(keep + ws->rx_keep_len, buf + r, n - (size_t)r);
-        ws->rx_keep_len += (uint32_t)(n - (size_t)r);
-        if (ws->paused)
-            look_ahead(ws); /* a pong may have come in the same read */
-    }
-    /* Output to write, or the watch to change (reading stopped). */
-    if (ws->state != WSIO__WS_DEAD && ws->conn &&
-        (wsio_conn_want_write(ws->conn) || !wants_bytes(ws)))
-        wsio__ws_mark_dirty(ws);
-}
-
-/* Feed the kept bytes while the conn may parse them. */
-static void pump(wsio_ws *ws)
-{
-    while (ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws)) {
-        ssize_t r =
-            wsio_conn_feed(ws->conn, ws->rx_keep + ws->rx_keep_off, kept(ws));
-        if (r <= 0)
-            break;
-        ws->rx_keep_off += (uint32_t)r;
-    }
-    if (ws->state != WSIO__WS_OPEN)
-        return;
-    if (kept(ws) == 0) {
-        drop_keep(ws);
-        if (ws->peer_eof) { /* the peer ended without a close frame */
-            terminate(ws, WSIO_ECLOSED);
-            return;
-        }
-    }
-    if (wsio_conn_want_write(ws->conn))
-        wsio__ws_mark_dirty(ws);
-}
-
-/* Paused: look for the heartbeat's pong in the bytes read ahead. */
-static void look_ahead(wsio_ws *ws)
-{
-    if (kept(ws) == 0)
-        return;
-    if (!ws->rx_scan_ready) {
-        wsio__conn_scan_start(ws->conn, &ws->rx_scan);
-        ws->rx_scan_ready = 1;
-    }
-    if (wsio__conn_scan_pong(&ws->rx_scan, ws->rx_keep + ws->rx_keep_off,
-                             kept(ws)))
-        ws->pong_seen = 1;
-}
-
-static void read_some(wsio_ws *ws)
-{
-    if (!wants_bytes(ws))
-        return; /* readiness not asked for (a TLS retry) */
-    int ahead = ws->state == WSIO__WS_OPEN && ws->paused;
-    uint8_t *buf = wsio__loop_read_buf(ws->loop);
-    size_t cap = WSIO__READ_BUF;
-    if (ahead) {
-        buf = keep_room(ws);
-        if (!buf) {
-            terminate(ws, WSIO_ENOMEM);
-            return;
-        }
-        buf += ws->rx_keep_len;
-        cap = RX_KEEP - ws->rx_keep_len;
-    }
-    ssize_t n = ws->tr.ops->read(&ws->tr, buf, cap);
-    if (n == WSIO_EAGAIN) {
-        /* TLS: reading may need the socket writable first. */
-        if (transport_wants(ws) & WSIO_IO_WRITE) {
-            ws->read_needs_write = 1;
-            update_watch(ws, wsio_ws_buffered_amount(ws) > 0);
-        }
-        return;
-    }
-    if (n <= 0) {
-        /* EOF while lingering is the normal end; otherwise the peer went
-         * away without a close frame (1006). */
-        int err = n == 0 ? WSIO_ECLOSED : (int)n;
-        if (n == 0 && ws->state == WSIO__WS_CLOSED &&
-            wsio_ws_buffered_amount(ws) > 0) {
-            ws->peer_eof = 1; /* it may still read: finish the flush */
-            update_watch(ws, 1);
-            return;
-        }
-        if (n == 0 && ws->state == WSIO__WS_OPEN && kept(ws) > 0) {
-            ws->peer_eof = 1; /* its last bytes are parsed first (pump) */
-            update_watch(ws, wsio_ws_buffered_amount(ws) > 0);
-            return;
-        }
-        if (ws->state == WSIO__WS_HANDSHAKE)
-            wsio__ws_finish_handshake_fail(ws, err);
-        terminate(ws, err);
-        return;
-    }
-    ws->last_rx = wsio__loop_now(ws->loop);
-    switch (ws->state) {
-    case WSIO__WS_HANDSHAKE:
-        ws->common->cls->handshake_bytes(ws, buf, (size_t)n);
-        break;
-    case WSIO__WS_OPEN:
-        if (ws->common->counters)
-            ws->common->counters->bytes_in += (uint64_t)n;
-        if (!ahead) {
-            feed(ws, buf, (size_t)n);
-            break;
-        }
-        ws->rx_keep_len += (uint32_t)n;
-        look_ahead(ws);
-        if (!wants_bytes(ws))
-            wsio__ws_mark_dirty(ws); /* full: stop watching READ */
-        break;
-    default:
-        break; /* closed: discard until EOF */
-    }
-}
-
-/* Drive the transport's handshake; WebSocket bytes wait until it is done. */
-static void transport_handshake(wsio_ws *ws)
-{
-    int rc = ws->tr.ops->handshake(&ws->tr);
-    if (rc == WSIO_EAGAIN) {
-        unsigned want =
-            ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr) : WSIO_IO_READ;
-        rc = wsio__io_watch(ws->loop, &ws->io, want ? want : WSIO_IO_READ);
-    } else if (rc == 0) {
-        ws->tr_handshake = 0;
-        wsio__ws_mark_dirty(ws); /* a client's request goes out now */
-    }
-    if (rc < 0)
-        terminate(ws, rc);
-}
-
-void wsio__ws_start_transport(wsio_ws *ws)
-{
-    if (!ws->tr.ops->handshake)
-        return;
-    ws->tr_handshake = 1;
-    transport_handshake(ws);
-}
-
-static void on_ready(wsio__io *io, unsigned events)
-{
-    wsio_ws *ws = WSIO__CONTAINER_OF(io, wsio_ws, io);
-    if (ws->connecting) {
-        ws->common->cls->connected(ws, events);
-        return;
-    }
-    if (ws->tr_handshake) {
-        transport_handshake(ws);
-        return;
-    }
-    /* A read or a write waiting on the other direction (TLS) retries on
-     * this readiness. */
-    int retry_read = ws->read_needs_write && (events & WSIO_IO_WRITE);
-    int retry_write = ws->write_needs_read && (events & WSIO_IO_READ);
-    ws->read_needs_write = retry_read ? 0 : ws->read_needs_write;
-    ws->write_needs_read = retry_write ? 0 : ws->write_needs_read;
-    if ((events & WSIO_IO_WRITE) || retry_write)
-        wsio__ws_mark_dirty(ws);
-    /* A hang-up (reset) while we do not read: nothing more will come. */
-    if ((events & WSIO_IO_HUP) && !wants_bytes(ws)) {
-        terminate(ws, WSIO_ECLOSED);
-        return;
-    }
-    if ((events & (WSIO_IO_READ | WSIO_IO_HUP)) || retry_read)
-        read_some(ws);
-}
-
-/* ---- writing ---------------------------------------------------------------
- */
-
-static size_t hs_out_left(const wsio_ws *ws)
-{
-    return ws->hs_out ? ws->hs_out_len - ws->hs_out_off : 0;
-}
-
-size_t wsio_ws_buffered_amount(const wsio_ws *ws)
-{
-    return hs_out_left(ws) +
-           (ws->conn ? wsio_conn_buffered_amount(ws->conn) : 0);
-}
-
-int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len)
-{
-    const wsio_mem *mem = wsio__loop_mem(ws->loop);
-    size_t left = hs_out_left(ws);
-    if (len > UINT32_MAX - left)
-        return WSIO_ENOMEM;
-    uint8_t *p = wsio__malloc(mem, left + len);
-    if (!p)
-        return WSIO_ENOMEM;
-    if (left)
-        memcpy(p, ws->hs_out + ws->hs_out_off, left);
-    memcpy(p + left, data, len);
-    wsio__free(mem, ws->hs_out);
-    ws->hs_out = p;
-    ws->hs_out_len = (uint32_t)(left + len);
-    ws->hs_out_off = 0;
-    wsio__ws_mark_dirty(ws);
-    return 0;
-}
-
-/* Account for n bytes written: handshake bytes first, then the conn's. */
-static void consume(wsio_ws *ws, size_t n)
-{
-    size_t hs = hs_out_left(ws);
-    if (hs) {
-        size_t k = n < hs ? n : hs;
-        ws->hs_out_off += (uint32_t)k;
-        n -= k;
-        if (ws->hs_out_off == ws->hs_out_len) {
-            wsio__free(wsio__loop_mem(ws->loop), ws->hs_out);
-            ws->hs_out = NULL;
-            ws->hs_out_len = ws->hs_out_off = 0;
-        }
-    }
-    if (n && ws->conn) {
-        wsio_conn_consume_output(ws->conn, n);
-        ws->written += n;
-        /* While we do not read the peer by our choice, its reading what
-         * we send is what shows it is there (the idle timeout). */
-        if (ws->state == WSIO__WS_OPEN && !may_parse(ws))
-            ws->last_rx = wsio__loop_now(ws->loop);
-        if (ws->common->counters)
-            ws->common->counters->bytes_out += n;
-    }
-}
-
-static void update_watch(wsio_ws *ws, int pending)
-{
-    /* A direction one operation waits on replaces the other's own: a TLS
-     * read that needs WRITE must not spin on a readable socket. */
-    int rd = (!ws->peer_eof && !ws->read_needs_write && wants_bytes(ws)) ||
-             ws->write_needs_read;
-    int wr = (pending && !ws->write_needs_read) || ws->read_needs_write;
-    unsigned ev = (rd ? WSIO_IO_READ : 0u) | (wr ? WSIO_IO_WRITE : 0u);
-    int rc = wsio__io_watch(ws->loop, &ws->io, ev);
-    if (rc)
-        terminate(ws, rc);
-}
-
-static void flush(wsio_ws *ws)
-{
-    if (ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws)) {
-        pump(ws); /* resumed, or the output drained */
-        if (ws->state == WSIO__WS_DEAD)
-            return;
-    }
-    if (ws->state == WSIO__WS_OPEN && ws->paused && !ws->rx_scan_ready)
-        look_ahead(ws); /* paused with bytes kept from before */
-    wsio_iov iov[FLUSH_IOVS];
-    size_t n = 0;
-    ssize_t w = 0;
-    if (hs_out_left(ws)) {
-        iov[0].base = ws->hs_out + ws->hs_out_off;
-        iov[0].len = hs_out_left(ws);
-        n = 1;
-    }
-    if (ws->conn)
-        n += wsio_conn_peek_output(ws->conn, iov + n, FLUSH_IOVS - n);
-    if (n) {
-        w = ws->tr.ops->writev(&ws->tr, iov, n);
-        if (w < 0 && w != WSIO_EAGAIN) {
-            terminate(ws, (int)w);
-            return;
-        }
-        if (w == WSIO_EAGAIN && (transport_wants(ws) & WSIO_IO_READ))
-            ws->write_needs_read = 1; /* TLS: write once readable */
-        if (w > 0)
-            consume(ws, (size_t)w);
-    }
-    int pending = wsio_ws_buffered_amount(ws) > 0;
-    if (ws->state == WSIO__WS_OPEN && ws->over_mark &&
-        wsio_conn_buffered_amount(ws->conn) <= ws->common->low_water) {
-        ws->over_mark = 0;
-        if (ws->common->cb.on_drain)
-            ws->common->cb.on_drain(ws, ws->common->user);
-        if (ws->state == WSIO__WS_DEAD)
-            return;
-    }
-    /* The output drained: parse what waits, in a later pass of this turn. */
-    if (w > 0 && ws->state == WSIO__WS_OPEN && kept(ws) > 0 && may_parse(ws))
-        wsio__ws_mark_dirty(ws);
-    if (ws->state == WSIO__WS_CLOSED && !pending && ws->peer_eof) {
-        close_transport(ws);
-        return;
-    }
-    if (ws->state == WSIO__WS_CLOSED && !pending && !ws->lingering) {
-        /* TLS sends its close_notify here and may have to wait for the
-         * socket: try again at the next readiness. */
-        int rc = ws->tr.ops->shutdown(&ws->tr);
-        if (rc == WSIO_EAGAIN) {
-            ws->write_needs_read = (transport_wants(ws) & WSIO_IO_READ) ? 1 : 0;
-            update_watch(ws, 1);
-            return;
-        }
-        if (rc < 0) {
-            close_transport(ws);
-            return;
-        }
-        ws->lingering = 1;
-    }
-    update_watch(ws, pending);
-}
-
-/* The end-of-turn task of a ws marked dirty. */
-static void flush_task(wsio__turn_task *t)
-{
-    wsio_ws *ws = WSIO__CONTAINER_OF(t, wsio_ws, flush_task);
-    if (ws->state != WSIO__WS_DEAD && !ws->connecting && !ws->tr_handshake)
-        flush(ws);
-}
-
 /* ---- timers ----------------------------------------------------------------
  */
 
@@ -622,22 +218,22 @@ static void on_timer(wsio__timer *t)
             wsio_conn_state(ws->conn) == WSIO_CONN_OPEN &&
             wsio_ws_close(ws, WSIO_CLOSE_INTERNAL_ERROR, NULL, 0) == 0)
             return;
-        terminate(ws, err);
+        wsio__ws_terminate(ws, err);
         return;
     }
     switch (ws->state) {
     case WSIO__WS_HANDSHAKE:
-        terminate(ws, WSIO_ETIMEDOUT);
+        wsio__ws_terminate(ws, WSIO_ETIMEDOUT);
         break;
     case WSIO__WS_OPEN: {
         if (wsio_conn_state(ws->conn) == WSIO_CONN_CLOSING) {
-            terminate(ws, WSIO_ETIMEDOUT); /* no close reply in time */
+            wsio__ws_terminate(ws, WSIO_ETIMEDOUT); /* no close reply in time */
             break;
         }
         uint32_t idle = ws->common->idle_timeout_ms;
         uint64_t now = wsio__loop_now(ws->loop);
         /* Paused with the read-ahead full: the peer is held back by us. */
-        if (ws->paused && !wants_bytes(ws))
+        if (ws->paused && !wsio__ws_wants_bytes(ws))
             ws->last_rx = now;
         if (now - ws->last_rx >= idle)
             (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "idle", 4);
@@ -646,7 +242,7 @@ static void on_timer(wsio__timer *t)
         break;
     }
     default:
-        close_transport(ws);
+        wsio__ws_close_transport(ws);
         break;
     }
 }
@@ -659,10 +255,10 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
 {
     ws->loop = loop;
     ws->common = common;
-    ws->io.ready = on_ready;
+    ws->io.ready = wsio__ws_on_ready;
     ws->timer.fire = on_timer;
     ws->defer.release = release_deferred;
-    ws->flush_task.run = flush_task;
+    ws->flush_task.run = wsio__ws_flush_task;
     ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
     ws->last_rx = wsio__loop_now(loop);
     int rc = wsio__timer_reserve(loop);
@@ -734,174 +330,12 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     if (ws->common->cb.on_open)
         ws->common->cb.on_open(ws, ws->common->user);
     if (ws->state == WSIO__WS_OPEN && rest_len > 0)
-        feed(ws, rest, rest_len);
+        wsio__ws_feed(ws, rest, rest_len);
     return 0;
 }
 
 /* ---- public API ------------------------------------------------------------
  */
-
-/* QUEUE's hard cap on the output queue. */
-static size_t queue_cap(const wsio__ws_common *c)
-{
-    if (c->max_queued)
-        return c->max_queued;
-    return c->max_output <= SIZE_MAX / 4 ? c->max_output * 4 : SIZE_MAX;
-}
-
-/* Whether a send may be queued under policy. Over the mark, QUEUE queues
- * up to its cap, CLOSE closes ws (*closed is set when this call did) and
- * DROP counts the drop. */
-static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy, int *closed)
-{
-    if (ws->state != WSIO__WS_OPEN ||
-        wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
-        return WSIO_ECLOSED; /* our close frame is queued: nothing after */
-    size_t queued_now = wsio_conn_buffered_amount(ws->conn);
-    if (queued_now <= ws->common->max_output)
-        return WSIO_SEND_QUEUED;
-    ws->over_mark = 1;
-    if (policy == WSIO_BACKPRESSURE_QUEUE) {
-        if (queued_now <= queue_cap(ws->common))
-            return WSIO_SEND_QUEUED;
-        if (ws->common->counters)
-            ws->common->counters->messages_dropped++;
-        return WSIO_EQUEUEFULL;
-    }
-    if (policy == WSIO_BACKPRESSURE_CLOSE) {
-        if (wsio_ws_close(ws, WSIO_CLOSE_POLICY_VIOLATION, "slow reader", 11) ==
-            0) {
-            *closed = 1;
-            if (ws->common->counters)
-                ws->common->counters->slow_disconnects++;
-        }
-    } else if (ws->common->counters) {
-        ws->common->counters->messages_dropped++;
-    }
-    return WSIO_EDROPPED;
-}
-
-static int queued(wsio_ws *ws)
-{
-    wsio__ws_mark_dirty(ws);
-    if (ws->common->counters)
-        ws->common->counters->messages_out++;
-    if (wsio_conn_buffered_amount(ws->conn) > ws->common->max_output) {
-        ws->over_mark = 1;
-        return WSIO_SEND_PRESSURE;
-    }
-    return WSIO_SEND_QUEUED;
-}
-
-static ssize_t write_now(void *ctx, const wsio_iov *iov, size_t n)
-{
-    wsio_ws *ws = ctx;
-    return ws->tr.ops->writev(&ws->tr, iov, n);
-}
-
-/*
- * A large message is written at once, behind what is queued and from the
- * caller's buffer: copying it into the output queue costs more than the
- * system call that corking saves. Only what the socket does not take is
- * queued. Not for transports whose writes may wait on reads (TLS), which
- * must retry a write with the same buffer.
- */
-static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
-                       size_t len)
-{
-    size_t written = 0;
-    int rc = wsio__conn_send_direct(ws->conn, opcode, data, len, write_now, ws,
-                                    &written);
-    ws->written += written;
-    if (written && ws->common->counters)
-        ws->common->counters->bytes_out += written;
-    /* A frame cut short: end the connection, but not from inside the
-     * application's send (its on_close comes on the next turn). */
-    if (rc == WSIO_ENOMEM &&
-        wsio__conn_can_take_encoded(ws->conn) == WSIO_ECLOSED)
-        wsio__ws_fail_soon(ws, rc);
-    return rc;
-}
-
-/* Whether the transport may take bytes it has not reported yet: TLS holds
- * up to a record's plaintext; plain sockets take nothing they do not
- * report, so their output may be written from anywhere, and changed until
- * it is. */
-static int transport_holds_bytes(const wsio_ws *ws)
-{
-    return ws->tr.ops != wsio_transport_plain();
-}
-
-int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
-                 size_t len)
-{
-    int closed = 0;
-    int rc = admit(ws, ws->common->policy, &closed);
-    if (rc != WSIO_SEND_QUEUED)
-        return rc;
-    /* Written at once only when the socket may take it: while we wait for
-     * it to drain, the write would only fail and the copy follow anyway. */
-    if (len >= DIRECT_SEND_MIN && !transport_holds_bytes(ws) &&
-        !(ws->io.events & WSIO_IO_WRITE) && !hs_out_left(ws))
-        rc = send_direct(ws, opcode, data, len);
-    else
-        rc = wsio_conn_send(ws->conn, opcode, data, len);
-    return rc < 0 ? rc : queued(ws);
-}
-
-static int queue_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag)
-{
-    int rc = wsio__conn_send_tagged(ws->conn, frame, tag);
-    if (rc == WSIO_ENOMEM)
-        wsio__ws_fail_soon(ws, rc);
-    return rc < 0 ? rc : queued(ws);
-}
-
-int wsio__ws_send_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
-                         enum wsio_backpressure_policy policy, int *closed)
-{
-    if (policy == WSIO_BACKPRESSURE_QUEUE)
-        policy = WSIO_BACKPRESSURE_DROP;
-    int rc = admit(ws, policy, closed);
-    if (rc != WSIO_SEND_QUEUED)
-        return rc;
-    return queue_shared(ws, frame, tag);
-}
-
-int wsio__ws_send_replay(wsio_ws *ws, wsio_rcbuf *frame)
-{
-    if (ws->state != WSIO__WS_OPEN)
-        return WSIO_ECLOSED;
-    return queue_shared(ws, frame, 0);
-}
-
-/* Unsent bytes at the front of the output that the transport may hold
- * without having reported them: after WSIO_EAGAIN it must be offered them
- * again unchanged. */
-static size_t transport_held(const wsio_ws *ws)
-{
-    return transport_holds_bytes(ws) ? WSIO__TRANSPORT_HELD_MAX : 0;
-}
-
-int wsio__ws_send_evicting(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
-                           int all, size_t *evicted)
-{
-    *evicted = 0;
-    if (ws->state != WSIO__WS_OPEN)
-        return WSIO_ECLOSED;
-    /* Nothing is taken back for a frame that would be refused anyway
-     * (our close already sent, a fragmented send in progress). */
-    int rc = wsio__conn_can_take_encoded(ws->conn);
-    if (rc)
-        return rc;
-    size_t have = wsio_conn_buffered_amount(ws->conn);
-    if (have > ws->common->max_output) {
-        ws->over_mark = 1;
-        size_t need = all ? SIZE_MAX : have - ws->common->max_output;
-        *evicted = wsio__conn_evict(ws->conn, tag, need, transport_held(ws));
-    }
-    return queue_shared(ws, frame, tag);
-}
 
 int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len)
 {
@@ -934,7 +368,7 @@ int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
                   size_t reason_len)
 {
     if (ws->state == WSIO__WS_HANDSHAKE) {
-        terminate(ws, 0); /* a client still connecting: give up */
+        wsio__ws_terminate(ws, 0); /* a client still connecting: give up */
         return 0;
     }
     /* Already closing or closed: nothing changes (not even the timer). */
@@ -951,7 +385,7 @@ int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
 
 void wsio_ws_terminate(wsio_ws *ws)
 {
-    terminate(ws, 0);
+    wsio__ws_terminate(ws, 0);
 }
 
 void wsio_ws_pause(wsio_ws *ws)
@@ -960,8 +394,9 @@ void wsio_ws_pause(wsio_ws *ws)
         return;
     ws->paused = 1;
     ws->rx_scan_ready = 0; /* starts where parsing stopped */
-    if (ws->state == WSIO__WS_OPEN && kept(ws) > 0)
-        wsio__ws_mark_dirty(ws); /* look at them (flush), outside a feed */
+    if (ws->state == WSIO__WS_OPEN && wsio__ws_kept(ws) > 0)
+        wsio__ws_mark_dirty(
+            ws); /* look at them (wsio__ws_flush), outside a feed */
 }
 
 void wsio_ws_resume(wsio_ws *ws)
@@ -993,7 +428,7 @@ int wsio__ws_heard_from(const wsio_ws *ws)
     /* Paused: its pong would have been seen in the read-ahead, unless that
      * is full, and then it is our pause that holds the peer back. */
     if (ws->paused)
-        return !wants_bytes(ws);
+        return !wsio__ws_wants_bytes(ws);
     /* Not read because our output is over the mark: its pong may wait
      * behind bytes we do not read; it is alive if it reads ours. */
     if (!wsio_conn_want_read(ws->conn))

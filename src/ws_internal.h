@@ -161,7 +161,7 @@ int wsio__ws_heard_from(const wsio_ws *ws);
  * wsio_send_result or an error. */
 int wsio__ws_send_encoded(wsio_ws *ws, wsio_rcbuf *frame);
 /* Queue an encoded frame whatever the output holds, untagged (no topic
- * policy removes it): a stream's replay (topic_stream.c), which its
+ * policy removes it): a stream's replay (server_stream.c), which its
  * window bounds. Returns a wsio_send_result or an error. */
 int wsio__ws_send_replay(wsio_ws *ws, wsio_rcbuf *frame);
 /* The most unsent bytes a transport may hold unreported (one TLS record's

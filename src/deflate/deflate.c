@@ -34,7 +34,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../abi.h"
+#include "../common_abi.h"
 #include "wsio/deflate.h"
 
 /* RFC 7692 section 7.2.1: what a sync flush ends with. */

@@ -23,7 +23,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "../abi.h"
+#include "../common_abi.h"
+#include "../common_hashtab.h"
 #include "../internal.h"
 #include "redis_internal.h"
 #include "wsio/redis.h"
@@ -38,10 +39,10 @@
 
 typedef struct topic_entry topic_entry;
 struct topic_entry {
-    topic_entry *next; /* hash chain */
-    int want;          /* the server has local subscribers */
-    int subscribed;    /* Redis confirmed the SUBSCRIBE */
-    int in_flight;     /* a SUBSCRIBE or UNSUBSCRIBE awaits its reply */
+    wsio__hentry entry; /* in wsio_redis.topics */
+    int want;           /* the server has local subscribers */
+    int subscribed;     /* Redis confirmed the SUBSCRIBE */
+    int in_flight;      /* a SUBSCRIBE or UNSUBSCRIBE awaits its reply */
     size_t len;
     char channel[]; /* prefix "t:" topic, NUL-terminated */
 };
@@ -57,10 +58,10 @@ struct wsio_redis {
     wsio__rlink_settings link_set; /* the URL's, loop, backoff, timeout */
     size_t max_in_flight, in_flight;
     wsio__rlink sub, pub;
-    topic_entry **buckets;
-    size_t nbuckets, ntopics;
-    uint64_t subscribed; /* entries Redis holds a subscription for */
-    uint8_t *envelope;   /* scratch for PUBLISH, grown to the largest */
+    wsio__hashtab topics; /* of topic_entry, by channel; keyed: peers
+                             choose topic names */
+    uint64_t subscribed;  /* entries Redis holds a subscription for */
+    uint8_t *envelope;    /* scratch for PUBLISH, grown to the largest */
     size_t envelope_cap;
     wsio_redis_stats stats;
 };
@@ -108,42 +109,23 @@ void wsio_redis_config_init(wsio_redis_config *cfg, size_t size)
 /* ---- the topic table ------------------------------------------------------
  */
 
-static size_t hash_channel(const char *s, size_t len)
+static topic_entry *topic_find_hashed(const wsio_redis *r, const char *ch,
+                                      size_t len, uint64_t hash)
 {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3u;
-    return (size_t)h;
-}
-
-static topic_entry **topic_slot(wsio_redis *r, const char *ch, size_t len)
-{
-    topic_entry **p = &r->buckets[hash_channel(ch, len) & (r->nbuckets - 1)];
-    while (*p && !((*p)->len == len && memcmp((*p)->channel, ch, len) == 0))
-        p = &(*p)->next;
-    return p;
-}
-
-static int topic_table_grow(wsio_redis *r)
-{
-    size_t n = r->nbuckets * 2;
-    topic_entry **b = zalloc(r->mem, n * sizeof *b);
-    if (!b)
-        return WSIO_ENOMEM;
-    for (size_t i = 0; i < r->nbuckets; i++) {
-        topic_entry *t = r->buckets[i];
-        while (t) {
-            topic_entry *next = t->next;
-            size_t j = hash_channel(t->channel, t->len) & (n - 1);
-            t->next = b[j];
-            b[j] = t;
-            t = next;
-        }
+    for (wsio__hentry *e = wsio__hashtab_chain(&r->topics, hash); e;
+         e = e->next) {
+        topic_entry *t = WSIO__CONTAINER_OF(e, topic_entry, entry);
+        if (e->hash == hash && t->len == len &&
+            memcmp(t->channel, ch, len) == 0)
+            return t;
     }
-    wsio__free(r->mem, r->buckets);
-    r->buckets = b;
-    r->nbuckets = n;
-    return 0;
+    return NULL;
+}
+
+static topic_entry *topic_find(const wsio_redis *r, const char *ch, size_t len)
+{
+    return topic_find_hashed(r, ch, len,
+                             wsio__hashtab_hash(&r->topics, ch, len));
 }
 
 /* The channel of topic into buf (CHANNEL_MAX bytes); its length. */
@@ -159,26 +141,26 @@ static size_t topic_channel(const wsio_redis *r, const char *topic, char *buf)
 
 static topic_entry *topic_find_or_add(wsio_redis *r, const char *ch, size_t len)
 {
-    topic_entry **p = topic_slot(r, ch, len);
-    if (*p)
-        return *p;
-    if (r->ntopics >= r->nbuckets && topic_table_grow(r) == 0)
-        p = topic_slot(r, ch, len);
-    topic_entry *t = zalloc(r->mem, sizeof *t + len + 1);
+    uint64_t hash = wsio__hashtab_hash(&r->topics, ch, len);
+    topic_entry *t = topic_find_hashed(r, ch, len, hash);
+    if (t)
+        return t;
+    /* The table has buckets from the start: when it cannot grow, the
+     * chains only get longer. */
+    (void)wsio__hashtab_reserve(&r->topics, r->mem);
+    t = zalloc(r->mem, sizeof *t + len + 1);
     if (!t)
         return NULL;
     t->len = len;
     memcpy(t->channel, ch, len + 1);
-    *p = t;
-    r->ntopics++;
+    t->entry.hash = hash;
+    wsio__hashtab_add(&r->topics, &t->entry);
     return t;
 }
 
 static void topic_remove(wsio_redis *r, topic_entry *t)
 {
-    topic_entry **p = topic_slot(r, t->channel, t->len);
-    *p = t->next;
-    r->ntopics--;
+    wsio__hashtab_remove(&r->topics, &t->entry);
     wsio__free(r->mem, t);
 }
 
@@ -212,12 +194,12 @@ static void topic_reconcile(wsio_redis *r, topic_entry *t)
 /* Every entry, for a visit that may free it. */
 static void topic_each(wsio_redis *r, void (*fn)(wsio_redis *, topic_entry *))
 {
-    for (size_t i = 0; i < r->nbuckets; i++) {
-        topic_entry *t = r->buckets[i];
-        while (t) {
-            topic_entry *next = t->next;
-            fn(r, t);
-            t = next;
+    for (size_t i = 0; i < r->topics.nbuckets; i++) {
+        wsio__hentry *e = r->topics.buckets[i];
+        while (e) {
+            wsio__hentry *next = e->next;
+            fn(r, WSIO__CONTAINER_OF(e, topic_entry, entry));
+            e = next;
         }
     }
 }
@@ -306,7 +288,7 @@ static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     int sub = strcmp(kind, "subscribe") == 0;
     if (!sub && strcmp(kind, "unsubscribe") != 0)
         return;
-    topic_entry *t = *topic_slot(r, ch->str, ch->len);
+    topic_entry *t = topic_find(r, ch->str, ch->len);
     if (!t)
         return; /* the broadcast channel */
     topic_set_subscribed(r, t, sub);
@@ -370,7 +352,7 @@ static void broker_last(wsio_server *srv, const char *topic, void *user)
     wsio_redis *r = user;
     char ch[CHANNEL_MAX];
     size_t len = topic_channel(r, topic, ch);
-    topic_entry *t = *topic_slot(r, ch, len);
+    topic_entry *t = topic_find(r, ch, len);
     if (!t)
         return;
     t->want = 0;
@@ -461,10 +443,10 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
         .connect_timeout =
             cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000};
     r->max_in_flight = cfg->max_in_flight;
-    rc = WSIO_ENOMEM;
-    r->nbuckets = 16;
-    r->buckets = zalloc(mem, r->nbuckets * sizeof *r->buckets);
-    if (!r->buckets)
+    rc = wsio__hashtab_init(&r->topics);
+    if (rc == 0)
+        rc = wsio__hashtab_reserve(&r->topics, mem);
+    if (rc)
         goto fail;
     rc = wsio__rlink_init(&r->sub, &r->link_set, 0, link_ready, link_lost, r);
     if (rc == 0)
@@ -497,14 +479,14 @@ void wsio_redis_free(wsio_redis *r)
         wsio_server_set_broker(r->srv, NULL);
     wsio__rlink_close(&r->sub);
     wsio__rlink_close(&r->pub);
-    for (size_t i = 0; r->buckets && i < r->nbuckets; i++) {
-        while (r->buckets[i]) {
-            topic_entry *t = r->buckets[i];
-            r->buckets[i] = t->next;
-            wsio__free(r->mem, t);
+    for (size_t i = 0; i < r->topics.nbuckets; i++) {
+        while (r->topics.buckets[i]) {
+            wsio__hentry *e = r->topics.buckets[i];
+            r->topics.buckets[i] = e->next;
+            wsio__free(r->mem, WSIO__CONTAINER_OF(e, topic_entry, entry));
         }
     }
-    wsio__free(r->mem, r->buckets);
+    wsio__hashtab_free(&r->topics, r->mem);
     wsio__free(r->mem, r->envelope);
     wsio__free(r->mem, r);
 }

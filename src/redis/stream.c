@@ -28,7 +28,7 @@
 
 /* (hiredis' format takes %llu, not %zu: sizes are cast.) */
 
-#include "../abi.h"
+#include "../common_abi.h"
 #include "../internal.h"
 #include "redis_internal.h"
 #include "wsio/redis_stream.h"

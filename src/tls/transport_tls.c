@@ -37,7 +37,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "../abi.h"
+#include "../common_abi.h"
 #include "../internal.h"
 #include "wsio/tls.h"
 

@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/fuzz_frame.c - decode a stream of frame headers, check each,
  * re-encode it and compare; mask each payload and compare with a scalar
- * reference, at every vector level the CPU runs (src/simd.h).
+ * reference, at every vector level the CPU runs (src/frame_simd.h).
  *
  * Input: byte 0 picks the buffer alignment and the payload offset for
  * masking, the rest is a stream of frames (header, then payload).
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simd.h"
+#include "frame_simd.h"
 #include "wsio/frame.h"
 
 #define REQUIRE(x)                                                             \

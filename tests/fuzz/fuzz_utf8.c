@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/fuzz_utf8.c - the incremental UTF-8 validator against a
  * reference decoder, whole and in fuzzer-chosen pieces, at every vector
- * level the CPU runs (src/simd.h) against the scalar automaton.
+ * level the CPU runs (src/frame_simd.h) against the scalar automaton.
  *
  * Input: byte 0 seeds the piece sizes, the rest is the text.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simd.h"
+#include "frame_simd.h"
 #include "wsio/frame.h"
 
 #define VALID (-1L)

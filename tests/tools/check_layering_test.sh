@@ -63,8 +63,8 @@ printf '#include "wsio/client.h"\n' >>"$TMP/t/src/server.c"
 expect_fail "the server includes the client (beside it, not below)" "src/server.c:"
 
 fresh
-printf '#include <pthread.h>\n' >>"$TMP/t/src/utf8.c"
-expect_fail "a thread header in a sans-io layer" "src/utf8.c:"
+printf '#include <pthread.h>\n' >>"$TMP/t/src/frame_utf8.c"
+expect_fail "a thread header in a sans-io layer" "src/frame_utf8.c:"
 
 fresh
 printf '#include <sys/socket.h>\n' >>"$TMP/t/src/handshake_http.c"
@@ -75,7 +75,7 @@ printf '#include "internal.h"\n' >"$TMP/t/src/gadget.c"
 expect_fail "a file in no layer" "src/gadget.c"
 
 fresh
-printf '#include "nowhere.h"\n' >>"$TMP/t/src/mem.c"
+printf '#include "nowhere.h"\n' >>"$TMP/t/src/common_mem.c"
 expect_fail "an include of no file" "nowhere.h"
 
 fresh

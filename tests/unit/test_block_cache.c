@@ -1,11 +1,11 @@
 /*
  * tests/unit/test_block_cache.c - the loop's cache of freed buffer blocks
- * (src/block_cache.c): blocks come back, contents survive growth, memory
+ * (src/loop_block_cache.c): blocks come back, contents survive growth, memory
  * held back stays bounded, and release returns everything.
  */
 #include <string.h>
 
-#include "block_cache.h"
+#include "loop_block_cache.h"
 #include "testutil.h"
 
 static void test_block_cache_freed_block_is_reused(void **state)

@@ -1,13 +1,13 @@
 /*
- * tests/unit/test_budget.c - the server's memory budget (src/budget.c)
+ * tests/unit/test_budget.c - the server's memory budget (src/server_budget.c)
  * over the loop's block cache: the figure it accounts is what the
  * allocator really holds for the blocks handed out, power-of-two requests
  * (zlib's) stay in their class, and growth past the limit is reported.
  */
 #include <string.h>
 
-#include "block_cache.h"
-#include "budget.h"
+#include "loop_block_cache.h"
+#include "server_budget.h"
 #include "testutil.h"
 
 /* The allocator under the cache: sums the sizes really asked of it. */

@@ -11,8 +11,8 @@
 
 #include "testutil.h"
 
-#include "base64.h"
-#include "sha1.h"
+#include "handshake_base64.h"
+#include "handshake_sha1.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, sizeof(lit) - 1

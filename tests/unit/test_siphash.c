@@ -1,13 +1,13 @@
 /*
  * tests/unit/test_siphash.c - the keyed hash of the tables whose keys a
- * peer chooses (src/siphash.c): it is SipHash-2-4 (the reference vectors
+ * peer chooses (src/common_siphash.c): it is SipHash-2-4 (the reference vectors
  * of Aumasson and Bernstein's paper, every tail length), and another key
  * gives other hashes, so names found to collide under one server's key do
  * not collide under another's.
  */
 #include <stdio.h>
 
-#include "siphash.h"
+#include "common_siphash.h"
 #include "testutil.h"
 
 /* The paper's key: bytes 00 01 ... 0f, read little-endian. */

@@ -1,5 +1,5 @@
 /*
- * src/block_cache.h - a loop's cache of freed buffer blocks (internal).
+ * src/loop_block_cache.h - a loop's cache of freed buffer blocks (internal).
  *
  * Connections release their output and assembly buffers as soon as they
  * are empty, so an idle connection holds none; the cost is one allocation

@@ -1,12 +1,12 @@
 /*
- * src/mask_simd.c - the vector kernels of masking (RFC 6455 section 5.3)
+ * src/frame_mask_simd.c - the vector kernels of masking (RFC 6455 section 5.3)
  * for x86-64: SSE2 (always there) and AVX2 (compiled for that target
  * only in this function, and called only when the CPU has it; see
- * src/simd.h). A payload's key repeats every 4 bytes, and vectors are a
+ * src/frame_simd.h). A payload's key repeats every 4 bytes, and vectors are a
  * multiple of 4 bytes, so one vector of the key, rotated to the starting
  * offset by the caller, serves every position.
  */
-#include "simd.h"
+#include "frame_simd.h"
 
 #ifdef WSIO__HAVE_X86_SIMD
 #include <immintrin.h>

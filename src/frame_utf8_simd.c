@@ -1,5 +1,5 @@
 /*
- * src/utf8_simd.c - vector UTF-8 validation for x86-64 (RFC 3629 section
+ * src/frame_utf8_simd.c - vector UTF-8 validation for x86-64 (RFC 3629 section
  * 4), written from J. Keiser and D. Lemire, "Validating UTF-8 In Less Than
  * One Instruction Per Byte", Software: Practice and Experience 51(5),
  * 2021 (the "lookup" algorithm).
@@ -17,11 +17,12 @@
  *
  * Blocks of 32 bytes; a block of ASCII after a complete character costs a
  * load and a MOVEMASK. This code only says how far the text is certainly
- * valid (src/simd.h); src/utf8.c's automaton reports the exact error.
+ * valid (src/frame_simd.h); src/frame_utf8.c's automaton reports the exact
+ * error.
  */
 #include <string.h>
 
-#include "simd.h"
+#include "frame_simd.h"
 
 #ifdef WSIO__HAVE_X86_SIMD
 #include <immintrin.h>

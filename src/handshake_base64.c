@@ -1,7 +1,8 @@
 /*
- * src/base64.c - RFC 4648 section 4 base64, encoder and strict decoder.
+ * src/handshake_base64.c - RFC 4648 section 4 base64, encoder and strict
+ * decoder.
  */
-#include "base64.h"
+#include "handshake_base64.h"
 #include "internal.h"
 
 static const char alphabet[64] =

@@ -1,6 +1,7 @@
 /*
- * src/base64.h - base64 with the standard alphabet and padding (RFC 4648
- * section 4), for Sec-WebSocket-Key and Sec-WebSocket-Accept. Never exported.
+ * src/handshake_base64.h - base64 with the standard alphabet and padding (RFC
+ * 4648 section 4), for Sec-WebSocket-Key and Sec-WebSocket-Accept. Never
+ * exported.
  */
 #ifndef WSIO_BASE64_H
 #define WSIO_BASE64_H

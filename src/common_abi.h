@@ -1,5 +1,5 @@
 /*
- * src/abi.h - the caller's sized structs, read safely (internal).
+ * src/common_abi.h - the caller's sized structs, read safely (internal).
  *
  * Every public config struct, and wsio_broker, starts with size_t
  * struct_size: the struct's size in the header the caller was built with

@@ -1,8 +1,8 @@
 /*
- * src/budget.h - an allocator that counts what a server's connections hold
- * (internal).
+ * src/server_budget.h - an allocator that counts what a server's connections
+ * hold (internal).
  *
- * A wsio__budget is a wsio_mem over a block cache (block_cache.h) that
+ * A wsio__budget is a wsio_mem over a block cache (loop_block_cache.h) that
  * keeps the total of the bytes its blocks hold, class rounding and
  * headers included (what the cache takes from the allocator for them, not
  * what was asked), and calls `over` each time an allocation grows that

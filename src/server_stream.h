@@ -1,5 +1,5 @@
 /*
- * src/topic_stream.h - what server_topics.c and topic_stream.c tell each
+ * src/server_stream.h - what server_topics.c and server_stream.c tell each
  * other about a topic's stream (internal; wsio/stream.h is the public
  * side).
  */
@@ -21,7 +21,7 @@ int wsio__server_send_frame(wsio_server *srv, const char *name,
 int wsio__server_set_stream(wsio_server *srv, const char *name,
                             wsio_stream *st);
 
-/* topic_stream.c: st's server is being freed; st stays until
+/* server_stream.c: st's server is being freed; st stays until
  * wsio_stream_free but publishes no more. */
 void wsio__stream_server_gone(wsio_stream *st);
 

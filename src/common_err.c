@@ -1,5 +1,5 @@
 /*
- * src/err.c - the error table of wsio/common.h, turned into lookups.
+ * src/common_err.c - the error table of wsio/common.h, turned into lookups.
  */
 #include <string.h>
 

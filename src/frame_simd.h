@@ -1,5 +1,5 @@
 /*
- * src/simd.h - which vector instructions the codec's hot loops (masking,
+ * src/frame_simd.h - which vector instructions the codec's hot loops (masking,
  * UTF-8 validation) may use, and the vector kernels themselves.
  *
  * Every kernel has a portable scalar twin, which is the reference: the

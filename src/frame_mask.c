@@ -1,9 +1,9 @@
 /*
- * src/mask.c - payload masking (RFC 6455 section 5.3).
+ * src/frame_mask.c - payload masking (RFC 6455 section 5.3).
  *
  * Byte i of a payload is XORed with key[i % 4]. On x86-64 the bulk of a
- * buffer goes through 16- or 32-byte vectors (src/mask_simd.c, level
- * chosen as src/simd.h says); the portable loop below does the rest, and
+ * buffer goes through 16- or 32-byte vectors (src/frame_mask_simd.c, level
+ * chosen as src/frame_simd.h says); the portable loop below does the rest, and
  * everything on other machines. It works 8 bytes at a time: the key is
  * repeated into a 64-bit word, rotated so that its first byte is the one
  * for the payload position at buf[0], and XORed into each word. Loads and
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "simd.h"
+#include "frame_simd.h"
 #include "wsio/frame.h"
 
 static void mask_scalar(uint8_t *d, const uint8_t *s, size_t len,

@@ -1,5 +1,5 @@
 /*
- * src/sha1.h - SHA-1 (FIPS 180-4), only for Sec-WebSocket-Accept
+ * src/handshake_sha1.h - SHA-1 (FIPS 180-4), only for Sec-WebSocket-Accept
  * (RFC 6455 section 4.2.2). Never exported.
  *
  * SHA-1 is broken for collision resistance; the handshake uses it only to

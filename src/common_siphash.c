@@ -1,8 +1,8 @@
 /*
- * src/siphash.c - SipHash-2-4 (Aumasson and Bernstein, 2012): the keyed
- * hash of every table whose keys a peer chooses (siphash.h).
+ * src/common_siphash.c - SipHash-2-4 (Aumasson and Bernstein, 2012): the keyed
+ * hash of every table whose keys a peer chooses (common_siphash.h).
  */
-#include "siphash.h"
+#include "common_siphash.h"
 
 static uint64_t rotl(uint64_t x, unsigned b)
 {

@@ -1,5 +1,5 @@
 /*
- * src/utf8.c - incremental UTF-8 validation (RFC 3629 section 4; RFC 6455
+ * src/frame_utf8.c - incremental UTF-8 validation (RFC 3629 section 4; RFC 6455
  * section 8.1 requires it of text messages).
  *
  * A deterministic automaton over byte classes. Each byte maps to a class;
@@ -19,14 +19,14 @@
  * wsio_utf8 between calls, which is what makes validation incremental.
  *
  * The automaton is the reference and has the last word: on x86-64, vector
- * code (src/utf8_simd.c) first skips the longest run of whole, valid
+ * code (src/frame_utf8_simd.c) first skips the longest run of whole, valid
  * characters it can vouch for, and the automaton takes over where that
  * stops, so the failing offset it reports is always the automaton's own.
  */
 #include <string.h>
 
 #include "internal.h"
-#include "simd.h"
+#include "frame_simd.h"
 #include "wsio/frame.h"
 
 /* Byte classes. */

@@ -1,5 +1,5 @@
 /*
- * src/topic_stream.c - layer 4: a topic's replay window and resume
+ * src/server_stream.c - layer 4: a topic's replay window and resume
  * (wsio/stream.h, docs/resume.md).
  *
  * The window is a ring of encoded frames, oldest first, each with its id
@@ -19,8 +19,8 @@
 
 #include "wsio/stream.h"
 
-#include "abi.h"
-#include "topic_stream.h"
+#include "common_abi.h"
+#include "server_stream.h"
 #include "ws_internal.h"
 
 #define TOPIC_MAX 255

@@ -1,8 +1,8 @@
 /*
- * src/budget.c - see budget.h.
+ * src/server_budget.c - see server_budget.h.
  */
-#include "block_cache.h"
-#include "budget.h"
+#include "loop_block_cache.h"
+#include "server_budget.h"
 
 static void count(wsio__budget *b, size_t add, size_t sub)
 {

@@ -1,5 +1,5 @@
 /*
- * src/random.c - random bytes from the operating system, for client keys
+ * src/common_random.c - random bytes from the operating system, for client keys
  * (RFC 6455 section 4.1: "randomly selected") and masking keys (section 5.3:
  * "derived from a strong source of entropy").
  */

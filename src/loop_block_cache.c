@@ -1,9 +1,9 @@
 /*
- * src/block_cache.c - see block_cache.h.
+ * src/loop_block_cache.c - see loop_block_cache.h.
  */
 #include <string.h>
 
-#include "block_cache.h"
+#include "loop_block_cache.h"
 
 #define CLASS_MIN_SHIFT 8 /* the smallest class holds 256 bytes */
 #define DIRECT ((size_t)-1)

@@ -1,5 +1,5 @@
 /*
- * src/mem.c - the default allocator and reference-counted buffers.
+ * src/common_mem.c - the default allocator and reference-counted buffers.
  */
 #include <stdlib.h>
 #include <string.h>

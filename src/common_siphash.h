@@ -1,6 +1,6 @@
 /*
- * src/siphash.h - SipHash-2-4, a keyed hash (internal). Tables whose keys
- * a peer chooses (addresses, topic names) hash with a random key of their
+ * src/common_siphash.h - SipHash-2-4, a keyed hash (internal). Tables whose
+ * keys a peer chooses (addresses, topic names) hash with a random key of their
  * own, so that no one who does not know it can aim many keys at one
  * bucket.
  */

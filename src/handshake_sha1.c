@@ -1,9 +1,9 @@
 /*
- * src/sha1.c - SHA-1 as specified in FIPS 180-4 section 6.1.
+ * src/handshake_sha1.c - SHA-1 as specified in FIPS 180-4 section 6.1.
  */
 #include <string.h>
 
-#include "sha1.h"
+#include "handshake_sha1.h"
 
 static uint32_t rol32(uint32_t x, unsigned n)
 {

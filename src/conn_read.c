@@ -1,0 +1,561 @@
+/*
+ * src/conn_read.c - the receive path of a connection (conn.c): frame
+ * headers, payload unmasking, fragment assembly, decoding, UTF-8 checks and
+ * the control frames (RFC 6455 sections 5.2-5.5); the scheme is described
+ * at the top of conn.c.
+ */
+#include <string.h>
+
+#include "conn_shared.h"
+
+/* ---- receiving ---------------------------------------------------------- */
+
+/* What a callback's return means for the reading loop. */
+static int after_callback(wsio_conn *c, int rc, uint64_t offset)
+{
+    if (c->freed)
+        return STOP;
+    if (rc < 0)
+        return wsio__conn_fail(c, rc, offset);
+    if (c->state == WSIO_CONN_CLOSED)
+        return STOP; /* the callback aborted */
+    return rc == WSIO_PAUSE ? WSIO_PAUSE : 0;
+}
+
+/* Make room for need bytes at rbuf. need never exceeds the limits already
+ * checked on the header, plus one control payload. */
+static int rbuf_reserve(wsio_conn *c, size_t need)
+{
+    if (need <= c->rcap)
+        return 0;
+    size_t cap = c->rcap ? c->rcap * 2 : RBUF_MIN;
+    size_t limit = c->cfg.max_message_size;
+    limit += limit <= SIZE_MAX - WSIO_CONTROL_PAYLOAD_MAX
+                 ? WSIO_CONTROL_PAYLOAD_MAX
+                 : 0;
+    if (cap > limit || cap < c->rcap)
+        cap = limit;
+    if (cap < need)
+        cap = need;
+    uint8_t *p = wsio__realloc(c->mem, c->rbuf, cap);
+    if (!p)
+        return WSIO_ENOMEM;
+    c->rbuf = p;
+    c->rcap = cap;
+    return 0;
+}
+
+/* Unmask in place when the peer masked. */
+static void unmask(const wsio_conn *c, uint8_t *p, size_t n, uint64_t at)
+{
+    if (c->fh.masked && n > 0)
+        wsio_mask(p, n, c->fh.mask_key, at);
+}
+
+/* Copy payload bytes to dst, unmasking on the way. */
+static void copy_payload(const wsio_conn *c, uint8_t *dst, const uint8_t *p,
+                         size_t n, uint64_t at)
+{
+    if (n == 0)
+        return;
+    if (c->fh.masked)
+        wsio_mask_copy(dst, p, n, c->fh.mask_key, at);
+    else
+        memcpy(dst, p, n);
+}
+
+static void end_message(wsio_conn *c)
+{
+    c->msg_opcode = 0;
+    c->msg_compressed = 0;
+    c->msg_out = 0;
+    c->msg_len = 0;
+    c->msg_frags = 0;
+    c->msg_charged = 0;
+    c->rlen = 0;
+}
+
+/* Section 8.1: text must be UTF-8; check each run as it arrives, and that
+ * the message does not end inside a character. */
+static int check_text(wsio_conn *c, const uint8_t *data, size_t n, int end,
+                      uint64_t offset)
+{
+    size_t bad = 0;
+    if (wsio_utf8_feed(&c->rx_utf8, data, n, &bad))
+        return wsio__conn_fail(c, WSIO_EUTF8, offset + bad);
+    if (end && wsio_utf8_finish(&c->rx_utf8))
+        return wsio__conn_fail(c, WSIO_EUTF8, offset + n);
+    return 0;
+}
+
+static int deliver_piece(wsio_conn *c, const uint8_t *data, size_t n, int end,
+                         uint64_t offset)
+{
+    if (n == 0 && !end)
+        return 0; /* pieces follow bytes, not frames */
+    wsio_fragment f;
+    f.opcode = (enum wsio_opcode)c->msg_opcode;
+    f.data = data;
+    f.len = n;
+    f.first = c->msg_first;
+    f.last = end;
+    c->msg_first = 0;
+    if (end)
+        end_message(c);
+    return after_callback(c, c->cb.on_fragment(c, &f, c->user), offset);
+}
+
+/* Deliver a whole message: data[0, len) is borrowed until the callback
+ * returns (rbuf stays allocated until feed returns). */
+static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
+                           uint64_t offset)
+{
+    wsio_message m;
+    m.opcode = (enum wsio_opcode)c->msg_opcode;
+    m.data = data ? (const void *)data : "";
+    m.len = len;
+    end_message(c);
+    if (!c->cb.on_message)
+        return 0;
+    return after_callback(c, c->cb.on_message(c, &m, c->user), offset);
+}
+
+/* Where the codec may write next, and how much: the receive buffer (after
+ * the message so far, or from its start for a streaming host), at most
+ * what max_message_size still allows plus one byte, so that going over
+ * is seen after the least output. */
+static int decode_room(wsio_conn *c, uint8_t **out, size_t *room)
+{
+    size_t allowed = c->cfg.max_message_size - c->msg_out;
+    size_t want = allowed < DECODE_CHUNK ? allowed + 1 : DECODE_CHUNK;
+    size_t at = c->cb.on_fragment ? 0 : c->rlen;
+    int err = rbuf_reserve(c, at + want);
+    if (err)
+        return err;
+    *out = c->rbuf + at;
+    *room = allowed >= c->rcap - at ? c->rcap - at : allowed + 1;
+    return 0;
+}
+
+/* n payload bytes of a compressed message (RFC 7692 section 7.2.2): decode
+ * them in bounded chunks, checking size and UTF-8 as the output appears. */
+static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
+                           int last, uint64_t offset)
+{
+    int end = last && c->fh.fin;
+    unmask(c, p, n, at);
+    c->msg_len += n;
+    const uint8_t *in = p;
+    size_t left = n;
+    int paused = 0;
+    for (;;) {
+        uint8_t *out;
+        size_t room;
+        int err = decode_room(c, &out, &room);
+        if (err)
+            return wsio__conn_fail(c, err, offset);
+        size_t before = left;
+        ssize_t got =
+            c->codec.ops->decode(c->codec.state, &in, &left, end, out, room);
+        uint64_t here = offset + (n - left);
+        if (got < 0)
+            return wsio__conn_fail(c, (int)got, here);
+        if ((size_t)got > room || (got == 0 && left > 0 && left == before))
+            return wsio__conn_fail(c, WSIO_EINTERNAL,
+                                   here); /* a codec that stalls */
+        if ((size_t)got > c->cfg.max_message_size - c->msg_out)
+            return wsio__conn_fail(c, WSIO_ETOOBIG, here);
+        c->msg_out += (size_t)got;
+        if (c->msg_opcode == WSIO_OP_TEXT) {
+            err = check_text(c, out, (size_t)got, 0, here);
+            if (err)
+                return err;
+        }
+        if (c->cb.on_fragment) {
+            /* A pause takes effect once this input is decoded. */
+            int rc = deliver_piece(c, out, (size_t)got, 0, here);
+            if (rc < 0 || rc == STOP)
+                return rc;
+            paused |= rc == WSIO_PAUSE;
+        } else {
+            c->rlen += (size_t)got;
+        }
+        if ((size_t)got < room && left == 0)
+            break;
+    }
+    if (!end)
+        return paused ? WSIO_PAUSE : 0;
+    uint64_t here = offset + n;
+    if (c->msg_opcode == WSIO_OP_TEXT) {
+        int err = check_text(c, (const uint8_t *)"", 0, 1, here);
+        if (err)
+            return err;
+    }
+    if (c->cb.on_fragment) {
+        int rc = deliver_piece(c, (const uint8_t *)"", 0, 1, here);
+        return rc == 0 && paused ? WSIO_PAUSE : rc;
+    }
+    return deliver_message(c, c->rbuf, c->rlen, here);
+}
+
+/* n payload bytes of a data frame at p, starting at payload offset at;
+ * last when they end the frame. offset is the stream offset of p. */
+static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
+                     uint64_t offset)
+{
+    if (c->msg_compressed)
+        return read_compressed(c, p, n, at, last, offset);
+    int end = last && c->fh.fin;
+    /* Zero copy when the message's bytes are all here in one piece, or
+     * when the host streams. */
+    int in_place = c->cb.on_fragment || (end && at == 0 && c->msg_len == 0);
+    uint8_t *data = p;
+    if (in_place) {
+        unmask(c, p, n, at);
+    } else if (n > 0) {
+        /* Room for what arrived, not for what the header announces: a
+         * peer must send the bytes it makes us hold. */
+        int err = rbuf_reserve(c, c->rlen + n);
+        if (err)
+            return wsio__conn_fail(c, err, offset);
+        data = c->rbuf + c->rlen;
+        copy_payload(c, data, p, n, at);
+        c->rlen += n;
+    }
+    c->msg_len += n;
+    if (c->msg_opcode == WSIO_OP_TEXT) {
+        int err = check_text(c, data, n, end, offset);
+        if (err)
+            return err;
+    }
+    if (c->cb.on_fragment)
+        return deliver_piece(c, data, n, end, offset + n);
+    if (!end)
+        return 0;
+    if (in_place || !c->rbuf)
+        return deliver_message(c, p, n, offset + n);
+    return deliver_message(c, c->rbuf, c->rlen, offset + n);
+}
+
+static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
+                     uint64_t offset)
+{
+    /* Section 5.5.2: answer with a pong carrying the same payload. Section
+     * 5.5.3 allows answering only the latest of several pings: while the
+     * peer is not keeping up with our output, a pong of ours still waiting
+     * at the end of the queue is replaced, so a peer that pings without
+     * reading makes us hold one pong, not one per ping. A peer that reads
+     * gets every pong. */
+    if (c->cfg.auto_pong) {
+        if (c->out.stalled && c->pong_commit == c->out.commits && c->pong_size)
+            (void)wsio__outq_untail(&c->out, c->pong_size, c->out_keep);
+        int err = wsio__conn_queue_frame(c, WSIO_OP_PONG, 1, data, len);
+        if (err)
+            return wsio__conn_fail(c, err, offset);
+        c->pong_commit = c->out.commits;
+        c->pong_size =
+            wsio_frame_header_size(len, c->role == WSIO_ROLE_CLIENT) + len;
+    }
+    if (!c->cb.on_ping)
+        return 0;
+    wsio_control ping = {data, len};
+    return after_callback(c, c->cb.on_ping(c, &ping, c->user), offset + len);
+}
+
+static int read_pong(wsio_conn *c, const uint8_t *data, size_t len,
+                     uint64_t offset)
+{
+    /* Section 5.5.3: a pong may be unsolicited; it needs no answer. */
+    if (!c->cb.on_pong)
+        return 0;
+    wsio_control pong = {data, len};
+    return after_callback(c, c->cb.on_pong(c, &pong, c->user), offset + len);
+}
+
+/* The peer's close frame (sections 5.5.1, 7.1.5, 7.4). */
+static int read_close(wsio_conn *c, const uint8_t *data, size_t len,
+                      uint64_t offset)
+{
+    unsigned code = WSIO_CLOSE_NO_STATUS;
+    const char *reason = "";
+    size_t reason_len = 0;
+    if (len >= 2) {
+        code = (unsigned)data[0] << 8 | data[1];
+        if (!wsio_close_code_is_valid(code))
+            return wsio__conn_fail(c, WSIO_ECLOSECODE, offset);
+        reason = (const char *)data + 2;
+        reason_len = len - 2;
+        wsio_utf8 utf8;
+        size_t bad = reason_len;
+        wsio_utf8_init(&utf8);
+        if (wsio_utf8_feed(&utf8, reason, reason_len, &bad) ||
+            wsio_utf8_finish(&utf8))
+            return wsio__conn_fail(c, WSIO_EUTF8, offset + 2 + bad);
+    }
+    int by_peer = !c->close_sent;
+    if (by_peer) {
+        /* Section 5.5.1: reply with a close frame, echoing the code. */
+        int err = wsio__conn_queue_close(c, len >= 2 ? code : 0, NULL, 0);
+        if (err)
+            return wsio__conn_fail(c, err, offset);
+    }
+    c->state = WSIO_CONN_CLOSED;
+    wsio__conn_report_close(c, code, reason, reason_len, by_peer, 1, 0);
+    return STOP;
+}
+
+/* n payload bytes of a control frame; see read_data. */
+static int read_control(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
+                        int last, uint64_t offset)
+{
+    size_t len = (size_t)c->fh.payload_len; /* <= 125, checked */
+    const uint8_t *data = p;
+    if (at == 0 && last) {
+        unmask(c, p, n, 0);
+    } else {
+        /* Split between inputs: gather it after the message bytes. */
+        int err = rbuf_reserve(c, c->rlen + len);
+        if (err)
+            return wsio__conn_fail(c, err, offset);
+        copy_payload(c, c->rbuf + c->rlen + at, p, n, at);
+        if (!last)
+            return 0;
+        data = c->rbuf + c->rlen;
+    }
+    uint64_t start = offset + n - len; /* stream offset of the payload */
+    switch (c->fh.opcode) {
+    case WSIO_OP_PING:
+        return read_ping(c, data, len, start);
+    case WSIO_OP_PONG:
+        return read_pong(c, data, len, start);
+    default:
+        return read_close(c, data, len, start);
+    }
+}
+
+/* n payload bytes of the current frame, at p (stream offset offset). */
+static int read_payload(wsio_conn *c, uint8_t *p, size_t n, uint64_t offset)
+{
+    uint64_t at = c->frame_pos;
+    c->frame_pos += n;
+    int last = c->frame_pos == c->fh.payload_len;
+    if (last)
+        c->rx_in_frame = 0;
+    if (c->fh.opcode & 0x8u)
+        return read_control(c, p, n, at, last, offset);
+    return read_data(c, p, n, at, last, offset);
+}
+
+/* The most payload bytes one message may take on the wire. A compressed
+ * one may exceed max_message_size by deflate's expansion of incompressible
+ * data (5 bytes per stored block; zlib at a small memLevel ends a block
+ * every 1 KiB of input or less, and with 9- or 10-bit windows grows such
+ * data by up to 6%), so that a message that inflates to exactly the limit
+ * is accepted; what it inflates to is held to the limit itself
+ * (read_compressed). */
+static size_t wire_limit(const wsio_conn *c, int compressed)
+{
+    size_t limit = c->cfg.max_message_size;
+    size_t slack = (limit >> 4) + 64;
+    if (!compressed)
+        return limit;
+    return limit <= SIZE_MAX - slack ? limit + slack : SIZE_MAX;
+}
+
+/* Section 5.4 order and the configured limits, for a data frame's header.
+ * Nothing is allocated before this passes. */
+static int start_data_frame(wsio_conn *c)
+{
+    const wsio_frame_header *h = &c->fh;
+    int cont = h->opcode == WSIO_OP_CONTINUATION;
+    if (cont && !c->msg_opcode)
+        return WSIO_ECONTINUATION;
+    if (!cont && c->msg_opcode)
+        return WSIO_EFRAGMENT;
+    size_t so_far = cont ? c->msg_len : 0;
+    size_t frags = cont ? c->msg_frags : 0;
+    size_t charged = cont ? c->msg_charged : 0;
+    int compressed =
+        cont ? c->msg_compressed : c->codec.ops && (h->rsv & WSIO_RSV1);
+    size_t limit = wire_limit(c, compressed);
+    if (h->payload_len > c->cfg.max_frame_size ||
+        h->payload_len > limit - so_far)
+        return WSIO_ETOOBIG;
+    /* A continuation is charged its payload, and at least FRAME_CHARGE:
+     * tiny or empty fragments use up the message's budget too. */
+    size_t charge = (size_t)h->payload_len;
+    if (cont && charge < FRAME_CHARGE)
+        charge = FRAME_CHARGE;
+    size_t budget = limit > CHARGE_BUDGET_MIN ? limit : CHARGE_BUDGET_MIN;
+    if (charge > budget - charged ||
+        (c->cfg.max_fragments && frags >= c->cfg.max_fragments))
+        return WSIO_ETOOMANYFRAGS;
+    if (!cont) {
+        c->msg_opcode = h->opcode;
+        c->msg_compressed = (uint8_t)compressed;
+        c->msg_len = 0;
+        c->msg_first = 1;
+        wsio_utf8_init(&c->rx_utf8);
+    }
+    c->msg_frags = frags + 1;
+    c->msg_charged = charged + charge;
+    return 0;
+}
+
+/* A whole header is in c->fh; p is where its payload starts, offset the
+ * stream offset of the header's first byte. */
+static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
+{
+    const wsio_frame_header *h = &c->fh;
+    int err =
+        wsio_frame_header_check(h, (enum wsio_role)c->role, c->cfg.allowed_rsv);
+    /* RFC 7692 section 6.1: RSV1 marks a compressed message on its first
+     * frame only, never on a continuation or a control frame. */
+    if (!err && c->codec.ops && (h->rsv & WSIO_RSV1) &&
+        ((h->opcode & 0x8u) || h->opcode == WSIO_OP_CONTINUATION))
+        err = WSIO_ERSV;
+    if (!err && h->opcode == WSIO_OP_CLOSE && h->payload_len == 1)
+        err = WSIO_ECLOSEPAYLOAD; /* section 5.5.1: a code is 2 bytes */
+    if (!err && !(h->opcode & 0x8u))
+        err = start_data_frame(c);
+    if (err)
+        return wsio__conn_fail(c, err, offset);
+    c->frame_pos = 0;
+    c->rx_in_frame = h->payload_len > 0;
+    if (h->payload_len > 0)
+        return 0;
+    return read_payload(c, p, 0, offset + h->header_len);
+}
+
+/*
+ * Take header bytes from in: sets *done when c->fh holds a whole header.
+ * Returns the bytes used, or a negative code.
+ */
+static ssize_t read_header(wsio_conn *c, const uint8_t *in, size_t len,
+                           int *done)
+{
+    size_t have = c->hdr_have;
+    ssize_t r;
+    size_t take;
+    if (have == 0) {
+        /* Fast path: the header is decoded where it lies. */
+        r = wsio_frame_header_decode(in, len, &c->fh);
+        take = len; /* when incomplete, all of it is header */
+    } else {
+        take = sizeof c->hdr - have;
+        if (take > len)
+            take = len;
+        memcpy(c->hdr + have, in, take);
+        r = wsio_frame_header_decode(c->hdr, have + take, &c->fh);
+    }
+    if (r == WSIO_EAGAIN) {
+        if (have == 0)
+            memcpy(c->hdr, in, len);
+        c->hdr_have = (uint8_t)(have + take);
+        *done = 0;
+        return (ssize_t)take;
+    }
+    if (r < 0)
+        return r;
+    c->hdr_have = 0;
+    *done = 1;
+    return r - (ssize_t)have;
+}
+
+static ssize_t read_frames(wsio_conn *c, uint8_t *in, size_t len)
+{
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < len && rc == 0) {
+        uint64_t offset = c->rx_offset + pos;
+        /* Our output is over its high-water mark: no next frame until the
+         * peer has read some of it (wsio_conn_set_output_marks). */
+        if (!c->rx_in_frame && c->hdr_have == 0 && c->out.over)
+            break;
+        if (c->rx_in_frame) {
+            uint64_t left = c->fh.payload_len - c->frame_pos;
+            size_t n = left < len - pos ? (size_t)left : len - pos;
+            rc = read_payload(c, in + pos, n, offset);
+            pos += n;
+        } else {
+            int done = 0;
+            ssize_t used = read_header(c, in + pos, len - pos, &done);
+            if (used < 0)
+                return wsio__conn_fail(c, (int)used, offset - c->hdr_have);
+            pos += (size_t)used;
+            if (done)
+                rc = start_frame(c, in + pos,
+                                 c->rx_offset + pos - c->fh.header_len);
+        }
+    }
+    if (rc < 0)
+        return rc;
+    return (ssize_t)pos;
+}
+
+void wsio__conn_scan_start(const wsio_conn *c, wsio__rx_scan *s)
+{
+    memset(s, 0, sizeof *s);
+    if (c->rx_in_frame)
+        s->skip = c->fh.payload_len - c->frame_pos;
+    memcpy(s->hdr, c->hdr, c->hdr_have);
+    s->have = c->hdr_have;
+}
+
+int wsio__conn_scan_pong(wsio__rx_scan *s, const uint8_t *in, size_t len)
+{
+    int found = 0;
+    while (s->at < len && !s->lost) {
+        size_t left = len - s->at;
+        if (s->skip) {
+            size_t n = s->skip < left ? (size_t)s->skip : left;
+            s->at += n;
+            s->skip -= n;
+            continue;
+        }
+        size_t take = sizeof s->hdr - s->have;
+        take = take < left ? take : left;
+        memcpy(s->hdr + s->have, in + s->at, take);
+        wsio_frame_header h;
+        ssize_t r = wsio_frame_header_decode(s->hdr, s->have + take, &h);
+        if (r == WSIO_EAGAIN) { /* all of in is header: wait for more */
+            s->have = (uint8_t)(s->have + take);
+            s->at = len;
+            break;
+        }
+        if (r < 0) {
+            s->lost = 1; /* the connection fails on it when fed */
+            break;
+        }
+        s->at += (size_t)r - s->have;
+        s->have = 0;
+        s->skip = h.payload_len;
+        found |= h.opcode == WSIO_OP_PONG;
+    }
+    return found;
+}
+
+ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)
+{
+    if (c->err)
+        return c->err;
+    if (c->state == WSIO_CONN_CLOSED)
+        return WSIO_ECLOSED;
+    if (c->in_feed || (len > 0 && !in))
+        return c->in_feed ? WSIO_ESTATE : WSIO_EINVAL;
+    wsio__conn_enter(c);
+    c->in_feed = 1;
+    ssize_t r = read_frames(c, in, len);
+    c->in_feed = 0;
+    if (r > 0)
+        c->rx_offset += (uint64_t)r;
+    /* Between messages (or once closed) nothing needs the receive buffer:
+     * give it back, so an idle connection holds none. A message or control
+     * frame split across inputs keeps it until a later feed ends it. */
+    int split_control =
+        c->rx_in_frame && (c->fh.opcode & 0x8u) && c->frame_pos > 0;
+    if (c->state == WSIO_CONN_CLOSED || (c->rlen == 0 && !split_control))
+        wsio__conn_release_rx(c);
+    wsio__conn_leave(c);
+    return r;
+}

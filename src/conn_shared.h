@@ -1,0 +1,122 @@
+/*
+ * src/conn_shared.h - what conn.c, conn_send.c and conn_read.c share: the
+ * wsio_conn struct, its limits and the functions one file calls in another
+ * (internal, conn layer only).
+ */
+#ifndef WSIO_CONN_SHARED_H
+#define WSIO_CONN_SHARED_H
+
+#include "conn_output.h"
+#include "internal.h"
+#include "wsio/conn.h"
+
+/* OS random bytes drawn at once for client masking keys: one system call
+ * serves 16 frames. */
+#define MASK_POOL 64
+/* Smallest receive buffer worth allocating. */
+#define RBUF_MIN 256
+/* Largest close reason: 125 bytes of control payload minus the code. */
+#define CLOSE_REASON_MAX (WSIO_CONTROL_PAYLOAD_MAX - 2)
+/* Internal result of an event: stop reading (the connection closed or was
+ * freed). Distinct from 0 (go on), WSIO_PAUSE and negative codes. */
+#define STOP 2
+/* The least a continuation frame is charged against max_message_size: a
+ * message's frames cost CPU whatever their payload, so the limit also
+ * bounds how many there are (docs/limits.md). */
+#define FRAME_CHARGE 64
+/* What the charges of one message may add up to at least, whatever
+ * max_message_size: 1024 tiny fragments are always accepted. */
+#define CHARGE_BUDGET_MIN (FRAME_CHARGE * 1024)
+/* Most bytes decoded per codec call (the receive buffer grows by at most
+ * this much at a time, and a streaming host gets pieces of this size). */
+#define DECODE_CHUNK 16384
+
+/*
+ * Invariants: state only moves forward (OPEN -> CLOSING -> CLOSED or OPEN
+ * -> CLOSED); close_sent once a close frame is queued, after which only
+ * pongs are; err != 0 implies state CLOSED; msg_opcode != 0 exactly while a
+ * received message is in progress, and then msg_len <= max_message_size,
+ * msg_charged within its budget and rbuf[0, rlen) holds its bytes when it is
+ * being assembled; rlen <= rcap.
+ */
+struct wsio_conn {
+    const wsio_mem *mem;
+    const wsio_mem *self_mem; /* where this struct came from */
+    void *user;
+    wsio_conn_callbacks cb;
+    wsio_conn_config cfg;
+
+    /* Receive side. */
+    uint64_t rx_offset;   /* bytes consumed by earlier feeds */
+    uint64_t err_offset;  /* stream offset of the byte that failed it */
+    uint64_t frame_pos;   /* payload bytes of the current frame read */
+    wsio_frame_header fh; /* the frame being read, while rx_in_frame */
+    size_t msg_len;       /* payload bytes of the message so far */
+    size_t msg_frags;     /* its frames so far, empty ones included */
+    size_t msg_charged;   /* its frames' charges (FRAME_CHARGE) */
+    uint8_t *rbuf;        /* assembly buffer, or NULL */
+    size_t rcap;          /* bytes allocated at rbuf */
+    size_t rlen;          /* message bytes assembled at rbuf */
+    wsio_utf8 rx_utf8;    /* over the text message being received */
+    size_t msg_out;       /* compressed message: bytes decoded so far */
+    wsio_codec codec;     /* message codec, or ops NULL */
+    int err;              /* sticky failure code, or 0 */
+    uint8_t hdr[WSIO_FRAME_HEADER_MAX]; /* a header split between inputs */
+    uint8_t hdr_have;                   /* bytes of it in hdr */
+    uint8_t rx_in_frame;    /* payload bytes of fh are still to come */
+    uint8_t msg_opcode;     /* TEXT or BINARY in progress, or 0 */
+    uint8_t msg_first;      /* streaming: the next piece is the first */
+    uint8_t msg_compressed; /* the message in progress had RSV1 */
+
+    /* Send side. */
+    wsio__outq out;
+    wsio_utf8 tx_utf8;    /* over the fragmented text being sent */
+    uint8_t tx_opcode;    /* fragmented message being sent, or 0 */
+    uint8_t pool_left;    /* unused bytes at the end of pool */
+    uint64_t pong_commit; /* out.commits when the last automatic pong
+                             was queued */
+    size_t pong_size;     /* that pong frame's bytes */
+    size_t out_keep;      /* unsent front bytes never rewritten */
+
+    uint8_t role;           /* enum wsio_role */
+    uint8_t state;          /* enum wsio_conn_state */
+    uint8_t close_sent;     /* a close frame is queued */
+    uint8_t close_reported; /* on_close was called */
+    uint8_t in_feed;        /* inside wsio_conn_feed (no re-entry) */
+    uint8_t freed;          /* wsio_conn_free ran inside a callback */
+    uint8_t depth;          /* nesting of feed and abort calls */
+    uint8_t pool[];         /* client masking keys, drawn in bulk:
+                               MASK_POOL bytes, allocated for a client
+                               only (a server never masks) */
+};
+
+/* Give back the receive buffer (conn.c). */
+void wsio__conn_release_rx(wsio_conn *c);
+
+/* enter/leave bracket every call that may run callbacks. */
+void wsio__conn_enter(wsio_conn *c);
+
+void wsio__conn_leave(wsio_conn *c);
+
+/* Encode one frame into the output queue, copying (and for a client,
+ * masking) the payload. Nothing is queued on failure. */
+int wsio__conn_queue_frame(wsio_conn *c, unsigned opcode, int fin,
+                           const void *data, size_t len);
+
+/* Queue a close frame (section 5.5.1): no body when code is 0, else the
+ * code in network order and the reason. */
+int wsio__conn_queue_close(wsio_conn *c, unsigned code, const char *reason,
+                           size_t reason_len);
+
+/* Call on_close once (conn.c). */
+void wsio__conn_report_close(wsio_conn *c, unsigned code, const char *reason,
+                             size_t reason_len, int by_peer, int clean,
+                             int err);
+
+/*
+ * Fail the connection (section 7.1.7): queue a close frame with the code err
+ * maps to (unless one was sent already), stop reading, report. Returns err.
+ */
+int wsio__conn_fail(wsio_conn *c, int err, uint64_t offset);
+
+#endif /* WSIO_CONN_SHARED_H */
