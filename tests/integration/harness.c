@@ -486,3 +486,38 @@ size_t rss_bytes(int trim)
     fclose(f);
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
+
+static void *lm_malloc(size_t size, void *user)
+{
+    locked_mem *lm = user;
+    pthread_mutex_lock(&lm->mu);
+    void *p = lm->inner.malloc(size, lm->inner.user);
+    pthread_mutex_unlock(&lm->mu);
+    return p;
+}
+
+static void *lm_realloc(void *ptr, size_t size, void *user)
+{
+    locked_mem *lm = user;
+    pthread_mutex_lock(&lm->mu);
+    void *p = lm->inner.realloc(ptr, size, lm->inner.user);
+    pthread_mutex_unlock(&lm->mu);
+    return p;
+}
+
+static void lm_free(void *ptr, void *user)
+{
+    locked_mem *lm = user;
+    pthread_mutex_lock(&lm->mu);
+    lm->inner.free(ptr, lm->inner.user);
+    pthread_mutex_unlock(&lm->mu);
+}
+
+/* From now on every allocation of e's loop takes lm's mutex (the loop
+ * holds a pointer to e->tm.mem, whose functions are swapped). */
+void lock_env_mem(env *e, locked_mem *lm)
+{
+    lm->inner = e->tm.mem;
+    assert_int_equal(pthread_mutex_init(&lm->mu, NULL), 0);
+    e->tm.mem = (wsio_mem){lm_malloc, lm_realloc, lm_free, lm};
+}

@@ -7,6 +7,7 @@
 #ifndef WSIO_TEST_HARNESS_H
 #define WSIO_TEST_HARNESS_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -143,5 +144,16 @@ int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf);
     {                                                                          \
 #fn "/host:eagain", fn, NULL, NULL, (void *)"host:eagain"              \
     }
+
+/* The env's allocator behind a mutex, for tests whose other threads call
+ * wsio (and so allocate) while the loop runs. */
+typedef struct locked_mem {
+    wsio_mem inner; /* the env's allocator, as it was */
+    pthread_mutex_t mu;
+} locked_mem;
+/* From now on every allocation of e's loop takes lm's mutex (the loop
+ * holds a pointer to e->tm.mem, whose functions are swapped). The test
+ * destroys lm->mu when done. */
+void lock_env_mem(env *e, locked_mem *lm);
 
 #endif /* WSIO_TEST_HARNESS_H */

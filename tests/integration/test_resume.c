@@ -360,48 +360,6 @@ static void test_resume_replay_is_not_dropped_by_drop_policy(void **state)
  * again: its ids stay one run. */
 #define POSTED 3000
 
-/* The env's allocator behind a mutex: the poster thread allocates too. */
-
-typedef struct locked_mem {
-    wsio_mem inner; /* the env's allocator, as it was */
-    pthread_mutex_t mu;
-} locked_mem;
-
-static void *lm_malloc(size_t size, void *user)
-{
-    locked_mem *lm = user;
-    pthread_mutex_lock(&lm->mu);
-    void *p = lm->inner.malloc(size, lm->inner.user);
-    pthread_mutex_unlock(&lm->mu);
-    return p;
-}
-
-static void *lm_realloc(void *ptr, size_t size, void *user)
-{
-    locked_mem *lm = user;
-    pthread_mutex_lock(&lm->mu);
-    void *p = lm->inner.realloc(ptr, size, lm->inner.user);
-    pthread_mutex_unlock(&lm->mu);
-    return p;
-}
-
-static void lm_free(void *ptr, void *user)
-{
-    locked_mem *lm = user;
-    pthread_mutex_lock(&lm->mu);
-    lm->inner.free(ptr, lm->inner.user);
-    pthread_mutex_unlock(&lm->mu);
-}
-
-/* From now on every allocation of e's loop takes lm's mutex (the loop
- * holds a pointer to e->tm.mem, whose functions are swapped). */
-static void lock_env_mem(env *e, locked_mem *lm)
-{
-    lm->inner = e->tm.mem;
-    assert_int_equal(pthread_mutex_init(&lm->mu, NULL), 0);
-    e->tm.mem = (wsio_mem){lm_malloc, lm_realloc, lm_free, lm};
-}
-
 typedef struct poster {
     wsio_server *srv;
     wsio_stream *st;
