@@ -109,7 +109,9 @@ static void resolve(redis_room *rr, pending *p, int rc)
     wsio_ws *ws = p->ws;
     if (rc >= 0) {
         admit(rr, ws, p);
-    } else if (rc == WSIO_EGAP && p->wait == WAIT_RESUME) {
+    } else if (p->wait == WAIT_RESUME) {
+        /* WSIO_EGAP, or Redis away past catch_up_ms: either way the page
+         * cannot have exactly what it missed, and is told so. */
         rr->host.gap(ws, rr->host.user);
         fetch_history(rr, p);
     } else if (rc == WSIO_EGAP && p->fallback) {

@@ -11,7 +11,8 @@
 #   4. one away longer than the window reaches gets the "you missed
 #      more" notice and the last messages instead;
 #   5. Redis killed: nothing crosses, a sender is told its message was not
-#      sent, and GET /stats counts it;
+#      sent, and GET /stats counts it; a resume from an id only Redis
+#      held gets the notice;
 #   6. Redis restarted on the same port, empty: both reconnect and report
 #      the stream's reset, cross-instance delivery resumes; both chats
 #      exit cleanly on SIGTERM.
@@ -165,6 +166,7 @@ $PEER "$A_WS" --name carol --send carol-here --wait-for '"content":"carol-here"'
     >"$tmp/carol1.out" 2>&1 || fail "carol (A) did not get her message"
 SINCE=$(last_id "$tmp/carol1.out")
 [ -n "$SINCE" ] || fail "carol's messages had no id"
+CAROL_SINCE=$SINCE
 $PEER "$B_WS" --name bob --send m1 --send m2 --send m3 --send m4 --send m5 \
     --wait-for '"content":"m5"' >"$tmp/bob2.out" 2>&1 || fail "bob (B) did not get m5"
 until grep -q '"content":"m5"' "$tmp/alice.out"; do sleep 0.05; done
@@ -212,6 +214,10 @@ $PEER "$B_WS" --send during-b --wait-for 'Not sent' >"$tmp/db.out" 2>&1 ||
     fail "B did not tell its client the message was not sent"
 grep -q during "$tmp/alice.out" && fail "a message was delivered without Redis"
 wait_stats "$A_URL" '"not_sent":[1-9]'
+# Carol's old id, which B's window no longer holds, cannot be resumed
+# without Redis: she is told (after the chat's wait for Redis, 5 s).
+$PEER "$B_WS?since=$CAROL_SINCE" --wait-for '"gap":true' >"$tmp/cg.out" 2>&1 ||
+    fail "a resume B cannot serve without Redis was not told of its gap"
 echo "ok   without Redis a sender is told its message was not sent; A: $(stats "$A_URL")"
 
 # 6. Redis back on the same port, empty: both reconnect, report the
