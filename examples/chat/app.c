@@ -233,7 +233,6 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 /* --redis: the same callbacks around the shared room of redis_room.c,
  * which replays what a newcomer missed (from Redis' stream) before it
  * joins. */
-
 static void join_replayed(wsio_ws *ws, void *user)
 {
     chat_app *app = user;
