@@ -462,7 +462,7 @@ help:
 	@echo "bench-deflate-limits  server memory per idle compressed connection, CPU per MiB inflated"
 	@echo "redis          libwsio-redis (pub/sub broker on hiredis); part of all when hiredis is found"
 	@echo "redis-test     the module and two chats against a real redis-server (part of test)"
-	@echo "bench-redis    deliveries/s and latency across two servers through Redis"
+	@echo "bench-redis    deliveries/s and latency across two servers through Redis (pub/sub, Streams)"
 	@echo "bench-100k     100,000 idle connections to the echo example, RSS per connection, one echo each"
 	@echo "run-chat       build and start the chat on http://127.0.0.1:8080"
 	@echo "libuv-test     the chat inside libuv (build/examples/chat-uv): round trips, browser"

@@ -4,8 +4,11 @@
  * Two wsio servers, A and B, each on its own thread with libwsio-redis,
  * and a redis-server of the bench's own. One publisher client sends to A,
  * which publishes on topic "bench"; the receivers are connected either to
- * A itself ("one instance") or to B ("across Redis"). The clients run on
- * the main thread.
+ * A itself ("one instance") or to B ("Redis pub/sub"). Then the same
+ * through a Redis stream (wsio/redis_stream.h, "Redis Streams"): the
+ * clients use the path /s, A XADDs what the publisher sends, B reads it
+ * (XREAD BLOCK) and delivers it to its receivers, subscribed live. The
+ * clients run on the main thread.
  *
  *   throughput  messages as fast as the receivers take them (at most
  *               WINDOW ahead of the slowest): deliveries per second;
@@ -24,6 +27,7 @@
 #include "redis_server.h"
 #include "wsio.h"
 #include "wsio/redis.h"
+#include "wsio/redis_stream.h"
 
 #define WINDOW 2000
 #define MAX_RECEIVERS 1000
@@ -41,20 +45,34 @@ typedef struct node {
     wsio_loop *loop;
     wsio_server *srv;
     wsio_redis *redis;
+    wsio_redis_stream *stream; /* topic "stream", for clients of /s */
     pthread_t thread;
 } node;
 
+/* Whether ws came for the stream (path /s) rather than pub/sub. */
+static int wants_stream(wsio_ws *ws)
+{
+    const wsio_http_request *req = wsio_ws_request(ws)->request;
+    return req->path.len == 2 && memcmp(req->path.ptr, "/s", 2) == 0;
+}
+
 static void srv_open(wsio_ws *ws, void *user)
 {
-    (void)user;
-    wsio_ws_subscribe(ws, "bench");
+    node *n = user;
+    if (wants_stream(ws))
+        wsio_redis_stream_subscribe(n->stream, ws, WSIO_STREAM_LIVE);
+    else
+        wsio_ws_subscribe(ws, "bench");
 }
 
 static int srv_message(wsio_ws *ws, const wsio_message *m, void *user)
 {
-    (void)user;
-    wsio_server_publish(wsio_ws_server(ws), "bench", m->opcode, m->data,
-                        m->len);
+    node *n = user;
+    if (wants_stream(ws))
+        wsio_redis_stream_publish(n->stream, m->opcode, m->data, m->len);
+    else
+        wsio_server_publish(wsio_ws_server(ws), "bench", m->opcode, m->data,
+                            m->len);
     return 0;
 }
 
@@ -72,6 +90,7 @@ static void node_start(node *n, uint16_t redis_port)
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
     cfg.max_output_bytes = 64u << 20; /* measure, do not shed */
+    cfg.keep_request = 1;             /* the path, in the callbacks */
     wsio_ws_callbacks cb = {.on_open = srv_open, .on_message = srv_message};
     n->srv = wsio_server_new(n->loop, &cfg, &cb, NULL, n, &err);
     char url[64];
@@ -81,7 +100,9 @@ static void node_start(node *n, uint16_t redis_port)
     rc.url = url;
     rc.max_in_flight = 1000000;
     n->redis = wsio_redis_new(n->srv, &rc, &err);
-    if (!n->loop || !n->srv || !n->redis) {
+    if (n->redis)
+        n->stream = wsio_redis_stream_new(n->redis, "stream", NULL, &err);
+    if (!n->loop || !n->srv || !n->redis || !n->stream) {
         fprintf(stderr, "bench/redis: setup failed: %s\n", wsio_strerror(err));
         exit(1);
     }
@@ -94,6 +115,7 @@ static void node_stop(node *n)
     pthread_join(n->thread, NULL);
     wsio_redis_stats st;
     wsio_redis_get_stats(n->redis, &st);
+    wsio_redis_stream_free(n->stream);
     wsio_redis_free(n->redis);
     wsio_server_free(n->srv);
     wsio_loop_free(n->loop);
@@ -166,8 +188,9 @@ static int got(const run *r, uint64_t n)
     return r->received >= n;
 }
 
-static void measure(const char *label, uint16_t pub_port, uint16_t recv_port,
-                    size_t nrecv, size_t nmsg, size_t npaced)
+static void measure(const char *label, const char *path, uint16_t pub_port,
+                    uint16_t recv_port, size_t nrecv, size_t nmsg,
+                    size_t npaced)
 {
     run r = {0};
     int err = 0;
@@ -182,8 +205,8 @@ static void measure(const char *label, uint16_t pub_port, uint16_t recv_port,
     for (size_t i = 0; i <= nrecv; i++) {
         cs[i].r = &r;
         cs[i].receiver = i > 0;
-        snprintf(url, sizeof url, "ws://127.0.0.1:%u/",
-                 (unsigned)(i ? recv_port : pub_port));
+        snprintf(url, sizeof url, "ws://127.0.0.1:%u%s",
+                 (unsigned)(i ? recv_port : pub_port), path);
         wsio_ws *ws = wsio_client_connect(r.loop, url, &cc, &cb, &cs[i], &err);
         if (!ws) {
             fprintf(stderr, "bench/redis: connect: %s\n", wsio_strerror(err));
@@ -193,7 +216,8 @@ static void measure(const char *label, uint16_t pub_port, uint16_t recv_port,
             pub = ws;
     }
     wait_until(&r, all_open, nrecv + 1);
-    /* Let B's SUBSCRIBE reach Redis before the first message. */
+    /* Let B's SUBSCRIBE reach Redis (or its stream reader start) before
+     * the first message. */
     uint64_t settle = now_ns();
     while (now_ns() - settle < 300000000ull)
         wsio_loop_run_once(r.loop, 10);
@@ -231,7 +255,7 @@ static void measure(const char *label, uint16_t pub_port, uint16_t recv_port,
     }
     wait_until(&r, got, base + (uint64_t)npaced * nrecv);
     qsort(r.lat, r.nlat, sizeof *r.lat, cmp_u64);
-    printf("%-14s %4zu receivers  %9.0f deliveries/s  latency p50 %6.0f us  "
+    printf("%-13s %4zu receivers  %9.0f deliveries/s  latency p50 %6.0f us  "
            "p99 %6.0f us  max %6.0f us\n",
            label, nrecv, rate, (double)r.lat[r.nlat / 2] / 1e3,
            (double)r.lat[r.nlat * 99 / 100] / 1e3,
@@ -263,8 +287,9 @@ int main(int argc, char **argv)
     printf("64-byte messages; %zu for throughput, %zu paced at 1/ms for "
            "latency\n",
            nmsg, npaced);
-    measure("one instance", pa, pa, nrecv, nmsg, npaced);
-    measure("across Redis", pa, pb, nrecv, nmsg, npaced);
+    measure("one instance", "/", pa, pa, nrecv, nmsg, npaced);
+    measure("Redis pub/sub", "/", pa, pb, nrecv, nmsg, npaced);
+    measure("Redis Streams", "/s", pa, pb, nrecv, nmsg, npaced);
     node_stop(&a);
     node_stop(&b);
     redis_proc_stop(&rp, 0);

@@ -42,9 +42,7 @@ static int sink_broadcast(void *ctx, const char *json, size_t len)
 
 static int sink_send_to(void *ctx, void *client, const char *json, size_t len)
 {
-    chat_app *app = ctx;
-    if (app->redis)
-        return 0; /* the history is Redis' shared one (redis_room.c) */
+    (void)ctx;
     int rc = wsio_ws_send(client, WSIO_OP_TEXT, json, len);
     return rc < 0 ? rc : 0;
 }
@@ -113,7 +111,6 @@ static void room_unlock(chat_app *app)
 /* ---- resume: the room's messages through a topic stream ---- */
 
 #define CHAT_TOPIC "chat"
-#define CHAT_WINDOW_MESSAGES 1000
 
 /* The stream's formatter: each message gets its id as its first member,
  * so that the page knows what to ask for when it reconnects. */
@@ -136,7 +133,7 @@ static wsio_stream *room_stream(chat_app *app)
         return app->stream;
     wsio_stream_config sc;
     wsio_stream_config_default(&sc);
-    sc.max_messages = CHAT_WINDOW_MESSAGES;
+    sc.max_messages = app->opts.window;
     sc.format = with_id;
     /* Ids from the clock: a restarted chat never gives an id its pages
      * saw before, so they are told they missed messages. */
@@ -150,22 +147,35 @@ static wsio_stream *room_stream(chat_app *app)
     return app->stream;
 }
 
+/* The id of ?since= in ws's URL: what chat_since_from_query returns. */
+static int since_of(wsio_ws *ws, uint64_t *since)
+{
+    const wsio_request_info *ri = wsio_ws_request(ws);
+    return chat_since_from_query(ri->request->query.ptr, ri->request->query.len,
+                                 since);
+}
+
+/* Tell ws that what it missed is no longer all held: the page starts
+ * afresh with the last messages that follow. */
+static void send_gap_notice(wsio_ws *ws, void *user)
+{
+    (void)user;
+    char notice[256];
+    size_t n = chat_gap_notice(wall_ms(), notice, sizeof notice);
+    wsio_ws_send(ws, WSIO_OP_TEXT, notice, n);
+}
+
 /* Replay what the page missed since the id of ?since=, or the last
  * CHAT_HISTORY_MAX messages to a new page and, after a notice, to one
  * whose messages the stream no longer holds all of. Then join. */
 static int resume_and_join(chat_app *app, wsio_stream *st, wsio_ws *ws)
 {
-    const wsio_request_info *ri = wsio_ws_request(ws);
     uint64_t since = 0;
-    int asked = chat_since_from_query(ri->request->query.ptr,
-                                      ri->request->query.len, &since);
+    int asked = since_of(ws, &since);
     int rc = asked == 1 ? wsio_stream_subscribe(st, ws, since) : WSIO_EGAP;
     if (rc == WSIO_EGAP) {
-        if (asked == 1) {
-            char notice[256];
-            size_t n = chat_gap_notice(wall_ms(), notice, sizeof notice);
-            wsio_ws_send(ws, WSIO_OP_TEXT, notice, n);
-        }
+        if (asked == 1)
+            send_gap_notice(ws, app);
         uint64_t last = wsio_stream_last_id(st);
         uint64_t from = wsio_stream_floor_id(st);
         if (last - from > CHAT_HISTORY_MAX)
@@ -220,18 +230,28 @@ static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 }
 /* tutorial:end chat-room */
 
-/* --redis: the same callbacks around the shared room of redis_room.c, which
- * sends a newcomer the shared history before it joins (on_open). */
-static void handle_held(wsio_ws *ws, const char *json, size_t len, void *user)
+/* --redis: the same callbacks around the shared room of redis_room.c,
+ * which replays what a newcomer missed (from Redis' stream) before it
+ * joins. */
+static void join_replayed(wsio_ws *ws, void *user)
 {
-    wsio_message m = {WSIO_OP_TEXT, json, len};
-    (void)on_message(ws, &m, user);
+    chat_app *app = user;
+    chat_room *room = room_lock(app, ws);
+    int rc = chat_room_join_replayed(room, ws, wall_ms());
+    uint16_t port;
+    const char *addr = wsio_ws_remote_addr(ws, &port);
+    example_log("chat", "join %s:%u (%zu in the room)%s%s", addr,
+                (unsigned)port, chat_room_count(room), rc ? ": " : "",
+                rc ? chat_room_strerror(rc) : "");
+    room_unlock(app);
 }
 
 static void on_open_redis(wsio_ws *ws, void *user)
 {
     chat_app *app = user;
-    redis_room_open(app->redis, ws);
+    uint64_t since = 0;
+    int asked = since_of(ws, &since);
+    redis_room_open(app->redis, ws, asked, since);
 }
 
 static int on_message_redis(wsio_ws *ws, const wsio_message *m, void *user)
@@ -239,8 +259,22 @@ static int on_message_redis(wsio_ws *ws, const wsio_message *m, void *user)
     chat_app *app = user;
     if (m->opcode == WSIO_OP_TEXT &&
         redis_room_hold(app->redis, ws, m->data, m->len))
-        return 0; /* still waiting for its history */
-    return on_message(ws, m, user);
+        return 0; /* still waiting for its replay */
+    uint64_t not_sent = redis_room_not_sent(app->redis);
+    (void)on_message(ws, m, user);
+    if (redis_room_not_sent(app->redis) != not_sent) {
+        /* A message gets its id from Redis: none, no delivery. */
+        char notice[256];
+        size_t n = chat_not_sent_notice(wall_ms(), notice, sizeof notice);
+        wsio_ws_send(ws, WSIO_OP_TEXT, notice, n);
+    }
+    return 0;
+}
+
+static void handle_held(wsio_ws *ws, const char *json, size_t len, void *user)
+{
+    wsio_message m = {WSIO_OP_TEXT, json, len};
+    (void)on_message_redis(ws, &m, user);
 }
 
 static void on_close_redis(wsio_ws *ws, const wsio_close_info *info, void *user)
@@ -265,7 +299,12 @@ int chat_app_connect_redis(chat_app *app)
 {
     if (!app->opts.redis_url)
         return 0;
-    redis_room_host host = {on_open, handle_held, app};
+    redis_room_host host = {.join = join_replayed,
+                            .handle = handle_held,
+                            .gap = send_gap_notice,
+                            .format = with_id,
+                            .window = app->opts.window,
+                            .user = app};
     app->redis = redis_room_new(app->srv, app->opts.redis_url, &host);
     return app->redis ? 0 : -1;
 }
@@ -275,6 +314,7 @@ void chat_app_init(chat_app *app)
     memset(app, 0, sizeof *app);
     pthread_mutex_init(&app->mu, NULL);
     app->opts.ping_ms = EXAMPLE_PING_MS;
+    app->opts.window = CHAT_WINDOW_DEFAULT;
     app->sink = (chat_sink){sink_broadcast, sink_send_to, app};
     app->room = chat_room_new(&app->sink, NULL);
     if (!app->room) {
@@ -307,6 +347,15 @@ int chat_parse_option(int argc, char **argv, int *i, chat_options *co)
         co->redis_url = example_value(argc, argv, i);
         return 1;
     }
+    if (strcmp(argv[*i], "--window") == 0) {
+        co->window = example_size("--window", example_value(argc, argv, i));
+        if (co->window == 0 || co->window > CHAT_WINDOW_MAX) {
+            fprintf(stderr, "chat: --window is 1 to %d messages\n",
+                    CHAT_WINDOW_MAX);
+            exit(2);
+        }
+        return 1;
+    }
     if (strcmp(argv[*i], "--ping-interval") == 0) {
         co->ping_ms =
             (long)example_size("--ping-interval", example_value(argc, argv, i));
@@ -325,7 +374,14 @@ const char *chat_usage(void)
            "                      others get 403. Default: any origin\n"
            "  --redis URL         share the room with every chat on this "
            "Redis\n"
-           "                      (redis://[:password@]host[:port][/db])\n";
+           "                      (redis://[:password@]host[:port][/db]),\n"
+           "                      through a Redis stream: a page that "
+           "reconnects\n"
+           "                      to any of them gets what it missed\n"
+           "  --window N          messages kept for pages that reconnect "
+           "(default\n"
+           "                      1000; with --redis, Redis keeps about as "
+           "many)\n";
 }
 
 void chat_app_configure(chat_app *app, wsio_server_config *cfg,
@@ -335,7 +391,8 @@ void chat_app_configure(chat_app *app, wsio_server_config *cfg,
     cfg->conn.max_message_size = CHAT_INPUT_MAX;
     cfg->conn.max_frame_size = CHAT_INPUT_MAX;
     cfg->ping_interval_ms = (uint32_t)app->opts.ping_ms;
-    cfg->keep_request = app->use_stream; /* ?since= is read in on_open */
+    /* ?since= is read in on_open. */
+    cfg->keep_request = app->use_stream || app->opts.redis_url != NULL;
     /* Cross-site WebSocket hijacking: only the listed pages may connect. */
     cfg->allowed_origins = app->opts.norigins ? app->opts.origins : NULL;
     cfg->num_allowed_origins = app->opts.norigins;

@@ -28,7 +28,12 @@ typedef struct chat_options {
     size_t norigins;
     const char *redis_url; /* --redis: one room across
                               processes (redis_room.h) */
+    size_t window;         /* --window: messages kept for resumes */
 } chat_options;
+
+/* --window: its default and its most. */
+#define CHAT_WINDOW_DEFAULT 1000
+#define CHAT_WINDOW_MAX 1000000
 
 /*
  * One chat: its room and the wsio server it runs on. With --threads the
@@ -48,7 +53,9 @@ typedef struct chat_app {
                        one server on one thread, so the room's
                        messages go through a topic stream and a page
                        that reconnects with ?since=ID
-                       resumes (resume.h); made on the first join */
+                       resumes (resume.h); made on the first join.
+                       With --redis, Redis' stream does that
+                       (redis_room.h) */
     wsio_stream *stream;
 #ifdef WSIO_HAVE_DEFLATE
     wsio_deflate pmd; /* what cfg.deflate points to: lives with the app */

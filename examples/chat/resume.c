@@ -51,18 +51,37 @@ size_t chat_id_prefix(uint64_t id, char out[CHAT_ID_PREFIX_MAX])
     return len;
 }
 
+/* A system message: head (JSON up to the content's text), the number n
+ * (unless negative), a full stop, and the timestamp. */
+static size_t system_notice(const char *head, size_t head_len, int64_t n,
+                            int64_t now_ms, char *out, size_t cap)
+{
+    chat_json_writer w;
+    chat_json_writer_init(&w, out, cap);
+    chat_json_write_raw(&w, head, head_len);
+    if (n >= 0)
+        chat_json_write_int(&w, n);
+    chat_json_write_raw(&w, ".\",\"timestamp\":", 15);
+    chat_json_write_int(&w, now_ms);
+    chat_json_write_raw(&w, "}", 1);
+    return w.len < cap ? w.len : 0;
+}
+
 size_t chat_gap_notice(int64_t now_ms, char *out, size_t cap)
 {
     static const char head[] =
         "{\"type\":\"system\",\"gap\":true,\"content\":"
         "\"You were away longer than the server keeps messages: here are "
         "the last ";
-    chat_json_writer w;
-    chat_json_writer_init(&w, out, cap);
-    chat_json_write_raw(&w, head, sizeof head - 1);
-    chat_json_write_int(&w, CHAT_HISTORY_MAX);
-    chat_json_write_raw(&w, ".\",\"timestamp\":", 15);
-    chat_json_write_int(&w, now_ms);
-    chat_json_write_raw(&w, "}", 1);
-    return w.len < cap ? w.len : 0;
+    return system_notice(head, sizeof head - 1, CHAT_HISTORY_MAX, now_ms, out,
+                         cap);
+}
+
+size_t chat_not_sent_notice(int64_t now_ms, char *out, size_t cap)
+{
+    static const char head[] =
+        "{\"type\":\"system\",\"content\":"
+        "\"Not sent: the server cannot reach the other chat servers now. "
+        "Try again in a moment";
+    return system_notice(head, sizeof head - 1, -1, now_ms, out, cap);
 }

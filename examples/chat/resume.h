@@ -45,6 +45,13 @@ size_t chat_id_prefix(uint64_t id, char out[CHAT_ID_PREFIX_MAX]);
  */
 size_t chat_gap_notice(int64_t now_ms, char *out, size_t cap);
 
+/*
+ * chat_not_sent_notice - the system message, like chat_gap_notice's, that
+ * tells the sender its message was not sent: with --redis a message gets
+ * its id from Redis, so while Redis is away none is delivered.
+ */
+size_t chat_not_sent_notice(int64_t now_ms, char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

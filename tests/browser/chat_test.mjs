@@ -6,8 +6,10 @@
 // messages (Russian with an emoji), checks both pages see each message with
 // the right name and the name-change notices, opens a third page later and
 // checks it gets the history, sends an HTML-injection attempt and checks it
-// shows as literal text without running, and checks the view follows the
-// newest message. Every wait is bounded. Exits 0 when every check passed,
+// shows as literal text without running, checks the view follows the
+// newest message, and takes a page offline (CDP network emulation, its
+// socket cut) while messages are sent: back online it shows each missed
+// message once, in order. Every wait is bounded. Exits 0 when every check passed,
 // 1 with a message naming the failed check otherwise; the browser is always
 // closed. CHROMIUM overrides the browser path (default /usr/bin/chromium).
 // EXPECT_DEFLATE=1 (a chat built with zlib) requires the 101 response's
@@ -182,28 +184,59 @@ async function run(context) {
                      'sees the leave notice of page C');
   ok('closing a page announces that its user left');
 
-  // Page D's WebSocket goes through a route the test controls: "offline"
-  // closes it and refuses the page's reconnects until it is back online.
-  let offline = false;
+  // Page D goes offline through CDP network emulation
+  // (Network.emulateNetworkConditions, offline: true, on a CDP session of
+  // its own). What Chromium does then, seen with /usr/bin/chromium 156 and
+  // playwright-core 1.65 (tests run by hand, page and a wsio client on
+  // either side): an open WebSocket is NOT closed: no close event, no
+  // Network.webSocketClosed, and from a session of the test's own, as
+  // here, its frames even go on flowing both ways. (Playwright's
+  // context.setOffline sends the same command on its own sessions, for
+  // every page: the socket still stays open, but its frames are held in
+  // both directions and delivered when back online.) A new WebSocket fails
+  // at once: close code 1006, no handshake reaches the server. So the test
+  // does both: it emulates offline, so the page's reconnects fail (checked:
+  // at least one attempt made while offline closed without a 101), and it
+  // cuts the live socket itself, through a WebSocket route whose
+  // connection to the server is made by the page (so emulation applies).
   let live = null;
   const dUrls = [];
   const d = await openChat(context, 'page D', errors, (p) => p.routeWebSocket(/\/ws/, (route) => {
     dUrls.push(route.url());
-    if (offline) {
-      route.close({ code: 4000, reason: 'offline' });
-      return;
-    }
     live = route;
     route.connectToServer();
   }));
+  const net = await context.newCDPSession(d);
+  await net.send('Network.enable');
+  let offline = false;
+  const attempts = new Map(); // requestId -> { offline, upgraded, closed }
+  net.on('Network.webSocketCreated', (e) =>
+    attempts.set(e.requestId, { offline, upgraded: false, closed: false }));
+  net.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    if (attempts.has(e.requestId)) attempts.get(e.requestId).upgraded = true;
+  });
+  net.on('Network.webSocketClosed', (e) => {
+    if (attempts.has(e.requestId)) attempts.get(e.requestId).closed = true;
+  });
+  const emulate = (value) => net.send('Network.emulateNetworkConditions', {
+    offline: value, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await waitMessages(d, 'page D', (ms) => ms.some(isChat('Maria', 'line 40')), 'gets the history');
   const before = await messagesOf(d);
   offline = true;
+  await emulate(true);
+  check(await d.evaluate(() => navigator.onLine) === false, 'page D: navigator.onLine is still true');
   live.close({ code: 4000, reason: 'offline' });
   await d.waitForSelector('#status[data-state="disconnected"]', { timeout: WAIT_MS });
   for (let i = 1; i <= 5; i++) await sendMessage(b, 'missed ' + i);
   await waitMessages(b, 'page B', (ms) => ms.some(isChat('Maria', 'missed 5')), 'sends 5 messages');
+  const failedOffline = () => [...attempts.values()].filter((a) => a.offline && a.closed && !a.upgraded);
+  for (const deadline = Date.now() + WAIT_MS; failedOffline().length === 0 && Date.now() < deadline;)
+    await sleep(100);
+  check(failedOffline().length >= 1 && [...attempts.values()].every((a) => !a.offline || !a.upgraded),
+        'page D: no reconnect failed while offline: ' + JSON.stringify([...attempts.values()]));
+  const failures = failedOffline().length;
   offline = false;
+  await emulate(false);
   const after = await waitMessages(d, 'page D', (ms) => ms.some(isChat('Maria', 'missed 5')),
                                    'shows the messages sent while it was offline');
   await sleep(300); // a duplicate would arrive with the rest
@@ -218,7 +251,7 @@ async function run(context) {
     check(JSON.stringify(after.slice(0, before.length)) === JSON.stringify(before),
           'page D: what it showed before going offline changed after the resume');
   }
-  ok('a page that was offline shows each message it missed once, in order');
+  ok(`a page that was offline (${failures} reconnect(s) failed meanwhile) shows each message it missed once, in order`);
 
   check(errors.length === 0, 'uncaught errors in the page: ' + errors.join('; '));
   ok('no uncaught errors in any page');

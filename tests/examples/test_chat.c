@@ -677,6 +677,19 @@ static void test_chat_id_prefix_and_gap_notice(void **state)
     assert_int_equal(chat_json_parse_object(notice, n, g, 1), 0);
     assert_int_equal(g[0].kind, CHAT_JSON_TRUE);
     assert_int_equal(chat_gap_notice(1, notice, 10), 0); /* too small */
+
+    /* --redis, Redis away: the sender hears, and the page does not start
+     * afresh (no gap member). */
+    n = chat_not_sent_notice(1700000000001, notice, sizeof notice);
+    assert_true(n > 0 && n == strlen(notice));
+    parse_msg(notice, n, &pm);
+    assert_string_equal(pm.type, "system");
+    assert_string_equal(pm.timestamp, "1700000000001");
+    assert_non_null(strstr(pm.content, "Not sent"));
+    g[0].kind = CHAT_JSON_ABSENT;
+    assert_int_equal(chat_json_parse_object(notice, n, g, 1), 0);
+    assert_int_equal(g[0].kind, CHAT_JSON_ABSENT);
+    assert_int_equal(chat_not_sent_notice(1, notice, 10), 0);
 }
 
 static void test_chat_room_rename_broadcasts_notice_and_trims(void **state)
