@@ -347,8 +347,11 @@ static void on_slots(redisAsyncContext *ac, void *reply, void *privdata)
     if (c->freeing)
         return;
     if (!m || m->type != REDIS_REPLY_ARRAY) {
-        if (m && !wsio_timer_armed(c->retry)) /* CLUSTERDOWN, ... */
-            wsio_timer_start(c->retry, c->cmd->set->backoff_max);
+        /* Its link went (another is asked soon), or CLUSTERDOWN, ... (the
+         * same node is asked later). */
+        if (!wsio_timer_armed(c->retry))
+            wsio_timer_start(c->retry, m ? c->cmd->set->backoff_max
+                                         : c->cmd->set->backoff_min);
         return;
     }
     memset(c->owner, 0, sizeof c->owner);
