@@ -13,7 +13,9 @@
  * slot moved under a server with a stale map: its publish gets -MOVED and
  * is retried on the new owner.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -460,12 +462,13 @@ static void test_cluster_exchange_then_one_shard_restarts(void **state)
     /* Topic 0's shard is killed. */
     int dead = owner_of_channel("wsio:t:t0");
     assert_true(dead >= 0);
-    int on_dead[TOPICS], ndead = 0;
+    int on_dead[TOPICS];
+    unsigned ndead = 0;
     for (int k = 0; k < TOPICS; k++) {
         char ch[32];
         sprintf(ch, "wsio:t:t%d", k);
         on_dead[k] = owner_of_channel(ch) == dead;
-        ndead += on_dead[k];
+        ndead += (unsigned)on_dead[k];
     }
     redis_proc_stop(&the_cluster.node[dead], 1);
     RUN_UNTIL(e, !stats_of(&a).connected && !stats_of(&b).connected, 5000);
