@@ -286,18 +286,12 @@ static void node_sub_reply(wsio__rlink *l, redisReply *m)
     }
 }
 
-static void node_reconcile(wsio_redis *r, wsio__rtopic *t, void *arg)
-{
-    (void)arg;
-    wsio__redis_topic_reconcile(r, t);
-}
-
 static void node_sub_ready(wsio__rlink *l, int reconnect)
 {
     wsio__rnode *n = l->owner;
     if (reconnect)
         wsio__redis_stats(n->c->r)->reconnects++;
-    wsio__redis_topic_each(n->c->r, node_reconcile, NULL);
+    wsio__redis_topic_reconcile_all(n->c->r);
 }
 
 static void forget_on_node(wsio_redis *r, wsio__rtopic *t, void *arg)
@@ -383,7 +377,7 @@ static void on_slots(redisAsyncContext *ac, void *reply, void *privdata)
     }
     c->map_known = 1;
     wsio__redis_stats(c->r)->slot_maps++;
-    wsio__redis_topic_each(c->r, node_reconcile, NULL);
+    wsio__redis_topic_reconcile_all(c->r);
     if (c->refresh_again) {
         c->refresh_again = 0;
         refresh(c);

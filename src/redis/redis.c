@@ -16,6 +16,10 @@
  * resubscribe of a channel right (hiredis keeps one callback per channel
  * and drops it at the "unsubscribe" reply, so overlapping commands would
  * lose it). An entry with neither want nor subscription is freed.
+ *
+ * With a redis+cluster:// URL, cluster.c sends the subscriptions and the
+ * publishes to the node of each channel's slot instead, and "sub" is not
+ * used; the table, the envelope and delivery stay here.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -233,6 +237,11 @@ static void topic_reconcile_each(wsio_redis *r, topic_entry *t, void *arg)
     topic_reconcile(r, t);
 }
 
+void wsio__redis_topic_reconcile_all(wsio_redis *r)
+{
+    wsio__redis_topic_each(r, topic_reconcile_each, NULL);
+}
+
 /* ---- the envelope
  * ------------------------------------------------------------ */
 
@@ -346,7 +355,7 @@ static void link_ready(wsio__rlink *l, int reconnect)
         char ch[CHANNEL_MAX];
         broadcast_channel(r, ch);
         redisAsyncCommand(l->ac, sub_reply, r, "SUBSCRIBE %s", ch);
-        wsio__redis_topic_each(r, topic_reconcile_each, NULL);
+        wsio__redis_topic_reconcile_all(r);
     } else if (r->cluster) {
         wsio__rcluster_cmd_ready(r->cluster);
     }
@@ -631,11 +640,6 @@ wsio__rtopic *wsio__redis_topic_find(const wsio_redis *r, const char *ch,
                                      size_t len)
 {
     return topic_find(r, ch, len);
-}
-
-void wsio__redis_topic_reconcile(wsio_redis *r, wsio__rtopic *t)
-{
-    topic_reconcile(r, t);
 }
 
 const wsio_mem *wsio__redis_mem(const wsio_redis *r)

@@ -49,8 +49,8 @@ wsio__rtopic *wsio__redis_topic_find(const wsio_redis *r, const char *ch,
  * flight any more. Sends what want still asks for; may free t. */
 void wsio__redis_topic_answered(wsio_redis *r, wsio__rtopic *t, int subscribed);
 
-/* Bring Redis in line with t's want (may free t). */
-void wsio__redis_topic_reconcile(wsio_redis *r, wsio__rtopic *t);
+/* Bring Redis in line with every entry's want (may free entries). */
+void wsio__redis_topic_reconcile_all(wsio_redis *r);
 
 /* fn on every entry; fn may free the one it is given. */
 void wsio__redis_topic_each(wsio_redis *r,
