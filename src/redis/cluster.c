@@ -239,9 +239,12 @@ static void node_sub_reply(wsio__rlink *l, redisReply *m)
         if (!head)
             return;
         wsio__rtopic *t = head->t;
+        int subscribe = head->subscribe;
         fifo_pop(n);
-        if (moved(c, m)) { /* asked again on the right node */
-            wsio__redis_topic_answered(c->r, t, t->subscribed);
+        /* -MOVED: an SSUBSCRIBE goes to the right node now; whatever the
+         * answer to a SUNSUBSCRIBE, the node holds nothing for t. */
+        if (moved(c, m) || !subscribe) {
+            wsio__redis_topic_answered(c->r, t, 0);
             return;
         }
         /* CLUSTERDOWN (a node just back), ...: all is asked again after
