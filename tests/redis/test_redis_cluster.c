@@ -11,7 +11,8 @@
  * started again: its topics' publishes are dropped and counted meanwhile
  * and flow again once it is back; the other topics lose nothing. Last, a
  * slot moved under a server with a stale map: its publish gets -MOVED and
- * is retried on the new owner.
+ * is retried on the new owner; and when the last local subscriber
+ * leaves, every topic channel goes from its shard.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -584,6 +585,21 @@ static void test_cluster_moved_slot(void **state)
     RUN_UNTIL(e, b.t.count[0][k] == 2, 5000);
     assert_int_equal(stats_of(&a).moved, 1);
     assert_int_equal(b.t.out_of_order, 0);
+
+    /* b's client leaves: every topic channel goes (SUNSUBSCRIBE on each
+     * shard), the broadcast channel stays. */
+    wsio_ws_close(b.t.ws, 1000, NULL, 0);
+    RUN_UNTIL(e, stats_of(&b).topics == 0, 5000);
+    for (int i = 0; i < NODES; i++) {
+        r = node_cmd(i, "PUBSUB SHARDCHANNELS wsio:t:*");
+        assert_non_null(r);
+        assert_int_equal(r->elements, 0);
+        freeReplyObject(r);
+    }
+    r = node_cmd(owner_of_channel("wsio:b"), "PUBSUB SHARDNUMSUB wsio:b");
+    assert_non_null(r);
+    assert_int_equal(r->element[1]->integer, 2);
+    freeReplyObject(r);
 
     move_slot(slot, to, from); /* as it was */
     instance_free(&a);
