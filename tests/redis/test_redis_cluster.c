@@ -257,6 +257,26 @@ static int owner_of_channel(const char *channel)
     return owner_of_slot(keyslot(channel));
 }
 
+/* Each test's channels under a prefix of their own ("c1:", "c2:" ...),
+ * so that what a failed test leaves subscribed cannot touch the next. */
+static char prefix[16];
+static unsigned prefix_runs;
+
+static void new_prefix(void)
+{
+    snprintf(prefix, sizeof prefix, "c%u:", ++prefix_runs);
+}
+
+/* Topic k's channel (k < 0: the broadcast channel) into buf (64 bytes). */
+static const char *channel(int k, char *buf)
+{
+    if (k < 0)
+        snprintf(buf, 64, "%sb", prefix);
+    else
+        snprintf(buf, 64, "%st:t%d", prefix, k);
+    return buf;
+}
+
 /* ---- a client recording each publisher's sequence per topic ---- */
 
 typedef struct tally {
@@ -335,6 +355,7 @@ static void instance_start(env *e, instance *in, int subscribe)
     wsio_redis_config rc;
     wsio_redis_config_default(&rc);
     rc.url = url;
+    rc.prefix = prefix;
     rc.backoff_min_ms = 20;
     rc.backoff_max_ms = 200;
     rc.mem = &e->tm.mem;
@@ -397,7 +418,7 @@ static void assert_channels_on_their_shards(void)
 {
     int found = 0;
     for (int i = 0; i < NODES; i++) {
-        redisReply *r = node_cmd(i, "PUBSUB SHARDCHANNELS wsio:*");
+        redisReply *r = node_cmd(i, "PUBSUB SHARDCHANNELS %s*", prefix);
         assert_non_null(r);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         for (size_t j = 0; j < r->elements; j++) {
@@ -425,6 +446,7 @@ static void test_cluster_exchange_then_one_shard_restarts(void **state)
     if (!the_cluster.up)
         skip();
     env *e = env_new(state);
+    new_prefix();
     instance a, b;
     instance_start(e, &a, 1);
     instance_start(e, &b, 1);
@@ -461,14 +483,13 @@ static void test_cluster_exchange_then_one_shard_restarts(void **state)
     assert_int_equal(stats_of(&a).moved + stats_of(&b).moved, 0);
 
     /* Topic 0's shard is killed. */
-    int dead = owner_of_channel("wsio:t:t0");
+    char ch[64];
+    int dead = owner_of_channel(channel(0, ch));
     assert_true(dead >= 0);
     int on_dead[TOPICS];
     unsigned ndead = 0;
     for (int k = 0; k < TOPICS; k++) {
-        char ch[32];
-        sprintf(ch, "wsio:t:t%d", k);
-        on_dead[k] = owner_of_channel(ch) == dead;
+        on_dead[k] = owner_of_channel(channel(k, ch)) == dead;
         ndead += (unsigned)on_dead[k];
     }
     redis_proc_stop(&the_cluster.node[dead], 1);
@@ -552,6 +573,7 @@ static void test_cluster_moved_slot(void **state)
     if (!the_cluster.up)
         skip();
     env *e = env_new(state);
+    new_prefix();
     /* b listens on every topic; a publishes only, so nothing tells it the
      * slot moved before its SPUBLISH does. */
     instance a, b;
@@ -560,17 +582,15 @@ static void test_cluster_moved_slot(void **state)
     RUN_UNTIL(e, ready(&a, 0) && ready(&b, TOPICS), 10000);
     /* A topic on another slot than the broadcast channel, which a hears. */
     int k = 0;
-    long long slot = keyslot("wsio:t:t0");
-    while (slot == keyslot("wsio:b")) {
-        char ch[32];
-        sprintf(ch, "wsio:t:t%d", ++k);
-        slot = keyslot(ch);
-    }
+    char ch[64], bch[64];
+    long long slot = keyslot(channel(0, ch));
+    while (slot == keyslot(channel(-1, bch)))
+        slot = keyslot(channel(++k, ch));
     int from = owner_of_slot(slot), to = (from + 1) % NODES;
     move_slot(slot, from, to);
     /* The old owner ends b's subscription; b asks the new one. */
     RUN_UNTIL(e, stats_of(&b).resubscribed == 1 && ready(&b, TOPICS), 5000);
-    redisReply *r = node_cmd(to, "PUBSUB SHARDNUMSUB wsio:t:t%d", k);
+    redisReply *r = node_cmd(to, "PUBSUB SHARDNUMSUB %s", ch);
     assert_non_null(r);
     assert_int_equal(r->element[1]->integer, 1);
     freeReplyObject(r);
@@ -591,12 +611,12 @@ static void test_cluster_moved_slot(void **state)
     wsio_ws_close(b.t.ws, 1000, NULL, 0);
     RUN_UNTIL(e, stats_of(&b).topics == 0, 5000);
     for (int i = 0; i < NODES; i++) {
-        r = node_cmd(i, "PUBSUB SHARDCHANNELS wsio:t:*");
+        r = node_cmd(i, "PUBSUB SHARDCHANNELS %st:*", prefix);
         assert_non_null(r);
         assert_int_equal(r->elements, 0);
         freeReplyObject(r);
     }
-    r = node_cmd(owner_of_channel("wsio:b"), "PUBSUB SHARDNUMSUB wsio:b");
+    r = node_cmd(owner_of_channel(bch), "PUBSUB SHARDNUMSUB %s", bch);
     assert_non_null(r);
     assert_int_equal(r->element[1]->integer, 2);
     freeReplyObject(r);
