@@ -847,6 +847,13 @@ $(BUILD)/tests/test_redis_url: tests/unit/test_redis_url.c src/redis/url.c $(UNI
 	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< src/redis/url.c $(UNIT_HELPERS) $(STATIC_LIB) \
 	    $(CMOCKA_LIBS) $(LIB_LDLIBS)
 
+# The cluster's slot function has its own suite, without hiredis too.
+$(BUILD)/tests/test_redis_keyslot: tests/unit/test_redis_keyslot.c src/redis/keyslot.c \
+                                   src/redis/keyslot.h $(UNIT_HELPERS) tests/unit/testutil.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< src/redis/keyslot.c $(UNIT_HELPERS) $(STATIC_LIB) \
+	    $(CMOCKA_LIBS) $(LIB_LDLIBS)
+
 $(FUZZ_BUILD)/fuzz_redis_url: tests/fuzz/fuzz_redis_url.c src/redis/url.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
@@ -866,6 +873,14 @@ $(REDIS_STREAM_TEST_BIN): tests/redis/test_redis_stream.c tests/redis/redis_serv
 	$(Q)$(CC) $(APP_CFLAGS) $(HIREDIS_CFLAGS) -Itests/unit -Itests/integration -o $@ $< \
 	    tests/redis/redis_server.c $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(REDIS_LDLIBS) $(CMOCKA_LIBS)
 
+REDIS_CLUSTER_TEST_BIN := $(BUILD)/tests/redis/test_redis_cluster
+$(REDIS_CLUSTER_TEST_BIN): tests/redis/test_redis_cluster.c tests/redis/redis_server.c tests/redis/redis_server.h \
+                   $(INTEGRATION_HELPERS) tests/integration/harness.h \
+                   $(UNIT_HELPERS) tests/unit/testutil.h $(REDIS_STATIC) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(APP_CFLAGS) $(HIREDIS_CFLAGS) -Itests/unit -Itests/integration -o $@ $< \
+	    tests/redis/redis_server.c $(INTEGRATION_HELPERS) $(UNIT_HELPERS) $(REDIS_LDLIBS) $(CMOCKA_LIBS)
+
 # A chat client for the two-instance test (wsio client, no browser).
 $(BUILD)/tests/redis/chat_peer: tests/redis/chat_peer.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -874,9 +889,10 @@ $(BUILD)/tests/redis/chat_peer: tests/redis/chat_peer.c $(STATIC_LIB)
 # The module against a real redis-server on every loop mode, then two
 # chat processes sharing one room through it (Redis killed and restarted
 # in the middle).
-redis-test: $(REDIS_TEST_BIN) $(REDIS_STREAM_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_peer
+redis-test: $(REDIS_TEST_BIN) $(REDIS_STREAM_TEST_BIN) $(REDIS_CLUSTER_TEST_BIN) $(BUILD)/examples/chat $(BUILD)/tests/redis/chat_peer
 	@$(REDIS_TEST_BIN)
 	@$(REDIS_STREAM_TEST_BIN)
+	@$(REDIS_CLUSTER_TEST_BIN)
 	@BUILD=$(BUILD) sh tests/redis/chat.sh
 
 # After sanitize-tls when both run: they build into the same build-san/.

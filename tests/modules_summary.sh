@@ -43,7 +43,7 @@ line "${HAVE_ZLIB:-0}" "permessage-deflate ($(version zlib zlib))" \
     "libwsio-deflate, test_deflate, compression in interop and the browser" \
     "$(why HAVE_ZLIB "${HAVE_ZLIB_FROM:-}" zlib zlib1g-dev)"
 line "${REDIS:-0}" "Redis ($(version hiredis hiredis))" \
-    "libwsio-redis, redis-test (own redis-server), two chats, redis-check" \
+    "libwsio-redis, redis-test (own redis-server and 3-master cluster), two chats, redis-check" \
     "$(why REDIS "${REDIS_FROM:-}" hiredis 'libhiredis-dev redis-server')"
 line "${HAVE_LIBUV:-0}" "libuv example ($(version libuv libuv))" \
     "examples/libuv (chat-uv), libuv-test" \

@@ -32,6 +32,11 @@
  * publisher's node id, big-endian; byte 9 the opcode (1 text, 2 binary);
  * the message follows.
  *
+ * With a redis+cluster:// URL the channels are shard channels of a Redis
+ * Cluster (Redis 7): SSUBSCRIBE and SPUBLISH on the master that owns each
+ * channel's hash slot, so a message reaches only its shard (docs/redis.md,
+ * "Redis Cluster").
+ *
  * Threads: a wsio_redis belongs to its server's loop thread. Memory: its
  * own objects go through cfg.mem; hiredis allocates with libc.
  */
@@ -70,10 +75,29 @@ typedef struct wsio_redis_url {
 WSIO_EXTERN int wsio_redis_url_parse(const char *url, size_t len,
                                      wsio_redis_url *out);
 
+/* Seeds a redis+cluster:// URL may name. */
+#define WSIO_REDIS_MAX_SEEDS 16
+
+/*
+ * wsio_redis_cluster_url_parse - read a Redis Cluster URL,
+ * redis+cluster://[[user]:password@]host[:port][,host[:port]...][/0],
+ * from url (len bytes, no NUL needed): its seed nodes into seeds[0..max)
+ * and their number into *n. Each seed carries the URL's user and password
+ * (every node takes the same); db is 0, the only one a cluster has. Hosts
+ * and ports read as in wsio_redis_url_parse. Returns 0, or WSIO_EINVAL
+ * (not that scheme, a bad seed, more than max, a database other than 0).
+ */
+WSIO_EXTERN int wsio_redis_cluster_url_parse(const char *url, size_t len,
+                                             wsio_redis_url *seeds, size_t max,
+                                             size_t *n);
+
 /* How to connect; fill with wsio_redis_config_default() first. */
 typedef struct wsio_redis_config {
     size_t struct_size;          /* set by wsio_redis_config_default */
-    const char *url;             /* default "redis://127.0.0.1:6379" */
+    const char *url;             /* default "redis://127.0.0.1:6379";
+                                    redis+cluster://... for a Redis
+                                    Cluster: sharded pub/sub (see
+                                    wsio_redis_cluster_url_parse) */
     const char *prefix;          /* of every channel; default "wsio:" (at
                                     most 64 bytes). Servers that share
                                     topics use the same one */
@@ -131,7 +155,16 @@ typedef struct wsio_redis_stats {
     uint64_t invalid;         /* messages without a valid envelope */
     uint64_t reconnects;      /* connections made again after a loss */
     uint64_t topics;          /* topics subscribed in Redis now */
-    int connected;            /* both connections up and ready */
+    int connected;            /* both connections up and ready; in a
+                                 cluster: the slot map is known and every
+                                 node link in use is up */
+    /* Redis Cluster only (0 otherwise): */
+    uint64_t nodes;        /* masters in the slot map now */
+    uint64_t moved;        /* -MOVED answers (the map is then fetched
+                              again; a publish is retried once) */
+    uint64_t slot_maps;    /* slot maps fetched (CLUSTER SLOTS) */
+    uint64_t resubscribed; /* subscriptions a node ended (its slot moved,
+                              or it went away) and made again */
 } wsio_redis_stats;
 
 /* wsio_redis_get_stats - copy the counters into out. */

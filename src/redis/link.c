@@ -1,6 +1,8 @@
 /*
  * src/redis/link.c - one connection to Redis on a wsio loop (link.h).
  */
+#include <stdarg.h>
+
 #include <hiredis/hiredis.h>
 
 #include "link.h"
@@ -44,6 +46,28 @@ static void ev_cleanup(void *p)
     l->events = 0;
 }
 
+/* An on_raw link's read: every complete reply to on_raw. */
+static void raw_read(wsio__rlink *l)
+{
+    redisAsyncContext *ac = l->ac;
+    if (redisBufferRead(&ac->c) != REDIS_OK) {
+        wsio__rlink_drop(l); /* EOF or a read error */
+        return;
+    }
+    /* on_raw may drop the link: then ac is gone and so is the rest. */
+    while (l->ac == ac) {
+        void *reply = NULL;
+        if (redisGetReplyFromReader(&ac->c, &reply) != REDIS_OK) {
+            wsio__rlink_drop(l); /* not RESP */
+            return;
+        }
+        if (!reply)
+            return;
+        l->on_raw(l, reply);
+        freeReplyObject(reply);
+    }
+}
+
 static void on_io(wsio_watch *w, int fd, unsigned events, void *user)
 {
     (void)w;
@@ -52,7 +76,9 @@ static void on_io(wsio_watch *w, int fd, unsigned events, void *user)
     redisAsyncContext *ac = l->ac;
     if (!ac)
         return;
-    if (events & (WSIO_IO_READ | WSIO_IO_HUP))
+    if ((events & (WSIO_IO_READ | WSIO_IO_HUP)) && l->on_raw && l->connected)
+        raw_read(l);
+    else if (events & (WSIO_IO_READ | WSIO_IO_HUP))
         redisAsyncHandleRead(ac);
     /* The read may have lost the link (and freed ac). */
     if ((events & WSIO_IO_WRITE) && l->ac == ac)
@@ -184,6 +210,18 @@ void wsio__rlink_connect(wsio__rlink *l)
     wsio_timer_start(l->timer, set->connect_timeout);
 }
 
+int wsio__rlink_send_raw(wsio__rlink *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAppendCommand(&l->ac->c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK)
+        return WSIO_EINVAL;
+    ev_add_write(l); /* redisAsyncHandleWrite sends it */
+    return 0;
+}
+
 void wsio__rlink_close(wsio__rlink *l)
 {
     redisAsyncContext *ac = l->ac;
@@ -201,6 +239,7 @@ int wsio__rlink_init(wsio__rlink *l, const wsio__rlink_settings *set,
 {
     l->set = set;
     l->select_db = select_db;
+    l->on_raw = NULL;
     l->on_ready = on_ready;
     l->on_lost = on_lost;
     l->owner = owner;

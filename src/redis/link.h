@@ -6,12 +6,14 @@
  * backoff_min to backoff_max and falls back to the minimum once
  * connected. hiredis' adapter hooks map onto one wsio_watch; the timeout
  * and the retries use one wsio_timer. redis.c has two (pub/sub and
- * commands), redis_stream.c one per stream (XREAD BLOCK).
+ * commands), redis_stream.c one per stream (XREAD BLOCK), cluster.c two
+ * per master node (SSUBSCRIBE and SPUBLISH).
  */
 #ifndef WSIO_REDIS_LINK_H
 #define WSIO_REDIS_LINK_H
 
 #include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 
 #include "wsio/redis.h"
 
@@ -31,6 +33,12 @@ struct wsio__rlink {
     /* Gone, or never came: the retry is scheduled. */
     void (*on_lost)(wsio__rlink *l);
     void *owner;
+    /* Set before the first connect for a link whose replies are read
+     * without hiredis' callback dispatch: once ready, every reply (answers
+     * and pushes alike, in the order they come) goes here, borrowed until
+     * it returns. For sharded pub/sub, whose pushes hiredis 0.14 does not
+     * know and would hand to the wrong callback or abort on. */
+    void (*on_raw)(wsio__rlink *l, redisReply *reply);
     int select_db;         /* send SELECT (not on a subscribed link) */
     redisAsyncContext *ac; /* NULL while away */
     wsio_watch *watch;
@@ -51,6 +59,9 @@ void wsio__rlink_connect(wsio__rlink *l);
 /* Drop the connection ourselves (a reply that says it is not usable);
  * the retry follows. */
 void wsio__rlink_drop(wsio__rlink *l);
+/* A command (hiredis' format) on a ready on_raw link: its answer comes to
+ * on_raw. Returns 0, or WSIO_EINVAL (bad format, out of memory). */
+int wsio__rlink_send_raw(wsio__rlink *l, const char *fmt, ...);
 /* Close for good: waiting callbacks get NULL replies. */
 void wsio__rlink_close(wsio__rlink *l);
 

@@ -16,6 +16,10 @@
  * resubscribe of a channel right (hiredis keeps one callback per channel
  * and drops it at the "unsubscribe" reply, so overlapping commands would
  * lose it). An entry with neither want nor subscription is freed.
+ *
+ * With a redis+cluster:// URL, cluster.c sends the subscriptions and the
+ * publishes to the node of each channel's slot instead, and "sub" is not
+ * used; the table, the envelope and delivery stay here.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -24,8 +28,9 @@
 #include <hiredis/hiredis.h>
 
 #include "../common_abi.h"
-#include "../common_hashtab.h"
 #include "../internal.h"
+#include "cluster.h"
+#include "keyslot.h"
 #include "redis_internal.h"
 #include "wsio/redis.h"
 
@@ -37,15 +42,7 @@
 #define CHANNEL_MAX (PREFIX_MAX + 2 + TOPIC_MAX + 1)
 #define ENVELOPE_VERSION 1
 
-typedef struct topic_entry topic_entry;
-struct topic_entry {
-    wsio__hentry entry; /* in wsio_redis.topics */
-    int want;           /* the server has local subscribers */
-    int subscribed;     /* Redis confirmed the SUBSCRIBE */
-    int in_flight;      /* a SUBSCRIBE or UNSUBSCRIBE awaits its reply */
-    size_t len;
-    char channel[]; /* prefix "t:" topic, NUL-terminated */
-};
+typedef wsio__rtopic topic_entry;
 
 struct wsio_redis {
     const wsio_mem *mem;
@@ -57,11 +54,12 @@ struct wsio_redis {
     size_t prefix_len;
     wsio__rlink_settings link_set; /* the URL's, loop, backoff, timeout */
     size_t max_in_flight, in_flight;
-    wsio__rlink sub, pub;
-    wsio__hashtab topics; /* of topic_entry, by channel; keyed: peers
-                             choose topic names */
-    uint64_t subscribed;  /* entries Redis holds a subscription for */
-    uint8_t *envelope;    /* scratch for PUBLISH, grown to the largest */
+    wsio__rlink sub, pub;    /* in a cluster: pub only, to a seed */
+    wsio__rcluster *cluster; /* NULL: one Redis */
+    wsio__hashtab topics;    /* of topic_entry, by channel; keyed: peers
+                                choose topic names */
+    uint64_t subscribed;     /* entries Redis holds a subscription for */
+    uint8_t *envelope;       /* scratch for PUBLISH, grown to the largest */
     size_t envelope_cap;
     wsio_redis_stats stats;
 };
@@ -139,6 +137,14 @@ static size_t topic_channel(const wsio_redis *r, const char *topic, char *buf)
     return r->prefix_len + 2 + tlen;
 }
 
+/* The broadcast channel into buf (CHANNEL_MAX bytes); its length. */
+static size_t broadcast_channel(const wsio_redis *r, char *buf)
+{
+    memcpy(buf, r->prefix, r->prefix_len);
+    memcpy(buf + r->prefix_len, BROADCAST_NAME, sizeof BROADCAST_NAME);
+    return r->prefix_len + sizeof BROADCAST_NAME - 1;
+}
+
 static topic_entry *topic_find_or_add(wsio_redis *r, const char *ch, size_t len)
 {
     uint64_t hash = wsio__hashtab_hash(&r->topics, ch, len);
@@ -153,6 +159,7 @@ static topic_entry *topic_find_or_add(wsio_redis *r, const char *ch, size_t len)
         return NULL;
     t->len = len;
     memcpy(t->channel, ch, len + 1);
+    t->slot = wsio__redis_keyslot(ch, len);
     t->entry.hash = hash;
     wsio__hashtab_add(&r->topics, &t->entry);
     return t;
@@ -168,7 +175,7 @@ static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
 static void topic_set_subscribed(wsio_redis *r, topic_entry *t, int on)
 {
-    if (t->subscribed != on)
+    if (t->subscribed != on && !t->broadcast)
         r->subscribed += on ? 1u : (uint64_t)-1;
     t->subscribed = on;
 }
@@ -183,7 +190,13 @@ static void topic_reconcile(wsio_redis *r, topic_entry *t)
         topic_remove(r, t);
         return;
     }
-    if (!r->sub.connected || t->want == t->subscribed)
+    if (t->want == t->subscribed)
+        return;
+    if (r->cluster) {
+        wsio__rcluster_sync(r->cluster, t);
+        return;
+    }
+    if (!r->sub.connected)
         return;
     const char *verb = t->want ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b";
     if (redisAsyncCommand(r->sub.ac, sub_reply, r, verb, t->channel, t->len) ==
@@ -191,24 +204,42 @@ static void topic_reconcile(wsio_redis *r, topic_entry *t)
         t->in_flight = 1;
 }
 
-/* Every entry, for a visit that may free it. */
-static void topic_each(wsio_redis *r, void (*fn)(wsio_redis *, topic_entry *))
+void wsio__redis_topic_each(wsio_redis *r,
+                            void (*fn)(wsio_redis *, wsio__rtopic *, void *),
+                            void *arg)
 {
     for (size_t i = 0; i < r->topics.nbuckets; i++) {
         wsio__hentry *e = r->topics.buckets[i];
         while (e) {
             wsio__hentry *next = e->next;
-            fn(r, WSIO__CONTAINER_OF(e, topic_entry, entry));
+            fn(r, WSIO__CONTAINER_OF(e, topic_entry, entry), arg);
             e = next;
         }
     }
 }
 
-static void topic_forget_redis(wsio_redis *r, topic_entry *t)
+void wsio__redis_topic_answered(wsio_redis *r, wsio__rtopic *t, int subscribed)
 {
-    topic_set_subscribed(r, t, 0);
+    topic_set_subscribed(r, t, subscribed);
     t->in_flight = 0;
     topic_reconcile(r, t);
+}
+
+static void topic_forget_redis(wsio_redis *r, topic_entry *t, void *arg)
+{
+    (void)arg;
+    wsio__redis_topic_answered(r, t, 0);
+}
+
+static void topic_reconcile_each(wsio_redis *r, topic_entry *t, void *arg)
+{
+    (void)arg;
+    topic_reconcile(r, t);
+}
+
+void wsio__redis_topic_reconcile_all(wsio_redis *r)
+{
+    wsio__redis_topic_each(r, topic_reconcile_each, NULL);
 }
 
 /* ---- the envelope
@@ -238,8 +269,8 @@ static int envelope_build(wsio_redis *r, enum wsio_opcode opcode,
 }
 
 /* A message from Redis on channel: unwrap it and deliver it locally. */
-static void deliver(wsio_redis *r, const redisReply *channel,
-                    const redisReply *payload)
+void wsio__redis_deliver(wsio_redis *r, const redisReply *channel,
+                         const redisReply *payload)
 {
     const uint8_t *e = (const uint8_t *)payload->str;
     size_t len = payload->len;
@@ -282,7 +313,7 @@ static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *ch = m->element[1];
     if (strcmp(kind, "message") == 0) {
         if (m->element[2]->type == REDIS_REPLY_STRING)
-            deliver(r, ch, m->element[2]);
+            wsio__redis_deliver(r, ch, m->element[2]);
         return;
     }
     int sub = strcmp(kind, "subscribe") == 0;
@@ -291,9 +322,7 @@ static void sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     topic_entry *t = topic_find(r, ch->str, ch->len);
     if (!t)
         return; /* the broadcast channel */
-    topic_set_subscribed(r, t, sub);
-    t->in_flight = 0;
-    topic_reconcile(r, t);
+    wsio__redis_topic_answered(r, t, sub);
 }
 
 /* ---- links (link.c) ---------------------------------------------------- */
@@ -309,7 +338,9 @@ static void link_lost(wsio__rlink *l)
     wsio_redis *r = l->owner;
     r->stats.connected = 0;
     if (l == &r->sub)
-        topic_each(r, topic_forget_redis);
+        wsio__redis_topic_each(r, topic_forget_redis, NULL);
+    else if (r->cluster)
+        wsio__rcluster_cmd_lost(r->cluster);
 }
 
 /* AUTH and SELECT are answered: the link is ready. The subscribed link
@@ -321,11 +352,12 @@ static void link_ready(wsio__rlink *l, int reconnect)
     if (reconnect)
         r->stats.reconnects++;
     if (l == &r->sub) {
-        char ch[PREFIX_MAX + sizeof BROADCAST_NAME];
-        memcpy(ch, r->prefix, r->prefix_len);
-        memcpy(ch + r->prefix_len, BROADCAST_NAME, sizeof BROADCAST_NAME);
+        char ch[CHANNEL_MAX];
+        broadcast_channel(r, ch);
         redisAsyncCommand(l->ac, sub_reply, r, "SUBSCRIBE %s", ch);
-        topic_each(r, topic_reconcile);
+        wsio__redis_topic_reconcile_all(r);
+    } else if (r->cluster) {
+        wsio__rcluster_cmd_ready(r->cluster);
     }
     r->stats.connected = both_connected(r);
 }
@@ -359,12 +391,16 @@ static void broker_last(wsio_server *srv, const char *topic, void *user)
     topic_reconcile(r, t);
 }
 
+void wsio__redis_publish_done(wsio_redis *r)
+{
+    r->in_flight--;
+}
+
 static void on_publish_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
     (void)reply;
-    wsio_redis *r = privdata;
-    r->in_flight--;
+    wsio__redis_publish_done(privdata);
 }
 
 static void broker_publish(wsio_server *srv, const char *topic,
@@ -378,15 +414,17 @@ static void broker_publish(wsio_server *srv, const char *topic,
     if (topic) {
         chlen = topic_channel(r, topic, ch);
     } else {
-        memcpy(ch, r->prefix, r->prefix_len);
-        memcpy(ch + r->prefix_len, BROADCAST_NAME, sizeof BROADCAST_NAME);
-        chlen = r->prefix_len + sizeof BROADCAST_NAME - 1;
+        chlen = broadcast_channel(r, ch);
     }
-    if (!r->pub.connected || r->in_flight >= r->max_in_flight ||
+    size_t elen = WSIO_REDIS_ENVELOPE_HEADER + len;
+    if (r->in_flight >= r->max_in_flight ||
         envelope_build(r, opcode, data, len) != 0 ||
-        redisAsyncCommand(r->pub.ac, on_publish_reply, r, "PUBLISH %b %b", ch,
-                          chlen, r->envelope,
-                          WSIO_REDIS_ENVELOPE_HEADER + len) != REDIS_OK) {
+        (r->cluster ? wsio__rcluster_publish(r->cluster, ch, chlen, r->envelope,
+                                             elen) != 0
+                    : !r->pub.connected ||
+                          redisAsyncCommand(r->pub.ac, on_publish_reply, r,
+                                            "PUBLISH %b %b", ch, chlen,
+                                            r->envelope, elen) != REDIS_OK)) {
         r->stats.publish_dropped++;
         return;
     }
@@ -405,6 +443,22 @@ static void broker_detach(wsio_server *srv, void *user)
 
 /* ---- public API
  * ------------------------------------------------------------------ */
+
+/* Sharded pub/sub: the cluster module, and the broadcast channel as an
+ * entry that is always wanted (it has a slot like any channel). */
+static int cluster_start(wsio_redis *r, const wsio_redis_url *seeds,
+                         size_t nseeds)
+{
+    r->cluster = wsio__rcluster_new(r, seeds, nseeds, &r->pub, &r->url);
+    char ch[CHANNEL_MAX];
+    size_t len = broadcast_channel(r, ch);
+    topic_entry *b = r->cluster ? topic_find_or_add(r, ch, len) : NULL;
+    if (!b)
+        return WSIO_ENOMEM;
+    b->broadcast = 1;
+    b->want = 1;
+    return 0;
+}
 
 wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
                            int *err)
@@ -427,7 +481,15 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
     if (!r)
         goto fail;
     r->mem = mem;
+    wsio_redis_url seeds[WSIO_REDIS_MAX_SEEDS];
+    size_t nseeds = 0;
     rc = wsio_redis_url_parse(url, strlen(url), &r->url);
+    if (rc &&
+        wsio_redis_cluster_url_parse(url, strlen(url), seeds,
+                                     WSIO_REDIS_MAX_SEEDS, &nseeds) == 0) {
+        r->url = seeds[0]; /* the command link's, first */
+        rc = 0;
+    }
     if (rc)
         goto fail;
     r->srv = srv;
@@ -452,9 +514,12 @@ wsio_redis *wsio_redis_new(wsio_server *srv, const wsio_redis_config *cfg,
     if (rc == 0)
         rc = wsio__rlink_init(&r->pub, &r->link_set, 1, link_ready, link_lost,
                               r);
+    if (rc == 0 && nseeds)
+        rc = cluster_start(r, seeds, nseeds);
     if (rc)
         goto fail;
-    wsio__rlink_connect(&r->sub);
+    if (!r->cluster)
+        wsio__rlink_connect(&r->sub);
     wsio__rlink_connect(&r->pub);
     wsio_broker b = {.struct_size = sizeof b,
                      .on_first_subscriber = broker_first,
@@ -477,8 +542,11 @@ void wsio_redis_free(wsio_redis *r)
         return;
     if (r->srv)
         wsio_server_set_broker(r->srv, NULL);
+    /* The command link first: its CLUSTER SLOTS callback needs the
+     * cluster. */
     wsio__rlink_close(&r->sub);
     wsio__rlink_close(&r->pub);
+    wsio__rcluster_free(r->cluster);
     for (size_t i = 0; i < r->topics.nbuckets; i++) {
         while (r->topics.buckets[i]) {
             wsio__hentry *e = r->topics.buckets[i];
@@ -495,6 +563,8 @@ void wsio_redis_get_stats(const wsio_redis *r, wsio_redis_stats *out)
 {
     *out = r->stats;
     out->topics = r->subscribed;
+    if (r->cluster)
+        wsio__rcluster_stats(r->cluster, out);
 }
 
 static void on_command_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -559,6 +629,17 @@ const wsio__rlink_settings *wsio__redis_link_settings(const wsio_redis *r)
 wsio_server *wsio__redis_server(const wsio_redis *r)
 {
     return r->srv;
+}
+
+wsio_redis_stats *wsio__redis_stats(wsio_redis *r)
+{
+    return &r->stats;
+}
+
+wsio__rtopic *wsio__redis_topic_find(const wsio_redis *r, const char *ch,
+                                     size_t len)
+{
+    return topic_find(r, ch, len);
 }
 
 const wsio_mem *wsio__redis_mem(const wsio_redis *r)

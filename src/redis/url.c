@@ -2,7 +2,9 @@
  * src/redis/url.c - redis:// URLs (wsio/redis.h). Apart from the rest of
  * the module so that it is tested and fuzzed without hiredis. The form is
  * that of RFC 3986 (scheme, userinfo, host, port, path) restricted to
- * what Redis clients accept: redis://[[user]:password@]host[:port][/db].
+ * what Redis clients accept: redis://[[user]:password@]host[:port][/db],
+ * and for a cluster redis+cluster://[[user]:password@]host[:port][,...]
+ * (seed nodes, database 0).
  */
 #include <string.h>
 
@@ -111,6 +113,27 @@ static int parse_host_port(const char *s, size_t len, wsio_redis_url *out)
     return 0;
 }
 
+/* The userinfo of auth[0..alen) (up to its last '@') into out; returns the
+ * index where the host starts, or -1. */
+static long parse_userinfo(const char *auth, size_t alen, wsio_redis_url *out)
+{
+    size_t at = alen;
+    while (at > 0 && auth[at - 1] != '@')
+        at--;
+    if (at > 0) {
+        const char *ui = auth;
+        size_t ulen = at - 1;
+        const char *colon = memchr(ui, ':', ulen);
+        size_t user_len = colon ? (size_t)(colon - ui) : ulen;
+        if (copy_decoded(ui, user_len, out->user, sizeof out->user) != 0)
+            return -1;
+        if (colon && copy_decoded(colon + 1, ulen - user_len - 1, out->password,
+                                  sizeof out->password) != 0)
+            return -1;
+    }
+    return (long)at;
+}
+
 int wsio_redis_url_parse(const char *url, size_t len, wsio_redis_url *out)
 {
     static const char scheme[] = "redis://";
@@ -123,22 +146,8 @@ int wsio_redis_url_parse(const char *url, size_t len, wsio_redis_url *out)
     const char *slash = memchr(auth, '/', rest);
     size_t alen = slash ? (size_t)(slash - auth) : rest;
 
-    /* The userinfo ends at the last '@' of the authority. */
-    size_t at = alen;
-    while (at > 0 && auth[at - 1] != '@')
-        at--;
-    if (at > 0) {
-        const char *ui = auth;
-        size_t ulen = at - 1;
-        const char *colon = memchr(ui, ':', ulen);
-        size_t user_len = colon ? (size_t)(colon - ui) : ulen;
-        if (copy_decoded(ui, user_len, out->user, sizeof out->user) != 0)
-            return WSIO_EINVAL;
-        if (colon && copy_decoded(colon + 1, ulen - user_len - 1, out->password,
-                                  sizeof out->password) != 0)
-            return WSIO_EINVAL;
-    }
-    if (parse_host_port(auth + at, alen - at, out) != 0)
+    long at = parse_userinfo(auth, alen, out);
+    if (at < 0 || parse_host_port(auth + at, alen - (size_t)at, out) != 0)
         return WSIO_EINVAL;
     if (slash && rest - alen > 1) {
         uint32_t db;
@@ -146,5 +155,47 @@ int wsio_redis_url_parse(const char *url, size_t len, wsio_redis_url *out)
             return WSIO_EINVAL;
         out->db = db;
     }
+    return 0;
+}
+
+int wsio_redis_cluster_url_parse(const char *url, size_t len,
+                                 wsio_redis_url *seeds, size_t max, size_t *n)
+{
+    static const char scheme[] = "redis+cluster://";
+    const size_t slen = sizeof scheme - 1;
+    if (!url || !seeds || !n || max == 0 || len < slen ||
+        memcmp(url, scheme, slen) != 0)
+        return WSIO_EINVAL;
+    const char *auth = url + slen;
+    size_t alen = len - slen;
+    /* A cluster has database 0 only: no path but an empty one or "/0". */
+    const char *slash = memchr(auth, '/', alen);
+    if (slash) {
+        size_t plen = alen - (size_t)(slash - auth);
+        if (!(plen == 1 || (plen == 2 && slash[1] == '0')))
+            return WSIO_EINVAL;
+        alen = (size_t)(slash - auth);
+    }
+    wsio_redis_url cred;
+    memset(&cred, 0, sizeof cred);
+    long at = parse_userinfo(auth, alen, &cred);
+    if (at < 0)
+        return WSIO_EINVAL;
+    size_t count = 0;
+    const char *h = auth + at, *end = auth + alen;
+    for (;;) {
+        const char *comma = memchr(h, ',', (size_t)(end - h));
+        const char *stop = comma ? comma : end;
+        if (count == max)
+            return WSIO_EINVAL;
+        seeds[count] = cred;
+        if (parse_host_port(h, (size_t)(stop - h), &seeds[count]) != 0)
+            return WSIO_EINVAL;
+        count++;
+        if (!comma)
+            break;
+        h = comma + 1;
+    }
+    *n = count;
     return 0;
 }

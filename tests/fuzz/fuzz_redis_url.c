@@ -4,7 +4,7 @@
  * size), and what it accepts must be consistent: NUL-terminated fields
  * within their arrays, a host with no separators in it, a port of
  * 1..65535, and the same result when the fields are written back into a
- * URL and parsed again.
+ * URL and parsed again. wsio_redis_cluster_url_parse gets the same bytes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +29,30 @@ static size_t put_escaped(char *out, const char *s)
     return n;
 }
 
+/* The cluster form: every seed a valid address with the same user and
+ * password, db 0, and never more than max. */
+static void check_cluster(const char *url, size_t size)
+{
+    wsio_redis_url s[4];
+    size_t n = 99;
+    int rc = wsio_redis_cluster_url_parse(url, size, s, 4, &n);
+    if (rc != 0) {
+        if (rc != WSIO_EINVAL)
+            abort();
+        return;
+    }
+    if (n == 0 || n > 4)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (memchr(s[i].host, '\0', sizeof s[i].host) == NULL ||
+            s[i].host[0] == '\0' || strpbrk(s[i].host, "@/[], ") ||
+            s[i].port == 0 || s[i].db != 0 ||
+            memcmp(s[i].user, s[0].user, sizeof s[0].user) != 0 ||
+            memcmp(s[i].password, s[0].password, sizeof s[0].password) != 0)
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *url = malloc(size ? size : 1);
@@ -37,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(url, data, size);
     wsio_redis_url u;
     int rc = wsio_redis_url_parse(url, size, &u);
+    check_cluster(url, size);
     free(url);
     if (rc != 0) {
         if (rc != WSIO_EINVAL)

@@ -12,7 +12,8 @@
 typedef struct redis_proc {
     pid_t pid; /* 0 when not running */
     uint16_t port;
-    const char *password; /* --requirepass, or NULL */
+    const char *password;     /* --requirepass, or NULL */
+    const char *cluster_conf; /* a cluster node's nodes.conf, or NULL */
 } redis_proc;
 
 /* A free loopback TCP port (bound once and released). */

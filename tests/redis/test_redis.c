@@ -480,11 +480,12 @@ static void test_redis_new_rejects_bad_config(void **state)
     env *e = env_new(state);
     server_state s = {0};
     wsio_server *srv = start_server(e, NULL, NULL, &s);
-    static const char *const bad_urls[] = {"http://127.0.0.1:6379",
-                                           "redis://127.0.0.1:0", "redis://"};
+    static const char *const bad_urls[] = {
+        "http://127.0.0.1:6379", "redis://127.0.0.1:0", "redis://",
+        "redis+cluster://127.0.0.1:7000/1", "redis+cluster://a,,b"};
     wsio_redis_config rc;
     int err;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
         wsio_redis_config_default(&rc);
         rc.url = bad_urls[i];
         rc.mem = &e->tm.mem;

@@ -114,6 +114,66 @@ static void test_redis_url_parse_refuses_fields_too_long(void **state)
     assert_int_equal(wsio_redis_url_parse(pw, strlen(pw), &u), WSIO_EINVAL);
 }
 
+static int cluster_parse(const char *url, wsio_redis_url *seeds, size_t max,
+                         size_t *n)
+{
+    return wsio_redis_cluster_url_parse(url, strlen(url), seeds, max, n);
+}
+
+static void test_redis_cluster_url_reads_every_seed(void **state)
+{
+    (void)state;
+    wsio_redis_url s[WSIO_REDIS_MAX_SEEDS];
+    size_t n = 0;
+    assert_int_equal(
+        cluster_parse("redis+cluster://u:p%40w@a:7000,[::1]:7001,b/0", s,
+                      WSIO_REDIS_MAX_SEEDS, &n),
+        0);
+    assert_int_equal(n, 3);
+    assert_string_equal(s[0].host, "a");
+    assert_int_equal(s[0].port, 7000);
+    assert_string_equal(s[1].host, "::1");
+    assert_int_equal(s[1].port, 7001);
+    assert_string_equal(s[2].host, "b");
+    assert_int_equal(s[2].port, 6379);
+    for (size_t i = 0; i < n; i++) { /* every node takes the same */
+        assert_string_equal(s[i].user, "u");
+        assert_string_equal(s[i].password, "p@w");
+        assert_int_equal(s[i].db, 0);
+    }
+    assert_int_equal(cluster_parse("redis+cluster://h", s, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(cluster_parse("redis+cluster://h:1/", s, 1, &n), 0);
+}
+
+static void test_redis_cluster_url_rejects_malformed(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "redis://h:7000",            /* not a cluster */
+        "redis+cluster://",          /* no seed */
+        "redis+cluster://a,,b",      /* an empty one */
+        "redis+cluster://a,",        /* a trailing comma */
+        "redis+cluster://a:0,b",     /* port 0 */
+        "redis+cluster://a,b:x",     /* not a port */
+        "redis+cluster://a/1",       /* a cluster has db 0 only */
+        "redis+cluster://a/00",      /* nor a path */
+        "redis+cluster://a b",       /* a space in a host */
+        "redis+cluster://a,b,c,d,e", /* more than max (4) */
+    };
+    wsio_redis_url s[4];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (cluster_parse(refused[i], s, 4, &n) != WSIO_EINVAL)
+            fail_msg("accepted %s", refused[i]);
+    /* wsio_redis_url_parse does not take the cluster form either. */
+    assert_int_equal(wsio_redis_url_parse("redis+cluster://a", 17, s),
+                     WSIO_EINVAL);
+    assert_int_equal(
+        wsio_redis_cluster_url_parse("redis+cluster://a", 17, s, 0, &n),
+        WSIO_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +181,8 @@ int main(void)
         cmocka_unit_test(test_redis_url_parse_rejects_malformed),
         cmocka_unit_test(test_redis_url_parse_reads_only_len_bytes),
         cmocka_unit_test(test_redis_url_parse_refuses_fields_too_long),
+        cmocka_unit_test(test_redis_cluster_url_reads_every_seed),
+        cmocka_unit_test(test_redis_cluster_url_rejects_malformed),
     };
     return cmocka_run_group_tests_name("redis_url", tests, NULL, NULL);
 }
