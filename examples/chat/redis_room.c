@@ -367,6 +367,9 @@ redis_room *redis_room_new(wsio_server *srv, const char *url,
         fprintf(stderr, "chat: --redis %s: %s\n", url,
                 err == WSIO_EINVAL
                     ? "not a redis://[:password@]host[:port][/db] URL"
+                : err == WSIO_ESTATE
+                    ? "the room is a Redis stream, which needs one Redis, "
+                      "not a cluster"
                     : wsio_strerror(err));
         redis_room_free(rr);
         return NULL;

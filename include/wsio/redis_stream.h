@@ -95,7 +95,8 @@ WSIO_EXTERN void wsio_redis_stream_config_init(wsio_redis_stream_config *cfg,
  * bytes) of r's server, kept in Redis under r's prefix. Connects its
  * reading link at once (retried with r's backoff). Returns it, or NULL
  * with *err set to WSIO_EINVAL (bad name or config, the topic has a
- * stream, r's server is gone) or WSIO_ENOMEM. Free it before r.
+ * stream, r's server is gone), WSIO_ESTATE (r is a Redis Cluster:
+ * streams are not cluster-aware) or WSIO_ENOMEM. Free it before r.
  */
 WSIO_EXTERN wsio_redis_stream *
 wsio_redis_stream_new(wsio_redis *r, const char *topic,

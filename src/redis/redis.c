@@ -631,6 +631,11 @@ wsio_server *wsio__redis_server(const wsio_redis *r)
     return r->srv;
 }
 
+int wsio__redis_is_cluster(const wsio_redis *r)
+{
+    return r->cluster != NULL;
+}
+
 wsio_redis_stats *wsio__redis_stats(wsio_redis *r)
 {
     return &r->stats;

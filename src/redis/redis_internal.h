@@ -38,6 +38,9 @@ const wsio_mem *wsio__redis_mem(const wsio_redis *r);
 /* r's server, or NULL once it is gone. */
 wsio_server *wsio__redis_server(const wsio_redis *r);
 
+/* Whether r talks to a Redis Cluster (a redis+cluster:// URL). */
+int wsio__redis_is_cluster(const wsio_redis *r);
+
 /* r's counters, for cluster.c to count in. */
 wsio_redis_stats *wsio__redis_stats(wsio_redis *r);
 

@@ -511,6 +511,12 @@ wsio_redis_stream *wsio_redis_stream_new(wsio_redis *r, const char *topic,
         (cfg && wsio__config_copy(&c, sizeof c, cfg, RS_CONFIG_MIN)) ||
         !c.maxlen || !c.read_count || !c.block_ms)
         goto fail;
+    /* A stream key lives on one shard, and the links here talk to one
+     * node: in a cluster every command on a key of another shard would be
+     * answered -MOVED. Refused rather than half working. */
+    rc = WSIO_ESTATE;
+    if (wsio__redis_is_cluster(r))
+        goto fail;
     rc = WSIO_ENOMEM;
     const wsio_mem *mem = wsio__redis_mem(r);
     rs = wsio__malloc(mem, sizeof *rs);

@@ -38,6 +38,7 @@
 #include "harness.h"
 #include "redis_server.h"
 #include "wsio/redis.h"
+#include "wsio/redis_stream.h"
 
 #define NODES 3
 #define TOPICS 50
@@ -627,12 +628,31 @@ static void test_cluster_moved_slot(void **state)
     env_free(e);
 }
 
+/* Streams are not cluster-aware: a stream on a cluster module is refused
+ * with a reason, not left to fail later with -MOVED. */
+static void test_cluster_refuses_a_stream(void **state)
+{
+    if (!the_cluster.up)
+        skip();
+    env *e = env_new(state);
+    new_prefix();
+    instance a;
+    instance_start(e, &a, 0);
+    int err = 0;
+    assert_null(wsio_redis_stream_new(a.r, "feed", NULL, &err));
+    assert_int_equal(err, WSIO_ESTATE);
+    instance_free(&a);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_cluster_exchange_then_one_shard_restarts),
         {"test_cluster_moved_slot/epoll", test_cluster_moved_slot, NULL, NULL,
          (void *)"epoll"},
+        {"test_cluster_refuses_a_stream/epoll", test_cluster_refuses_a_stream,
+         NULL, NULL, (void *)"epoll"},
     };
     return cmocka_run_group_tests(tests, cluster_setup, cluster_teardown);
 }
