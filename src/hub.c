@@ -14,20 +14,19 @@
  * node to be consumed frees the hub_msg and drops its reference on the
  * frame; the connections hold their own.
  *
- * The mutex covers only list and inbox updates: no allocation, no free,
- * no callback and no post happens under it, so N publishers contend for
- * a few pointer writes, never for another lock or the wake fd's write().
- * The wake-up is therefore posted after the unlock, when nothing but the
- * hub says the member is still alive. Lifetime rule: a publisher that
- * finds a member's inbox empty marks it drain_posted and counts itself in
- * the member's `posting` (both under the mutex, while the member is surely
- * on the list); after posting it drops the count and touches the member no
- * more. Leave unlinks the member under the mutex, so the count can only
- * fall, then waits for it to reach zero before it takes the post back and
- * frees the member (and before its server lets its loop be freed). The
- * wait is at most one post (a short lock and a write), never a callback;
- * a publisher that ends a wait signals through the hub, which outlives
- * every member.
+ * No allocation, free, callback or post happens under the mutex: it
+ * covers only list and inbox pointers, so publishers on N threads never
+ * queue behind another lock or the wake fd's write(). The wake-up is
+ * therefore posted after the unlock, when only the hub vouches for the
+ * member. Lifetime rule: whoever finds a member's inbox empty (and sets
+ * drain_posted) counts itself in the member's `posting` while still under
+ * the mutex; once its post is queued it drops the count and never touches
+ * the member again. Leave unlinks the member under the mutex, so the
+ * count can only fall, and waits for zero before it takes the post back
+ * and frees the member (a loop is freed only after its servers left). The
+ * wait lasts only as long as posts already under way (a lock and a write
+ * each), never a callback. The publisher that ends a wait signals through
+ * the hub, which outlives every member.
  *
  * Invariants, under hub->mu: a member is on hub->members from join to
  * leave; its inbox is non-empty only while drain_posted is set, and then
@@ -62,11 +61,12 @@ struct wsio__hub_member {
     wsio_hub *hub;
     wsio__hub_deliver_fn deliver; /* the member's thread only */
     void *deliver_ctx;
-    wsio_loop *loop;         /* its loop: alive while on the list */
+    wsio_loop *loop;         /* its loop: alive until leave returns */
     hub_node *head, *tail;   /* the inbox (hub->mu) */
     size_t pending;          /* its frames' bytes (hub->mu) */
     int drain_posted;        /* (hub->mu) */
-    unsigned posting;        /* publishers yet to post (atomic; + under mu) */
+    unsigned posting;        /* publishers yet to post to it (atomic,
+                                raised under mu) */
     wsio__post post;         /* runs drain on the member's loop */
     uint64_t sent, received; /* the server's thread only */
     uint64_t dropped;        /* atomic: publishers add to it */
