@@ -14,11 +14,24 @@
  * node to be consumed frees the hub_msg and drops its reference on the
  * frame; the connections hold their own.
  *
+ * No allocation, free, callback or post happens under the mutex: it
+ * covers only list and inbox pointers, so publishers on N threads never
+ * queue behind another lock or the wake fd's write(). The wake-up is
+ * therefore posted after the unlock, when only the hub vouches for the
+ * member. Lifetime rule: whoever finds a member's inbox empty (and sets
+ * drain_posted) counts itself in the member's `posting` while still under
+ * the mutex; once its post is queued it drops the count and never touches
+ * the member again. Leave unlinks the member under the mutex, so the
+ * count can only fall, and waits for zero before it takes the post back
+ * and frees the member (a loop is freed only after its servers left). The
+ * wait lasts only as long as posts already under way (a lock and a write
+ * each), never a callback. The publisher that ends a wait signals through
+ * the hub, which outlives every member.
+ *
  * Invariants, under hub->mu: a member is on hub->members from join to
- * leave; its inbox is non-empty only while its post is queued on its loop.
- * The post is queued under the mutex because only then is the member (and
- * its loop) known to be alive; leave, on the member's thread, unlinks it
- * under the mutex and takes the post back, so no drain runs after.
+ * leave; its inbox is non-empty only while drain_posted is set, and then
+ * its post is queued on its loop or a publisher counted in posting is
+ * about to queue it, so no drain runs with nothing to wake it.
  */
 #include <pthread.h>
 #include <string.h>
@@ -32,10 +45,11 @@ typedef struct hub_node hub_node;
 struct hub_node {
     hub_node *next; /* in one member's inbox */
     hub_msg *msg;
+    wsio__hub_member *wake; /* to post to after the unlock, or NULL */
 };
 
 struct hub_msg {
-    size_t refs; /* nodes not yet consumed (atomic) */
+    size_t refs; /* nodes not yet consumed, + the publisher's (atomic) */
     const wsio_mem *mem;
     wsio_rcbuf *frame; /* one reference */
     const char *topic; /* into the bytes after nodes[], or NULL */
@@ -47,10 +61,12 @@ struct wsio__hub_member {
     wsio_hub *hub;
     wsio__hub_deliver_fn deliver; /* the member's thread only */
     void *deliver_ctx;
-    wsio_loop *loop;         /* its loop: alive while on the list */
+    wsio_loop *loop;         /* its loop: alive until leave returns */
     hub_node *head, *tail;   /* the inbox (hub->mu) */
     size_t pending;          /* its frames' bytes (hub->mu) */
     int drain_posted;        /* (hub->mu) */
+    unsigned posting;        /* publishers yet to post to it (atomic,
+                                raised under mu) */
     wsio__post post;         /* runs drain on the member's loop */
     uint64_t sent, received; /* the server's thread only */
     uint64_t dropped;        /* atomic: publishers add to it */
@@ -58,9 +74,11 @@ struct wsio__hub_member {
 
 struct wsio_hub {
     pthread_mutex_t mu;
-    wsio__link *members; /* wsio__hub_member (mu) */
-    size_t nmembers;     /* written under mu, read atomically */
-    size_t max_pending;  /* per member inbox (mu) */
+    pthread_cond_t posted; /* a member's posting fell to 0 (with mu) */
+    unsigned leaving;      /* members waiting for it (atomic) */
+    wsio__link *members;   /* wsio__hub_member (mu) */
+    size_t nmembers;       /* written under mu, read atomically */
+    size_t max_pending;    /* per member inbox (mu) */
     const wsio_mem *mem;
     uint64_t node_id;
 };
@@ -82,7 +100,11 @@ wsio_hub *wsio_hub_new(const wsio_mem *mem, int *err)
     rc = WSIO_EINTERNAL;
     if (pthread_mutex_init(&hub->mu, NULL) != 0)
         goto fail_hub;
+    if (pthread_cond_init(&hub->posted, NULL) != 0)
+        goto fail_mu;
     return hub;
+fail_mu:
+    pthread_mutex_destroy(&hub->mu);
 fail_hub:
     wsio__free(mem, hub);
 fail:
@@ -95,6 +117,7 @@ void wsio_hub_free(wsio_hub *hub)
 {
     if (!hub)
         return;
+    pthread_cond_destroy(&hub->posted);
     pthread_mutex_destroy(&hub->mu);
     wsio__free(hub->mem, hub);
 }
@@ -134,7 +157,8 @@ void wsio__hub_member_stats(const wsio__hub_member *m, wsio_hub_stats *out)
 
 /* ---- messages in flight -------------------------------------------------- */
 
-/* A message for n recipients, holding its own reference on frame. */
+/* A message for n recipients and its publisher, holding its own reference
+ * on frame. */
 static hub_msg *msg_new(const wsio_mem *mem, size_t n, wsio_rcbuf *frame,
                         const char *topic)
 {
@@ -145,7 +169,7 @@ static hub_msg *msg_new(const wsio_mem *mem, size_t n, wsio_rcbuf *frame,
         wsio__malloc(mem, sizeof(hub_msg) + n * sizeof(hub_node) + tlen);
     if (!msg)
         return NULL;
-    msg->refs = n;
+    msg->refs = n + 1;
     msg->mem = mem;
     msg->frame = wsio_rcbuf_ref(frame);
     msg->topic = NULL;
@@ -155,14 +179,15 @@ static hub_msg *msg_new(const wsio_mem *mem, size_t n, wsio_rcbuf *frame,
         msg->topic = name;
     }
     for (size_t i = 0; i < n; i++)
-        msg->nodes[i] = (hub_node){NULL, msg};
+        msg->nodes[i] = (hub_node){NULL, msg, NULL};
     return msg;
 }
 
-/* One recipient is done with msg (delivered, dropped or never queued). */
-static void msg_unref(hub_msg *msg)
+/* k recipients (or the publisher) are done with msg: delivered, dropped or
+ * never queued. */
+static void msg_unref(hub_msg *msg, size_t k)
 {
-    if (__atomic_sub_fetch(&msg->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (__atomic_sub_fetch(&msg->refs, k, __ATOMIC_ACQ_REL) == 0) {
         wsio_rcbuf_unref(msg->frame);
         wsio__free(msg->mem, msg);
     }
@@ -172,7 +197,7 @@ static void release_nodes(hub_node *node)
 {
     while (node) {
         hub_node *next = node->next;
-        msg_unref(node->msg);
+        msg_unref(node->msg, 1);
         node = next;
     }
 }
@@ -226,6 +251,16 @@ void wsio__hub_leave(wsio__hub_member *m)
     hub_node *inbox = m->head;
     m->head = m->tail = NULL;
     m->pending = 0;
+    /* Off the list, no publisher can count itself in posting any more;
+     * those already counted are between the unlock and their post. The
+     * seq_cst pair (leaving up, then posting read; posting down, then
+     * leaving read in post_wake) lets one side always see the other. */
+    if (__atomic_load_n(&m->posting, __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(&hub->leaving, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&m->posting, __ATOMIC_SEQ_CST))
+            pthread_cond_wait(&hub->posted, &hub->mu);
+        __atomic_sub_fetch(&hub->leaving, 1, __ATOMIC_SEQ_CST);
+    }
     pthread_mutex_unlock(&hub->mu);
     /* No publisher sees m any more; a drain not yet run never will. */
     wsio__loop_unpost(m->loop, &m->post);
@@ -233,8 +268,10 @@ void wsio__hub_leave(wsio__hub_member *m)
     wsio__free(hub->mem, m);
 }
 
-/* Append node to m's inbox, waking m if it was empty; hub->mu held.
- * Returns 0, or WSIO_EAGAIN when its inbox is full (node not queued). */
+/* Append node to m's inbox; hub->mu held. When the inbox was empty, the
+ * caller becomes the one to wake m (node->wake) and is counted in
+ * m->posting until post_wake. Returns 0, or WSIO_EAGAIN when the inbox is
+ * full (node not queued). */
 static int inbox_push(wsio__hub_member *m, hub_node *node)
 {
     size_t bytes = node->msg->frame->len;
@@ -242,8 +279,9 @@ static int inbox_push(wsio__hub_member *m, hub_node *node)
     if (bytes > max || m->pending > max - bytes)
         return WSIO_EAGAIN;
     if (!m->drain_posted) {
-        wsio__loop_post_item(m->loop, &m->post);
         m->drain_posted = 1;
+        __atomic_add_fetch(&m->posting, 1, __ATOMIC_RELAXED);
+        node->wake = m;
     }
     if (m->tail)
         m->tail->next = node;
@@ -252,6 +290,20 @@ static int inbox_push(wsio__hub_member *m, hub_node *node)
     m->tail = node;
     m->pending += bytes;
     return 0;
+}
+
+/* After the unlock: queue m's drain, then stop counting in m->posting. m
+ * may be freed as soon as the count is 0, so only the hub is read after. */
+static void post_wake(wsio__hub_member *m)
+{
+    wsio_hub *hub = m->hub;
+    wsio__loop_post_item(m->loop, &m->post);
+    if (__atomic_sub_fetch(&m->posting, 1, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&hub->leaving, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&hub->mu);
+        pthread_cond_broadcast(&hub->posted);
+        pthread_mutex_unlock(&hub->mu);
+    }
 }
 
 static void count_drop(wsio__hub_member *m)
@@ -270,8 +322,8 @@ void wsio__hub_forward(wsio__hub_member *self, const char *topic,
     for (;;) {
         size_t want = __atomic_load_n(&hub->nmembers, __ATOMIC_RELAXED) - 1;
         if (want == 0 || want > n) {
-            for (size_t i = 0; msg && i < n; i++)
-                msg_unref(msg);
+            if (msg)
+                msg_unref(msg, n + 1);
             if (want == 0)
                 return;
             n = want;
@@ -295,7 +347,13 @@ void wsio__hub_forward(wsio__hub_member *self, const char *topic,
     pthread_mutex_unlock(&hub->mu);
     if (used)
         self->sent++;
-    /* The nodes no sibling took (full inboxes, fewer siblings now). */
-    for (size_t i = used; msg && i < n; i++)
-        msg_unref(msg);
+    /* The publisher's reference keeps the nodes readable while siblings
+     * already woken consume theirs; node->wake is written only above. */
+    for (size_t i = 0; i < used; i++)
+        if (msg->nodes[i].wake)
+            post_wake(msg->nodes[i].wake);
+    /* The publisher's, and the nodes no sibling took (full inboxes, fewer
+     * siblings now). */
+    if (msg)
+        msg_unref(msg, n - used + 1);
 }

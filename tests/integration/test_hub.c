@@ -4,7 +4,9 @@
  * clients run on the test's thread, on the loop mode under test. Every
  * client gets every message of every server exactly once, each
  * publisher's in order; a server that leaves while messages for it are in
- * flight crashes nothing and leaks nothing.
+ * flight crashes nothing and leaks nothing, even while siblings publish
+ * to it in a tight loop (under ASan: nothing reaches a member after it
+ * left).
  *
  * The server threads use a thread-safe counting allocator (cmocka's is
  * not thread-safe) and never call cmocka: they record, the test's thread
@@ -70,13 +72,15 @@ typedef struct worker {
     wsio_hub *hub;
     uint16_t port; /* 0 for the first: the kernel picks */
     int topic;     /* clients subscribe, messages are published */
-    sem_t ready;   /* the server listens (or failed) */
+    const wsio_backend_ops *backend; /* NULL: the default */
+    sem_t ready;                     /* the server listens (or failed) */
     wsio_loop *loop;
     wsio_server *srv;
     int err;
     int opens;         /* atomic: WebSockets opened here */
     int published;     /* atomic: 1 when publish_all is done */
     int nmessages;     /* how many publish_all sends */
+    int next_seq;      /* publish_batches' next message */
     int stop_loop;     /* leaving: also stop the loop (skip posts) */
     sem_t blocked, go; /* block_then_leave's handshake */
     wsio_hub_stats hs; /* read just before the server is freed */
@@ -100,6 +104,7 @@ static void *worker_main(void *arg)
     wsio_loop_config lc;
     wsio_loop_config_default(&lc);
     lc.mem = &w->sm->mem;
+    lc.backend = w->backend;
     w->loop = wsio_loop_new(&lc, &w->err);
     if (w->loop) {
         wsio_server_config cfg;
@@ -124,6 +129,17 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Start w (filled in) on its thread; returns once its server listens. */
+static void start_worker(worker *w)
+{
+    sem_init(&w->ready, 0, 0);
+    sem_init(&w->blocked, 0, 0);
+    sem_init(&w->go, 0, 0);
+    assert_int_equal(pthread_create(&w->thread, NULL, worker_main, w), 0);
+    sem_wait(&w->ready);
+    assert_non_null(w->srv);
+}
+
 /* Start n workers in hub; the first picks the port, the others share it. */
 static void start_workers(worker *w, int n, shared_mem *sm, wsio_hub *hub,
                           int topic)
@@ -134,13 +150,7 @@ static void start_workers(worker *w, int n, shared_mem *sm, wsio_hub *hub,
                         .hub = hub,
                         .topic = topic,
                         .port = i ? w[0].port : 0};
-        sem_init(&w[i].ready, 0, 0);
-        sem_init(&w[i].blocked, 0, 0);
-        sem_init(&w[i].go, 0, 0);
-        assert_int_equal(pthread_create(&w[i].thread, NULL, worker_main, &w[i]),
-                         0);
-        sem_wait(&w[i].ready);
-        assert_non_null(w[i].srv);
+        start_worker(&w[i]);
     }
 }
 
@@ -160,6 +170,30 @@ static void publish_all(void *arg)
                                         NULL);
     }
     __atomic_store_n(&w->published, 1, __ATOMIC_RELEASE);
+}
+
+/* The same as publish_all, BATCH at a time, posting itself again between
+ * batches: the worker's loop turns (its clients are written, its inbox
+ * is drained) while the publishing goes on. */
+#define BATCH 50
+static void publish_batches(void *arg)
+{
+    worker *w = arg;
+    int end =
+        w->next_seq + BATCH < w->nmessages ? w->next_seq + BATCH : w->nmessages;
+    for (; w->next_seq < end; w->next_seq++) {
+        char text[32];
+        int len = snprintf(text, sizeof text, "%d:%d", w->index, w->next_seq);
+        /* Queued on its one client. */
+        if (wsio_server_broadcast(w->srv, WSIO_OP_TEXT, text, (size_t)len,
+                                  NULL) != 1)
+            w->err = 1;
+    }
+    if (w->next_seq < w->nmessages &&
+        wsio_server_post(w->srv, publish_batches, w) != 0)
+        w->err = 1;
+    if (w->next_seq == w->nmessages || w->err)
+        __atomic_store_n(&w->published, 1, __ATOMIC_RELEASE);
 }
 
 static void leave(worker *w)
@@ -404,6 +438,157 @@ static void test_hub_loop_freed_with_messages_in_flight(void **state)
     run_leave_in_flight(1);
 }
 
+/* ---- members joining and leaving while siblings publish ---- */
+
+#define CHURN_MAX_ROUNDS 2000
+#define CHURN_MAX_MS 10000
+
+/* One thread on which servers join the hub and leave, one after another,
+ * each with a loop of its own. */
+typedef struct churner {
+    pthread_t thread;
+    shared_mem *sm;
+    wsio_hub *hub;
+    worker *pub; /* the publishers: churn until they are done */
+    int npub;
+    int rounds;                 /* members that joined and left */
+    int started;                /* atomic: the first member joined */
+    int err;                    /* a loop or server could not be made */
+    uint64_t received, dropped; /* their hub counters, summed */
+} churner;
+
+static const wsio_ws_callbacks churn_cb = {0};
+
+/* One member: join, take none to two turns' worth of frames (so it leaves
+ * with frames delivered, or with a wake-up on its way), then leave on its
+ * own thread in one of the three ways a server leaves. */
+static int churn_once(churner *c, int round)
+{
+    wsio_loop_config lc;
+    wsio_loop_config_default(&lc);
+    lc.mem = &c->sm->mem;
+    lc.backend = wsio_backend_by_name(round & 1 ? "poll" : "epoll");
+    int err = WSIO_EINTERNAL;
+    wsio_loop *loop = wsio_loop_new(&lc, &err);
+    if (!loop)
+        return err;
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.hub = c->hub;
+    wsio_server *srv = wsio_server_new(loop, &cfg, &churn_cb, NULL, NULL, &err);
+    if (!srv) {
+        wsio_loop_free(loop);
+        return err;
+    }
+    __atomic_store_n(&c->started, 1, __ATOMIC_RELEASE);
+    for (int t = 0; t < round % 3; t++)
+        (void)wsio_loop_run_once(loop, 1);
+    wsio_hub_stats hs;
+    err = wsio_hub_get_stats(srv, &hs);
+    if (err == 0) {
+        c->received += hs.messages_received;
+        c->dropped += hs.messages_dropped;
+    }
+    switch (round / 3 % 3) {
+    case 0:
+        wsio_server_free(srv);
+        break;
+    case 1: /* no connection: it leaves at once */
+        (void)wsio_server_shutdown(srv, 100);
+        break;
+    default: /* wsio_loop_free frees it */
+        break;
+    }
+    wsio_loop_free(loop);
+    return err;
+}
+
+static void *churn_main(void *arg)
+{
+    churner *c = arg;
+    uint64_t t0 = now_ms();
+    while (!c->err && c->rounds < CHURN_MAX_ROUNDS &&
+           now_ms() - t0 < CHURN_MAX_MS && !all_published(c->pub, c->npub)) {
+        c->err = churn_once(c, c->rounds);
+        c->rounds++;
+    }
+    return NULL;
+}
+
+/*
+ * Two servers that stay publish to each other in a tight loop while, on
+ * a third thread, servers join the hub and leave again, one at a time, as
+ * fast as they can: a publisher is often between queueing a frame for a
+ * member and waking it when that member leaves. Nothing may reach a
+ * member that left (ASan, TSan), nothing may leak, and the two that stay
+ * must see every message of the other once, in order, with exact counts.
+ */
+static void test_hub_members_leave_while_siblings_publish(void **state)
+{
+    const int nmessages = 20000;
+    env *e = env_new(state);
+    shared_mem sm;
+    shared_mem_init(&sm);
+    int err = 0;
+    wsio_hub *hub = wsio_hub_new(&sm.mem, &err);
+    assert_non_null(hub);
+    /* Each on a port of its own, with one client. */
+    worker w[2];
+    listener l[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (worker){.index = i,
+                        .sm = &sm,
+                        .hub = hub,
+                        .backend = wsio_backend_by_name(e->mode)};
+        start_worker(&w[i]);
+        connect_listeners(e, w[i].port, &l[i], 1);
+    }
+    RUN_UNTIL(e, l[0].opened && l[1].opened, 10000);
+    RUN_UNTIL(e, total_opens(w, 1) == 1 && total_opens(&w[1], 1) == 1, 5000);
+    churner c = {.sm = &sm, .hub = hub, .pub = w, .npub = 2};
+    assert_int_equal(pthread_create(&c.thread, NULL, churn_main, &c), 0);
+    for (uint64_t t0 = now_ms();
+         !__atomic_load_n(&c.started, __ATOMIC_ACQUIRE) &&
+         now_ms() - t0 < 5000;)
+        sched_yield();
+    for (int i = 0; i < 2; i++) {
+        w[i].nmessages = nmessages;
+        assert_int_equal(wsio_server_post(w[i].srv, publish_batches, &w[i]), 0);
+    }
+    /* Each client has its server's messages and the sibling's. */
+    RUN_UNTIL(e, all_received(l, 2, 2 * nmessages), 30000);
+    assert_int_equal(pthread_join(c.thread, NULL), 0);
+    assert_int_equal(c.err, 0);
+    print_message("%d members joined and left while %d messages were "
+                  "published\n",
+                  c.rounds, 2 * nmessages);
+    assert_true(c.rounds > 0);
+    run_for(e, 50); /* nothing more arrives */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(l[i].received, 2 * nmessages);
+        assert_int_equal(l[i].bad, 0);
+        assert_int_equal(l[i].next[0], nmessages);
+        assert_int_equal(l[i].next[1], nmessages);
+    }
+    stop_workers(w, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(w[i].err, 0);
+        assert_int_equal(w[i].hs_rc, 0);
+        /* The other stayed: every message had a sibling to go to. */
+        assert_int_equal(w[i].hs.messages_sent, nmessages);
+        assert_int_equal(w[i].hs.messages_received, nmessages);
+        assert_int_equal(w[i].hs.messages_dropped, 0);
+    }
+    /* One churned member at a time: a message reached at most one. */
+    assert_true(c.received <= 2 * (uint64_t)nmessages);
+    assert_int_equal(c.dropped, 0);
+    for (int i = 0; i < 2; i++)
+        RUN_UNTIL(e, l[i].closed, 5000);
+    wsio_hub_free(hub);
+    assert_int_equal(__atomic_load_n(&sm.live, __ATOMIC_RELAXED), 0);
+    env_free(e);
+}
+
 /* Two servers of one hub on one loop (one thread): the same node id, and
  * a broker's copy of their own message is dropped. */
 static void test_hub_servers_share_the_node_id(void **state)
@@ -550,6 +735,12 @@ int main(void)
          test_hub_four_threads_broadcast, NULL, NULL, (void *)"epoll"},
         cmocka_unit_test(test_hub_server_leaving_with_messages_in_flight),
         cmocka_unit_test(test_hub_loop_freed_with_messages_in_flight),
+        {"test_hub_members_leave_while_siblings_publish/poll",
+         test_hub_members_leave_while_siblings_publish, NULL, NULL,
+         (void *)"poll"},
+        {"test_hub_members_leave_while_siblings_publish/epoll",
+         test_hub_members_leave_while_siblings_publish, NULL, NULL,
+         (void *)"epoll"},
         ON_EVERY_LOOP(test_hub_servers_share_the_node_id),
         ON_EVERY_LOOP(test_hub_out_of_memory_drops_and_counts),
         ON_EVERY_LOOP(test_hub_full_inbox_drops_and_counts),
