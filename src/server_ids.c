@@ -3,20 +3,24 @@
  */
 #include <string.h>
 
-#include "common_siphash.h"
 #include "server_ids.h"
 
 #define MIN_CAP 16
 
+/* A 64-bit mix (the finalizer of splitmix64) of the id under the key. */
 static size_t slot_of(const wsio__id_map *m, uint64_t id)
 {
-    return (size_t)wsio__siphash(m->key, &id, sizeof id) & (m->cap - 1);
+    uint64_t x = id ^ m->key;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    x ^= x >> 31;
+    return (size_t)x & (m->cap - 1);
 }
 
 int wsio__ids_init(wsio__id_map *m)
 {
     memset(m, 0, sizeof *m);
-    return wsio__random_bytes(m->key, sizeof m->key);
+    return wsio__random_bytes(&m->key, sizeof m->key);
 }
 
 void wsio__ids_free(wsio__id_map *m, const wsio_mem *mem)

@@ -5,8 +5,8 @@
  * Open addressing with linear probing over wsio_ws pointers (each holds
  * its own id), at most half full, shrunk when an eighth full, so its size
  * follows the open connections (bounded by max_connections). Slots are
- * chosen by SipHash (common_siphash.h) under a per-server random key, so
- * ids a peer learns cannot be used to pile entries onto one run of slots.
+ * chosen by a hash keyed with a per-server random key, so ids a peer
+ * learns cannot be used to pile entries onto one run of slots.
  */
 #ifndef WSIO_SERVER_IDS_H
 #define WSIO_SERVER_IDS_H
@@ -16,7 +16,7 @@
 typedef struct wsio__id_map {
     wsio_ws **slots;   /* cap entries, NULL when empty */
     size_t cap, count; /* cap: 0 or a power of two */
-    uint64_t key[2];   /* SipHash key */
+    uint64_t key;      /* hash key */
 } wsio__id_map;
 
 /* Start empty, with a random key. Returns 0 or WSIO_EINTERNAL. */
