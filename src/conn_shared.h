@@ -41,10 +41,15 @@
  */
 struct wsio_conn {
     const wsio_mem *mem;
-    const wsio_mem *self_mem; /* where this struct came from */
+    const wsio_mem *self_mem; /* where this struct came from, or NULL:
+                                 the caller's memory */
     void *user;
-    wsio_conn_callbacks cb;
-    wsio_conn_config cfg;
+    /* Settings, shared by every connection of a server or client
+     * (wsio__conn_new_shared), or the copies wsio_conn_new keeps after the
+     * struct. Never written through: what one connection changes is its
+     * own (allowed_rsv, the output marks). */
+    const wsio_conn_callbacks *cb;
+    const wsio_conn_config *cfg;
 
     /* Receive side. */
     uint64_t rx_offset;   /* bytes consumed by earlier feeds */
@@ -85,6 +90,7 @@ struct wsio_conn {
     uint8_t in_feed;        /* inside wsio_conn_feed (no re-entry) */
     uint8_t freed;          /* wsio_conn_free ran inside a callback */
     uint8_t depth;          /* nesting of feed and abort calls */
+    uint8_t allowed_rsv;    /* cfg's, plus RSV1 with a codec */
     uint8_t pool[];         /* client masking keys, drawn in bulk:
                                MASK_POOL bytes, allocated for a client
                                only (a server never masks) */

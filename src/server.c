@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common_abi.h"
+#include "conn_internal.h"
 #include "server_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
@@ -167,6 +168,7 @@ const wsio__ws_class wsio__server_ws_class = {
     .transport_closed = transport_closed,
     .release = release,
     .answers_handshake = 1,
+    .conn_room = sizeof(wsio__server_conn),
 };
 
 /* ---- accepting
@@ -247,7 +249,9 @@ static void on_shed(wsio__timer *t)
 static void accept_one(wsio_server *srv, int fd,
                        const struct sockaddr_storage *ss)
 {
-    wsio__server_conn *c = wsio__calloc(srv->mem, 1, sizeof *c);
+    /* One allocation for all of it: the conn goes after (conn_room). */
+    wsio__server_conn *c = wsio__calloc(
+        srv->mem, 1, sizeof *c + wsio__conn_size(WSIO_ROLE_SERVER));
     if (!c) {
         close(fd);
         return;

@@ -13,7 +13,9 @@
 typedef struct wsio__sub wsio__sub;
 typedef struct wsio__addr_entry wsio__addr_entry;
 
-/* A server's ws is on exactly one of its server's lists while not DEAD. */
+/* A server's ws is on exactly one of its server's lists while not DEAD.
+ * Its allocation goes on with room for its conn (wsio__server_ws_class's
+ * conn_room), so an open connection is one block. */
 typedef struct wsio__server_conn {
     wsio_ws ws;
     wsio_server *srv;

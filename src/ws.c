@@ -293,12 +293,13 @@ int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events)
 int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
                   size_t rest_len)
 {
-    const wsio_conn_callbacks cb = {.on_message = conn_on_message,
-                                    .on_pong = conn_on_pong,
-                                    .on_close = conn_on_close};
-    ws->conn = wsio__conn_new_split(role, &ws->common->conn, &cb,
-                                    wsio__loop_mem(ws->loop),
-                                    ws->common->buffer_mem, ws);
+    static const wsio_conn_callbacks cb = {.on_message = conn_on_message,
+                                           .on_pong = conn_on_pong,
+                                           .on_close = conn_on_close};
+    size_t room = ws->common->cls->conn_room;
+    ws->conn = wsio__conn_new_shared(
+        room ? (char *)ws + room : NULL, role, &ws->common->conn, &cb,
+        wsio__loop_mem(ws->loop), ws->common->buffer_mem, ws);
     if (!ws->conn)
         return WSIO_ENOMEM;
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */

@@ -45,6 +45,10 @@ typedef struct wsio__ws_class {
      * answer a failed handshake over HTTP (the server); or always read and
      * report a failed handshake to on_close (the client). */
     uint8_t answers_handshake;
+    /* Where the ws's conn goes: this many bytes after the ws, in the
+     * role's allocation, room for wsio__conn_size of its role; or 0: a
+     * separate allocation from the loop's allocator. */
+    size_t conn_room;
 } wsio__ws_class;
 
 /* What the connections of one server or client did, summed: the role owns
