@@ -53,8 +53,7 @@ void wsio__ws_cleanup(wsio_ws *ws)
     const wsio_mem *mem = wsio__loop_mem(ws->loop);
     wsio_conn_free(ws->conn);
     ws->conn = NULL;
-    wsio__free(ws->common->buffer_mem, ws->rx_keep);
-    ws->rx_keep = NULL;
+    wsio__ws_drop_keep(ws);
     wsio__free(ws->common->buffer_mem, ws->hs_in); /* counted: see server.c */
     wsio__free(mem, ws->hs_out);
     wsio__free(mem, ws->subprotocol);
@@ -394,7 +393,8 @@ void wsio_ws_pause(wsio_ws *ws)
     if (ws->paused)
         return;
     ws->paused = 1;
-    ws->rx_scan_ready = 0; /* starts where parsing stopped */
+    if (ws->rx_keep)
+        ws->rx_keep->scan_ready = 0; /* starts where parsing stopped */
     if (ws->state == WSIO__WS_OPEN && wsio__ws_kept(ws) > 0)
         wsio__ws_mark_dirty(
             ws); /* look at them (wsio__ws_flush), outside a feed */
@@ -405,7 +405,8 @@ void wsio_ws_resume(wsio_ws *ws)
     if (!ws->paused)
         return;
     ws->paused = 0;
-    ws->rx_scan_ready = 0;
+    if (ws->rx_keep)
+        ws->rx_keep->scan_ready = 0;
     wsio__ws_mark_dirty(ws); /* parse what waits, watch READ again */
 }
 

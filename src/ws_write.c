@@ -90,7 +90,8 @@ void wsio__ws_flush(wsio_ws *ws)
         if (ws->state == WSIO__WS_DEAD)
             return;
     }
-    if (ws->state == WSIO__WS_OPEN && ws->paused && !ws->rx_scan_ready)
+    if (ws->state == WSIO__WS_OPEN && ws->paused && ws->rx_keep &&
+        !ws->rx_keep->scan_ready)
         wsio__ws_look_ahead(ws); /* paused with bytes kept from before */
     wsio_iov iov[FLUSH_IOVS];
     size_t n = 0;
