@@ -275,7 +275,7 @@ void wsio_conn_set_output_marks(wsio_conn *c, size_t high, size_t low)
 
 void wsio__conn_set_output_keep(wsio_conn *c, size_t keep)
 {
-    c->out_keep = keep;
+    c->out_keep = (uint32_t)keep; /* WSIO__TRANSPORT_HELD_MAX at most */
 }
 
 int wsio_conn_want_write(const wsio_conn *c)

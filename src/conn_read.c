@@ -254,7 +254,8 @@ static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
             return wsio__conn_fail(c, err, offset);
         c->pong_commit = c->out.commits;
         c->pong_size =
-            wsio_frame_header_size(len, c->role == WSIO_ROLE_CLIENT) + len;
+            (uint8_t)(wsio_frame_header_size(len, c->role == WSIO_ROLE_CLIENT) +
+                      len);
     }
     if (!c->cb->on_ping)
         return 0;
