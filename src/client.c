@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* POSIX names under -std=c11 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "common_abi.h"
 #include "client_internal.h"
+#include "conn_internal.h"
 
 /* Longest host name (RFC 1035) plus brackets, and a port. */
 #define HOST_MAX 256
@@ -34,6 +36,7 @@ typedef struct client {
     wsio__dialer dial;                       /* until the socket is connected */
     wsio_client *owner; /* the reconnecting client, or NULL */
     wsio_ws ws;
+    /* The allocation goes on with room for the conn (conn_room). */
 } client;
 
 /* The smallest struct_size wsio_client_connect takes: the first sized
@@ -236,6 +239,7 @@ static const wsio__ws_class client_ws_class = {
     .left_open = no_left_open,
     .transport_closed = detach,
     .release = release,
+    .conn_room = sizeof(client) - offsetof(client, ws),
 };
 
 static void destroy_attached(wsio__attach *a)
@@ -430,7 +434,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
     if (!rc && wsio__loop_closing(loop))
         rc = WSIO_ESTATE;
     if (!rc) {
-        c = wsio__calloc(mem, 1, sizeof *c);
+        c = wsio__calloc(mem, 1, sizeof *c + wsio__conn_size(WSIO_ROLE_CLIENT));
         rc = c ? 0 : WSIO_ENOMEM;
     }
     if (!rc) {

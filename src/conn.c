@@ -119,24 +119,16 @@ wsio_conn *wsio_conn_new(enum wsio_role role, const wsio_conn_config *cfg,
     if (cb)
         own->cb = *cb;
     conn_init(c, role, &own->cfg, &own->cb, mem, user);
-    c->self_mem = mem;
+    c->owns_memory = 1;
     return c;
 }
 
 wsio_conn *wsio__conn_new_shared(void *place, enum wsio_role role,
                                  const wsio_conn_config *cfg,
                                  const wsio_conn_callbacks *cb,
-                                 const wsio_mem *self_mem, const wsio_mem *mem,
-                                 void *user)
+                                 const wsio_mem *mem, void *user)
 {
-    wsio_conn *c = place;
-    if (!c) {
-        self_mem = wsio__mem_or_default(self_mem);
-        c = wsio__calloc(self_mem, 1, wsio__conn_size(role));
-        if (!c)
-            return NULL;
-        c->self_mem = self_mem;
-    }
+    wsio_conn *c = memset(place, 0, wsio__conn_size(role));
     conn_init(c, role, cfg, cb, wsio__mem_or_default(mem), user);
     return c;
 }
@@ -155,8 +147,8 @@ static void destroy(wsio_conn *c)
     wsio__conn_release_rx(c);
     if (c->codec.ops)
         c->codec.ops->free(c->codec.state);
-    if (c->self_mem) /* else the memory is the caller's */
-        wsio__free(c->self_mem, c);
+    if (c->owns_memory) /* else it is the caller's */
+        wsio__free(c->mem, c);
 }
 
 void wsio_conn_free(wsio_conn *c)

@@ -13,13 +13,12 @@ size_t wsio__conn_size(enum wsio_role role);
  * copying them: both must be complete (cfg of this release's size) and
  * outlive it. A server's connections all share their server's settings,
  * so an idle one holds only its own state. The struct goes at place, in
- * memory the caller owns (wsio__conn_size bytes, zeroed, aligned to 8 bytes;
- * wsio_conn_free leaves it alone), or, place NULL, comes from self_mem. mem:
- * its buffers. */
+ * memory the caller owns (wsio__conn_size bytes, aligned to 8 bytes: the
+ * ws layer's own allocation), which wsio_conn_free leaves alone. mem: its
+ * buffers. Cannot fail. */
 wsio_conn *wsio__conn_new_shared(void *place, enum wsio_role role,
                                  const wsio_conn_config *cfg,
                                  const wsio_conn_callbacks *cb,
-                                 const wsio_mem *self_mem, const wsio_mem *mem,
-                                 void *user);
+                                 const wsio_mem *mem, void *user);
 
 #endif /* WSIO_CONN_INTERNAL_H */

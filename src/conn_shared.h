@@ -41,8 +41,6 @@
  */
 struct wsio_conn {
     const wsio_mem *mem;
-    const wsio_mem *self_mem; /* where this struct came from, or NULL:
-                                 the caller's memory */
     void *user;
     /* Settings, shared by every connection of a server or client
      * (wsio__conn_new_shared), or the copies wsio_conn_new keeps after the
@@ -94,6 +92,8 @@ struct wsio_conn {
     _Bool close_reported : 1; /* on_close was called */
     _Bool in_feed : 1;        /* inside wsio_conn_feed (no re-entry) */
     _Bool freed : 1;          /* wsio_conn_free ran inside a callback */
+    _Bool owns_memory : 1;    /* the struct came from mem (wsio_conn_new),
+                                 else it is the caller's */
     uint8_t pool[];           /* client masking keys, drawn in bulk:
                                  MASK_POOL bytes, allocated for a client
                                  only (a server never masks) */

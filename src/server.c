@@ -76,16 +76,16 @@ void wsio__server_list_add(wsio_server *srv, wsio_ws *ws, int which)
 {
     wsio__server_conn *c = wsio__sconn(ws);
     wsio__list_push(list_head(srv, which), &c->link);
-    c->list = (uint8_t)which;
+    ws->cls_bits = (unsigned)which & 3u; /* the list (server_conn.h) */
 }
 
 void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws)
 {
     wsio__server_conn *c = wsio__sconn(ws);
-    if (c->list == LIST_NONE)
+    if (ws->cls_bits == LIST_NONE)
         return;
-    wsio__list_remove(list_head(srv, c->list), &c->link);
-    c->list = LIST_NONE;
+    wsio__list_remove(list_head(srv, (int)ws->cls_bits), &c->link);
+    ws->cls_bits = LIST_NONE;
 }
 
 /* ---- connection class hooks
@@ -111,7 +111,7 @@ static void transport_closed(wsio_ws *ws)
     if (ws->pmd_on)
         srv->deflate_conns--;
     wsio__addr_limits_release(&srv->addr_limits, ws, wsio__loop_now(srv->loop));
-    if (wsio__sconn(ws)->list == LIST_OPEN)
+    if (ws->cls_bits == LIST_OPEN)
         srv->stats.connections--;
     wsio__server_list_remove(srv, ws);
     srv->nsockets--;

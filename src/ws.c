@@ -138,7 +138,7 @@ void wsio__ws_fail_soon(wsio_ws *ws, int err)
 {
     if (ws->state == WSIO__WS_DEAD || ws->fail_err)
         return;
-    ws->fail_err = err;
+    ws->fail_err = (int16_t)err; /* error codes fit (ws_internal.h) */
     wsio__timer_start(ws->loop, &ws->timer, 0);
 }
 
@@ -295,12 +295,9 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     static const wsio_conn_callbacks cb = {.on_message = conn_on_message,
                                            .on_pong = conn_on_pong,
                                            .on_close = conn_on_close};
-    size_t room = ws->common->cls->conn_room;
-    ws->conn = wsio__conn_new_shared(
-        room ? (char *)ws + room : NULL, role, &ws->common->conn, &cb,
-        wsio__loop_mem(ws->loop), ws->common->buffer_mem, ws);
-    if (!ws->conn)
-        return WSIO_ENOMEM;
+    ws->conn = wsio__conn_new_shared((char *)ws + ws->common->cls->conn_room,
+                                     role, &ws->common->conn, &cb,
+                                     ws->common->buffer_mem, ws);
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */
         const wsio_deflate_ext *ext = ws->common->deflate;
         wsio_codec codec;
@@ -419,8 +416,8 @@ void wsio__ws_note_ping(wsio_ws *ws)
 {
     ws->pinged = 1;
     ws->pong_seen = 0;
-    ws->written_at_ping = ws->written;
-    ws->queued_at_ping = wsio_conn_buffered_amount(ws->conn);
+    ws->queued_at_ping = wsio_conn_buffered_amount(ws->conn) > 0;
+    ws->wrote_since_ping = 0;
 }
 
 int wsio__ws_heard_from(const wsio_ws *ws)
@@ -434,7 +431,7 @@ int wsio__ws_heard_from(const wsio_ws *ws)
     /* Not read because our output is over the mark: its pong may wait
      * behind bytes we do not read; it is alive if it reads ours. */
     if (!wsio_conn_want_read(ws->conn))
-        return ws->queued_at_ping > 0 && ws->written != ws->written_at_ping;
+        return ws->queued_at_ping && ws->wrote_since_ping;
     return 0;
 }
 

@@ -45,9 +45,9 @@ typedef struct wsio__ws_class {
      * answer a failed handshake over HTTP (the server); or always read and
      * report a failed handshake to on_close (the client). */
     uint8_t answers_handshake;
-    /* Where the ws's conn goes: this many bytes after the ws, in the
-     * role's allocation, room for wsio__conn_size of its role; or 0: a
-     * separate allocation from the loop's allocator. */
+    /* Where the ws's conn goes: this many bytes after the start of the
+     * ws, in the role's own allocation, room for wsio__conn_size of its
+     * role (one block per connection). */
     size_t conn_room;
 } wsio__ws_class;
 
@@ -95,25 +95,23 @@ struct wsio_ws {
     wsio__turn_task flush_task; /* flush at the end of the turn */
     wsio__timer timer;          /* handshake, idle, close or linger */
     wsio__deferred defer;
-    uint64_t last_rx;         /* loop clock of the last read (idle) */
-    uint64_t ping_sent_us;    /* heartbeat ping in flight: its stamp, or 0 */
-    uint64_t rtt_us;          /* last heartbeat round trip, or 0 */
-    uint64_t written;         /* conn bytes the transport took */
-    uint64_t written_at_ping; /* ... when the heartbeat last pinged */
-    size_t queued_at_ping;    /* conn bytes queued then */
+    uint64_t last_rx;      /* loop clock of the last read (idle) */
+    uint64_t ping_sent_us; /* heartbeat ping in flight: its stamp, or 0 */
+    uint64_t rtt_us;       /* last heartbeat round trip, or 0 */
     /* Bytes read and not yet fed, or NULL (most of the time: made when
      * the conn does not take a read whole, freed once fed; ws_shared.h). */
     struct wsio__rx_keep *rx_keep;
     uint8_t *hs_in;  /* handshake bytes received, or NULL */
     uint8_t *hs_out; /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
-    int fail_err;            /* terminate with this at the next timer */
-    char *subprotocol;       /* negotiated, or NULL */
     wsio_deflate_params pmd; /* permessage-deflate, when pmd_on */
+    char *subprotocol;       /* negotiated, or NULL */
     uint16_t port;
     uint16_t http_status; /* client: the server's status */
-    uint8_t state;        /* enum wsio__ws_state */
-    /* Flags, one bit each (every connection holds them). */
+    int16_t fail_err;     /* terminate with this (an error code: -4999 to
+                             -1) at the next timer */
+    /* State and flags, in bits (every connection holds them). */
+    unsigned state : 2;         /* enum wsio__ws_state */
     _Bool over_mark : 1;        /* went over max_output: on_drain due */
     _Bool pinged : 1;           /* heartbeat: a ping went out ... */
     _Bool pong_seen : 1;        /* ... and its pong came back */
@@ -127,6 +125,10 @@ struct wsio_ws {
     _Bool write_needs_read : 1; /* a write waits for READ readiness (TLS) */
     _Bool pmd_on : 1;           /* permessage-deflate was agreed */
     _Bool paused : 1;           /* wsio_ws_pause */
+    _Bool queued_at_ping : 1;   /* heartbeat: conn bytes were queued when
+                                   it last pinged ... */
+    _Bool wrote_since_ping : 1; /* ... and the transport took some since */
+    unsigned cls_bits : 2;      /* the class's own (server_conn.h) */
     char addr[46];              /* peer address as text */
 };
 

@@ -58,7 +58,7 @@ static void consume(wsio_ws *ws, size_t n)
     }
     if (n && ws->conn) {
         wsio_conn_consume_output(ws->conn, n);
-        ws->written += n;
+        ws->wrote_since_ping = 1;
         /* While we do not read the peer by our choice, its reading what
          * we send is what shows it is there (the idle timeout). */
         if (ws->state == WSIO__WS_OPEN && !wsio__ws_may_parse(ws))
@@ -232,7 +232,8 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     size_t written = 0;
     int rc = wsio__conn_send_direct(ws->conn, opcode, data, len, write_now, ws,
                                     &written);
-    ws->written += written;
+    if (written)
+        ws->wrote_since_ping = 1;
     if (written && ws->common->counters)
         ws->common->counters->bytes_out += written;
     /* A frame cut short: end the connection, but not from inside the

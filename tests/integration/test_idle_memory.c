@@ -27,20 +27,20 @@
 #define BATCH 100
 /*
  * What one idle connection allocates for itself: one block (the server's
- * wrapper, the driver and the conn state) of 680 bytes on LP64; measured
- * 676-678 here, since the tables' first small blocks, counted in the
+ * wrapper, the driver and the conn state) of 632 bytes on LP64; measured
+ * 628-630 here, since the tables' first small blocks, counted in the
  * baseline, are freed as they grow. A field that makes the block grow
- * fails the test (8 bytes more: 684-686).
+ * fails the test (8 bytes more: 636-638).
  */
-#define OWN_BYTES 680
+#define OWN_BYTES 632
 /*
  * With its share of the tables that grow by doubling with the fds and the
  * connections: the backend's entry per fd (the test's own client fds are
  * numbered in between, so two fds per connection), the server's id map
- * (at most 3/4 full) and the loop's timer heap. Measured on LP64: 758
- * (poll), 774 (epoll), 742 (host).
+ * (at most 3/4 full) and the loop's timer heap. Measured on LP64: 710
+ * (poll), 726 (epoll), 694 (host).
  */
-#define IDLE_CONN_BYTES 800
+#define IDLE_CONN_BYTES 752
 /* Blocks from this size on are the tables, not a connection's own. */
 #define TABLE_MIN 4096
 
