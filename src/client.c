@@ -140,13 +140,13 @@ static void detach(wsio_ws *ws)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
     wsio__dial_cancel(&c->dial);
-    wsio__attach_remove(ws->loop, &c->attach);
+    wsio__attach_remove(ws->common->loop, &c->attach);
 }
 
 static void release(wsio_ws *ws)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
-    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
     wsio__dial_release(&c->dial);
     wsio__ws_cleanup(ws);
     wsio__free(mem, c->subprotocols);
@@ -173,7 +173,7 @@ static void connected(wsio_ws *ws, unsigned events)
 static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
-    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
     if (ws->hs_in_len + n > c->common.http.max_header_bytes + WSIO__READ_BUF) {
         wsio__ws_finish_handshake_fail(ws, WSIO_EHS_TOOLARGE);
         return;
@@ -442,6 +442,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
         choose_transport(c, &u);
         c->owner = owner;
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
+        c->common.loop = loop;
         c->attach.destroy = destroy_attached;
         rc = check_transport(c);
     }

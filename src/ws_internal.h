@@ -63,6 +63,7 @@ typedef struct wsio__ws_counters {
 /* Settings shared by every connection of one server, or one client. */
 typedef struct wsio__ws_common {
     const wsio__ws_class *cls;
+    wsio_loop *loop; /* every connection's (one role object, one loop) */
     wsio_ws_callbacks cb;
     void *user; /* the server's or client's user pointer */
     wsio_conn_config conn;
@@ -88,13 +89,16 @@ typedef struct wsio__ws_common {
 struct wsio_ws {
     wsio__io io;
     wsio_transport tr;
-    wsio_conn *conn; /* from OPEN on; freed with the ws */
-    wsio_loop *loop;
-    const wsio__ws_common *common;
-    void *user;                 /* wsio_ws_get_user */
-    wsio__turn_task flush_task; /* flush at the end of the turn */
-    wsio__timer timer;          /* handshake, idle, close or linger */
-    wsio__deferred defer;
+    wsio_conn *conn;               /* from OPEN on; freed with the ws */
+    const wsio__ws_common *common; /* and its loop: common->loop */
+    void *user;                    /* wsio_ws_get_user */
+    wsio__turn_task flush_task;    /* flush at the end of the turn */
+    /* One at a time: the timer until the ws is DEAD (stopped there, never
+     * started again), then its release at the end of the turn. */
+    union {
+        wsio__timer timer; /* handshake, idle, close or linger */
+        wsio__deferred defer;
+    };
     uint64_t last_rx;      /* loop clock of the last read (idle) */
     uint64_t ping_sent_us; /* heartbeat ping in flight: its stamp, or 0 */
     uint64_t rtt_us;       /* last heartbeat round trip, or 0 */
@@ -132,9 +136,9 @@ struct wsio_ws {
     char addr[46];              /* peer address as text */
 };
 
-/* Set up ws (zeroed memory) for fd; watch it for events. fd -1: no socket
- * yet (a client still resolving or dialing; wsio__ws_set_fd gives it one).
- * Returns 0 or an error (the fd is then still the caller's). */
+/* Set up ws (zeroed memory) for fd on loop (common->loop); watch it for events.
+ * fd -1: no socket yet (a client still resolving or dialing; wsio__ws_set_fd
+ * gives it one). Returns 0 or an error (the fd is then still the caller's). */
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events);
 /* Give an initialised ws without a socket its fd: open the transport and

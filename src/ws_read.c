@@ -145,7 +145,7 @@ static void read_some(wsio_ws *ws)
     if (!wsio__ws_wants_bytes(ws))
         return; /* readiness not asked for (a TLS retry) */
     int ahead = ws->state == WSIO__WS_OPEN && ws->paused;
-    uint8_t *buf = wsio__loop_read_buf(ws->loop);
+    uint8_t *buf = wsio__loop_read_buf(ws->common->loop);
     size_t cap = WSIO__READ_BUF;
     if (ahead) {
         buf = keep_room(ws);
@@ -186,7 +186,7 @@ static void read_some(wsio_ws *ws)
         wsio__ws_terminate(ws, err);
         return;
     }
-    ws->last_rx = wsio__loop_now(ws->loop);
+    ws->last_rx = wsio__loop_now(ws->common->loop);
     switch (ws->state) {
     case WSIO__WS_HANDSHAKE:
         ws->common->cls->handshake_bytes(ws, buf, (size_t)n);
@@ -215,7 +215,8 @@ static void transport_handshake(wsio_ws *ws)
     if (rc == WSIO_EAGAIN) {
         unsigned want =
             ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr) : WSIO_IO_READ;
-        rc = wsio__io_watch(ws->loop, &ws->io, want ? want : WSIO_IO_READ);
+        rc = wsio__io_watch(ws->common->loop, &ws->io,
+                            want ? want : WSIO_IO_READ);
     } else if (rc == 0) {
         ws->tr_handshake = 0;
         wsio__ws_mark_dirty(ws); /* a client's request goes out now */
