@@ -9,8 +9,8 @@
 #define _GNU_SOURCE /* POSIX names under -std=c11 */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stddef.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
