@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "common_abi.h"
 #include "client_internal.h"
+#include "conn_internal.h"
 
 /* Longest host name (RFC 1035) plus brackets, and a port. */
 #define HOST_MAX 256
@@ -34,6 +36,7 @@ typedef struct client {
     wsio__dialer dial;                       /* until the socket is connected */
     wsio_client *owner; /* the reconnecting client, or NULL */
     wsio_ws ws;
+    /* The allocation goes on with room for the conn (conn_room). */
 } client;
 
 /* The smallest struct_size wsio_client_connect takes: the first sized
@@ -137,13 +140,13 @@ static void detach(wsio_ws *ws)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
     wsio__dial_cancel(&c->dial);
-    wsio__attach_remove(ws->loop, &c->attach);
+    wsio__attach_remove(ws->common->loop, &c->attach);
 }
 
 static void release(wsio_ws *ws)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
-    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
     wsio__dial_release(&c->dial);
     wsio__ws_cleanup(ws);
     wsio__free(mem, c->subprotocols);
@@ -170,7 +173,7 @@ static void connected(wsio_ws *ws, unsigned events)
 static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
-    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
     if (ws->hs_in_len + n > c->common.http.max_header_bytes + WSIO__READ_BUF) {
         wsio__ws_finish_handshake_fail(ws, WSIO_EHS_TOOLARGE);
         return;
@@ -236,6 +239,7 @@ static const wsio__ws_class client_ws_class = {
     .left_open = no_left_open,
     .transport_closed = detach,
     .release = release,
+    .conn_room = sizeof(client) - offsetof(client, ws),
 };
 
 static void destroy_attached(wsio__attach *a)
@@ -430,7 +434,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
     if (!rc && wsio__loop_closing(loop))
         rc = WSIO_ESTATE;
     if (!rc) {
-        c = wsio__calloc(mem, 1, sizeof *c);
+        c = wsio__calloc(mem, 1, sizeof *c + wsio__conn_size(WSIO_ROLE_CLIENT));
         rc = c ? 0 : WSIO_ENOMEM;
     }
     if (!rc) {
@@ -438,6 +442,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
         choose_transport(c, &u);
         c->owner = owner;
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
+        c->common.loop = loop;
         c->attach.destroy = destroy_attached;
         rc = check_transport(c);
     }

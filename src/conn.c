@@ -73,37 +73,63 @@ void wsio_conn_config_init(wsio_conn_config *cfg, size_t size)
     wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
+/* What wsio_conn_new copies for its connection, placed right after the
+ * struct (and a client's mask pool) in the same allocation. */
+typedef struct conn_settings {
+    wsio_conn_config cfg;
+    wsio_conn_callbacks cb;
+} conn_settings;
+
+size_t wsio__conn_size(enum wsio_role role)
+{
+    return sizeof(wsio_conn) + (role == WSIO_ROLE_CLIENT ? MASK_POOL : 0);
+}
+
+static void conn_init(wsio_conn *c, enum wsio_role role,
+                      const wsio_conn_config *cfg,
+                      const wsio_conn_callbacks *cb, const wsio_mem *mem,
+                      void *user)
+{
+    c->mem = mem;
+    c->user = user;
+    c->cb = cb;
+    c->cfg = cfg;
+    c->allowed_rsv = (uint8_t)cfg->allowed_rsv; /* RSV bits: 0x70 */
+    c->role = (uint8_t)role;
+    c->state = WSIO_CONN_OPEN;
+}
+
 wsio_conn *wsio_conn_new(enum wsio_role role, const wsio_conn_config *cfg,
                          const wsio_conn_callbacks *cb, const wsio_mem *mem,
                          void *user)
-{
-    return wsio__conn_new_split(role, cfg, cb, mem, mem, user);
-}
-
-wsio_conn *wsio__conn_new_split(enum wsio_role role,
-                                const wsio_conn_config *cfg,
-                                const wsio_conn_callbacks *cb,
-                                const wsio_mem *self_mem, const wsio_mem *mem,
-                                void *user)
 {
     wsio_conn_config def;
     wsio_conn_config_default(&def);
     if (cfg && wsio__config_copy(&def, sizeof def, cfg, CONN_CONFIG_MIN))
         return NULL;
     mem = wsio__mem_or_default(mem);
-    self_mem = wsio__mem_or_default(self_mem);
-    wsio_conn *c = wsio__calloc(
-        self_mem, 1, sizeof *c + (role == WSIO_ROLE_CLIENT ? MASK_POOL : 0));
+    /* wsio__conn_size is a multiple of the struct's alignment, which
+     * covers conn_settings' (pointers and size_t). */
+    size_t at = wsio__conn_size(role);
+    wsio_conn *c = wsio__calloc(mem, 1, at + sizeof(conn_settings));
     if (!c)
         return NULL;
-    c->mem = mem;
-    c->self_mem = self_mem;
-    c->user = user;
+    conn_settings *own = (conn_settings *)((char *)c + at);
+    own->cfg = def;
     if (cb)
-        c->cb = *cb;
-    c->cfg = def;
-    c->role = (uint8_t)role;
-    c->state = WSIO_CONN_OPEN;
+        own->cb = *cb;
+    conn_init(c, role, &own->cfg, &own->cb, mem, user);
+    c->owns_memory = 1;
+    return c;
+}
+
+wsio_conn *wsio__conn_new_shared(void *place, enum wsio_role role,
+                                 const wsio_conn_config *cfg,
+                                 const wsio_conn_callbacks *cb,
+                                 const wsio_mem *mem, void *user)
+{
+    wsio_conn *c = memset(place, 0, wsio__conn_size(role));
+    conn_init(c, role, cfg, cb, wsio__mem_or_default(mem), user);
     return c;
 }
 
@@ -121,7 +147,8 @@ static void destroy(wsio_conn *c)
     wsio__conn_release_rx(c);
     if (c->codec.ops)
         c->codec.ops->free(c->codec.state);
-    wsio__free(c->self_mem, c);
+    if (c->owns_memory) /* else it is the caller's */
+        wsio__free(c->mem, c);
 }
 
 void wsio_conn_free(wsio_conn *c)
@@ -181,7 +208,7 @@ int wsio_conn_set_codec(wsio_conn *c, const wsio_codec *codec)
     if (c->codec.ops)
         return WSIO_ESTATE;
     c->codec = *codec;
-    c->cfg.allowed_rsv |= WSIO_RSV1; /* RFC 7692 section 6 */
+    c->allowed_rsv |= WSIO_RSV1; /* RFC 7692 section 6 */
     return 0;
 }
 
@@ -240,7 +267,7 @@ void wsio_conn_set_output_marks(wsio_conn *c, size_t high, size_t low)
 
 void wsio__conn_set_output_keep(wsio_conn *c, size_t keep)
 {
-    c->out_keep = keep;
+    c->out_keep = (uint32_t)keep; /* WSIO__TRANSPORT_HELD_MAX at most */
 }
 
 int wsio_conn_want_write(const wsio_conn *c)
@@ -256,7 +283,7 @@ void wsio__conn_report_close(wsio_conn *c, unsigned code, const char *reason,
     if (c->close_reported)
         return;
     c->close_reported = 1;
-    if (!c->cb.on_close)
+    if (!c->cb->on_close)
         return;
     wsio_close_info info;
     info.code = code;
@@ -265,7 +292,7 @@ void wsio__conn_report_close(wsio_conn *c, unsigned code, const char *reason,
     info.by_peer = by_peer;
     info.clean = clean;
     info.error = err;
-    c->cb.on_close(c, &info, c->user);
+    c->cb->on_close(c, &info, c->user);
 }
 
 /*

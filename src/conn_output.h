@@ -39,15 +39,15 @@ typedef struct wsio__outq {
     uint32_t rc_cap;   /* entries allocated */
     uint32_t rc_len;   /* entries used */
     uint32_t rc_head;  /* first entry not fully consumed */
+    uint8_t over;      /* queued went over high and has not yet fallen to
+                          low since */
+    uint8_t stalled;   /* the last consume left bytes unsent: the peer
+                          is not keeping up */
     size_t rc_off;     /* bytes of rc[rc_head] already consumed */
     size_t queued;     /* unsent bytes in all */
     size_t high, low;  /* marks for `over` (0: off); kept by clear */
     uint64_t commits;  /* frames queued so far; kept by clear, so a frame
                           is known to be the newest by its count */
-    uint8_t over;      /* queued went over high and has not yet fallen to
-                          low since */
-    uint8_t stalled;   /* the last consume left bytes unsent: the peer
-                          is not keeping up */
 } wsio__outq;
 
 /*

@@ -29,7 +29,7 @@ static int rbuf_reserve(wsio_conn *c, size_t need)
     if (need <= c->rcap)
         return 0;
     size_t cap = c->rcap ? c->rcap * 2 : RBUF_MIN;
-    size_t limit = c->cfg.max_message_size;
+    size_t limit = c->cfg->max_message_size;
     limit += limit <= SIZE_MAX - WSIO_CONTROL_PAYLOAD_MAX
                  ? WSIO_CONTROL_PAYLOAD_MAX
                  : 0;
@@ -102,7 +102,7 @@ static int deliver_piece(wsio_conn *c, const uint8_t *data, size_t n, int end,
     c->msg_first = 0;
     if (end)
         end_message(c);
-    return after_callback(c, c->cb.on_fragment(c, &f, c->user), offset);
+    return after_callback(c, c->cb->on_fragment(c, &f, c->user), offset);
 }
 
 /* Deliver a whole message: data[0, len) is borrowed until the callback
@@ -115,9 +115,9 @@ static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
     m.data = data ? (const void *)data : "";
     m.len = len;
     end_message(c);
-    if (!c->cb.on_message)
+    if (!c->cb->on_message)
         return 0;
-    return after_callback(c, c->cb.on_message(c, &m, c->user), offset);
+    return after_callback(c, c->cb->on_message(c, &m, c->user), offset);
 }
 
 /* Where the codec may write next, and how much: the receive buffer (after
@@ -126,9 +126,9 @@ static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
  * is seen after the least output. */
 static int decode_room(wsio_conn *c, uint8_t **out, size_t *room)
 {
-    size_t allowed = c->cfg.max_message_size - c->msg_out;
+    size_t allowed = c->cfg->max_message_size - c->msg_out;
     size_t want = allowed < DECODE_CHUNK ? allowed + 1 : DECODE_CHUNK;
-    size_t at = c->cb.on_fragment ? 0 : c->rlen;
+    size_t at = c->cb->on_fragment ? 0 : c->rlen;
     int err = rbuf_reserve(c, at + want);
     if (err)
         return err;
@@ -163,7 +163,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
         if ((size_t)got > room || (got == 0 && left > 0 && left == before))
             return wsio__conn_fail(c, WSIO_EINTERNAL,
                                    here); /* a codec that stalls */
-        if ((size_t)got > c->cfg.max_message_size - c->msg_out)
+        if ((size_t)got > c->cfg->max_message_size - c->msg_out)
             return wsio__conn_fail(c, WSIO_ETOOBIG, here);
         c->msg_out += (size_t)got;
         if (c->msg_opcode == WSIO_OP_TEXT) {
@@ -171,7 +171,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
             if (err)
                 return err;
         }
-        if (c->cb.on_fragment) {
+        if (c->cb->on_fragment) {
             /* A pause takes effect once this input is decoded. */
             int rc = deliver_piece(c, out, (size_t)got, 0, here);
             if (rc < 0 || rc == STOP)
@@ -191,7 +191,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
         if (err)
             return err;
     }
-    if (c->cb.on_fragment) {
+    if (c->cb->on_fragment) {
         int rc = deliver_piece(c, (const uint8_t *)"", 0, 1, here);
         return rc == 0 && paused ? WSIO_PAUSE : rc;
     }
@@ -208,7 +208,7 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
     int end = last && c->fh.fin;
     /* Zero copy when the message's bytes are all here in one piece, or
      * when the host streams. */
-    int in_place = c->cb.on_fragment || (end && at == 0 && c->msg_len == 0);
+    int in_place = c->cb->on_fragment || (end && at == 0 && c->msg_len == 0);
     uint8_t *data = p;
     if (in_place) {
         unmask(c, p, n, at);
@@ -228,7 +228,7 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
         if (err)
             return err;
     }
-    if (c->cb.on_fragment)
+    if (c->cb->on_fragment)
         return deliver_piece(c, data, n, end, offset + n);
     if (!end)
         return 0;
@@ -246,7 +246,7 @@ static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
      * at the end of the queue is replaced, so a peer that pings without
      * reading makes us hold one pong, not one per ping. A peer that reads
      * gets every pong. */
-    if (c->cfg.auto_pong) {
+    if (c->cfg->auto_pong) {
         if (c->out.stalled && c->pong_commit == c->out.commits && c->pong_size)
             (void)wsio__outq_untail(&c->out, c->pong_size, c->out_keep);
         int err = wsio__conn_queue_frame(c, WSIO_OP_PONG, 1, data, len);
@@ -254,22 +254,23 @@ static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
             return wsio__conn_fail(c, err, offset);
         c->pong_commit = c->out.commits;
         c->pong_size =
-            wsio_frame_header_size(len, c->role == WSIO_ROLE_CLIENT) + len;
+            (uint8_t)(wsio_frame_header_size(len, c->role == WSIO_ROLE_CLIENT) +
+                      len);
     }
-    if (!c->cb.on_ping)
+    if (!c->cb->on_ping)
         return 0;
     wsio_control ping = {data, len};
-    return after_callback(c, c->cb.on_ping(c, &ping, c->user), offset + len);
+    return after_callback(c, c->cb->on_ping(c, &ping, c->user), offset + len);
 }
 
 static int read_pong(wsio_conn *c, const uint8_t *data, size_t len,
                      uint64_t offset)
 {
     /* Section 5.5.3: a pong may be unsolicited; it needs no answer. */
-    if (!c->cb.on_pong)
+    if (!c->cb->on_pong)
         return 0;
     wsio_control pong = {data, len};
-    return after_callback(c, c->cb.on_pong(c, &pong, c->user), offset + len);
+    return after_callback(c, c->cb->on_pong(c, &pong, c->user), offset + len);
 }
 
 /* The peer's close frame (sections 5.5.1, 7.1.5, 7.4). */
@@ -355,7 +356,7 @@ static int read_payload(wsio_conn *c, uint8_t *p, size_t n, uint64_t offset)
  * (read_compressed). */
 static size_t wire_limit(const wsio_conn *c, int compressed)
 {
-    size_t limit = c->cfg.max_message_size;
+    size_t limit = c->cfg->max_message_size;
     size_t slack = (limit >> 4) + 64;
     if (!compressed)
         return limit;
@@ -378,7 +379,7 @@ static int start_data_frame(wsio_conn *c)
     int compressed =
         cont ? c->msg_compressed : c->codec.ops && (h->rsv & WSIO_RSV1);
     size_t limit = wire_limit(c, compressed);
-    if (h->payload_len > c->cfg.max_frame_size ||
+    if (h->payload_len > c->cfg->max_frame_size ||
         h->payload_len > limit - so_far)
         return WSIO_ETOOBIG;
     /* A continuation is charged its payload, and at least FRAME_CHARGE:
@@ -388,7 +389,7 @@ static int start_data_frame(wsio_conn *c)
         charge = FRAME_CHARGE;
     size_t budget = limit > CHARGE_BUDGET_MIN ? limit : CHARGE_BUDGET_MIN;
     if (charge > budget - charged ||
-        (c->cfg.max_fragments && frags >= c->cfg.max_fragments))
+        (c->cfg->max_fragments && frags >= c->cfg->max_fragments))
         return WSIO_ETOOMANYFRAGS;
     if (!cont) {
         c->msg_opcode = h->opcode;
@@ -408,7 +409,7 @@ static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
 {
     const wsio_frame_header *h = &c->fh;
     int err =
-        wsio_frame_header_check(h, (enum wsio_role)c->role, c->cfg.allowed_rsv);
+        wsio_frame_header_check(h, (enum wsio_role)c->role, c->allowed_rsv);
     /* RFC 7692 section 6.1: RSV1 marks a compressed message on its first
      * frame only, never on a continuation or a control frame. */
     if (!err && c->codec.ops && (h->rsv & WSIO_RSV1) &&

@@ -12,8 +12,8 @@
 /* A fresh masking key (section 5.3, section 10.3: unpredictable). */
 static int next_mask(wsio_conn *c, uint8_t key[4])
 {
-    if (c->cfg.make_mask)
-        return c->cfg.make_mask(key, c->cfg.make_mask_user);
+    if (c->cfg->make_mask)
+        return c->cfg->make_mask(key, c->cfg->make_mask_user);
     if (c->pool_left < 4) {
         int err = wsio__random_bytes(c->pool, MASK_POOL);
         if (err)
@@ -156,7 +156,7 @@ static int check_send(const wsio_conn *c, enum wsio_opcode opcode,
         return WSIO_ESTATE;
     unsigned message = opcode == WSIO_OP_CONTINUATION ? c->tx_opcode : opcode;
     *utf8 = c->tx_utf8;
-    if (message == WSIO_OP_TEXT && c->cfg.check_outgoing_utf8) {
+    if (message == WSIO_OP_TEXT && c->cfg->check_outgoing_utf8) {
         if (opcode != WSIO_OP_CONTINUATION)
             wsio_utf8_init(utf8);
         if (wsio_utf8_feed(utf8, data, len, NULL) ||
@@ -382,7 +382,7 @@ int wsio_conn_close(wsio_conn *c, unsigned code, const char *reason,
             : !wsio_close_code_is_valid(code) ||
                   reason_len > CLOSE_REASON_MAX || (reason_len > 0 && !reason))
         return WSIO_EINVAL;
-    if (c->cfg.check_outgoing_utf8 && wsio_utf8_validate(reason, reason_len))
+    if (c->cfg->check_outgoing_utf8 && wsio_utf8_validate(reason, reason_len))
         return WSIO_EUTF8;
     int err = wsio__conn_queue_close(c, code, reason, reason_len);
     if (err)

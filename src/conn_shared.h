@@ -41,10 +41,13 @@
  */
 struct wsio_conn {
     const wsio_mem *mem;
-    const wsio_mem *self_mem; /* where this struct came from */
     void *user;
-    wsio_conn_callbacks cb;
-    wsio_conn_config cfg;
+    /* Settings, shared by every connection of a server or client
+     * (wsio__conn_new_shared), or the copies wsio_conn_new keeps after the
+     * struct. Never written through: what one connection changes is its
+     * own (allowed_rsv, the output marks). */
+    const wsio_conn_callbacks *cb;
+    const wsio_conn_config *cfg;
 
     /* Receive side. */
     uint64_t rx_offset;   /* bytes consumed by earlier feeds */
@@ -57,37 +60,43 @@ struct wsio_conn {
     uint8_t *rbuf;        /* assembly buffer, or NULL */
     size_t rcap;          /* bytes allocated at rbuf */
     size_t rlen;          /* message bytes assembled at rbuf */
-    wsio_utf8 rx_utf8;    /* over the text message being received */
     size_t msg_out;       /* compressed message: bytes decoded so far */
     wsio_codec codec;     /* message codec, or ops NULL */
     int err;              /* sticky failure code, or 0 */
+    wsio_utf8 rx_utf8;    /* over the text message being received */
     uint8_t hdr[WSIO_FRAME_HEADER_MAX]; /* a header split between inputs */
     uint8_t hdr_have;                   /* bytes of it in hdr */
-    uint8_t rx_in_frame;    /* payload bytes of fh are still to come */
-    uint8_t msg_opcode;     /* TEXT or BINARY in progress, or 0 */
-    uint8_t msg_first;      /* streaming: the next piece is the first */
-    uint8_t msg_compressed; /* the message in progress had RSV1 */
+    uint8_t msg_opcode;                 /* TEXT or BINARY in progress, or 0 */
 
     /* Send side. */
     wsio__outq out;
-    wsio_utf8 tx_utf8;    /* over the fragmented text being sent */
-    uint8_t tx_opcode;    /* fragmented message being sent, or 0 */
-    uint8_t pool_left;    /* unused bytes at the end of pool */
     uint64_t pong_commit; /* out.commits when the last automatic pong
                              was queued */
-    size_t pong_size;     /* that pong frame's bytes */
-    size_t out_keep;      /* unsent front bytes never rewritten */
+    wsio_utf8 tx_utf8;    /* over the fragmented text being sent */
+    uint32_t out_keep;    /* unsent front bytes never rewritten (at most
+                             WSIO__TRANSPORT_HELD_MAX) */
+    uint8_t pong_size;    /* that pong frame's bytes (a control frame:
+                             at most 6 + 125) */
+    uint8_t tx_opcode;    /* fragmented message being sent, or 0 */
+    uint8_t pool_left;    /* unused bytes at the end of pool */
 
-    uint8_t role;           /* enum wsio_role */
-    uint8_t state;          /* enum wsio_conn_state */
-    uint8_t close_sent;     /* a close frame is queued */
-    uint8_t close_reported; /* on_close was called */
-    uint8_t in_feed;        /* inside wsio_conn_feed (no re-entry) */
-    uint8_t freed;          /* wsio_conn_free ran inside a callback */
-    uint8_t depth;          /* nesting of feed and abort calls */
-    uint8_t pool[];         /* client masking keys, drawn in bulk:
-                               MASK_POOL bytes, allocated for a client
-                               only (a server never masks) */
+    uint8_t role;        /* enum wsio_role */
+    uint8_t state;       /* enum wsio_conn_state */
+    uint8_t depth;       /* nesting of feed and abort calls */
+    uint8_t allowed_rsv; /* cfg's, plus RSV1 with a codec */
+    /* Flags, one bit each: every connection holds them. */
+    _Bool rx_in_frame : 1;    /* payload bytes of fh are still to come */
+    _Bool msg_first : 1;      /* streaming: the next piece is the first */
+    _Bool msg_compressed : 1; /* the message in progress had RSV1 */
+    _Bool close_sent : 1;     /* a close frame is queued */
+    _Bool close_reported : 1; /* on_close was called */
+    _Bool in_feed : 1;        /* inside wsio_conn_feed (no re-entry) */
+    _Bool freed : 1;          /* wsio_conn_free ran inside a callback */
+    _Bool owns_memory : 1;    /* the struct came from mem (wsio_conn_new),
+                                 else it is the caller's */
+    uint8_t pool[];           /* client masking keys, drawn in bulk:
+                                 MASK_POOL bytes, allocated for a client
+                                 only (a server never masks) */
 };
 
 /* Give back the receive buffer (conn.c). */

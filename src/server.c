@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common_abi.h"
+#include "conn_internal.h"
 #include "server_internal.h"
 
 /* Connections accepted per listener wake-up: others wait for the next turn,
@@ -75,16 +76,16 @@ void wsio__server_list_add(wsio_server *srv, wsio_ws *ws, int which)
 {
     wsio__server_conn *c = wsio__sconn(ws);
     wsio__list_push(list_head(srv, which), &c->link);
-    c->list = (uint8_t)which;
+    ws->cls_bits = (unsigned)which & 3u; /* the list (server_conn.h) */
 }
 
 void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws)
 {
     wsio__server_conn *c = wsio__sconn(ws);
-    if (c->list == LIST_NONE)
+    if (ws->cls_bits == LIST_NONE)
         return;
-    wsio__list_remove(list_head(srv, c->list), &c->link);
-    c->list = LIST_NONE;
+    wsio__list_remove(list_head(srv, (int)ws->cls_bits), &c->link);
+    ws->cls_bits = LIST_NONE;
 }
 
 /* ---- connection class hooks
@@ -110,7 +111,7 @@ static void transport_closed(wsio_ws *ws)
     if (ws->pmd_on)
         srv->deflate_conns--;
     wsio__addr_limits_release(&srv->addr_limits, ws, wsio__loop_now(srv->loop));
-    if (wsio__sconn(ws)->list == LIST_OPEN)
+    if (ws->cls_bits == LIST_OPEN)
         srv->stats.connections--;
     wsio__server_list_remove(srv, ws);
     srv->nsockets--;
@@ -167,6 +168,7 @@ const wsio__ws_class wsio__server_ws_class = {
     .transport_closed = transport_closed,
     .release = release,
     .answers_handshake = 1,
+    .conn_room = sizeof(wsio__server_conn),
 };
 
 /* ---- accepting
@@ -247,7 +249,9 @@ static void on_shed(wsio__timer *t)
 static void accept_one(wsio_server *srv, int fd,
                        const struct sockaddr_storage *ss)
 {
-    wsio__server_conn *c = wsio__calloc(srv->mem, 1, sizeof *c);
+    /* One allocation for all of it: the conn goes after (conn_room). */
+    wsio__server_conn *c = wsio__calloc(
+        srv->mem, 1, sizeof *c + wsio__conn_size(WSIO_ROLE_SERVER));
     if (!c) {
         close(fd);
         return;
@@ -598,6 +602,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     wsio__budget_init(&srv->budget, wsio__loop_buffer_mem(loop),
                       cfg->memory_budget, on_over_budget);
     srv->common.buffer_mem = &srv->budget.mem;
+    srv->common.loop = loop;
     srv->shed_timer.fire = on_shed;
     srv->accept_timer.fire = on_accept_timer;
     srv->heartbeat_timer.fire = on_heartbeat;

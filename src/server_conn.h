@@ -13,7 +13,9 @@
 typedef struct wsio__sub wsio__sub;
 typedef struct wsio__addr_entry wsio__addr_entry;
 
-/* A server's ws is on exactly one of its server's lists while not DEAD. */
+/* A server's ws is on exactly one of its server's lists while not DEAD.
+ * Its allocation goes on with room for its conn (wsio__server_ws_class's
+ * conn_room), so an open connection is one block. */
 typedef struct wsio__server_conn {
     wsio_ws ws;
     wsio_server *srv;
@@ -23,7 +25,8 @@ typedef struct wsio__server_conn {
                                         (server_addr_limit.h) */
     uint64_t id;                     /* wsio_ws_id, from OPEN on */
     struct wsio__kept_request *kept; /* wsio_ws_request, or NULL */
-    uint8_t list;                    /* which server list the ws is on */
+    /* Which server list the ws is on is its ws's cls_bits: bits the ws
+     * has spare, where a byte here would cost 8 with the padding. */
 } wsio__server_conn;
 
 /* The class of every server connection (server.c). */

@@ -58,7 +58,7 @@ static int resize(wsio__id_map *m, const wsio_mem *mem, size_t cap)
 
 int wsio__ids_reserve(wsio__id_map *m, const wsio_mem *mem)
 {
-    if ((m->count + 1) * 2 <= m->cap)
+    if ((m->count + 1) * 4 <= m->cap * 3)
         return 0;
     if (m->cap > SIZE_MAX / 2 / sizeof(wsio_ws *))
         return WSIO_ENOMEM;

@@ -3,8 +3,10 @@
  * map behind wsio_ws_id, wsio_server_find and the sends by id.
  *
  * Open addressing with linear probing over wsio_ws pointers (each holds
- * its own id), at most half full, shrunk when an eighth full, so its size
- * follows the open connections (bounded by max_connections). Slots are
+ * its own id), at most three quarters full (a server may hold many idle
+ * connections: each costs a slot and a third), shrunk when an eighth
+ * full, so its size follows the open connections (bounded by
+ * max_connections). Slots are
  * chosen by a hash keyed with a per-server random key, so ids a peer
  * learns cannot be used to pile entries onto one run of slots.
  */

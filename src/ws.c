@@ -34,12 +34,14 @@
 void wsio__ws_mark_dirty(wsio_ws *ws)
 {
     if (ws->state != WSIO__WS_DEAD)
-        wsio__loop_at_turn_end(ws->loop, &ws->flush_task);
+        wsio__loop_at_turn_end(ws->common->loop, &ws->flush_task);
 }
 
 void wsio__ws_arm(wsio_ws *ws, uint32_t ms)
 {
-    wsio__timer_start(ws->loop, &ws->timer, wsio__loop_now(ws->loop) + ms);
+    if (ws->state != WSIO__WS_DEAD) /* the timer is the release's now */
+        wsio__timer_start(ws->common->loop, &ws->timer,
+                          wsio__loop_now(ws->common->loop) + ms);
 }
 
 static void release_deferred(wsio__deferred *d)
@@ -50,17 +52,16 @@ static void release_deferred(wsio__deferred *d)
 
 void wsio__ws_cleanup(wsio_ws *ws)
 {
-    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
     wsio_conn_free(ws->conn);
     ws->conn = NULL;
-    wsio__free(ws->common->buffer_mem, ws->rx_keep);
-    ws->rx_keep = NULL;
+    wsio__ws_drop_keep(ws);
     wsio__free(ws->common->buffer_mem, ws->hs_in); /* counted: see server.c */
     wsio__free(mem, ws->hs_out);
     wsio__free(mem, ws->subprotocol);
     ws->hs_in = ws->hs_out = NULL;
     ws->subprotocol = NULL;
-    wsio__timer_unreserve(ws->loop);
+    wsio__timer_unreserve(ws->common->loop);
 }
 
 /* The end: no more I/O on this ws; its memory goes at the end of the turn. */
@@ -69,13 +70,15 @@ void wsio__ws_close_transport(wsio_ws *ws)
     if (ws->state == WSIO__WS_DEAD)
         return;
     if (ws->io.fd >= 0) { /* a client still dialing has no socket yet */
-        wsio__io_unwatch(ws->loop, &ws->io);
+        wsio__io_unwatch(ws->common->loop, &ws->io);
         ws->tr.ops->close(&ws->tr);
     }
-    wsio__timer_stop(ws->loop, &ws->timer);
+    wsio__timer_stop(ws->common->loop, &ws->timer);
     ws->state = WSIO__WS_DEAD;
     ws->common->cls->transport_closed(ws);
-    wsio__defer(ws->loop, &ws->defer);
+    /* The timer's memory from now on (ws_internal.h). */
+    ws->defer = (wsio__deferred){.release = release_deferred};
+    wsio__defer(ws->common->loop, &ws->defer);
 }
 
 /* The user's on_close, for a client that never opened. */
@@ -139,8 +142,8 @@ void wsio__ws_fail_soon(wsio_ws *ws, int err)
 {
     if (ws->state == WSIO__WS_DEAD || ws->fail_err)
         return;
-    ws->fail_err = err;
-    wsio__timer_start(ws->loop, &ws->timer, 0);
+    ws->fail_err = (int16_t)err; /* error codes fit (ws_internal.h) */
+    wsio__timer_start(ws->common->loop, &ws->timer, 0);
 }
 
 /* ---- the conn's callbacks -------------------------------------------------
@@ -178,7 +181,7 @@ static int conn_on_pong(wsio_conn *c, const wsio_control *pong, void *user)
     ws->pong_seen = 1;
     if (ws->ping_sent_us && pong->len == 8 &&
         load_be64((const uint8_t *)pong->data) == ws->ping_sent_us) {
-        uint64_t now = wsio_loop_now_us(ws->loop);
+        uint64_t now = wsio_loop_now_us(ws->common->loop);
         ws->rtt_us = now > ws->ping_sent_us ? now - ws->ping_sent_us : 1;
         ws->ping_sent_us = 0;
     }
@@ -231,14 +234,14 @@ static void on_timer(wsio__timer *t)
             break;
         }
         uint32_t idle = ws->common->idle_timeout_ms;
-        uint64_t now = wsio__loop_now(ws->loop);
+        uint64_t now = wsio__loop_now(ws->common->loop);
         /* Paused with the read-ahead full: the peer is held back by us. */
         if (ws->paused && !wsio__ws_wants_bytes(ws))
             ws->last_rx = now;
         if (now - ws->last_rx >= idle)
             (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "idle", 4);
         else
-            wsio__timer_start(ws->loop, &ws->timer, ws->last_rx + idle);
+            wsio__timer_start(ws->common->loop, &ws->timer, ws->last_rx + idle);
         break;
     }
     default:
@@ -253,11 +256,9 @@ static void on_timer(wsio__timer *t)
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events)
 {
-    ws->loop = loop;
     ws->common = common;
     ws->io.ready = wsio__ws_on_ready;
     ws->timer.fire = on_timer;
-    ws->defer.release = release_deferred;
     ws->flush_task.run = wsio__ws_flush_task;
     ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
     ws->last_rx = wsio__loop_now(loop);
@@ -278,7 +279,7 @@ int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events)
     ws->io.fd = ws->tr.fd = fd;
     int rc = ws->tr.ops->open(&ws->tr, ws->common->transport_ctx, role);
     if (rc == 0) {
-        rc = wsio__io_watch(ws->loop, &ws->io, events);
+        rc = wsio__io_watch(ws->common->loop, &ws->io, events);
         /* Give the fd back unclosed: only release the transport state. */
         if (rc) {
             ws->tr.fd = -1;
@@ -293,14 +294,12 @@ int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events)
 int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
                   size_t rest_len)
 {
-    const wsio_conn_callbacks cb = {.on_message = conn_on_message,
-                                    .on_pong = conn_on_pong,
-                                    .on_close = conn_on_close};
-    ws->conn = wsio__conn_new_split(role, &ws->common->conn, &cb,
-                                    wsio__loop_mem(ws->loop),
-                                    ws->common->buffer_mem, ws);
-    if (!ws->conn)
-        return WSIO_ENOMEM;
+    static const wsio_conn_callbacks cb = {.on_message = conn_on_message,
+                                           .on_pong = conn_on_pong,
+                                           .on_close = conn_on_close};
+    ws->conn = wsio__conn_new_shared((char *)ws + ws->common->cls->conn_room,
+                                     role, &ws->common->conn, &cb,
+                                     ws->common->buffer_mem, ws);
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */
         const wsio_deflate_ext *ext = ws->common->deflate;
         wsio_codec codec;
@@ -322,8 +321,8 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     if (ws->tr.ops != wsio_transport_plain())
         wsio__conn_set_output_keep(ws->conn, WSIO__TRANSPORT_HELD_MAX);
     ws->state = WSIO__WS_OPEN;
-    ws->last_rx = wsio__loop_now(ws->loop);
-    wsio__timer_stop(ws->loop, &ws->timer);
+    ws->last_rx = wsio__loop_now(ws->common->loop);
+    wsio__timer_stop(ws->common->loop, &ws->timer);
     if (ws->common->idle_timeout_ms)
         wsio__ws_arm(ws, ws->common->idle_timeout_ms);
     wsio__ws_mark_dirty(ws);
@@ -349,7 +348,7 @@ int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len)
 
 int wsio__ws_ping_timed(wsio_ws *ws)
 {
-    uint64_t now = wsio_loop_now_us(ws->loop);
+    uint64_t now = wsio_loop_now_us(ws->common->loop);
     uint8_t stamp[8];
     for (int i = 0; i < 8; i++)
         stamp[i] = (uint8_t)(now >> (56 - 8 * i));
@@ -393,7 +392,8 @@ void wsio_ws_pause(wsio_ws *ws)
     if (ws->paused)
         return;
     ws->paused = 1;
-    ws->rx_scan_ready = 0; /* starts where parsing stopped */
+    if (ws->rx_keep)
+        ws->rx_keep->scan_ready = 0; /* starts where parsing stopped */
     if (ws->state == WSIO__WS_OPEN && wsio__ws_kept(ws) > 0)
         wsio__ws_mark_dirty(
             ws); /* look at them (wsio__ws_flush), outside a feed */
@@ -404,7 +404,8 @@ void wsio_ws_resume(wsio_ws *ws)
     if (!ws->paused)
         return;
     ws->paused = 0;
-    ws->rx_scan_ready = 0;
+    if (ws->rx_keep)
+        ws->rx_keep->scan_ready = 0;
     wsio__ws_mark_dirty(ws); /* parse what waits, watch READ again */
 }
 
@@ -417,8 +418,8 @@ void wsio__ws_note_ping(wsio_ws *ws)
 {
     ws->pinged = 1;
     ws->pong_seen = 0;
-    ws->written_at_ping = ws->written;
-    ws->queued_at_ping = wsio_conn_buffered_amount(ws->conn);
+    ws->queued_at_ping = wsio_conn_buffered_amount(ws->conn) > 0;
+    ws->wrote_since_ping = 0;
 }
 
 int wsio__ws_heard_from(const wsio_ws *ws)
@@ -432,7 +433,7 @@ int wsio__ws_heard_from(const wsio_ws *ws)
     /* Not read because our output is over the mark: its pong may wait
      * behind bytes we do not read; it is alive if it reads ours. */
     if (!wsio_conn_want_read(ws->conn))
-        return ws->queued_at_ping > 0 && ws->written != ws->written_at_ping;
+        return ws->queued_at_ping && ws->wrote_since_ping;
     return 0;
 }
 

@@ -45,6 +45,10 @@ typedef struct wsio__ws_class {
      * answer a failed handshake over HTTP (the server); or always read and
      * report a failed handshake to on_close (the client). */
     uint8_t answers_handshake;
+    /* Where the ws's conn goes: this many bytes after the start of the
+     * ws, in the role's own allocation, room for wsio__conn_size of its
+     * role (one block per connection). */
+    size_t conn_room;
 } wsio__ws_class;
 
 /* What the connections of one server or client did, summed: the role owns
@@ -59,6 +63,7 @@ typedef struct wsio__ws_counters {
 /* Settings shared by every connection of one server, or one client. */
 typedef struct wsio__ws_common {
     const wsio__ws_class *cls;
+    wsio_loop *loop; /* every connection's (one role object, one loop) */
     wsio_ws_callbacks cb;
     void *user; /* the server's or client's user pointer */
     wsio_conn_config conn;
@@ -84,51 +89,56 @@ typedef struct wsio__ws_common {
 struct wsio_ws {
     wsio__io io;
     wsio_transport tr;
-    wsio_conn *conn; /* from OPEN on; freed with the ws */
-    wsio_loop *loop;
-    const wsio__ws_common *common;
-    void *user;                 /* wsio_ws_get_user */
-    wsio__turn_task flush_task; /* flush at the end of the turn */
-    wsio__timer timer;          /* handshake, idle, close or linger */
-    wsio__deferred defer;
-    uint64_t last_rx;         /* loop clock of the last read (idle) */
-    uint64_t ping_sent_us;    /* heartbeat ping in flight: its stamp, or 0 */
-    uint64_t rtt_us;          /* last heartbeat round trip, or 0 */
-    uint8_t *rx_keep;         /* bytes read and not yet fed, or NULL */
-    uint32_t rx_keep_off;     /* ... fed up to here */
-    uint32_t rx_keep_len;     /* ... and held up to here */
-    wsio__rx_scan rx_scan;    /* paused: looking ahead for a pong */
-    uint64_t written;         /* conn bytes the transport took */
-    uint64_t written_at_ping; /* ... when the heartbeat last pinged */
-    size_t queued_at_ping;    /* conn bytes queued then */
-    uint8_t *hs_in;           /* handshake bytes received, or NULL */
-    uint8_t *hs_out;          /* handshake bytes to send, or NULL */
+    wsio_conn *conn;               /* from OPEN on; freed with the ws */
+    const wsio__ws_common *common; /* and its loop: common->loop */
+    void *user;                    /* wsio_ws_get_user */
+    wsio__turn_task flush_task;    /* flush at the end of the turn */
+    /* One at a time: the timer until the ws is DEAD (stopped there, never
+     * started again), then its release at the end of the turn. */
+    union {
+        wsio__timer timer; /* handshake, idle, close or linger */
+        wsio__deferred defer;
+    };
+    uint64_t last_rx;      /* loop clock of the last read (idle) */
+    uint64_t ping_sent_us; /* heartbeat ping in flight: its stamp, or 0 */
+    uint64_t rtt_us;       /* last heartbeat round trip, or 0 */
+    /* Bytes read and not yet fed, or NULL (most of the time: made when
+     * the conn does not take a read whole, freed once fed; ws_shared.h). */
+    struct wsio__rx_keep *rx_keep;
+    uint8_t *hs_in;  /* handshake bytes received, or NULL */
+    uint8_t *hs_out; /* handshake bytes to send, or NULL */
     uint32_t hs_in_len, hs_out_len, hs_out_off;
-    char *subprotocol;       /* negotiated, or NULL */
     wsio_deflate_params pmd; /* permessage-deflate, when pmd_on */
-    int fail_err;            /* terminate with this at the next timer */
+    char *subprotocol;       /* negotiated, or NULL */
     uint16_t port;
-    uint16_t http_status;      /* client: the server's status */
-    uint8_t state;             /* enum wsio__ws_state */
-    uint8_t over_mark;         /* went over max_output: on_drain due */
-    uint8_t pinged, pong_seen; /* heartbeat */
-    uint8_t lingering;         /* our sending side is shut down */
-    uint8_t terminating;       /* inside wsio_ws_terminate */
-    uint8_t connecting;        /* class's connected hook gets readiness:
-                                  client TCP connect, server PROXY header */
-    uint8_t peer_eof;          /* closed: the peer's EOF came first */
-    uint8_t tr_handshake;      /* the transport's handshake (TLS) runs */
-    uint8_t read_needs_write;  /* a read waits for WRITE readiness (TLS) */
-    uint8_t write_needs_read;  /* a write waits for READ readiness (TLS) */
-    uint8_t pmd_on;            /* permessage-deflate was agreed */
-    uint8_t paused;            /* wsio_ws_pause */
-    uint8_t rx_scan_ready;     /* rx_scan starts at rx_keep_off */
-    char addr[46];             /* peer address as text */
+    uint16_t http_status; /* client: the server's status */
+    int16_t fail_err;     /* terminate with this (an error code: -4999 to
+                             -1) at the next timer */
+    /* State and flags, in bits (every connection holds them). */
+    unsigned state : 2;         /* enum wsio__ws_state */
+    _Bool over_mark : 1;        /* went over max_output: on_drain due */
+    _Bool pinged : 1;           /* heartbeat: a ping went out ... */
+    _Bool pong_seen : 1;        /* ... and its pong came back */
+    _Bool lingering : 1;        /* our sending side is shut down */
+    _Bool terminating : 1;      /* inside wsio_ws_terminate */
+    _Bool connecting : 1;       /* class's connected hook gets readiness:
+                                   client TCP connect, server PROXY header */
+    _Bool peer_eof : 1;         /* closed: the peer's EOF came first */
+    _Bool tr_handshake : 1;     /* the transport's handshake (TLS) runs */
+    _Bool read_needs_write : 1; /* a read waits for WRITE readiness (TLS) */
+    _Bool write_needs_read : 1; /* a write waits for READ readiness (TLS) */
+    _Bool pmd_on : 1;           /* permessage-deflate was agreed */
+    _Bool paused : 1;           /* wsio_ws_pause */
+    _Bool queued_at_ping : 1;   /* heartbeat: conn bytes were queued when
+                                   it last pinged ... */
+    _Bool wrote_since_ping : 1; /* ... and the transport took some since */
+    unsigned cls_bits : 2;      /* the class's own (server_conn.h) */
+    char addr[46];              /* peer address as text */
 };
 
-/* Set up ws (zeroed memory) for fd; watch it for events. fd -1: no socket
- * yet (a client still resolving or dialing; wsio__ws_set_fd gives it one).
- * Returns 0 or an error (the fd is then still the caller's). */
+/* Set up ws (zeroed memory) for fd on loop (common->loop); watch it for events.
+ * fd -1: no socket yet (a client still resolving or dialing; wsio__ws_set_fd
+ * gives it one). Returns 0 or an error (the fd is then still the caller's). */
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events);
 /* Give an initialised ws without a socket its fd: open the transport and

@@ -24,7 +24,7 @@ unsigned wsio__ws_transport_wants(wsio_ws *ws)
 /* Bytes read and not yet fed. */
 size_t wsio__ws_kept(const wsio_ws *ws)
 {
-    return ws->rx_keep_len - ws->rx_keep_off;
+    return ws->rx_keep ? ws->rx_keep->len - ws->rx_keep->off : 0;
 }
 
 /* Whether the conn may parse now: not paused, output not over its mark. */
@@ -43,28 +43,38 @@ int wsio__ws_wants_bytes(const wsio_ws *ws)
     return wsio__ws_kept(ws) == 0 && wsio_conn_want_read(ws->conn);
 }
 
-/* The unfed bytes at the front of rx_keep (allocated on first use), with
- * the room behind them; NULL when out of memory. */
+/* The unfed bytes at the front of rx_keep's buffer (both allocated on
+ * first use), with the room behind them; NULL when out of memory. */
 static uint8_t *keep_room(wsio_ws *ws)
 {
-    if (!ws->rx_keep) {
-        ws->rx_keep = wsio__malloc(ws->common->buffer_mem, RX_KEEP);
-        if (!ws->rx_keep)
+    struct wsio__rx_keep *k = ws->rx_keep;
+    if (!k) {
+        const wsio_mem *mem = ws->common->buffer_mem;
+        k = wsio__calloc(mem, 1, sizeof *k);
+        if (!k)
             return NULL;
+        k->buf = wsio__malloc(mem, RX_KEEP);
+        if (!k->buf) {
+            wsio__free(mem, k);
+            return NULL;
+        }
+        ws->rx_keep = k;
     }
-    if (ws->rx_keep_off > 0) {
-        memmove(ws->rx_keep, ws->rx_keep + ws->rx_keep_off, wsio__ws_kept(ws));
-        ws->rx_keep_len -= ws->rx_keep_off;
-        ws->rx_keep_off = 0;
+    if (k->off > 0) {
+        memmove(k->buf, k->buf + k->off, wsio__ws_kept(ws));
+        k->len -= k->off;
+        k->off = 0;
     }
-    return ws->rx_keep;
+    return k->buf;
 }
 
-static void drop_keep(wsio_ws *ws)
+void wsio__ws_drop_keep(wsio_ws *ws)
 {
+    if (!ws->rx_keep)
+        return;
+    wsio__free(ws->common->buffer_mem, ws->rx_keep->buf);
     wsio__free(ws->common->buffer_mem, ws->rx_keep);
     ws->rx_keep = NULL;
-    ws->rx_keep_off = ws->rx_keep_len = 0;
 }
 
 /* Feed what was read; what the conn does not take now (paused, or our
@@ -81,8 +91,8 @@ void wsio__ws_feed(wsio_ws *ws, uint8_t *buf, size_t n)
             wsio__ws_terminate(ws, WSIO_ENOMEM);
             return;
         }
-        memcpy(keep + ws->rx_keep_len, buf + r, n - (size_t)r);
-        ws->rx_keep_len += (uint32_t)(n - (size_t)r);
+        memcpy(keep + ws->rx_keep->len, buf + r, n - (size_t)r);
+        ws->rx_keep->len += (uint32_t)(n - (size_t)r);
         if (ws->paused)
             wsio__ws_look_ahead(ws); /* a pong may have come in the same read */
     }
@@ -97,16 +107,16 @@ void wsio__ws_pump(wsio_ws *ws)
 {
     while (ws->state == WSIO__WS_OPEN && wsio__ws_kept(ws) > 0 &&
            wsio__ws_may_parse(ws)) {
-        ssize_t r = wsio_conn_feed(ws->conn, ws->rx_keep + ws->rx_keep_off,
-                                   wsio__ws_kept(ws));
+        struct wsio__rx_keep *k = ws->rx_keep;
+        ssize_t r = wsio_conn_feed(ws->conn, k->buf + k->off, k->len - k->off);
         if (r <= 0)
             break;
-        ws->rx_keep_off += (uint32_t)r;
+        k->off += (uint32_t)r;
     }
     if (ws->state != WSIO__WS_OPEN)
         return;
     if (wsio__ws_kept(ws) == 0) {
-        drop_keep(ws);
+        wsio__ws_drop_keep(ws);
         if (ws->peer_eof) { /* the peer ended without a close frame */
             wsio__ws_terminate(ws, WSIO_ECLOSED);
             return;
@@ -121,12 +131,12 @@ void wsio__ws_look_ahead(wsio_ws *ws)
 {
     if (wsio__ws_kept(ws) == 0)
         return;
-    if (!ws->rx_scan_ready) {
-        wsio__conn_scan_start(ws->conn, &ws->rx_scan);
-        ws->rx_scan_ready = 1;
+    struct wsio__rx_keep *k = ws->rx_keep;
+    if (!k->scan_ready) {
+        wsio__conn_scan_start(ws->conn, &k->scan);
+        k->scan_ready = 1;
     }
-    if (wsio__conn_scan_pong(&ws->rx_scan, ws->rx_keep + ws->rx_keep_off,
-                             wsio__ws_kept(ws)))
+    if (wsio__conn_scan_pong(&k->scan, k->buf + k->off, k->len - k->off))
         ws->pong_seen = 1;
 }
 
@@ -135,7 +145,7 @@ static void read_some(wsio_ws *ws)
     if (!wsio__ws_wants_bytes(ws))
         return; /* readiness not asked for (a TLS retry) */
     int ahead = ws->state == WSIO__WS_OPEN && ws->paused;
-    uint8_t *buf = wsio__loop_read_buf(ws->loop);
+    uint8_t *buf = wsio__loop_read_buf(ws->common->loop);
     size_t cap = WSIO__READ_BUF;
     if (ahead) {
         buf = keep_room(ws);
@@ -143,8 +153,8 @@ static void read_some(wsio_ws *ws)
             wsio__ws_terminate(ws, WSIO_ENOMEM);
             return;
         }
-        buf += ws->rx_keep_len;
-        cap = RX_KEEP - ws->rx_keep_len;
+        buf += ws->rx_keep->len;
+        cap = RX_KEEP - ws->rx_keep->len;
     }
     ssize_t n = ws->tr.ops->read(&ws->tr, buf, cap);
     if (n == WSIO_EAGAIN) {
@@ -176,7 +186,7 @@ static void read_some(wsio_ws *ws)
         wsio__ws_terminate(ws, err);
         return;
     }
-    ws->last_rx = wsio__loop_now(ws->loop);
+    ws->last_rx = wsio__loop_now(ws->common->loop);
     switch (ws->state) {
     case WSIO__WS_HANDSHAKE:
         ws->common->cls->handshake_bytes(ws, buf, (size_t)n);
@@ -188,7 +198,7 @@ static void read_some(wsio_ws *ws)
             wsio__ws_feed(ws, buf, (size_t)n);
             break;
         }
-        ws->rx_keep_len += (uint32_t)n;
+        ws->rx_keep->len += (uint32_t)n;
         wsio__ws_look_ahead(ws);
         if (!wsio__ws_wants_bytes(ws))
             wsio__ws_mark_dirty(ws); /* full: stop watching READ */
@@ -205,7 +215,8 @@ static void transport_handshake(wsio_ws *ws)
     if (rc == WSIO_EAGAIN) {
         unsigned want =
             ws->tr.ops->wants ? ws->tr.ops->wants(&ws->tr) : WSIO_IO_READ;
-        rc = wsio__io_watch(ws->loop, &ws->io, want ? want : WSIO_IO_READ);
+        rc = wsio__io_watch(ws->common->loop, &ws->io,
+                            want ? want : WSIO_IO_READ);
     } else if (rc == 0) {
         ws->tr_handshake = 0;
         wsio__ws_mark_dirty(ws); /* a client's request goes out now */

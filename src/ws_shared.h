@@ -15,6 +15,16 @@
 
 /* Bytes read and not yet parsed that a ws holds: one read's worth. */
 #define RX_KEEP WSIO__READ_BUF
+/* Bytes read and not yet fed (a ws's rx_keep), with the look-ahead for a
+ * pong over them while the ws is paused. Apart from the ws: most of the
+ * time none is needed. */
+struct wsio__rx_keep {
+    uint8_t *buf;       /* RX_KEEP bytes */
+    uint32_t off;       /* fed up to here */
+    uint32_t len;       /* ... and held up to here */
+    wsio__rx_scan scan; /* paused: looking ahead for a pong */
+    uint8_t scan_ready; /* scan starts at off */
+};
 /* A paused ws reads ahead only while this much room is left, so that a
  * transport reading whole records (TLS) never keeps bytes of its own that
  * no readiness would announce. */
@@ -50,6 +60,9 @@ void wsio__ws_feed(wsio_ws *ws, uint8_t *buf, size_t n);
 
 /* Feed the kept bytes while the conn may parse them. */
 void wsio__ws_pump(wsio_ws *ws);
+
+/* Free the kept bytes, if any. */
+void wsio__ws_drop_keep(wsio_ws *ws);
 
 /* Paused: look for the heartbeat's pong in the bytes read ahead. */
 void wsio__ws_look_ahead(wsio_ws *ws);

@@ -24,7 +24,7 @@ size_t wsio_ws_buffered_amount(const wsio_ws *ws)
 
 int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len)
 {
-    const wsio_mem *mem = wsio__loop_mem(ws->loop);
+    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
     size_t left = hs_out_left(ws);
     if (len > UINT32_MAX - left)
         return WSIO_ENOMEM;
@@ -51,18 +51,18 @@ static void consume(wsio_ws *ws, size_t n)
         ws->hs_out_off += (uint32_t)k;
         n -= k;
         if (ws->hs_out_off == ws->hs_out_len) {
-            wsio__free(wsio__loop_mem(ws->loop), ws->hs_out);
+            wsio__free(wsio__loop_mem(ws->common->loop), ws->hs_out);
             ws->hs_out = NULL;
             ws->hs_out_len = ws->hs_out_off = 0;
         }
     }
     if (n && ws->conn) {
         wsio_conn_consume_output(ws->conn, n);
-        ws->written += n;
+        ws->wrote_since_ping = 1;
         /* While we do not read the peer by our choice, its reading what
          * we send is what shows it is there (the idle timeout). */
         if (ws->state == WSIO__WS_OPEN && !wsio__ws_may_parse(ws))
-            ws->last_rx = wsio__loop_now(ws->loop);
+            ws->last_rx = wsio__loop_now(ws->common->loop);
         if (ws->common->counters)
             ws->common->counters->bytes_out += n;
     }
@@ -77,7 +77,7 @@ void wsio__ws_update_watch(wsio_ws *ws, int pending)
         ws->write_needs_read;
     int wr = (pending && !ws->write_needs_read) || ws->read_needs_write;
     unsigned ev = (rd ? WSIO_IO_READ : 0u) | (wr ? WSIO_IO_WRITE : 0u);
-    int rc = wsio__io_watch(ws->loop, &ws->io, ev);
+    int rc = wsio__io_watch(ws->common->loop, &ws->io, ev);
     if (rc)
         wsio__ws_terminate(ws, rc);
 }
@@ -90,7 +90,8 @@ void wsio__ws_flush(wsio_ws *ws)
         if (ws->state == WSIO__WS_DEAD)
             return;
     }
-    if (ws->state == WSIO__WS_OPEN && ws->paused && !ws->rx_scan_ready)
+    if (ws->state == WSIO__WS_OPEN && ws->paused && ws->rx_keep &&
+        !ws->rx_keep->scan_ready)
         wsio__ws_look_ahead(ws); /* paused with bytes kept from before */
     wsio_iov iov[FLUSH_IOVS];
     size_t n = 0;
@@ -231,7 +232,8 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     size_t written = 0;
     int rc = wsio__conn_send_direct(ws->conn, opcode, data, len, write_now, ws,
                                     &written);
-    ws->written += written;
+    if (written)
+        ws->wrote_since_ping = 1;
     if (written && ws->common->counters)
         ws->common->counters->bytes_out += written;
     /* A frame cut short: end the connection, but not from inside the
