@@ -3,9 +3,9 @@
  * hands a connection over once its first bytes arrived, and the server
  * reads it at accept instead of after a readiness round. Each request
  * shape a client can send must still be answered: whole, whole with a
- * first frame behind it, in pieces, malformed, over max_connections, and
- * not at all (silent sockets still end). Every test runs on poll, epoll
- * and the host loop; every wait is bounded.
+ * first frame behind it, in pieces, malformed, over max_connections,
+ * behind a PROXY header, and not at all (silent sockets still end). Every test
+ * runs on poll, epoll and the host loop; every wait is bounded.
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -182,6 +182,29 @@ static void test_defer_accept_over_max_connections_gets_503(void **state)
     env_free(e);
 }
 
+/* A PROXY listener reads its header on readiness, as without
+ * defer_accept; the header and the request come in one write. */
+static void test_defer_accept_proxy_header_then_request(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.proxy_protocol = WSIO_PROXY_V1;
+    server_state s = {0};
+    wsio_server *srv = start_deferred(e, &cfg, &s);
+    int fd = raw_connect(wsio_server_port(srv));
+    raw_send(fd, "PROXY TCP4 203.0.113.7 10.0.0.1 1 443\r\n" REQUEST);
+    char buf[512];
+    read_until(e, fd, buf, sizeof buf, 12);
+    assert_non_null(strstr(buf, "HTTP/1.1 101"));
+    RUN_UNTIL(e, s.opens == 1, 5000);
+    assert_string_equal(wsio_ws_remote_addr(s.last_open, NULL), "203.0.113.7");
+    close(fd);
+    RUN_UNTIL(e, s.closes == 1, 5000);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 /* A socket that never speaks waits in the kernel, is handed over after
  * about the handshake timeout (rounded up to a second, then to the
  * kernel's SYN-ACK retry), and the handshake timeout ends it then: it
@@ -221,6 +244,8 @@ int main(void)
         ON_PARTIAL_IO(test_defer_accept_bad_request_gets_400),
         ON_EVERY_LOOP(test_defer_accept_over_max_connections_gets_503),
         ON_PARTIAL_IO(test_defer_accept_over_max_connections_gets_503),
+        ON_EVERY_LOOP(test_defer_accept_proxy_header_then_request),
+        ON_PARTIAL_IO(test_defer_accept_proxy_header_then_request),
         ON_EVERY_LOOP(test_defer_accept_silent_socket_still_ends),
     };
     return cmocka_run_group_tests_name("defer_accept", tests, NULL, NULL);
