@@ -523,7 +523,8 @@ $(BUILD)/bench/%: bench/%.c $(HEADERS) $(STATIC_LIB)
 	$(Q)$(CC) $(APP_CFLAGS) -Wpedantic -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
 
 # 100,000 idle connections to the echo example, then one echo on each
-# (bench only, not CI; raises RLIMIT_NOFILE, says what limits it).
+# (bench only, not CI; raises RLIMIT_NOFILE, or shares the port among
+# several echo processes where it cannot, and says which it did).
 .PHONY: bench-100k
 bench-100k:
 	BUILD=$(BUILD) bench/idle100k.sh

@@ -29,6 +29,10 @@
 #   INSTALL=0       skip apt-get and npm (use what is there)
 #   BUILD=build     wsio's build directory;  OUT=$BUILD/bench/compare
 #   PORT_BASE=21000 first port tried
+#   WSIO_ECHO_FLAGS="--quiet --defer-accept"   what examples/echo runs with:
+#                   no log line per connection (the peers write none), and
+#                   cfg.defer_accept (docs/PERFORMANCE.md, connect row);
+#                   WSIO_ECHO_FLAGS= runs it with neither
 #
 # Each row has the server's CPU time per message (per delivery for
 # broadcast, per handshake for connect): /proc/PID/stat utime+stime over
@@ -62,6 +66,7 @@ INSTALL=${INSTALL:-1}
 BUILD=${BUILD:-build}
 OUT=${OUT:-$BUILD/bench/compare}
 PORT_BASE=${PORT_BASE:-21000}
+WSIO_ECHO_FLAGS=${WSIO_ECHO_FLAGS-"--quiet --defer-accept"}
 
 # name | loadgen mode | C | P | S | ws or wss  (the workloads of the
 # Performance issues; wss: the same over TLS)
@@ -158,11 +163,11 @@ FAILED=0
 # server_cmd NAME MODE PORT PROTO - the command line of a server, or
 # nothing when that server has no such mode.
 server_cmd() {
-    local name=$1 mode=$2 port=$3 proto=${4:-ws} kind=echo tls=""
-    [ "$mode" = broadcast ] && kind=broadcast
+    local name=$1 mode=$2 port=$3 proto=${4:-ws} kind=echo tls="" flags=$WSIO_ECHO_FLAGS
+    [ "$mode" = broadcast ] && kind=broadcast flags=""
     [ "$proto" = wss ] && tls="--tls-cert $CERTS/server.pem --tls-key $CERTS/server.key"
     case $name in
-    wsio) echo "$BUILD/examples/$kind --host 127.0.0.1 --port $port --max-per-addr 0 --handshake-rate 0 $tls" ;;
+    wsio) echo "$BUILD/examples/$kind --host 127.0.0.1 --port $port --max-per-addr 0 --handshake-rate 0 $flags $tls" ;;
     uws) echo "node bench/peers/uws_server.mjs --host 127.0.0.1 --port $port --mode $kind $tls" ;;
     ws) echo "node bench/peers/ws_server.mjs --host 127.0.0.1 --port $port --mode $kind $tls" ;;
     lws) [ -z "$tls" ] && echo "$BUILD/bench/lws_server --host 127.0.0.1 --port $port --mode $kind" ;;
@@ -225,6 +230,7 @@ versions() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     versions | paste -sd';' | sed 's/;/; /g'
+    echo "examples/echo flags: ${WSIO_ECHO_FLAGS:-(none)}"
     echo "runs $RUNS x ${DURATION}s measured after ${WARMUP}s warm-up; server on core $SERVER_CPU, load generator on core $LG_CPU"
 } | tee "$OUT/machine.txt" >&2
 

@@ -38,6 +38,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +93,7 @@ typedef struct opts {
     unsigned concurrency; /* handshakes in progress at once */
     int tls;              /* wss:// (built with LOADGEN_TLS) */
     int echo_after;       /* connect mode: each connection echoes once */
+    double hold;          /* connect mode: wait for SIGUSR1 this long */
 } opts;
 
 typedef struct conn {
@@ -997,6 +999,20 @@ static int never(const lg *g)
     return 0;
 }
 
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1_seen = 1;
+}
+
+static int released(const lg *g)
+{
+    (void)g;
+    return usr1_seen;
+}
+
 static void close_all(lg *g)
 {
     g->sending = 0;
@@ -1071,7 +1087,13 @@ static void usage(FILE *f)
             "  --concurrency N      handshakes in progress at once (256)\n"
             "  --tls                wss:// (TLS, certificate not verified)%s\n"
             "  --echo-after         connect mode: then every connection "
-            "echoes one message\n",
+            "echoes one message\n"
+            "  --hold SEC           connect mode: once open (and settled), "
+            "print \"HELD open=N\"\n"
+            "                       and hold the connections until SIGUSR1 "
+            "(at most SEC s),\n"
+            "                       then go on (several load generators "
+            "measured together)\n",
 #ifdef LOADGEN_TLS
             ""
 #else
@@ -1093,8 +1115,8 @@ static double parse_num(const char *name, const char *v, double min)
 
 static opts parse_opts(int argc, char **argv)
 {
-    opts o = {MODE_ECHO, 0, "127.0.0.1", 9001, "/", 100, 1, 32,
-              5,         1, 0,           0,    0,   256, 0, 0};
+    opts o = {MODE_ECHO, 0, "127.0.0.1", 9001, "/", 100, 1, 32, 5,
+              1,         0, 0,           0,    256, 0,   0, 0};
     if (argc < 2) {
         usage(stderr);
         exit(2);
@@ -1148,6 +1170,8 @@ static opts parse_opts(int argc, char **argv)
             o.server_pid = (int)parse_num(a, v, 1);
         } else if (strcmp(a, "--sources") == 0) {
             o.sources = (unsigned)parse_num(a, v, 1);
+        } else if (strcmp(a, "--hold") == 0) {
+            o.hold = parse_num(a, v, 0);
         } else if (strcmp(a, "--concurrency") == 0) {
             o.concurrency = (unsigned)parse_num(a, v, 1);
         } else {
@@ -1215,6 +1239,10 @@ int main(int argc, char **argv)
     lg g;
     memset(&g, 0, sizeof g);
     g.o = parse_opts(argc, argv);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: epoll_wait returns */
+    sigaction(SIGUSR1, &sa, NULL);
     setup(&g);
     const opts *o = &g.o;
     /* Connecting may take a while under load, but never forever. */
@@ -1247,6 +1275,11 @@ int main(int argc, char **argv)
         if (o->server_pid) {
             rss1 = proc_status_kb(o->server_pid, "VmRSS");
             anon1 = proc_status_kb(o->server_pid, "RssAnon");
+        }
+        if (o->hold > 0) {
+            printf("HELD open=%u\n", g.open);
+            fflush(stdout);
+            run_until(&g, now_s() + o->hold, released);
         }
         if (o->echo_after)
             echo_each_once(&g);

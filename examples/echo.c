@@ -23,6 +23,7 @@
 
 typedef struct echo_state {
     const char *greeting; /* --greeting, or NULL */
+    int quiet;            /* --quiet: no line per connection */
 } echo_state;
 
 static void on_open(wsio_ws *ws, void *user)
@@ -30,8 +31,10 @@ static void on_open(wsio_ws *ws, void *user)
     echo_state *st = user;
     uint16_t port;
     const char *addr = wsio_ws_remote_addr(ws, &port);
-    example_log("echo", "open %s:%u%s", addr, (unsigned)port,
-                wsio_conn_has_codec(wsio_ws_conn(ws)) ? " (compressed)" : "");
+    if (!st->quiet)
+        example_log("echo", "open %s:%u%s", addr, (unsigned)port,
+                    wsio_conn_has_codec(wsio_ws_conn(ws)) ? " (compressed)"
+                                                          : "");
     if (st->greeting)
         wsio_ws_send(ws, WSIO_OP_TEXT, st->greeting, strlen(st->greeting));
 }
@@ -47,7 +50,9 @@ static int on_message(wsio_ws *ws, const wsio_message *m, void *user)
 
 static void on_close(wsio_ws *ws, const wsio_close_info *info, void *user)
 {
-    (void)user;
+    const echo_state *st = user;
+    if (st->quiet)
+        return;
     uint16_t port;
     const char *addr = wsio_ws_remote_addr(ws, &port);
     example_log("echo", "close %s:%u code %u%s%s", addr, (unsigned)port,
@@ -72,7 +77,15 @@ static void usage(void)
            "  --max-connections N  open sockets at most (default 10000;\n"
            "                    raise ulimit -n to match)\n"
            "  --deflate         answer permessage-deflate offers (needs a\n"
-           "                    build with zlib)\n",
+           "                    build with zlib)\n"
+           "  --defer-accept    let the kernel hand over a connection only\n"
+           "                    once its request arrived (TCP_DEFER_ACCEPT,\n"
+           "                    Linux): one wake-up less per handshake\n"
+           "  --quiet           no log line per connection (load tests)\n"
+           "  --reuseport       share --port with other echo processes\n"
+           "                    (SO_REUSEPORT: the kernel spreads new\n"
+           "                    connections over them; with --port 0 the\n"
+           "                    first one picks the port)\n",
            example_usage_common());
 }
 
@@ -81,7 +94,7 @@ int main(int argc, char **argv)
     example_opts o = {.host = "127.0.0.1", .port = 9001};
     echo_state st = {0};
     size_t max_message = 16u << 20;
-    int deflate = 0;
+    int deflate = 0, reuse_port = 0, defer_accept = 0;
     size_t max_connections = 10000;
     size_t idle_ms = 0, ping_ms = 0;
     for (int i = 1; i < argc; i++) {
@@ -91,6 +104,12 @@ int main(int argc, char **argv)
             st.greeting = example_value(argc, argv, &i);
         } else if (strcmp(argv[i], "--deflate") == 0) {
             deflate = 1;
+        } else if (strcmp(argv[i], "--defer-accept") == 0) {
+            defer_accept = 1;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            st.quiet = 1;
+        } else if (strcmp(argv[i], "--reuseport") == 0) {
+            reuse_port = 1;
         } else if (strcmp(argv[i], "--max-connections") == 0) {
             max_connections = example_size("--max-connections",
                                            example_value(argc, argv, &i));
@@ -118,6 +137,8 @@ int main(int argc, char **argv)
     cfg.conn.max_frame_size = max_message;
     cfg.idle_timeout_ms = (uint32_t)idle_ms;
     cfg.ping_interval_ms = (uint32_t)ping_ms;
+    cfg.reuse_port = reuse_port;
+    cfg.defer_accept = defer_accept;
     /* The default policy (QUEUE) and read-side flow control: an answer is
      * always queued, and the queue stays within 1 MiB plus one message. */
 #ifdef WSIO_HAVE_DEFLATE

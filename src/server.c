@@ -265,8 +265,11 @@ static void accept_one(wsio_server *srv, int fd,
 #endif
     addr_text(ss, ws->addr, sizeof ws->addr, &ws->port);
     c->srv = srv;
+    /* A PROXY header is read on readiness. Otherwise nothing is watched
+     * yet: the TLS handshake or wsio__ws_accepted sets the watch once,
+     * after the first read where one comes at once. */
     if (wsio__ws_init(ws, srv->loop, &srv->common, fd, WSIO_ROLE_SERVER,
-                      WSIO_IO_READ) < 0) {
+                      srv->sec.proxy_protocol ? WSIO_IO_READ : 0u) < 0) {
         close(fd);
         wsio__free(srv->mem, c);
         return;
@@ -286,6 +289,8 @@ static void accept_one(wsio_server *srv, int fd,
         wsio__server_reply_status(ws, 503);
     else if (ws->state == WSIO__WS_HANDSHAKE && !srv->sec.proxy_protocol)
         (void)wsio__server_admit_addr(srv, ws);
+    if (ws->state == WSIO__WS_HANDSHAKE && !ws->connecting && !ws->tr_handshake)
+        wsio__ws_accepted(ws, srv->defer_accept);
 }
 
 static int accept_fd(int lfd, struct sockaddr_storage *ss)
@@ -502,6 +507,16 @@ static int listen_on(wsio_server *srv, const wsio_server_config *cfg)
     if (!rc && (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
                 listen(fd, cfg->backlog > 0 ? cfg->backlog : 511) < 0))
         rc = -errno;
+#ifdef TCP_DEFER_ACCEPT
+    /* In whole seconds; the kernel rounds up to its SYN-ACK retries. */
+    int defer_s = (int)((cfg->handshake_timeout_ms + 999) / 1000);
+    if (defer_s < 1)
+        defer_s = 1;
+    if (!rc && cfg->defer_accept &&
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s,
+                   sizeof defer_s) == 0)
+        srv->defer_accept = 1;
+#endif
     socklen_t blen = sizeof ss;
     if (!rc && getsockname(fd, (struct sockaddr *)&ss, &blen) < 0)
         rc = -errno;

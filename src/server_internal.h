@@ -64,6 +64,7 @@ struct wsio_server {
     uint64_t last_ws_id;           /* ids are never reused */
     wsio__inbox *inbox;            /* calls from other threads */
     int keep_request;              /* cfg.keep_request */
+    int defer_accept;              /* cfg.defer_accept took effect */
     wsio__deferred defer;
     wsio__link *open, *other; /* wsio__server_conn lists (wsio__sconn_ws) */
     size_t nsockets;          /* connections not DEAD */

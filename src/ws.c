@@ -278,7 +278,7 @@ int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events)
 {
     ws->io.fd = ws->tr.fd = fd;
     int rc = ws->tr.ops->open(&ws->tr, ws->common->transport_ctx, role);
-    if (rc == 0) {
+    if (rc == 0 && events) {
         rc = wsio__io_watch(ws->common->loop, &ws->io, events);
         /* Give the fd back unclosed: only release the transport state. */
         if (rc) {

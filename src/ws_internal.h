@@ -136,9 +136,10 @@ struct wsio_ws {
     char addr[46];              /* peer address as text */
 };
 
-/* Set up ws (zeroed memory) for fd on loop (common->loop); watch it for events.
- * fd -1: no socket yet (a client still resolving or dialing; wsio__ws_set_fd
- * gives it one). Returns 0 or an error (the fd is then still the caller's). */
+/* Set up ws (zeroed memory) for fd on loop (common->loop); watch it for
+ * events (0: not yet, see wsio__ws_accepted). fd -1: no socket yet (a
+ * client still resolving or dialing; wsio__ws_set_fd gives it one).
+ * Returns 0 or an error (the fd is then still the caller's). */
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events);
 /* Give an initialised ws without a socket its fd: open the transport and
@@ -159,6 +160,12 @@ void wsio__ws_fail_soon(wsio_ws *ws, int err);
 /* Start the transport's own handshake (TLS), if it has one, before any
  * WebSocket bytes; a client calls this once TCP is connected. */
 void wsio__ws_start_transport(wsio_ws *ws);
+/* A server socket just accepted, plain, not watched yet. data_waiting
+ * (TCP_DEFER_ACCEPT: its first bytes are there): read it now rather than
+ * after a readiness round, which would cost a wake-up; without, a read
+ * would mostly find nothing. Either way the end of the turn watches it
+ * once, for what is left to do (the answer queued or not). */
+void wsio__ws_accepted(wsio_ws *ws, int data_waiting);
 /* Add ws to the loop's flush list. */
 void wsio__ws_mark_dirty(wsio_ws *ws);
 /* Heartbeat (server.c): a ping goes out now; and whether the peer has

@@ -208,6 +208,14 @@ static void read_some(wsio_ws *ws)
     }
 }
 
+void wsio__ws_accepted(wsio_ws *ws, int data_waiting)
+{
+    if (data_waiting)
+        read_some(ws);
+    /* The flush sets the watch: READ, and WRITE if the answer did not fit. */
+    wsio__ws_mark_dirty(ws);
+}
+
 /* Drive the transport's handshake; WebSocket bytes wait until it is done. */
 static void transport_handshake(wsio_ws *ws)
 {

@@ -170,6 +170,15 @@ typedef struct wsio_server_config {
                               (wsio_server_send_to ...) may have
                               waiting for the server's thread; over it
                               they return WSIO_EAGAIN. Default 16 MiB */
+    int defer_accept;      /* 1: TCP_DEFER_ACCEPT (Linux; ignored elsewhere):
+                              the kernel hands a connection over only once its
+                              first bytes (request, PROXY header or TLS hello)
+                              arrived, or after about handshake_timeout_ms,
+                              so each is read at once, without a wake-up and
+                              an empty read first (docs/PERFORMANCE.md).
+                              Silent sockets then wait in the kernel, unseen
+                              by max_connections and the per-address limits
+                              until accepted. 0 (default): off */
 } wsio_server_config;
 
 /* wsio_server_config_default - fill cfg with the defaults written above. */

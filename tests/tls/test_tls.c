@@ -62,12 +62,13 @@ static wsio_tls *client_tls(env *e, int verify)
     return tls;
 }
 
-static wsio_server *tls_server(env *e, wsio_tls *tls, server_state *s,
-                               uint32_t handshake_ms)
+static wsio_server *tls_server_with(env *e, wsio_tls *tls, server_state *s,
+                                    uint32_t handshake_ms, int defer_accept)
 {
     wsio_server_config cfg;
     wsio_server_config_default(&cfg);
     cfg.handshake_timeout_ms = handshake_ms;
+    cfg.defer_accept = defer_accept;
     cfg.conn.max_message_size = 4u << 20;
     cfg.conn.max_frame_size = 4u << 20;
     cfg.max_output_bytes = 8u << 20;
@@ -77,6 +78,12 @@ static wsio_server *tls_server(env *e, wsio_tls *tls, server_state *s,
         wsio_server_new(e->loop, &cfg, &server_cb, NULL, s, &err);
     assert_non_null(srv);
     return srv;
+}
+
+static wsio_server *tls_server(env *e, wsio_tls *tls, server_state *s,
+                               uint32_t handshake_ms)
+{
+    return tls_server_with(e, tls, s, handshake_ms, 0);
 }
 
 static wsio_ws *tls_client(env *e, wsio_tls *tls, const char *host,
@@ -138,6 +145,47 @@ static void test_tls_echo_round_trips_with_verification(void **state)
     RUN_UNTIL(e, s.closes == 2, 5000);
     assert_int_equal(s.last_close.code, 1000);
     free(data);
+    wsio_server_free(srv);
+    run_for(e, 20);
+    wsio_tls_free(stls);
+    wsio_tls_free(ctls);
+    env_free(e);
+}
+
+/* cfg.defer_accept: the client's hello is there at accept, so the TLS
+ * handshake's first step runs inside the accept; the rest still comes
+ * through the watch it sets. */
+static void test_tls_defer_accept_opens_and_echoes(void **state)
+{
+    env *e = env_new(state);
+    wsio_tls *stls = server_tls(e, "server");
+    wsio_tls *ctls = client_tls(e, 1);
+    server_state s = {.echo = 1};
+    wsio_server *srv = tls_server_with(e, stls, &s, 5000, 1);
+    static const size_t sizes[] = {5, 100000};
+    static uint8_t data[100000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 5 + 1);
+    peer p[2];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < 2; i++)
+        tls_client(e, ctls, "127.0.0.1", wsio_server_port(srv), &p[i]);
+    RUN_UNTIL(e, (p[0].opened || p[0].closed) && (p[1].opened || p[1].closed),
+              5000);
+    for (int i = 0; i < 2; i++) {
+        assert_true(p[i].opened);
+        p[i].expect = data;
+        p[i].expect_len = sizes[i];
+        p[i].expect_op = WSIO_OP_BINARY;
+        assert_true(wsio_ws_send(p[i].ws, WSIO_OP_BINARY, data, sizes[i]) >= 0);
+    }
+    RUN_UNTIL(e, p[0].nmsg == 1 && p[1].nmsg == 1, 10000);
+    assert_false(p[0].mismatch || p[1].mismatch);
+    for (int i = 0; i < 2; i++)
+        wsio_ws_close(p[i].ws, 1000, "bye", 3);
+    RUN_UNTIL(e, p[0].closed && p[1].closed, 5000);
+    assert_true(p[0].info.clean && p[1].info.clean);
+    RUN_UNTIL(e, s.closes == 2, 5000);
     wsio_server_free(srv);
     run_for(e, 20);
     wsio_tls_free(stls);
@@ -469,6 +517,7 @@ int main(void)
     snprintf(cert_dir, sizeof cert_dir, "%s", dir);
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_tls_echo_round_trips_with_verification),
+        ON_EVERY_LOOP(test_tls_defer_accept_opens_and_echoes),
         ON_EVERY_LOOP(test_tls_client_refuses_wrong_host_and_untrusted_certs),
         cmocka_unit_test_prestate(test_tls_config_errors_are_values,
                                   (void *)"poll"),
