@@ -22,6 +22,7 @@
 
 #include "../internal.h"
 #include "cluster.h"
+#include "cluster_reply.h"
 #include "keyslot.h"
 
 #define MAX_NODES 255 /* the slot map holds node numbers in a byte */
@@ -54,6 +55,7 @@ struct wsio__rcluster {
     uint64_t masters;                 /* nodes in the map now */
     int map_known;
     int refreshing, refresh_again; /* CLUSTER SLOTS in flight; asked again */
+    const wsio__rlink *asked;      /* the link CLUSTER SLOTS went on */
     wsio_timer *retry;             /* a refresh after an error reply */
     int freeing;
 };
@@ -61,6 +63,7 @@ struct wsio__rcluster {
 /* A SPUBLISH waiting for its answer: what a -MOVED retry sends again. */
 typedef struct publish {
     wsio__rcluster *c;
+    wsio__rnode *n; /* sent to */
     int retried;
     size_t chlen, len;
     char bytes[]; /* channel, then the envelope */
@@ -173,25 +176,22 @@ static void fifo_pop(wsio__rnode *n)
 /* ---- -MOVED --------------------------------------------------------------
  */
 
-/* "MOVED <slot> <host>:<port>": the map learns it (and is fetched again).
- * Returns the node that owns the slot now, or NULL for another error. */
-static wsio__rnode *moved(wsio__rcluster *c, const redisReply *m)
+/* "MOVED <slot> <host>:<port>" from node from: the map learns it (and is
+ * fetched again). Returns the node that owns the slot now, or NULL for
+ * another error. */
+static wsio__rnode *moved(wsio__rcluster *c, const redisReply *m,
+                          const wsio__rnode *from)
 {
-    unsigned slot, port;
-    char host[256];
+    wsio__rmoved to;
     if (m->type != REDIS_REPLY_ERROR ||
-        sscanf(m->str, "MOVED %u %255[^ ]", &slot, host) != 2 ||
-        slot >= WSIO__REDIS_SLOTS)
+        !wsio__rcluster_parse_moved(m->str, m->len, &to))
         return NULL;
-    char *colon = strrchr(host, ':');
-    if (!colon || sscanf(colon + 1, "%u", &port) != 1 || port == 0 ||
-        port > 65535)
-        return NULL;
-    *colon = '\0';
     wsio__redis_stats(c->r)->moved++;
-    wsio__rnode *n = node_get(c, host, (uint16_t)port);
+    /* No host: an unknown endpoint, reached where from was. */
+    wsio__rnode *n =
+        node_get(c, to.host[0] ? to.host : from->url.host, to.port);
     if (n)
-        c->owner[slot] = (uint8_t)(node_number(c, n) + 1);
+        c->owner[to.slot] = (uint8_t)(node_number(c, n) + 1);
     refresh(c);
     return n;
 }
@@ -243,7 +243,7 @@ static void node_sub_reply(wsio__rlink *l, redisReply *m)
         fifo_pop(n);
         /* -MOVED: an SSUBSCRIBE goes to the right node now; whatever the
          * answer to a SUNSUBSCRIBE, the node holds nothing for t. */
-        if (moved(c, m) || !subscribe) {
+        if (moved(c, m, n) || !subscribe) {
             wsio__redis_topic_answered(c->r, t, 0);
             return;
         }
@@ -355,28 +355,18 @@ static void on_slots(redisAsyncContext *ac, void *reply, void *privdata)
     uint8_t seen[MAX_NODES + 1] = {0};
     c->masters = 0;
     for (size_t i = 0; i < m->elements; i++) {
-        const redisReply *e = m->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[0]->type != REDIS_REPLY_INTEGER ||
-            e->element[1]->type != REDIS_REPLY_INTEGER ||
-            e->element[2]->type != REDIS_REPLY_ARRAY ||
-            e->element[2]->elements < 2)
+        wsio__rslots e;
+        if (!wsio__rcluster_parse_slots(m->element[i], &e))
             continue;
-        const redisReply *host = e->element[2]->element[0];
-        const redisReply *port = e->element[2]->element[1];
-        long long from = e->element[0]->integer, to = e->element[1]->integer;
-        if (host->type != REDIS_REPLY_STRING || host->len == 0 ||
-            port->type != REDIS_REPLY_INTEGER || port->integer <= 0 ||
-            port->integer > 65535 || from < 0 || to >= WSIO__REDIS_SLOTS ||
-            from > to)
-            continue;
-        wsio__rnode *n = node_get(c, host->str, (uint16_t)port->integer);
+        /* No host: an unknown endpoint, reached where the map came from. */
+        wsio__rnode *n =
+            node_get(c, e.host[0] ? e.host : c->asked->set->url->host, e.port);
         if (!n)
             continue;
         uint8_t num = (uint8_t)(node_number(c, n) + 1);
         c->masters += !seen[num];
         seen[num] = 1;
-        memset(c->owner + from, num, (size_t)(to - from + 1));
+        memset(c->owner + e.from, num, (size_t)(e.to - e.from + 1));
     }
     c->map_known = 1;
     wsio__redis_stats(c->r)->slot_maps++;
@@ -401,8 +391,10 @@ static void refresh(wsio__rcluster *c)
             l = &c->nodes[i]->pub;
     if (!l) /* none up: the next link ready asks */
         return;
-    if (redisAsyncCommand(l->ac, on_slots, c, "CLUSTER SLOTS") == REDIS_OK)
+    if (redisAsyncCommand(l->ac, on_slots, c, "CLUSTER SLOTS") == REDIS_OK) {
         c->refreshing = 1;
+        c->asked = l;
+    }
 }
 
 static void on_retry(wsio_timer *t, void *user)
@@ -435,11 +427,14 @@ static void on_spublish(redisAsyncContext *ac, void *reply, void *privdata)
     publish *p = privdata;
     wsio__rcluster *c = p->c;
     const redisReply *m = reply;
-    if (m && !c->freeing && m->type == REDIS_REPLY_ERROR && !p->retried) {
-        wsio__rnode *n = moved(c, m);
-        p->retried = 1;
-        if (n && publish_send(n, p) == 0)
-            return;
+    if (m && !c->freeing && m->type == REDIS_REPLY_ERROR) {
+        /* Retried once; an error after that loses it as well. */
+        wsio__rnode *n = moved(c, m, p->n);
+        if (n && !p->retried) {
+            p->retried = 1;
+            if (publish_send(n, p) == 0)
+                return;
+        }
         wsio__redis_stats(c->r)->publish_dropped++;
     }
     if (!c->freeing)
@@ -453,6 +448,7 @@ static int publish_send(wsio__rnode *n, publish *p)
         redisAsyncCommand(n->pub.ac, on_spublish, p, "SPUBLISH %b %b", p->bytes,
                           p->chlen, p->bytes + p->chlen, p->len) != REDIS_OK)
         return WSIO_ECLOSED;
+    p->n = n;
     return 0;
 }
 
