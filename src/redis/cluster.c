@@ -11,10 +11,17 @@
  *
  * Subscribed links are read raw (link.h, on_raw): hiredis 0.14 knows
  * SUBSCRIBE but not SSUBSCRIBE, and would route "smessage" pushes to the
- * wrong callbacks. Each such link keeps the channels of its SSUBSCRIBE
- * and SUNSUBSCRIBE commands in order (the fifo): an error answers the
- * oldest, and a "sunsubscribe" that answers no command of ours is the node
- * ending a subscription (its slot moved away, or was deleted).
+ * wrong callbacks. Each such link keeps its SSUBSCRIBE and SUNSUBSCRIBE
+ * commands in order (the fifo), each followed by an UNSUBSCRIBE of no
+ * channel, whose answer ("unsubscribe" of none: this link never holds a
+ * plain channel) ends the answer to the command before it. Between two
+ * such ends come that command's answer (an error carries no channel) and
+ * what the node pushes: a "sunsubscribe" for the command's own channel
+ * can be the node ending the subscription just before the command is
+ * read (its slot moved away or was deleted; Redis 7.0 then answers the
+ * SUNSUBSCRIBE with an error), so an answer is known complete only at
+ * the end mark, not by its position. A "sunsubscribe" for another channel
+ * is the node ending that subscription.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +37,11 @@
 typedef struct pending_cmd {
     wsio__rtopic *t;
     int subscribe; /* SSUBSCRIBE, else SUNSUBSCRIBE */
+    int held;      /* the node's last word: it holds t */
+    int error;     /* answered with an error: MOVED_TO or OTHER_ERROR */
 } pending_cmd;
+
+enum { MOVED_TO = 1, OTHER_ERROR };
 
 typedef struct wsio__rnode {
     wsio__rcluster *c;
@@ -158,7 +169,7 @@ static int fifo_push(wsio__rnode *n, wsio__rtopic *t, int subscribe)
         n->fifo_head = 0;
     }
     n->fifo[(n->fifo_head + n->fifo_len++) % n->fifo_cap] =
-        (pending_cmd){t, subscribe};
+        (pending_cmd){.t = t, .subscribe = subscribe};
     return 0;
 }
 
@@ -220,6 +231,10 @@ void wsio__rcluster_sync(wsio__rcluster *c, wsio__rtopic *t)
     }
     t->node = n;
     t->in_flight = 1;
+    /* The end mark; without it the answers that follow would be paired
+     * wrong, so the link starts again (out of memory). */
+    if (wsio__rlink_send_raw(&n->sub, "UNSUBSCRIBE") != 0)
+        wsio__rlink_drop(&n->sub);
 }
 
 /* The node ended t's subscription, or went away: t is asked again where
@@ -230,6 +245,25 @@ static void topic_lost(wsio_redis *r, wsio__rtopic *t)
     wsio__redis_topic_answered(r, t, 0);
 }
 
+/* The oldest command's answer is complete (its end mark came). */
+static void node_sub_settle(wsio__rnode *n)
+{
+    wsio__rcluster *c = n->c;
+    pending_cmd p = *fifo_head(n);
+    fifo_pop(n);
+    if (p.subscribe && p.error == OTHER_ERROR) {
+        /* CLUSTERDOWN (a node just back), ...: all is asked again after
+         * the next map, not at once and in a loop. */
+        p.t->in_flight = 0;
+        if (!wsio_timer_armed(c->retry))
+            wsio_timer_start(c->retry, n->set.backoff_min);
+        return;
+    }
+    /* -MOVED: an SSUBSCRIBE goes to the right node now; whatever the
+     * answer to a SUNSUBSCRIBE, the node holds nothing for t. */
+    wsio__redis_topic_answered(c->r, p.t, p.subscribe && !p.error && p.held);
+}
+
 static void node_sub_reply(wsio__rlink *l, redisReply *m)
 {
     wsio__rnode *n = l->owner;
@@ -238,27 +272,23 @@ static void node_sub_reply(wsio__rlink *l, redisReply *m)
     if (m->type == REDIS_REPLY_ERROR) {
         if (!head)
             return;
-        wsio__rtopic *t = head->t;
-        int subscribe = head->subscribe;
-        fifo_pop(n);
-        /* -MOVED: an SSUBSCRIBE goes to the right node now; whatever the
-         * answer to a SUNSUBSCRIBE, the node holds nothing for t. */
-        if (moved(c, m, n) || !subscribe) {
-            wsio__redis_topic_answered(c->r, t, 0);
-            return;
-        }
-        /* CLUSTERDOWN (a node just back), ...: all is asked again after
-         * the next map, not at once and in a loop. */
-        t->in_flight = 0;
-        if (!wsio_timer_armed(c->retry))
-            wsio_timer_start(c->retry, n->set.backoff_min);
+        if (head->error) /* a second: the end mark's own (BUSY, ...) */
+            node_sub_settle(n);
+        else
+            head->error = moved(c, m, n) ? MOVED_TO : OTHER_ERROR;
         return;
     }
     if (m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
-        m->element[0]->type != REDIS_REPLY_STRING ||
-        m->element[1]->type != REDIS_REPLY_STRING)
+        m->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = m->element[0]->str;
+    if (strcmp(kind, "unsubscribe") == 0) {
+        if (head)
+            node_sub_settle(n);
+        return;
+    }
+    if (m->element[1]->type != REDIS_REPLY_STRING)
+        return;
     const redisReply *ch = m->element[1];
     if (strcmp(kind, "smessage") == 0) {
         if (m->element[2]->type == REDIS_REPLY_STRING)
@@ -268,15 +298,20 @@ static void node_sub_reply(wsio__rlink *l, redisReply *m)
     int sub = strcmp(kind, "ssubscribe") == 0;
     if (!sub && strcmp(kind, "sunsubscribe") != 0)
         return;
-    if (head && head->subscribe == sub && head->t->len == ch->len &&
+    if (head && head->t->len == ch->len &&
         memcmp(head->t->channel, ch->str, ch->len) == 0) {
+        /* The oldest command's channel: its answer, or the node ending
+         * the subscription (before the command, or just after an
+         * SSUBSCRIBE: then it is made again). */
         wsio__rtopic *t = head->t;
-        fifo_pop(n);
         if (sub && t->lost) {
             t->lost = 0;
             wsio__redis_stats(c->r)->resubscribed++;
+        } else if (!sub && head->subscribe && head->held) {
+            t->lost = 1;
+            refresh(c);
         }
-        wsio__redis_topic_answered(c->r, t, sub);
+        head->held = sub;
         return;
     }
     /* A "sunsubscribe" no command of ours asked for: the node no longer

@@ -77,7 +77,9 @@ int redis_proc_start(redis_proc *p)
                    "--loglevel", "warning", "--cluster-enabled", "yes",
                    "--cluster-config-file", p->cluster_conf,
                    "--cluster-require-full-coverage", "no",
-                   "--cluster-node-timeout", "2000", (char *)NULL);
+                   "--cluster-node-timeout", "2000",
+                   /* DEBUG SLEEP: a node that reads commands late */
+                   "--enable-debug-command", "local", (char *)NULL);
         else if (p->password)
             execlp("redis-server", "redis-server", "--port", port, "--bind",
                    "127.0.0.1", "--save", "", "--appendonly", "no",

@@ -490,6 +490,10 @@ typedef struct instance {
     long long seq[TOPICS]; /* next to publish */
 } instance;
 
+/* The modules' first retry delay (a test that must not be saved by a
+ * retry sets it longer). */
+static uint32_t retry_ms = 20;
+
 static void topic_name(int k, char *buf)
 {
     sprintf(buf, "t%d", k);
@@ -508,8 +512,8 @@ static void instance_start(env *e, instance *in, int subscribe)
     wsio_redis_config_default(&rc);
     rc.url = url;
     rc.prefix = prefix;
-    rc.backoff_min_ms = 20;
-    rc.backoff_max_ms = 200;
+    rc.backoff_min_ms = retry_ms;
+    rc.backoff_max_ms = 10 * retry_ms;
     rc.mem = &e->tm.mem;
     int err = 0;
     in->r = wsio_redis_new(in->srv, &rc, &err);
@@ -860,6 +864,88 @@ static void test_cluster_unknown_endpoint(void **state)
     env_free(e);
 }
 
+/* PUBSUB SHARDNUMSUB ch on node i, or -1. */
+static long long shard_subscribers(int i, const char *ch)
+{
+    redisReply *r = node_cmd(i, "PUBSUB SHARDNUMSUB %s", ch);
+    long long n = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2
+                      ? r->element[1]->integer
+                      : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The node ends a subscription (its slot deleted) while the SUNSUBSCRIBE
+ * for it is on the way, then answers that with an error; an SSUBSCRIBE
+ * sent right behind it succeeds. Each answer goes to its own command: the
+ * second topic is known subscribed (not taken for refused and left for a
+ * retry), so it is unsubscribed when its subscriber leaves. */
+static void test_cluster_unsubscribe_races_slot_deletion(void **state)
+{
+    if (!the_cluster.up)
+        skip();
+    env *e = env_new(state);
+    new_prefix();
+    char ch1[64], ch2[64], bch[64];
+    long long bslot = keyslot(channel(-1, bch));
+    int k1 = 0;
+    while (keyslot(channel(k1, ch1)) == bslot)
+        k1++;
+    long long s1 = keyslot(ch1);
+    int node = owner_of_slot(s1), k2 = k1 + 1;
+    while (k2 < TOPICS && (owner_of_channel(channel(k2, ch2)) != node ||
+                           keyslot(ch2) == s1 || keyslot(ch2) == bslot))
+        k2++;
+    assert_true(k2 < TOPICS);
+    retry_ms = 2000; /* no retry within the test: answers must be right */
+    instance b;
+    instance_start(e, &b, 0);
+    retry_ms = 20;
+    char name1[16], name2[16];
+    topic_name(k1, name1);
+    topic_name(k2, name2);
+    assert_int_equal(wsio_ws_subscribe(b.s.last_open, name1), 0);
+    RUN_UNTIL(e, ready(&b, 1), 10000);
+
+    /* The node sleeps, then deletes k1's slot before it reads anything
+     * else (both commands in one write): our two commands wait behind. */
+    redisContext *x = node_conn(node);
+    assert_non_null(x);
+    redisAppendCommand(x, "DEBUG SLEEP 0.5");
+    redisAppendCommand(x, "CLUSTER DELSLOTS %lld", s1);
+    int done = 0;
+    while (!done)
+        assert_int_equal(redisBufferWrite(x, &done), REDIS_OK);
+    usleep(100 * 1000);
+    assert_int_equal(wsio_ws_unsubscribe(b.s.last_open, name1), 0);
+    assert_int_equal(wsio_ws_subscribe(b.s.last_open, name2), 0);
+    run_for(e, 50); /* sent: SUNSUBSCRIBE k1, SSUBSCRIBE k2 */
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(x, (void **)&r), REDIS_OK);
+        assert_int_equal(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+    redisFree(x);
+
+    /* The node holds k2 now; the module reads its answers. */
+    RUN_UNTIL(e, shard_subscribers(node, ch2) == 1, 3000);
+    run_for(e, 100);
+    /* Its last subscriber leaves: the node holds nothing for it (k2 was
+     * not forgotten while the node still held it). */
+    assert_int_equal(wsio_ws_unsubscribe(b.s.last_open, name2), 0);
+    RUN_UNTIL(e, shard_subscribers(node, ch2) == 0 && stats_of(&b).topics == 0,
+              1500);
+
+    redisReply *r = node_cmd(node, "CLUSTER ADDSLOTS %lld", s1); /* as it was */
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    assert_int_equal(wait_all_ok(), 0);
+    instance_free(&b);
+    env_free(e);
+}
+
 /* Streams are not cluster-aware: a stream on a cluster module is refused
  * with a reason, not left to fail later with -MOVED. */
 static void test_cluster_refuses_a_stream(void **state)
@@ -887,6 +973,9 @@ int main(void)
          test_cluster_moved_twice_is_counted, NULL, NULL, (void *)"epoll"},
         {"test_cluster_unknown_endpoint/epoll", test_cluster_unknown_endpoint,
          NULL, NULL, (void *)"epoll"},
+        {"test_cluster_unsubscribe_races_slot_deletion/epoll",
+         test_cluster_unsubscribe_races_slot_deletion, NULL, NULL,
+         (void *)"epoll"},
         {"test_cluster_refuses_a_stream/epoll", test_cluster_refuses_a_stream,
          NULL, NULL, (void *)"epoll"},
     };
