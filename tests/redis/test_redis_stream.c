@@ -437,6 +437,66 @@ static void test_redis_stream_lagging_reader_is_reported(void **state)
     fixture_free(f);
 }
 
+/* Errors of one kind Redis answered since CONFIG RESETSTAT (INFO
+ * errorstats), or -1. */
+static long long error_count(uint16_t port, const char *kind)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "INFO errorstats");
+    long long n = -1;
+    char want[64];
+    snprintf(want, sizeof want, "errorstat_%s:count=", kind);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *at = strstr(r->str, want);
+        n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* The stream's key taken by a value of another type: XREAD and XINFO are
+ * answered with errors. The reader says it is not reading and asks again
+ * with the backoff, not in a loop as fast as Redis answers; once the key
+ * is free, it reads again (what was there is gone: RESET). */
+static void test_redis_stream_errors_are_retried_with_backoff(void **state)
+{
+    fixture *f = fixture_new(state);
+    env *e = f->e;
+    instance a = {0};
+    inst_start(e, &a, f->rp.port, 256, 10000);
+    RUN_UNTIL(e, ready(&a), 5000);
+    reader ref = {.e = e};
+    reader_connect(&ref, &a, WSIO_STREAM_LIVE);
+    RUN_UNTIL(e, ref.open && a.opens == 1, 5000);
+    publish_n(e, &a, 5);
+    RUN_UNTIL(e, ref.n == 5, 5000);
+    redisContext *c = redisConnect("127.0.0.1", f->rp.port);
+    assert_non_null(c);
+    freeReplyObject(redisCommand(c, "MULTI"));
+    freeReplyObject(redisCommand(c, "DEL wsio:s:" TOPIC));
+    freeReplyObject(redisCommand(c, "SET wsio:s:" TOPIC " taken"));
+    freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+    freeReplyObject(redisCommand(c, "EXEC"));
+    redisFree(c);
+    RUN_UNTIL(e, error_count(f->rp.port, "WRONGTYPE") > 0, 5000);
+    run_for(e, 500);
+    /* The backoff here is 20 ms doubling to 200: a few a second. */
+    long long errors = error_count(f->rp.port, "WRONGTYPE");
+    print_message("WRONGTYPE answers in 500 ms: %lld\n", errors);
+    assert_true(errors < 50);
+    assert_int_equal(rs_stats(&a).reading, 0);
+    side(f->rp.port, "DEL wsio:s:" TOPIC);
+    RUN_UNTIL(e, ready(&a) && a.resets == 1, 5000);
+    publish_n(e, &a, 5);
+    RUN_UNTIL(e, ref.n == 10, 5000);
+    wsio_ws_close(ref.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, ref.closed, 5000);
+    inst_stop(&a);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +504,7 @@ int main(void)
         ON_EVERY_LOOP(test_redis_stream_old_ids_through_xrange_and_gaps),
         ON_EVERY_LOOP(test_redis_stream_restart_is_reported_then_recovers),
         ON_EVERY_LOOP(test_redis_stream_lagging_reader_is_reported),
+        ON_EVERY_LOOP(test_redis_stream_errors_are_retried_with_backoff),
     };
     return cmocka_run_group_tests_name("redis_stream", tests, NULL, NULL);
 }
