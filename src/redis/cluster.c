@@ -68,6 +68,8 @@ struct wsio__rcluster {
     int refreshing, refresh_again; /* CLUSTER SLOTS in flight; asked again */
     const wsio__rlink *asked;      /* the link CLUSTER SLOTS went on */
     wsio_timer *retry;             /* a refresh after an error reply */
+    uint32_t refused_delay;        /* retry after a refused subscribe:
+                                      doubles while nodes refuse */
     int freeing;
 };
 
@@ -252,13 +254,20 @@ static void node_sub_settle(wsio__rnode *n)
     pending_cmd p = *fifo_head(n);
     fifo_pop(n);
     if (p.subscribe && p.error == OTHER_ERROR) {
-        /* CLUSTERDOWN (a node just back), ...: all is asked again after
-         * the next map, not at once and in a loop. */
+        /* CLUSTERDOWN (a node just back, a slot not served), ...: all
+         * is asked again after the next map, not at once and in a loop,
+         * and later each time while it lasts. */
         p.t->in_flight = 0;
-        if (!wsio_timer_armed(c->retry))
-            wsio_timer_start(c->retry, n->set.backoff_min);
+        if (!wsio_timer_armed(c->retry)) {
+            wsio_timer_start(c->retry, c->refused_delay);
+            c->refused_delay = c->refused_delay > n->set.backoff_max / 2
+                                   ? n->set.backoff_max
+                                   : c->refused_delay * 2;
+        }
         return;
     }
+    if (p.subscribe && !p.error && p.held)
+        c->refused_delay = n->set.backoff_min;
     /* -MOVED: an SSUBSCRIBE goes to the right node now; whatever the
      * answer to a SUNSUBSCRIBE, the node holds nothing for t. */
     wsio__redis_topic_answered(c->r, p.t, p.subscribe && !p.error && p.held);
@@ -536,6 +545,7 @@ wsio__rcluster *wsio__rcluster_new(wsio_redis *r, const wsio_redis_url *seeds,
     c->cmd_url = cmd_url;
     c->nseeds = n;
     memcpy(c->seeds, seeds, n * sizeof *seeds);
+    c->refused_delay = wsio__redis_link_settings(r)->backoff_min;
     int err;
     c->retry =
         wsio_timer_new(wsio__redis_link_settings(r)->loop, on_retry, c, &err);

@@ -946,6 +946,68 @@ static void test_cluster_unsubscribe_races_slot_deletion(void **state)
     env_free(e);
 }
 
+/* Errors of one kind node i answered since CONFIG RESETSTAT, or -1. */
+static long long node_errors(int i, const char *kind)
+{
+    redisReply *r = node_cmd(i, "INFO errorstats");
+    long long n = -1;
+    char want[64];
+    snprintf(want, sizeof want, "errorstat_%s:count=", kind);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *at = strstr(r->str, want);
+        n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* A node that refuses a subscription (CLUSTERDOWN: the slot deleted on
+ * it while the map still names it) is asked again with a delay that
+ * doubles, not every backoff_min for as long as it refuses; once it
+ * serves the slot again, the topic is subscribed. */
+static void test_cluster_refused_subscribe_backs_off(void **state)
+{
+    if (!the_cluster.up)
+        skip();
+    env *e = env_new(state);
+    new_prefix();
+    char ch[64], bch[64];
+    long long bslot = keyslot(channel(-1, bch));
+    int k = 0; /* a slot the map (from seed node 0) keeps naming */
+    while (k < TOPICS &&
+           (owner_of_channel(channel(k, ch)) == 0 || keyslot(ch) == bslot))
+        k++;
+    assert_true(k < TOPICS);
+    long long slot = keyslot(ch);
+    int node = owner_of_slot(slot);
+    redisReply *r = node_cmd(node, "CLUSTER DELSLOTS %lld", slot);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    freeReplyObject(node_cmd(node, "CONFIG RESETSTAT"));
+    instance a;
+    instance_start(e, &a, 0);
+    char name[16];
+    topic_name(k, name);
+    assert_int_equal(wsio_ws_subscribe(a.s.last_open, name), 0);
+    RUN_UNTIL(e, node_errors(node, "CLUSTERDOWN") > 0, 5000);
+    run_for(e, 1000);
+    /* backoff_min 20 ms: 50 a second without the doubling (to 200 ms). */
+    long long refused = node_errors(node, "CLUSTERDOWN");
+    printf("# SSUBSCRIBE refused %lld times in a second\n", refused);
+    assert_true(refused < 20);
+    assert_int_equal(stats_of(&a).topics, 0);
+
+    r = node_cmd(node, "CLUSTER ADDSLOTS %lld", slot); /* as it was */
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    assert_int_equal(wait_all_ok(), 0);
+    RUN_UNTIL(e, ready(&a, 1), 5000);
+    instance_free(&a);
+    env_free(e);
+}
+
 /* Streams are not cluster-aware: a stream on a cluster module is refused
  * with a reason, not left to fail later with -MOVED. */
 static void test_cluster_refuses_a_stream(void **state)
@@ -976,6 +1038,8 @@ int main(void)
         {"test_cluster_unsubscribe_races_slot_deletion/epoll",
          test_cluster_unsubscribe_races_slot_deletion, NULL, NULL,
          (void *)"epoll"},
+        {"test_cluster_refused_subscribe_backs_off/epoll",
+         test_cluster_refused_subscribe_backs_off, NULL, NULL, (void *)"epoll"},
         {"test_cluster_refuses_a_stream/epoll", test_cluster_refuses_a_stream,
          NULL, NULL, (void *)"epoll"},
     };
