@@ -90,7 +90,11 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD := build-fuzz
-FUZZ_SRC := $(filter-out $(ZLIB_SKIP),$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+# The Redis Cluster reply readers' target needs hiredis' headers.
+ifneq ($(shell pkg-config --exists hiredis 2>/dev/null && echo 1),1)
+REDIS_FUZZ_SKIP := tests/fuzz/fuzz_redis_cluster_reply.c
+endif
+FUZZ_SRC := $(filter-out $(ZLIB_SKIP) $(REDIS_FUZZ_SKIP),$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
               -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -859,6 +863,14 @@ $(FUZZ_BUILD)/fuzz_redis_url: tests/fuzz/fuzz_redis_url.c src/redis/url.c $(FUZZ
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
 	    src/redis/url.c $(FUZZ_OBJ) $(LIB_LDLIBS)
+
+# The readers of -MOVED and CLUSTER SLOTS: hiredis' reply type, none of
+# its code.
+$(FUZZ_BUILD)/fuzz_redis_cluster_reply: tests/fuzz/fuzz_redis_cluster_reply.c src/redis/cluster_reply.c \
+                                        src/redis/cluster_reply.h $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(STD) -Iinclude -Isrc $(HIREDIS_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+	    src/redis/cluster_reply.c $(FUZZ_OBJ) $(LIB_LDLIBS)
 
 $(REDIS_TEST_BIN): tests/redis/test_redis.c tests/redis/redis_server.c tests/redis/redis_server.h \
                    $(INTEGRATION_HELPERS) tests/integration/harness.h \

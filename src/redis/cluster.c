@@ -11,10 +11,17 @@
  *
  * Subscribed links are read raw (link.h, on_raw): hiredis 0.14 knows
  * SUBSCRIBE but not SSUBSCRIBE, and would route "smessage" pushes to the
- * wrong callbacks. Each such link keeps the channels of its SSUBSCRIBE
- * and SUNSUBSCRIBE commands in order (the fifo): an error answers the
- * oldest, and a "sunsubscribe" that answers no command of ours is the node
- * ending a subscription (its slot moved away, or was deleted).
+ * wrong callbacks. Each such link keeps its SSUBSCRIBE and SUNSUBSCRIBE
+ * commands in order (the fifo), each followed by an UNSUBSCRIBE of no
+ * channel, whose answer ("unsubscribe" of none: this link never holds a
+ * plain channel) ends the answer to the command before it. Between two
+ * such ends come that command's answer (an error carries no channel) and
+ * what the node pushes: a "sunsubscribe" for the command's own channel
+ * can be the node ending the subscription just before the command is
+ * read (its slot moved away or was deleted; Redis 7.0 then answers the
+ * SUNSUBSCRIBE with an error), so an answer is known complete only at
+ * the end mark, not by its position. A "sunsubscribe" for another channel
+ * is the node ending that subscription.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +29,7 @@
 
 #include "../internal.h"
 #include "cluster.h"
+#include "cluster_reply.h"
 #include "keyslot.h"
 
 #define MAX_NODES 255 /* the slot map holds node numbers in a byte */
@@ -29,7 +37,11 @@
 typedef struct pending_cmd {
     wsio__rtopic *t;
     int subscribe; /* SSUBSCRIBE, else SUNSUBSCRIBE */
+    int held;      /* the node's last word: it holds t */
+    int error;     /* answered with an error: MOVED_TO or OTHER_ERROR */
 } pending_cmd;
+
+enum { MOVED_TO = 1, OTHER_ERROR };
 
 typedef struct wsio__rnode {
     wsio__rcluster *c;
@@ -54,13 +66,17 @@ struct wsio__rcluster {
     uint64_t masters;                 /* nodes in the map now */
     int map_known;
     int refreshing, refresh_again; /* CLUSTER SLOTS in flight; asked again */
+    const wsio__rlink *asked;      /* the link CLUSTER SLOTS went on */
     wsio_timer *retry;             /* a refresh after an error reply */
+    uint32_t refused_delay;        /* retry after a refused subscribe:
+                                      doubles while nodes refuse */
     int freeing;
 };
 
 /* A SPUBLISH waiting for its answer: what a -MOVED retry sends again. */
 typedef struct publish {
     wsio__rcluster *c;
+    wsio__rnode *n; /* sent to */
     int retried;
     size_t chlen, len;
     char bytes[]; /* channel, then the envelope */
@@ -155,7 +171,7 @@ static int fifo_push(wsio__rnode *n, wsio__rtopic *t, int subscribe)
         n->fifo_head = 0;
     }
     n->fifo[(n->fifo_head + n->fifo_len++) % n->fifo_cap] =
-        (pending_cmd){t, subscribe};
+        (pending_cmd){.t = t, .subscribe = subscribe};
     return 0;
 }
 
@@ -173,25 +189,22 @@ static void fifo_pop(wsio__rnode *n)
 /* ---- -MOVED --------------------------------------------------------------
  */
 
-/* "MOVED <slot> <host>:<port>": the map learns it (and is fetched again).
- * Returns the node that owns the slot now, or NULL for another error. */
-static wsio__rnode *moved(wsio__rcluster *c, const redisReply *m)
+/* "MOVED <slot> <host>:<port>" from node from: the map learns it (and is
+ * fetched again). Returns the node that owns the slot now, or NULL for
+ * another error. */
+static wsio__rnode *moved(wsio__rcluster *c, const redisReply *m,
+                          const wsio__rnode *from)
 {
-    unsigned slot, port;
-    char host[256];
+    wsio__rmoved to;
     if (m->type != REDIS_REPLY_ERROR ||
-        sscanf(m->str, "MOVED %u %255[^ ]", &slot, host) != 2 ||
-        slot >= WSIO__REDIS_SLOTS)
+        !wsio__rcluster_parse_moved(m->str, m->len, &to))
         return NULL;
-    char *colon = strrchr(host, ':');
-    if (!colon || sscanf(colon + 1, "%u", &port) != 1 || port == 0 ||
-        port > 65535)
-        return NULL;
-    *colon = '\0';
     wsio__redis_stats(c->r)->moved++;
-    wsio__rnode *n = node_get(c, host, (uint16_t)port);
+    /* No host: an unknown endpoint, reached where from was. */
+    wsio__rnode *n =
+        node_get(c, to.host[0] ? to.host : from->url.host, to.port);
     if (n)
-        c->owner[slot] = (uint8_t)(node_number(c, n) + 1);
+        c->owner[to.slot] = (uint8_t)(node_number(c, n) + 1);
     refresh(c);
     return n;
 }
@@ -220,6 +233,10 @@ void wsio__rcluster_sync(wsio__rcluster *c, wsio__rtopic *t)
     }
     t->node = n;
     t->in_flight = 1;
+    /* The end mark; without it the answers that follow would be paired
+     * wrong, so the link starts again (out of memory). */
+    if (wsio__rlink_send_raw(&n->sub, "UNSUBSCRIBE") != 0)
+        wsio__rlink_drop(&n->sub);
 }
 
 /* The node ended t's subscription, or went away: t is asked again where
@@ -230,6 +247,32 @@ static void topic_lost(wsio_redis *r, wsio__rtopic *t)
     wsio__redis_topic_answered(r, t, 0);
 }
 
+/* The oldest command's answer is complete (its end mark came). */
+static void node_sub_settle(wsio__rnode *n)
+{
+    wsio__rcluster *c = n->c;
+    pending_cmd p = *fifo_head(n);
+    fifo_pop(n);
+    if (p.subscribe && p.error == OTHER_ERROR) {
+        /* CLUSTERDOWN (a node just back, a slot not served), ...: all
+         * is asked again after the next map, not at once and in a loop,
+         * and later each time while it lasts. */
+        p.t->in_flight = 0;
+        if (!wsio_timer_armed(c->retry)) {
+            wsio_timer_start(c->retry, c->refused_delay);
+            c->refused_delay = c->refused_delay > n->set.backoff_max / 2
+                                   ? n->set.backoff_max
+                                   : c->refused_delay * 2;
+        }
+        return;
+    }
+    if (p.subscribe && !p.error && p.held)
+        c->refused_delay = n->set.backoff_min;
+    /* -MOVED: an SSUBSCRIBE goes to the right node now; whatever the
+     * answer to a SUNSUBSCRIBE, the node holds nothing for t. */
+    wsio__redis_topic_answered(c->r, p.t, p.subscribe && !p.error && p.held);
+}
+
 static void node_sub_reply(wsio__rlink *l, redisReply *m)
 {
     wsio__rnode *n = l->owner;
@@ -238,27 +281,23 @@ static void node_sub_reply(wsio__rlink *l, redisReply *m)
     if (m->type == REDIS_REPLY_ERROR) {
         if (!head)
             return;
-        wsio__rtopic *t = head->t;
-        int subscribe = head->subscribe;
-        fifo_pop(n);
-        /* -MOVED: an SSUBSCRIBE goes to the right node now; whatever the
-         * answer to a SUNSUBSCRIBE, the node holds nothing for t. */
-        if (moved(c, m) || !subscribe) {
-            wsio__redis_topic_answered(c->r, t, 0);
-            return;
-        }
-        /* CLUSTERDOWN (a node just back), ...: all is asked again after
-         * the next map, not at once and in a loop. */
-        t->in_flight = 0;
-        if (!wsio_timer_armed(c->retry))
-            wsio_timer_start(c->retry, n->set.backoff_min);
+        if (head->error) /* a second: the end mark's own (BUSY, ...) */
+            node_sub_settle(n);
+        else
+            head->error = moved(c, m, n) ? MOVED_TO : OTHER_ERROR;
         return;
     }
     if (m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
-        m->element[0]->type != REDIS_REPLY_STRING ||
-        m->element[1]->type != REDIS_REPLY_STRING)
+        m->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = m->element[0]->str;
+    if (strcmp(kind, "unsubscribe") == 0) {
+        if (head)
+            node_sub_settle(n);
+        return;
+    }
+    if (m->element[1]->type != REDIS_REPLY_STRING)
+        return;
     const redisReply *ch = m->element[1];
     if (strcmp(kind, "smessage") == 0) {
         if (m->element[2]->type == REDIS_REPLY_STRING)
@@ -268,15 +307,20 @@ static void node_sub_reply(wsio__rlink *l, redisReply *m)
     int sub = strcmp(kind, "ssubscribe") == 0;
     if (!sub && strcmp(kind, "sunsubscribe") != 0)
         return;
-    if (head && head->subscribe == sub && head->t->len == ch->len &&
+    if (head && head->t->len == ch->len &&
         memcmp(head->t->channel, ch->str, ch->len) == 0) {
+        /* The oldest command's channel: its answer, or the node ending
+         * the subscription (before the command, or just after an
+         * SSUBSCRIBE: then it is made again). */
         wsio__rtopic *t = head->t;
-        fifo_pop(n);
         if (sub && t->lost) {
             t->lost = 0;
             wsio__redis_stats(c->r)->resubscribed++;
+        } else if (!sub && head->subscribe && head->held) {
+            t->lost = 1;
+            refresh(c);
         }
-        wsio__redis_topic_answered(c->r, t, sub);
+        head->held = sub;
         return;
     }
     /* A "sunsubscribe" no command of ours asked for: the node no longer
@@ -355,28 +399,18 @@ static void on_slots(redisAsyncContext *ac, void *reply, void *privdata)
     uint8_t seen[MAX_NODES + 1] = {0};
     c->masters = 0;
     for (size_t i = 0; i < m->elements; i++) {
-        const redisReply *e = m->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[0]->type != REDIS_REPLY_INTEGER ||
-            e->element[1]->type != REDIS_REPLY_INTEGER ||
-            e->element[2]->type != REDIS_REPLY_ARRAY ||
-            e->element[2]->elements < 2)
+        wsio__rslots e;
+        if (!wsio__rcluster_parse_slots(m->element[i], &e))
             continue;
-        const redisReply *host = e->element[2]->element[0];
-        const redisReply *port = e->element[2]->element[1];
-        long long from = e->element[0]->integer, to = e->element[1]->integer;
-        if (host->type != REDIS_REPLY_STRING || host->len == 0 ||
-            port->type != REDIS_REPLY_INTEGER || port->integer <= 0 ||
-            port->integer > 65535 || from < 0 || to >= WSIO__REDIS_SLOTS ||
-            from > to)
-            continue;
-        wsio__rnode *n = node_get(c, host->str, (uint16_t)port->integer);
+        /* No host: an unknown endpoint, reached where the map came from. */
+        wsio__rnode *n =
+            node_get(c, e.host[0] ? e.host : c->asked->set->url->host, e.port);
         if (!n)
             continue;
         uint8_t num = (uint8_t)(node_number(c, n) + 1);
         c->masters += !seen[num];
         seen[num] = 1;
-        memset(c->owner + from, num, (size_t)(to - from + 1));
+        memset(c->owner + e.from, num, (size_t)(e.to - e.from + 1));
     }
     c->map_known = 1;
     wsio__redis_stats(c->r)->slot_maps++;
@@ -401,8 +435,10 @@ static void refresh(wsio__rcluster *c)
             l = &c->nodes[i]->pub;
     if (!l) /* none up: the next link ready asks */
         return;
-    if (redisAsyncCommand(l->ac, on_slots, c, "CLUSTER SLOTS") == REDIS_OK)
+    if (redisAsyncCommand(l->ac, on_slots, c, "CLUSTER SLOTS") == REDIS_OK) {
         c->refreshing = 1;
+        c->asked = l;
+    }
 }
 
 static void on_retry(wsio_timer *t, void *user)
@@ -435,11 +471,14 @@ static void on_spublish(redisAsyncContext *ac, void *reply, void *privdata)
     publish *p = privdata;
     wsio__rcluster *c = p->c;
     const redisReply *m = reply;
-    if (m && !c->freeing && m->type == REDIS_REPLY_ERROR && !p->retried) {
-        wsio__rnode *n = moved(c, m);
-        p->retried = 1;
-        if (n && publish_send(n, p) == 0)
-            return;
+    if (m && !c->freeing && m->type == REDIS_REPLY_ERROR) {
+        /* Retried once; an error after that loses it as well. */
+        wsio__rnode *n = moved(c, m, p->n);
+        if (n && !p->retried) {
+            p->retried = 1;
+            if (publish_send(n, p) == 0)
+                return;
+        }
         wsio__redis_stats(c->r)->publish_dropped++;
     }
     if (!c->freeing)
@@ -453,6 +492,7 @@ static int publish_send(wsio__rnode *n, publish *p)
         redisAsyncCommand(n->pub.ac, on_spublish, p, "SPUBLISH %b %b", p->bytes,
                           p->chlen, p->bytes + p->chlen, p->len) != REDIS_OK)
         return WSIO_ECLOSED;
+    p->n = n;
     return 0;
 }
 
@@ -505,6 +545,7 @@ wsio__rcluster *wsio__rcluster_new(wsio_redis *r, const wsio_redis_url *seeds,
     c->cmd_url = cmd_url;
     c->nseeds = n;
     memcpy(c->seeds, seeds, n * sizeof *seeds);
+    c->refused_delay = wsio__redis_link_settings(r)->backoff_min;
     int err;
     c->retry =
         wsio_timer_new(wsio__redis_link_settings(r)->loop, on_retry, c, &err);

@@ -14,8 +14,7 @@ static uint16_t crc16_xmodem(const unsigned char *p, size_t len)
     for (size_t i = 0; i < len; i++) {
         crc ^= (uint16_t)(p[i] << 8);
         for (int b = 0; b < 8; b++)
-            crc = (crc & 0x8000) ? (uint16_t)(crc << 1 ^ 0x1021)
-                                 : (uint16_t)(crc << 1);
+            crc = (uint16_t)((crc & 0x8000) ? crc << 1 ^ 0x1021 : crc << 1);
     }
     return crc;
 }

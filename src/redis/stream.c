@@ -357,6 +357,12 @@ static void on_read(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *m = reply;
     if (!link_ok(rs, ac, reply))
         return;
+    if (m->type == REDIS_REPLY_ERROR) {
+        /* LOADING, a key of another type...: asked again after the
+         * backoff, not as fast as Redis answers. */
+        wsio__rlink_drop(&rs->link);
+        return;
+    }
     size_t n = 0;
     /* nil: BLOCK timed out. Else [[key, [entries]]]. */
     if (m->type == REDIS_REPLY_ARRAY && m->elements == 1 &&
@@ -416,8 +422,8 @@ static void report(wsio_redis_stream *rs, int event, uint64_t a, uint64_t b)
         rs->cfg.on_event(rs, event, a, b, rs->cfg.user);
 }
 
-/* XINFO STREAM's last-generated-id; 0 when there is no such stream (an
- * error reply). */
+/* XINFO STREAM's last-generated-id; 0 when there is no such stream ("no
+ * such key"). */
 static void info_read(const redisReply *m, uint64_t *last)
 {
     *last = 0;
@@ -435,10 +441,18 @@ static void info_read(const redisReply *m, uint64_t *last)
 static void on_info(redisAsyncContext *ac, void *reply, void *privdata)
 {
     wsio_redis_stream *rs = privdata;
+    const redisReply *m = reply;
     if (!link_ok(rs, ac, reply))
         return;
+    if (m->type == REDIS_REPLY_ERROR && strcmp(m->str, "ERR no such key")) {
+        /* Not an answer about the stream (LOADING after a restart, a key
+         * of another type...): taken for "no stream", it would report a
+         * RESET that did not happen. Asked again after the backoff. */
+        wsio__rlink_drop(&rs->link);
+        return;
+    }
     uint64_t last;
-    info_read(reply, &last);
+    info_read(m, &last);
     rs->stats.reading = 1;
     if (!rs->started) {
         rs->base = rs->cursor = last;

@@ -41,11 +41,11 @@ static int answers_ping(uint16_t port, const char *password)
     struct timeval tv = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char buf[16] = {0};
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-             write(fd, "PING\r\n", 6) == 6 &&
-             read(fd, buf, sizeof buf - 1) > 0 &&
-             (strncmp(buf, "+PONG", 5) == 0 ||
-              (password && strncmp(buf, "-NOAUTH", 7) == 0));
+    int ok =
+        connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        write(fd, "PING\r\n", 6) == 6 && read(fd, buf, sizeof buf - 1) > 0 &&
+        (strncmp(buf, "+PONG", 5) == 0 || strncmp(buf, "-LOADING", 8) == 0 ||
+         (password && strncmp(buf, "-NOAUTH", 7) == 0));
     close(fd);
     return ok;
 }
@@ -77,7 +77,16 @@ int redis_proc_start(redis_proc *p)
                    "--loglevel", "warning", "--cluster-enabled", "yes",
                    "--cluster-config-file", p->cluster_conf,
                    "--cluster-require-full-coverage", "no",
-                   "--cluster-node-timeout", "2000", (char *)NULL);
+                   "--cluster-node-timeout", "2000",
+                   /* DEBUG SLEEP: a node that reads commands late */
+                   "--enable-debug-command", "local", (char *)NULL);
+        else if (p->rdb_dir)
+            execlp("redis-server", "redis-server", "--port", port, "--bind",
+                   "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--loglevel", "warning", "--dir", p->rdb_dir,
+                   "--key-load-delay", "1000",
+                   "--loading-process-events-interval-bytes", "1024",
+                   (char *)NULL);
         else if (p->password)
             execlp("redis-server", "redis-server", "--port", port, "--bind",
                    "127.0.0.1", "--save", "", "--appendonly", "no",

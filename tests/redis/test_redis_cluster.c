@@ -36,6 +36,7 @@
 #include <hiredis/hiredis.h>
 
 #include "harness.h"
+#include "redis/cluster_reply.h"
 #include "redis_server.h"
 #include "wsio/redis.h"
 #include "wsio/redis_stream.h"
@@ -278,6 +279,156 @@ static const char *channel(int k, char *buf)
     return buf;
 }
 
+/* ---- the replies read (no cluster needed) ---- */
+
+static int moved_ok(const char *s, size_t len, wsio__rmoved *out)
+{
+    /* A heap copy of exactly len bytes: ASan sees a read past them. */
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, s, len);
+    int ok = wsio__rcluster_parse_moved(copy, len, out);
+    free(copy);
+    return ok;
+}
+
+static void test_moved_parse(void **state)
+{
+    (void)state;
+    wsio__rmoved m;
+    assert_true(moved_ok("MOVED 3999 127.0.0.1:6381", 25, &m));
+    assert_int_equal(m.slot, 3999);
+    assert_string_equal(m.host, "127.0.0.1");
+    assert_int_equal(m.port, 6381);
+    assert_true(moved_ok("MOVED 0 ::1:7000", 16, &m)); /* IPv6, no brackets */
+    assert_string_equal(m.host, "::1");
+    assert_int_equal(m.port, 7000);
+    /* Redis 7, an unknown endpoint: the node asked, on that port. */
+    assert_true(moved_ok("MOVED 16383 :6380", 17, &m));
+    assert_int_equal(m.slot, 16383);
+    assert_string_equal(m.host, "");
+    assert_int_equal(m.port, 6380);
+    /* Not a MOVED, or not a well-formed one. */
+    static const char *const bad[] = {
+        "ASK 1 h:1",
+        "MOVED",
+        "MOVED 1",
+        "MOVED 1 h",
+        "MOVED 16384 h:1",
+        "MOVED -1 h:1",
+        "MOVED 1 h:0",
+        "MOVED 1 h:65536",
+        "MOVED 1 h:80x",
+        "MOVED 1 h:7000 more",
+        "MOVED x h:1",
+        "MOVED 1 h:",
+        "MOVED 99999999999999999999 h:1",
+        "MOVED 1 ?:7000",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (moved_ok(bad[i], strlen(bad[i]), &m))
+            fail_msg("accepted \"%s\"", bad[i]);
+    /* Only len bytes are read: the port ends where the error does. */
+    assert_true(moved_ok("MOVED 1 h:7000", 12, &m));
+    assert_int_equal(m.port, 70);
+    /* A host too long for the table is refused, not cut (a cut one could
+     * leave a wrong address that parses). */
+    char lng[400];
+    int n = snprintf(lng, sizeof lng, "MOVED 1 a:1%0300d:7000", 0);
+    assert_false(moved_ok(lng, (size_t)n, &m));
+}
+
+/* A reply element of the given type (freed with freeReplyObject). */
+static redisReply *el(int type)
+{
+    redisReply *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    r->type = type;
+    return r;
+}
+
+static redisReply *int_el(long long v)
+{
+    redisReply *r = el(REDIS_REPLY_INTEGER);
+    r->integer = v;
+    return r;
+}
+
+static redisReply *str_el(const char *s, size_t len)
+{
+    redisReply *r = el(REDIS_REPLY_STRING);
+    r->str = malloc(len + 1);
+    assert_non_null(r->str);
+    memcpy(r->str, s, len);
+    r->str[len] = '\0';
+    r->len = len;
+    return r;
+}
+
+static redisReply *arr_el(size_t n, ...)
+{
+    redisReply *r = el(REDIS_REPLY_ARRAY);
+    r->element = calloc(n ? n : 1, sizeof *r->element);
+    assert_non_null(r->element);
+    r->elements = n;
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        r->element[i] = va_arg(ap, redisReply *);
+    va_end(ap);
+    return r;
+}
+
+/* [from, to, [host, port]] */
+static redisReply *range_el(long long from, long long to, redisReply *host,
+                            long long port)
+{
+    return arr_el(3, int_el(from), int_el(to), arr_el(2, host, int_el(port)));
+}
+
+static void test_slots_parse(void **state)
+{
+    (void)state;
+    wsio__rslots s;
+    redisReply *e = range_el(0, 5460, str_el("127.0.0.1", 9), 7000);
+    assert_true(wsio__rcluster_parse_slots(e, &s));
+    assert_int_equal(s.from, 0);
+    assert_int_equal(s.to, 5460);
+    assert_string_equal(s.host, "127.0.0.1");
+    assert_int_equal(s.port, 7000);
+    freeReplyObject(e);
+    /* Redis 7, an unknown endpoint (NULL): the node asked, on that port. */
+    e = range_el(5461, 16383, el(REDIS_REPLY_NIL), 7001);
+    assert_true(wsio__rcluster_parse_slots(e, &s));
+    assert_string_equal(s.host, "");
+    assert_int_equal(s.port, 7001);
+    freeReplyObject(e);
+    char lng[300];
+    memset(lng, 'a', sizeof lng);
+    redisReply *bad[] = {
+        range_el(5, 4, str_el("h", 1), 1),     /* from > to */
+        range_el(-1, 4, str_el("h", 1), 1),    /* from < 0 */
+        range_el(0, 16384, str_el("h", 1), 1), /* past the last slot */
+        range_el(0, 1, str_el("h", 1), 0),     /* port 0 */
+        range_el(0, 1, str_el("h", 1), 65536),
+        range_el(0, 1, int_el(1), 1),               /* host not a string */
+        range_el(0, 1, str_el("h\0x", 3), 1),       /* a NUL in the host */
+        range_el(0, 1, str_el(lng, sizeof lng), 1), /* host too long */
+        range_el(0, 1, str_el("?", 1), 1),          /* Redis' "no hostname" */
+        arr_el(2, int_el(0), int_el(1)),
+        arr_el(3, int_el(0), int_el(1), arr_el(1, str_el("h", 1))),
+        arr_el(3, int_el(0), str_el("1", 1),
+               arr_el(2, str_el("h", 1), int_el(1))),
+        arr_el(3, int_el(0), int_el(1), str_el("h:1", 3)),
+        str_el("0 1 h 1", 7),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (wsio__rcluster_parse_slots(bad[i], &s))
+            fail_msg("accepted entry %zu", i);
+        freeReplyObject(bad[i]);
+    }
+}
+
 /* ---- a client recording each publisher's sequence per topic ---- */
 
 typedef struct tally {
@@ -339,6 +490,10 @@ typedef struct instance {
     long long seq[TOPICS]; /* next to publish */
 } instance;
 
+/* The modules' first retry delay (a test that must not be saved by a
+ * retry sets it longer). */
+static uint32_t retry_ms = 20;
+
 static void topic_name(int k, char *buf)
 {
     sprintf(buf, "t%d", k);
@@ -357,8 +512,8 @@ static void instance_start(env *e, instance *in, int subscribe)
     wsio_redis_config_default(&rc);
     rc.url = url;
     rc.prefix = prefix;
-    rc.backoff_min_ms = 20;
-    rc.backoff_max_ms = 200;
+    rc.backoff_min_ms = retry_ms;
+    rc.backoff_max_ms = 10 * retry_ms;
     rc.mem = &e->tm.mem;
     int err = 0;
     in->r = wsio_redis_new(in->srv, &rc, &err);
@@ -628,6 +783,231 @@ static void test_cluster_moved_slot(void **state)
     env_free(e);
 }
 
+/* Every node's view: slot is served by node to. */
+static void set_slot_on(int node, long long slot, int to)
+{
+    redisReply *id = node_cmd(to, "CLUSTER MYID");
+    assert_non_null(id);
+    redisReply *r =
+        node_cmd(node, "CLUSTER SETSLOT %lld NODE %s", slot, id->str);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    freeReplyObject(id);
+}
+
+/* A publish that gets -MOVED again on its retry (two nodes that each say
+ * the other serves the slot) is lost: it is counted as dropped. */
+static void test_cluster_moved_twice_is_counted(void **state)
+{
+    if (!the_cluster.up)
+        skip();
+    env *e = env_new(state);
+    new_prefix();
+    instance a;
+    instance_start(e, &a, 0);
+    RUN_UNTIL(e, ready(&a, 0), 10000);
+    char ch[64];
+    long long slot = keyslot(channel(0, ch));
+    int from = owner_of_slot(slot), to = (from + 1) % NODES;
+    set_slot_on(from, slot, to); /* to still says from */
+    publish_one(&a, 1, 0);
+    RUN_UNTIL(e, stats_of(&a).publish_dropped == 1, 3000);
+    assert_int_equal(stats_of(&a).moved, 2);
+    assert_int_equal(stats_of(&a).published, 1);
+    set_slot_on(from, slot, from); /* as it was */
+    instance_free(&a);
+    env_free(e);
+}
+
+static void set_endpoint_type(const char *type)
+{
+    for (int i = 0; i < NODES; i++) {
+        redisReply *r =
+            node_cmd(i, "CONFIG SET cluster-preferred-endpoint-type %s", type);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+}
+
+/* Nodes that do not know their address (cluster-preferred-endpoint-type
+ * unknown-endpoint, Redis 7): CLUSTER SLOTS names no host and -MOVED an
+ * empty one; both mean the host of the node that answered. */
+static void test_cluster_unknown_endpoint(void **state)
+{
+    if (!the_cluster.up)
+        skip();
+    env *e = env_new(state);
+    new_prefix();
+    set_endpoint_type("unknown-endpoint");
+    instance a, b;
+    instance_start(e, &a, 0);
+    instance_start(e, &b, 1);
+    RUN_UNTIL(e, ready(&a, 0) && ready(&b, TOPICS), 5000);
+    assert_int_equal(stats_of(&a).nodes, NODES);
+    /* a's map goes stale: its publish follows the -MOVED. */
+    char ch[64];
+    long long slot = keyslot(channel(0, ch));
+    int from = owner_of_slot(slot), to = (from + 1) % NODES;
+    move_slot(slot, from, to);
+    RUN_UNTIL(e, ready(&b, TOPICS) && stats_of(&b).resubscribed == 1, 5000);
+    publish_one(&a, 1, 0);
+    RUN_UNTIL(e, b.t.count[0][0] == 1, 5000);
+    assert_int_equal(stats_of(&a).moved, 1);
+    assert_int_equal(stats_of(&a).publish_dropped, 0);
+    assert_int_equal(stats_of(&a).nodes, NODES);
+    move_slot(slot, to, from);
+    set_endpoint_type("ip");
+    instance_free(&a);
+    instance_free(&b);
+    env_free(e);
+}
+
+/* PUBSUB SHARDNUMSUB ch on node i, or -1. */
+static long long shard_subscribers(int i, const char *ch)
+{
+    redisReply *r = node_cmd(i, "PUBSUB SHARDNUMSUB %s", ch);
+    long long n = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2
+                      ? r->element[1]->integer
+                      : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The node ends a subscription (its slot deleted) while the SUNSUBSCRIBE
+ * for it is on the way, then answers that with an error; an SSUBSCRIBE
+ * sent right behind it succeeds. Each answer goes to its own command: the
+ * second topic is known subscribed (not taken for refused and left for a
+ * retry), so it is unsubscribed when its subscriber leaves. */
+static void test_cluster_unsubscribe_races_slot_deletion(void **state)
+{
+    if (!the_cluster.up)
+        skip();
+    env *e = env_new(state);
+    new_prefix();
+    char ch1[64], ch2[64], bch[64];
+    long long bslot = keyslot(channel(-1, bch));
+    int k1 = 0;
+    while (keyslot(channel(k1, ch1)) == bslot)
+        k1++;
+    long long s1 = keyslot(ch1);
+    int node = owner_of_slot(s1), k2 = k1 + 1;
+    while (k2 < TOPICS && (owner_of_channel(channel(k2, ch2)) != node ||
+                           keyslot(ch2) == s1 || keyslot(ch2) == bslot))
+        k2++;
+    assert_true(k2 < TOPICS);
+    retry_ms = 2000; /* no retry within the test: answers must be right */
+    instance b;
+    instance_start(e, &b, 0);
+    retry_ms = 20;
+    char name1[16], name2[16];
+    topic_name(k1, name1);
+    topic_name(k2, name2);
+    assert_int_equal(wsio_ws_subscribe(b.s.last_open, name1), 0);
+    RUN_UNTIL(e, ready(&b, 1), 10000);
+
+    /* The node sleeps, then deletes k1's slot before it reads anything
+     * else (both commands in one write): our two commands wait behind. */
+    redisContext *x = node_conn(node);
+    assert_non_null(x);
+    redisAppendCommand(x, "DEBUG SLEEP 0.5");
+    redisAppendCommand(x, "CLUSTER DELSLOTS %lld", s1);
+    int done = 0;
+    while (!done)
+        assert_int_equal(redisBufferWrite(x, &done), REDIS_OK);
+    usleep(100 * 1000);
+    assert_int_equal(wsio_ws_unsubscribe(b.s.last_open, name1), 0);
+    assert_int_equal(wsio_ws_subscribe(b.s.last_open, name2), 0);
+    run_for(e, 50); /* sent: SUNSUBSCRIBE k1, SSUBSCRIBE k2 */
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(x, (void **)&r), REDIS_OK);
+        assert_int_equal(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+    redisFree(x);
+
+    /* The node holds k2 now; the module reads its answers. */
+    RUN_UNTIL(e, shard_subscribers(node, ch2) == 1, 3000);
+    run_for(e, 100);
+    /* Its last subscriber leaves: the node holds nothing for it (k2 was
+     * not forgotten while the node still held it). */
+    assert_int_equal(wsio_ws_unsubscribe(b.s.last_open, name2), 0);
+    RUN_UNTIL(e, shard_subscribers(node, ch2) == 0 && stats_of(&b).topics == 0,
+              1500);
+
+    redisReply *r = node_cmd(node, "CLUSTER ADDSLOTS %lld", s1); /* as it was */
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    assert_int_equal(wait_all_ok(), 0);
+    instance_free(&b);
+    env_free(e);
+}
+
+/* Errors of one kind node i answered since CONFIG RESETSTAT, or -1. */
+static long long node_errors(int i, const char *kind)
+{
+    redisReply *r = node_cmd(i, "INFO errorstats");
+    long long n = -1;
+    char want[64];
+    snprintf(want, sizeof want, "errorstat_%s:count=", kind);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *at = strstr(r->str, want);
+        n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* A node that refuses a subscription (CLUSTERDOWN: the slot deleted on
+ * it while the map still names it) is asked again with a delay that
+ * doubles, not every backoff_min for as long as it refuses; once it
+ * serves the slot again, the topic is subscribed. */
+static void test_cluster_refused_subscribe_backs_off(void **state)
+{
+    if (!the_cluster.up)
+        skip();
+    env *e = env_new(state);
+    new_prefix();
+    char ch[64], bch[64];
+    long long bslot = keyslot(channel(-1, bch));
+    int k = 0; /* a slot the map (from seed node 0) keeps naming */
+    while (k < TOPICS &&
+           (owner_of_channel(channel(k, ch)) == 0 || keyslot(ch) == bslot))
+        k++;
+    assert_true(k < TOPICS);
+    long long slot = keyslot(ch);
+    int node = owner_of_slot(slot);
+    redisReply *r = node_cmd(node, "CLUSTER DELSLOTS %lld", slot);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    freeReplyObject(node_cmd(node, "CONFIG RESETSTAT"));
+    instance a;
+    instance_start(e, &a, 0);
+    char name[16];
+    topic_name(k, name);
+    assert_int_equal(wsio_ws_subscribe(a.s.last_open, name), 0);
+    RUN_UNTIL(e, node_errors(node, "CLUSTERDOWN") > 0, 5000);
+    run_for(e, 1000);
+    /* backoff_min 20 ms: 50 a second without the doubling (to 200 ms). */
+    long long refused = node_errors(node, "CLUSTERDOWN");
+    printf("# SSUBSCRIBE refused %lld times in a second\n", refused);
+    assert_true(refused < 20);
+    assert_int_equal(stats_of(&a).topics, 0);
+
+    r = node_cmd(node, "CLUSTER ADDSLOTS %lld", slot); /* as it was */
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    assert_int_equal(wait_all_ok(), 0);
+    RUN_UNTIL(e, ready(&a, 1), 5000);
+    instance_free(&a);
+    env_free(e);
+}
+
 /* Streams are not cluster-aware: a stream on a cluster module is refused
  * with a reason, not left to fail later with -MOVED. */
 static void test_cluster_refuses_a_stream(void **state)
@@ -651,8 +1031,23 @@ int main(void)
         ON_EVERY_LOOP(test_cluster_exchange_then_one_shard_restarts),
         {"test_cluster_moved_slot/epoll", test_cluster_moved_slot, NULL, NULL,
          (void *)"epoll"},
+        {"test_cluster_moved_twice_is_counted/epoll",
+         test_cluster_moved_twice_is_counted, NULL, NULL, (void *)"epoll"},
+        {"test_cluster_unknown_endpoint/epoll", test_cluster_unknown_endpoint,
+         NULL, NULL, (void *)"epoll"},
+        {"test_cluster_unsubscribe_races_slot_deletion/epoll",
+         test_cluster_unsubscribe_races_slot_deletion, NULL, NULL,
+         (void *)"epoll"},
+        {"test_cluster_refused_subscribe_backs_off/epoll",
+         test_cluster_refused_subscribe_backs_off, NULL, NULL, (void *)"epoll"},
         {"test_cluster_refuses_a_stream/epoll", test_cluster_refuses_a_stream,
          NULL, NULL, (void *)"epoll"},
     };
-    return cmocka_run_group_tests(tests, cluster_setup, cluster_teardown);
+    const struct CMUnitTest replies[] = {
+        cmocka_unit_test(test_moved_parse),
+        cmocka_unit_test(test_slots_parse),
+    };
+    int failed = cmocka_run_group_tests(replies, NULL, NULL);
+    return failed +
+           cmocka_run_group_tests(tests, cluster_setup, cluster_teardown);
 }

@@ -6,7 +6,9 @@
  * gap and no duplicate; a resume from before the local window goes
  * through XRANGE; a resume across trimmed entries is WSIO_EGAP; Redis
  * restarted empty is reported (RESET) and then recovered; entries trimmed
- * before an instance read them are reported (LAGGED).
+ * before an instance read them are reported (LAGGED); error answers
+ * (WRONGTYPE) are asked again with the backoff, not in a loop; Redis
+ * restarted with its data, answering LOADING meanwhile, is no RESET.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -437,6 +440,147 @@ static void test_redis_stream_lagging_reader_is_reported(void **state)
     fixture_free(f);
 }
 
+/* Errors of one kind Redis answered since CONFIG RESETSTAT (INFO
+ * errorstats), or -1. */
+static long long error_count(uint16_t port, const char *kind)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "INFO errorstats");
+    long long n = -1;
+    char want[64];
+    snprintf(want, sizeof want, "errorstat_%s:count=", kind);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *at = strstr(r->str, want);
+        n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* The stream's key taken by a value of another type: XREAD and XINFO are
+ * answered with errors. The reader says it is not reading and asks again
+ * with the backoff, not in a loop as fast as Redis answers; once the key
+ * is free, it reads again (what was there is gone: RESET). */
+static void test_redis_stream_errors_are_retried_with_backoff(void **state)
+{
+    fixture *f = fixture_new(state);
+    env *e = f->e;
+    instance a = {0};
+    inst_start(e, &a, f->rp.port, 256, 10000);
+    RUN_UNTIL(e, ready(&a), 5000);
+    reader ref = {.e = e};
+    reader_connect(&ref, &a, WSIO_STREAM_LIVE);
+    RUN_UNTIL(e, ref.open && a.opens == 1, 5000);
+    publish_n(e, &a, 5);
+    RUN_UNTIL(e, ref.n == 5, 5000);
+    redisContext *c = redisConnect("127.0.0.1", f->rp.port);
+    assert_non_null(c);
+    freeReplyObject(redisCommand(c, "MULTI"));
+    freeReplyObject(redisCommand(c, "DEL wsio:s:" TOPIC));
+    freeReplyObject(redisCommand(c, "SET wsio:s:" TOPIC " taken"));
+    freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+    freeReplyObject(redisCommand(c, "EXEC"));
+    redisFree(c);
+    RUN_UNTIL(e, error_count(f->rp.port, "WRONGTYPE") > 0, 5000);
+    run_for(e, 500);
+    /* The backoff here is 20 ms doubling to 200: a few a second. */
+    long long errors = error_count(f->rp.port, "WRONGTYPE");
+    print_message("WRONGTYPE answers in 500 ms: %lld\n", errors);
+    assert_true(errors < 50);
+    assert_int_equal(rs_stats(&a).reading, 0);
+    side(f->rp.port, "DEL wsio:s:" TOPIC);
+    RUN_UNTIL(e, ready(&a) && a.resets == 1, 5000);
+    publish_n(e, &a, 5);
+    RUN_UNTIL(e, ref.n == 10, 5000);
+    wsio_ws_close(ref.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, ref.closed, 5000);
+    inst_stop(&a);
+    fixture_free(f);
+}
+
+/* A command's calls Redis refused (LOADING, ...): INFO commandstats'
+ * rejected_calls, or -1. */
+static long long rejected_calls(uint16_t port, const char *cmd)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    long long n = -1;
+    char want[64];
+    snprintf(want, sizeof want, "cmdstat_%s:", cmd);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *at = strstr(r->str, want);
+        const char *rej = at ? strstr(at, "rejected_calls=") : NULL;
+        n = rej ? strtoll(rej + 15, NULL, 10) : 0;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* Redis restarted with its data, which it takes a while to load: the
+ * instance comes back meanwhile and is answered LOADING. That is no
+ * RESET: once loaded, the stream goes on where it was, with nothing
+ * read twice. */
+static void test_redis_stream_restart_with_data_is_no_reset(void **state)
+{
+    char dir[] = "/tmp/wsio-rdb-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->e = env_new(state);
+    f->rp.rdb_dir = dir;
+    assert_int_equal(redis_proc_start(&f->rp), 0);
+    env *e = f->e;
+    instance a = {0};
+    inst_start(e, &a, f->rp.port, 256, 10000);
+    RUN_UNTIL(e, ready(&a), 5000);
+    reader ref = {.e = e};
+    reader_connect(&ref, &a, WSIO_STREAM_LIVE);
+    RUN_UNTIL(e, ref.open && a.opens == 1, 5000);
+    publish_n(e, &a, 20);
+    RUN_UNTIL(e, ref.n == 20, 5000);
+    /* 1000 keys beside the stream: a second to load. */
+    redisContext *c = redisConnect("127.0.0.1", f->rp.port);
+    assert_non_null(c);
+    freeReplyObject(redisCommand(
+        c, "EVAL %s 0",
+        "for i = 1, 1000 do redis.call('SET', 'fill:' .. i, 'x') end"));
+    redisReply *saved = redisCommand(c, "SAVE");
+    assert_non_null(saved);
+    assert_int_equal(saved->type, REDIS_REPLY_STATUS);
+    freeReplyObject(saved);
+    redisFree(c);
+    redis_proc_stop(&f->rp, 1);
+    RUN_UNTIL(e, !rs_stats(&a).reading, 5000);
+    assert_int_equal(redis_proc_start(&f->rp), 0);
+    RUN_UNTIL(e, ready(&a), 10000);
+    /* It did come back while Redis was loading. */
+    assert_true(rejected_calls(f->rp.port, "xinfo|stream") +
+                    rejected_calls(f->rp.port, "xread") >
+                0);
+    assert_int_equal(a.resets, 0);
+    assert_int_equal(rs_stats(&a).resets, 0);
+    publish_n(e, &a, 10);
+    RUN_UNTIL(e, ref.n == 30, 5000);
+    run_for(e, 100);
+    assert_int_equal(ref.n, 30);
+    for (size_t i = 1; i < ref.n; i++)
+        assert_true(ref.ids[i] > ref.ids[i - 1]);
+    assert_int_equal(rs_stats(&a).invalid, 0);
+    assert_int_equal(rs_stats(&a).read, 30);
+    wsio_ws_close(ref.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, ref.closed, 5000);
+    inst_stop(&a);
+    fixture_free(f);
+    char rdb[64];
+    snprintf(rdb, sizeof rdb, "%s/dump.rdb", dir);
+    unlink(rdb);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +588,11 @@ int main(void)
         ON_EVERY_LOOP(test_redis_stream_old_ids_through_xrange_and_gaps),
         ON_EVERY_LOOP(test_redis_stream_restart_is_reported_then_recovers),
         ON_EVERY_LOOP(test_redis_stream_lagging_reader_is_reported),
+        ON_EVERY_LOOP(test_redis_stream_errors_are_retried_with_backoff),
+        /* A second of loading: one loop mode is enough. */
+        {"test_redis_stream_restart_with_data_is_no_reset/epoll",
+         test_redis_stream_restart_with_data_is_no_reset, NULL, NULL,
+         (void *)"epoll"},
     };
     return cmocka_run_group_tests_name("redis_stream", tests, NULL, NULL);
 }
