@@ -921,14 +921,16 @@ static void start_connect(lg *g, conn *c)
     }
 }
 
-/* on_connected - the TCP connection is up: send the opening handshake. */
-static void on_connected(lg *g, conn *c)
+/* on_connected - the connect finished (events: what epoll reported): on
+ * success send the opening handshake. A failed connect always reports
+ * EPOLLERR or EPOLLHUP, so only then is SO_ERROR asked for. */
+static void on_connected(lg *g, conn *c, uint32_t events)
 {
-    int err = 0;
-    socklen_t el = sizeof err;
-    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err) {
-        fail(g, c, "connect: %s", strerror(err));
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        fail(g, c, "connect: %s", err ? strerror(err) : "hung up");
         conn_finish(g, c);
         return;
     }
@@ -986,7 +988,7 @@ static void handle(lg *g, conn *c, uint32_t events)
     if (c->st == ST_CONNECTING) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
             return;
-        on_connected(g, c);
+        on_connected(g, c, events);
         if (c->st == ST_DONE)
             return;
     }
