@@ -42,6 +42,8 @@
 # message, counted by the kernel's raw_syscalls:sys_enter tracepoint (what
 # `perf stat -e raw_syscalls:sys_enter` reads) over the same window, or
 # "n/a" where tracing is not permitted.
+# The connect row also has the load generator's CPU per handshake: at
+# 100% of its core that, not the server, sets handshakes/s.
 #
 # Output: a line per run, then a markdown table ($OUT/table.md); raw
 # load generator output and server logs stay in $OUT. Exit status 1 when
