@@ -42,6 +42,8 @@
 # message, counted by the kernel's raw_syscalls:sys_enter tracepoint (what
 # `perf stat -e raw_syscalls:sys_enter` reads) over the same window, or
 # "n/a" where tracing is not permitted.
+# The connect row also has the load generator's CPU per handshake: at
+# 100% of its core that, not the server, sets handshakes/s.
 #
 # Output: a line per run, then a markdown table ($OUT/table.md); raw
 # load generator output and server logs stay in $OUT. Exit status 1 when
@@ -273,18 +275,19 @@ EOF
                 printf '%s\t%s\t%s\tERROR\n' "$wl" "$srv" "$run" >> "$RESULTS"
                 continue
             fi
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$srv" "$run" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$srv" "$run" \
                 "$(field rate "$line")" "$(field p50_us "$line")" "$(field p99_us "$line")" \
                 "$(field hs_rate "$line")" "$(field per_conn_bytes "$line")" \
                 "$(field anon_per_conn_bytes "$line")" "$(field lg_cpu "$line")" \
                 "$(field srv_cpu "$line")" "$(field failures "$line")" "$mode" \
                 "$(field other_cpu "$line")" "$(field srv_us_per_unit "$line")" \
-                "$(field syscalls_per_unit "$line")" >> "$RESULTS"
+                "$(field syscalls_per_unit "$line")" "$(field lg_us_per_unit "$line")" >> "$RESULTS"
             if [ "$mode" = connect ]; then
-                log "$(printf '%-16s %-5s run %s: %8s handshakes/s, %6s B/conn RSS (%s anon), srv %s us %s syscalls /handshake, CPU srv %s%% lg %s%% other %s%%' \
+                log "$(printf '%-16s %-5s run %s: %8s handshakes/s, %6s B/conn RSS (%s anon), srv %s us %s syscalls /handshake, lg %s us /handshake, CPU srv %s%% lg %s%% other %s%%' \
                     "$wl" "$srv" "$run" "$(field hs_rate "$line")" "$(field per_conn_bytes "$line")" \
                     "$(field anon_per_conn_bytes "$line")" "$(field srv_us_per_unit "$line")" \
-                    "$(field syscalls_per_unit "$line")" "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
+                    "$(field syscalls_per_unit "$line")" "$(field lg_us_per_unit "$line")" \
+                    "$(field srv_cpu "$line")" "$(field lg_cpu "$line")" \
                     "$(field other_cpu "$line")")"
             else
                 log "$(printf '%-16s %-5s run %s: %10s msg/s, p50 %s us, p99 %s us, srv %s us %s syscalls /msg, CPU srv %s%% lg %s%% other %s%%' \
@@ -333,7 +336,7 @@ $4 == "ERROR" { err[$1 SUBSEP $2]++; next }
     add(k SUBSEP "rate", $4); add(k SUBSEP "p50", $5); add(k SUBSEP "p99", $6)
     add(k SUBSEP "hs", $7); add(k SUBSEP "mem", $8); add(k SUBSEP "anon", $9)
     add(k SUBSEP "lg", $10); add(k SUBSEP "srv", $11); add(k SUBSEP "oth", $14)
-    add(k SUBSEP "us", $15); add(k SUBSEP "sc", $16)
+    add(k SUBSEP "us", $15); add(k SUBSEP "sc", $16); add(k SUBSEP "lgus", $17)
     fails[k] += $12; mode[$1] = $13; seen[k] = 1
 }
 END {
@@ -361,23 +364,24 @@ END {
     for (w = 1; w <= nw; w++) {
         if (mode[W[w]] != "connect") continue
         print ""
-        print "| workload | server | handshakes/s (median) | spread | wsio / this | RSS bytes per idle connection | RssAnon bytes per connection | wsio / this (RSS) | server CPU µs / handshake | × raw TCP (CPU / connection) | server syscalls / handshake | server CPU % | loadgen CPU % | other CPU % |"
-        print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        print "| workload | server | handshakes/s (median) | spread | wsio / this | RSS bytes per idle connection | RssAnon bytes per connection | wsio / this (RSS) | server CPU µs / handshake | × raw TCP (CPU / connection) | server syscalls / handshake | server CPU % | loadgen CPU % | loadgen CPU µs / handshake | other CPU % |"
+        print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         base = median(vals[W[w] SUBSEP "wsio" SUBSEP "hs"])
         bmem = median(vals[W[w] SUBSEP "wsio" SUBSEP "mem"])
         rawus = median(vals[W[w] SUBSEP "tcp" SUBSEP "us"])
         for (i = 1; i <= ns; i++) {
             k = W[w] SUBSEP S[i]
-            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | | | | | |\n", W[w], S[i]; continue }
+            if (!(k in seen)) { if (k in err) printf "| %s | %s | failed | | | | | | | | | | | | |\n", W[w], S[i]; continue }
             m = median(vals[k SUBSEP "hs"]); mm = median(vals[k SUBSEP "mem"])
             note = fails[k] ? " (VALIDATION FAILED)" : ""
             u = median(vals[k SUBSEP "us"])
-            printf "| %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", W[w], S[i], note, fmt(m),
+            printf "| %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %s | %.0f |\n", W[w], S[i], note, fmt(m),
                 spread(vals[k SUBSEP "hs"], m), (base != "" && m > 0) ? sprintf("%.2f", base / m) : "-",
                 mm, median(vals[k SUBSEP "anon"]),
                 (bmem != "" && mm > 0) ? sprintf("%.2f", bmem / mm) : "-",
                 us(u), xraw(u, rawus), us(median(vals[k SUBSEP "sc"])),
-                median(vals[k SUBSEP "srv"]), median(vals[k SUBSEP "lg"]), median(vals[k SUBSEP "oth"])
+                median(vals[k SUBSEP "srv"]), median(vals[k SUBSEP "lg"]),
+                us(median(vals[k SUBSEP "lgus"])), median(vals[k SUBSEP "oth"])
         }
     }
 }' "$RESULTS" > "$OUT/table.md"
