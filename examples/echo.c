@@ -85,7 +85,8 @@ static void usage(void)
            "  --reuseport       share --port with other echo processes\n"
            "                    (SO_REUSEPORT: the kernel spreads new\n"
            "                    connections over them; with --port 0 the\n"
-           "                    first one picks the port)\n",
+           "                    first one picks a port and prints it: give\n"
+           "                    that one to the others)\n",
            example_usage_common());
 }
 

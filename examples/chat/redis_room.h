@@ -50,8 +50,9 @@ typedef struct redis_room_host {
 } redis_room_host;
 
 /* Connect srv to Redis at url (host is copied). Returns NULL, after a
- * message on stderr, when the URL is bad, memory is short or the chat was
- * built without libwsio-redis. */
+ * message on stderr, when the URL is bad or names a Redis Cluster (the
+ * room is a stream, which needs one Redis), memory is short or the chat
+ * was built without libwsio-redis. */
 redis_room *redis_room_new(wsio_server *srv, const char *url,
                            const redis_room_host *host);
 
