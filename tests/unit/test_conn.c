@@ -737,6 +737,55 @@ static void test_conn_close_rejects_bad_arguments(void **state)
     wsio_conn_free(c);
 }
 
+/* Receive state is held only while input ends inside a header, a frame or
+ * a message: whole frames take no memory, and a split one gives it back
+ * once it completes. */
+static void test_conn_holds_receive_state_only_while_split(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "whole", 5, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(tm.live_blocks, 1); /* only the conn itself */
+    n = put_frame(in, 1, WSIO_OP_TEXT, "split", 5, 1);
+    assert_int_equal(wsio_conn_feed(c, in, 1), 1); /* inside the header */
+    assert_true(tm.live_blocks > 1);
+    assert_int_equal(wsio_conn_feed(c, in + 1, 7), 7); /* inside the frame */
+    assert_true(tm.live_blocks > 1);
+    assert_int_equal(wsio_conn_feed(c, in + 8, n - 8), n - 8);
+    assert_int_equal(tm.live_blocks, 1);
+    n = put_frame(in, 0, WSIO_OP_TEXT, "fra", 3, 1); /* inside a message */
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_true(tm.live_blocks > 1);
+    n = put_frame(in, 1, WSIO_OP_CONTINUATION, "g", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(tm.live_blocks, 1);
+    assert_string_equal(r.log, "T(77686f6c65)T(73706c6974)T(66726167)");
+    wsio_conn_free(c);
+}
+
+/* Without memory to keep a split frame's state the connection fails with
+ * 1011 and says why; nothing of the split message is delivered. */
+static void test_conn_fails_1011_without_memory_for_split_state(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "whole", 5, 1);
+    n += put_frame(in + n, 1, WSIO_OP_TEXT, "split", 5, 1);
+    test_mem_fail_at(&tm, 0);
+    assert_int_equal(wsio_conn_feed(c, in, n - 2), WSIO_ENOMEM);
+    assert_string_equal(r.log, "T(77686f6c65)CLOSE(1011,0,0,ENOMEM)");
+    assert_int_equal(wsio_conn_error(c, NULL), WSIO_ENOMEM);
+    assert_int_equal(output_close_code(c), 1011);
+    wsio_conn_free(c);
+}
+
 static void test_conn_abort_reports_1006_once_and_drops_output(void **state)
 {
     (void)state;
@@ -2083,6 +2132,8 @@ int main(void)
         cmocka_unit_test(test_conn_close_empty_is_answered_empty),
         cmocka_unit_test(test_conn_close_initiated_waits_for_reply),
         cmocka_unit_test(test_conn_close_rejects_bad_arguments),
+        cmocka_unit_test(test_conn_holds_receive_state_only_while_split),
+        cmocka_unit_test(test_conn_fails_1011_without_memory_for_split_state),
         cmocka_unit_test(test_conn_abort_reports_1006_once_and_drops_output),
         cmocka_unit_test(test_conn_limits_at_and_one_over),
         cmocka_unit_test(test_conn_limits_checked_before_allocating),
