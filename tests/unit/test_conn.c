@@ -786,6 +786,63 @@ static void test_conn_fails_1011_without_memory_for_split_state(void **state)
     wsio_conn_free(c);
 }
 
+/* An allocator over a test_mem that aborts victim at its next malloc, as a
+ * server's memory budget shedding the connection does. */
+typedef struct shedding_mem {
+    wsio_mem mem;
+    test_mem *base;
+    wsio_conn *victim;
+} shedding_mem;
+
+static void *shedding_malloc(size_t n, void *user)
+{
+    shedding_mem *m = user;
+    wsio_conn *c = m->victim;
+    m->victim = NULL;
+    if (c)
+        (void)wsio_conn_abort(c, WSIO_ENOMEM);
+    return m->base->mem.malloc(n, m->base->mem.user);
+}
+
+static void *shedding_realloc(void *p, size_t n, void *user)
+{
+    shedding_mem *m = user;
+    return m->base->mem.realloc(p, n, m->base->mem.user);
+}
+
+static void shedding_free(void *p, void *user)
+{
+    shedding_mem *m = user;
+    m->base->mem.free(p, m->base->mem.user);
+}
+
+/* The connection shed while the block for a split frame's state is being
+ * taken (the feed's only malloc): it closes once, and nothing of the
+ * feed's own copy of that state is kept or freed twice. */
+static void test_conn_shed_while_keeping_split_state(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    test_mem_init(&tm);
+    memset(&r, 0, sizeof r);
+    shedding_mem sm = {
+        {shedding_malloc, shedding_realloc, shedding_free, NULL}, &tm, NULL};
+    sm.mem.user = &sm;
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, &CB, &sm.mem, &r);
+    assert_non_null(c);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "split", 5, 1);
+    sm.victim = c;
+    assert_int_equal(wsio_conn_feed(c, in, n - 2), n - 2);
+    assert_null(sm.victim); /* the shedding ran */
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+    assert_string_equal(r.log, "CLOSE(1006,0,0,ENOMEM)");
+    assert_int_equal(tm.live_blocks, 1); /* only the conn itself */
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
 static void test_conn_abort_reports_1006_once_and_drops_output(void **state)
 {
     (void)state;
@@ -2134,6 +2191,7 @@ int main(void)
         cmocka_unit_test(test_conn_close_rejects_bad_arguments),
         cmocka_unit_test(test_conn_holds_receive_state_only_while_split),
         cmocka_unit_test(test_conn_fails_1011_without_memory_for_split_state),
+        cmocka_unit_test(test_conn_shed_while_keeping_split_state),
         cmocka_unit_test(test_conn_abort_reports_1006_once_and_drops_output),
         cmocka_unit_test(test_conn_limits_at_and_one_over),
         cmocka_unit_test(test_conn_limits_checked_before_allocating),
