@@ -47,7 +47,7 @@
 
 size_t wsio__conn_held_bytes(const wsio_conn *c, int with_output)
 {
-    size_t n = c->rcap;
+    size_t n = c->rx ? sizeof *c->rx + c->rx->rcap : 0;
     if (with_output)
         n += c->out.cap + c->out.rc_cap * sizeof *c->out.rc;
     return n;
@@ -135,10 +135,11 @@ wsio_conn *wsio__conn_new_shared(void *place, enum wsio_role role,
 
 void wsio__conn_release_rx(wsio_conn *c)
 {
-    wsio__free(c->mem, c->rbuf);
-    c->rbuf = NULL;
-    c->rcap = 0;
-    c->rlen = 0;
+    if (!c->rx)
+        return;
+    wsio__free(c->mem, c->rx->rbuf);
+    wsio__free(c->mem, c->rx);
+    c->rx = NULL;
 }
 
 static void destroy(wsio_conn *c)

@@ -26,30 +26,30 @@ static int after_callback(wsio_conn *c, int rc, uint64_t offset)
  * checked on the header, plus one control payload. */
 static int rbuf_reserve(wsio_conn *c, size_t need)
 {
-    if (need <= c->rcap)
+    if (need <= c->rx->rcap)
         return 0;
-    size_t cap = c->rcap ? c->rcap * 2 : RBUF_MIN;
+    size_t cap = c->rx->rcap ? c->rx->rcap * 2 : RBUF_MIN;
     size_t limit = c->cfg->max_message_size;
     limit += limit <= SIZE_MAX - WSIO_CONTROL_PAYLOAD_MAX
                  ? WSIO_CONTROL_PAYLOAD_MAX
                  : 0;
-    if (cap > limit || cap < c->rcap)
+    if (cap > limit || cap < c->rx->rcap)
         cap = limit;
     if (cap < need)
         cap = need;
-    uint8_t *p = wsio__realloc(c->mem, c->rbuf, cap);
+    uint8_t *p = wsio__realloc(c->mem, c->rx->rbuf, cap);
     if (!p)
         return WSIO_ENOMEM;
-    c->rbuf = p;
-    c->rcap = cap;
+    c->rx->rbuf = p;
+    c->rx->rcap = cap;
     return 0;
 }
 
 /* Unmask in place when the peer masked. */
 static void unmask(const wsio_conn *c, uint8_t *p, size_t n, uint64_t at)
 {
-    if (c->fh.masked && n > 0)
-        wsio_mask(p, n, c->fh.mask_key, at);
+    if (c->rx->fh.masked && n > 0)
+        wsio_mask(p, n, c->rx->fh.mask_key, at);
 }
 
 /* Copy payload bytes to dst, unmasking on the way. */
@@ -58,21 +58,21 @@ static void copy_payload(const wsio_conn *c, uint8_t *dst, const uint8_t *p,
 {
     if (n == 0)
         return;
-    if (c->fh.masked)
-        wsio_mask_copy(dst, p, n, c->fh.mask_key, at);
+    if (c->rx->fh.masked)
+        wsio_mask_copy(dst, p, n, c->rx->fh.mask_key, at);
     else
         memcpy(dst, p, n);
 }
 
 static void end_message(wsio_conn *c)
 {
-    c->msg_opcode = 0;
+    c->rx->msg_opcode = 0;
     c->msg_compressed = 0;
-    c->msg_out = 0;
-    c->msg_len = 0;
-    c->msg_frags = 0;
-    c->msg_charged = 0;
-    c->rlen = 0;
+    c->rx->msg_out = 0;
+    c->rx->msg_len = 0;
+    c->rx->msg_frags = 0;
+    c->rx->msg_charged = 0;
+    c->rx->rlen = 0;
 }
 
 /* Section 8.1: text must be UTF-8; check each run as it arrives, and that
@@ -81,9 +81,9 @@ static int check_text(wsio_conn *c, const uint8_t *data, size_t n, int end,
                       uint64_t offset)
 {
     size_t bad = 0;
-    if (wsio_utf8_feed(&c->rx_utf8, data, n, &bad))
+    if (wsio_utf8_feed(&c->rx->rx_utf8, data, n, &bad))
         return wsio__conn_fail(c, WSIO_EUTF8, offset + bad);
-    if (end && wsio_utf8_finish(&c->rx_utf8))
+    if (end && wsio_utf8_finish(&c->rx->rx_utf8))
         return wsio__conn_fail(c, WSIO_EUTF8, offset + n);
     return 0;
 }
@@ -94,7 +94,7 @@ static int deliver_piece(wsio_conn *c, const uint8_t *data, size_t n, int end,
     if (n == 0 && !end)
         return 0; /* pieces follow bytes, not frames */
     wsio_fragment f;
-    f.opcode = (enum wsio_opcode)c->msg_opcode;
+    f.opcode = (enum wsio_opcode)c->rx->msg_opcode;
     f.data = data;
     f.len = n;
     f.first = c->msg_first;
@@ -111,7 +111,7 @@ static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
                            uint64_t offset)
 {
     wsio_message m;
-    m.opcode = (enum wsio_opcode)c->msg_opcode;
+    m.opcode = (enum wsio_opcode)c->rx->msg_opcode;
     m.data = data ? (const void *)data : "";
     m.len = len;
     end_message(c);
@@ -126,14 +126,14 @@ static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
  * is seen after the least output. */
 static int decode_room(wsio_conn *c, uint8_t **out, size_t *room)
 {
-    size_t allowed = c->cfg->max_message_size - c->msg_out;
+    size_t allowed = c->cfg->max_message_size - c->rx->msg_out;
     size_t want = allowed < DECODE_CHUNK ? allowed + 1 : DECODE_CHUNK;
-    size_t at = c->cb->on_fragment ? 0 : c->rlen;
+    size_t at = c->cb->on_fragment ? 0 : c->rx->rlen;
     int err = rbuf_reserve(c, at + want);
     if (err)
         return err;
-    *out = c->rbuf + at;
-    *room = allowed >= c->rcap - at ? c->rcap - at : allowed + 1;
+    *out = c->rx->rbuf + at;
+    *room = allowed >= c->rx->rcap - at ? c->rx->rcap - at : allowed + 1;
     return 0;
 }
 
@@ -142,9 +142,9 @@ static int decode_room(wsio_conn *c, uint8_t **out, size_t *room)
 static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
                            int last, uint64_t offset)
 {
-    int end = last && c->fh.fin;
+    int end = last && c->rx->fh.fin;
     unmask(c, p, n, at);
-    c->msg_len += n;
+    c->rx->msg_len += n;
     const uint8_t *in = p;
     size_t left = n;
     int paused = 0;
@@ -163,10 +163,10 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
         if ((size_t)got > room || (got == 0 && left > 0 && left == before))
             return wsio__conn_fail(c, WSIO_EINTERNAL,
                                    here); /* a codec that stalls */
-        if ((size_t)got > c->cfg->max_message_size - c->msg_out)
+        if ((size_t)got > c->cfg->max_message_size - c->rx->msg_out)
             return wsio__conn_fail(c, WSIO_ETOOBIG, here);
-        c->msg_out += (size_t)got;
-        if (c->msg_opcode == WSIO_OP_TEXT) {
+        c->rx->msg_out += (size_t)got;
+        if (c->rx->msg_opcode == WSIO_OP_TEXT) {
             err = check_text(c, out, (size_t)got, 0, here);
             if (err)
                 return err;
@@ -178,7 +178,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
                 return rc;
             paused |= rc == WSIO_PAUSE;
         } else {
-            c->rlen += (size_t)got;
+            c->rx->rlen += (size_t)got;
         }
         if ((size_t)got < room && left == 0)
             break;
@@ -186,7 +186,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
     if (!end)
         return paused ? WSIO_PAUSE : 0;
     uint64_t here = offset + n;
-    if (c->msg_opcode == WSIO_OP_TEXT) {
+    if (c->rx->msg_opcode == WSIO_OP_TEXT) {
         int err = check_text(c, (const uint8_t *)"", 0, 1, here);
         if (err)
             return err;
@@ -195,7 +195,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
         int rc = deliver_piece(c, (const uint8_t *)"", 0, 1, here);
         return rc == 0 && paused ? WSIO_PAUSE : rc;
     }
-    return deliver_message(c, c->rbuf, c->rlen, here);
+    return deliver_message(c, c->rx->rbuf, c->rx->rlen, here);
 }
 
 /* n payload bytes of a data frame at p, starting at payload offset at;
@@ -205,25 +205,26 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
 {
     if (c->msg_compressed)
         return read_compressed(c, p, n, at, last, offset);
-    int end = last && c->fh.fin;
+    int end = last && c->rx->fh.fin;
     /* Zero copy when the message's bytes are all here in one piece, or
      * when the host streams. */
-    int in_place = c->cb->on_fragment || (end && at == 0 && c->msg_len == 0);
+    int in_place =
+        c->cb->on_fragment || (end && at == 0 && c->rx->msg_len == 0);
     uint8_t *data = p;
     if (in_place) {
         unmask(c, p, n, at);
     } else if (n > 0) {
         /* Room for what arrived, not for what the header announces: a
          * peer must send the bytes it makes us hold. */
-        int err = rbuf_reserve(c, c->rlen + n);
+        int err = rbuf_reserve(c, c->rx->rlen + n);
         if (err)
             return wsio__conn_fail(c, err, offset);
-        data = c->rbuf + c->rlen;
+        data = c->rx->rbuf + c->rx->rlen;
         copy_payload(c, data, p, n, at);
-        c->rlen += n;
+        c->rx->rlen += n;
     }
-    c->msg_len += n;
-    if (c->msg_opcode == WSIO_OP_TEXT) {
+    c->rx->msg_len += n;
+    if (c->rx->msg_opcode == WSIO_OP_TEXT) {
         int err = check_text(c, data, n, end, offset);
         if (err)
             return err;
@@ -232,9 +233,9 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
         return deliver_piece(c, data, n, end, offset + n);
     if (!end)
         return 0;
-    if (in_place || !c->rbuf)
+    if (in_place || !c->rx->rbuf)
         return deliver_message(c, p, n, offset + n);
-    return deliver_message(c, c->rbuf, c->rlen, offset + n);
+    return deliver_message(c, c->rx->rbuf, c->rx->rlen, offset + n);
 }
 
 static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
@@ -309,22 +310,22 @@ static int read_close(wsio_conn *c, const uint8_t *data, size_t len,
 static int read_control(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
                         int last, uint64_t offset)
 {
-    size_t len = (size_t)c->fh.payload_len; /* <= 125, checked */
+    size_t len = (size_t)c->rx->fh.payload_len; /* <= 125, checked */
     const uint8_t *data = p;
     if (at == 0 && last) {
         unmask(c, p, n, 0);
     } else {
         /* Split between inputs: gather it after the message bytes. */
-        int err = rbuf_reserve(c, c->rlen + len);
+        int err = rbuf_reserve(c, c->rx->rlen + len);
         if (err)
             return wsio__conn_fail(c, err, offset);
-        copy_payload(c, c->rbuf + c->rlen + at, p, n, at);
+        copy_payload(c, c->rx->rbuf + c->rx->rlen + at, p, n, at);
         if (!last)
             return 0;
-        data = c->rbuf + c->rlen;
+        data = c->rx->rbuf + c->rx->rlen;
     }
     uint64_t start = offset + n - len; /* stream offset of the payload */
-    switch (c->fh.opcode) {
+    switch (c->rx->fh.opcode) {
     case WSIO_OP_PING:
         return read_ping(c, data, len, start);
     case WSIO_OP_PONG:
@@ -337,12 +338,12 @@ static int read_control(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
 /* n payload bytes of the current frame, at p (stream offset offset). */
 static int read_payload(wsio_conn *c, uint8_t *p, size_t n, uint64_t offset)
 {
-    uint64_t at = c->frame_pos;
-    c->frame_pos += n;
-    int last = c->frame_pos == c->fh.payload_len;
+    uint64_t at = c->rx->frame_pos;
+    c->rx->frame_pos += n;
+    int last = c->rx->frame_pos == c->rx->fh.payload_len;
     if (last)
         c->rx_in_frame = 0;
-    if (c->fh.opcode & 0x8u)
+    if (c->rx->fh.opcode & 0x8u)
         return read_control(c, p, n, at, last, offset);
     return read_data(c, p, n, at, last, offset);
 }
@@ -367,15 +368,15 @@ static size_t wire_limit(const wsio_conn *c, int compressed)
  * Nothing is allocated before this passes. */
 static int start_data_frame(wsio_conn *c)
 {
-    const wsio_frame_header *h = &c->fh;
+    const wsio_frame_header *h = &c->rx->fh;
     int cont = h->opcode == WSIO_OP_CONTINUATION;
-    if (cont && !c->msg_opcode)
+    if (cont && !c->rx->msg_opcode)
         return WSIO_ECONTINUATION;
-    if (!cont && c->msg_opcode)
+    if (!cont && c->rx->msg_opcode)
         return WSIO_EFRAGMENT;
-    size_t so_far = cont ? c->msg_len : 0;
-    size_t frags = cont ? c->msg_frags : 0;
-    size_t charged = cont ? c->msg_charged : 0;
+    size_t so_far = cont ? c->rx->msg_len : 0;
+    size_t frags = cont ? c->rx->msg_frags : 0;
+    size_t charged = cont ? c->rx->msg_charged : 0;
     int compressed =
         cont ? c->msg_compressed : c->codec.ops && (h->rsv & WSIO_RSV1);
     size_t limit = wire_limit(c, compressed);
@@ -392,22 +393,22 @@ static int start_data_frame(wsio_conn *c)
         (c->cfg->max_fragments && frags >= c->cfg->max_fragments))
         return WSIO_ETOOMANYFRAGS;
     if (!cont) {
-        c->msg_opcode = h->opcode;
+        c->rx->msg_opcode = h->opcode;
         c->msg_compressed = (uint8_t)compressed;
-        c->msg_len = 0;
+        c->rx->msg_len = 0;
         c->msg_first = 1;
-        wsio_utf8_init(&c->rx_utf8);
+        wsio_utf8_init(&c->rx->rx_utf8);
     }
-    c->msg_frags = frags + 1;
-    c->msg_charged = charged + charge;
+    c->rx->msg_frags = frags + 1;
+    c->rx->msg_charged = charged + charge;
     return 0;
 }
 
-/* A whole header is in c->fh; p is where its payload starts, offset the
+/* A whole header is in c->rx->fh; p is where its payload starts, offset the
  * stream offset of the header's first byte. */
 static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
 {
-    const wsio_frame_header *h = &c->fh;
+    const wsio_frame_header *h = &c->rx->fh;
     int err =
         wsio_frame_header_check(h, (enum wsio_role)c->role, c->allowed_rsv);
     /* RFC 7692 section 6.1: RSV1 marks a compressed message on its first
@@ -421,7 +422,7 @@ static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
         err = start_data_frame(c);
     if (err)
         return wsio__conn_fail(c, err, offset);
-    c->frame_pos = 0;
+    c->rx->frame_pos = 0;
     c->rx_in_frame = h->payload_len > 0;
     if (h->payload_len > 0)
         return 0;
@@ -429,36 +430,36 @@ static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
 }
 
 /*
- * Take header bytes from in: sets *done when c->fh holds a whole header.
+ * Take header bytes from in: sets *done when c->rx->fh holds a whole header.
  * Returns the bytes used, or a negative code.
  */
 static ssize_t read_header(wsio_conn *c, const uint8_t *in, size_t len,
                            int *done)
 {
-    size_t have = c->hdr_have;
+    size_t have = c->rx->hdr_have;
     ssize_t r;
     size_t take;
     if (have == 0) {
         /* Fast path: the header is decoded where it lies. */
-        r = wsio_frame_header_decode(in, len, &c->fh);
+        r = wsio_frame_header_decode(in, len, &c->rx->fh);
         take = len; /* when incomplete, all of it is header */
     } else {
-        take = sizeof c->hdr - have;
+        take = sizeof c->rx->hdr - have;
         if (take > len)
             take = len;
-        memcpy(c->hdr + have, in, take);
-        r = wsio_frame_header_decode(c->hdr, have + take, &c->fh);
+        memcpy(c->rx->hdr + have, in, take);
+        r = wsio_frame_header_decode(c->rx->hdr, have + take, &c->rx->fh);
     }
     if (r == WSIO_EAGAIN) {
         if (have == 0)
-            memcpy(c->hdr, in, len);
-        c->hdr_have = (uint8_t)(have + take);
+            memcpy(c->rx->hdr, in, len);
+        c->rx->hdr_have = (uint8_t)(have + take);
         *done = 0;
         return (ssize_t)take;
     }
     if (r < 0)
         return r;
-    c->hdr_have = 0;
+    c->rx->hdr_have = 0;
     *done = 1;
     return r - (ssize_t)have;
 }
@@ -471,10 +472,10 @@ static ssize_t read_frames(wsio_conn *c, uint8_t *in, size_t len)
         uint64_t offset = c->rx_offset + pos;
         /* Our output is over its high-water mark: no next frame until the
          * peer has read some of it (wsio_conn_set_output_marks). */
-        if (!c->rx_in_frame && c->hdr_have == 0 && c->out.over)
+        if (!c->rx_in_frame && c->rx->hdr_have == 0 && c->out.over)
             break;
         if (c->rx_in_frame) {
-            uint64_t left = c->fh.payload_len - c->frame_pos;
+            uint64_t left = c->rx->fh.payload_len - c->rx->frame_pos;
             size_t n = left < len - pos ? (size_t)left : len - pos;
             rc = read_payload(c, in + pos, n, offset);
             pos += n;
@@ -482,11 +483,11 @@ static ssize_t read_frames(wsio_conn *c, uint8_t *in, size_t len)
             int done = 0;
             ssize_t used = read_header(c, in + pos, len - pos, &done);
             if (used < 0)
-                return wsio__conn_fail(c, (int)used, offset - c->hdr_have);
+                return wsio__conn_fail(c, (int)used, offset - c->rx->hdr_have);
             pos += (size_t)used;
             if (done)
                 rc = start_frame(c, in + pos,
-                                 c->rx_offset + pos - c->fh.header_len);
+                                 c->rx_offset + pos - c->rx->fh.header_len);
         }
     }
     if (rc < 0)
@@ -497,10 +498,12 @@ static ssize_t read_frames(wsio_conn *c, uint8_t *in, size_t len)
 void wsio__conn_scan_start(const wsio_conn *c, wsio__rx_scan *s)
 {
     memset(s, 0, sizeof *s);
+    if (!c->rx)
+        return; /* between frames */
     if (c->rx_in_frame)
-        s->skip = c->fh.payload_len - c->frame_pos;
-    memcpy(s->hdr, c->hdr, c->hdr_have);
-    s->have = c->hdr_have;
+        s->skip = c->rx->fh.payload_len - c->rx->frame_pos;
+    memcpy(s->hdr, c->rx->hdr, c->rx->hdr_have);
+    s->have = c->rx->hdr_have;
 }
 
 int wsio__conn_scan_pong(wsio__rx_scan *s, const uint8_t *in, size_t len)
@@ -536,6 +539,30 @@ int wsio__conn_scan_pong(wsio__rx_scan *s, const uint8_t *in, size_t len)
     return found;
 }
 
+/* Nothing of a frame, header or message waits for more input, or nothing
+ * ever will: the receive state is not needed after this feed. */
+static int rx_done(const wsio_conn *c)
+{
+    return c->state == WSIO_CONN_CLOSED || c->freed ||
+           (!c->rx_in_frame && c->rx->hdr_have == 0 && c->rx->msg_opcode == 0);
+}
+
+/* At the end of a feed that ran on the stack copy at local and ends
+ * inside a header, a frame or a message: keep the receive state in a block
+ * of its own. Still inside the feed (in_feed), so that a callback run
+ * meanwhile (a memory budget shedding this connection, on_close) leaves
+ * the copy alone. Without memory for it the connection fails (1011), as
+ * when a buffer cannot grow. */
+static int keep_rx(wsio_conn *c, const wsio__conn_rx *local)
+{
+    wsio__conn_rx *rx = wsio__malloc(c->mem, sizeof *rx);
+    if (!rx)
+        return wsio__conn_fail(c, WSIO_ENOMEM, c->rx_offset);
+    *rx = *local;
+    c->rx = rx;
+    return 0;
+}
+
 ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)
 {
     if (c->err)
@@ -546,17 +573,40 @@ ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)
         return c->in_feed ? WSIO_ESTATE : WSIO_EINVAL;
     wsio__conn_enter(c);
     c->in_feed = 1;
+    /* Between frames there is no receive state to keep: work on a copy
+     * here, so whole frames need no block. */
+    wsio__conn_rx local;
+    if (!c->rx) {
+        memset(&local, 0, sizeof local);
+        c->rx = &local;
+    }
     ssize_t r = read_frames(c, in, len);
-    c->in_feed = 0;
     if (r > 0)
         c->rx_offset += (uint64_t)r;
-    /* Between messages (or once closed) nothing needs the receive buffer:
-     * give it back, so an idle connection holds none. A message or control
-     * frame split across inputs keeps it until a later feed ends it. */
-    int split_control =
-        c->rx_in_frame && (c->fh.opcode & 0x8u) && c->frame_pos > 0;
-    if (c->state == WSIO_CONN_CLOSED || (c->rlen == 0 && !split_control))
-        wsio__conn_release_rx(c);
+    if (!rx_done(c) && c->rx == &local) {
+        int err = keep_rx(c, &local);
+        if (err)
+            r = err;
+    }
+    c->in_feed = 0;
+    /* Between messages (or once closed or freed) nothing needs the
+     * receive state or buffer: give them back, so an idle connection holds
+     * none. A message or control frame split across inputs keeps the
+     * buffer until a later feed ends it. */
+    if (rx_done(c)) {
+        if (c->rx == &local) {
+            wsio__free(c->mem, local.rbuf);
+            c->rx = NULL;
+        } else {
+            wsio__conn_release_rx(c);
+        }
+    } else if (c->rx->rlen == 0 &&
+               !(c->rx_in_frame && (c->rx->fh.opcode & 0x8u) &&
+                 c->rx->frame_pos > 0)) {
+        wsio__free(c->mem, c->rx->rbuf);
+        c->rx->rbuf = NULL;
+        c->rx->rcap = 0;
+    }
     wsio__conn_leave(c);
     return r;
 }

@@ -34,11 +34,36 @@
 /*
  * Invariants: state only moves forward (OPEN -> CLOSING -> CLOSED or OPEN
  * -> CLOSED); close_sent once a close frame is queued, after which only
- * pongs are; err != 0 implies state CLOSED; msg_opcode != 0 exactly while a
- * received message is in progress, and then msg_len <= max_message_size,
- * msg_charged within its budget and rbuf[0, rlen) holds its bytes when it is
- * being assembled; rlen <= rcap.
+ * pongs are; err != 0 implies state CLOSED; rx->msg_opcode != 0 exactly
+ * while a received message is in progress, and then msg_len <=
+ * max_message_size, msg_charged within its budget and rbuf[0, rlen) holds
+ * its bytes when it is being assembled; rlen <= rcap; outside a feed, rx is
+ * NULL or its own block, and NULL whenever nothing is in progress.
  */
+/*
+ * What the receive side keeps between inputs only while a frame or a
+ * message is split between them. A feed works on a copy on its own stack
+ * and moves it into a block of its own (from mem) only when it ends in the
+ * middle of a frame, header or message; the block goes back when a later
+ * feed ends between messages. So an idle connection holds a pointer, and a
+ * feed of whole frames allocates nothing.
+ */
+typedef struct wsio__conn_rx {
+    uint64_t frame_pos;   /* payload bytes of the current frame read */
+    wsio_frame_header fh; /* the frame being read, while rx_in_frame */
+    size_t msg_len;       /* payload bytes of the message so far */
+    size_t msg_frags;     /* its frames so far, empty ones included */
+    size_t msg_charged;   /* its frames' charges (FRAME_CHARGE) */
+    uint8_t *rbuf;        /* assembly buffer, or NULL */
+    size_t rcap;          /* bytes allocated at rbuf */
+    size_t rlen;          /* message bytes assembled at rbuf */
+    size_t msg_out;       /* compressed message: bytes decoded so far */
+    wsio_utf8 rx_utf8;    /* over the text message being received */
+    uint8_t hdr[WSIO_FRAME_HEADER_MAX]; /* a header split between inputs */
+    uint8_t hdr_have;                   /* bytes of it in hdr */
+    uint8_t msg_opcode;                 /* TEXT or BINARY in progress, or 0 */
+} wsio__conn_rx;
+
 struct wsio_conn {
     const wsio_mem *mem;
     void *user;
@@ -50,23 +75,12 @@ struct wsio_conn {
     const wsio_conn_config *cfg;
 
     /* Receive side. */
-    uint64_t rx_offset;   /* bytes consumed by earlier feeds */
-    uint64_t err_offset;  /* stream offset of the byte that failed it */
-    uint64_t frame_pos;   /* payload bytes of the current frame read */
-    wsio_frame_header fh; /* the frame being read, while rx_in_frame */
-    size_t msg_len;       /* payload bytes of the message so far */
-    size_t msg_frags;     /* its frames so far, empty ones included */
-    size_t msg_charged;   /* its frames' charges (FRAME_CHARGE) */
-    uint8_t *rbuf;        /* assembly buffer, or NULL */
-    size_t rcap;          /* bytes allocated at rbuf */
-    size_t rlen;          /* message bytes assembled at rbuf */
-    size_t msg_out;       /* compressed message: bytes decoded so far */
-    wsio_codec codec;     /* message codec, or ops NULL */
-    int err;              /* sticky failure code, or 0 */
-    wsio_utf8 rx_utf8;    /* over the text message being received */
-    uint8_t hdr[WSIO_FRAME_HEADER_MAX]; /* a header split between inputs */
-    uint8_t hdr_have;                   /* bytes of it in hdr */
-    uint8_t msg_opcode;                 /* TEXT or BINARY in progress, or 0 */
+    uint64_t rx_offset;  /* bytes consumed by earlier feeds */
+    uint64_t err_offset; /* stream offset of the byte that failed it */
+    wsio__conn_rx *rx;   /* while a frame or message is split between
+                            inputs, else NULL (inside a feed: feed's own) */
+    wsio_codec codec;    /* message codec, or ops NULL */
+    int err;             /* sticky failure code, or 0 */
 
     /* Send side. */
     wsio__outq out;
@@ -99,7 +113,8 @@ struct wsio_conn {
                                  only (a server never masks) */
 };
 
-/* Give back the receive buffer (conn.c). */
+/* Give back the receive buffer and the receive state's block (conn.c);
+ * never inside a feed. */
 void wsio__conn_release_rx(wsio_conn *c);
 
 /* enter/leave bracket every call that may run callbacks. */

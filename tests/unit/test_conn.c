@@ -737,6 +737,112 @@ static void test_conn_close_rejects_bad_arguments(void **state)
     wsio_conn_free(c);
 }
 
+/* Receive state is held only while input ends inside a header, a frame or
+ * a message: whole frames take no memory, and a split one gives it back
+ * once it completes. */
+static void test_conn_holds_receive_state_only_while_split(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "whole", 5, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(tm.live_blocks, 1); /* only the conn itself */
+    n = put_frame(in, 1, WSIO_OP_TEXT, "split", 5, 1);
+    assert_int_equal(wsio_conn_feed(c, in, 1), 1); /* inside the header */
+    assert_true(tm.live_blocks > 1);
+    assert_int_equal(wsio_conn_feed(c, in + 1, 7), 7); /* inside the frame */
+    assert_true(tm.live_blocks > 1);
+    assert_int_equal(wsio_conn_feed(c, in + 8, n - 8), n - 8);
+    assert_int_equal(tm.live_blocks, 1);
+    n = put_frame(in, 0, WSIO_OP_TEXT, "fra", 3, 1); /* inside a message */
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_true(tm.live_blocks > 1);
+    n = put_frame(in, 1, WSIO_OP_CONTINUATION, "g", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(tm.live_blocks, 1);
+    assert_string_equal(r.log, "T(77686f6c65)T(73706c6974)T(66726167)");
+    wsio_conn_free(c);
+}
+
+/* Without memory to keep a split frame's state the connection fails with
+ * 1011 and says why; nothing of the split message is delivered. */
+static void test_conn_fails_1011_without_memory_for_split_state(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "whole", 5, 1);
+    n += put_frame(in + n, 1, WSIO_OP_TEXT, "split", 5, 1);
+    test_mem_fail_at(&tm, 0);
+    assert_int_equal(wsio_conn_feed(c, in, n - 2), WSIO_ENOMEM);
+    assert_string_equal(r.log, "T(77686f6c65)CLOSE(1011,0,0,ENOMEM)");
+    assert_int_equal(wsio_conn_error(c, NULL), WSIO_ENOMEM);
+    assert_int_equal(output_close_code(c), 1011);
+    wsio_conn_free(c);
+}
+
+/* An allocator over a test_mem that aborts victim at its next malloc, as a
+ * server's memory budget shedding the connection does. */
+typedef struct shedding_mem {
+    wsio_mem mem;
+    test_mem *base;
+    wsio_conn *victim;
+} shedding_mem;
+
+static void *shedding_malloc(size_t n, void *user)
+{
+    shedding_mem *m = user;
+    wsio_conn *c = m->victim;
+    m->victim = NULL;
+    if (c)
+        (void)wsio_conn_abort(c, WSIO_ENOMEM);
+    return m->base->mem.malloc(n, m->base->mem.user);
+}
+
+static void *shedding_realloc(void *p, size_t n, void *user)
+{
+    shedding_mem *m = user;
+    return m->base->mem.realloc(p, n, m->base->mem.user);
+}
+
+static void shedding_free(void *p, void *user)
+{
+    shedding_mem *m = user;
+    m->base->mem.free(p, m->base->mem.user);
+}
+
+/* The connection shed while the block for a split frame's state is being
+ * taken (the feed's only malloc): it closes once, and nothing of the
+ * feed's own copy of that state is kept or freed twice. */
+static void test_conn_shed_while_keeping_split_state(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    test_mem_init(&tm);
+    memset(&r, 0, sizeof r);
+    shedding_mem sm = {
+        {shedding_malloc, shedding_realloc, shedding_free, NULL}, &tm, NULL};
+    sm.mem.user = &sm;
+    wsio_conn *c = wsio_conn_new(WSIO_ROLE_SERVER, NULL, &CB, &sm.mem, &r);
+    assert_non_null(c);
+    uint8_t in[64];
+    size_t n = put_frame(in, 1, WSIO_OP_TEXT, "split", 5, 1);
+    sm.victim = c;
+    assert_int_equal(wsio_conn_feed(c, in, n - 2), n - 2);
+    assert_null(sm.victim); /* the shedding ran */
+    assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+    assert_string_equal(r.log, "CLOSE(1006,0,0,ENOMEM)");
+    assert_int_equal(tm.live_blocks, 1); /* only the conn itself */
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
 static void test_conn_abort_reports_1006_once_and_drops_output(void **state)
 {
     (void)state;
@@ -2083,6 +2189,9 @@ int main(void)
         cmocka_unit_test(test_conn_close_empty_is_answered_empty),
         cmocka_unit_test(test_conn_close_initiated_waits_for_reply),
         cmocka_unit_test(test_conn_close_rejects_bad_arguments),
+        cmocka_unit_test(test_conn_holds_receive_state_only_while_split),
+        cmocka_unit_test(test_conn_fails_1011_without_memory_for_split_state),
+        cmocka_unit_test(test_conn_shed_while_keeping_split_state),
         cmocka_unit_test(test_conn_abort_reports_1006_once_and_drops_output),
         cmocka_unit_test(test_conn_limits_at_and_one_over),
         cmocka_unit_test(test_conn_limits_checked_before_allocating),
