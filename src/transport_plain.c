@@ -101,7 +101,8 @@ static ssize_t send_gathered(int fd, const wsio_iov *iov, size_t n,
     uint8_t buf[GATHER_MAX];
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        memcpy(buf + at, iov[i].base, iov[i].len);
+        if (iov[i].len > 0) /* base may be NULL then */
+            memcpy(buf + at, iov[i].base, iov[i].len);
         at += iov[i].len;
     }
     return send_one(fd, buf, total);
@@ -114,10 +115,10 @@ static ssize_t plain_writev(wsio_transport *t, const wsio_iov *iov, size_t n)
         return 0;
     if (count == 1)
         return send_one(t->fd, iov[0].base, iov[0].len);
-    size_t total = 0;
-    for (size_t i = 0; i < count && total <= GATHER_MAX; i++)
-        total += iov[i].len;
-    if (total <= GATHER_MAX)
+    size_t total = 0, fit = 0;
+    while (fit < count && iov[fit].len <= GATHER_MAX - total)
+        total += iov[fit++].len;
+    if (fit == count)
         return send_gathered(t->fd, iov, count, total);
     struct iovec vec[WRITEV_BATCH];
     for (size_t i = 0; i < count; i++) {
