@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -27,6 +28,10 @@
 #else
 #define WRITEV_BATCH 128
 #endif
+
+/* Up to this many bytes in several pieces are copied into one buffer and
+ * sent in one piece (send_gathered). */
+#define GATHER_MAX 2048
 
 /* Where MSG_NOSIGNAL is missing (older macOS), SO_NOSIGPIPE set in open
  * does its job. */
@@ -67,12 +72,55 @@ static ssize_t plain_read(wsio_transport *t, void *buf, size_t len)
     }
 }
 
+/* The result of one send or sendmsg in the transport's terms. */
+static ssize_t sent_or_error(ssize_t sent)
+{
+    if (sent >= 0)
+        return sent;
+    return is_again(errno) ? WSIO_EAGAIN : -errno;
+}
+
+static ssize_t send_one(int fd, const void *buf, size_t len)
+{
+    ssize_t sent;
+    do
+        sent = send(fd, buf, len, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    return sent_or_error(sent);
+}
+
+/*
+ * Small pieces (a turn's broadcast frames, a few dozen bytes each) are
+ * copied into one buffer and sent with send: the kernel copies an iovec
+ * array's pieces one by one and checks each, which costs more per piece
+ * than this copy, and send skips importing the array at all.
+ */
+static ssize_t send_gathered(int fd, const wsio_iov *iov, size_t n,
+                             size_t total)
+{
+    uint8_t buf[GATHER_MAX];
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].len > 0) /* base may be NULL then */
+            memcpy(buf + at, iov[i].base, iov[i].len);
+        at += iov[i].len;
+    }
+    return send_one(fd, buf, total);
+}
+
 static ssize_t plain_writev(wsio_transport *t, const wsio_iov *iov, size_t n)
 {
-    struct iovec vec[WRITEV_BATCH];
     size_t count = n < WRITEV_BATCH ? n : WRITEV_BATCH;
     if (count == 0)
         return 0;
+    if (count == 1)
+        return send_one(t->fd, iov[0].base, iov[0].len);
+    size_t total = 0, fit = 0;
+    while (fit < count && iov[fit].len <= GATHER_MAX - total)
+        total += iov[fit++].len;
+    if (fit == count)
+        return send_gathered(t->fd, iov, count, total);
+    struct iovec vec[WRITEV_BATCH];
     for (size_t i = 0; i < count; i++) {
         /* sendmsg does not write through iov_base; the cast only drops a
          * const that struct iovec lacks. */
@@ -83,14 +131,11 @@ static ssize_t plain_writev(wsio_transport *t, const wsio_iov *iov, size_t n)
     msg.msg_iov = vec;
     msg.msg_iovlen =
         count; /* int on some systems: count <= WRITEV_BATCH fits */
-    for (;;) {
-        ssize_t sent = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
-        if (sent >= 0)
-            return sent;
-        if (errno == EINTR)
-            continue;
-        return is_again(errno) ? WSIO_EAGAIN : -errno;
-    }
+    ssize_t sent;
+    do
+        sent = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    return sent_or_error(sent);
 }
 
 static int plain_shutdown(wsio_transport *t)

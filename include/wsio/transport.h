@@ -71,8 +71,9 @@ struct wsio_transport {
 
 /*
  * wsio_transport_plain - the plain-socket transport: no handshake, no
- * per-connection state (impl stays NULL), ctx ignored; writev uses
- * sendmsg with MSG_NOSIGNAL. Returns a constant table; never NULL.
+ * per-connection state (impl stays NULL), ctx ignored; writev sends with
+ * MSG_NOSIGNAL: send for one piece or up to 2 KiB of pieces (copied into
+ * one), else sendmsg. Returns a constant table; never NULL.
  */
 WSIO_EXTERN const wsio_transport_ops *wsio_transport_plain(void);
 

@@ -169,6 +169,67 @@ static void test_transport_writev_partial_then_continues(void **state)
     close(peer);
 }
 
+/*
+ * Many small pieces per call (as a turn's broadcast frames are) arrive in
+ * order, through full buffers: each call reports how much it took and the
+ * next starts right after it, even inside a piece. Calls of 2 to 6 pieces,
+ * an empty one among them, total under and over the 2 KiB that the plain
+ * transport copies into one buffer.
+ */
+static void test_transport_writev_small_pieces_arrive_in_order(void **state)
+{
+    (void)state;
+    wsio_transport t;
+    int peer;
+    open_pair(&t, &peer);
+    int small = 4096;
+    assert_int_equal(
+        setsockopt(t.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    assert_int_equal(
+        setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+
+    enum { TOTAL = 64 * 1024, PIECES = 6 };
+    static uint8_t out[TOTAL], in[TOTAL + 1];
+    for (size_t i = 0; i < TOTAL; i++)
+        out[i] = pattern(i);
+    static const size_t piece_len[PIECES] = {66, 1, 300, 0, 1700, 129};
+
+    size_t sent = 0, received = 0;
+    int saw_again = 0, calls = 0;
+    while (sent < TOTAL) {
+        wsio_iov iov[PIECES];
+        size_t n = 0, at = sent;
+        size_t pieces = 2 + (size_t)calls % 5;
+        for (; n < pieces && at < TOTAL; n++) {
+            size_t len = piece_len[(sent + n) % PIECES];
+            if (len > TOTAL - at)
+                len = TOTAL - at;
+            iov[n].base = out + at;
+            iov[n].len = len;
+            at += len;
+        }
+        ssize_t got = t.ops->writev(&t, iov, n);
+        assert_true(++calls < 1000000); /* hang guard */
+        if (got == WSIO_EAGAIN) {
+            saw_again = 1;
+            wait_fd(peer, POLLIN);
+            received += drain(peer, in + received, sizeof in - received);
+            continue;
+        }
+        assert_true(got > 0 && (size_t)got <= at - sent);
+        sent += (size_t)got;
+    }
+    while (received < TOTAL) {
+        wait_fd(peer, POLLIN);
+        received += drain(peer, in + received, sizeof in - received);
+    }
+    assert_true(saw_again);
+    assert_int_equal(received, TOTAL);
+    assert_memory_equal(in, out, TOTAL);
+    t.ops->close(&t);
+    close(peer);
+}
+
 /* More iovs than any IOV_MAX: each call takes what it can, none fails. */
 static void test_transport_writev_many_iovs_all_arrive(void **state)
 {
@@ -289,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_transport_read_returns_data_eagain_and_eof),
         cmocka_unit_test(test_transport_close_closes_fd),
         cmocka_unit_test(test_transport_writev_partial_then_continues),
+        cmocka_unit_test(test_transport_writev_small_pieces_arrive_in_order),
         cmocka_unit_test(test_transport_writev_many_iovs_all_arrive),
         cmocka_unit_test(test_transport_writev_to_closed_peer_returns_epipe),
         cmocka_unit_test(
