@@ -213,6 +213,22 @@ static int build_payload(wsio_stream *st, uint64_t id, const void *data,
     return rc;
 }
 
+/* Message id's payload (through the formatter), checked and encoded as
+ * one frame: what publishing and a sent-to-one message share. */
+static int encode_message(wsio_stream *st, uint64_t id, enum wsio_opcode opcode,
+                          const void *data, size_t len, wsio_rcbuf **frame)
+{
+    const void *payload;
+    size_t plen;
+    int rc = build_payload(st, id, data, len, &payload, &plen);
+    if (rc)
+        return rc < 0 ? rc : WSIO_ECALLBACK;
+    if (opcode == WSIO_OP_TEXT && wsio_utf8_validate(payload, plen))
+        return WSIO_EUTF8;
+    *frame = wsio_message_encode(st->mem, opcode, payload, plen);
+    return *frame ? 0 : WSIO_ENOMEM;
+}
+
 /* Message id: format, encode once, keep, queue on the subscribers. */
 static int append(wsio_stream *st, uint64_t id, enum wsio_opcode opcode,
                   const void *data, size_t len)
@@ -222,16 +238,10 @@ static int append(wsio_stream *st, uint64_t id, enum wsio_opcode opcode,
         return WSIO_EINVAL;
     if (!st->srv)
         return WSIO_ECLOSED;
-    const void *payload;
-    size_t plen;
-    int rc = build_payload(st, id, data, len, &payload, &plen);
+    wsio_rcbuf *frame;
+    int rc = encode_message(st, id, opcode, data, len, &frame);
     if (rc)
-        return rc < 0 ? rc : WSIO_ECALLBACK;
-    if (opcode == WSIO_OP_TEXT && wsio_utf8_validate(payload, plen))
-        return WSIO_EUTF8;
-    wsio_rcbuf *frame = wsio_message_encode(st->mem, opcode, payload, plen);
-    if (!frame)
-        return WSIO_ENOMEM;
+        return rc;
     if (frame->len > st->cfg.max_bytes) {
         wsio_rcbuf_unref(frame);
         return WSIO_ETOOBIG;
@@ -278,16 +288,10 @@ int wsio_stream_send_to(wsio_stream *st, wsio_ws *ws, uint64_t id,
     if ((opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY) ||
         (len && !data) || !st->srv || wsio_ws_server(ws) != st->srv)
         return WSIO_EINVAL;
-    const void *payload;
-    size_t plen;
-    int rc = build_payload(st, id, data, len, &payload, &plen);
+    wsio_rcbuf *frame;
+    int rc = encode_message(st, id, opcode, data, len, &frame);
     if (rc)
-        return rc < 0 ? rc : WSIO_ECALLBACK;
-    if (opcode == WSIO_OP_TEXT && wsio_utf8_validate(payload, plen))
-        return WSIO_EUTF8;
-    wsio_rcbuf *frame = wsio_message_encode(st->mem, opcode, payload, plen);
-    if (!frame)
-        return WSIO_ENOMEM;
+        return rc;
     rc = wsio__ws_send_replay(ws, frame);
     wsio_rcbuf_unref(frame);
     if (rc >= 0)
