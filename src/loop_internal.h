@@ -62,6 +62,17 @@ struct wsio__turn_task {
     wsio__turn_task *next;
 };
 
+/* Every connection holds one of each (the timer and the deferred share
+ * room), so their size is the loop's share of it: 8 + 16 + 8 on LP64. The
+ * fd is a whole int (no descriptor is cut), the events byte holds every
+ * WSIO_IO_* bit. */
+_Static_assert(sizeof(wsio__io) <= 8 && sizeof(wsio__timer) <= 16 &&
+                   sizeof(wsio__deferred) <= 16 &&
+                   sizeof(wsio__turn_task) <= sizeof(void *),
+               "a connection's loop objects grew");
+_Static_assert((WSIO_IO_READ | WSIO_IO_WRITE | WSIO_IO_HUP) <= UINT8_MAX,
+               "wsio__io.events is a byte");
+
 /* The kind WSIO__KIND_CB objects: an owner with a function of its own. */
 typedef struct wsio__io_cb wsio__io_cb;
 struct wsio__io_cb {
