@@ -3,16 +3,20 @@
  *
  * Level-triggered epoll. The callback needs both the fd and its tag, and
  * epoll_data holds one 64-bit value, so each registration carries
- * (generation << 32 | fd) there and the tag lives in an fd-indexed table
- * that grows to the largest fd watched (nothing is sized up front).
+ * (generation << 32 | fd) there and the tag lives in fd-indexed tables
+ * that grow to the largest fd watched (nothing is sized up front): 12
+ * bytes per fd, a tag and a word of generation and events, kept apart so
+ * that no padding is paid per fd.
  *
  * The generation is what makes changes from inside the ready callback
  * safe: a batch of events is fetched before any is reported, so an fd
  * unwatched by an earlier callback may still be in it, perhaps already
  * watched again under a new tag (the host closed it and the number was
- * reused). A fresh registration gets a new generation; an event whose
- * generation no longer matches the table is stale and is skipped, at the
- * cost of one compare.
+ * reused). A fresh registration gets a new generation (30 bits, so that
+ * it shares a word with the events; a batch would need 2^30 registrations
+ * of one fd inside it to see one come round); an event whose generation
+ * no longer matches the table is stale and is skipped, at the cost of one
+ * compare.
  *
  * Elsewhere the file compiles to nothing, and src/backend.c supplies a
  * wsio_backend_epoll() that returns NULL.
@@ -33,23 +37,27 @@
 #define BATCH 256
 #define MIN_ENTRIES 64
 
-/* What one watched fd is registered with. gen 0 means not watched. */
-typedef struct epoll_entry {
-    void *tag;
-    uint32_t gen;
-    uint32_t events; /* WSIO_IO_READ | WSIO_IO_WRITE asked for */
-} epoll_entry;
+/* What one watched fd is registered with: a generation (0: not watched)
+ * over the events asked for (WSIO_IO_READ | WSIO_IO_WRITE). */
+#define EVENT_BITS 2u
+#define GEN_LIMIT (UINT32_MAX >> EVENT_BITS) /* generations 1..GEN_LIMIT */
+#define GEN_OF(w) ((w) >> EVENT_BITS)
+#define EVENTS_OF(w) ((w) & ((1u << EVENT_BITS) - 1))
+_Static_assert((WSIO_IO_READ | WSIO_IO_WRITE) < 1u << EVENT_BITS,
+               "the events asked for fit in EVENT_BITS");
 
 /*
- * Invariant: table[fd].gen != 0 exactly for the fds registered with epfd
- * by this state (every fd < table_len has an entry; larger fds have none),
- * and it equals the generation in that registration's epoll_data.
+ * Invariant: GEN_OF(reg[fd]) != 0 exactly for the fds registered with epfd
+ * by this state (every fd < table_len has an entry in tags and reg; larger
+ * fds have none), and it equals the generation in that registration's
+ * epoll_data; tags[fd] is the tag it was registered with.
  */
 typedef struct epoll_state {
     const wsio_mem *mem;
     int epfd;
-    uint32_t next_gen;  /* generation of the next registration; never 0 */
-    epoll_entry *table; /* indexed by fd */
+    uint32_t next_gen; /* generation of the next registration; never 0 */
+    void **tags;       /* indexed by fd */
+    uint32_t *reg;     /* indexed by fd: gen << EVENT_BITS | events */
     size_t table_len;
     struct epoll_event batch[BATCH];
 } epoll_state;
@@ -93,7 +101,8 @@ static void *epoll_create_state(const wsio_mem *mem, int *err)
     }
     st->mem = mem;
     st->next_gen = 1;
-    st->table = NULL;
+    st->tags = NULL;
+    st->reg = NULL;
     st->table_len = 0;
     *err = 0;
     return st;
@@ -105,11 +114,13 @@ static void epoll_destroy(void *state)
     if (!st)
         return;
     close(st->epfd);
-    wsio__free(st->mem, st->table);
+    wsio__free(st->mem, st->tags);
+    wsio__free(st->mem, st->reg);
     wsio__free(st->mem, st);
 }
 
-/* Make the table cover fd. On failure nothing changes. */
+/* Make the tables cover fd. On failure table_len does not change (tags
+ * may have grown already, which only leaves room for the next time). */
 static int grow_table(epoll_state *st, int fd)
 {
     size_t need = (size_t)fd + 1;
@@ -118,13 +129,17 @@ static int grow_table(epoll_state *st, int fd)
     size_t len = st->table_len ? st->table_len : MIN_ENTRIES;
     while (len < need)
         len *= 2;
-    if (len > SIZE_MAX / sizeof *st->table)
+    if (len > SIZE_MAX / sizeof *st->tags)
         return WSIO_ENOMEM;
-    epoll_entry *t = wsio__realloc(st->mem, st->table, len * sizeof *t);
-    if (!t)
+    void **tags = wsio__realloc(st->mem, st->tags, len * sizeof *tags);
+    if (!tags)
         return WSIO_ENOMEM;
-    memset(t + st->table_len, 0, (len - st->table_len) * sizeof *t);
-    st->table = t;
+    st->tags = tags;
+    uint32_t *reg = wsio__realloc(st->mem, st->reg, len * sizeof *reg);
+    if (!reg)
+        return WSIO_ENOMEM;
+    st->reg = reg;
+    memset(reg + st->table_len, 0, (len - st->table_len) * sizeof *reg);
     st->table_len = len;
     return 0;
 }
@@ -141,7 +156,7 @@ static int ctl(epoll_state *st, int op, int fd, uint32_t gen, unsigned events)
 static uint32_t take_gen(epoll_state *st)
 {
     uint32_t gen = st->next_gen++;
-    if (st->next_gen == 0)
+    if (st->next_gen > GEN_LIMIT)
         st->next_gen = 1;
     return gen;
 }
@@ -156,37 +171,36 @@ static int epoll_watch(void *state, int fd, unsigned events, void *tag)
     int rc = grow_table(st, fd);
     if (rc != 0)
         return rc;
-    epoll_entry *e = &st->table[fd];
-    if (e->gen) {
-        if (e->events != events) {
-            rc = ctl(st, EPOLL_CTL_MOD, fd, e->gen, events);
+    uint32_t gen = GEN_OF(st->reg[fd]);
+    if (gen) {
+        if (EVENTS_OF(st->reg[fd]) != events) {
+            rc = ctl(st, EPOLL_CTL_MOD, fd, gen, events);
             /* ENOENT: the host closed the fd without unwatch and the kernel
              * dropped it; register it afresh below. */
             if (rc == -ENOENT)
-                e->gen = 0;
+                gen = st->reg[fd] = 0;
             else if (rc != 0)
                 return rc;
         }
     }
-    if (!e->gen) {
-        uint32_t gen = take_gen(st);
+    if (!gen) {
+        gen = take_gen(st);
         rc = ctl(st, EPOLL_CTL_ADD, fd, gen, events);
         if (rc != 0)
             return rc;
-        e->gen = gen;
     }
-    e->events = events;
-    e->tag = tag;
+    st->reg[fd] = gen << EVENT_BITS | events;
+    st->tags[fd] = tag;
     return 0;
 }
 
 static int epoll_unwatch(void *state, int fd)
 {
     epoll_state *st = state;
-    if (fd < 0 || (size_t)fd >= st->table_len || !st->table[fd].gen)
+    if (fd < 0 || (size_t)fd >= st->table_len || !st->reg[fd])
         return -ENOENT;
-    st->table[fd].gen = 0;
-    st->table[fd].tag = NULL;
+    st->reg[fd] = 0;
+    st->tags[fd] = NULL;
     int rc = ctl(st, EPOLL_CTL_DEL, fd, 0, 0);
     /* Closed before unwatch: the kernel has already forgotten it. */
     if (rc == -EBADF || rc == -ENOENT)
@@ -205,15 +219,15 @@ static int epoll_wait_state(void *state, int timeout_ms,
     for (int i = 0; i < n; i++) {
         uint64_t data = st->batch[i].data.u64;
         size_t fd = (uint32_t)data;
-        /* The callback may grow the table: look it up afresh each time. */
-        const epoll_entry *e = &st->table[fd];
-        if (e->gen != (uint32_t)(data >> 32))
+        /* The callback may grow the tables: look them up afresh each time. */
+        uint32_t reg = st->reg[fd];
+        if (GEN_OF(reg) != (uint32_t)(data >> 32))
             continue; /* unwatched, or re-watched, earlier in this batch */
-        unsigned events = epoll_to_events(st->batch[i].events, e->events);
+        unsigned events = epoll_to_events(st->batch[i].events, EVENTS_OF(reg));
         if (!events)
             continue; /* interest dropped earlier in this batch */
         reported++;
-        ready(e->tag, (int)fd, events, arg);
+        ready(st->tags[fd], (int)fd, events, arg);
     }
     return reported;
 }

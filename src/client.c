@@ -30,7 +30,8 @@ typedef struct client {
     wsio__ws_common common;
     char key[WSIO_HANDSHAKE_KEY_LEN + 1];
     char *subprotocols;  /* our offers, to check the answer; or NULL */
-    char host[HOST_MAX]; /* the URL's host: the transport's server_name */
+    char host[HOST_MAX]; /* wss://: the URL's host, the transport's
+                            server_name (server_name below) */
     char ext_offer[WSIO_DEFLATE_HEADER_MAX]; /* permessage-deflate offer,
                                                 or "" */
     wsio__dialer dial;                       /* until the socket is connected */
@@ -282,7 +283,12 @@ static void choose_transport(client *c, const url_parts *u)
         return;
     }
     memcpy(c->host, u->host, sizeof c->host);
-    c->ws.tr.server_name = c->host;
+}
+
+/* What the transport's open gets: the host of a wss:// URL, else NULL. */
+static const char *server_name(const client *c)
+{
+    return c->common.transport ? c->host : NULL;
 }
 
 /* The opening handshake request (section 4.1), into the ws's output. */
@@ -366,7 +372,8 @@ static void dialed(wsio__dialer *d, int fd, const wsio_client_addr *addr)
         return;
     }
     addr_text(addr, ws->addr, sizeof ws->addr, &ws->port);
-    int rc = wsio__ws_set_fd(ws, fd, WSIO_ROLE_CLIENT, WSIO_IO_WRITE);
+    int rc = wsio__ws_set_fd(ws, fd, WSIO_ROLE_CLIENT, server_name(c),
+                             WSIO_IO_WRITE);
     if (rc) {
         close(fd);
         wsio__ws_finish_handshake_fail(ws, rc);
@@ -385,8 +392,8 @@ static int check_transport(const client *c)
     memset(&t, 0, sizeof t);
     t.ops = ops;
     t.fd = -1;
-    t.server_name = c->ws.tr.server_name;
-    int rc = ops->open(&t, c->common.transport_ctx, WSIO_ROLE_CLIENT);
+    int rc = ops->open(&t, c->common.transport_ctx, WSIO_ROLE_CLIENT,
+                       server_name(c));
     if (rc == 0)
         ops->close(&t);
     return rc;
@@ -400,7 +407,7 @@ int wsio__client_config_take(wsio_client_config *out,
         cfg ? wsio__config_copy(out, sizeof *out, cfg, CLIENT_CONFIG_MIN) : 0;
     /* Refused: a transport table older than the members the client uses
      * (version 1), an embedded conn config _config_default did not fill. */
-    if (!rc && ((out->transport && !wsio__ops_at_least(out->transport, 1)) ||
+    if (!rc && ((out->transport && !wsio__ops_at_least(out->transport, 2)) ||
                 out->conn.struct_size != sizeof out->conn))
         rc = WSIO_EINVAL;
     return rc;

@@ -176,16 +176,17 @@ static void finish(wsio__dialer *d, int fd, const wsio_client_addr *addr)
 
 static void drop_attempt(wsio__dialer *d, wsio__dial_attempt *t)
 {
-    wsio__io_unwatch(d->loop, &t->io);
-    close(t->io.fd);
-    t->io.fd = -1;
+    wsio__io_unwatch(d->loop, &t->io.io);
+    close(t->io.io.fd);
+    t->io.io.fd = -1;
     d->live--;
 }
 
-static void attempt_ready(wsio__io *io, unsigned events)
+static void attempt_ready(wsio__io_cb *cb, unsigned events)
 {
     (void)events;
-    wsio__dial_attempt *t = WSIO__CONTAINER_OF(io, wsio__dial_attempt, io);
+    wsio__dial_attempt *t = WSIO__CONTAINER_OF(cb, wsio__dial_attempt, io);
+    wsio__io *io = &cb->io;
     wsio__dialer *d = t->d;
     int soerr = 0;
     socklen_t len = sizeof soerr;
@@ -230,23 +231,24 @@ static int open_socket(const wsio_client_addr *a)
  * in flight, the dial failed with the last error seen. */
 static void next_attempt(wsio__dialer *d)
 {
-    wsio__timer_stop(d->loop, &d->timer);
+    wsio__timer_stop(d->loop, &d->timer.t);
     while (d->next < d->naddrs) {
         size_t i = d->next++;
         int fd = open_socket(&d->addrs[i]);
         wsio__dial_attempt *t = &d->tries[i];
-        t->io.fd = fd;
-        int rc = fd < 0 ? fd : wsio__io_watch(d->loop, &t->io, WSIO_IO_WRITE);
+        t->io.io.fd = fd;
+        int rc =
+            fd < 0 ? fd : wsio__io_watch(d->loop, &t->io.io, WSIO_IO_WRITE);
         if (rc < 0) {
             if (fd >= 0)
                 close(fd);
-            t->io.fd = -1;
+            t->io.io.fd = -1;
             d->last_err = rc;
             continue;
         }
         d->live++;
         if (d->next < d->naddrs)
-            wsio__timer_start(d->loop, &d->timer,
+            wsio__timer_start(d->loop, &d->timer.t,
                               wsio__loop_now(d->loop) + d->delay_ms);
         return;
     }
@@ -254,7 +256,7 @@ static void next_attempt(wsio__dialer *d)
         finish(d, d->last_err ? d->last_err : WSIO_EINVAL, NULL);
 }
 
-static void on_delay(wsio__timer *t)
+static void on_delay(wsio__timer_cb *t)
 {
     next_attempt(WSIO__CONTAINER_OF(t, wsio__dialer, timer));
 }
@@ -283,7 +285,7 @@ int wsio__dial_init(wsio__dialer *d, wsio_loop *loop,
     d->done = done;
     d->timer.fire = on_delay;
     for (size_t i = 0; i < WSIO_CLIENT_MAX_ADDRS; i++) {
-        d->tries[i].io.fd = -1;
+        d->tries[i].io.io.fd = -1;
         d->tries[i].io.ready = attempt_ready;
         d->tries[i].d = d;
     }
@@ -346,7 +348,7 @@ int wsio__dial_start(wsio__dialer *d, const char *host, const char *port,
                 d->last_err = n;
             else
                 take_addresses(d, a, (size_t)n);
-            wsio__timer_start(d->loop, &d->timer, wsio__loop_now(d->loop));
+            wsio__timer_start(d->loop, &d->timer.t, wsio__loop_now(d->loop));
             return 0;
         }
     }
@@ -365,9 +367,9 @@ void wsio__dial_cancel(wsio__dialer *d)
         job_unref(job);
     }
     for (size_t i = 0; i < WSIO_CLIENT_MAX_ADDRS && d->live; i++)
-        if (d->tries[i].io.fd >= 0)
+        if (d->tries[i].io.io.fd >= 0)
             drop_attempt(d, &d->tries[i]);
-    wsio__timer_stop(d->loop, &d->timer);
+    wsio__timer_stop(d->loop, &d->timer.t);
 }
 
 void wsio__dial_release(wsio__dialer *d)

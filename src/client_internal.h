@@ -20,7 +20,7 @@ typedef struct wsio__resolve_job wsio__resolve_job;
 
 /* One connection attempt in flight: io.fd is -1 when there is none. */
 typedef struct wsio__dial_attempt {
-    wsio__io io;
+    wsio__io_cb io;
     wsio__dialer *d;
 } wsio__dial_attempt;
 
@@ -34,8 +34,8 @@ struct wsio__dialer {
     wsio__dial_attempt tries[WSIO_CLIENT_MAX_ADDRS];
     size_t naddrs, next, live; /* resolved, next to try, in flight */
     int last_err;
-    uint32_t delay_ms; /* Connection Attempt Delay */
-    wsio__timer timer; /* the next attempt's start */
+    uint32_t delay_ms;    /* Connection Attempt Delay */
+    wsio__timer_cb timer; /* the next attempt's start */
     uint8_t reserved, finished;
 };
 
@@ -66,7 +66,7 @@ void wsio__client_disown(wsio_ws *ws, const wsio_ws_callbacks *app);
 /* cfg as the library reads it (wsio/common.h, ABI): the caller's
  * struct_size bytes over the defaults; NULL gives the defaults. Returns 0,
  * or WSIO_EINVAL (struct_size not set by _config_default, a transport
- * abi_version under 1). */
+ * abi_version under 2). */
 int wsio__client_config_take(wsio_client_config *out,
                              const wsio_client_config *cfg);
 /* Parse url as wsio_client_connect does: 0 or WSIO_EINVAL. */

@@ -16,8 +16,8 @@
 
 struct wsio_client {
     wsio__attach attach;
-    wsio__deferred release;
-    wsio__timer timer; /* the wait before the next try */
+    wsio__deferred_cb release;
+    wsio__timer_cb timer; /* the wait before the next try */
     wsio_loop *loop;
     char *url;                 /* in copies, or set_url */
     char *set_url;             /* wsio_client_set_url's copy, or NULL */
@@ -35,7 +35,7 @@ struct wsio_client {
 static void go_passive(wsio_client *c)
 {
     c->stopped = 1;
-    wsio__timer_stop(c->loop, &c->timer);
+    wsio__timer_stop(c->loop, &c->timer.t);
     wsio__attach_set_passive(c->loop, &c->attach, 1);
 }
 
@@ -67,7 +67,7 @@ static void schedule(wsio_client *c, int last_error, uint16_t last_code)
     } else {
         info.attempt = ++c->tries;
         info.delay_ms = backoff(p, c->tries);
-        wsio__timer_start(c->loop, &c->timer,
+        wsio__timer_start(c->loop, &c->timer.t,
                           wsio__loop_now(c->loop) + info.delay_ms);
     }
     if (p->on_reconnect)
@@ -83,7 +83,7 @@ static void connect_now(wsio_client *c)
         schedule(c, err, WSIO_CLOSE_ABNORMAL);
 }
 
-static void on_timer(wsio__timer *t)
+static void on_timer(wsio__timer_cb *t)
 {
     wsio_client *c = WSIO__CONTAINER_OF(t, wsio_client, timer);
     if (!c->stopped)
@@ -118,7 +118,7 @@ static void wrapped_close(wsio_ws *ws, const wsio_close_info *info, void *user)
         schedule(c, info->error, (uint16_t)info->code);
 }
 
-static void release_client(wsio__deferred *d)
+static void release_client(wsio__deferred_cb *d)
 {
     wsio_client *c = WSIO__CONTAINER_OF(d, wsio_client, release);
     const wsio_mem *mem = wsio__loop_mem(c->loop);
@@ -263,7 +263,7 @@ int wsio_client_close(wsio_client *c, unsigned code, const char *reason,
     if (c->stopped)
         return c->ws ? wsio_ws_close(c->ws, code, reason, reason_len) : 0;
     c->stopped = 1;
-    wsio__timer_stop(c->loop, &c->timer);
+    wsio__timer_stop(c->loop, &c->timer.t);
     if (!c->ws) {
         go_passive(c);
         return 0;
@@ -277,7 +277,7 @@ void wsio_client_free(wsio_client *c)
     if (!c || c->freed)
         return;
     c->freed = c->stopped = 1;
-    wsio__timer_stop(c->loop, &c->timer);
+    wsio__timer_stop(c->loop, &c->timer.t);
     wsio_ws *ws = c->ws;
     c->ws = NULL;
     if (ws) {
@@ -287,5 +287,5 @@ void wsio_client_free(wsio_client *c)
     }
     wsio__attach_remove(c->loop, &c->attach);
     wsio__timer_unreserve(c->loop);
-    wsio__defer(c->loop, &c->release);
+    wsio__defer(c->loop, &c->release.d);
 }

@@ -34,6 +34,11 @@ void wsio_loop_config_init(wsio_loop_config *cfg, size_t size)
     wsio__config_fill(cfg, size, &def, sizeof def);
 }
 
+/* The turn task list ends here, so that a task's next is NULL exactly
+ * when it is not queued; never written. */
+static const wsio__turn_task turn_list_end;
+#define TURN_END ((wsio__turn_task *)&turn_list_end)
+
 static uint64_t clock_now(const wsio_loop *loop)
 {
     if (loop->host_mode)
@@ -113,7 +118,7 @@ int wsio__io_watch(wsio_loop *loop, wsio__io *io, unsigned events)
         rc = loop->ops->watch(loop->be, io->fd, events, io);
     }
     if (rc == 0)
-        io->events = events;
+        io->events = (uint8_t)events;
     return rc;
 }
 
@@ -130,6 +135,16 @@ void wsio__io_unwatch(wsio_loop *loop, wsio__io *io)
         (void)loop->ops->unwatch(loop->be, io->fd);
     }
     io->events = 0;
+}
+
+static void io_ready(wsio_loop *loop, wsio__io *io, unsigned events)
+{
+    if (io->kind == WSIO__KIND_CONN)
+        loop->conn->ready(io, events);
+    else {
+        wsio__io_cb *cb = WSIO__CONTAINER_OF(io, wsio__io_cb, io);
+        cb->ready(cb, events);
+    }
 }
 
 /* ---- turns, flushes and deferred releases ---------------------------------
@@ -150,16 +165,20 @@ static void release_deferred(wsio_loop *loop)
     while (loop->deferred) {
         wsio__deferred *d = loop->deferred;
         loop->deferred = d->next;
-        d->release(d);
+        if (d->kind == WSIO__KIND_CONN)
+            loop->conn->release(d);
+        else {
+            wsio__deferred_cb *cb = WSIO__CONTAINER_OF(d, wsio__deferred_cb, d);
+            cb->release(cb);
+        }
     }
 }
 
 void wsio__loop_at_turn_end(wsio_loop *loop, wsio__turn_task *t)
 {
-    if (t->queued)
+    if (t->next)
         return;
-    t->queued = 1;
-    t->next = loop->turn_tasks;
+    t->next = loop->turn_tasks ? loop->turn_tasks : TURN_END;
     loop->turn_tasks = t;
     wsio__loop_sync_host(loop);
 }
@@ -168,9 +187,9 @@ static void run_turn_tasks(wsio_loop *loop)
 {
     while (loop->turn_tasks) {
         wsio__turn_task *t = loop->turn_tasks;
-        loop->turn_tasks = t->next;
-        t->queued = 0;
-        t->run(t);
+        loop->turn_tasks = t->next == TURN_END ? NULL : t->next;
+        t->next = NULL;
+        loop->conn->run(t);
     }
 }
 
@@ -186,6 +205,11 @@ static void turn_end(wsio_loop *loop)
     release_deferred(loop);
     loop->depth--;
     wsio__loop_sync_host(loop);
+}
+
+void wsio__loop_set_conn_hooks(wsio_loop *loop, const wsio__conn_hooks *h)
+{
+    loop->conn = h;
 }
 
 const wsio_mem *wsio__loop_mem(const wsio_loop *loop)
@@ -242,22 +266,22 @@ void wsio__attach_set_passive(wsio_loop *loop, wsio__attach *a, int passive)
  * ----------------------------------------- */
 
 struct wsio_watch {
-    wsio__io io;
-    wsio__deferred release;
+    wsio__io_cb io;
+    wsio__deferred_cb release;
     wsio_loop *loop;
     wsio_watch_fn fn;
     void *user;
     int freed; /* an event already collected this turn is not passed on */
 };
 
-static void watch_ready(wsio__io *io, unsigned events)
+static void watch_ready(wsio__io_cb *io, unsigned events)
 {
     wsio_watch *w = WSIO__CONTAINER_OF(io, wsio_watch, io);
     if (!w->freed)
-        w->fn(w, io->fd, events, w->user);
+        w->fn(w, io->io.fd, events, w->user);
 }
 
-static void watch_release(wsio__deferred *d)
+static void watch_release(wsio__deferred_cb *d)
 {
     wsio_watch *w = WSIO__CONTAINER_OF(d, wsio_watch, release);
     wsio__free(w->loop->mem, w);
@@ -277,7 +301,7 @@ wsio_watch *wsio_watch_new(wsio_loop *loop, int fd, wsio_watch_fn fn,
             *err = rc;
         return NULL;
     }
-    w->io.fd = fd;
+    w->io.io.fd = fd;
     w->io.ready = watch_ready;
     w->release.release = watch_release;
     w->loop = loop;
@@ -290,13 +314,13 @@ int wsio_watch_set(wsio_watch *w, unsigned events)
 {
     events &= WSIO_IO_READ | WSIO_IO_WRITE;
     if (events == 0) {
-        if (w->io.events)
-            wsio__io_unwatch(w->loop, &w->io);
+        if (w->io.io.events)
+            wsio__io_unwatch(w->loop, &w->io.io);
         return 0;
     }
-    int rc = wsio__io_watch(w->loop, &w->io, events);
-    if (rc && w->io.events)
-        wsio__io_unwatch(w->loop, &w->io);
+    int rc = wsio__io_watch(w->loop, &w->io.io, events);
+    if (rc && w->io.io.events)
+        wsio__io_unwatch(w->loop, &w->io.io);
     return rc;
 }
 
@@ -307,7 +331,7 @@ void wsio_watch_free(wsio_watch *w)
     (void)wsio_watch_set(w, 0);
     w->freed = 1;
     /* The backend may hold an event for it collected in this turn. */
-    wsio__defer(w->loop, &w->release);
+    wsio__defer(w->loop, &w->release.d);
 }
 
 /* ---- public API ------------------------------------------------------------
@@ -330,8 +354,8 @@ static void loop_destroy(wsio_loop *loop)
         wsio__free(loop->mem, it);
         it = next;
     }
-    if (loop->wake_io.events)
-        wsio__io_unwatch(loop, &loop->wake_io);
+    if (loop->wake_io.io.events)
+        wsio__io_unwatch(loop, &loop->wake_io.io);
     wsio__loop_close_wake(loop);
     if (loop->be)
         loop->ops->destroy(loop->be);
@@ -392,9 +416,9 @@ wsio_loop *wsio_loop_new(const wsio_loop_config *cfg, int *err)
     rc = wsio__loop_open_wake(loop);
     if (rc)
         goto fail;
-    loop->wake_io.fd = loop->wake_rd;
+    loop->wake_io.io.fd = loop->wake_rd;
     loop->wake_io.ready = wsio__loop_on_wake;
-    rc = wsio__io_watch(loop, &loop->wake_io, WSIO_IO_READ);
+    rc = wsio__io_watch(loop, &loop->wake_io.io, WSIO_IO_READ);
     if (rc)
         goto fail;
     loop->now = clock_now(loop);
@@ -429,8 +453,7 @@ static void on_ready(void *tag, int fd, unsigned events, void *arg)
         loop->now = clock_now(loop);
         loop->now_stale = 0;
     }
-    wsio__io *io = tag;
-    io->ready(io, events);
+    io_ready(loop, tag, events);
 }
 
 int wsio_loop_run_once(wsio_loop *loop, int timeout_ms)
@@ -543,7 +566,7 @@ int wsio_loop_on_io(wsio_loop *loop, int fd, unsigned events)
     /* Report only what is asked for, plus hang-ups, as backends do. */
     unsigned ev = events & (io->events | WSIO_IO_HUP);
     if (ev)
-        io->ready(io, ev);
+        io_ready(loop, io, ev);
     turn_end(loop);
     return 0;
 }

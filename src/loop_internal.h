@@ -21,35 +21,84 @@
 /* Bytes the loop reads at once into its one shared read buffer. */
 #define WSIO__READ_BUF 65536u
 
+/*
+ * Every connection embeds an io, a timer (or, once dead, a deferred) and a
+ * turn task, so these carry no function pointer: kind says what the loop
+ * calls. WSIO__KIND_CB: the object is the first member of its _cb wrapper,
+ * whose function it calls (the loop's own objects, servers, clients: few
+ * of them). WSIO__KIND_CONN: the connection layer's function, given once
+ * per loop with wsio__loop_set_conn_hooks (a hook: the loop includes
+ * nothing above it).
+ */
+enum { WSIO__KIND_CB = 0, WSIO__KIND_CONN = 1 };
+
 typedef struct wsio__io wsio__io;
 struct wsio__io {
     int fd;
-    unsigned events; /* what is watched now (0: not registered) */
-    void (*ready)(wsio__io *io, unsigned events);
+    uint8_t events; /* what is watched now (0: not registered) */
+    uint8_t kind;
 };
 
 typedef struct wsio__timer wsio__timer;
 struct wsio__timer {
-    uint64_t due; /* loop clock, ms */
-    size_t slot;  /* index in the heap + 1; 0 when not armed */
-    void (*fire)(wsio__timer *t);
+    uint64_t due;  /* loop clock, ms: exact over the whole uint64_t range */
+    uint32_t slot; /* index in the heap + 1; 0 when not armed */
+    uint8_t kind;
 };
 
 typedef struct wsio__deferred wsio__deferred;
 struct wsio__deferred {
     wsio__deferred *next;
-    void (*release)(wsio__deferred *d);
-    int queued; /* already on the list */
+    uint8_t queued; /* already on the list */
+    uint8_t kind;
 };
 
 /* Work for the end of the current turn, before the deferred releases:
- * a connection's flush (its sends of the turn leave in one write). */
+ * a connection's flush (its sends of the turn leave in one write), the
+ * only kind there is (its function: wsio__loop_set_conn_hooks). next is
+ * NULL exactly when the task is not queued (the list ends in a mark). */
 typedef struct wsio__turn_task wsio__turn_task;
 struct wsio__turn_task {
     wsio__turn_task *next;
-    void (*run)(wsio__turn_task *t);
-    uint8_t queued; /* already on the list */
 };
+
+/* Every connection holds one of each (the timer and the deferred share
+ * room), so their size is the loop's share of it: 8 + 16 + 8 on LP64. The
+ * fd is a whole int (no descriptor is cut), the events byte holds every
+ * WSIO_IO_* bit. */
+_Static_assert(sizeof(wsio__io) <= 8 && sizeof(wsio__timer) <= 16 &&
+                   sizeof(wsio__deferred) <= 16 &&
+                   sizeof(wsio__turn_task) <= sizeof(void *),
+               "a connection's loop objects grew");
+_Static_assert((WSIO_IO_READ | WSIO_IO_WRITE | WSIO_IO_HUP) <= UINT8_MAX,
+               "wsio__io.events is a byte");
+
+/* The kind WSIO__KIND_CB objects: an owner with a function of its own. */
+typedef struct wsio__io_cb wsio__io_cb;
+struct wsio__io_cb {
+    wsio__io io;
+    void (*ready)(wsio__io_cb *io, unsigned events);
+};
+
+typedef struct wsio__timer_cb wsio__timer_cb;
+struct wsio__timer_cb {
+    wsio__timer t;
+    void (*fire)(wsio__timer_cb *t);
+};
+
+typedef struct wsio__deferred_cb wsio__deferred_cb;
+struct wsio__deferred_cb {
+    wsio__deferred d;
+    void (*release)(wsio__deferred_cb *d);
+};
+
+/* What the loop calls for the WSIO__KIND_CONN objects and the turn tasks. */
+typedef struct wsio__conn_hooks {
+    void (*ready)(wsio__io *io, unsigned events);
+    void (*fire)(wsio__timer *t);
+    void (*run)(wsio__turn_task *t);
+    void (*release)(wsio__deferred *d);
+} wsio__conn_hooks;
 
 typedef struct wsio__attach wsio__attach;
 struct wsio__attach {
@@ -69,6 +118,10 @@ struct wsio__post {
 };
 
 const wsio_mem *wsio__loop_mem(const wsio_loop *loop);
+/* The functions of the WSIO__KIND_CONN objects and of the turn tasks on
+ * loop: constant, set before the first such object is used; setting the
+ * same hooks again is a no-op. */
+void wsio__loop_set_conn_hooks(wsio_loop *loop, const wsio__conn_hooks *h);
 /* Non-zero inside wsio_loop_free: new servers and clients are refused. */
 int wsio__loop_closing(const wsio_loop *loop);
 /* The allocator for connections' buffers: the loop's, through a bounded
@@ -94,9 +147,9 @@ void wsio__timer_stop(wsio_loop *loop, wsio__timer *t);
 
 /* Release d at the end of the current turn (or of the next one). */
 void wsio__defer(wsio_loop *loop, wsio__deferred *d);
-/* Run t->run(t) once at the end of the current turn (or, outside a turn,
- * of the next one), before the deferred releases; queued again is a no-op.
- * Tasks queued while the tasks run, run in the same turn. */
+/* Run t (the hooks' run) once at the end of the current turn (or, outside a
+ * turn, of the next one), before the deferred releases; queued again is a
+ * no-op. Tasks queued while the tasks run, run in the same turn. */
 void wsio__loop_at_turn_end(wsio_loop *loop, wsio__turn_task *t);
 
 void wsio__attach_add(wsio_loop *loop, wsio__attach *a);

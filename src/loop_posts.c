@@ -101,7 +101,7 @@ static void run_internal_posts(wsio_loop *loop)
     }
 }
 
-void wsio__loop_on_wake(wsio__io *io, unsigned events)
+void wsio__loop_on_wake(wsio__io_cb *io, unsigned events)
 {
     (void)events;
     wsio_loop *loop = WSIO__CONTAINER_OF(io, wsio_loop, wake_io);

@@ -45,16 +45,17 @@ struct wsio_loop {
     size_t user_timers; /* armed wsio_timers: they keep no loop alive */
     uint64_t told_due;  /* host mode: last due given to the host */
 
-    wsio__turn_task *turn_tasks; /* to run at the end of the turn */
-    wsio__deferred *deferred;    /* to release at the end of the turn */
-    wsio__link *attached;        /* servers and clients (wsio__attach) */
-    size_t active_attached;      /* of them, the ones not passive */
+    const wsio__conn_hooks *conn; /* WSIO__KIND_CONN's functions */
+    wsio__turn_task *turn_tasks;  /* to run at the end of the turn */
+    wsio__deferred *deferred;     /* to release at the end of the turn */
+    wsio__link *attached;         /* servers and clients (wsio__attach) */
+    size_t active_attached;       /* of them, the ones not passive */
 
     pthread_mutex_t post_mu;
     post_item *post_head, *post_tail;
     wsio__post *ipost_head, *ipost_tail; /* internal items, same lock */
     int wake_rd, wake_wr;                /* the same fd for an eventfd */
-    wsio__io wake_io;
+    wsio__io_cb wake_io;
 
     uint8_t *rbuf;           /* WSIO__READ_BUF bytes, shared */
     int destroying;          /* inside wsio_loop_free: attach nothing */
@@ -72,7 +73,7 @@ void wsio__loop_run_timers(wsio_loop *loop);
 void wsio__loop_wake(wsio_loop *loop);
 
 /* The wake fd is readable: run the posts (loop_posts.c). */
-void wsio__loop_on_wake(wsio__io *io, unsigned events);
+void wsio__loop_on_wake(wsio__io_cb *io, unsigned events);
 
 /* Open the wake fd (eventfd or pipe); 0 or an error (loop_posts.c). */
 int wsio__loop_open_wake(wsio_loop *loop);

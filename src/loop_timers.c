@@ -10,7 +10,7 @@
 static void heap_place(wsio_loop *loop, size_t i, wsio__timer *t)
 {
     loop->heap[i] = t;
-    t->slot = i + 1;
+    t->slot = (uint32_t)(i + 1);
 }
 
 static void sift_up(wsio_loop *loop, size_t i)
@@ -46,6 +46,9 @@ static void sift_down(wsio_loop *loop, size_t i)
 
 int wsio__timer_reserve(wsio_loop *loop)
 {
+    /* A slot is 32 bits: past that many timers, refuse the owner. */
+    if (loop->reserved == UINT32_MAX)
+        return WSIO_ENOMEM;
     if (loop->reserved == loop->cap) {
         size_t cap = loop->cap ? loop->cap * 2 : 16;
         wsio__timer **p = wsio__realloc(loop->mem, loop->heap, cap * sizeof *p);
@@ -106,19 +109,24 @@ void wsio__loop_run_timers(wsio_loop *loop)
     while (loop->ntimers && loop->heap[0]->due <= now) {
         wsio__timer *t = loop->heap[0];
         timer_remove(loop, t);
-        t->fire(t);
+        if (t->kind == WSIO__KIND_CONN)
+            loop->conn->fire(t);
+        else {
+            wsio__timer_cb *cb = WSIO__CONTAINER_OF(t, wsio__timer_cb, t);
+            cb->fire(cb);
+        }
     }
     loop->running_timers = 0;
 }
 
 struct wsio_timer {
-    wsio__timer t;
+    wsio__timer_cb t;
     wsio_loop *loop;
     wsio_timer_fn fn;
     void *user;
 };
 
-static void timer_fire(wsio__timer *t)
+static void timer_fire(wsio__timer_cb *t)
 {
     wsio_timer *ut = WSIO__CONTAINER_OF(t, wsio_timer, t);
     ut->loop->user_timers--;
@@ -152,24 +160,24 @@ wsio_timer *wsio_timer_new(wsio_loop *loop, wsio_timer_fn fn, void *user,
 
 void wsio_timer_start(wsio_timer *t, uint64_t delay_ms)
 {
-    if (!t->t.slot)
+    if (!t->t.t.slot)
         t->loop->user_timers++;
     uint64_t now = wsio__loop_now(t->loop);
     uint64_t due = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
-    wsio__timer_start(t->loop, &t->t, due);
+    wsio__timer_start(t->loop, &t->t.t, due);
 }
 
 void wsio_timer_stop(wsio_timer *t)
 {
-    if (!t->t.slot)
+    if (!t->t.t.slot)
         return;
     t->loop->user_timers--;
-    wsio__timer_stop(t->loop, &t->t);
+    wsio__timer_stop(t->loop, &t->t.t);
 }
 
 int wsio_timer_armed(const wsio_timer *t)
 {
-    return t->t.slot != 0;
+    return t->t.t.slot != 0;
 }
 
 void wsio_timer_free(wsio_timer *t)

@@ -204,8 +204,8 @@ int wsio__server_over_budget(const wsio_server *srv)
 static void on_over_budget(wsio__budget *b)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(b, wsio_server, budget);
-    if (!srv->shed_timer.slot)
-        wsio__timer_start(srv->loop, &srv->shed_timer,
+    if (!srv->shed_timer.t.slot)
+        wsio__timer_start(srv->loop, &srv->shed_timer.t,
                           wsio__loop_now(srv->loop) + 1);
 }
 
@@ -214,7 +214,7 @@ static void on_over_budget(wsio__budget *b)
  * budget. Idle connections hold none and are never shed.
  * A terminated connection's memory goes at the end of the turn, so the
  * loop counts down an estimate rather than re-reading the total. */
-static void on_shed(wsio__timer *t)
+static void on_shed(wsio__timer_cb *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, shed_timer);
     size_t used = srv->budget.used;
@@ -241,8 +241,8 @@ static void on_shed(wsio__timer *t)
     }
     /* Still over (memory that cannot go yet, or peers whose output will
      * stall): look again shortly, for as long as it lasts. */
-    if (srv->budget.used > srv->budget.limit && !srv->shed_timer.slot)
-        wsio__timer_start(srv->loop, &srv->shed_timer,
+    if (srv->budget.used > srv->budget.limit && !srv->shed_timer.t.slot)
+        wsio__timer_start(srv->loop, &srv->shed_timer.t,
                           wsio__loop_now(srv->loop) + SHED_RECHECK_MS);
 }
 
@@ -314,18 +314,18 @@ static int accept_fd(int lfd, struct sockaddr_storage *ss)
  * readable, so watching it would spin. Look again after a pause. */
 static void pause_accepting(wsio_server *srv)
 {
-    wsio__io_unwatch(srv->loop, &srv->lio);
-    wsio__timer_start(srv->loop, &srv->accept_timer,
+    wsio__io_unwatch(srv->loop, &srv->lio.io);
+    wsio__timer_start(srv->loop, &srv->accept_timer.t,
                       wsio__loop_now(srv->loop) + ACCEPT_RETRY_MS);
 }
 
-static void on_listener(wsio__io *io, unsigned events)
+static void on_listener(wsio__io_cb *io, unsigned events)
 {
     (void)events;
     wsio_server *srv = WSIO__CONTAINER_OF(io, wsio_server, lio);
-    for (int i = 0; i < ACCEPT_BATCH && srv->lio.events; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && srv->lio.io.events; i++) {
         struct sockaddr_storage ss;
-        int fd = accept_fd(srv->lio.fd, &ss);
+        int fd = accept_fd(srv->lio.io.fd, &ss);
         if (fd >= 0) {
             accept_one(srv, fd, &ss);
             continue;
@@ -342,11 +342,11 @@ static void on_listener(wsio__io *io, unsigned events)
     }
 }
 
-static void on_accept_timer(wsio__timer *t)
+static void on_accept_timer(wsio__timer_cb *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, accept_timer);
-    if (srv->lio.fd >= 0 &&
-        wsio__io_watch(srv->loop, &srv->lio, WSIO_IO_READ) < 0)
+    if (srv->lio.io.fd >= 0 &&
+        wsio__io_watch(srv->loop, &srv->lio.io, WSIO_IO_READ) < 0)
         pause_accepting(srv);
 }
 
@@ -355,7 +355,7 @@ static void on_accept_timer(wsio__timer *t)
 
 /* Ping every open connection; the ones that did not answer the previous
  * ping are terminated (from their own timers: no callbacks here). */
-static void on_heartbeat(wsio__timer *t)
+static void on_heartbeat(wsio__timer_cb *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, heartbeat_timer);
     for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
@@ -370,7 +370,7 @@ static void on_heartbeat(wsio__timer *t)
         if (wsio__ws_ping_timed(ws) == WSIO_ENOMEM)
             wsio__ws_fail_soon(ws, WSIO_ENOMEM);
     }
-    wsio__timer_start(srv->loop, &srv->heartbeat_timer,
+    wsio__timer_start(srv->loop, &srv->heartbeat_timer.t,
                       wsio__loop_now(srv->loop) + srv->ping_interval_ms);
 }
 
@@ -384,7 +384,7 @@ static void terminate_all(wsio_server *srv)
         wsio_ws_terminate(wsio__sconn_ws(srv->other));
 }
 
-static void on_shutdown_deadline(wsio__timer *t)
+static void on_shutdown_deadline(wsio__timer_cb *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, shutdown_timer);
     terminate_all(srv);
@@ -392,14 +392,14 @@ static void on_shutdown_deadline(wsio__timer *t)
 
 static void close_listener(wsio_server *srv)
 {
-    if (srv->lio.fd < 0)
+    if (srv->lio.io.fd < 0)
         return;
-    wsio__io_unwatch(srv->loop, &srv->lio);
-    close(srv->lio.fd);
-    srv->lio.fd = -1;
+    wsio__io_unwatch(srv->loop, &srv->lio.io);
+    close(srv->lio.io.fd);
+    srv->lio.io.fd = -1;
 }
 
-static void release_server(wsio__deferred *d)
+static void release_server(wsio__deferred_cb *d)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(d, wsio_server, defer);
     free_server_memory(srv);
@@ -415,18 +415,18 @@ void wsio_server_free(wsio_server *srv)
     wsio__hub_leave(srv->hub);
     srv->hub = NULL;
     close_listener(srv);
-    wsio__timer_stop(srv->loop, &srv->accept_timer);
-    wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
-    wsio__timer_stop(srv->loop, &srv->shutdown_timer);
+    wsio__timer_stop(srv->loop, &srv->accept_timer.t);
+    wsio__timer_stop(srv->loop, &srv->heartbeat_timer.t);
+    wsio__timer_stop(srv->loop, &srv->shutdown_timer.t);
     terminate_all(srv);
     wsio__server_detach_broker(srv);
-    wsio__timer_stop(srv->loop, &srv->shed_timer);
+    wsio__timer_stop(srv->loop, &srv->shed_timer.t);
     for (int i = 0; i < srv->timers_reserved; i++)
         wsio__timer_unreserve(srv->loop);
     wsio__attach_remove(srv->loop, &srv->attach);
     /* Connections still to be released free the server with the last. */
     if (srv->nrefs == 0)
-        wsio__defer(srv->loop, &srv->defer);
+        wsio__defer(srv->loop, &srv->defer.d);
 }
 
 static void finish_shutdown(wsio_server *srv)
@@ -440,9 +440,9 @@ int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms)
         return 0;
     srv->shutting_down = 1;
     close_listener(srv);
-    wsio__timer_stop(srv->loop, &srv->accept_timer);
-    wsio__timer_stop(srv->loop, &srv->heartbeat_timer);
-    wsio__timer_start(srv->loop, &srv->shutdown_timer,
+    wsio__timer_stop(srv->loop, &srv->accept_timer.t);
+    wsio__timer_stop(srv->loop, &srv->heartbeat_timer.t);
+    wsio__timer_start(srv->loop, &srv->shutdown_timer.t,
                       wsio__loop_now(srv->loop) + timeout_ms);
     for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
          ws = wsio__sconn_ws(wsio__sconn(ws)->link.next))
@@ -525,7 +525,7 @@ static int listen_on(wsio_server *srv, const wsio_server_config *cfg)
         return rc;
     }
     srv->port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
-    srv->lio.fd = fd;
+    srv->lio.io.fd = fd;
     srv->lio.ready = on_listener;
     return 0;
 }
@@ -588,7 +588,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     cfg = &def;
     /* Refused: a transport table older than the members the server uses
      * (version 1), an embedded conn config _config_default did not fill. */
-    if (!rc && ((cfg->transport && !wsio__ops_at_least(cfg->transport, 1)) ||
+    if (!rc && ((cfg->transport && !wsio__ops_at_least(cfg->transport, 2)) ||
                 cfg->conn.struct_size != sizeof cfg->conn))
         rc = WSIO_EINVAL;
     const wsio_mem *mem = wsio__loop_mem(loop);
@@ -602,7 +602,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
         goto fail;
     srv->loop = loop;
     srv->mem = mem;
-    srv->lio.fd = -1;
+    srv->lio.io.fd = -1;
     if (hooks)
         srv->hooks = *hooks;
     srv->max_connections = cfg->max_connections;
@@ -653,7 +653,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     rc = listen_on(srv, cfg);
     if (rc)
         goto fail_srv;
-    rc = wsio__io_watch(loop, &srv->lio, WSIO_IO_READ);
+    rc = wsio__io_watch(loop, &srv->lio.io, WSIO_IO_READ);
     if (rc)
         goto fail_srv;
     if (cfg->hub) {
@@ -663,7 +663,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
             goto fail_srv;
     }
     if (srv->ping_interval_ms)
-        wsio__timer_start(loop, &srv->heartbeat_timer,
+        wsio__timer_start(loop, &srv->heartbeat_timer.t,
                           wsio__loop_now(loop) + srv->ping_interval_ms);
     wsio__attach_add(loop, &srv->attach);
     return srv;

@@ -54,8 +54,8 @@ struct wsio_server {
     wsio_server_hooks hooks;
     size_t max_connections;
     uint32_t ping_interval_ms;
-    wsio__io lio; /* the listener; fd -1 once closed */
-    wsio__timer accept_timer, heartbeat_timer, shutdown_timer, shed_timer;
+    wsio__io_cb lio; /* the listener; fd -1 once closed */
+    wsio__timer_cb accept_timer, heartbeat_timer, shutdown_timer, shed_timer;
     wsio__budget budget;           /* counts the connections' buffers */
     wsio__security sec;            /* origins, PROXY header, trusted proxies */
     wsio__addr_limits addr_limits; /* per-address counts */
@@ -65,7 +65,7 @@ struct wsio_server {
     wsio__inbox *inbox;            /* calls from other threads */
     int keep_request;              /* cfg.keep_request */
     int defer_accept;              /* cfg.defer_accept took effect */
-    wsio__deferred defer;
+    wsio__deferred_cb defer;
     wsio__link *open, *other; /* wsio__server_conn lists (wsio__sconn_ws) */
     size_t nsockets;          /* connections not DEAD */
     size_t nrefs;             /* connections not yet released */

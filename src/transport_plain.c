@@ -44,10 +44,12 @@ static int is_again(int err)
     return err == EAGAIN || err == EWOULDBLOCK;
 }
 
-static int plain_open(wsio_transport *t, void *ctx, enum wsio_role role)
+static int plain_open(wsio_transport *t, void *ctx, enum wsio_role role,
+                      const char *server_name)
 {
     (void)ctx;
     (void)role;
+    (void)server_name;
     t->impl = NULL;
 #ifdef SO_NOSIGPIPE
     int one = 1;

@@ -77,7 +77,7 @@ void wsio__ws_close_transport(wsio_ws *ws)
     ws->state = WSIO__WS_DEAD;
     ws->common->cls->transport_closed(ws);
     /* The timer's memory from now on (ws_internal.h). */
-    ws->defer = (wsio__deferred){.release = release_deferred};
+    ws->defer = (wsio__deferred){.kind = WSIO__KIND_CONN};
     wsio__defer(ws->common->loop, &ws->defer);
 }
 
@@ -253,13 +253,19 @@ static void on_timer(wsio__timer *t)
 /* ---- life ------------------------------------------------------------------
  */
 
+/* Every connection's loop objects call these (no pointer in each ws). */
+static const wsio__conn_hooks hooks = {.ready = wsio__ws_on_ready,
+                                       .fire = on_timer,
+                                       .run = wsio__ws_flush_task,
+                                       .release = release_deferred};
+
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events)
 {
     ws->common = common;
-    ws->io.ready = wsio__ws_on_ready;
-    ws->timer.fire = on_timer;
-    ws->flush_task.run = wsio__ws_flush_task;
+    wsio__loop_set_conn_hooks(loop, &hooks);
+    ws->io.kind = WSIO__KIND_CONN;
+    ws->timer.kind = WSIO__KIND_CONN;
     ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
     ws->last_rx = wsio__loop_now(loop);
     int rc = wsio__timer_reserve(loop);
@@ -268,16 +274,18 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
     ws->io.fd = ws->tr.fd = -1;
     if (fd < 0)
         return 0;
-    rc = wsio__ws_set_fd(ws, fd, role, events);
+    rc = wsio__ws_set_fd(ws, fd, role, NULL, events);
     if (rc)
         wsio__timer_unreserve(loop);
     return rc;
 }
 
-int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events)
+int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role,
+                    const char *server_name, unsigned events)
 {
     ws->io.fd = ws->tr.fd = fd;
-    int rc = ws->tr.ops->open(&ws->tr, ws->common->transport_ctx, role);
+    int rc =
+        ws->tr.ops->open(&ws->tr, ws->common->transport_ctx, role, server_name);
     if (rc == 0 && events) {
         rc = wsio__io_watch(ws->common->loop, &ws->io, events);
         /* Give the fd back unclosed: only release the transport state. */

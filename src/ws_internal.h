@@ -142,9 +142,11 @@ struct wsio_ws {
  * Returns 0 or an error (the fd is then still the caller's). */
 int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events);
-/* Give an initialised ws without a socket its fd: open the transport and
- * watch fd for events. Returns 0 or an error (fd is still the caller's). */
-int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role, unsigned events);
+/* Give an initialised ws without a socket its fd: open the transport
+ * (server_name: the transport's open) and watch fd for events. Returns 0
+ * or an error (fd is still the caller's). */
+int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role,
+                    const char *server_name, unsigned events);
 /* HANDSHAKE -> OPEN: make the conn, call on_open, then feed rest (bytes
  * that followed the handshake head). Returns 0 or WSIO_ENOMEM. */
 int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,

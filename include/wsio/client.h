@@ -110,17 +110,16 @@ typedef struct wsio_client_config {
     const wsio_transport_ops *transport; /* for wss:// URLs (TLS, see
                                             wsio/tls.h); ws:// URLs are
                                             always plain. NULL: ws:// only */
-    void *transport_ctx;             /* given to transport->open; the URL's host
-                                        reaches it as the transport's
-                                        server_name */
-    const wsio_deflate_ext *deflate; /* offer permessage-deflate (RFC 7692;
-                                   wsio/deflate.h makes one), or NULL
-                                   (default). An answer this client did not
-                                   offer or cannot accept fails the
-                                   handshake (WSIO_EHS_EXTENSION) */
-    wsio_resolve_fn resolve;         /* NULL (default): getaddrinfo, on a
-                                        thread (numeric hosts need none) */
-    void *resolve_user;              /* resolve's last argument */
+    void *transport_ctx;                 /* given to transport->open, with the
+                                            URL's host as its server_name */
+    const wsio_deflate_ext *deflate;     /* offer permessage-deflate (RFC 7692;
+                                       wsio/deflate.h makes one), or NULL
+                                       (default). An answer this client did not
+                                       offer or cannot accept fails the
+                                       handshake (WSIO_EHS_EXTENSION) */
+    wsio_resolve_fn resolve;             /* NULL (default): getaddrinfo, on a
+                                            thread (numeric hosts need none) */
+    void *resolve_user;                  /* resolve's last argument */
     uint32_t attempt_delay_ms;       /* RFC 8305 section 5 Connection Attempt
                                         Delay: start the next address when the
                                         last has not connected by then; 250 */
@@ -149,7 +148,7 @@ WSIO_EXTERN void wsio_client_config_init(wsio_client_config *cfg, size_t size);
  * connect_timeout_ms). Returns NULL with *err set (if not NULL) to
  * WSIO_EINVAL (bad URL, wss:// without a TLS transport, cfg->struct_size
  * not set by wsio_client_config_default, or a transport abi_version under
- * 1), WSIO_ENOMEM,
+ * 2), WSIO_ENOMEM,
  * WSIO_ESTATE (inside wsio_loop_free) or -errno (no resolver thread); no
  * callback is called then. url is read, not kept. The ws belongs to the
  * library, as a server's do: it is freed after its on_close returns

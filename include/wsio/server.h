@@ -260,7 +260,7 @@ typedef struct wsio_server_hooks {
  * Returns the server, or NULL with *err (if not NULL) set to WSIO_ENOMEM,
  * WSIO_EINVAL (bad host, a trusted proxy that is not an address or CIDR
  * block, cfg->struct_size not set by wsio_server_config_default, or a
- * transport abi_version under 1) or the socket call's -errno
+ * transport abi_version under 2) or the socket call's -errno
  * (-EADDRINUSE ...). The caller
  * owns the server (see wsio_server_free); user stays the caller's.
  */

@@ -115,8 +115,8 @@ WSIO_EXTERN struct ssl_ctx_st *wsio_tls_ssl_ctx(wsio_tls *tls);
 
 /*
  * wsio_transport_tls - the TLS transport table. Its transport_ctx is a
- * wsio_tls of the matching role; a client connection also needs the
- * transport's server_name (wsio_client_connect sets it from the URL).
+ * wsio_tls of the matching role; a client connection's open also needs
+ * a server_name (wsio_client_connect gives the URL's host).
  * Returns a constant table; never NULL.
  */
 WSIO_EXTERN const wsio_transport_ops *wsio_transport_tls(void);

@@ -27,7 +27,7 @@ extern "C" {
 /* One connection's transport: a struct its owner embeds (see below). */
 typedef struct wsio_transport wsio_transport;
 
-#define WSIO_TRANSPORT_ABI_VERSION 1
+#define WSIO_TRANSPORT_ABI_VERSION 2
 
 /* The transport table. New members are only appended (abi_version). */
 typedef struct wsio_transport_ops {
@@ -35,8 +35,12 @@ typedef struct wsio_transport_ops {
     const char *name; /* "plain", later "tls" */
     /* set up per-connection state for fd (t->fd is set); ctx is the
      * listener's/client's transport_ctx; role is WSIO_ROLE_SERVER or _CLIENT.
+     * server_name: a client's, the host of the URL (without brackets), which
+     * TLS sends as SNI and checks the server's certificate against; NULL for
+     * a server. Valid only during the call: copy what is kept.
      * 0, WSIO_ENOMEM or -errno */
-    int (*open)(wsio_transport *t, void *ctx, enum wsio_role role);
+    int (*open)(wsio_transport *t, void *ctx, enum wsio_role role,
+                const char *server_name);
     /* drive a transport-level handshake (TLS); 0 when done, WSIO_EAGAIN when it
      * needs I/O (see wants), or a negative error. NULL means none. */
     int (*handshake)(wsio_transport *t);
@@ -58,15 +62,12 @@ typedef struct wsio_transport_ops {
 } wsio_transport_ops;
 
 /* Embedded by its owner (a server connection, a client), which sets ops
- * and fd; impl belongs to the ops. */
+ * and fd; impl belongs to the ops. Every connection holds one: what only
+ * open needs is an argument of open, not a member. */
 struct wsio_transport {
     const wsio_transport_ops *ops;
     int fd;
     void *impl; /* per-connection state of the ops (TLS session), or NULL */
-    /* Set before open, valid until close. Client: the host of the URL
-     * (without brackets), which TLS sends as SNI and checks the server's
-     * certificate against. Server: NULL. */
-    const char *server_name;
 };
 
 /*

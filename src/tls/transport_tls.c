@@ -278,7 +278,8 @@ static int set_peer_name(SSL *ssl, const char *name, int verify)
     return SSL_set1_host(ssl, name) == 1;
 }
 
-static int tls_open(wsio_transport *t, void *ctx, enum wsio_role role)
+static int tls_open(wsio_transport *t, void *ctx, enum wsio_role role,
+                    const char *server_name)
 {
     wsio_tls *tls = ctx;
     t->impl = NULL;
@@ -286,7 +287,7 @@ static int tls_open(wsio_transport *t, void *ctx, enum wsio_role role)
         return WSIO_EINVAL;
     int verify = SSL_CTX_get_verify_mode(tls->ctx) & SSL_VERIFY_PEER;
     /* A client that verifies needs to know which host it wanted. */
-    if (role == WSIO_ROLE_CLIENT && verify && !t->server_name)
+    if (role == WSIO_ROLE_CLIENT && verify && !server_name)
         return WSIO_EINVAL;
     tls_conn *c = wsio__malloc(tls->mem, sizeof *c);
     if (!c)
@@ -313,8 +314,7 @@ static int tls_open(wsio_transport *t, void *ctx, enum wsio_role role)
             SSL_set_accept_state(c->ssl);
         } else {
             SSL_set_connect_state(c->ssl);
-            if (t->server_name &&
-                !set_peer_name(c->ssl, t->server_name, verify))
+            if (server_name && !set_peer_name(c->ssl, server_name, verify))
                 rc = WSIO_EINVAL;
         }
     }

@@ -91,9 +91,10 @@ static void host_timer(uint64_t due, void *user)
 /* ---- partial I/O: transports that move bytes the hard way
  * ---------------------- */
 
-static int io_open(wsio_transport *t, void *ctx, enum wsio_role role)
+static int io_open(wsio_transport *t, void *ctx, enum wsio_role role,
+                   const char *server_name)
 {
-    int rc = wsio_transport_plain()->open(t, NULL, role);
+    int rc = wsio_transport_plain()->open(t, NULL, role, server_name);
     t->impl = ctx; /* the env, for the dice */
     return rc;
 }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -189,6 +191,75 @@ static void test_tls_defer_accept_opens_and_echoes(void **state)
     wsio_server_free(srv);
     run_for(e, 20);
     wsio_tls_free(stls);
+    wsio_tls_free(ctls);
+    env_free(e);
+}
+
+/* ---- SNI
+ * ---------------------------------------------------------------------- */
+
+/* What a client's first TLS flight says, read by a plain listener: the
+ * ClientHello's server_name extension (RFC 6066 section 3) carries the
+ * URL's host, which reaches the transport only as an argument of its open;
+ * an IP address is never sent there. */
+static size_t client_hello_of(env *e, wsio_tls *ctls, const char *host,
+                              uint8_t *buf, size_t cap)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    assert_int_equal(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+    peer p;
+    memset(&p, 0, sizeof p);
+    tls_client(e, ctls, host, ntohs(sa.sin_port), &p);
+    int fd = -1;
+    uint64_t t0 = now_ms();
+    while (fd < 0 && now_ms() - t0 < 5000) {
+        env_turn(e, 10);
+        fd = accept(lfd, NULL, NULL);
+    }
+    assert_true(fd >= 0);
+    assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    /* The record header gives the hello's length: read that much. */
+    size_t n = 0;
+    t0 = now_ms();
+    while (now_ms() - t0 < 5000 &&
+           (n < 5 || n < 5 + ((size_t)buf[3] << 8 | buf[4])) && n < cap) {
+        env_turn(e, 10);
+        ssize_t r = recv(fd, buf + n, cap - n, 0);
+        if (r > 0)
+            n += (size_t)r;
+    }
+    assert_true(n >= 5 && buf[0] == 22); /* a handshake record */
+    close(fd);
+    close(lfd);
+    RUN_UNTIL(e, p.closed, 5000);
+    return n;
+}
+
+static int contains(const uint8_t *buf, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(buf + i, s, k) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_tls_client_sends_the_host_as_sni(void **state)
+{
+    env *e = env_new(state);
+    wsio_tls *ctls = client_tls(e, 1);
+    static uint8_t hello[4096];
+    size_t n = client_hello_of(e, ctls, "localhost", hello, sizeof hello);
+    assert_true(contains(hello, n, "localhost"));
+    n = client_hello_of(e, ctls, "127.0.0.1", hello, sizeof hello);
+    assert_false(contains(hello, n, "127.0.0.1"));
     wsio_tls_free(ctls);
     env_free(e);
 }
@@ -518,6 +589,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_tls_echo_round_trips_with_verification),
         ON_EVERY_LOOP(test_tls_defer_accept_opens_and_echoes),
+        ON_EVERY_LOOP(test_tls_client_sends_the_host_as_sni),
         ON_EVERY_LOOP(test_tls_client_refuses_wrong_host_and_untrusted_certs),
         cmocka_unit_test_prestate(test_tls_config_errors_are_values,
                                   (void *)"poll"),

@@ -29,13 +29,13 @@ static wsio_loop *make_loop(test_mem *tm, const char *backend)
 
 /* A timer that records the order it fired in. */
 typedef struct rec_timer {
-    wsio__timer t;
+    wsio__timer_cb t;
     int id;
     int *order;
     int *nfired;
 } rec_timer;
 
-static void rec_fire(wsio__timer *t)
+static void rec_fire(wsio__timer_cb *t)
 {
     rec_timer *r = (rec_timer *)t;
     r->order[(*r->nfired)++] = r->id;
@@ -52,15 +52,15 @@ static void test_loop_timers_fire_in_due_order(void **state)
     int order[N], nfired = 0;
     uint64_t now = wsio_loop_now(loop);
     for (int i = 0; i < N; i++) {
-        r[i].t = (wsio__timer){.fire = rec_fire};
+        r[i].t = (wsio__timer_cb){.fire = rec_fire};
         r[i].id = i;
         r[i].order = order;
         r[i].nfired = &nfired;
         assert_int_equal(wsio__timer_reserve(loop), 0);
-        wsio__timer_start(loop, &r[i].t, now + delay[i]);
+        wsio__timer_start(loop, &r[i].t.t, now + delay[i]);
     }
-    wsio__timer_stop(loop, &r[5].t);            /* never fires */
-    wsio__timer_start(loop, &r[2].t, now + 35); /* moved after 0 */
+    wsio__timer_stop(loop, &r[5].t.t);            /* never fires */
+    wsio__timer_start(loop, &r[2].t.t, now + 35); /* moved after 0 */
     assert_true(wsio_loop_alive(loop));
     /* wsio_loop_run returns once no timer is left. */
     assert_int_equal(wsio_loop_run(loop), 0);
@@ -135,7 +135,7 @@ static void *stopper(void *user)
     return NULL;
 }
 
-static void never(wsio__timer *t)
+static void never(wsio__timer_cb *t)
 {
     (void)t;
     fail_msg("the hour-long timer fired");
@@ -144,15 +144,15 @@ static void never(wsio__timer *t)
 static void test_loop_stop_from_thread_ends_run(void **state)
 {
     wsio_loop *loop = make_loop(NULL, *state);
-    wsio__timer hour = {.fire = never};
+    wsio__timer_cb hour = {.fire = never};
     assert_int_equal(wsio__timer_reserve(loop), 0);
-    wsio__timer_start(loop, &hour, wsio_loop_now(loop) + 3600 * 1000);
+    wsio__timer_start(loop, &hour.t, wsio_loop_now(loop) + 3600 * 1000);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, stopper, loop), 0);
     assert_int_equal(wsio_loop_run(loop), 0); /* returns: stopped */
     pthread_join(th, NULL);
     assert_true(wsio_loop_alive(loop));
-    wsio__timer_stop(loop, &hour);
+    wsio__timer_stop(loop, &hour.t);
     wsio__timer_unreserve(loop);
     assert_false(wsio_loop_alive(loop));
     wsio_loop_free(loop);
@@ -332,7 +332,7 @@ static void count_post(void *user)
     (*(int *)user)++;
 }
 
-static void count_fire(wsio__timer *t)
+static void count_fire(wsio__timer_cb *t)
 {
     rec_timer *r = (rec_timer *)t;
     (*r->nfired)++;
@@ -365,7 +365,7 @@ static void test_loop_host_mode_drives_timers_and_posts(void **state)
     rec_timer r = {.t = {.fire = count_fire}, .nfired = &nfired};
     assert_int_equal(wsio__timer_reserve(loop), 0);
     uint64_t due = wsio_loop_now(loop) + 20;
-    wsio__timer_start(loop, &r.t, due);
+    wsio__timer_start(loop, &r.t.t, due);
     assert_int_equal(h.due, due);
     for (int i = 0; i < 1000 && nfired == 0; i++)
         tiny_turn(&h, loop, 10);

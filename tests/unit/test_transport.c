@@ -31,7 +31,7 @@ static void open_pair(wsio_transport *t, int *peer)
     t->ops = wsio_transport_plain();
     t->fd = sv[0];
     t->impl = NULL;
-    assert_int_equal(t->ops->open(t, NULL, WSIO_ROLE_SERVER), 0);
+    assert_int_equal(t->ops->open(t, NULL, WSIO_ROLE_SERVER, NULL), 0);
     *peer = sv[1];
 }
 
@@ -310,7 +310,7 @@ test_transport_read_after_peer_reset_returns_econnreset(void **state)
     tcp_pair(&t.fd, &peer);
     t.ops = wsio_transport_plain();
     t.impl = NULL;
-    assert_int_equal(t.ops->open(&t, NULL, WSIO_ROLE_CLIENT), 0);
+    assert_int_equal(t.ops->open(&t, NULL, WSIO_ROLE_CLIENT, "localhost"), 0);
     /* Linger 0: close sends RST instead of FIN. */
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     assert_int_equal(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg),
