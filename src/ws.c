@@ -274,6 +274,8 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events)
 {
     ws->common = common;
+    /* The handshake state, in the conn's room (ws_internal.h). */
+    memset(wsio__ws_hs(ws), 0, sizeof(wsio__ws_handshake));
     ws->io.ready = wsio__ws_on_ready;
     ws->timer.fire = on_timer;
     ws->flush_task.run = wsio__ws_flush_task;

@@ -190,10 +190,10 @@ static inline int wsio__stamp_is(uint64_t payload, uint32_t stamp, uint64_t now)
 /*
  * HANDSHAKE's own state. Until OPEN builds the conn in the conn's room of
  * the block (common->cls->conn_room), that room is unused: the handshake
- * keeps its state there (zeroed with the block), so no connection carries
+ * keeps its state there (zeroed by wsio__ws_init), so no connection carries
  * it after OPEN. wsio__ws_open moves what it still needs to the stack.
  */
-typedef struct wsio__ws_hs {
+typedef struct wsio__ws_handshake {
     uint8_t *in; /* handshake bytes received, or NULL */
     uint32_t in_len;
     uint16_t http_status; /* client: the server's status */

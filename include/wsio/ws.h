@@ -187,6 +187,7 @@ WSIO_EXTERN int wsio_ws_http_status(const wsio_ws *ws);
  * to its pong being read), or 0 before the first. Only pongs that carry
  * the ping's own payload count. Heartbeat pings are a server's
  * (ping_interval_ms in wsio_server_config); updated before on_pong runs.
+ * A pong later than 2^32 - 1 us (71.5 minutes) is not timed.
  */
 WSIO_EXTERN uint64_t wsio_ws_rtt_us(const wsio_ws *ws);
 
