@@ -391,6 +391,47 @@ static void test_ws_state_subprotocol_without_memory_503(void **state)
     env_free(e);
 }
 
+/* ---- both ends, bytes one at a time ---------------------------------------
+ */
+
+/* A client and a server agree a subprotocol over a transport that moves
+ * one byte per call (or fails with EAGAIN at random): the request and the
+ * 101 are written over many turns, so the 101 is still going out after
+ * the server's OPEN, and the client gathers the 101 in its handshake
+ * state byte by byte; both then hold the subprotocol in their extras. */
+static void test_ws_state_both_ends_in_pieces(void **state)
+{
+    env *e = env_new(state);
+    static const char *const protos[] = {"chat"};
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.subprotocols = protos;
+    cfg.num_subprotocols = 1;
+    server_state s = {.echo = 1};
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    wsio_client_config cc;
+    wsio_client_config_default(&cc);
+    cc.subprotocols = "other, chat";
+    peer p = {.expect = (const uint8_t *)"in pieces",
+              .expect_len = 9,
+              .expect_op = WSIO_OP_TEXT};
+    connect_client(e, srv, &cc, &p);
+    RUN_UNTIL(e, p.opened == 1 && s.opens == 1, 5000);
+    assert_int_equal(p.http_status, 101);
+    assert_int_equal(wsio_ws_http_status(p.ws), 101);
+    assert_string_equal(wsio_ws_subprotocol(p.ws), "chat");
+    assert_string_equal(wsio_ws_subprotocol(s.last_open), "chat");
+    assert_string_equal(wsio_ws_remote_addr(p.ws, NULL), "127.0.0.1");
+    assert_string_equal(wsio_ws_remote_addr(s.last_open, NULL), "127.0.0.1");
+    assert_true(wsio_ws_send(p.ws, WSIO_OP_TEXT, "in pieces", 9) >= 0);
+    RUN_UNTIL(e, p.nmsg == 1, 5000);
+    assert_int_equal(p.mismatch, 0);
+    wsio_ws_close(p.ws, WSIO_CLOSE_NORMAL, NULL, 0);
+    RUN_UNTIL(e, p.closed == 1, 5000);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +442,8 @@ int main(void)
         ON_EVERY_LOOP(test_ws_state_text_without_memory_is_empty),
         ON_EVERY_LOOP(test_ws_state_frames_behind_the_request_reach_the_conn),
         ON_EVERY_LOOP(test_ws_state_subprotocol_without_memory_503),
+        ON_EVERY_LOOP(test_ws_state_both_ends_in_pieces),
+        ON_PARTIAL_IO(test_ws_state_both_ends_in_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
