@@ -76,9 +76,9 @@ const char *wsio_ws_subprotocol(const wsio_ws *ws)
     return ws->extras ? ws->extras->subprotocol : "";
 }
 
-/* Written when first asked for, then again only if the address changed
- * (a PROXY header or forwarding header is read before any callback that
- * has the ws, so in practice never). */
+/* The block is made at the first call; each call writes the text again
+ * (a few dozen bytes), so that an address a PROXY or forwarding header
+ * replaced shows, at the same pointer. */
 const char *wsio_ws_remote_addr(const wsio_ws *ws, uint16_t *port)
 {
     if (port)
