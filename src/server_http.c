@@ -15,7 +15,7 @@
  * then end the connection. */
 static void send_answer(wsio_ws *ws, size_t len)
 {
-    ws->raw_out->len = (uint32_t)len;
+    wsio__ws_raw(ws)->len = (uint32_t)len;
     wsio__ws_finish_handshake_fail(ws, 0);
 }
 
@@ -92,7 +92,7 @@ static void reply_error(wsio_ws *ws, int err)
  */
 static int hook_ended_it(wsio_server *srv, wsio_ws *ws)
 {
-    if (ws->state != WSIO__WS_HANDSHAKE || ws->raw_out)
+    if (ws->state != WSIO__WS_HANDSHAKE || wsio__ws_raw(ws))
         return 1;
     if (srv->freed || srv->shutting_down) {
         wsio__server_reply_status(ws, 503);

@@ -122,7 +122,7 @@ void wsio__ws_finish_handshake_fail(wsio_ws *ws, int err)
         return;
     }
     /* A server's answer (404, 400, 503 ...) still has to go out. */
-    if (!ws->raw_out) {
+    if (!wsio__ws_raw(ws)) {
         wsio__ws_close_transport(ws);
         return;
     }

@@ -137,6 +137,7 @@ struct wsio_ws {
     _Bool pmd_on : 1;           /* permessage-deflate was agreed (its
                                    parameters: wsio__ws_pmd) */
     unsigned cls_bits : 2;      /* the class's own (server_conn.h) */
+    _Bool side_is_raw : 1;      /* side is the raw output */
     /* The clocks keep 32 bits (wsio__since32): intervals up to 49.7 days
      * in ms, 71.5 minutes in us. */
     uint32_t last_rx; /* wsio__loop_now (ms) of the last read (idle) */
@@ -153,11 +154,10 @@ struct wsio_ws {
     };
     uint32_t ping_sent_us; /* heartbeat ping in flight (ping_out): stamp */
     uint32_t rtt_us;       /* last heartbeat round trip, or 0 */
-    /* Bytes to send before the conn's (the handshake's request or
-     * answer), or NULL; made by wsio__ws_raw_new. */
-    struct wsio__raw_out *raw_out;
-    /* What only some connections need (ws_extras.c), or NULL. */
-    struct wsio__ws_extras *extras;
+    /* One pointer for two things most connections hold neither of for
+     * long: the raw output (wsio__ws_raw) while side_is_raw, else the
+     * extras (wsio__ws_extras), which then hold the raw output; or NULL. */
+    void *side;
     uint16_t port;
     int16_t fail_err; /* terminate with this (an error code: -4999 to -1)
                          at the next timer */
@@ -208,11 +208,34 @@ static inline wsio__ws_handshake *wsio__ws_hs(const wsio_ws *ws)
 /* Free the handshake's received bytes, if the handshake state is there. */
 void wsio__ws_hs_drop(wsio_ws *ws);
 
-/* Bytes sent before the conn's output. */
+/* Bytes sent before the conn's output: the handshake's request or
+ * answer (the 101 may still be going out after OPEN). */
 typedef struct wsio__raw_out {
     uint32_t len, off; /* bytes[off..len) are still to send */
     uint8_t bytes[];
 } wsio__raw_out;
+
+/* What only some connections need, in one block (ws_extras.c). */
+struct wsio__ws_extras {
+    wsio__raw_out *raw_out;  /* the ws's, while it has extras */
+    char *addr_text;         /* wsio_ws_remote_addr's, or NULL */
+    wsio_deflate_params pmd; /* when ws->pmd_on */
+    char subprotocol[];      /* "" when none */
+};
+
+/* The ws's extras, or NULL. */
+static inline struct wsio__ws_extras *wsio__ws_extras(const wsio_ws *ws)
+{
+    return ws->side_is_raw ? NULL : (struct wsio__ws_extras *)ws->side;
+}
+
+/* The bytes to send before the conn's, or NULL. */
+static inline wsio__raw_out *wsio__ws_raw(const wsio_ws *ws)
+{
+    if (ws->side_is_raw)
+        return (wsio__raw_out *)ws->side;
+    return ws->side ? ((struct wsio__ws_extras *)ws->side)->raw_out : NULL;
+}
 
 /* Room for len bytes to send before anything else, replacing what was not
  * sent yet; the caller writes them at the pointer returned. NULL (nothing
@@ -220,6 +243,8 @@ typedef struct wsio__raw_out {
 uint8_t *wsio__ws_raw_new(wsio_ws *ws, size_t len);
 /* Forget the bytes not sent yet. */
 void wsio__ws_raw_drop(wsio_ws *ws);
+/* Make r (or NULL) the ws's raw output, in ws->side or its extras. */
+void wsio__ws_raw_set(wsio_ws *ws, wsio__raw_out *r);
 
 /* Set up ws (zeroed memory) for fd on loop (common->loop); watch it for
  * events (0: not yet, see wsio__ws_accepted). fd -1: no socket yet (a

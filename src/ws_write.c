@@ -13,13 +13,14 @@
 
 static size_t raw_left(const wsio_ws *ws)
 {
-    return ws->raw_out ? ws->raw_out->len - ws->raw_out->off : 0;
+    const wsio__raw_out *r = wsio__ws_raw(ws);
+    return r ? r->len - r->off : 0;
 }
 
 void wsio__ws_raw_drop(wsio_ws *ws)
 {
-    wsio__free(wsio__loop_mem(ws->common->loop), ws->raw_out);
-    ws->raw_out = NULL;
+    wsio__free(wsio__loop_mem(ws->common->loop), wsio__ws_raw(ws));
+    wsio__ws_raw_set(ws, NULL);
 }
 
 uint8_t *wsio__ws_raw_new(wsio_ws *ws, size_t len)
@@ -33,7 +34,7 @@ uint8_t *wsio__ws_raw_new(wsio_ws *ws, size_t len)
     wsio__ws_raw_drop(ws);
     r->len = (uint32_t)len;
     r->off = 0;
-    ws->raw_out = r;
+    wsio__ws_raw_set(ws, r);
     return r->bytes;
 }
 
@@ -49,11 +50,11 @@ int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len)
     size_t left = raw_left(ws);
     if (len > UINT32_MAX - left)
         return WSIO_ENOMEM;
-    wsio__raw_out *old = ws->raw_out;
-    ws->raw_out = NULL; /* kept from wsio__ws_raw_new's drop */
+    wsio__raw_out *old = wsio__ws_raw(ws);
+    wsio__ws_raw_set(ws, NULL); /* kept from wsio__ws_raw_new's drop */
     uint8_t *p = wsio__ws_raw_new(ws, left + len);
     if (!p) {
-        ws->raw_out = old;
+        wsio__ws_raw_set(ws, old);
         return WSIO_ENOMEM;
     }
     if (left)
@@ -70,9 +71,10 @@ static void consume(wsio_ws *ws, size_t n)
     size_t raw = raw_left(ws);
     if (raw) {
         size_t k = n < raw ? n : raw;
-        ws->raw_out->off += (uint32_t)k;
+        wsio__raw_out *r = wsio__ws_raw(ws);
+        r->off += (uint32_t)k;
         n -= k;
-        if (ws->raw_out->off == ws->raw_out->len)
+        if (r->off == r->len)
             wsio__ws_raw_drop(ws);
     }
     if (n && wsio__ws_conn(ws)) {
@@ -116,7 +118,7 @@ void wsio__ws_flush(wsio_ws *ws)
     size_t n = 0;
     ssize_t w = 0;
     if (raw_left(ws)) {
-        iov[0].base = ws->raw_out->bytes + ws->raw_out->off;
+        iov[0].base = wsio__ws_raw(ws)->bytes + wsio__ws_raw(ws)->off;
         iov[0].len = raw_left(ws);
         n = 1;
     }

@@ -27,21 +27,21 @@
 #define BATCH 100
 /*
  * What one idle connection allocates for itself: one block (the server's
- * wrapper, the driver (struct wsio_ws: 176 bytes) and the conn state, whose
- * receive state is a NULL pointer while idle) of 432 bytes on LP64;
- * measured 428-430 here, since the tables' first small blocks, counted in
+ * wrapper, the driver (struct wsio_ws: 168 bytes) and the conn state, whose
+ * receive state is a NULL pointer while idle) of 424 bytes on LP64;
+ * measured 420-422 here, since the tables' first small blocks, counted in
  * the baseline, are freed as they grow. A field that makes the block grow,
- * or receive state kept while idle, fails the test (8 bytes more: 436-438).
+ * or receive state kept while idle, fails the test (8 bytes more: 428-430).
  */
-#define OWN_BYTES 432
+#define OWN_BYTES 424
 /*
  * With its share of the tables that grow by doubling with the fds and the
  * connections: the backend's entry per fd (the test's own client fds are
  * numbered in between, so two fds per connection), the server's id map
- * (at most 3/4 full) and the loop's timer heap. Measured on LP64: 510
- * (poll), 526 (epoll), 494 (host).
+ * (at most 3/4 full) and the loop's timer heap. Measured on LP64: 502
+ * (poll), 518 (epoll), 486 (host).
  */
-#define IDLE_CONN_BYTES 548
+#define IDLE_CONN_BYTES 540
 /* Blocks from this size on are the tables, not a connection's own. */
 #define TABLE_MIN 4096
 
