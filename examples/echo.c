@@ -29,12 +29,13 @@ typedef struct echo_state {
 static void on_open(wsio_ws *ws, void *user)
 {
     echo_state *st = user;
-    uint16_t port;
-    const char *addr = wsio_ws_remote_addr(ws, &port);
-    if (!st->quiet)
+    if (!st->quiet) { /* the address text is a block of its own (ws.h) */
+        uint16_t port;
+        const char *addr = wsio_ws_remote_addr(ws, &port);
         example_log("echo", "open %s:%u%s", addr, (unsigned)port,
                     wsio_conn_has_codec(wsio_ws_conn(ws)) ? " (compressed)"
                                                           : "");
+    }
     if (st->greeting)
         wsio_ws_send(ws, WSIO_OP_TEXT, st->greeting, strlen(st->greeting));
 }

@@ -174,32 +174,31 @@ static void connected(wsio_ws *ws, unsigned events)
 static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
     client *c = WSIO__CONTAINER_OF(ws, client, ws);
-    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
-    if (ws->hs_in_len + n > c->common.http.max_header_bytes + WSIO__READ_BUF) {
+    wsio__ws_handshake *hs = wsio__ws_hs(ws);
+    if (hs->in_len + n > c->common.http.max_header_bytes + WSIO__READ_BUF) {
         wsio__ws_finish_handshake_fail(ws, WSIO_EHS_TOOLARGE);
         return;
     }
-    uint8_t *p =
-        wsio__realloc(ws->common->buffer_mem, ws->hs_in, ws->hs_in_len + n);
+    uint8_t *p = wsio__realloc(ws->common->buffer_mem, hs->in, hs->in_len + n);
     if (!p) {
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
     }
-    memcpy(p + ws->hs_in_len, buf, n);
-    ws->hs_in = p;
-    ws->hs_in_len += (uint32_t)n;
+    memcpy(p + hs->in_len, buf, n);
+    hs->in = p;
+    hs->in_len += (uint32_t)n;
 
     wsio_http_header headers[64];
     wsio_http_response resp;
-    ssize_t r = wsio_http_response_parse(ws->hs_in, ws->hs_in_len, &resp,
-                                         headers, 64, &c->common.http);
+    ssize_t r = wsio_http_response_parse(hs->in, hs->in_len, &resp, headers, 64,
+                                         &c->common.http);
     if (r == WSIO_EAGAIN)
         return;
     if (r < 0) {
         wsio__ws_finish_handshake_fail(ws, (int)r);
         return;
     }
-    ws->http_status = (uint16_t)resp.status;
+    hs->http_status = (uint16_t)resp.status;
     wsio_handshake_request req;
     memset(&req, 0, sizeof req);
     req.key = c->key;
@@ -207,31 +206,22 @@ static void handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
     req.extensions = c->ext_offer[0] ? c->ext_offer : NULL;
     wsio_handshake_result res;
     int rc = wsio_handshake_validate_response(&resp, &req, &res);
+    wsio_deflate_params pmd;
+    int pmd_on = 0;
     if (rc == 0 && c->common.deflate) { /* RFC 7692 section 7.1 */
         rc = wsio_deflate_check_answer(resp.headers, resp.num_headers,
-                                       &c->common.deflate->policy, &ws->pmd);
-        ws->pmd_on = rc == 1;
+                                       &c->common.deflate->policy, &pmd);
+        pmd_on = rc == 1;
         rc = rc < 0 ? rc : 0;
     }
-    if (rc == 0 && res.subprotocol.len) {
-        ws->subprotocol = wsio__malloc(mem, res.subprotocol.len + 1);
-        if (!ws->subprotocol) {
-            rc = WSIO_ENOMEM;
-        } else {
-            memcpy(ws->subprotocol, res.subprotocol.ptr, res.subprotocol.len);
-            ws->subprotocol[res.subprotocol.len] = '\0';
-        }
-    }
     if (rc == 0)
-        rc = wsio__ws_open(ws, WSIO_ROLE_CLIENT, ws->hs_in + r,
-                           ws->hs_in_len - (size_t)r);
-    if (rc < 0) {
+        rc = wsio__ws_set_agreed(ws, res.subprotocol.ptr, res.subprotocol.len,
+                                 pmd_on ? &pmd : NULL);
+    if (rc == 0) /* frees hs->in once its rest is fed */
+        rc = wsio__ws_open(ws, WSIO_ROLE_CLIENT, hs->in + r,
+                           hs->in_len - (size_t)r);
+    if (rc < 0)
         wsio__ws_finish_handshake_fail(ws, rc);
-        return;
-    }
-    wsio__free(ws->common->buffer_mem, ws->hs_in);
-    ws->hs_in = NULL;
-    ws->hs_in_len = 0;
 }
 
 static const wsio__ws_class client_ws_class = {
@@ -328,14 +318,13 @@ static int build_request(client *c, const url_parts *u,
     req.extra_headers = cfg->headers;
     req.num_extra_headers = cfg->num_headers;
     ssize_t need = wsio_handshake_build_request(NULL, 0, &req);
-    char *out = need > 0 ? wsio__malloc(mem, (size_t)need) : NULL;
+    char *out =
+        need > 0 ? (char *)wsio__ws_raw_new(&c->ws, (size_t)need) : NULL;
     if (out)
         (void)wsio_handshake_build_request(out, (size_t)need, &req);
     wsio__free(mem, slash_path);
     if (!out)
         return need < 0 ? (int)need : WSIO_ENOMEM;
-    c->ws.hs_out = (uint8_t *)out;
-    c->ws.hs_out_len = (uint32_t)need;
     if (cfg->subprotocols) {
         size_t n = strlen(cfg->subprotocols) + 1;
         c->subprotocols = wsio__malloc(mem, n);
@@ -344,21 +333,6 @@ static int build_request(client *c, const url_parts *u,
         memcpy(c->subprotocols, cfg->subprotocols, n);
     }
     return 0;
-}
-
-static void addr_text(const wsio_client_addr *a, char *out, size_t cap,
-                      uint16_t *port)
-{
-    out[0] = '\0';
-    if (a->addr.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->addr;
-        inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)cap);
-        *port = ntohs(in->sin_port);
-    } else if (a->addr.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)&a->addr;
-        inet_ntop(AF_INET6, &in->sin6_addr, out, (socklen_t)cap);
-        *port = ntohs(in->sin6_port);
-    }
 }
 
 /* The dialer's end: the ws takes the socket (the connected hook then
@@ -371,7 +345,7 @@ static void dialed(wsio__dialer *d, int fd, const wsio_client_addr *addr)
         wsio__ws_finish_handshake_fail(ws, fd);
         return;
     }
-    addr_text(addr, ws->addr, sizeof ws->addr, &ws->port);
+    (void)wsio__addr_from_sockaddr(&addr->addr, &ws->addr, &ws->port);
     int rc = wsio__ws_set_fd(ws, fd, WSIO_ROLE_CLIENT, server_name(c),
                              WSIO_IO_WRITE);
     if (rc) {
@@ -450,6 +424,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
         c->owner = owner;
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
         c->common.loop = loop;
+        c->ws.common = &c->common; /* for build_request's raw output */
         c->attach.destroy = destroy_attached;
         rc = check_transport(c);
     }
@@ -471,7 +446,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
         if (ws_ready)
             wsio__timer_unreserve(loop);
         if (c) {
-            wsio__free(mem, c->ws.hs_out);
+            wsio__ws_raw_drop(&c->ws);
             wsio__free(mem, c->subprotocols);
             wsio__free(mem, c);
         }

@@ -174,22 +174,6 @@ const wsio__ws_class wsio__server_ws_class = {
 /* ---- accepting
  * ---------------------------------------------------------------------- */
 
-static void addr_text(const struct sockaddr_storage *ss, char *out, size_t cap,
-                      uint16_t *port)
-{
-    out[0] = '\0';
-    *port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)cap);
-        *port = ntohs(a->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)cap);
-        *port = ntohs(a->sin6_port);
-    }
-}
-
 /* ---- memory budget
  * -------------------------------------------------------------- */
 
@@ -227,7 +211,7 @@ static void on_shed(wsio__timer_cb *t)
              * socket is full and we wait to write): a reply queued this
              * turn is on its way out. */
             size_t held = wsio__conn_held_bytes(
-                ws->conn, (ws->io.events & WSIO_IO_WRITE) != 0);
+                wsio__ws_conn(ws), (ws->io.events & WSIO_IO_WRITE) != 0);
             if (held > most) {
                 most = held;
                 largest = ws;
@@ -263,7 +247,7 @@ static void accept_one(wsio_server *srv, int fd,
      * (Linux copies it from the listener, set in listen_on.) */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 #endif
-    addr_text(ss, ws->addr, sizeof ws->addr, &ws->port);
+    (void)wsio__addr_from_sockaddr(ss, &ws->addr, &ws->port);
     c->srv = srv;
     /* A PROXY header is read on readiness. Otherwise nothing is watched
      * yet: the TLS handshake or wsio__ws_accepted sets the watch once,
@@ -360,7 +344,7 @@ static void on_heartbeat(wsio__timer_cb *t)
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, heartbeat_timer);
     for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
          ws = wsio__sconn_ws(wsio__sconn(ws)->link.next)) {
-        if (wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
+        if (wsio_conn_state(wsio__ws_conn(ws)) != WSIO_CONN_OPEN)
             continue;
         if (ws->pinged && !wsio__ws_heard_from(ws)) {
             wsio__ws_fail_soon(ws, WSIO_ETIMEDOUT);

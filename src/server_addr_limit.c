@@ -30,15 +30,16 @@ struct wsio__addr_entry {
 /* ---- grouping
  * ------------------------------------------------------------------ */
 
-int wsio__addr_group(const char *addr, unsigned v6_bits,
+int wsio__addr_group(const wsio__addr *addr, unsigned v6_bits,
                      uint8_t key[WSIO__ADDR_KEY])
 {
-    uint8_t family, bin[16];
     memset(key, 0, WSIO__ADDR_KEY);
-    if (!wsio__addr_parse(addr, &family, bin))
+    if (addr->family != 4 && addr->family != 6)
         return 0;
-    key[0] = family;
-    if (family == 4) {
+    wsio__addr a = wsio__addr_unmapped(addr);
+    const uint8_t *bin = a.bin;
+    key[0] = a.family;
+    if (a.family == 4) {
         memcpy(key + 1, bin, 4);
         return 1;
     }
@@ -242,8 +243,8 @@ int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
     uint8_t key[WSIO__ADDR_KEY];
     if ((!lim->max_conns && !lim->rate) || wsio__sconn(ws)->addr_entry ||
         (sec->ntrusted &&
-         wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr)) ||
-        !wsio__addr_group(ws->addr, lim->v6_bits, key))
+         wsio__cidr_match(sec->trusted, sec->ntrusted, &ws->addr)) ||
+        !wsio__addr_group(&ws->addr, lim->v6_bits, key))
         return 0;
     int status =
         wsio__addr_limits_enter(lim, key, now, &wsio__sconn(ws)->addr_entry);

@@ -48,10 +48,9 @@ int wsio__addr_limits_init(wsio__addr_limits *lim,
                            const wsio_mem *mem);
 void wsio__addr_limits_free(wsio__addr_limits *lim);
 
-/* Group the address text addr: IPv4 (and IPv4-mapped IPv6) by the whole
- * address, IPv6 by its first v6_bits bits. Returns 1, or 0 when addr is
- * not an address. */
-int wsio__addr_group(const char *addr, unsigned v6_bits,
+/* Group addr: IPv4 (and IPv4-mapped IPv6) by the whole address, IPv6 by
+ * its first v6_bits bits. Returns 1, or 0 when addr is none (family 0). */
+int wsio__addr_group(const wsio__addr *addr, unsigned v6_bits,
                      uint8_t key[WSIO__ADDR_KEY]);
 
 /*

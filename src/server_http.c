@@ -10,14 +10,12 @@
 /* ---- HTTP answers
  * ---------------------------------------------------------------- */
 
-/* Hand a built response to ws as its handshake output, then end it. */
-static void send_answer(wsio_ws *ws, char *buf, size_t len)
+/* Send the first len bytes of the response built in ws's raw output
+ * (wsio__ws_raw_new, which replaced any answer a hook's reentry gave),
+ * then end the connection. */
+static void send_answer(wsio_ws *ws, size_t len)
 {
-    wsio__free(wsio__sconn(ws)->srv->mem,
-               ws->hs_out); /* a hook's reentry answered? */
-    ws->hs_out = (uint8_t *)buf;
-    ws->hs_out_len = (uint32_t)len;
-    ws->hs_out_off = 0;
+    wsio__ws_raw(ws)->len = (uint32_t)len;
     wsio__ws_finish_handshake_fail(ws, 0);
 }
 
@@ -42,7 +40,7 @@ static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
         need = wsio_http_build_response(NULL, 0, status, all, num_headers + 1,
                                         body, body_len);
         if (need >= 0 && (uint64_t)need < UINT32_MAX)
-            out = wsio__malloc(mem, (size_t)need);
+            out = (char *)wsio__ws_raw_new(ws, (size_t)need);
         if (out)
             (void)wsio_http_build_response(out, (size_t)need, status, all,
                                            num_headers + 1, body, body_len);
@@ -58,7 +56,7 @@ static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
     }
-    send_answer(ws, out, (size_t)need - (head_only ? body_len : 0));
+    send_answer(ws, (size_t)need - (head_only ? body_len : 0));
 }
 
 static void reply(wsio_ws *ws, int status, const wsio_http_header *headers,
@@ -77,14 +75,13 @@ void wsio__server_reply_status(wsio_ws *ws, int status)
 static void reply_error(wsio_ws *ws, int err)
 {
     ssize_t need = wsio_handshake_build_reject(NULL, 0, err);
-    char *out =
-        need > 0 ? wsio__malloc(wsio__sconn(ws)->srv->mem, (size_t)need) : NULL;
+    char *out = need > 0 ? (char *)wsio__ws_raw_new(ws, (size_t)need) : NULL;
     if (!out) {
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
     }
     (void)wsio_handshake_build_reject(out, (size_t)need, err);
-    send_answer(ws, out, (size_t)need);
+    send_answer(ws, (size_t)need);
 }
 
 /*
@@ -95,7 +92,7 @@ static void reply_error(wsio_ws *ws, int err)
  */
 static int hook_ended_it(wsio_server *srv, wsio_ws *ws)
 {
-    if (ws->state != WSIO__WS_HANDSHAKE || ws->hs_out)
+    if (ws->state != WSIO__WS_HANDSHAKE || wsio__ws_raw(ws))
         return 1;
     if (srv->freed || srv->shutting_down) {
         wsio__server_reply_status(ws, 503);
@@ -148,21 +145,12 @@ static void serve_http(wsio_server *srv, wsio_ws *ws,
 /* ---- the opening handshake
  * ------------------------------------------------------- */
 
-static char *copy_string(const wsio_mem *mem, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = wsio__malloc(mem, n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
 /* Send the 101 and open the WebSocket (section 4.2.2). */
 static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
                            const wsio_http_request *req, uint8_t *head,
                            size_t head_len, wsio_slice key,
                            const wsio_upgrade_decision *d, const char *ext,
-                           size_t rest_len)
+                           const wsio_deflate_params *pmd, size_t rest_len)
 {
     wsio_handshake_answer answer;
     memset(&answer, 0, sizeof answer);
@@ -179,18 +167,19 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
                                   500); /* the hook's subprotocol had CR/LF */
         return;
     }
-    char *out = wsio__malloc(srv->mem, (size_t)need);
-    char *sub = d->subprotocol ? copy_string(srv->mem, d->subprotocol) : NULL;
-    if (!out || (d->subprotocol && !sub) ||
-        wsio__ids_reserve(&srv->ids, srv->mem) < 0) {
-        wsio__free(srv->mem, out);
-        wsio__free(srv->mem, sub);
+    char *out = (char *)wsio__ws_raw_new(ws, (size_t)need);
+    if (!out || wsio__ids_reserve(&srv->ids, srv->mem) < 0 ||
+        wsio__ws_set_agreed(ws, d->subprotocol,
+                            d->subprotocol ? strlen(d->subprotocol) : 0,
+                            ext ? pmd : NULL) < 0) {
+        wsio__ws_raw_drop(ws);
         reply_error(ws, WSIO_ENOMEM);
         return;
     }
-    ws->subprotocol = sub;
+    if (ext) /* pmd_on: transport_closed counts it down */
+        srv->deflate_conns++;
     if (srv->keep_request && wsio__request_keep(ws, req, head, head_len) < 0) {
-        wsio__free(srv->mem, out);
+        wsio__ws_raw_drop(ws);
         reply_error(ws, WSIO_ENOMEM);
         return;
     }
@@ -198,15 +187,9 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
         memcpy(out, first, (size_t)need);
     else
         (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
-    ws->hs_out = (uint8_t *)out;
-    ws->hs_out_len = (uint32_t)need;
     ws->user = d->ws_user;
     wsio__sconn(ws)->id = ++srv->last_ws_id;
     wsio__ids_add(&srv->ids, ws);
-    if (ext) {
-        ws->pmd_on = 1;
-        srv->deflate_conns++;
-    }
     wsio__server_list_remove(srv, ws);
     wsio__server_list_add(srv, ws, LIST_OPEN);
     srv->stats.connections++;
@@ -217,8 +200,7 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
         wsio__server_list_add(srv, ws, LIST_OTHER);
         srv->stats.connections--;
         srv->stats.connections_total--;
-        wsio__free(srv->mem, ws->hs_out);
-        ws->hs_out = NULL;
+        wsio__ws_raw_drop(ws);
         reply_error(ws, WSIO_ENOMEM);
     }
 }
@@ -227,9 +209,10 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
  * the server has none or is at its cap of compressing connections (then
  * the offer goes unanswered, i.e. declined). Returns the answer written
  * to buf, or NULL. */
-static const char *negotiate_deflate(wsio_server *srv, wsio_ws *ws,
+static const char *negotiate_deflate(wsio_server *srv,
                                      const wsio_http_request *req,
-                                     char buf[WSIO_DEFLATE_HEADER_MAX])
+                                     char buf[WSIO_DEFLATE_HEADER_MAX],
+                                     wsio_deflate_params *pmd)
 {
     const wsio_deflate_ext *ext = srv->common.deflate;
     if (!ext ||
@@ -237,7 +220,7 @@ static const char *negotiate_deflate(wsio_server *srv, wsio_ws *ws,
         return NULL;
     ssize_t n =
         wsio_deflate_negotiate(req->headers, req->num_headers, &ext->policy,
-                               &ws->pmd, buf, WSIO_DEFLATE_HEADER_MAX);
+                               pmd, buf, WSIO_DEFLATE_HEADER_MAX);
     return n > 0 ? buf : NULL;
 }
 
@@ -248,7 +231,9 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
     wsio__security_forwarded(&srv->sec, ws, req);
     if (wsio__server_admit_addr(srv, ws))
         return;
-    wsio_request_info info = {req, ws->addr, ws->port, NULL};
+    char addr[WSIO__ADDR_TEXT];
+    wsio_request_info info = {req, wsio__addr_format(&ws->addr, addr), ws->port,
+                              NULL};
     if (srv->shutting_down) {
         wsio__server_reply_status(ws, 503);
         return;
@@ -299,8 +284,10 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
         return;
     }
     char ext[WSIO_DEFLATE_HEADER_MAX];
-    accept_upgrade(srv, ws, req, head, head_len, key, &d,
-                   negotiate_deflate(srv, ws, req, ext), rest_len);
+    wsio_deflate_params pmd;
+    const char *answer = negotiate_deflate(srv, req, ext, &pmd);
+    accept_upgrade(srv, ws, req, head, head_len, key, &d, answer, &pmd,
+                   rest_len);
 }
 
 /* Request bytes: parse them where they lie when the head came whole (the
@@ -309,34 +296,35 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
 void wsio__server_handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
     wsio_server *srv = wsio__sconn(ws)->srv;
+    wsio__ws_handshake *hs = wsio__ws_hs(ws);
     uint8_t *data = buf;
     size_t len = n;
-    if (ws->hs_in) {
+    if (hs->in) {
         uint8_t *p =
-            wsio__realloc(ws->common->buffer_mem, ws->hs_in, ws->hs_in_len + n);
+            wsio__realloc(ws->common->buffer_mem, hs->in, hs->in_len + n);
         if (!p) {
             reply_error(ws, WSIO_ENOMEM);
             return;
         }
-        memcpy(p + ws->hs_in_len, buf, n);
-        ws->hs_in = p;
-        ws->hs_in_len += (uint32_t)n;
+        memcpy(p + hs->in_len, buf, n);
+        hs->in = p;
+        hs->in_len += (uint32_t)n;
         data = p;
-        len = ws->hs_in_len;
+        len = hs->in_len;
     }
     wsio_http_header headers[MAX_HEADERS];
     wsio_http_request req;
     ssize_t r = wsio_http_request_parse(data, len, &req, headers, MAX_HEADERS,
                                         &srv->common.http);
     if (r == WSIO_EAGAIN) {
-        if (!ws->hs_in) {
-            ws->hs_in = wsio__malloc(ws->common->buffer_mem, n);
-            if (!ws->hs_in) {
+        if (!hs->in) {
+            hs->in = wsio__malloc(ws->common->buffer_mem, n);
+            if (!hs->in) {
                 reply_error(ws, WSIO_ENOMEM);
                 return;
             }
-            memcpy(ws->hs_in, buf, n);
-            ws->hs_in_len = (uint32_t)n;
+            memcpy(hs->in, buf, n);
+            hs->in_len = (uint32_t)n;
         }
         return;
     }
@@ -346,8 +334,7 @@ void wsio__server_handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
     } else {
         handle_request(srv, ws, &req, data, (size_t)r, len - (size_t)r);
     }
-    /* The request is answered; its bytes are no longer needed. */
-    wsio__free(ws->common->buffer_mem, ws->hs_in);
-    ws->hs_in = NULL;
-    ws->hs_in_len = 0;
+    /* The request is answered; its bytes are no longer needed (OPEN freed
+     * them already, and its conn is where hs was). */
+    wsio__ws_hs_drop(ws);
 }

@@ -7,6 +7,7 @@
 
 struct wsio__kept_request {
     wsio_request_info info;
+    char addr[WSIO__ADDR_TEXT]; /* info.remote_addr */
     wsio_http_request req;
     wsio_http_header headers[]; /* req.num_headers, then the head bytes */
 };
@@ -42,7 +43,7 @@ int wsio__request_keep(wsio_ws *ws, const wsio_http_request *req,
     }
     k->req.headers = k->headers;
     k->info.request = &k->req;
-    k->info.remote_addr = ws->addr;
+    k->info.remote_addr = wsio__addr_format(&ws->addr, k->addr);
     k->info.remote_port = ws->port;
     k->info.subprotocol = wsio_ws_subprotocol(ws);
     wsio__sconn(ws)->kept = k;

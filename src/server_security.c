@@ -33,21 +33,11 @@
 
 /* Text to binary; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4, so a
  * dual-stack listener's peers match IPv4 entries. */
-int wsio__addr_parse(const char *text, uint8_t *family, uint8_t bin[16])
+int wsio__addr_parse(const char *text, wsio__addr *out)
 {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-                                       0, 0, 0, 0, 0xff, 0xff};
-    if (inet_pton(AF_INET, text, bin) == 1) {
-        *family = 4;
-        return 1;
-    }
-    if (inet_pton(AF_INET6, text, bin) != 1)
+    if (!wsio__addr_from_text(text, out))
         return 0;
-    *family = 6;
-    if (memcmp(bin, mapped, sizeof mapped) == 0) {
-        memmove(bin, bin + 12, 4);
-        *family = 4;
-    }
+    *out = wsio__addr_unmapped(out);
     return 1;
 }
 
@@ -99,13 +89,11 @@ static int cidr_contains(const wsio__cidr *c, uint8_t family,
     return (c->addr[whole] & mask) == (bin[whole] & mask);
 }
 
-int wsio__cidr_match(const wsio__cidr *list, size_t n, const char *addr)
+int wsio__cidr_match(const wsio__cidr *list, size_t n, const wsio__addr *addr)
 {
-    uint8_t family, bin[16];
-    if (!wsio__addr_parse(addr, &family, bin))
-        return 0;
+    wsio__addr a = wsio__addr_unmapped(addr);
     for (size_t i = 0; i < n; i++)
-        if (cidr_contains(&list[i], family, bin))
+        if (cidr_contains(&list[i], a.family, a.bin))
             return 1;
     return 0;
 }
@@ -210,9 +198,10 @@ int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
                               const wsio_mem *mem)
 {
     uint8_t buf[WSIO_PROXY_MAX_HEADER];
-    size_t have = ws->hs_in_len;
+    wsio__ws_handshake *hs = wsio__ws_hs(ws);
+    size_t have = hs->in_len;
     if (have)
-        memcpy(buf, ws->hs_in, have);
+        memcpy(buf, hs->in, have);
     ssize_t n;
     do
         n = recv(ws->tr.fd, buf + have, sizeof buf - have, MSG_PEEK);
@@ -232,21 +221,20 @@ int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
     if (rc)
         return rc;
     if (r == WSIO_EAGAIN) {
-        uint8_t *p = wsio__realloc(mem, ws->hs_in, have + take);
+        uint8_t *p = wsio__realloc(mem, hs->in, have + take);
         if (!p)
             return WSIO_ENOMEM;
         memcpy(p + have, buf + have, take);
-        ws->hs_in = p;
-        ws->hs_in_len = (uint32_t)(have + take);
+        hs->in = p;
+        hs->in_len = (uint32_t)(have + take);
         return 0;
     }
-    wsio__free(mem, ws->hs_in);
-    ws->hs_in = NULL;
-    ws->hs_in_len = 0;
-    if (!pi.local) {
-        memcpy(ws->addr, pi.src_addr, sizeof ws->addr);
+    wsio__free(mem, hs->in);
+    hs->in = NULL;
+    hs->in_len = 0;
+    /* pi's text is inet_ntop's, so the text read back is the same. */
+    if (!pi.local && wsio__addr_from_text(pi.src_addr, &ws->addr))
         ws->port = pi.src_port;
-    }
     return 1;
 }
 
@@ -283,10 +271,10 @@ static int forwarded_for(wsio_slice elem, wsio_slice *out)
 /*
  * One hop: "192.0.2.1", "192.0.2.1:4711", "[2001:db8::1]:4711" (RFC 7239
  * section 6) or a bare "2001:db8::1" (X-Forwarded-For). The address comes
- * back in inet_ntop's canonical form; a port that is missing or obfuscated
- * is 0. "unknown" and obfuscated names are not addresses: 0.
+ * back binary, IPv4-mapped folded to IPv4; a port that is missing or
+ * obfuscated is 0. "unknown" and obfuscated names are not addresses: 0.
  */
-static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
+static int parse_hop(wsio_slice s, wsio__addr *addr, uint16_t *port)
 {
     char host[INET6_ADDRSTRLEN];
     const char *p = s.ptr, *end = s.ptr + s.len;
@@ -313,9 +301,7 @@ static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
         return 0;
     memcpy(host, p, hl);
     host[hl] = '\0';
-    uint8_t family, bin[16];
-    if (!wsio__addr_parse(host, &family, bin) ||
-        !inet_ntop(family == 4 ? AF_INET : AF_INET6, bin, addr, (socklen_t)cap))
+    if (!wsio__addr_parse(host, addr))
         return 0;
     *port = 0;
     if (colon) {
@@ -333,7 +319,7 @@ static int parse_hop(wsio_slice s, char *addr, size_t cap, uint16_t *port)
 int wsio__forwarded_client(const wsio__cidr *trusted, size_t ntrusted,
                            enum wsio_forwarded_header which,
                            const wsio_http_header *headers, size_t n,
-                           char addr[WSIO__ADDR_TEXT], uint16_t *port)
+                           wsio__addr *addr, uint16_t *port)
 {
     if (which != WSIO_FORWARDED_X_FORWARDED_FOR &&
         which != WSIO_FORWARDED_RFC7239)
@@ -356,7 +342,7 @@ int wsio__forwarded_client(const wsio__cidr *trusted, size_t ntrusted,
     size_t oldest = seen > MAX_HOPS ? seen - MAX_HOPS : 0;
     /* Rightmost untrusted: the nearest hop a trusted proxy did not add. */
     for (size_t i = seen; i-- > oldest;) {
-        if (!parse_hop(hops[i % MAX_HOPS], addr, WSIO__ADDR_TEXT, port))
+        if (!parse_hop(hops[i % MAX_HOPS], addr, port))
             return 0; /* "unknown" or garbage: believe nothing */
         found = 1;
         if (!wsio__cidr_match(trusted, ntrusted, addr))
@@ -369,13 +355,13 @@ void wsio__security_forwarded(const wsio__security *sec, wsio_ws *ws,
                               const wsio_http_request *req)
 {
     if (!sec->ntrusted ||
-        !wsio__cidr_match(sec->trusted, sec->ntrusted, ws->addr))
+        !wsio__cidr_match(sec->trusted, sec->ntrusted, &ws->addr))
         return;
-    char addr[WSIO__ADDR_TEXT];
+    wsio__addr addr;
     uint16_t port;
     if (!wsio__forwarded_client(sec->trusted, sec->ntrusted, sec->forwarded,
-                                req->headers, req->num_headers, addr, &port))
+                                req->headers, req->num_headers, &addr, &port))
         return;
-    memcpy(ws->addr, addr, sizeof ws->addr);
+    ws->addr = addr;
     ws->port = port;
 }

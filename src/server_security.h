@@ -41,10 +41,11 @@ int wsio__security_origin_ok(const wsio__security *sec,
 /*
  * The PROXY header of ws's connection: read exactly its bytes from the
  * socket (peeking first, so nothing after it is taken from TLS or HTTP)
- * and, when it names a client, make that ws's address. ws->hs_in keeps a
- * partial header, allocated from mem (the connections' buffer allocator,
- * which frees hs_in). Returns 1 when the header is complete, 0 when more is
- * needed, or a negative error (malformed, too long, EOF, -errno).
+ * and, when it names a client, make that ws's address. The handshake state's
+ * received bytes (wsio__ws_hs) keep a partial header, allocated from mem
+ * (the connections' buffer allocator, which frees them). Returns 1 when the
+ * header is complete, 0 when more is needed, or a negative error (malformed,
+ * too long, EOF, -errno).
  */
 int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
                               const wsio_mem *mem);
@@ -54,9 +55,6 @@ int wsio__security_read_proxy(const wsio__security *sec, wsio_ws *ws,
  * Headers from other peers are ignored. */
 void wsio__security_forwarded(const wsio__security *sec, wsio_ws *ws,
                               const wsio_http_request *req);
-
-/* Room for an address as text, as in wsio_ws's addr. */
-#define WSIO__ADDR_TEXT 46
 
 /*
  * The client named by the forwarding header `which` (X-Forwarded-For or
@@ -68,22 +66,22 @@ void wsio__security_forwarded(const wsio__security *sec, wsio_ws *ws,
  * "192.0.2.1:port", "[2001:db8::1]:port" or a bare IPv6 address. Any hop
  * on the way that is not an address ("unknown", an obfuscated name) or a
  * Forwarded element without "for" means nothing is believed. Returns 1
- * with addr (inet_ntop form, IPv4-mapped folded to IPv4) and *port (0
- * when absent or not a number) filled, or 0.
+ * with *addr (IPv4-mapped folded to IPv4) and *port (0 when absent or not
+ * a number) filled, or 0.
  */
 int wsio__forwarded_client(const wsio__cidr *trusted, size_t ntrusted,
                            enum wsio_forwarded_header which,
                            const wsio_http_header *headers, size_t n,
-                           char addr[WSIO__ADDR_TEXT], uint16_t *port);
+                           wsio__addr *addr, uint16_t *port);
 
 /* Address text to binary: family 4 or 6 and the address in network
  * order; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. Returns 1 or 0. */
-int wsio__addr_parse(const char *text, uint8_t *family, uint8_t bin[16]);
+int wsio__addr_parse(const char *text, wsio__addr *out);
 
 /* Parse "192.0.2.1", "10.0.0.0/8", "::1" or "fd00::/8". Returns 1 or 0. */
 int wsio__cidr_parse(const char *text, wsio__cidr *out);
-/* Whether the address text (any form inet_pton takes; IPv4-mapped IPv6
- * counts as IPv4) is inside one of list[0..n). */
-int wsio__cidr_match(const wsio__cidr *list, size_t n, const char *addr);
+/* Whether addr (IPv4-mapped IPv6 counts as IPv4) is inside one of
+ * list[0..n). */
+int wsio__cidr_match(const wsio__cidr *list, size_t n, const wsio__addr *addr);
 
 #endif /* WSIO_SERVER_SECURITY_H */

@@ -224,9 +224,10 @@ static void frames_release(shared_frames *f)
 static wsio_rcbuf *frame_for(const wsio_server *srv, const wsio_ws *ws,
                              const shared_frames *f)
 {
-    int shared_ok = f->compressed && ws->pmd_on &&
-                    ws->pmd.server_no_context_takeover &&
-                    ws->pmd.server_max_window_bits >= srv->shared_bits;
+    int shared_ok =
+        f->compressed && ws->pmd_on &&
+        wsio__ws_pmd(ws)->server_no_context_takeover &&
+        wsio__ws_pmd(ws)->server_max_window_bits >= srv->shared_bits;
     return shared_ok ? f->compressed : f->plain;
 }
 

@@ -29,7 +29,13 @@
 #include <string.h>
 
 #include "conn_internal.h"
+#include "conn_shared.h"
 #include "ws_shared.h"
+
+/* The handshake state lives where the conn goes (ws_internal.h); every
+ * role's room holds at least a wsio_conn (wsio__conn_size). */
+_Static_assert(sizeof(wsio__ws_handshake) <= sizeof(wsio_conn),
+               "the handshake state must fit the conn's room");
 
 void wsio__ws_mark_dirty(wsio_ws *ws)
 {
@@ -50,17 +56,24 @@ static void release_deferred(wsio__deferred *d)
     ws->common->cls->release(ws);
 }
 
+void wsio__ws_hs_drop(wsio_ws *ws)
+{
+    if (ws->has_conn)
+        return; /* the conn is where the state was; OPEN freed it */
+    wsio__ws_handshake *hs = wsio__ws_hs(ws);
+    wsio__free(ws->common->buffer_mem, hs->in); /* counted: see server.c */
+    hs->in = NULL;
+    hs->in_len = 0;
+}
+
 void wsio__ws_cleanup(wsio_ws *ws)
 {
-    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
-    wsio_conn_free(ws->conn);
-    ws->conn = NULL;
+    wsio__ws_hs_drop(ws);
+    wsio_conn_free(wsio__ws_conn(ws));
+    ws->has_conn = 0;
     wsio__ws_drop_keep(ws);
-    wsio__free(ws->common->buffer_mem, ws->hs_in); /* counted: see server.c */
-    wsio__free(mem, ws->hs_out);
-    wsio__free(mem, ws->subprotocol);
-    ws->hs_in = ws->hs_out = NULL;
-    ws->subprotocol = NULL;
+    wsio__ws_raw_drop(ws);
+    wsio__ws_extras_free(ws);
     wsio__timer_unreserve(ws->common->loop);
 }
 
@@ -109,7 +122,7 @@ void wsio__ws_finish_handshake_fail(wsio_ws *ws, int err)
         return;
     }
     /* A server's answer (404, 400, 503 ...) still has to go out. */
-    if (!ws->hs_out) {
+    if (!wsio__ws_raw(ws)) {
         wsio__ws_close_transport(ws);
         return;
     }
@@ -126,7 +139,7 @@ void wsio__ws_terminate(wsio_ws *ws, int err)
         break;
     case WSIO__WS_OPEN:
         ws->terminating = 1;
-        wsio_conn_abort(ws->conn, err); /* calls conn_on_close */
+        wsio_conn_abort(wsio__ws_conn(ws), err); /* calls conn_on_close */
         ws->terminating = 0;
         wsio__ws_close_transport(ws);
         break;
@@ -179,11 +192,13 @@ static int conn_on_pong(wsio_conn *c, const wsio_control *pong, void *user)
     (void)c;
     wsio_ws *ws = user;
     ws->pong_seen = 1;
-    if (ws->ping_sent_us && pong->len == 8 &&
-        load_be64((const uint8_t *)pong->data) == ws->ping_sent_us) {
-        uint64_t now = wsio_loop_now_us(ws->common->loop);
-        ws->rtt_us = now > ws->ping_sent_us ? now - ws->ping_sent_us : 1;
-        ws->ping_sent_us = 0;
+    uint64_t now = wsio_loop_now_us(ws->common->loop);
+    if (ws->ping_out && pong->len == 8 &&
+        wsio__stamp_is(load_be64((const uint8_t *)pong->data), ws->ping_sent_us,
+                       now)) {
+        uint32_t rtt = wsio__since32(now, ws->ping_sent_us);
+        ws->rtt_us = rtt ? rtt : 1; /* 0 means none yet */
+        ws->ping_out = 0;
     }
     if (ws->common->cb.on_pong)
         ws->common->cb.on_pong(ws, pong, ws->common->user);
@@ -218,7 +233,7 @@ static void on_timer(wsio__timer *t)
         ws->fail_err = 0;
         /* Out of memory on a broadcast: try a 1011 close frame first. */
         if (err == WSIO_ENOMEM && ws->state == WSIO__WS_OPEN &&
-            wsio_conn_state(ws->conn) == WSIO_CONN_OPEN &&
+            wsio_conn_state(wsio__ws_conn(ws)) == WSIO_CONN_OPEN &&
             wsio_ws_close(ws, WSIO_CLOSE_INTERNAL_ERROR, NULL, 0) == 0)
             return;
         wsio__ws_terminate(ws, err);
@@ -229,7 +244,7 @@ static void on_timer(wsio__timer *t)
         wsio__ws_terminate(ws, WSIO_ETIMEDOUT);
         break;
     case WSIO__WS_OPEN: {
-        if (wsio_conn_state(ws->conn) == WSIO_CONN_CLOSING) {
+        if (wsio_conn_state(wsio__ws_conn(ws)) == WSIO_CONN_CLOSING) {
             wsio__ws_terminate(ws, WSIO_ETIMEDOUT); /* no close reply in time */
             break;
         }
@@ -237,11 +252,13 @@ static void on_timer(wsio__timer *t)
         uint64_t now = wsio__loop_now(ws->common->loop);
         /* Paused with the read-ahead full: the peer is held back by us. */
         if (ws->paused && !wsio__ws_wants_bytes(ws))
-            ws->last_rx = now;
-        if (now - ws->last_rx >= idle)
+            ws->last_rx = (uint32_t)now;
+        uint32_t quiet = wsio__since32(now, ws->last_rx);
+        if (quiet >= idle)
             (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "idle", 4);
         else
-            wsio__timer_start(ws->common->loop, &ws->timer, ws->last_rx + idle);
+            wsio__timer_start(ws->common->loop, &ws->timer,
+                              now + (idle - quiet));
         break;
     }
     default:
@@ -263,11 +280,13 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
                   int fd, enum wsio_role role, unsigned events)
 {
     ws->common = common;
+    /* The handshake state, in the conn's room (ws_internal.h). */
+    memset(wsio__ws_hs(ws), 0, sizeof(wsio__ws_handshake));
     wsio__loop_set_conn_hooks(loop, &hooks);
     ws->io.kind = WSIO__KIND_CONN;
     ws->timer.kind = WSIO__KIND_CONN;
     ws->tr.ops = common->transport ? common->transport : wsio_transport_plain();
-    ws->last_rx = wsio__loop_now(loop);
+    ws->last_rx = (uint32_t)wsio__loop_now(loop);
     int rc = wsio__timer_reserve(loop);
     if (rc)
         return rc;
@@ -305,31 +324,34 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     static const wsio_conn_callbacks cb = {.on_message = conn_on_message,
                                            .on_pong = conn_on_pong,
                                            .on_close = conn_on_close};
-    ws->conn = wsio__conn_new_shared((char *)ws + ws->common->cls->conn_room,
-                                     role, &ws->common->conn, &cb,
-                                     ws->common->buffer_mem, ws);
+    wsio__ws_handshake hs = *wsio__ws_hs(ws); /* the conn goes over it */
+    wsio_conn *conn = wsio__conn_new_shared(
+        (char *)ws + ws->common->cls->conn_room, role, &ws->common->conn, &cb,
+        ws->common->buffer_mem, ws);
+    ws->has_conn = 1;
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */
         const wsio_deflate_ext *ext = ws->common->deflate;
         wsio_codec codec;
-        int rc = ext->codec_new(ext, &ws->pmd, role, 0, ws->common->buffer_mem,
-                                &codec);
+        int rc = ext->codec_new(ext, wsio__ws_pmd(ws), role, 0,
+                                ws->common->buffer_mem, &codec);
         if (rc) {
-            wsio_conn_free(ws->conn);
-            ws->conn = NULL;
+            wsio_conn_free(conn);
+            ws->has_conn = 0;
+            *wsio__ws_hs(ws) = hs; /* still HANDSHAKE */
             return rc;
         }
-        (void)wsio_conn_set_codec(ws->conn, &codec);
+        (void)wsio_conn_set_codec(conn, &codec);
     }
     /* A server reads each client no faster than the client reads it. A
      * client always reads (as browsers do): if both ends waited for the
      * other to read first, an echo conversation would deadlock. */
     if (ws->common->cls->answers_handshake)
-        wsio_conn_set_output_marks(ws->conn, ws->common->max_output,
+        wsio_conn_set_output_marks(conn, ws->common->max_output,
                                    ws->common->low_water);
     if (ws->tr.ops != wsio_transport_plain())
-        wsio__conn_set_output_keep(ws->conn, WSIO__TRANSPORT_HELD_MAX);
+        wsio__conn_set_output_keep(conn, WSIO__TRANSPORT_HELD_MAX);
     ws->state = WSIO__WS_OPEN;
-    ws->last_rx = wsio__loop_now(ws->common->loop);
+    ws->last_rx = (uint32_t)wsio__loop_now(ws->common->loop);
     wsio__timer_stop(ws->common->loop, &ws->timer);
     if (ws->common->idle_timeout_ms)
         wsio__ws_arm(ws, ws->common->idle_timeout_ms);
@@ -337,7 +359,8 @@ int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
     if (ws->common->cb.on_open)
         ws->common->cb.on_open(ws, ws->common->user);
     if (ws->state == WSIO__WS_OPEN && rest_len > 0)
-        wsio__ws_feed(ws, rest, rest_len);
+        wsio__ws_feed(ws, rest, rest_len); /* keeps what it does not take */
+    wsio__free(ws->common->buffer_mem, hs.in);
     return 0;
 }
 
@@ -348,7 +371,7 @@ int wsio_ws_ping(wsio_ws *ws, const void *data, size_t len)
 {
     if (ws->state != WSIO__WS_OPEN)
         return WSIO_ECLOSED;
-    int rc = wsio_conn_ping(ws->conn, data, len);
+    int rc = wsio_conn_ping(wsio__ws_conn(ws), data, len);
     if (rc == 0)
         wsio__ws_mark_dirty(ws);
     return rc;
@@ -361,8 +384,10 @@ int wsio__ws_ping_timed(wsio_ws *ws)
     for (int i = 0; i < 8; i++)
         stamp[i] = (uint8_t)(now >> (56 - 8 * i));
     int rc = wsio_ws_ping(ws, stamp, sizeof stamp);
-    if (rc == 0)
-        ws->ping_sent_us = now;
+    if (rc == 0) {
+        ws->ping_sent_us = (uint32_t)now;
+        ws->ping_out = 1;
+    }
     return rc;
 }
 
@@ -380,9 +405,9 @@ int wsio_ws_close(wsio_ws *ws, unsigned code, const char *reason,
     }
     /* Already closing or closed: nothing changes (not even the timer). */
     if (ws->state != WSIO__WS_OPEN ||
-        wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
+        wsio_conn_state(wsio__ws_conn(ws)) != WSIO_CONN_OPEN)
         return 0;
-    int rc = wsio_conn_close(ws->conn, code, reason, reason_len);
+    int rc = wsio_conn_close(wsio__ws_conn(ws), code, reason, reason_len);
     if (rc)
         return rc;
     wsio__ws_arm(ws, ws->common->close_timeout_ms);
@@ -426,7 +451,7 @@ void wsio__ws_note_ping(wsio_ws *ws)
 {
     ws->pinged = 1;
     ws->pong_seen = 0;
-    ws->queued_at_ping = wsio_conn_buffered_amount(ws->conn) > 0;
+    ws->queued_at_ping = wsio_conn_buffered_amount(wsio__ws_conn(ws)) > 0;
     ws->wrote_since_ping = 0;
 }
 
@@ -440,7 +465,7 @@ int wsio__ws_heard_from(const wsio_ws *ws)
         return !wsio__ws_wants_bytes(ws);
     /* Not read because our output is over the mark: its pong may wait
      * behind bytes we do not read; it is alive if it reads ours. */
-    if (!wsio_conn_want_read(ws->conn))
+    if (!wsio_conn_want_read(wsio__ws_conn(ws)))
         return ws->queued_at_ping && ws->wrote_since_ping;
     return 0;
 }
@@ -455,24 +480,14 @@ void wsio_ws_set_user(wsio_ws *ws, void *user)
     ws->user = user;
 }
 
-const char *wsio_ws_remote_addr(const wsio_ws *ws, uint16_t *port)
-{
-    if (port)
-        *port = ws->port;
-    return ws->addr;
-}
-
-const char *wsio_ws_subprotocol(const wsio_ws *ws)
-{
-    return ws->subprotocol ? ws->subprotocol : "";
-}
-
 int wsio_ws_http_status(const wsio_ws *ws)
 {
-    return ws->http_status;
+    if (ws->common->cls->answers_handshake)
+        return 0; /* a server's own ws */
+    return ws->has_conn ? 101 : wsio__ws_hs(ws)->http_status;
 }
 
 wsio_conn *wsio_ws_conn(wsio_ws *ws)
 {
-    return ws->conn;
+    return wsio__ws_conn(ws);
 }

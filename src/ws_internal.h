@@ -18,6 +18,29 @@
 #include "wsio/transport.h"
 #include "wsio/ws.h"
 
+/* ---- peer addresses (ws_addr.c) ------------------------------------------ */
+
+/* An IP address, binary, as the socket or a proxy gave it: IPv4-mapped
+ * IPv6 stays IPv6 (its text is what inet_ntop writes for the socket's). */
+typedef struct wsio__addr {
+    uint8_t family;  /* 4 or 6; 0: none (a client not yet connected) */
+    uint8_t bin[16]; /* network order; 4 bytes used for IPv4 */
+} wsio__addr;
+
+/* Room for an address as text (INET6_ADDRSTRLEN). */
+#define WSIO__ADDR_TEXT 46
+
+/* A struct sockaddr_in or _in6 (sa) to *out and *port. Returns 1, or 0
+ * (out zeroed, *port 0) for another family. */
+int wsio__addr_from_sockaddr(const void *sa, wsio__addr *out, uint16_t *port);
+/* inet_pton of IPv4 or IPv6 text, nothing folded. Returns 1 or 0. */
+int wsio__addr_from_text(const char *text, wsio__addr *out);
+/* inet_ntop's text of a into out; "" for none. Returns out. */
+const char *wsio__addr_format(const wsio__addr *a, char out[WSIO__ADDR_TEXT]);
+/* a with IPv4-mapped IPv6 (::ffff:a.b.c.d) folded to IPv4, so that a
+ * dual-stack listener's peers match IPv4 rules and groups. */
+wsio__addr wsio__addr_unmapped(const wsio__addr *a);
+
 /* ---- the connection driver (ws.c) ---------------------------------------- */
 
 enum wsio__ws_state {
@@ -87,54 +110,141 @@ typedef struct wsio__ws_common {
  * client's in client.c). Field order keeps the hot fields together.
  */
 struct wsio_ws {
+    /* The first 64 bytes: what every read and flush looks at. */
     wsio__io io;
     wsio_transport tr;
-    wsio_conn *conn;               /* from OPEN on; freed with the ws */
     const wsio__ws_common *common; /* and its loop: common->loop */
-    void *user;                    /* wsio_ws_get_user */
-    wsio__turn_task flush_task;    /* flush at the end of the turn */
+    /* State and flags, in bits (every connection holds them). */
+    unsigned state : 2;         /* enum wsio__ws_state */
+    _Bool has_conn : 1;         /* the conn is built at common->cls->conn_room
+                                   (wsio__ws_conn) */
+    _Bool over_mark : 1;        /* went over max_output: on_drain due */
+    _Bool paused : 1;           /* wsio_ws_pause */
+    _Bool peer_eof : 1;         /* closed: the peer's EOF came first */
+    _Bool read_needs_write : 1; /* a read waits for WRITE readiness (TLS) */
+    _Bool write_needs_read : 1; /* a write waits for READ readiness (TLS) */
+    _Bool pinged : 1;           /* heartbeat: a ping went out ... */
+    _Bool pong_seen : 1;        /* ... and its pong came back */
+    _Bool queued_at_ping : 1;   /* heartbeat: conn bytes were queued when
+                                   it last pinged ... */
+    _Bool wrote_since_ping : 1; /* ... and the transport took some since */
+    _Bool ping_out : 1;         /* heartbeat: ping_sent_us is its stamp */
+    _Bool lingering : 1;        /* our sending side is shut down */
+    _Bool terminating : 1;      /* inside wsio_ws_terminate */
+    _Bool connecting : 1;       /* class's connected hook gets readiness:
+                                   client TCP connect, server PROXY header */
+    _Bool tr_handshake : 1;     /* the transport's handshake (TLS) runs */
+    _Bool pmd_on : 1;           /* permessage-deflate was agreed (its
+                                   parameters: wsio__ws_pmd) */
+    unsigned cls_bits : 2;      /* the class's own (server_conn.h) */
+    _Bool side_is_raw : 1;      /* side is the raw output */
+    /* The clocks keep 32 bits (wsio__since32): intervals up to 49.7 days
+     * in ms, 71.5 minutes in us. */
+    uint32_t last_rx; /* wsio__loop_now (ms) of the last read (idle) */
+    void *user;       /* wsio_ws_get_user */
+    /* Bytes read and not yet fed, or NULL (most of the time: made when
+     * the conn does not take a read whole, freed once fed; ws_shared.h). */
+    struct wsio__rx_keep *rx_keep;
+    wsio__turn_task flush_task; /* flush at the end of the turn */
     /* One at a time: the timer until the ws is DEAD (stopped there, never
      * started again), then its release at the end of the turn. */
     union {
         wsio__timer timer; /* handshake, idle, close or linger */
         wsio__deferred defer;
     };
-    uint64_t last_rx;      /* loop clock of the last read (idle) */
-    uint64_t ping_sent_us; /* heartbeat ping in flight: its stamp, or 0 */
-    uint64_t rtt_us;       /* last heartbeat round trip, or 0 */
-    /* Bytes read and not yet fed, or NULL (most of the time: made when
-     * the conn does not take a read whole, freed once fed; ws_shared.h). */
-    struct wsio__rx_keep *rx_keep;
-    uint8_t *hs_in;  /* handshake bytes received, or NULL */
-    uint8_t *hs_out; /* handshake bytes to send, or NULL */
-    uint32_t hs_in_len, hs_out_len, hs_out_off;
-    wsio_deflate_params pmd; /* permessage-deflate, when pmd_on */
-    char *subprotocol;       /* negotiated, or NULL */
+    uint32_t ping_sent_us; /* heartbeat ping in flight (ping_out): stamp */
+    uint32_t rtt_us;       /* last heartbeat round trip, or 0 */
+    /* One pointer for two things most connections hold neither of for
+     * long: the raw output (wsio__ws_raw) while side_is_raw, else the
+     * extras (wsio__ws_extras), which then hold the raw output; or NULL. */
+    void *side;
     uint16_t port;
-    uint16_t http_status; /* client: the server's status */
-    int16_t fail_err;     /* terminate with this (an error code: -4999 to
-                             -1) at the next timer */
-    /* State and flags, in bits (every connection holds them). */
-    unsigned state : 2;         /* enum wsio__ws_state */
-    _Bool over_mark : 1;        /* went over max_output: on_drain due */
-    _Bool pinged : 1;           /* heartbeat: a ping went out ... */
-    _Bool pong_seen : 1;        /* ... and its pong came back */
-    _Bool lingering : 1;        /* our sending side is shut down */
-    _Bool terminating : 1;      /* inside wsio_ws_terminate */
-    _Bool connecting : 1;       /* class's connected hook gets readiness:
-                                   client TCP connect, server PROXY header */
-    _Bool peer_eof : 1;         /* closed: the peer's EOF came first */
-    _Bool tr_handshake : 1;     /* the transport's handshake (TLS) runs */
-    _Bool read_needs_write : 1; /* a read waits for WRITE readiness (TLS) */
-    _Bool write_needs_read : 1; /* a write waits for READ readiness (TLS) */
-    _Bool pmd_on : 1;           /* permessage-deflate was agreed */
-    _Bool paused : 1;           /* wsio_ws_pause */
-    _Bool queued_at_ping : 1;   /* heartbeat: conn bytes were queued when
-                                   it last pinged ... */
-    _Bool wrote_since_ping : 1; /* ... and the transport took some since */
-    unsigned cls_bits : 2;      /* the class's own (server_conn.h) */
-    char addr[46];              /* peer address as text */
+    int16_t fail_err; /* terminate with this (an error code: -4999 to -1)
+                         at the next timer */
+    wsio__addr addr;  /* the peer's (text: ws_extras.c) */
 };
+
+/* The ws's conn (from OPEN on, in its role's block; freed with the ws), or
+ * NULL. */
+static inline wsio_conn *wsio__ws_conn(const wsio_ws *ws)
+{
+    return ws->has_conn ? (wsio_conn *)((char *)ws + ws->common->cls->conn_room)
+                        : NULL;
+}
+
+/* Time from a 32-bit stamp (the low bits of a clock) to now on that clock:
+ * exact across the stamp's wrap for intervals below 2^32 units. */
+static inline uint32_t wsio__since32(uint64_t now, uint32_t stamp)
+{
+    return (uint32_t)now - stamp;
+}
+
+/* Whether payload, a 64-bit microsecond stamp, is the one kept as stamp
+ * (its low 32 bits): equal low bits and at most 2^32 - 1 us old. */
+static inline int wsio__stamp_is(uint64_t payload, uint32_t stamp, uint64_t now)
+{
+    return (uint32_t)payload == stamp && payload <= now &&
+           now - payload <= UINT32_MAX;
+}
+
+/*
+ * HANDSHAKE's own state. Until OPEN builds the conn in the conn's room of
+ * the block (common->cls->conn_room), that room is unused: the handshake
+ * keeps its state there (zeroed by wsio__ws_init), so no connection carries
+ * it after OPEN. wsio__ws_open moves what it still needs to the stack.
+ */
+typedef struct wsio__ws_handshake {
+    uint8_t *in; /* handshake bytes received, or NULL */
+    uint32_t in_len;
+    uint16_t http_status; /* client: the server's status */
+} wsio__ws_handshake;
+
+/* The handshake state: only while !has_conn. */
+static inline wsio__ws_handshake *wsio__ws_hs(const wsio_ws *ws)
+{
+    return (wsio__ws_handshake *)((char *)ws + ws->common->cls->conn_room);
+}
+
+/* Free the handshake's received bytes, if the handshake state is there. */
+void wsio__ws_hs_drop(wsio_ws *ws);
+
+/* Bytes sent before the conn's output: the handshake's request or
+ * answer (the 101 may still be going out after OPEN). */
+typedef struct wsio__raw_out {
+    uint32_t len, off; /* bytes[off..len) are still to send */
+    uint8_t bytes[];
+} wsio__raw_out;
+
+/* What only some connections need, in one block (ws_extras.c). */
+struct wsio__ws_extras {
+    wsio__raw_out *raw_out;  /* the ws's, while it has extras */
+    char *addr_text;         /* wsio_ws_remote_addr's, or NULL */
+    wsio_deflate_params pmd; /* when ws->pmd_on */
+    char subprotocol[];      /* "" when none */
+};
+
+/* The ws's extras, or NULL. */
+static inline struct wsio__ws_extras *wsio__ws_extras(const wsio_ws *ws)
+{
+    return ws->side_is_raw ? NULL : (struct wsio__ws_extras *)ws->side;
+}
+
+/* The bytes to send before the conn's, or NULL. */
+static inline wsio__raw_out *wsio__ws_raw(const wsio_ws *ws)
+{
+    if (ws->side_is_raw)
+        return (wsio__raw_out *)ws->side;
+    return ws->side ? ((struct wsio__ws_extras *)ws->side)->raw_out : NULL;
+}
+
+/* Room for len bytes to send before anything else, replacing what was not
+ * sent yet; the caller writes them at the pointer returned. NULL (nothing
+ * changed) without memory. */
+uint8_t *wsio__ws_raw_new(wsio_ws *ws, size_t len);
+/* Forget the bytes not sent yet. */
+void wsio__ws_raw_drop(wsio_ws *ws);
+/* Make r (or NULL) the ws's raw output, in ws->side or its extras. */
+void wsio__ws_raw_set(wsio_ws *ws, wsio__raw_out *r);
 
 /* Set up ws (zeroed memory) for fd on loop (common->loop); watch it for
  * events (0: not yet, see wsio__ws_accepted). fd -1: no socket yet (a
@@ -147,8 +257,10 @@ int wsio__ws_init(wsio_ws *ws, wsio_loop *loop, const wsio__ws_common *common,
  * or an error (fd is still the caller's). */
 int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role,
                     const char *server_name, unsigned events);
-/* HANDSHAKE -> OPEN: make the conn, call on_open, then feed rest (bytes
- * that followed the handshake head). Returns 0 or WSIO_ENOMEM. */
+/* HANDSHAKE -> OPEN: make the conn (over the handshake state, whose
+ * received bytes, which rest may point into, are freed once rest is fed),
+ * call on_open, then feed rest (bytes that followed the handshake head).
+ * Returns 0, or WSIO_ENOMEM with the handshake state as it was. */
 int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
                   size_t rest_len);
 /* Queue raw handshake bytes (copied) before anything else. */
@@ -206,6 +318,20 @@ int wsio__ws_send_evicting(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
 int wsio__ws_ping_timed(wsio_ws *ws);
 /* Arm the ws timer for the current state. */
 void wsio__ws_arm(wsio_ws *ws, uint32_t ms);
+/* ---- the extras (ws_extras.c) ---------------------------------------------
+ */
+
+/* What the handshake agreed: the subprotocol (sub_len bytes at sub; 0:
+ * none) and the permessage-deflate parameters (pmd, or NULL: none; sets
+ * pmd_on). Kept in the ws's extras block, made only when there is one of
+ * them. Returns 0, or WSIO_ENOMEM with nothing changed. */
+int wsio__ws_set_agreed(wsio_ws *ws, const char *sub, size_t sub_len,
+                        const wsio_deflate_params *pmd);
+/* The agreed permessage-deflate parameters (only while pmd_on). */
+const wsio_deflate_params *wsio__ws_pmd(const wsio_ws *ws);
+/* Free the extras (wsio__ws_cleanup). */
+void wsio__ws_extras_free(wsio_ws *ws);
+
 /* Release the ws's own resources (conn, buffers); used by release. */
 void wsio__ws_cleanup(wsio_ws *ws);
 

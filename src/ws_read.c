@@ -30,7 +30,7 @@ size_t wsio__ws_kept(const wsio_ws *ws)
 /* Whether the conn may parse now: not paused, output not over its mark. */
 int wsio__ws_may_parse(const wsio_ws *ws)
 {
-    return !ws->paused && wsio_conn_want_read(ws->conn);
+    return !ws->paused && wsio_conn_want_read(wsio__ws_conn(ws));
 }
 
 /* Whether the ws reads from the socket now. */
@@ -40,7 +40,7 @@ int wsio__ws_wants_bytes(const wsio_ws *ws)
         return 1;
     if (ws->paused)
         return RX_KEEP - wsio__ws_kept(ws) >= RX_AHEAD_MIN;
-    return wsio__ws_kept(ws) == 0 && wsio_conn_want_read(ws->conn);
+    return wsio__ws_kept(ws) == 0 && wsio_conn_want_read(wsio__ws_conn(ws));
 }
 
 /* The unfed bytes at the front of rx_keep's buffer (both allocated on
@@ -82,7 +82,8 @@ void wsio__ws_drop_keep(wsio_ws *ws)
  * and n at most RX_KEEP. */
 void wsio__ws_feed(wsio_ws *ws, uint8_t *buf, size_t n)
 {
-    ssize_t r = wsio__ws_may_parse(ws) ? wsio_conn_feed(ws->conn, buf, n) : 0;
+    ssize_t r =
+        wsio__ws_may_parse(ws) ? wsio_conn_feed(wsio__ws_conn(ws), buf, n) : 0;
     /* Failures end in on_close; after the close handshake the rest is
      * ignored (the ws is CLOSED then). */
     if (r >= 0 && (size_t)r < n && ws->state == WSIO__WS_OPEN) {
@@ -97,8 +98,8 @@ void wsio__ws_feed(wsio_ws *ws, uint8_t *buf, size_t n)
             wsio__ws_look_ahead(ws); /* a pong may have come in the same read */
     }
     /* Output to write, or the watch to change (reading stopped). */
-    if (ws->state != WSIO__WS_DEAD && ws->conn &&
-        (wsio_conn_want_write(ws->conn) || !wsio__ws_wants_bytes(ws)))
+    if (ws->state != WSIO__WS_DEAD && wsio__ws_conn(ws) &&
+        (wsio_conn_want_write(wsio__ws_conn(ws)) || !wsio__ws_wants_bytes(ws)))
         wsio__ws_mark_dirty(ws);
 }
 
@@ -108,7 +109,8 @@ void wsio__ws_pump(wsio_ws *ws)
     while (ws->state == WSIO__WS_OPEN && wsio__ws_kept(ws) > 0 &&
            wsio__ws_may_parse(ws)) {
         struct wsio__rx_keep *k = ws->rx_keep;
-        ssize_t r = wsio_conn_feed(ws->conn, k->buf + k->off, k->len - k->off);
+        ssize_t r =
+            wsio_conn_feed(wsio__ws_conn(ws), k->buf + k->off, k->len - k->off);
         if (r <= 0)
             break;
         k->off += (uint32_t)r;
@@ -122,7 +124,7 @@ void wsio__ws_pump(wsio_ws *ws)
             return;
         }
     }
-    if (wsio_conn_want_write(ws->conn))
+    if (wsio_conn_want_write(wsio__ws_conn(ws)))
         wsio__ws_mark_dirty(ws);
 }
 
@@ -133,7 +135,7 @@ void wsio__ws_look_ahead(wsio_ws *ws)
         return;
     struct wsio__rx_keep *k = ws->rx_keep;
     if (!k->scan_ready) {
-        wsio__conn_scan_start(ws->conn, &k->scan);
+        wsio__conn_scan_start(wsio__ws_conn(ws), &k->scan);
         k->scan_ready = 1;
     }
     if (wsio__conn_scan_pong(&k->scan, k->buf + k->off, k->len - k->off))
@@ -186,7 +188,7 @@ static void read_some(wsio_ws *ws)
         wsio__ws_terminate(ws, err);
         return;
     }
-    ws->last_rx = wsio__loop_now(ws->common->loop);
+    ws->last_rx = (uint32_t)wsio__loop_now(ws->common->loop);
     switch (ws->state) {
     case WSIO__WS_HANDSHAKE:
         ws->common->cls->handshake_bytes(ws, buf, (size_t)n);

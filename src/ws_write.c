@@ -11,33 +11,56 @@
 /* ---- writing ---------------------------------------------------------------
  */
 
-static size_t hs_out_left(const wsio_ws *ws)
+static size_t raw_left(const wsio_ws *ws)
 {
-    return ws->hs_out ? ws->hs_out_len - ws->hs_out_off : 0;
+    const wsio__raw_out *r = wsio__ws_raw(ws);
+    return r ? r->len - r->off : 0;
+}
+
+void wsio__ws_raw_drop(wsio_ws *ws)
+{
+    wsio__free(wsio__loop_mem(ws->common->loop), wsio__ws_raw(ws));
+    wsio__ws_raw_set(ws, NULL);
+}
+
+uint8_t *wsio__ws_raw_new(wsio_ws *ws, size_t len)
+{
+    if (len > UINT32_MAX)
+        return NULL;
+    wsio__raw_out *r =
+        wsio__malloc(wsio__loop_mem(ws->common->loop), sizeof *r + len);
+    if (!r)
+        return NULL;
+    wsio__ws_raw_drop(ws);
+    r->len = (uint32_t)len;
+    r->off = 0;
+    wsio__ws_raw_set(ws, r);
+    return r->bytes;
 }
 
 size_t wsio_ws_buffered_amount(const wsio_ws *ws)
 {
-    return hs_out_left(ws) +
-           (ws->conn ? wsio_conn_buffered_amount(ws->conn) : 0);
+    return raw_left(ws) + (wsio__ws_conn(ws)
+                               ? wsio_conn_buffered_amount(wsio__ws_conn(ws))
+                               : 0);
 }
 
 int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len)
 {
-    const wsio_mem *mem = wsio__loop_mem(ws->common->loop);
-    size_t left = hs_out_left(ws);
+    size_t left = raw_left(ws);
     if (len > UINT32_MAX - left)
         return WSIO_ENOMEM;
-    uint8_t *p = wsio__malloc(mem, left + len);
-    if (!p)
+    wsio__raw_out *old = wsio__ws_raw(ws);
+    wsio__ws_raw_set(ws, NULL); /* kept from wsio__ws_raw_new's drop */
+    uint8_t *p = wsio__ws_raw_new(ws, left + len);
+    if (!p) {
+        wsio__ws_raw_set(ws, old);
         return WSIO_ENOMEM;
+    }
     if (left)
-        memcpy(p, ws->hs_out + ws->hs_out_off, left);
+        memcpy(p, old->bytes + old->off, left);
     memcpy(p + left, data, len);
-    wsio__free(mem, ws->hs_out);
-    ws->hs_out = p;
-    ws->hs_out_len = (uint32_t)(left + len);
-    ws->hs_out_off = 0;
+    wsio__free(wsio__loop_mem(ws->common->loop), old);
     wsio__ws_mark_dirty(ws);
     return 0;
 }
@@ -45,24 +68,22 @@ int wsio__ws_queue_raw(wsio_ws *ws, const void *data, size_t len)
 /* Account for n bytes written: handshake bytes first, then the conn's. */
 static void consume(wsio_ws *ws, size_t n)
 {
-    size_t hs = hs_out_left(ws);
-    if (hs) {
-        size_t k = n < hs ? n : hs;
-        ws->hs_out_off += (uint32_t)k;
+    size_t raw = raw_left(ws);
+    if (raw) {
+        size_t k = n < raw ? n : raw;
+        wsio__raw_out *r = wsio__ws_raw(ws);
+        r->off += (uint32_t)k;
         n -= k;
-        if (ws->hs_out_off == ws->hs_out_len) {
-            wsio__free(wsio__loop_mem(ws->common->loop), ws->hs_out);
-            ws->hs_out = NULL;
-            ws->hs_out_len = ws->hs_out_off = 0;
-        }
+        if (r->off == r->len)
+            wsio__ws_raw_drop(ws);
     }
-    if (n && ws->conn) {
-        wsio_conn_consume_output(ws->conn, n);
+    if (n && wsio__ws_conn(ws)) {
+        wsio_conn_consume_output(wsio__ws_conn(ws), n);
         ws->wrote_since_ping = 1;
         /* While we do not read the peer by our choice, its reading what
          * we send is what shows it is there (the idle timeout). */
         if (ws->state == WSIO__WS_OPEN && !wsio__ws_may_parse(ws))
-            ws->last_rx = wsio__loop_now(ws->common->loop);
+            ws->last_rx = (uint32_t)wsio__loop_now(ws->common->loop);
         if (ws->common->counters)
             ws->common->counters->bytes_out += n;
     }
@@ -96,13 +117,13 @@ void wsio__ws_flush(wsio_ws *ws)
     wsio_iov iov[FLUSH_IOVS];
     size_t n = 0;
     ssize_t w = 0;
-    if (hs_out_left(ws)) {
-        iov[0].base = ws->hs_out + ws->hs_out_off;
-        iov[0].len = hs_out_left(ws);
+    if (raw_left(ws)) {
+        iov[0].base = wsio__ws_raw(ws)->bytes + wsio__ws_raw(ws)->off;
+        iov[0].len = raw_left(ws);
         n = 1;
     }
-    if (ws->conn)
-        n += wsio_conn_peek_output(ws->conn, iov + n, FLUSH_IOVS - n);
+    if (wsio__ws_conn(ws))
+        n += wsio_conn_peek_output(wsio__ws_conn(ws), iov + n, FLUSH_IOVS - n);
     if (n) {
         w = ws->tr.ops->writev(&ws->tr, iov, n);
         if (w < 0 && w != WSIO_EAGAIN) {
@@ -116,7 +137,7 @@ void wsio__ws_flush(wsio_ws *ws)
     }
     int pending = wsio_ws_buffered_amount(ws) > 0;
     if (ws->state == WSIO__WS_OPEN && ws->over_mark &&
-        wsio_conn_buffered_amount(ws->conn) <= ws->common->low_water) {
+        wsio_conn_buffered_amount(wsio__ws_conn(ws)) <= ws->common->low_water) {
         ws->over_mark = 0;
         if (ws->common->cb.on_drain)
             ws->common->cb.on_drain(ws, ws->common->user);
@@ -175,9 +196,9 @@ static size_t queue_cap(const wsio__ws_common *c)
 static int admit(wsio_ws *ws, enum wsio_backpressure_policy policy, int *closed)
 {
     if (ws->state != WSIO__WS_OPEN ||
-        wsio_conn_state(ws->conn) != WSIO_CONN_OPEN)
+        wsio_conn_state(wsio__ws_conn(ws)) != WSIO_CONN_OPEN)
         return WSIO_ECLOSED; /* our close frame is queued: nothing after */
-    size_t queued_now = wsio_conn_buffered_amount(ws->conn);
+    size_t queued_now = wsio_conn_buffered_amount(wsio__ws_conn(ws));
     if (queued_now <= ws->common->max_output)
         return WSIO_SEND_QUEUED;
     ws->over_mark = 1;
@@ -206,7 +227,7 @@ int wsio__ws_queued(wsio_ws *ws)
     wsio__ws_mark_dirty(ws);
     if (ws->common->counters)
         ws->common->counters->messages_out++;
-    if (wsio_conn_buffered_amount(ws->conn) > ws->common->max_output) {
+    if (wsio_conn_buffered_amount(wsio__ws_conn(ws)) > ws->common->max_output) {
         ws->over_mark = 1;
         return WSIO_SEND_PRESSURE;
     }
@@ -230,8 +251,8 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
                        size_t len)
 {
     size_t written = 0;
-    int rc = wsio__conn_send_direct(ws->conn, opcode, data, len, write_now, ws,
-                                    &written);
+    int rc = wsio__conn_send_direct(wsio__ws_conn(ws), opcode, data, len,
+                                    write_now, ws, &written);
     if (written)
         ws->wrote_since_ping = 1;
     if (written && ws->common->counters)
@@ -239,7 +260,7 @@ static int send_direct(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     /* A frame cut short: end the connection, but not from inside the
      * application's send (its on_close comes on the next turn). */
     if (rc == WSIO_ENOMEM &&
-        wsio__conn_can_take_encoded(ws->conn) == WSIO_ECLOSED)
+        wsio__conn_can_take_encoded(wsio__ws_conn(ws)) == WSIO_ECLOSED)
         wsio__ws_fail_soon(ws, rc);
     return rc;
 }
@@ -263,16 +284,16 @@ int wsio_ws_send(wsio_ws *ws, enum wsio_opcode opcode, const void *data,
     /* Written at once only when the socket may take it: while we wait for
      * it to drain, the write would only fail and the copy follow anyway. */
     if (len >= DIRECT_SEND_MIN && !transport_holds_bytes(ws) &&
-        !(ws->io.events & WSIO_IO_WRITE) && !hs_out_left(ws))
+        !(ws->io.events & WSIO_IO_WRITE) && !raw_left(ws))
         rc = send_direct(ws, opcode, data, len);
     else
-        rc = wsio_conn_send(ws->conn, opcode, data, len);
+        rc = wsio_conn_send(wsio__ws_conn(ws), opcode, data, len);
     return rc < 0 ? rc : wsio__ws_queued(ws);
 }
 
 static int queue_shared(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag)
 {
-    int rc = wsio__conn_send_tagged(ws->conn, frame, tag);
+    int rc = wsio__conn_send_tagged(wsio__ws_conn(ws), frame, tag);
     if (rc == WSIO_ENOMEM)
         wsio__ws_fail_soon(ws, rc);
     return rc < 0 ? rc : wsio__ws_queued(ws);
@@ -312,14 +333,15 @@ int wsio__ws_send_evicting(wsio_ws *ws, wsio_rcbuf *frame, uint64_t tag,
         return WSIO_ECLOSED;
     /* Nothing is taken back for a frame that would be refused anyway
      * (our close already sent, a fragmented send in progress). */
-    int rc = wsio__conn_can_take_encoded(ws->conn);
+    int rc = wsio__conn_can_take_encoded(wsio__ws_conn(ws));
     if (rc)
         return rc;
-    size_t have = wsio_conn_buffered_amount(ws->conn);
+    size_t have = wsio_conn_buffered_amount(wsio__ws_conn(ws));
     if (have > ws->common->max_output) {
         ws->over_mark = 1;
         size_t need = all ? SIZE_MAX : have - ws->common->max_output;
-        *evicted = wsio__conn_evict(ws->conn, tag, need, transport_held(ws));
+        *evicted =
+            wsio__conn_evict(wsio__ws_conn(ws), tag, need, transport_held(ws));
     }
     return queue_shared(ws, frame, tag);
 }

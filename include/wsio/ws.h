@@ -154,11 +154,14 @@ WSIO_EXTERN void *wsio_ws_get_user(const wsio_ws *ws);
 WSIO_EXTERN void wsio_ws_set_user(wsio_ws *ws, void *user);
 
 /*
- * wsio_ws_remote_addr - the peer's address as text ("127.0.0.1", "::1")
- * and its port (if port is not NULL). Static to the ws; valid while it is.
- * Behind a proxy the server is told to trust (PROXY protocol, trusted
- * Forwarded / X-Forwarded-For), this is the client's address, and the port
- * is 0 when the proxy did not give one.
+ * wsio_ws_remote_addr - the peer's address as text ("127.0.0.1", "::1",
+ * "::ffff:127.0.0.1" for an IPv4 peer of an IPv6 socket) and its port (if
+ * port is not NULL). Valid while ws is. Behind a proxy the server is told
+ * to trust (PROXY protocol, trusted Forwarded / X-Forwarded-For), this is
+ * the client's address, and the port is 0 when the proxy did not give
+ * one. The ws keeps the address binary: the first call writes the text
+ * into a small block (freed with the ws); without memory for it, it
+ * returns "" (and the port all the same), and a later call tries again.
  */
 WSIO_EXTERN const char *wsio_ws_remote_addr(const wsio_ws *ws, uint16_t *port);
 
@@ -184,6 +187,7 @@ WSIO_EXTERN int wsio_ws_http_status(const wsio_ws *ws);
  * to its pong being read), or 0 before the first. Only pongs that carry
  * the ping's own payload count. Heartbeat pings are a server's
  * (ping_interval_ms in wsio_server_config); updated before on_pong runs.
+ * A pong later than 2^32 - 1 us (71.5 minutes) is not timed.
  */
 WSIO_EXTERN uint64_t wsio_ws_rtt_us(const wsio_ws *ws);
 

@@ -271,10 +271,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         WSIO_FORWARDED_X_FORWARDED_FOR, WSIO_FORWARDED_RFC7239,
         WSIO_FORWARDED_NONE};
     char got[WSIO__ADDR_TEXT], want[WSIO__ADDR_TEXT];
+    wsio__addr got_bin;
     uint16_t got_port = 0;
     unsigned want_port = 0;
-    int g = wsio__forwarded_client(trusted, ntrusted, modes[mode], h, nh, got,
-                                   &got_port);
+    int g = wsio__forwarded_client(trusted, ntrusted, modes[mode], h, nh,
+                                   &got_bin, &got_port);
+    if (g)
+        wsio__addr_format(&got_bin, got);
     int w = reference(mode, which, h, nh, want, &want_port);
     if (g != w)
         abort();
