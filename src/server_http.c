@@ -13,7 +13,7 @@
 /* Hand a built response to ws as its handshake output, then end it. */
 static void send_answer(wsio_ws *ws, char *buf, size_t len)
 {
-    wsio__free(wsio__sconn(ws)->srv->mem,
+    wsio__free(wsio__sconn_srv(ws)->mem,
                ws->hs_out); /* a hook's reentry answered? */
     ws->hs_out = (uint8_t *)buf;
     ws->hs_out_len = (uint32_t)len;
@@ -28,7 +28,7 @@ static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
                     size_t num_headers, const void *body, size_t body_len,
                     int head_only)
 {
-    const wsio_mem *mem = wsio__sconn(ws)->srv->mem;
+    const wsio_mem *mem = wsio__sconn_srv(ws)->mem;
     wsio_http_header *all = NULL;
     char *out = NULL;
     ssize_t need = WSIO_ENOMEM;
@@ -78,7 +78,7 @@ static void reply_error(wsio_ws *ws, int err)
 {
     ssize_t need = wsio_handshake_build_reject(NULL, 0, err);
     char *out =
-        need > 0 ? wsio__malloc(wsio__sconn(ws)->srv->mem, (size_t)need) : NULL;
+        need > 0 ? wsio__malloc(wsio__sconn_srv(ws)->mem, (size_t)need) : NULL;
     if (!out) {
         wsio__ws_finish_handshake_fail(ws, WSIO_ENOMEM);
         return;
@@ -189,7 +189,10 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
         return;
     }
     ws->subprotocol = sub;
+    /* The id before the kept request: it is kept in the id's slot. */
+    wsio__ids_add(&srv->ids, ws);
     if (srv->keep_request && wsio__request_keep(ws, req, head, head_len) < 0) {
+        wsio__ids_hide(&srv->ids, ws);
         wsio__free(srv->mem, out);
         reply_error(ws, WSIO_ENOMEM);
         return;
@@ -201,8 +204,6 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     ws->hs_out = (uint8_t *)out;
     ws->hs_out_len = (uint32_t)need;
     ws->user = d->ws_user;
-    wsio__sconn(ws)->id = ++srv->last_ws_id;
-    wsio__ids_add(&srv->ids, ws);
     if (ext) {
         ws->pmd_on = 1;
         srv->deflate_conns++;
@@ -212,7 +213,7 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     srv->stats.connections++;
     srv->stats.connections_total++;
     if (wsio__ws_open(ws, WSIO_ROLE_SERVER, head + head_len, rest_len) < 0) {
-        wsio__ids_remove(&srv->ids, srv->mem, ws);
+        wsio__ids_hide(&srv->ids, ws);
         wsio__server_list_remove(srv, ws);
         wsio__server_list_add(srv, ws, LIST_OTHER);
         srv->stats.connections--;
@@ -308,7 +309,7 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
  * read. */
 void wsio__server_handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
-    wsio_server *srv = wsio__sconn(ws)->srv;
+    wsio_server *srv = wsio__sconn_srv(ws);
     uint8_t *data = buf;
     size_t len = n;
     if (ws->hs_in) {

@@ -1,109 +1,145 @@
 /*
  * src/server_ids.c - see server_ids.h.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "server_ids.h"
 
-#define MIN_CAP 16
+#define MIN_CAP 16u
+#define NO_SLOT UINT32_MAX
+/* Slots are numbered below NO_SLOT (the id's low half is slot + 1), and
+ * their array's size must fit a size_t. */
+#if SIZE_MAX / 8 < UINT32_MAX
+#define MAX_SLOTS ((uint32_t)(SIZE_MAX / 8))
+#else
+#define MAX_SLOTS (NO_SLOT - 1u)
+#endif
+/* The generation is 31 bits (server_conn.h); this one is never given a
+ * successor: its slot retires. */
+#define GEN_LAST 0x7fffffffu
+#define HIDDEN 2u
 
-/* A 64-bit mix (the finalizer of splitmix64) of the id under the key.
- * Not SipHash as for topics: ids come from the server's own counter, so a
- * peer cannot choose colliding ones, and this is ~5 ns a lookup, not ~25. */
-static size_t slot_of(const wsio__id_map *m, uint64_t id)
+/* An in-use entry holds a pointer: its two low bits must be free. */
+_Static_assert(_Alignof(wsio_ws) >= 4, "wsio_ws pointers have 2 free bits");
+
+/* A free entry: 1, the next free slot in bits 1-32, its last generation
+ * in bits 33-63. */
+static uint64_t free_mark(uint32_t next, uint32_t gen)
 {
-    uint64_t x = id ^ m->key;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    x ^= x >> 31;
-    return (size_t)x & (m->cap - 1);
+    return (uint64_t)gen << 33 | (uint64_t)next << 1 | 1u;
 }
 
-int wsio__ids_init(wsio__id_map *m)
+static uint32_t mark_next(uint64_t e)
+{
+    return (uint32_t)(e >> 1);
+}
+
+static uint32_t mark_gen(uint64_t e)
+{
+    return (uint32_t)(e >> 33);
+}
+
+void wsio__ids_init(wsio__id_map *m, int keep_requests)
 {
     memset(m, 0, sizeof *m);
-    return wsio__random_bytes(&m->key, sizeof m->key);
+    m->free_head = NO_SLOT;
+    m->keep_requests = keep_requests != 0;
 }
 
 void wsio__ids_free(wsio__id_map *m, const wsio_mem *mem)
 {
     wsio__free(mem, m->slots);
-    m->slots = NULL;
-    m->cap = m->count = 0;
-}
-
-static void place(wsio__id_map *m, wsio_ws *ws)
-{
-    size_t i = slot_of(m, wsio__sconn(ws)->id);
-    while (m->slots[i])
-        i = (i + 1) & (m->cap - 1);
-    m->slots[i] = ws;
-}
-
-static int resize(wsio__id_map *m, const wsio_mem *mem, size_t cap)
-{
-    wsio_ws **slots = wsio__calloc(mem, cap, sizeof *slots);
-    if (!slots)
-        return WSIO_ENOMEM;
-    wsio_ws **old = m->slots;
-    size_t old_cap = m->cap;
-    m->slots = slots;
-    m->cap = cap;
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i])
-            place(m, old[i]);
-    wsio__free(mem, old);
-    return 0;
+    wsio__free(mem, m->kept);
+    wsio__ids_init(m, m->keep_requests);
 }
 
 int wsio__ids_reserve(wsio__id_map *m, const wsio_mem *mem)
 {
-    if ((m->count + 1) * 4 <= m->cap * 3)
+    if (m->free_head != NO_SLOT || m->top < m->cap)
         return 0;
-    if (m->cap > SIZE_MAX / 2 / sizeof(wsio_ws *))
+    uint32_t cap = m->cap < MAX_SLOTS / 2 ? m->cap * 2 : MAX_SLOTS;
+    if (cap < MIN_CAP)
+        cap = MIN_CAP;
+    if (cap == m->cap)
         return WSIO_ENOMEM;
-    return resize(m, mem, m->cap ? m->cap * 2 : MIN_CAP);
+    /* The arrays only grow, each on its own: one that grew while the
+     * other could not is still valid, and cap tells both. */
+    uint64_t *slots = wsio__realloc(mem, m->slots, cap * sizeof *slots);
+    if (!slots)
+        return WSIO_ENOMEM;
+    m->slots = slots;
+    if (m->keep_requests) {
+        struct wsio__kept_request **kept =
+            wsio__realloc(mem, m->kept, cap * sizeof *kept);
+        if (!kept)
+            return WSIO_ENOMEM;
+        m->kept = kept;
+    }
+    m->cap = cap;
+    return 0;
 }
 
 void wsio__ids_add(wsio__id_map *m, wsio_ws *ws)
 {
-    place(m, ws);
-    m->count++;
+    wsio__server_conn *c = wsio__sconn(ws);
+    uint32_t slot = m->free_head;
+    if (slot != NO_SLOT) {
+        m->free_head = mark_next(m->slots[slot]);
+        c->gen = (mark_gen(m->slots[slot]) + 1u) & GEN_LAST;
+    } else {
+        slot = m->top++;
+        c->gen = 0;
+    }
+    c->slot = slot + 1u;
+    m->slots[slot] = (uint64_t)(uintptr_t)ws;
+    if (m->kept)
+        m->kept[slot] = NULL;
+}
+
+void wsio__ids_hide(wsio__id_map *m, wsio_ws *ws)
+{
+    uint32_t slot = wsio__sconn(ws)->slot;
+    if (slot)
+        m->slots[slot - 1u] = (uint64_t)(uintptr_t)ws | HIDDEN;
+}
+
+void wsio__ids_release(wsio__id_map *m, wsio_ws *ws)
+{
+    wsio__server_conn *c = wsio__sconn(ws);
+    if (!c->slot)
+        return;
+    uint32_t slot = c->slot - 1u;
+    c->slot = 0;
+    if (c->gen == GEN_LAST) {
+        m->slots[slot] = free_mark(NO_SLOT, GEN_LAST); /* retired */
+        return;
+    }
+    m->slots[slot] = free_mark(m->free_head, c->gen);
+    m->free_head = slot;
 }
 
 wsio_ws *wsio__ids_find(const wsio__id_map *m, uint64_t id)
 {
-    if (!m->cap)
+    uint32_t slot = (uint32_t)id;
+    if (slot == 0 || slot > m->top)
         return NULL;
-    for (size_t i = slot_of(m, id); m->slots[i]; i = (i + 1) & (m->cap - 1))
-        if (wsio__sconn(m->slots[i])->id == id)
-            return m->slots[i];
-    return NULL;
+    uint64_t e = m->slots[slot - 1u];
+    if (e & (1u | HIDDEN))
+        return NULL;
+    wsio_ws *ws = (wsio_ws *)(uintptr_t)e;
+    return wsio__sconn(ws)->gen == id >> 32 ? ws : NULL;
 }
 
-void wsio__ids_remove(wsio__id_map *m, const wsio_mem *mem, wsio_ws *ws)
+uint64_t wsio__ids_id(const wsio_ws *ws)
 {
-    if (!m->cap)
-        return;
-    size_t mask = m->cap - 1;
-    size_t i = slot_of(m, wsio__sconn(ws)->id);
-    while (m->slots[i] && m->slots[i] != ws)
-        i = (i + 1) & mask;
-    if (!m->slots[i])
-        return;
-    /* Backward shift: move later entries of the run into the hole when
-     * their home slot is not between the hole and them (cyclically). */
-    size_t hole = i;
-    for (size_t j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
-        size_t home = slot_of(m, wsio__sconn(m->slots[j])->id);
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            m->slots[hole] = m->slots[j];
-            hole = j;
-        }
-    }
-    m->slots[hole] = NULL;
-    m->count--;
-    /* Shrinking is best effort: a table that cannot shrink stays valid. */
-    if (m->cap > MIN_CAP && m->count * 8 < m->cap)
-        (void)resize(m, mem, m->cap / 2);
+    const wsio__server_conn *c = wsio__sconn(ws);
+    return c->slot ? (uint64_t)c->gen << 32 | c->slot : 0;
+}
+
+struct wsio__kept_request **wsio__ids_kept(const wsio__id_map *m,
+                                           const wsio_ws *ws)
+{
+    uint32_t slot = wsio__sconn(ws)->slot;
+    return m->kept && slot ? &m->kept[slot - 1u] : NULL;
 }

@@ -127,7 +127,7 @@ int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
         return WSIO_EINVAL;
     if (!wsio__ws_is_server(ws) || ws->state != WSIO__WS_OPEN)
         return WSIO_ESTATE;
-    wsio_server *srv = wsio__sconn(ws)->srv;
+    wsio_server *srv = wsio__sconn_srv(ws);
     for (wsio__sub *s = wsio__sconn(ws)->subs; s; s = s->wnext)
         if (s->t->len == len && memcmp(s->t->name, name, len) == 0)
             return 0;
@@ -164,7 +164,7 @@ int wsio_ws_unsubscribe_n(wsio_ws *ws, const char *name, size_t len)
         wsio__sub *s = *p;
         if (s->t->len == len && memcmp(s->t->name, name, len) == 0) {
             *p = s->wnext;
-            sub_unlink(wsio__sconn(ws)->srv, s);
+            sub_unlink(wsio__sconn_srv(ws), s);
             break;
         }
     }
