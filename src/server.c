@@ -135,7 +135,7 @@ static void release(wsio_ws *ws)
 {
     wsio_server *srv = wsio__sconn_srv(ws);
     wsio__request_release(ws);
-    wsio__ids_release(&srv->ids, ws);
+    wsio__ids_release(&srv->ids, srv->mem, ws);
     wsio__ws_cleanup(ws);
     wsio__free(srv->mem, wsio__sconn(ws));
     if (--srv->nrefs == 0 && srv->freed)

@@ -4,14 +4,20 @@
  * place of each connection's kept request (cfg.keep_request).
  *
  * A dense array of slots, one per connection that reached OPEN and is
- * not yet freed: 8 bytes each, and an exact lookup in one step. An id is
- * its slot's generation (high 32 bits) and its slot + 1 (low 32 bits,
- * so never 0). A slot freed goes on a free list with the generation it
- * had; the next connection there gets the next generation, so an old id
- * misses. A slot whose generation would wrap is retired (never handed
- * out again): ids are never reused within the server. Slots past `top`
- * were never used, so the array's pages beyond it are never written.
- * Peers cannot choose ids; a peer that learns one learns only its slot.
+ * not yet freed: 8 bytes each (and a bit), and an exact lookup in one
+ * step. An id is its slot's generation (high 32 bits) and its slot + 1
+ * (low 32 bits, so never 0). A freed slot keeps the generation it had;
+ * the next connection there gets the next one, so an old id misses. A
+ * slot whose generation would wrap is retired (never handed out again):
+ * ids are never reused within the server.
+ *
+ * Memory follows the open connections: the lowest free slot is taken
+ * first, so the slots in use stay at the bottom; free slots at the top
+ * are dropped (`top` comes down) and the array shrinks when a quarter
+ * full. A slot dropped and later taken again starts above every
+ * generation a dropped slot had (`fresh_gen`). Pages past `top` are
+ * never written. Peers cannot choose ids; a peer that learns one learns
+ * only its slot.
  */
 #ifndef WSIO_SERVER_IDS_H
 #define WSIO_SERVER_IDS_H
@@ -23,12 +29,15 @@ struct wsio__kept_request;
 typedef struct wsio__id_map {
     /* cap entries, the first top in use: a wsio_ws pointer (open, found
      * by id), that pointer | 2 (past OPEN, slot held until it is freed)
-     * or a free mark (odd: the next free slot and the last generation) */
+     * or, odd, the generation a free or retired slot had */
     uint64_t *slots;
     struct wsio__kept_request **kept; /* cap entries, or NULL when the
                                          server keeps no requests */
+    uint64_t *free_bits; /* a bit per slot below top: free (not retired) */
     uint32_t cap, top;
-    uint32_t free_head; /* a slot, or UINT32_MAX for none */
+    uint32_t nfree;     /* free slots below top */
+    uint32_t hint;      /* no free slot in the words of free_bits below */
+    uint32_t fresh_gen; /* the generation of a slot taken at top */
     uint8_t keep_requests;
 } wsio__id_map;
 
@@ -42,8 +51,9 @@ int wsio__ids_reserve(wsio__id_map *m, const wsio_mem *mem);
 void wsio__ids_add(wsio__id_map *m, wsio_ws *ws);
 /* ws left OPEN: not found any more (its slot and id stay its own). */
 void wsio__ids_hide(wsio__id_map *m, wsio_ws *ws);
-/* ws is being freed: its slot, if it has one, goes back (hidden first). */
-void wsio__ids_release(wsio__id_map *m, wsio_ws *ws);
+/* ws is being freed: its slot, if it has one, goes back; the table may
+ * shrink. */
+void wsio__ids_release(wsio__id_map *m, const wsio_mem *mem, wsio_ws *ws);
 /* The open ws with this id, or NULL. */
 wsio_ws *wsio__ids_find(const wsio__id_map *m, uint64_t id);
 /* ws's id, or 0 before it has a slot. */

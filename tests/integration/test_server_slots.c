@@ -216,10 +216,10 @@ static void fg_free(void *ptr, void *user)
     f->inner.free(ptr, f->inner.user);
 }
 
-/* The id map holds 16 slots at first: the 17th open connection grows it
- * (and, keeping requests, its room for them: the 2nd growth). That
- * growth failing answers 503; the 16 stay open and found; the next
- * connection opens; nothing leaks (env_free). */
+/* The id map holds 16 slots at first: the 17th open connection grows
+ * its arrays: the slots, the room for kept requests (when keeping them),
+ * the free bits, in that order. Any of them failing answers 503; the 16 stay
+ * open and found; the next connection opens; nothing leaks (env_free). */
 static void oom_growing(void **state, int keep_request, int nth)
 {
     env *e = env_new(state);
@@ -260,6 +260,9 @@ static void oom_growing(void **state, int keep_request, int nth)
 static void test_slots_failed_id_map_growth_answers_503(void **state)
 {
     oom_growing(state, 0, 1);
+    oom_growing(state, 0, 2);
+    oom_growing(state, 1, 1);
+    oom_growing(state, 1, 3);
 }
 
 static void test_slots_failed_kept_room_growth_answers_503(void **state)

@@ -5,8 +5,9 @@
  * another, through 100,000 connections that come and go in a few slots
  * and a slot whose generation runs out; ids are never 0 and never
  * repeat; the table is no larger than the peak needs; a kept request
- * stays in its slot while others come and go; an allocation failure
- * while growing leaves the map as it was.
+ * stays in its slot while others come and go; the lowest free slot is
+ * taken first and the table shrinks back as connections go; an
+ * allocation failure while growing leaves the map as it was.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static uint64_t add(fixture *f, int i)
 
 static void release(fixture *f, int i)
 {
-    wsio__ids_release(&f->m, &f->sc[i].ws);
+    wsio__ids_release(&f->m, &f->tm.mem, &f->sc[i].ws);
     f->in[i] = 0;
     assert_int_equal(wsio__ids_id(&f->sc[i].ws), 0);
 }
@@ -193,7 +194,7 @@ static void test_ids_slot_retires_instead_of_wrapping(void **state)
     teardown(&f);
 }
 
-static void test_ids_table_follows_the_peak(void **state)
+static void test_ids_table_follows_the_open_connections(void **state)
 {
     (void)state;
     fixture f;
@@ -203,7 +204,7 @@ static void test_ids_table_follows_the_peak(void **state)
     /* One slot per connection, at most doubled. */
     assert_int_equal(f.m.top, N);
     assert_true(f.m.cap < 2 * N);
-    /* Churn below the peak reuses slots: no growth. */
+    /* Churn below the peak reuses slots, lowest first: no growth. */
     uint32_t cap = f.m.cap;
     for (int r = 0; r < 5 * N; r++) {
         int i = r % N;
@@ -213,6 +214,49 @@ static void test_ids_table_follows_the_peak(void **state)
     assert_int_equal(f.m.cap, cap);
     assert_int_equal(f.m.top, N);
     check_all(&f);
+    /* Three freed in the middle are taken again lowest first. */
+    uint32_t s5 = f.sc[5].slot, s7 = f.sc[7].slot, s100 = f.sc[100].slot;
+    assert_true(s5 < s7 && s7 < s100);
+    release(&f, 100);
+    release(&f, 5);
+    release(&f, 7);
+    add(&f, 7);
+    add(&f, 100);
+    add(&f, 5);
+    assert_int_equal(f.sc[7].slot, s5);
+    assert_int_equal(f.sc[100].slot, s7);
+    assert_int_equal(f.sc[5].slot, s100);
+    /* All but the ten in the lowest slots go (the highest last, so the
+     * free slots at the top are dropped only then): a small table again,
+     * not the peak's. */
+    int high = -1;
+    for (int i = 0; i < N; i++)
+        if (f.sc[i].slot == (uint32_t)N)
+            high = i;
+    assert_true(high >= 0);
+    for (int i = 0; i < N; i++)
+        if (f.sc[i].slot > 10 && i != high)
+            release(&f, i);
+    assert_int_equal(f.m.top, N); /* held up by the highest */
+    check_all(&f);
+    release(&f, high);
+    assert_int_equal(f.m.top, 10);
+    assert_true(f.m.cap <= 64);
+    check_all(&f);
+    /* Slots dropped and taken again start past every generation they
+     * had: the ids of the gone still miss. */
+    uint64_t gone = wsio__ids_id(&f.sc[0].ws);
+    assert_int_equal(f.sc[0].slot, 1);
+    release(&f, 0);
+    for (int i = 1; i < N; i++)
+        if (f.in[i])
+            release(&f, i);
+    assert_int_equal(f.m.top, 0);
+    uint64_t again = add(&f, 0);
+    assert_int_equal(f.sc[0].slot, 1);
+    assert_true(again != gone);
+    assert_null(wsio__ids_find(&f.m, gone));
+    release(&f, 0);
     teardown(&f);
 }
 
@@ -260,8 +304,9 @@ static void test_ids_no_kept_room_without_keep_request(void **state)
     teardown(&f);
 }
 
-/* Fill to the point where the next reserve must grow, and make the
- * first (slots) or the second (kept requests) allocation fail. */
+/* Fill to the point where the next reserve must grow, and make
+ * allocation fail (the slots, the room for kept requests, the free
+ * bits, in that order). */
 static void failed_growth(int keep, long fail)
 {
     fixture f;
@@ -280,6 +325,8 @@ static void failed_growth(int keep, long fail)
             assert_null(*wsio__ids_kept(&f.m, &f.sc[k].ws));
     add(&f, i);
     check_all(&f);
+    for (int k = 0; k <= i; k++)
+        release(&f, k);
     teardown(&f);
 }
 
@@ -287,8 +334,10 @@ static void test_ids_failed_growth_leaves_the_map_intact(void **state)
 {
     (void)state;
     failed_growth(0, 0);
+    failed_growth(0, 1);
     failed_growth(1, 0);
     failed_growth(1, 1);
+    failed_growth(1, 2);
 }
 
 int main(void)
@@ -297,7 +346,7 @@ int main(void)
         cmocka_unit_test(test_ids_found_after_adds_hides_and_releases),
         cmocka_unit_test(test_ids_of_closed_connections_never_find_a_new_one),
         cmocka_unit_test(test_ids_slot_retires_instead_of_wrapping),
-        cmocka_unit_test(test_ids_table_follows_the_peak),
+        cmocka_unit_test(test_ids_table_follows_the_open_connections),
         cmocka_unit_test(test_ids_kept_request_survives_churn),
         cmocka_unit_test(test_ids_no_kept_room_without_keep_request),
         cmocka_unit_test(test_ids_failed_growth_leaves_the_map_intact),
