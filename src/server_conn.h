@@ -16,12 +16,12 @@ typedef struct wsio__sub wsio__sub;
  * Its allocation goes on with room for its conn (wsio__server_ws_class's
  * conn_room), so an open connection is one block. What only some
  * connections need lives elsewhere: the server is found from ws->common
- * (wsio__sconn_srv), a kept request by the slot (server_ids.h), the
- * address's count by the address (server_addr_limit.h). */
+ * (wsio__sconn_srv), a kept request and the topics by the slot
+ * (server_ids.h), the address's count by the address
+ * (server_addr_limit.h). */
 typedef struct wsio__server_conn {
     wsio_ws ws;
     wsio__link link;   /* on a server list */
-    wsio__sub *subs;   /* topics this ws is in */
     uint32_t slot;     /* in the server's id map + 1, from OPEN on; 0: none */
     unsigned gen : 31; /* the slot's generation: the id's high half */
     unsigned addr_counted : 1; /* counted under its address */

@@ -70,6 +70,7 @@ void wsio__ids_free(wsio__id_map *m, const wsio_mem *mem)
 {
     wsio__free(mem, m->slots);
     wsio__free(mem, m->kept);
+    wsio__free(mem, m->subs);
     wsio__free(mem, m->free_bits);
     wsio__ids_init(m, m->keep_requests);
 }
@@ -91,6 +92,13 @@ static int resize(wsio__id_map *m, const wsio_mem *mem, uint32_t cap)
             wsio__realloc(mem, m->kept, cap * sizeof *kept);
         if (kept)
             m->kept = kept;
+        else
+            rc = WSIO_ENOMEM;
+    }
+    if (m->subs && !rc) {
+        wsio__sub **subs = wsio__realloc(mem, m->subs, cap * sizeof *subs);
+        if (subs)
+            m->subs = subs;
         else
             rc = WSIO_ENOMEM;
     }
@@ -140,6 +148,8 @@ void wsio__ids_add(wsio__id_map *m, wsio_ws *ws)
     m->slots[slot] = (uint64_t)(uintptr_t)ws;
     if (m->kept)
         m->kept[slot] = NULL;
+    if (m->subs)
+        m->subs[slot] = NULL;
 }
 
 void wsio__ids_hide(wsio__id_map *m, wsio_ws *ws)
@@ -208,4 +218,18 @@ struct wsio__kept_request **wsio__ids_kept(const wsio__id_map *m,
 {
     uint32_t slot = wsio__sconn(ws)->slot;
     return m->kept && slot ? &m->kept[slot - 1u] : NULL;
+}
+
+int wsio__ids_make_subs(wsio__id_map *m, const wsio_mem *mem)
+{
+    if (m->subs)
+        return 0;
+    m->subs = wsio__calloc(mem, m->cap, sizeof *m->subs);
+    return m->subs ? 0 : WSIO_ENOMEM;
+}
+
+wsio__sub **wsio__ids_subs(const wsio__id_map *m, const wsio_ws *ws)
+{
+    uint32_t slot = wsio__sconn(ws)->slot;
+    return m->subs && slot ? &m->subs[slot - 1u] : NULL;
 }

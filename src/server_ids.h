@@ -1,7 +1,8 @@
 /*
  * src/server_ids.h - a server's open connections by id (internal): the
  * map behind wsio_ws_id, wsio_server_find and the sends by id, and the
- * place of each connection's kept request (cfg.keep_request).
+ * place of each connection's kept request (cfg.keep_request) and topics,
+ * each made only when a server uses it.
  *
  * A dense array of slots, one per connection that reached OPEN and is
  * not yet freed: 8 bytes each (and a bit), and an exact lookup in one
@@ -33,6 +34,8 @@ typedef struct wsio__id_map {
     uint64_t *slots;
     struct wsio__kept_request **kept; /* cap entries, or NULL when the
                                          server keeps no requests */
+    wsio__sub **subs;    /* cap entries (each ws's topics), or NULL until a
+                            connection of the server first subscribes */
     uint64_t *free_bits; /* a bit per slot below top: free (not retired) */
     uint32_t cap, top;
     uint32_t nfree;     /* free slots below top */
@@ -61,5 +64,11 @@ uint64_t wsio__ids_id(const wsio_ws *ws);
 /* Where ws's kept request goes, or NULL (no slot, or no requests kept). */
 struct wsio__kept_request **wsio__ids_kept(const wsio__id_map *m,
                                            const wsio_ws *ws);
+/* Make the room for each slot's topics, if not yet made (every entry
+ * NULL). Returns 0 or WSIO_ENOMEM. */
+int wsio__ids_make_subs(wsio__id_map *m, const wsio_mem *mem);
+/* The head of ws's list of topics, or NULL (no slot, or no room made:
+ * then it is in no topic). */
+wsio__sub **wsio__ids_subs(const wsio__id_map *m, const wsio_ws *ws);
 
 #endif /* WSIO_SERVER_IDS_H */

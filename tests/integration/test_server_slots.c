@@ -5,7 +5,8 @@
  * closed one, even when its slot holds another; a request kept for one
  * connection stays readable; a failed allocation growing the id map (or
  * its room for kept requests) answers that handshake 503, loses nothing
- * already open and leaks nothing.
+ * already open and leaks nothing; one making the room for topics fails
+ * that subscribe with WSIO_ENOMEM.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,15 +189,19 @@ static void test_slots_find_and_kept_request_through_churn(void **state)
 }
 
 /* The env's allocator, but the nth realloc that grows a block (ptr not
- * NULL) after arming fails. */
+ * NULL) after arming fails, or with malloc_too, the nth allocation. */
 typedef struct fail_grow {
     wsio_mem inner;
-    int armed, nth, seen, failed;
+    int armed, nth, seen, failed, malloc_too;
 } fail_grow;
 
 static void *fg_malloc(size_t size, void *user)
 {
     fail_grow *f = user;
+    if (f->armed && f->malloc_too && ++f->seen == f->nth) {
+        f->failed++;
+        return NULL;
+    }
     return f->inner.malloc(size, f->inner.user);
 }
 
@@ -223,7 +228,7 @@ static void fg_free(void *ptr, void *user)
 static void oom_growing(void **state, int keep_request, int nth)
 {
     env *e = env_new(state);
-    fail_grow f = {e->tm.mem, 0, nth, 0, 0};
+    fail_grow f = {e->tm.mem, 0, nth, 0, 0, 0};
     e->tm.mem = (wsio_mem){fg_malloc, fg_realloc, fg_free, &f};
     churn *c = calloc(1, sizeof *c);
     assert_non_null(c);
@@ -270,12 +275,58 @@ static void test_slots_failed_kept_room_growth_answers_503(void **state)
     oom_growing(state, 1, 2);
 }
 
+/* The room for topics is made at a server's first subscribe: without
+ * memory for it, that subscribe fails with WSIO_ENOMEM and nothing is
+ * subscribed; the next one works and the message reaches the client. */
+static void test_slots_subscribe_without_room_for_topics_is_enomem(void **state)
+{
+    env *e = env_new(state);
+    fail_grow f = {e->tm.mem, 0, 1, 0, 0, 1};
+    e->tm.mem = (wsio_mem){fg_malloc, fg_realloc, fg_free, &f};
+    churn *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    wsio_server *srv = start_churn(e, c, 0);
+    int fd = raw_ws_connect(e, wsio_server_port(srv));
+    RUN_UNTIL(e, c->base.opens == 1, 5000);
+    wsio_ws *ws = c->base.last_open;
+    f.armed = 1;
+    assert_int_equal(wsio_ws_subscribe(ws, "news"), WSIO_ENOMEM);
+    f.armed = 0;
+    assert_int_equal(f.failed, 1);
+    assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "a", 1), 0);
+    assert_int_equal(wsio_ws_subscribe(ws, "news"), 0);
+    assert_int_equal(wsio_server_publish(srv, "news", WSIO_OP_TEXT, "b", 1), 1);
+    /* The frame: text "b". */
+    char buf[8];
+    size_t len = 0;
+    uint64_t t0 = now_ms();
+    while (len < 3 && now_ms() - t0 < 5000) {
+        env_turn(e, 5);
+        ssize_t n = raw_read(fd, buf + len, sizeof buf - len);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf,
+                        "\x81\x01"
+                        "b",
+                        3);
+    assert_int_equal(wsio_ws_unsubscribe(ws, "news"), 0);
+    close(fd);
+    RUN_UNTIL(e, c->base.closes == 1, 5000);
+    wsio_server_free(srv);
+    run_for(e, 10);
+    free(c);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         ON_EVERY_LOOP(test_slots_find_and_kept_request_through_churn),
         ON_EVERY_LOOP(test_slots_failed_id_map_growth_answers_503),
         ON_EVERY_LOOP(test_slots_failed_kept_room_growth_answers_503),
+        ON_EVERY_LOOP(test_slots_subscribe_without_room_for_topics_is_enomem),
     };
     return cmocka_run_group_tests_name("server_slots", tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * another, through 100,000 connections that come and go in a few slots
  * and a slot whose generation runs out; ids are never 0 and never
  * repeat; the table is no larger than the peak needs; a kept request
- * stays in its slot while others come and go; the lowest free slot is
+ * stays in its slot while others come and go, and so do a connection's
+ * topics (their room made only when first used); the lowest free slot is
  * taken first and the table shrinks back as connections go; an
  * allocation failure while growing leaves the map as it was.
  */
@@ -293,6 +294,43 @@ static void test_ids_kept_request_survives_churn(void **state)
     teardown(&f);
 }
 
+/* The room for topics: none until first made (a failure to make it
+ * leaves none), then a NULL head for every slot, and a head set stays
+ * its connection's while others come and go and the table grows. */
+static void test_ids_topics_room_made_when_first_used(void **state)
+{
+    (void)state;
+    fixture f;
+    setup(&f, 0);
+    for (int i = 0; i < 10; i++)
+        add(&f, i);
+    assert_null(wsio__ids_subs(&f.m, &f.sc[0].ws));
+    test_mem_fail_at(&f.tm, 0);
+    assert_int_equal(wsio__ids_make_subs(&f.m, &f.tm.mem), WSIO_ENOMEM);
+    assert_null(wsio__ids_subs(&f.m, &f.sc[0].ws));
+    assert_int_equal(wsio__ids_make_subs(&f.m, &f.tm.mem), 0);
+    for (int i = 0; i < 10; i++)
+        assert_null(*wsio__ids_subs(&f.m, &f.sc[i].ws));
+    wsio__sub *mark = (wsio__sub *)&f;
+    *wsio__ids_subs(&f.m, &f.sc[3].ws) = mark;
+    for (int r = 0; r < 5000; r++) {
+        int i = 10 + r % (N - 10);
+        if (f.in[i]) {
+            release(&f, i);
+        } else {
+            add(&f, i);
+            assert_null(*wsio__ids_subs(&f.m, &f.sc[i].ws));
+        }
+    }
+    assert_ptr_equal(*wsio__ids_subs(&f.m, &f.sc[3].ws), mark);
+    *wsio__ids_subs(&f.m, &f.sc[3].ws) = NULL;
+    for (int i = 0; i < N; i++)
+        if (f.in[i])
+            release(&f, i);
+    assert_null(wsio__ids_subs(&f.m, &f.sc[3].ws)); /* no slot */
+    teardown(&f);
+}
+
 static void test_ids_no_kept_room_without_keep_request(void **state)
 {
     (void)state;
@@ -305,14 +343,16 @@ static void test_ids_no_kept_room_without_keep_request(void **state)
 }
 
 /* Fill to the point where the next reserve must grow, and make
- * allocation fail (the slots, the room for kept requests, the free
- * bits, in that order). */
-static void failed_growth(int keep, long fail)
+ * allocation fail (the slots, the room for kept requests, for topics,
+ * the free bits, in that order). */
+static void failed_growth(int keep, int topics, long fail)
 {
     fixture f;
     setup(&f, keep);
     int i = 0;
     add(&f, i++);
+    if (topics)
+        assert_int_equal(wsio__ids_make_subs(&f.m, &f.tm.mem), 0);
     while (f.m.top < f.m.cap)
         add(&f, i++);
     uint32_t cap = f.m.cap;
@@ -320,9 +360,12 @@ static void failed_growth(int keep, long fail)
     assert_int_equal(wsio__ids_reserve(&f.m, &f.tm.mem), WSIO_ENOMEM);
     assert_int_equal(f.m.cap, cap);
     check_all(&f);
-    if (keep)
-        for (int k = 0; k < i; k++)
+    for (int k = 0; k < i; k++) {
+        if (keep)
             assert_null(*wsio__ids_kept(&f.m, &f.sc[k].ws));
+        if (topics)
+            assert_null(*wsio__ids_subs(&f.m, &f.sc[k].ws));
+    }
     add(&f, i);
     check_all(&f);
     for (int k = 0; k <= i; k++)
@@ -333,11 +376,14 @@ static void failed_growth(int keep, long fail)
 static void test_ids_failed_growth_leaves_the_map_intact(void **state)
 {
     (void)state;
-    failed_growth(0, 0);
-    failed_growth(0, 1);
-    failed_growth(1, 0);
-    failed_growth(1, 1);
-    failed_growth(1, 2);
+    for (long fail = 0; fail < 2; fail++)
+        failed_growth(0, 0, fail);
+    for (long fail = 0; fail < 3; fail++) {
+        failed_growth(1, 0, fail);
+        failed_growth(0, 1, fail);
+    }
+    for (long fail = 0; fail < 4; fail++)
+        failed_growth(1, 1, fail);
 }
 
 int main(void)
@@ -348,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_ids_slot_retires_instead_of_wrapping),
         cmocka_unit_test(test_ids_table_follows_the_open_connections),
         cmocka_unit_test(test_ids_kept_request_survives_churn),
+        cmocka_unit_test(test_ids_topics_room_made_when_first_used),
         cmocka_unit_test(test_ids_no_kept_room_without_keep_request),
         cmocka_unit_test(test_ids_failed_growth_leaves_the_map_intact),
     };
