@@ -93,8 +93,8 @@ void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws)
 
 static void left_open(wsio_ws *ws)
 {
-    wsio_server *srv = wsio__sconn(ws)->srv;
-    wsio__ids_remove(&srv->ids, srv->mem, ws);
+    wsio_server *srv = wsio__sconn_srv(ws);
+    wsio__ids_hide(&srv->ids, ws);
     wsio__server_leave_topics(srv, ws);
     wsio__server_list_remove(srv, ws);
     wsio__server_list_add(srv, ws, LIST_OTHER);
@@ -105,8 +105,8 @@ static void finish_shutdown(wsio_server *srv);
 
 static void transport_closed(wsio_ws *ws)
 {
-    wsio_server *srv = wsio__sconn(ws)->srv;
-    wsio__ids_remove(&srv->ids, srv->mem, ws);
+    wsio_server *srv = wsio__sconn_srv(ws);
+    wsio__ids_hide(&srv->ids, ws);
     wsio__server_leave_topics(srv, ws);
     if (ws->pmd_on)
         srv->deflate_conns--;
@@ -133,8 +133,9 @@ static void free_server_memory(wsio_server *srv)
 
 static void release(wsio_ws *ws)
 {
-    wsio_server *srv = wsio__sconn(ws)->srv;
+    wsio_server *srv = wsio__sconn_srv(ws);
     wsio__request_release(ws);
+    wsio__ids_release(&srv->ids, srv->mem, ws);
     wsio__ws_cleanup(ws);
     wsio__free(srv->mem, wsio__sconn(ws));
     if (--srv->nrefs == 0 && srv->freed)
@@ -146,19 +147,19 @@ static void release(wsio_ws *ws)
 static void proxy_ready(wsio_ws *ws, unsigned events)
 {
     (void)events;
-    int rc = wsio__security_read_proxy(&wsio__sconn(ws)->srv->sec, ws,
+    int rc = wsio__security_read_proxy(&wsio__sconn_srv(ws)->sec, ws,
                                        ws->common->buffer_mem);
     if (rc == 0)
         return;
     ws->connecting = 0;
     if (rc < 0) {
-        wsio__sconn(ws)->srv->stats.handshakes_rejected++;
+        wsio__sconn_srv(ws)->stats.handshakes_rejected++;
         wsio_ws_terminate(ws); /* no HTTP answer to a broken proxy */
         return;
     }
     wsio__ws_start_transport(ws);
     if (ws->state == WSIO__WS_HANDSHAKE)
-        (void)wsio__server_admit_addr(wsio__sconn(ws)->srv, ws);
+        (void)wsio__server_admit_addr(wsio__sconn_srv(ws), ws);
 }
 
 const wsio__ws_class wsio__server_ws_class = {
@@ -248,7 +249,6 @@ static void accept_one(wsio_server *srv, int fd,
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 #endif
     (void)wsio__addr_from_sockaddr(ss, &ws->addr, &ws->port);
-    c->srv = srv;
     /* A PROXY header is read on readiness. Otherwise nothing is watched
      * yet: the TLS handshake or wsio__ws_accepted sets the watch once,
      * after the first read where one comes at once. */
@@ -612,8 +612,6 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     if (!rc)
         rc = wsio__subprotocols_init(&srv->protos, cfg, mem);
     if (!rc)
-        rc = wsio__ids_init(&srv->ids);
-    if (!rc)
         rc = wsio__hashtab_init(&srv->topics);
     if (rc)
         goto fail_srv;
@@ -622,6 +620,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
     if (rc)
         goto fail_srv;
     srv->keep_request = cfg->keep_request;
+    wsio__ids_init(&srv->ids, cfg->keep_request);
     rc = WSIO_ENOMEM;
     srv->inbox = wsio__inbox_new(srv, loop, mem, cfg->max_post_bytes);
     if (!srv->inbox)
@@ -689,7 +688,7 @@ wsio_loop *wsio_server_loop(const wsio_server *srv)
 
 wsio_server *wsio_ws_server(const wsio_ws *ws)
 {
-    return wsio__ws_is_server(ws) ? wsio__sconn(ws)->srv : NULL;
+    return wsio__ws_is_server(ws) ? wsio__sconn_srv(ws) : NULL;
 }
 
 int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
@@ -699,7 +698,7 @@ int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
 
 uint64_t wsio_ws_id(const wsio_ws *ws)
 {
-    return wsio__ws_is_server(ws) ? wsio__sconn(ws)->id : 0;
+    return wsio__ws_is_server(ws) ? wsio__ids_id(ws) : 0;
 }
 
 wsio_ws *wsio_server_find(const wsio_server *srv, uint64_t id)

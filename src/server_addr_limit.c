@@ -159,6 +159,19 @@ static void sweep(wsio__addr_limits *lim, uint64_t now)
         resize(lim, lim->nbuckets / 2);
 }
 
+/* The entry of key (whose hash is h), or NULL. */
+static wsio__addr_entry *find(const wsio__addr_limits *lim,
+                              const uint8_t key[WSIO__ADDR_KEY], uint64_t h)
+{
+    if (!lim->nbuckets)
+        return NULL;
+    for (wsio__addr_entry *e = lim->buckets[h & (lim->nbuckets - 1)]; e;
+         e = e->next)
+        if (e->hash == h && memcmp(e->key, key, WSIO__ADDR_KEY) == 0)
+            return e;
+    return NULL;
+}
+
 static wsio__addr_entry *find_or_add(wsio__addr_limits *lim,
                                      const uint8_t key[WSIO__ADDR_KEY],
                                      uint64_t now)
@@ -168,11 +181,11 @@ static wsio__addr_entry *find_or_add(wsio__addr_limits *lim,
     if (!lim->nbuckets)
         return NULL;
     uint64_t h = wsio__siphash(lim->key, key, WSIO__ADDR_KEY);
+    wsio__addr_entry *e = find(lim, key, h);
+    if (e)
+        return e;
     wsio__addr_entry **p = &lim->buckets[h & (lim->nbuckets - 1)];
-    for (wsio__addr_entry *e = *p; e; e = e->next)
-        if (e->hash == h && memcmp(e->key, key, WSIO__ADDR_KEY) == 0)
-            return e;
-    wsio__addr_entry *e = wsio__calloc(lim->mem, 1, sizeof *e);
+    e = wsio__calloc(lim->mem, 1, sizeof *e);
     if (!e)
         return NULL;
     e->hash = h;
@@ -241,25 +254,37 @@ int wsio__addr_limits_admit(wsio__addr_limits *lim, wsio_ws *ws, uint64_t now)
 {
     const wsio__security *sec = lim->sec;
     uint8_t key[WSIO__ADDR_KEY];
-    if ((!lim->max_conns && !lim->rate) || wsio__sconn(ws)->addr_entry ||
+    wsio__addr_entry *e;
+    if ((!lim->max_conns && !lim->rate) || wsio__sconn(ws)->addr_counted ||
         (sec->ntrusted &&
          wsio__cidr_match(sec->trusted, sec->ntrusted, &ws->addr)) ||
         !wsio__addr_group(&ws->addr, lim->v6_bits, key))
         return 0;
-    int status =
-        wsio__addr_limits_enter(lim, key, now, &wsio__sconn(ws)->addr_entry);
+    int status = wsio__addr_limits_enter(lim, key, now, &e);
     if (status == 429)
         lim->stats->addr_handshakes_limited++;
     else if (status)
         lim->stats->addr_connections_refused++;
+    else
+        wsio__sconn(ws)->addr_counted = 1;
     return status;
 }
 
+/* The entry is found again by the address, which stays as it was when
+ * counted: a counted address is no trusted proxy's, and only those are
+ * replaced by a forwarding header (server_security.h). Its entry stays
+ * while it counts a connection. */
 void wsio__addr_limits_release(wsio__addr_limits *lim, wsio_ws *ws,
                                uint64_t now)
 {
-    if (!wsio__sconn(ws)->addr_entry)
+    uint8_t key[WSIO__ADDR_KEY];
+    if (!wsio__sconn(ws)->addr_counted)
         return;
-    wsio__addr_limits_leave(lim, wsio__sconn(ws)->addr_entry, now);
-    wsio__sconn(ws)->addr_entry = NULL;
+    wsio__sconn(ws)->addr_counted = 0;
+    if (!wsio__addr_group(&ws->addr, lim->v6_bits, key))
+        return;
+    wsio__addr_entry *e =
+        find(lim, key, wsio__siphash(lim->key, key, WSIO__ADDR_KEY));
+    if (e)
+        wsio__addr_limits_leave(lim, e, now);
 }

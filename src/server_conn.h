@@ -11,20 +11,20 @@
 #include "wsio/server.h"
 
 typedef struct wsio__sub wsio__sub;
-typedef struct wsio__addr_entry wsio__addr_entry;
 
 /* A server's ws is on exactly one of its server's lists while not DEAD.
  * Its allocation goes on with room for its conn (wsio__server_ws_class's
- * conn_room), so an open connection is one block. */
+ * conn_room), so an open connection is one block. What only some
+ * connections need lives elsewhere: the server is found from ws->common
+ * (wsio__sconn_srv), a kept request and the topics by the slot
+ * (server_ids.h), the address's count by the address
+ * (server_addr_limit.h). */
 typedef struct wsio__server_conn {
     wsio_ws ws;
-    wsio_server *srv;
-    wsio__link link;                 /* on a server list */
-    wsio__sub *subs;                 /* topics this ws is in */
-    wsio__addr_entry *addr_entry;    /* its per-address count, or NULL
-                                        (server_addr_limit.h) */
-    uint64_t id;                     /* wsio_ws_id, from OPEN on */
-    struct wsio__kept_request *kept; /* wsio_ws_request, or NULL */
+    wsio__link link;   /* on a server list */
+    uint32_t slot;     /* in the server's id map + 1, from OPEN on; 0: none */
+    unsigned gen : 31; /* the slot's generation: the id's high half */
+    unsigned addr_counted : 1; /* counted under its address */
     /* Which server list the ws is on is its ws's cls_bits: bits the ws
      * has spare, where a byte here would cost 8 with the padding. */
 } wsio__server_conn;

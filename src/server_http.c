@@ -26,7 +26,7 @@ static void respond(wsio_ws *ws, int status, const wsio_http_header *headers,
                     size_t num_headers, const void *body, size_t body_len,
                     int head_only)
 {
-    const wsio_mem *mem = wsio__sconn(ws)->srv->mem;
+    const wsio_mem *mem = wsio__sconn_srv(ws)->mem;
     wsio_http_header *all = NULL;
     char *out = NULL;
     ssize_t need = WSIO_ENOMEM;
@@ -178,7 +178,10 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     }
     if (ext) /* pmd_on: transport_closed counts it down */
         srv->deflate_conns++;
+    /* The id before the kept request: it is kept in the id's slot. */
+    wsio__ids_add(&srv->ids, ws);
     if (srv->keep_request && wsio__request_keep(ws, req, head, head_len) < 0) {
+        wsio__ids_hide(&srv->ids, ws);
         wsio__ws_raw_drop(ws);
         reply_error(ws, WSIO_ENOMEM);
         return;
@@ -188,14 +191,12 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     else
         (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
     ws->user = d->ws_user;
-    wsio__sconn(ws)->id = ++srv->last_ws_id;
-    wsio__ids_add(&srv->ids, ws);
     wsio__server_list_remove(srv, ws);
     wsio__server_list_add(srv, ws, LIST_OPEN);
     srv->stats.connections++;
     srv->stats.connections_total++;
     if (wsio__ws_open(ws, WSIO_ROLE_SERVER, head + head_len, rest_len) < 0) {
-        wsio__ids_remove(&srv->ids, srv->mem, ws);
+        wsio__ids_hide(&srv->ids, ws);
         wsio__server_list_remove(srv, ws);
         wsio__server_list_add(srv, ws, LIST_OTHER);
         srv->stats.connections--;
@@ -295,7 +296,7 @@ static void handle_request(wsio_server *srv, wsio_ws *ws,
  * read. */
 void wsio__server_handshake_bytes(wsio_ws *ws, uint8_t *buf, size_t n)
 {
-    wsio_server *srv = wsio__sconn(ws)->srv;
+    wsio_server *srv = wsio__sconn_srv(ws);
     wsio__ws_handshake *hs = wsio__ws_hs(ws);
     uint8_t *data = buf;
     size_t len = n;

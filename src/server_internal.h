@@ -61,7 +61,6 @@ struct wsio_server {
     wsio__addr_limits addr_limits; /* per-address counts */
     wsio__subprotocols protos;     /* cfg.subprotocols, preference order */
     wsio__id_map ids;              /* open connections by wsio_ws_id */
-    uint64_t last_ws_id;           /* ids are never reused */
     wsio__inbox *inbox;            /* calls from other threads */
     int keep_request;              /* cfg.keep_request */
     int defer_accept;              /* cfg.defer_accept took effect */
@@ -82,6 +81,12 @@ struct wsio_server {
     uint16_t port;
     uint8_t shutting_down, freed, timers_reserved;
 };
+
+/* The server of ws, a server connection: the one whose common it uses. */
+static inline wsio_server *wsio__sconn_srv(const wsio_ws *ws)
+{
+    return WSIO__CONTAINER_OF(ws->common, wsio_server, common);
+}
 
 /* server.c: the registry (every connection not DEAD is on one list). */
 void wsio__server_list_add(wsio_server *srv, wsio_ws *ws, int which);

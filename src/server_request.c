@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "server_request.h"
+#include "server_internal.h"
 
 struct wsio__kept_request {
     wsio_request_info info;
@@ -46,17 +46,24 @@ int wsio__request_keep(wsio_ws *ws, const wsio_http_request *req,
     k->info.remote_addr = wsio__addr_format(&ws->addr, k->addr);
     k->info.remote_port = ws->port;
     k->info.subprotocol = wsio_ws_subprotocol(ws);
-    wsio__sconn(ws)->kept = k;
+    *wsio__ids_kept(&wsio__sconn_srv(ws)->ids, ws) = k;
     return 0;
 }
 
 void wsio__request_release(wsio_ws *ws)
 {
-    wsio__free(ws->common->buffer_mem, wsio__sconn(ws)->kept);
-    wsio__sconn(ws)->kept = NULL;
+    struct wsio__kept_request **k =
+        wsio__ids_kept(&wsio__sconn_srv(ws)->ids, ws);
+    if (!k)
+        return;
+    wsio__free(ws->common->buffer_mem, *k);
+    *k = NULL;
 }
 
 const wsio_request_info *wsio_ws_request(const wsio_ws *ws)
 {
-    return wsio__sconn(ws)->kept ? &wsio__sconn(ws)->kept->info : NULL;
+    struct wsio__kept_request **k =
+        wsio__ws_is_server(ws) ? wsio__ids_kept(&wsio__sconn_srv(ws)->ids, ws)
+                               : NULL;
+    return k && *k ? &(*k)->info : NULL;
 }

@@ -14,7 +14,8 @@
 #include "server_conn.h"
 
 /* Keep req, parsed from head[0..head_len), for ws (whose address and
- * subprotocol are already final). Returns 0 or WSIO_ENOMEM. */
+ * subprotocol are already final, and which has its id: the request is
+ * kept in the id's slot, server_ids.h). Returns 0 or WSIO_ENOMEM. */
 int wsio__request_keep(wsio_ws *ws, const wsio_http_request *req,
                        const uint8_t *head, size_t head_len);
 /* Free what wsio__request_keep kept (nothing if it kept nothing). */

@@ -94,9 +94,12 @@ static void sub_unlink(wsio_server *srv, wsio__sub *s)
 
 void wsio__server_leave_topics(wsio_server *srv, wsio_ws *ws)
 {
-    while (wsio__sconn(ws)->subs) {
-        wsio__sub *s = wsio__sconn(ws)->subs;
-        wsio__sconn(ws)->subs = s->wnext;
+    /* The head is looked up again after each unlink: a broker's callback
+     * runs in it. */
+    wsio__sub **head;
+    while ((head = wsio__ids_subs(&srv->ids, ws)) && *head) {
+        wsio__sub *s = *head;
+        *head = s->wnext;
         sub_unlink(srv, s);
     }
 }
@@ -127,8 +130,11 @@ int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
         return WSIO_EINVAL;
     if (!wsio__ws_is_server(ws) || ws->state != WSIO__WS_OPEN)
         return WSIO_ESTATE;
-    wsio_server *srv = wsio__sconn(ws)->srv;
-    for (wsio__sub *s = wsio__sconn(ws)->subs; s; s = s->wnext)
+    wsio_server *srv = wsio__sconn_srv(ws);
+    if (wsio__ids_make_subs(&srv->ids, srv->mem) < 0)
+        return WSIO_ENOMEM;
+    wsio__sub **head = wsio__ids_subs(&srv->ids, ws);
+    for (wsio__sub *s = *head; s; s = s->wnext)
         if (s->t->len == len && memcmp(s->t->name, name, len) == 0)
             return 0;
     wsio__sub *s = wsio__malloc(srv->mem, sizeof *s);
@@ -144,8 +150,10 @@ int wsio_ws_subscribe_n(wsio_ws *ws, const char *name, size_t len)
     s->t = t;
     s->ws = ws;
     wsio__list_push(&t->subs, &s->tlink);
-    s->wnext = wsio__sconn(ws)->subs;
-    wsio__sconn(ws)->subs = s;
+    /* Again: the broker's on_first_subscriber ran since. */
+    head = wsio__ids_subs(&srv->ids, ws);
+    s->wnext = *head;
+    *head = s;
     return 0;
 }
 
@@ -160,11 +168,12 @@ int wsio_ws_unsubscribe_n(wsio_ws *ws, const char *name, size_t len)
         return WSIO_EINVAL;
     if (!wsio__ws_is_server(ws))
         return WSIO_ESTATE;
-    for (wsio__sub **p = &wsio__sconn(ws)->subs; *p; p = &(*p)->wnext) {
+    wsio__sub **head = wsio__ids_subs(&wsio__sconn_srv(ws)->ids, ws);
+    for (wsio__sub **p = head; p && *p; p = &(*p)->wnext) {
         wsio__sub *s = *p;
         if (s->t->len == len && memcmp(s->t->name, name, len) == 0) {
             *p = s->wnext;
-            sub_unlink(wsio__sconn(ws)->srv, s);
+            sub_unlink(wsio__sconn_srv(ws), s);
             break;
         }
     }

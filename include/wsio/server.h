@@ -293,7 +293,7 @@ WSIO_EXTERN wsio_server *wsio_ws_server(const wsio_ws *ws);
 
 /*
  * wsio_ws_id - the connection's id: set before on_open, never 0, never
- * reused within its server (a counter), so it may be kept after the
+ * reused within its server (not in order), so it may be kept after the
  * wsio_ws is gone, given to other threads, and used with
  * wsio_server_find, wsio_server_send_to and wsio_server_close_to. 0 for
  * a client's ws. Ids of different servers (threads of a hub) may be

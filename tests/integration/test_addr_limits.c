@@ -280,6 +280,64 @@ test_addr_limits_count_the_proxy_header_client_by_prefix(void **state)
     env_free(e);
 }
 
+#define CAP_RANDOM 32
+#define OPENS_RANDOM 2000
+
+/* 2000 WebSockets from 127.0.0.2 opened and closed in random order, at
+ * most CAP_RANDOM at a time: the count stays exact (each time the
+ * address holds CAP_RANDOM, one more is refused 503, and only then), and
+ * after the last closed the whole CAP_RANDOM opens again. A count that
+ * leaked up would refuse early, one that leaked down would let more in. */
+static void
+test_addr_limits_count_exact_after_2000_in_random_order(void **state)
+{
+    env *e = env_new(state);
+    wsio_server_config cfg;
+    wsio_server_config_default(&cfg);
+    cfg.max_connections_per_addr = CAP_RANDOM;
+    server_state s;
+    memset(&s, 0, sizeof s);
+    wsio_server *srv = start_server(e, &cfg, NULL, &s);
+    uint16_t port = wsio_server_port(srv);
+    assert_true(attempts_allowed(CAP_RANDOM + 1) == CAP_RANDOM + 1);
+    int fds[CAP_RANDOM];
+    int n = 0, opened = 0, closed = 0;
+    uint64_t refused = 0;
+    unsigned seed = 99;
+    while (opened < OPENS_RANDOM || n > 0) {
+        if (opened < OPENS_RANDOM && n < CAP_RANDOM &&
+            (n == 0 || rand_r(&seed) % 3 != 0)) {
+            assert_int_equal(
+                upgrade_from(e, port, "127.0.0.2", "", "", &fds[n++]), 101);
+            opened++;
+            RUN_UNTIL(e, s.opens == opened, 5000);
+            if (n == CAP_RANDOM) {
+                assert_int_equal(upgrade_status(e, port, "127.0.0.2", "", ""),
+                                 503);
+                refused++;
+            }
+            assert_int_equal(stats_of(srv).addr_connections_refused, refused);
+        } else {
+            int k = (int)(rand_r(&seed) % (unsigned)n);
+            close(fds[k]);
+            fds[k] = fds[--n];
+            closed++;
+            RUN_UNTIL(e, s.closes == closed, 5000);
+        }
+    }
+    assert_true(refused > 0);
+    for (n = 0; n < CAP_RANDOM; n++)
+        assert_int_equal(upgrade_from(e, port, "127.0.0.2", "", "", &fds[n]),
+                         101);
+    assert_int_equal(upgrade_status(e, port, "127.0.0.2", "", ""), 503);
+    assert_int_equal(stats_of(srv).addr_connections_refused, refused + 1);
+    for (n = 0; n < CAP_RANDOM; n++)
+        close(fds[n]);
+    RUN_UNTIL(e, s.closes == closed + CAP_RANDOM, 5000);
+    wsio_server_free(srv);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +345,7 @@ int main(void)
         ON_EVERY_LOOP(test_addr_limits_handshake_rate_gives_429),
         ON_EVERY_LOOP(test_addr_limits_count_the_forwarded_client),
         ON_EVERY_LOOP(test_addr_limits_count_the_proxy_header_client_by_prefix),
+        ON_EVERY_LOOP(test_addr_limits_count_exact_after_2000_in_random_order),
     };
     return cmocka_run_group_tests_name("addr_limits", tests, NULL, NULL);
 }
