@@ -443,6 +443,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
         c->owner = owner;
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
         c->common.loop = loop;
+        wsio__ws_common_ready(&c->common);
         c->attach.destroy = destroy_attached;
         rc = check_transport(c);
     }
