@@ -48,9 +48,11 @@
 size_t wsio__conn_held_bytes(const wsio_conn *c, int with_output)
 {
     size_t n = c->rx ? sizeof *c->rx + c->rx->rcap : 0;
-    if (with_output && c->tx)
-        n += sizeof *c->tx + c->tx->out.cap +
-             c->tx->out.rc_cap * sizeof *c->tx->out.rc;
+    if (with_output && c->tx) {
+        const wsio__outq *q = &c->tx->out;
+        n += sizeof *c->tx + (q->buf != q->first ? q->cap : 0) +
+             q->rc_cap * sizeof *q->rc;
+    }
     return n;
 }
 
@@ -148,6 +150,8 @@ wsio__conn_tx *wsio__conn_tx_make(wsio_conn *c)
     wsio__conn_tx *tx = wsio__calloc(c->env->mem, 1, sizeof *tx);
     if (!tx)
         return NULL;
+    tx->out.first = tx->first;
+    tx->out.first_cap = sizeof tx->first;
     tx->out.high = c->env->out_high;
     tx->out.low =
         c->env->out_low < c->env->out_high ? c->env->out_low : c->env->out_high;

@@ -14,6 +14,9 @@
 /* OS random bytes drawn at once for client masking keys: one system call
  * serves 16 frames. */
 #define MASK_POOL 64
+/* Bytes of output the send side's block holds itself: a few small frames
+ * (queued output beyond them moves to a buffer of its own). */
+#define TX_FIRST 256
 /* Smallest receive buffer worth allocating. */
 #define RBUF_MIN 256
 /* Largest close reason: 125 bytes of control payload minus the code. */
@@ -74,13 +77,15 @@ typedef struct wsio__conn_rx {
  * side's rx, for the other direction. An idle connection holds a pointer.
  */
 typedef struct wsio__conn_tx {
-    wsio__outq out;       /* its marks: the env's, or the connection's own */
-    uint64_t pong_commit; /* out.commits when the last automatic pong
-                             was queued; with pong_size 0, none is */
-    wsio_utf8 tx_utf8;    /* over the fragmented text being sent */
-    uint8_t pong_size;    /* that pong frame's bytes (a control frame:
-                             at most 6 + 125) */
-    uint8_t tx_opcode;    /* fragmented message being sent, or 0 */
+    wsio__outq out;          /* its marks: the env's, or the connection's own */
+    uint64_t pong_commit;    /* out.commits when the last automatic pong
+                                was queued; with pong_size 0, none is */
+    wsio_utf8 tx_utf8;       /* over the fragmented text being sent */
+    uint8_t pong_size;       /* that pong frame's bytes (a control frame:
+                                at most 6 + 125) */
+    uint8_t tx_opcode;       /* fragmented message being sent, or 0 */
+    uint8_t first[TX_FIRST]; /* out's first room: small output is this
+                                one block */
 } wsio__conn_tx;
 
 struct wsio_conn {

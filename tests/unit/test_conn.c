@@ -943,8 +943,8 @@ static void test_conn_limits_checked_before_allocating(void **state)
     uint8_t in[14] = {0x82, 0xff, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4};
     long before = tm.count;
     assert_int_equal(wsio_conn_feed(c, in, sizeof in), WSIO_ETOOBIG);
-    /* The close frame's output: the send side's block and its bytes. */
-    assert_int_equal(tm.count - before, 2);
+    /* The close frame's output: the send side's block, which holds it. */
+    assert_int_equal(tm.count - before, 1);
     assert_int_equal(output_close_code(c), 1009);
     wsio_conn_free(c);
 }
@@ -1135,8 +1135,9 @@ static void test_conn_output_marks_stop_and_resume_reading(void **state)
 
 /* ---- the send side's block ---------------------------------------------- */
 
-/* Output takes a block (the send state) and a buffer; both go back as
- * soon as the last byte is consumed, however it is consumed. */
+/* Output takes a block (the send state, which holds small output itself)
+ * and, for more, a buffer; both go back as soon as the last byte is
+ * consumed, however it is consumed. */
 static void test_conn_send_block_released_when_output_drains(void **state)
 {
     (void)state;
@@ -1149,10 +1150,10 @@ static void test_conn_send_block_released_when_output_drains(void **state)
     for (int round = 0; round < 3; round++) {
         assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "hello", 5), 0);
         assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
-        assert_int_equal(tm.live_blocks, idle + 2);
+        assert_int_equal(tm.live_blocks, idle + 1);
         assert_true(wsio__conn_held_bytes(c, 1) > 0);
         assert_int_equal(wsio_conn_write(c, out, 3), 3); /* partly sent */
-        assert_int_equal(tm.live_blocks, idle + 2);
+        assert_int_equal(tm.live_blocks, idle + 1);
         if (round == 0) {
             assert_int_equal(wsio_conn_write(c, out, sizeof out), 7);
         } else {
@@ -1164,6 +1165,28 @@ static void test_conn_send_block_released_when_output_drains(void **state)
         assert_int_equal(tm.live_blocks, idle);
         assert_int_equal(wsio__conn_held_bytes(c, 1), 0);
     }
+    /* More than the block holds: the queued bytes move to a buffer of
+     * their own, in order, and both go when drained. */
+    static uint8_t big[300];
+    memset(big, 'b', sizeof big);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "small", 5), 0);
+    assert_int_equal(wsio_conn_write(c, out, 2), 2); /* the header */
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, big, sizeof big), 0);
+    assert_int_equal(tm.live_blocks, idle + 2);
+    assert_int_equal(wsio_conn_write(c, out, 5), 5); /* the rest of it */
+    assert_memory_equal(out, "small", 5);
+    out_frame f[2];
+    assert_int_equal(drain_frames(c, f, 2), 1);
+    assert_int_equal(f[0].h.payload_len, sizeof big);
+    assert_memory_equal(f[0].payload, big, 256);
+    assert_int_equal(tm.live_blocks, idle);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "small", 5), 0);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, big, sizeof big), 0);
+    assert_int_equal(drain_frames(c, f, 2), 2);
+    assert_memory_equal(f[0].payload, "small", 5);
+    assert_int_equal(f[1].h.payload_len, sizeof big);
+    assert_memory_equal(f[1].payload, big, 256);
+    assert_int_equal(tm.live_blocks, idle);
     /* A shared frame alone, then evicted: the block goes with it. */
     wsio_rcbuf *rc = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "v", 1);
     assert_non_null(rc);
@@ -1270,14 +1293,17 @@ static void test_conn_pong_replacement_across_block_release(void **state)
     assert_int_equal(tm.live_blocks, 0);
 }
 
-/* Each place that makes the block, its allocation failing (then the
- * buffer's): WSIO_ENOMEM, nothing queued or held, and the next call
- * works. */
+/* Each place that makes the block, its allocation failing (then, for
+ * output the block cannot hold, the buffer's or a shared frame's entry):
+ * WSIO_ENOMEM, nothing queued or held, and the next call works. */
 static void test_conn_send_block_oom_at_each_place(void **state)
 {
     (void)state;
     for (long fail = 0; fail <= 1; fail++) {
         for (int place = 0; place < 6; place++) {
+            if (fail && place >= 2 && place <= 4)
+                continue; /* control frames fit in the block */
+            static uint8_t big[300];
             test_mem tm;
             rec r;
             wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
@@ -1291,10 +1317,12 @@ static void test_conn_send_block_oom_at_each_place(void **state)
                 int err = 0;
                 switch (place) {
                 case 0:
-                    err = wsio_conn_send(c, WSIO_OP_TEXT, "hi", 2);
+                    err = wsio_conn_send(c, WSIO_OP_BINARY, big,
+                                         fail ? sizeof big : 2);
                     break;
                 case 1:
-                    err = wsio_conn_send_fragment(c, WSIO_OP_BINARY, "h", 1, 0);
+                    err = wsio_conn_send_fragment(c, WSIO_OP_BINARY, big,
+                                                  fail ? sizeof big : 1, 0);
                     break;
                 case 2:
                     err = wsio_conn_pong(c, "p", 1);
@@ -1397,7 +1425,7 @@ static void test_conn_shared_marks_bound_a_peer_that_never_reads(void **state)
     }
     assert_true(fed < n);
     assert_int_equal(wsio_conn_want_read(c), 0);
-    assert_int_equal(tm.live_blocks, 2); /* the block and its buffer */
+    assert_int_equal(tm.live_blocks, 1); /* the block, holding it all */
     /* The peer reads at last: reading resumes at the low mark, and the
      * drained connection holds nothing. */
     uint8_t out[512];
