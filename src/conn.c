@@ -143,6 +143,13 @@ void wsio__conn_release_rx(wsio_conn *c)
     c->rx = NULL;
 }
 
+/* The env's low mark, clamped to its high one as wsio_conn_set_output_marks
+ * clamps a connection's own. */
+static size_t env_low(const wsio__conn_env *env)
+{
+    return env->out_low < env->out_high ? env->out_low : env->out_high;
+}
+
 wsio__conn_tx *wsio__conn_tx_make(wsio_conn *c)
 {
     if (c->tx)
@@ -153,8 +160,7 @@ wsio__conn_tx *wsio__conn_tx_make(wsio_conn *c)
     tx->out.first = tx->first;
     tx->out.first_cap = sizeof tx->first;
     tx->out.high = c->env->out_high;
-    tx->out.low =
-        c->env->out_low < c->env->out_high ? c->env->out_low : c->env->out_high;
+    tx->out.low = env_low(c->env);
     c->tx = tx;
     return tx;
 }
@@ -177,6 +183,7 @@ void wsio__conn_tx_settle(wsio_conn *c)
     if (c->tx && c->tx->out.queued == 0 && !c->tx->tx_opcode && !c->own_marks)
         tx_release(c);
 }
+
 static void destroy(wsio_conn *c)
 {
     tx_release(c);
@@ -310,19 +317,15 @@ int wsio_conn_want_read(const wsio_conn *c)
 void wsio_conn_set_output_marks(wsio_conn *c, size_t high, size_t low)
 {
     low = low < high ? low : high;
-    const wsio__conn_env *env = c->env;
-    size_t env_low =
-        env->out_low < env->out_high ? env->out_low : env->out_high;
+    int shared = high == c->env->out_high && low == env_low(c->env);
     /* The env's marks need no block of their own; other ones keep it.
      * Without memory for it the marks stay as they were. */
-    c->own_marks = 0;
-    wsio__conn_tx *tx =
-        high == env->out_high && low == env_low ? c->tx : wsio__conn_tx_make(c);
+    wsio__conn_tx *tx = shared ? c->tx : wsio__conn_tx_make(c);
     if (tx) {
         tx->out.high = high;
         tx->out.low = low;
         tx->out.over = 0;
-        c->own_marks = high != env->out_high || low != env_low;
+        c->own_marks = !shared;
     }
     wsio__conn_tx_settle(c);
 }

@@ -243,8 +243,7 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
     size_t sent = w > 0 ? (size_t)w : 0;
     *written = sent;
     size_t old = sent < queued ? sent : queued;
-    if (old)
-        wsio_conn_consume_output(c, old);
+    wsio_conn_consume_output(c, old);
     sent -= old;
     size_t total = hlen + len;
     if (sent < total) {
