@@ -425,6 +425,7 @@ wsio_ws *wsio__client_connect(wsio_loop *loop, const char *url,
         c->common.buffer_mem = wsio__loop_buffer_mem(loop);
         c->common.loop = loop;
         c->ws.common = &c->common; /* for build_request's raw output */
+        wsio__ws_common_ready(&c->common);
         c->attach.destroy = destroy_attached;
         rc = check_transport(c);
     }

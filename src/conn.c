@@ -39,6 +39,7 @@
  * their nesting in `depth`, and wsio_conn_free inside only sets `freed`;
  * the memory goes when the outermost of them returns.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "common_abi.h"
@@ -48,8 +49,11 @@
 size_t wsio__conn_held_bytes(const wsio_conn *c, int with_output)
 {
     size_t n = c->rx ? sizeof *c->rx + c->rx->rcap : 0;
-    if (with_output)
-        n += c->out.cap + c->out.rc_cap * sizeof *c->out.rc;
+    if (with_output && c->tx) {
+        const wsio__outq *q = &c->tx->out;
+        n += sizeof *c->tx + (q->buf != q->first ? q->cap : 0) +
+             q->rc_cap * sizeof *q->rc;
+    }
     return n;
 }
 
@@ -76,6 +80,7 @@ void wsio_conn_config_init(wsio_conn_config *cfg, size_t size)
 /* What wsio_conn_new copies for its connection, placed right after the
  * struct (and a client's mask pool) in the same allocation. */
 typedef struct conn_settings {
+    wsio__conn_env env;
     wsio_conn_config cfg;
     wsio_conn_callbacks cb;
 } conn_settings;
@@ -86,15 +91,11 @@ size_t wsio__conn_size(enum wsio_role role)
 }
 
 static void conn_init(wsio_conn *c, enum wsio_role role,
-                      const wsio_conn_config *cfg,
-                      const wsio_conn_callbacks *cb, const wsio_mem *mem,
-                      void *user)
+                      const wsio__conn_env *env, void *user)
 {
-    c->mem = mem;
+    c->env = env;
     c->user = user;
-    c->cb = cb;
-    c->cfg = cfg;
-    c->allowed_rsv = (uint8_t)cfg->allowed_rsv; /* RSV bits: 0x70 */
+    c->allowed_rsv = (uint8_t)env->cfg->allowed_rsv; /* RSV bits: 0x70 */
     c->role = (uint8_t)role;
     c->state = WSIO_CONN_OPEN;
 }
@@ -118,18 +119,19 @@ wsio_conn *wsio_conn_new(enum wsio_role role, const wsio_conn_config *cfg,
     own->cfg = def;
     if (cb)
         own->cb = *cb;
-    conn_init(c, role, &own->cfg, &own->cb, mem, user);
+    own->env.mem = mem;
+    own->env.cb = &own->cb;
+    own->env.cfg = &own->cfg;
+    conn_init(c, role, &own->env, user);
     c->owns_memory = 1;
     return c;
 }
 
 wsio_conn *wsio__conn_new_shared(void *place, enum wsio_role role,
-                                 const wsio_conn_config *cfg,
-                                 const wsio_conn_callbacks *cb,
-                                 const wsio_mem *mem, void *user)
+                                 const wsio__conn_env *env, void *user)
 {
     wsio_conn *c = memset(place, 0, wsio__conn_size(role));
-    conn_init(c, role, cfg, cb, wsio__mem_or_default(mem), user);
+    conn_init(c, role, env, user);
     return c;
 }
 
@@ -137,19 +139,65 @@ void wsio__conn_release_rx(wsio_conn *c)
 {
     if (!c->rx)
         return;
-    wsio__free(c->mem, c->rx->rbuf);
-    wsio__free(c->mem, c->rx);
+    wsio__free(c->env->mem, c->rx->rbuf);
+    wsio__free(c->env->mem, c->rx);
     c->rx = NULL;
+}
+
+/* The env's low mark, clamped to its high one as wsio_conn_set_output_marks
+ * clamps a connection's own. */
+static size_t env_low(const wsio__conn_env *env)
+{
+    return env->out_low < env->out_high ? env->out_low : env->out_high;
+}
+
+wsio__conn_tx *wsio__conn_tx_make(wsio_conn *c)
+{
+    if (c->tx)
+        return c->tx;
+    wsio__conn_tx *tx = wsio__malloc(c->env->mem, sizeof *tx);
+    if (!tx)
+        return NULL;
+    /* Made once per burst of output on a hot path: the room for the
+     * bytes needs no zeroing. */
+    memset(tx, 0, offsetof(wsio__conn_tx, first));
+    tx->out.first = tx->first;
+    tx->out.first_cap = sizeof tx->first;
+    tx->out.high = c->env->out_high;
+    tx->out.low = env_low(c->env);
+    c->tx = tx;
+    return tx;
+}
+
+/* Drop all output and the block, own marks included. */
+static void tx_release(wsio_conn *c)
+{
+    if (!c->tx)
+        return;
+    wsio__outq_clear(&c->tx->out, c->env->mem);
+    wsio__free(c->env->mem, c->tx);
+    c->tx = NULL;
+    c->own_marks = 0;
+}
+
+void wsio__conn_tx_settle(wsio_conn *c)
+{
+    /* With the block go pong_commit and pong_size: a pong already written
+     * out is never taken back, and the next block's count starts over. */
+    if (c->tx && c->tx->out.queued == 0 && !c->tx->tx_opcode && !c->own_marks)
+        tx_release(c);
 }
 
 static void destroy(wsio_conn *c)
 {
-    wsio__outq_clear(&c->out, c->mem);
+    tx_release(c);
     wsio__conn_release_rx(c);
-    if (c->codec.ops)
-        c->codec.ops->free(c->codec.state);
+    if (c->codec) {
+        c->codec->ops->free(c->codec->state);
+        wsio__free(c->env->mem, c->codec);
+    }
     if (c->owns_memory) /* else it is the caller's */
-        wsio__free(c->mem, c);
+        wsio__free(c->env->mem, c);
 }
 
 void wsio_conn_free(wsio_conn *c)
@@ -198,7 +246,7 @@ enum wsio_conn_state wsio_conn_state(const wsio_conn *c)
 int wsio_conn_error(const wsio_conn *c, uint64_t *offset)
 {
     if (offset)
-        *offset = c->err_offset;
+        *offset = c->err ? c->rx_offset : 0;
     return c->err;
 }
 
@@ -206,38 +254,49 @@ int wsio_conn_set_codec(wsio_conn *c, const wsio_codec *codec)
 {
     if (!codec || !codec->ops)
         return WSIO_EINVAL;
-    if (c->codec.ops)
+    if (c->codec)
         return WSIO_ESTATE;
-    c->codec = *codec;
+    wsio_codec *own = wsio__malloc(c->env->mem, sizeof *own);
+    if (!own)
+        return WSIO_ENOMEM;
+    *own = *codec;
+    c->codec = own;
     c->allowed_rsv |= WSIO_RSV1; /* RFC 7692 section 6 */
     return 0;
 }
 
 int wsio_conn_has_codec(const wsio_conn *c)
 {
-    return c->codec.ops != NULL;
+    return c->codec != NULL;
 }
 
 /* ---- output ------------------------------------------------------------- */
 
 size_t wsio_conn_buffered_amount(const wsio_conn *c)
 {
-    return c->out.queued;
+    return c->tx ? c->tx->out.queued : 0;
 }
 
 size_t wsio_conn_peek_output(const wsio_conn *c, wsio_iov *iov, size_t max)
 {
-    return wsio__outq_peek(&c->out, iov, max);
+    return c->tx ? wsio__outq_peek(&c->tx->out, iov, max) : 0;
 }
 
 size_t wsio__conn_evict(wsio_conn *c, uint64_t tag, size_t need, size_t keep)
 {
-    return wsio__outq_evict(&c->out, c->mem, tag, need, keep);
+    if (!c->tx)
+        return 0;
+    size_t n = wsio__outq_evict(&c->tx->out, c->env->mem, tag, need, keep);
+    wsio__conn_tx_settle(c);
+    return n;
 }
 
 void wsio_conn_consume_output(wsio_conn *c, size_t n)
 {
-    wsio__outq_consume(&c->out, c->mem, n);
+    if (!c->tx)
+        return;
+    wsio__outq_consume(&c->tx->out, c->env->mem, n);
+    wsio__conn_tx_settle(c);
 }
 
 size_t wsio_conn_write(wsio_conn *c, void *buf, size_t cap)
@@ -245,35 +304,45 @@ size_t wsio_conn_write(wsio_conn *c, void *buf, size_t cap)
     uint8_t *dst = buf;
     size_t done = 0;
     wsio_iov iov;
-    while (done < cap && wsio__outq_peek(&c->out, &iov, 1) == 1) {
+    while (done < cap && wsio_conn_peek_output(c, &iov, 1) == 1) {
         size_t n = iov.len < cap - done ? iov.len : cap - done;
         memcpy(dst + done, iov.base, n);
         done += n;
-        wsio__outq_consume(&c->out, c->mem, n);
+        wsio_conn_consume_output(c, n);
     }
     return done;
 }
 
 int wsio_conn_want_read(const wsio_conn *c)
 {
-    return c->state != WSIO_CONN_CLOSED && !c->out.over;
+    return c->state != WSIO_CONN_CLOSED && !(c->tx && c->tx->out.over);
 }
 
 void wsio_conn_set_output_marks(wsio_conn *c, size_t high, size_t low)
 {
-    c->out.high = high;
-    c->out.low = low < high ? low : high;
-    c->out.over = 0;
+    low = low < high ? low : high;
+    int shared = high == c->env->out_high && low == env_low(c->env);
+    /* The env's marks need no block of their own; other ones keep it.
+     * Without memory for it the marks stay as they were. */
+    wsio__conn_tx *tx = shared ? c->tx : wsio__conn_tx_make(c);
+    if (tx) {
+        tx->out.high = high;
+        tx->out.low = low;
+        tx->out.over = 0;
+        c->own_marks = !shared;
+    }
+    wsio__conn_tx_settle(c);
 }
 
 void wsio__conn_set_output_keep(wsio_conn *c, size_t keep)
 {
-    c->out_keep = (uint32_t)keep; /* WSIO__TRANSPORT_HELD_MAX at most */
+    /* WSIO__TRANSPORT_HELD_MAX at most */
+    c->out_keep = (uint16_t)(keep < UINT16_MAX ? keep : UINT16_MAX);
 }
 
 int wsio_conn_want_write(const wsio_conn *c)
 {
-    return c->out.queued > 0;
+    return wsio_conn_buffered_amount(c) > 0;
 }
 
 /* ---- closing ------------------------------------------------------------ */
@@ -284,7 +353,7 @@ void wsio__conn_report_close(wsio_conn *c, unsigned code, const char *reason,
     if (c->close_reported)
         return;
     c->close_reported = 1;
-    if (!c->cb->on_close)
+    if (!c->env->cb->on_close)
         return;
     wsio_close_info info;
     info.code = code;
@@ -293,7 +362,7 @@ void wsio__conn_report_close(wsio_conn *c, unsigned code, const char *reason,
     info.by_peer = by_peer;
     info.clean = clean;
     info.error = err;
-    c->cb->on_close(c, &info, c->user);
+    c->env->cb->on_close(c, &info, c->user);
 }
 
 /*
@@ -304,7 +373,7 @@ int wsio__conn_fail(wsio_conn *c, int err, uint64_t offset)
 {
     if (!c->err) {
         c->err = err;
-        c->err_offset = offset;
+        c->rx_offset = offset;
     }
     if (c->state == WSIO_CONN_CLOSED)
         return err;
@@ -323,13 +392,11 @@ int wsio__conn_fail(wsio_conn *c, int err, uint64_t offset)
 int wsio_conn_abort(wsio_conn *c, int err)
 {
     wsio__conn_enter(c);
-    wsio__outq_clear(&c->out, c->mem);
+    tx_release(c);
     if (c->state != WSIO_CONN_CLOSED) {
         c->state = WSIO_CONN_CLOSED;
-        if (err < 0 && !c->err) {
-            c->err = err;
-            c->err_offset = c->rx_offset;
-        }
+        if (err < 0 && !c->err)
+            c->err = err; /* at rx_offset, where reading stopped */
         wsio__conn_report_close(c, WSIO_CLOSE_ABNORMAL, "", 0, 0, 0, err);
     }
     /* Inside a feed, a callback may still hold a pointer into the receive

@@ -26,6 +26,11 @@ uint8_t *wsio__outq_reserve(wsio__outq *q, const wsio_mem *mem, size_t n)
 {
     if (n <= q->cap - q->len)
         return q->buf + q->len;
+    if (!q->buf && n <= q->first_cap) {
+        q->buf = q->first;
+        q->cap = q->first_cap;
+        return q->buf;
+    }
     /* Reuse consumed space when it is at least as large as what is still
      * unsent, so each byte is moved a bounded number of times. */
     if (q->head > 0 && q->head >= q->len - q->head) {
@@ -39,9 +44,12 @@ uint8_t *wsio__outq_reserve(wsio__outq *q, const wsio_mem *mem, size_t n)
     size_t cap = q->cap ? q->cap * 2 : OUTQ_MIN_CAP;
     if (cap < need)
         cap = need;
-    uint8_t *p = wsio__realloc(mem, q->buf, cap);
+    int moving = q->buf && q->buf == q->first; /* out of the owner's room */
+    uint8_t *p = wsio__realloc(mem, moving ? NULL : q->buf, cap);
     if (!p)
         return NULL;
+    if (moving)
+        memcpy(p, q->buf, q->len);
     q->buf = p;
     q->cap = cap;
     return q->buf + q->len;
@@ -205,11 +213,13 @@ void wsio__outq_clear(wsio__outq *q, const wsio_mem *mem)
     for (uint32_t i = q->rc_head; i < q->rc_len; i++)
         wsio_rcbuf_unref(q->rc[i].buf);
     wsio__free(mem, q->rc);
-    wsio__free(mem, q->buf);
-    size_t high = q->high, low = q->low;
-    uint64_t commits = q->commits;
+    if (q->buf != q->first)
+        wsio__free(mem, q->buf);
+    wsio__outq keep = *q;
     memset(q, 0, sizeof *q);
-    q->high = high;
-    q->low = low;
-    q->commits = commits;
+    q->high = keep.high;
+    q->low = keep.low;
+    q->commits = keep.commits;
+    q->first = keep.first;
+    q->first_cap = keep.first_cap;
 }

@@ -10,8 +10,9 @@
  * len)
  *
  * So the common case (copies only) is one buffer and one iov, with no
- * allocation per message once the buffer has grown. Everything is released
- * when the queue drains, so an idle connection holds no output memory.
+ * allocation per message once the buffer has grown: the owner's `first`
+ * room, then one of its own. Everything is released when the queue
+ * drains, so an idle connection holds no output memory.
  *
  * Invariants: head <= len <= cap; for every pending entry i (rc_head <= i <
  * rc_len), head <= rc[i].at <= rc[i + 1].at <= len; rc_off > 0 only while
@@ -48,6 +49,11 @@ typedef struct wsio__outq {
     size_t high, low;  /* marks for `over` (0: off); kept by clear */
     uint64_t commits;  /* frames queued so far; kept by clear, so a frame
                           is known to be the newest by its count */
+    uint8_t *first;    /* room of first_cap bytes the owner gives for
+                          the copied bytes while they fit (so small output
+                          takes no allocation of its own); never freed
+                          here, kept by clear */
+    size_t first_cap;
 } wsio__outq;
 
 /*

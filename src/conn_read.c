@@ -29,7 +29,7 @@ static int rbuf_reserve(wsio_conn *c, size_t need)
     if (need <= c->rx->rcap)
         return 0;
     size_t cap = c->rx->rcap ? c->rx->rcap * 2 : RBUF_MIN;
-    size_t limit = c->cfg->max_message_size;
+    size_t limit = c->env->cfg->max_message_size;
     limit += limit <= SIZE_MAX - WSIO_CONTROL_PAYLOAD_MAX
                  ? WSIO_CONTROL_PAYLOAD_MAX
                  : 0;
@@ -37,7 +37,7 @@ static int rbuf_reserve(wsio_conn *c, size_t need)
         cap = limit;
     if (cap < need)
         cap = need;
-    uint8_t *p = wsio__realloc(c->mem, c->rx->rbuf, cap);
+    uint8_t *p = wsio__realloc(c->env->mem, c->rx->rbuf, cap);
     if (!p)
         return WSIO_ENOMEM;
     c->rx->rbuf = p;
@@ -102,7 +102,7 @@ static int deliver_piece(wsio_conn *c, const uint8_t *data, size_t n, int end,
     c->msg_first = 0;
     if (end)
         end_message(c);
-    return after_callback(c, c->cb->on_fragment(c, &f, c->user), offset);
+    return after_callback(c, c->env->cb->on_fragment(c, &f, c->user), offset);
 }
 
 /* Deliver a whole message: data[0, len) is borrowed until the callback
@@ -115,9 +115,9 @@ static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
     m.data = data ? (const void *)data : "";
     m.len = len;
     end_message(c);
-    if (!c->cb->on_message)
+    if (!c->env->cb->on_message)
         return 0;
-    return after_callback(c, c->cb->on_message(c, &m, c->user), offset);
+    return after_callback(c, c->env->cb->on_message(c, &m, c->user), offset);
 }
 
 /* Where the codec may write next, and how much: the receive buffer (after
@@ -126,9 +126,9 @@ static int deliver_message(wsio_conn *c, const uint8_t *data, size_t len,
  * is seen after the least output. */
 static int decode_room(wsio_conn *c, uint8_t **out, size_t *room)
 {
-    size_t allowed = c->cfg->max_message_size - c->rx->msg_out;
+    size_t allowed = c->env->cfg->max_message_size - c->rx->msg_out;
     size_t want = allowed < DECODE_CHUNK ? allowed + 1 : DECODE_CHUNK;
-    size_t at = c->cb->on_fragment ? 0 : c->rx->rlen;
+    size_t at = c->env->cb->on_fragment ? 0 : c->rx->rlen;
     int err = rbuf_reserve(c, at + want);
     if (err)
         return err;
@@ -156,14 +156,14 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
             return wsio__conn_fail(c, err, offset);
         size_t before = left;
         ssize_t got =
-            c->codec.ops->decode(c->codec.state, &in, &left, end, out, room);
+            c->codec->ops->decode(c->codec->state, &in, &left, end, out, room);
         uint64_t here = offset + (n - left);
         if (got < 0)
             return wsio__conn_fail(c, (int)got, here);
         if ((size_t)got > room || (got == 0 && left > 0 && left == before))
             return wsio__conn_fail(c, WSIO_EINTERNAL,
                                    here); /* a codec that stalls */
-        if ((size_t)got > c->cfg->max_message_size - c->rx->msg_out)
+        if ((size_t)got > c->env->cfg->max_message_size - c->rx->msg_out)
             return wsio__conn_fail(c, WSIO_ETOOBIG, here);
         c->rx->msg_out += (size_t)got;
         if (c->rx->msg_opcode == WSIO_OP_TEXT) {
@@ -171,7 +171,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
             if (err)
                 return err;
         }
-        if (c->cb->on_fragment) {
+        if (c->env->cb->on_fragment) {
             /* A pause takes effect once this input is decoded. */
             int rc = deliver_piece(c, out, (size_t)got, 0, here);
             if (rc < 0 || rc == STOP)
@@ -191,7 +191,7 @@ static int read_compressed(wsio_conn *c, uint8_t *p, size_t n, uint64_t at,
         if (err)
             return err;
     }
-    if (c->cb->on_fragment) {
+    if (c->env->cb->on_fragment) {
         int rc = deliver_piece(c, (const uint8_t *)"", 0, 1, here);
         return rc == 0 && paused ? WSIO_PAUSE : rc;
     }
@@ -209,7 +209,7 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
     /* Zero copy when the message's bytes are all here in one piece, or
      * when the host streams. */
     int in_place =
-        c->cb->on_fragment || (end && at == 0 && c->rx->msg_len == 0);
+        c->env->cb->on_fragment || (end && at == 0 && c->rx->msg_len == 0);
     uint8_t *data = p;
     if (in_place) {
         unmask(c, p, n, at);
@@ -229,7 +229,7 @@ static int read_data(wsio_conn *c, uint8_t *p, size_t n, uint64_t at, int last,
         if (err)
             return err;
     }
-    if (c->cb->on_fragment)
+    if (c->env->cb->on_fragment)
         return deliver_piece(c, data, n, end, offset + n);
     if (!end)
         return 0;
@@ -247,31 +247,35 @@ static int read_ping(wsio_conn *c, const uint8_t *data, size_t len,
      * at the end of the queue is replaced, so a peer that pings without
      * reading makes us hold one pong, not one per ping. A peer that reads
      * gets every pong. */
-    if (c->cfg->auto_pong) {
-        if (c->out.stalled && c->pong_commit == c->out.commits && c->pong_size)
-            (void)wsio__outq_untail(&c->out, c->pong_size, c->out_keep);
+    if (c->env->cfg->auto_pong) {
+        wsio__conn_tx *tx = c->tx;
+        if (tx && tx->out.stalled && tx->pong_commit == tx->out.commits &&
+            tx->pong_size)
+            (void)wsio__outq_untail(&tx->out, tx->pong_size, c->out_keep);
         int err = wsio__conn_queue_frame(c, WSIO_OP_PONG, 1, data, len);
         if (err)
             return wsio__conn_fail(c, err, offset);
-        c->pong_commit = c->out.commits;
-        c->pong_size =
+        c->tx->pong_commit = c->tx->out.commits;
+        c->tx->pong_size =
             (uint8_t)(wsio_frame_header_size(len, c->role == WSIO_ROLE_CLIENT) +
                       len);
     }
-    if (!c->cb->on_ping)
+    if (!c->env->cb->on_ping)
         return 0;
     wsio_control ping = {data, len};
-    return after_callback(c, c->cb->on_ping(c, &ping, c->user), offset + len);
+    return after_callback(c, c->env->cb->on_ping(c, &ping, c->user),
+                          offset + len);
 }
 
 static int read_pong(wsio_conn *c, const uint8_t *data, size_t len,
                      uint64_t offset)
 {
     /* Section 5.5.3: a pong may be unsolicited; it needs no answer. */
-    if (!c->cb->on_pong)
+    if (!c->env->cb->on_pong)
         return 0;
     wsio_control pong = {data, len};
-    return after_callback(c, c->cb->on_pong(c, &pong, c->user), offset + len);
+    return after_callback(c, c->env->cb->on_pong(c, &pong, c->user),
+                          offset + len);
 }
 
 /* The peer's close frame (sections 5.5.1, 7.1.5, 7.4). */
@@ -357,7 +361,7 @@ static int read_payload(wsio_conn *c, uint8_t *p, size_t n, uint64_t offset)
  * (read_compressed). */
 static size_t wire_limit(const wsio_conn *c, int compressed)
 {
-    size_t limit = c->cfg->max_message_size;
+    size_t limit = c->env->cfg->max_message_size;
     size_t slack = (limit >> 4) + 64;
     if (!compressed)
         return limit;
@@ -378,9 +382,9 @@ static int start_data_frame(wsio_conn *c)
     size_t frags = cont ? c->rx->msg_frags : 0;
     size_t charged = cont ? c->rx->msg_charged : 0;
     int compressed =
-        cont ? c->msg_compressed : c->codec.ops && (h->rsv & WSIO_RSV1);
+        cont ? c->msg_compressed : c->codec && (h->rsv & WSIO_RSV1);
     size_t limit = wire_limit(c, compressed);
-    if (h->payload_len > c->cfg->max_frame_size ||
+    if (h->payload_len > c->env->cfg->max_frame_size ||
         h->payload_len > limit - so_far)
         return WSIO_ETOOBIG;
     /* A continuation is charged its payload, and at least FRAME_CHARGE:
@@ -390,7 +394,7 @@ static int start_data_frame(wsio_conn *c)
         charge = FRAME_CHARGE;
     size_t budget = limit > CHARGE_BUDGET_MIN ? limit : CHARGE_BUDGET_MIN;
     if (charge > budget - charged ||
-        (c->cfg->max_fragments && frags >= c->cfg->max_fragments))
+        (c->env->cfg->max_fragments && frags >= c->env->cfg->max_fragments))
         return WSIO_ETOOMANYFRAGS;
     if (!cont) {
         c->rx->msg_opcode = h->opcode;
@@ -413,7 +417,7 @@ static int start_frame(wsio_conn *c, uint8_t *p, uint64_t offset)
         wsio_frame_header_check(h, (enum wsio_role)c->role, c->allowed_rsv);
     /* RFC 7692 section 6.1: RSV1 marks a compressed message on its first
      * frame only, never on a continuation or a control frame. */
-    if (!err && c->codec.ops && (h->rsv & WSIO_RSV1) &&
+    if (!err && c->codec && (h->rsv & WSIO_RSV1) &&
         ((h->opcode & 0x8u) || h->opcode == WSIO_OP_CONTINUATION))
         err = WSIO_ERSV;
     if (!err && h->opcode == WSIO_OP_CLOSE && h->payload_len == 1)
@@ -472,7 +476,7 @@ static ssize_t read_frames(wsio_conn *c, uint8_t *in, size_t len)
         uint64_t offset = c->rx_offset + pos;
         /* Our output is over its high-water mark: no next frame until the
          * peer has read some of it (wsio_conn_set_output_marks). */
-        if (!c->rx_in_frame && c->rx->hdr_have == 0 && c->out.over)
+        if (!c->rx_in_frame && c->rx->hdr_have == 0 && c->tx && c->tx->out.over)
             break;
         if (c->rx_in_frame) {
             uint64_t left = c->rx->fh.payload_len - c->rx->frame_pos;
@@ -555,7 +559,7 @@ static int rx_done(const wsio_conn *c)
  * when a buffer cannot grow. */
 static int keep_rx(wsio_conn *c, const wsio__conn_rx *local)
 {
-    wsio__conn_rx *rx = wsio__malloc(c->mem, sizeof *rx);
+    wsio__conn_rx *rx = wsio__malloc(c->env->mem, sizeof *rx);
     if (!rx)
         return wsio__conn_fail(c, WSIO_ENOMEM, c->rx_offset);
     *rx = *local;
@@ -581,7 +585,7 @@ ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)
         c->rx = &local;
     }
     ssize_t r = read_frames(c, in, len);
-    if (r > 0)
+    if (r > 0 && !c->err) /* once failed, rx_offset says where */
         c->rx_offset += (uint64_t)r;
     if (!rx_done(c) && c->rx == &local) {
         int err = keep_rx(c, &local);
@@ -595,7 +599,7 @@ ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)
      * buffer until a later feed ends it. */
     if (rx_done(c)) {
         if (c->rx == &local) {
-            wsio__free(c->mem, local.rbuf);
+            wsio__free(c->env->mem, local.rbuf);
             c->rx = NULL;
         } else {
             wsio__conn_release_rx(c);
@@ -603,7 +607,7 @@ ssize_t wsio_conn_feed(wsio_conn *c, void *in, size_t len)
     } else if (c->rx->rlen == 0 &&
                !(c->rx_in_frame && (c->rx->fh.opcode & 0x8u) &&
                  c->rx->frame_pos > 0)) {
-        wsio__free(c->mem, c->rx->rbuf);
+        wsio__free(c->env->mem, c->rx->rbuf);
         c->rx->rbuf = NULL;
         c->rx->rcap = 0;
     }

@@ -12,8 +12,8 @@
 /* A fresh masking key (section 5.3, section 10.3: unpredictable). */
 static int next_mask(wsio_conn *c, uint8_t key[4])
 {
-    if (c->cfg->make_mask)
-        return c->cfg->make_mask(key, c->cfg->make_mask_user);
+    if (c->env->cfg->make_mask)
+        return c->env->cfg->make_mask(key, c->env->cfg->make_mask_user);
     if (c->pool_left < 4) {
         int err = wsio__random_bytes(c->pool, MASK_POOL);
         if (err)
@@ -38,6 +38,17 @@ static int start_header(wsio_conn *c, wsio_frame_header *h, unsigned opcode,
     return h->masked ? next_mask(c, h->mask_key) : 0;
 }
 
+/* Room for n more bytes of output, in the send side's block (made now if
+ * needed). Out of memory: NULL, and nothing is left held for it. */
+static uint8_t *reserve(wsio_conn *c, size_t n)
+{
+    wsio__conn_tx *tx = wsio__conn_tx_make(c);
+    uint8_t *out = tx ? wsio__outq_reserve(&tx->out, c->env->mem, n) : NULL;
+    if (!out)
+        wsio__conn_tx_settle(c);
+    return out;
+}
+
 /* Encode one frame into the output queue, copying (and for a client,
  * masking) the payload. Nothing is queued on failure. */
 int wsio__conn_queue_frame(wsio_conn *c, unsigned opcode, int fin,
@@ -51,7 +62,7 @@ int wsio__conn_queue_frame(wsio_conn *c, unsigned opcode, int fin,
     size_t hlen = wsio_frame_header_size(len, h.masked);
     if (len > SIZE_MAX - hlen)
         return WSIO_ENOMEM;
-    uint8_t *out = wsio__outq_reserve(&c->out, c->mem, hlen + len);
+    uint8_t *out = reserve(c, hlen + len);
     if (!out)
         return WSIO_ENOMEM;
     (void)wsio_frame_header_encode(out, &h);
@@ -59,7 +70,7 @@ int wsio__conn_queue_frame(wsio_conn *c, unsigned opcode, int fin,
         wsio_mask_copy(out + hlen, data, len, h.mask_key, 0);
     else if (len > 0)
         memcpy(out + hlen, data, len);
-    wsio__outq_commit(&c->out, hlen + len);
+    wsio__outq_commit(&c->tx->out, hlen + len);
     return 0;
 }
 
@@ -91,7 +102,7 @@ static ssize_t encode_compressed(const wsio_codec *codec, wsio_frame_header *h,
 static int queue_message(wsio_conn *c, unsigned opcode, const void *data,
                          size_t len)
 {
-    size_t bound = c->codec.ops->encode_bound(c->codec.state, len);
+    size_t bound = c->codec->ops->encode_bound(c->codec->state, len);
     if (bound == 0)
         return wsio__conn_queue_frame(c, opcode, 1, data, len);
     wsio_frame_header h;
@@ -101,13 +112,15 @@ static int queue_message(wsio_conn *c, unsigned opcode, const void *data,
     size_t hmax = wsio_frame_header_size(bound, h.masked);
     if (bound > SIZE_MAX - hmax)
         return WSIO_ENOMEM;
-    uint8_t *out = wsio__outq_reserve(&c->out, c->mem, hmax + bound);
+    uint8_t *out = reserve(c, hmax + bound);
     if (!out)
         return WSIO_ENOMEM;
-    ssize_t n = encode_compressed(&c->codec, &h, data, len, out, hmax, bound);
-    if (n < 0)
+    ssize_t n = encode_compressed(c->codec, &h, data, len, out, hmax, bound);
+    if (n < 0) {
+        wsio__conn_tx_settle(c);
         return (int)n;
-    wsio__outq_commit(&c->out, (size_t)n);
+    }
+    wsio__outq_commit(&c->tx->out, (size_t)n);
     return 0;
 }
 
@@ -152,11 +165,15 @@ static int check_send(const wsio_conn *c, enum wsio_opcode opcode,
         return WSIO_ECLOSED;
     /* Section 5.4: continuations only inside a message, a new message only
      * after the last one's final frame. */
-    if ((opcode == WSIO_OP_CONTINUATION) != (c->tx_opcode != 0))
+    unsigned sending = c->tx ? c->tx->tx_opcode : 0;
+    if ((opcode == WSIO_OP_CONTINUATION) != (sending != 0))
         return WSIO_ESTATE;
-    unsigned message = opcode == WSIO_OP_CONTINUATION ? c->tx_opcode : opcode;
-    *utf8 = c->tx_utf8;
-    if (message == WSIO_OP_TEXT && c->cfg->check_outgoing_utf8) {
+    unsigned message = opcode == WSIO_OP_CONTINUATION ? sending : opcode;
+    if (sending)
+        *utf8 = c->tx->tx_utf8;
+    else
+        wsio_utf8_init(utf8);
+    if (message == WSIO_OP_TEXT && c->env->cfg->check_outgoing_utf8) {
         if (opcode != WSIO_OP_CONTINUATION)
             wsio_utf8_init(utf8);
         if (wsio_utf8_feed(utf8, data, len, NULL) ||
@@ -173,16 +190,19 @@ int wsio_conn_send_fragment(wsio_conn *c, enum wsio_opcode opcode,
     int err = check_send(c, opcode, data, len, fin, &utf8);
     if (err)
         return err;
-    unsigned message = opcode == WSIO_OP_CONTINUATION ? c->tx_opcode : opcode;
+    unsigned message =
+        opcode == WSIO_OP_CONTINUATION ? c->tx->tx_opcode : opcode;
     /* Only whole messages are compressed: a fragmented one would need the
      * codec to stream (RFC 7692 allows either, per message). */
-    err = c->codec.ops && fin && opcode != WSIO_OP_CONTINUATION
+    err = c->codec && fin && opcode != WSIO_OP_CONTINUATION
               ? queue_message(c, opcode, data, len)
               : wsio__conn_queue_frame(c, opcode, fin, data, len);
     if (err)
         return err;
-    c->tx_utf8 = utf8;
-    c->tx_opcode = (uint8_t)(fin ? 0 : message);
+    /* Queued: the block is there, and keeps the message's state until its
+     * final frame. */
+    c->tx->tx_utf8 = utf8;
+    c->tx->tx_opcode = (uint8_t)(fin ? 0 : message);
     return 0;
 }
 
@@ -195,16 +215,16 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
 {
     *written = 0;
     /* Masking (a client) or compressing would rewrite the payload. */
-    if (c->role != WSIO_ROLE_SERVER || c->codec.ops ||
+    if (c->role != WSIO_ROLE_SERVER || c->codec ||
         (opcode != WSIO_OP_TEXT && opcode != WSIO_OP_BINARY))
         return wsio_conn_send(c, opcode, data, len);
     /* What is queued goes first, in the same write. */
     wsio_iov iov[DIRECT_QUEUED_IOVS + 2];
-    size_t n = wsio__outq_peek(&c->out, iov, DIRECT_QUEUED_IOVS);
+    size_t n = wsio_conn_peek_output(c, iov, DIRECT_QUEUED_IOVS);
     size_t queued = 0;
     for (size_t i = 0; i < n; i++)
         queued += iov[i].len;
-    if (queued < c->out.queued) /* too many pieces: rare, just queue */
+    if (queued < wsio_conn_buffered_amount(c)) /* too many pieces: rare */
         return wsio_conn_send(c, opcode, data, len);
     wsio_utf8 utf8;
     int err = check_send(c, opcode, data, len, 1, &utf8);
@@ -223,13 +243,13 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
     size_t sent = w > 0 ? (size_t)w : 0;
     *written = sent;
     size_t old = sent < queued ? sent : queued;
-    wsio__outq_consume(&c->out, c->mem, old);
+    wsio_conn_consume_output(c, old);
     sent -= old;
     size_t total = hlen + len;
     if (sent < total) {
         /* Queue the rest of the frame (a copy), as wsio_conn_send would
          * have queued all of it. */
-        uint8_t *out = wsio__outq_reserve(&c->out, c->mem, total - sent);
+        uint8_t *out = reserve(c, total - sent);
         if (!out && sent > 0) {
             /* Part of the frame left and the rest cannot follow: nothing
              * the peer reads from here on would make sense, so nothing more
@@ -244,9 +264,8 @@ int wsio__conn_send_direct(wsio_conn *c, enum wsio_opcode opcode,
         memcpy(out, hdr + (hlen - hrest), hrest);
         size_t from = sent > hlen ? sent - hlen : 0;
         memcpy(out + hrest, (const uint8_t *)data + from, len - from);
-        wsio__outq_commit(&c->out, total - sent);
+        wsio__outq_commit(&c->tx->out, total - sent);
     }
-    c->tx_utf8 = utf8;
     return 0;
 }
 
@@ -336,7 +355,7 @@ int wsio__conn_can_take_encoded(const wsio_conn *c)
         return WSIO_ECLOSED;
     /* A client must mask every frame with its own key (section 5.3), and a
      * whole frame cannot go between the frames of a fragmented message. */
-    if (c->role == WSIO_ROLE_CLIENT || c->tx_opcode)
+    if (c->role == WSIO_ROLE_CLIENT || (c->tx && c->tx->tx_opcode))
         return WSIO_ESTATE;
     return 0;
 }
@@ -348,9 +367,16 @@ int wsio__conn_send_tagged(wsio_conn *c, wsio_rcbuf *frame, uint64_t tag)
     int rc = wsio__conn_can_take_encoded(c);
     if (rc)
         return rc;
-    if (frame->len > 0 && (frame->data[0] & 0x40) && !c->codec.ops)
+    if (frame->len > 0 && (frame->data[0] & 0x40) && !c->codec)
         return WSIO_EINVAL; /* RSV1 without the extension (section 5.2) */
-    return wsio__outq_push_rc(&c->out, c->mem, frame, tag);
+    if (frame->len == 0)
+        return 0; /* nothing to queue, no block to make */
+    wsio__conn_tx *tx = wsio__conn_tx_make(c);
+    rc = tx ? wsio__outq_push_rc(&tx->out, c->env->mem, frame, tag)
+            : WSIO_ENOMEM;
+    if (rc)
+        wsio__conn_tx_settle(c);
+    return rc;
 }
 
 int wsio_conn_ping(wsio_conn *c, const void *data, size_t len)
@@ -382,7 +408,8 @@ int wsio_conn_close(wsio_conn *c, unsigned code, const char *reason,
             : !wsio_close_code_is_valid(code) ||
                   reason_len > CLOSE_REASON_MAX || (reason_len > 0 && !reason))
         return WSIO_EINVAL;
-    if (c->cfg->check_outgoing_utf8 && wsio_utf8_validate(reason, reason_len))
+    if (c->env->cfg->check_outgoing_utf8 &&
+        wsio_utf8_validate(reason, reason_len))
         return WSIO_EUTF8;
     int err = wsio__conn_queue_close(c, code, reason, reason_len);
     if (err)

@@ -6,6 +6,7 @@
 #ifndef WSIO_CONN_SHARED_H
 #define WSIO_CONN_SHARED_H
 
+#include "conn_internal.h"
 #include "conn_output.h"
 #include "internal.h"
 #include "wsio/conn.h"
@@ -13,6 +14,9 @@
 /* OS random bytes drawn at once for client masking keys: one system call
  * serves 16 frames. */
 #define MASK_POOL 64
+/* Bytes of output the send side's block holds itself: a few small frames
+ * (queued output beyond them moves to a buffer of its own). */
+#define TX_FIRST 256
 /* Smallest receive buffer worth allocating. */
 #define RBUF_MIN 256
 /* Largest close reason: 125 bytes of control payload minus the code. */
@@ -64,35 +68,49 @@ typedef struct wsio__conn_rx {
     uint8_t msg_opcode;                 /* TEXT or BINARY in progress, or 0 */
 } wsio__conn_rx;
 
+/*
+ * What the send side keeps only while it is needed: output waiting, a
+ * fragmented message being sent, or output marks of the connection's own
+ * (wsio_conn_set_output_marks). Made from the env's mem when the first
+ * byte is queued or a fragmented send begins (wsio__conn_tx_make), given
+ * back when none of that is left (wsio__conn_tx_settle): the receive
+ * side's rx, for the other direction. An idle connection holds a pointer.
+ */
+typedef struct wsio__conn_tx {
+    wsio__outq out;          /* its marks: the env's, or the connection's own */
+    uint64_t pong_commit;    /* out.commits when the last automatic pong
+                                was queued; with pong_size 0, none is */
+    wsio_utf8 tx_utf8;       /* over the fragmented text being sent */
+    uint8_t pong_size;       /* that pong frame's bytes (a control frame:
+                                at most 6 + 125) */
+    uint8_t tx_opcode;       /* fragmented message being sent, or 0 */
+    uint8_t first[TX_FIRST]; /* out's first room: small output is this
+                                one block */
+} wsio__conn_tx;
+
 struct wsio_conn {
-    const wsio_mem *mem;
-    void *user;
     /* Settings, shared by every connection of a server or client
-     * (wsio__conn_new_shared), or the copies wsio_conn_new keeps after the
+     * (wsio__conn_new_shared), or the copy wsio_conn_new keeps after the
      * struct. Never written through: what one connection changes is its
-     * own (allowed_rsv, the output marks). */
-    const wsio_conn_callbacks *cb;
-    const wsio_conn_config *cfg;
+     * own (allowed_rsv, own_marks). */
+    const wsio__conn_env *env;
+    void *user;
 
     /* Receive side. */
-    uint64_t rx_offset;  /* bytes consumed by earlier feeds */
-    uint64_t err_offset; /* stream offset of the byte that failed it */
-    wsio__conn_rx *rx;   /* while a frame or message is split between
-                            inputs, else NULL (inside a feed: feed's own) */
-    wsio_codec codec;    /* message codec, or ops NULL */
-    int err;             /* sticky failure code, or 0 */
+    uint64_t rx_offset; /* bytes consumed by earlier feeds; once err is
+                           set, the stream offset of the byte that
+                           failed it (no feed runs after) */
+    wsio__conn_rx *rx;  /* while a frame or message is split between
+                           inputs, else NULL (inside a feed: feed's own) */
+    wsio_codec *codec;  /* message codec (a block of its own), or NULL */
 
     /* Send side. */
-    wsio__outq out;
-    uint64_t pong_commit; /* out.commits when the last automatic pong
-                             was queued */
-    wsio_utf8 tx_utf8;    /* over the fragmented text being sent */
-    uint32_t out_keep;    /* unsent front bytes never rewritten (at most
-                             WSIO__TRANSPORT_HELD_MAX) */
-    uint8_t pong_size;    /* that pong frame's bytes (a control frame:
-                             at most 6 + 125) */
-    uint8_t tx_opcode;    /* fragmented message being sent, or 0 */
-    uint8_t pool_left;    /* unused bytes at the end of pool */
+    wsio__conn_tx *tx; /* while output waits or a fragmented message is
+                          being sent, else NULL */
+    int err;           /* sticky failure code, or 0 */
+    uint16_t out_keep; /* unsent front bytes never rewritten (at most
+                          WSIO__TRANSPORT_HELD_MAX) */
+    uint8_t pool_left; /* unused bytes at the end of pool */
 
     uint8_t role;        /* enum wsio_role */
     uint8_t state;       /* enum wsio_conn_state */
@@ -108,6 +126,8 @@ struct wsio_conn {
     _Bool freed : 1;          /* wsio_conn_free ran inside a callback */
     _Bool owns_memory : 1;    /* the struct came from mem (wsio_conn_new),
                                  else it is the caller's */
+    _Bool own_marks : 1;      /* tx holds marks other than the env's:
+                                 it stays */
     uint8_t pool[];           /* client masking keys, drawn in bulk:
                                  MASK_POOL bytes, allocated for a client
                                  only (a server never masks) */
@@ -116,6 +136,16 @@ struct wsio_conn {
 /* Give back the receive buffer and the receive state's block (conn.c);
  * never inside a feed. */
 void wsio__conn_release_rx(wsio_conn *c);
+
+/* The send side's block, made now if there is none (its marks the env's);
+ * NULL when out of memory. */
+wsio__conn_tx *wsio__conn_tx_make(wsio_conn *c);
+
+/* Give the send side's block back when nothing needs it any more: no
+ * output waiting, no fragmented message in progress, no marks of its own.
+ * Call after anything that may have emptied the queue or failed to fill a
+ * block just made. */
+void wsio__conn_tx_settle(wsio_conn *c);
 
 /* enter/leave bracket every call that may run callbacks. */
 void wsio__conn_enter(wsio_conn *c);

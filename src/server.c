@@ -602,6 +602,7 @@ wsio_server *wsio_server_new(wsio_loop *loop, const wsio_server_config *cfg,
                       cfg->memory_budget, on_over_budget);
     srv->common.buffer_mem = &srv->budget.mem;
     srv->common.loop = loop;
+    wsio__ws_common_ready(&srv->common);
     srv->shed_timer.fire = on_shed;
     srv->accept_timer.fire = on_accept_timer;
     srv->heartbeat_timer.fire = on_heartbeat;

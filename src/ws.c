@@ -318,36 +318,48 @@ int wsio__ws_set_fd(wsio_ws *ws, int fd, enum wsio_role role,
     return rc;
 }
 
-int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
-                  size_t rest_len)
+void wsio__ws_common_ready(wsio__ws_common *m)
 {
     static const wsio_conn_callbacks cb = {.on_message = conn_on_message,
                                            .on_pong = conn_on_pong,
                                            .on_close = conn_on_close};
+    m->conn_env.mem = wsio__mem_or_default(m->buffer_mem);
+    m->conn_env.cb = &cb;
+    m->conn_env.cfg = &m->conn;
+    /* A server reads each client no faster than the client reads it. A
+     * client always reads (as browsers do): if both ends waited for the
+     * other to read first, an echo conversation would deadlock. */
+    if (m->cls->answers_handshake) {
+        m->conn_env.out_high = m->max_output;
+        m->conn_env.out_low = m->low_water;
+    }
+}
+
+int wsio__ws_open(wsio_ws *ws, enum wsio_role role, uint8_t *rest,
+                  size_t rest_len)
+{
     wsio__ws_handshake hs = *wsio__ws_hs(ws); /* the conn goes over it */
-    wsio_conn *conn = wsio__conn_new_shared(
-        (char *)ws + ws->common->cls->conn_room, role, &ws->common->conn, &cb,
-        ws->common->buffer_mem, ws);
+    wsio_conn *conn =
+        wsio__conn_new_shared((char *)ws + ws->common->cls->conn_room, role,
+                              &ws->common->conn_env, ws);
     ws->has_conn = 1;
     if (ws->pmd_on) { /* RFC 7692: the agreed codec, before any byte */
         const wsio_deflate_ext *ext = ws->common->deflate;
         wsio_codec codec;
         int rc = ext->codec_new(ext, wsio__ws_pmd(ws), role, 0,
                                 ws->common->buffer_mem, &codec);
+        if (rc == 0) {
+            rc = wsio_conn_set_codec(conn, &codec);
+            if (rc) /* out of memory for the codec's block */
+                codec.ops->free(codec.state);
+        }
         if (rc) {
             wsio_conn_free(conn);
             ws->has_conn = 0;
             *wsio__ws_hs(ws) = hs; /* still HANDSHAKE */
             return rc;
         }
-        (void)wsio_conn_set_codec(conn, &codec);
     }
-    /* A server reads each client no faster than the client reads it. A
-     * client always reads (as browsers do): if both ends waited for the
-     * other to read first, an echo conversation would deadlock. */
-    if (ws->common->cls->answers_handshake)
-        wsio_conn_set_output_marks(conn, ws->common->max_output,
-                                   ws->common->low_water);
     if (ws->tr.ops != wsio_transport_plain())
         wsio__conn_set_output_keep(conn, WSIO__TRANSPORT_HELD_MAX);
     ws->state = WSIO__WS_OPEN;

@@ -12,6 +12,7 @@
 #ifndef WSIO_WS_INTERNAL_H
 #define WSIO_WS_INTERNAL_H
 
+#include "conn_internal.h"
 #include "internal.h"
 #include "loop_internal.h"
 #include "wsio/conn.h"
@@ -103,7 +104,13 @@ typedef struct wsio__ws_common {
     wsio__ws_counters *counters;     /* the role's, or NULL: not counted */
     const wsio_deflate_ext *deflate; /* permessage-deflate, or NULL */
     const wsio_mem *buffer_mem;      /* for each connection's wsio_conn */
+    wsio__conn_env conn_env;         /* what each wsio_conn reads where it is
+                                        (wsio__ws_common_ready) */
 } wsio__ws_common;
+
+/* Fill m->conn_env from the rest of m: the role calls it once every other
+ * field is set, before any connection opens. */
+void wsio__ws_common_ready(wsio__ws_common *m);
 
 /*
  * One connection, embedded in its role's wrapper (server_conn.h, the

@@ -346,8 +346,10 @@ WSIO_EXTERN int wsio_conn_want_read(const wsio_conn *c);
  * once queued output (wsio_conn_buffered_amount) goes over high,
  * wsio_conn_feed stops at the next frame boundary and wsio_conn_want_read
  * says 0, until the output has been consumed down to low (clamped to
- * high). high 0 turns it off. A wsio_ws sets the server's or client's
- * max_output_bytes and low_water_bytes here.
+ * high). high 0 turns it off. A server's wsio_ws starts with the
+ * server's max_output_bytes and low_water_bytes, which its connections
+ * share; marks of a connection's own are kept with its queued output
+ * (out of memory for that block: the marks stay as they were).
  *
  * Whatever the marks, pongs do not pile up: while the peer is not keeping
  * up (the last consume left output unsent), an automatic pong still
@@ -425,7 +427,8 @@ typedef struct wsio_codec {
  * Call it right after wsio_conn_new, before any byte is fed or sent; it
  * allows RSV1 on received data frames.
  * Returns 0, or WSIO_EINVAL (codec or its ops NULL), WSIO_ESTATE (a codec
- * is already set).
+ * is already set), WSIO_ENOMEM (no memory for the connection's copy). On
+ * an error codec->state stays the caller's.
  */
 WSIO_EXTERN int wsio_conn_set_codec(wsio_conn *c, const wsio_codec *codec);
 

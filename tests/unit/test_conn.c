@@ -10,7 +10,8 @@
 
 #include "internal.h"
 #include "testutil.h"
-#include "internal.h" /* wsio__conn_send_tagged, wsio__conn_evict */
+#include "internal.h"      /* wsio__conn_send_tagged, wsio__conn_evict */
+#include "conn_internal.h" /* wsio__conn_new_shared */
 
 /* The masking key of RFC 6455 section 5.7's examples. */
 static const uint8_t KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
@@ -942,7 +943,8 @@ static void test_conn_limits_checked_before_allocating(void **state)
     uint8_t in[14] = {0x82, 0xff, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4};
     long before = tm.count;
     assert_int_equal(wsio_conn_feed(c, in, sizeof in), WSIO_ETOOBIG);
-    assert_int_equal(tm.count - before, 1); /* the close frame's output */
+    /* The close frame's output: the send side's block, which holds it. */
+    assert_int_equal(tm.count - before, 1);
     assert_int_equal(output_close_code(c), 1009);
     wsio_conn_free(c);
 }
@@ -1128,6 +1130,380 @@ static void test_conn_output_marks_stop_and_resume_reading(void **state)
     wsio_conn_set_output_marks(c, 0, 0);
     assert_int_equal(wsio_conn_want_read(c), 1);
     wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* ---- the send side's block ---------------------------------------------- */
+
+/* Output takes a block (the send state, which holds small output itself)
+ * and, for more, a buffer; both go back as soon as the last byte is
+ * consumed, however it is consumed. */
+static void test_conn_send_block_released_when_output_drains(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    size_t idle = tm.live_blocks;
+    assert_int_equal(wsio__conn_held_bytes(c, 1), 0);
+    uint8_t out[64];
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "hello", 5), 0);
+        assert_int_equal(wsio_conn_ping(c, "p", 1), 0);
+        assert_int_equal(tm.live_blocks, idle + 1);
+        assert_true(wsio__conn_held_bytes(c, 1) > 0);
+        assert_int_equal(wsio_conn_write(c, out, 3), 3); /* partly sent */
+        assert_int_equal(tm.live_blocks, idle + 1);
+        if (round == 0) {
+            assert_int_equal(wsio_conn_write(c, out, sizeof out), 7);
+        } else {
+            wsio_iov iov[4];
+            assert_int_equal(wsio_conn_peek_output(c, iov, 4), 1);
+            wsio_conn_consume_output(c, iov[0].len);
+        }
+        assert_int_equal(wsio_conn_want_write(c), 0);
+        assert_int_equal(tm.live_blocks, idle);
+        assert_int_equal(wsio__conn_held_bytes(c, 1), 0);
+    }
+    /* More than the block holds: the queued bytes move to a buffer of
+     * their own, in order, and both go when drained. */
+    static uint8_t big[300];
+    memset(big, 'b', sizeof big);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "small", 5), 0);
+    assert_int_equal(wsio_conn_write(c, out, 2), 2); /* the header */
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, big, sizeof big), 0);
+    assert_int_equal(tm.live_blocks, idle + 2);
+    assert_int_equal(wsio_conn_write(c, out, 5), 5); /* the rest of it */
+    assert_memory_equal(out, "small", 5);
+    out_frame f[2];
+    assert_int_equal(drain_frames(c, f, 2), 1);
+    assert_int_equal(f[0].h.payload_len, sizeof big);
+    assert_memory_equal(f[0].payload, big, 256);
+    assert_int_equal(tm.live_blocks, idle);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "small", 5), 0);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, big, sizeof big), 0);
+    assert_int_equal(drain_frames(c, f, 2), 2);
+    assert_memory_equal(f[0].payload, "small", 5);
+    assert_int_equal(f[1].h.payload_len, sizeof big);
+    assert_memory_equal(f[1].payload, big, 256);
+    assert_int_equal(tm.live_blocks, idle);
+    /* A shared frame alone, then evicted: the block goes with it. */
+    wsio_rcbuf *rc = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "v", 1);
+    assert_non_null(rc);
+    assert_int_equal(wsio__conn_send_tagged(c, rc, 7), 0);
+    assert_int_equal(tm.live_blocks, idle + 3); /* block, entries, rc */
+    assert_int_equal(wsio__conn_evict(c, 7, SIZE_MAX, 0), 1);
+    assert_int_equal(tm.live_blocks, idle + 1);
+    wsio_rcbuf_unref(rc);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* A fragmented message keeps the block between its frames even when the
+ * queue drains (its opcode and the UTF-8 state of its text), and gives it
+ * back with its final frame's last byte. */
+static void test_conn_fragmented_send_spans_drains(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    size_t idle = tm.live_blocks;
+    out_frame f[4];
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_TEXT, "caf\xc3", 4, 0),
+                     0);
+    assert_int_equal(drain_frames(c, f, 4), 1);
+    assert_int_equal(tm.live_blocks, idle + 1); /* the block, no buffer */
+    /* In the middle of a message: no whole frame, no new message. */
+    wsio_rcbuf *rc = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "v", 1);
+    assert_non_null(rc);
+    assert_int_equal(wsio_conn_send_encoded(c, rc), WSIO_ESTATE);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "x", 1), WSIO_ESTATE);
+    /* The UTF-8 check goes on where the last frame stopped. */
+    assert_int_equal(
+        wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\x41", 1, 1),
+        WSIO_EUTF8);
+    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+    assert_int_equal(
+        wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "\xa9!", 2, 0), 0);
+    assert_int_equal(drain_frames(c, f + 1, 3), 1);
+    assert_int_equal(tm.live_blocks, idle + 2); /* the block and rc */
+    assert_int_equal(wsio_conn_send_fragment(c, WSIO_OP_CONTINUATION, "", 0, 1),
+                     0);
+    assert_int_equal(drain_frames(c, f + 2, 2), 1);
+    assert_int_equal(tm.live_blocks, idle + 1); /* rc only */
+    assert_int_equal(f[0].h.opcode, WSIO_OP_TEXT);
+    assert_int_equal(f[0].h.fin, 0);
+    assert_int_equal(f[1].h.opcode, WSIO_OP_CONTINUATION);
+    assert_int_equal(f[1].h.fin, 0);
+    assert_memory_equal(f[1].payload, "\xa9!", 2);
+    assert_int_equal(f[2].h.opcode, WSIO_OP_CONTINUATION);
+    assert_int_equal(f[2].h.fin, 1);
+    /* Whole frames again. */
+    assert_int_equal(wsio_conn_send_encoded(c, rc), 0);
+    assert_int_equal(drain_frames(c, f, 4), 1);
+    assert_int_equal(tm.live_blocks, idle + 1);
+    wsio_rcbuf_unref(rc);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* Which queued pong is the newest is counted per block: after the block
+ * went and came back, a pong of the old one is never taken for the newest
+ * frame, so a stalled message is never cut. */
+static void test_conn_pong_replacement_across_block_release(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    size_t idle = tm.live_blocks;
+    uint8_t in[64], out[256];
+    size_t n = put_frame(in, 1, WSIO_OP_PING, "a", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_write(c, out, 1), 1); /* stalled */
+    assert_int_equal(wsio_conn_write(c, out, sizeof out), 2);
+    assert_int_equal(tm.live_blocks, idle);
+    /* A new block: the message is its first frame, as the pong was the
+     * old block's; the peer is not keeping up. */
+    static uint8_t payload[100];
+    memset(payload, 'm', sizeof payload);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, payload, 100), 0);
+    assert_int_equal(wsio_conn_write(c, out, 10), 10); /* 92 left */
+    n = put_frame(in, 1, WSIO_OP_PING, "b", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_buffered_amount(c), 92 + 3);
+    /* Now the pong is the newest: the next one replaces it. */
+    n = put_frame(in, 1, WSIO_OP_PING, "cc", 2, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_buffered_amount(c), 92 + 4);
+    assert_int_equal(wsio_conn_write(c, out, sizeof out), 96);
+    assert_memory_equal(out, payload, 92);
+    assert_memory_equal(out + 92,
+                        "\x8a\x02"
+                        "cc",
+                        4);
+    assert_int_equal(tm.live_blocks, idle);
+    /* Drained and made again, nothing stalls: a pong each. */
+    n = put_frame(in, 1, WSIO_OP_PING, "d", 1, 1);
+    n += put_frame(in + n, 1, WSIO_OP_PING, "e", 1, 1);
+    assert_int_equal(wsio_conn_feed(c, in, n), n);
+    assert_int_equal(wsio_conn_buffered_amount(c), 6);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+/* Each place that makes the block, its allocation failing (then, for
+ * output the block cannot hold, the buffer's or a shared frame's entry):
+ * WSIO_ENOMEM, nothing queued or held, and the next call works. */
+static void test_conn_send_block_oom_at_each_place(void **state)
+{
+    (void)state;
+    for (long fail = 0; fail <= 1; fail++) {
+        for (int place = 0; place < 6; place++) {
+            if (fail && place >= 2 && place <= 4)
+                continue; /* control frames fit in the block */
+            static uint8_t big[300];
+            test_mem tm;
+            rec r;
+            wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+            size_t idle = tm.live_blocks;
+            wsio_rcbuf *rc = wsio_message_encode(&tm.mem, WSIO_OP_TEXT, "v", 1);
+            assert_non_null(rc);
+            int again = 1;
+            while (again >= 0) {
+                if (again)
+                    test_mem_fail_at(&tm, fail);
+                int err = 0;
+                switch (place) {
+                case 0:
+                    err = wsio_conn_send(c, WSIO_OP_BINARY, big,
+                                         fail ? sizeof big : 2);
+                    break;
+                case 1:
+                    err = wsio_conn_send_fragment(c, WSIO_OP_BINARY, big,
+                                                  fail ? sizeof big : 1, 0);
+                    break;
+                case 2:
+                    err = wsio_conn_pong(c, "p", 1);
+                    break;
+                case 3:
+                    err = wsio_conn_ping(c, "p", 1);
+                    break;
+                case 4:
+                    err = wsio_conn_close(c, 1000, "", 0);
+                    break;
+                default: /* a shared frame's entry is the second block */
+                    err = wsio_conn_send_encoded(c, rc);
+                    break;
+                }
+                if (again) {
+                    assert_int_equal(err, WSIO_ENOMEM);
+                    assert_int_equal(wsio_conn_buffered_amount(c), 0);
+                    assert_int_equal(tm.live_blocks, idle + 1); /* rc */
+                    assert_int_equal(rc->refcount, 1);
+                    assert_int_equal(wsio_conn_state(c), WSIO_CONN_OPEN);
+                    /* A failed first fragment started no message. */
+                    assert_int_equal(wsio_conn_send_fragment(
+                                         c, WSIO_OP_CONTINUATION, "", 0, 1),
+                                     WSIO_ESTATE);
+                } else {
+                    assert_int_equal(err, 0);
+                    assert_true(wsio_conn_buffered_amount(c) > 0);
+                }
+                again--;
+            }
+            wsio_rcbuf_unref(rc);
+            wsio_conn_free(c);
+            assert_int_equal(tm.live_blocks, 0);
+        }
+    }
+}
+
+/* An automatic pong or the reply to the peer's close that cannot be
+ * queued ends the connection as any failed allocation does: 1011, and
+ * the host told WSIO_ENOMEM. */
+static void test_conn_auto_replies_without_a_block_fail_1011(void **state)
+{
+    (void)state;
+    for (int close = 0; close <= 1; close++) {
+        test_mem tm;
+        rec r;
+        wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+        uint8_t in[64];
+        size_t n = close ? put_frame(in, 1, WSIO_OP_CLOSE, "\x03\xe8", 2, 1)
+                         : put_frame(in, 1, WSIO_OP_PING, "p", 1, 1);
+        test_mem_fail_at(&tm, 0); /* the block */
+        assert_int_equal(wsio_conn_feed(c, in, n), WSIO_ENOMEM);
+        assert_int_equal(wsio_conn_state(c), WSIO_CONN_CLOSED);
+        assert_int_equal(r.closes, 1);
+        assert_int_equal(r.close.error, WSIO_ENOMEM);
+        assert_int_equal(r.close.code, 1011);
+        uint64_t at = 99;
+        assert_int_equal(wsio_conn_error(c, &at), WSIO_ENOMEM);
+        assert_int_equal(at, 6); /* the payload, after a masked header */
+        /* The close frame got the next block: 1011 to the peer. */
+        assert_int_equal(output_close_code(c), 1011);
+        assert_int_equal(tm.live_blocks, 1);
+        wsio_conn_free(c);
+        assert_int_equal(tm.live_blocks, 0);
+    }
+}
+
+/* A server's connections read the marks where the server keeps them: a
+ * peer that never reads makes the output stop at them, with no block of
+ * the marks' own, and once drained the connection holds nothing. */
+static void test_conn_shared_marks_bound_a_peer_that_never_reads(void **state)
+{
+    (void)state;
+    test_mem tm;
+    rec r;
+    test_mem_init(&tm);
+    memset(&r, 0, sizeof r);
+    r.echo = 1;
+    wsio_conn_config cfg;
+    wsio_conn_config_default(&cfg);
+    wsio__conn_env env = {&tm.mem, &CB, &cfg, 200, 50};
+    static uint64_t place[32];
+    assert_true(wsio__conn_size(WSIO_ROLE_SERVER) <= sizeof place);
+    wsio_conn *c = wsio__conn_new_shared(place, WSIO_ROLE_SERVER, &env, &r);
+    assert_int_equal(tm.live_blocks, 0); /* all of it is the caller's */
+    static uint8_t payload[40];
+    memset(payload, 'e', sizeof payload);
+    static uint8_t in[100 * 48];
+    size_t n = 0;
+    for (int i = 0; i < 100; i++)
+        n += put_frame(in + n, 1, WSIO_OP_BINARY, payload, sizeof payload, 1);
+    size_t fed = 0;
+    for (int turn = 0; turn < 100 && fed < n; turn++) {
+        ssize_t got = wsio_conn_feed(c, in + fed, n - fed);
+        assert_true(got >= 0);
+        fed += (size_t)got;
+        assert_true(wsio_conn_buffered_amount(c) <= 200 + 42);
+        if (got == 0)
+            break; /* the peer never reads: we stop too */
+    }
+    assert_true(fed < n);
+    assert_int_equal(wsio_conn_want_read(c), 0);
+    assert_int_equal(tm.live_blocks, 1); /* the block, holding it all */
+    /* The peer reads at last: reading resumes at the low mark, and the
+     * drained connection holds nothing. */
+    uint8_t out[512];
+    while (wsio_conn_buffered_amount(c) > 50)
+        assert_true(wsio_conn_write(c, out, 42) > 0);
+    assert_int_equal(wsio_conn_want_read(c), 1);
+    (void)wsio_conn_write(c, out, sizeof out);
+    assert_int_equal(tm.live_blocks, 0);
+    assert_int_equal(wsio_conn_want_read(c), 1);
+    /* Marks of its own keep the block; back at the shared ones, it goes. */
+    wsio_conn_set_output_marks(c, 10, 0);
+    assert_int_equal(tm.live_blocks, 1);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, payload, 40), 0);
+    assert_int_equal(wsio_conn_want_read(c), 0);
+    assert_int_equal(wsio_conn_write(c, out, sizeof out), 42);
+    assert_int_equal(wsio_conn_want_read(c), 1);
+    assert_int_equal(tm.live_blocks, 1);
+    wsio_conn_set_output_marks(c, 200, 50);
+    assert_int_equal(tm.live_blocks, 0);
+    /* Out of memory for the block: the marks stay the shared ones. */
+    test_mem_fail_at(&tm, 0);
+    wsio_conn_set_output_marks(c, 10, 0);
+    assert_int_equal(tm.live_blocks, 0);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_BINARY, payload, 40), 0);
+    assert_int_equal(wsio_conn_want_read(c), 1);
+    wsio_conn_free(c);
+    assert_int_equal(tm.live_blocks, 0);
+}
+
+static ssize_t null_decode(void *state, const uint8_t **in, size_t *in_len,
+                           int end, uint8_t *out, size_t cap)
+{
+    (void)state, (void)in, (void)in_len, (void)end, (void)out, (void)cap;
+    return WSIO_EDEFLATE;
+}
+
+static size_t null_bound(void *state, size_t len)
+{
+    (void)state, (void)len;
+    return 0; /* always plain */
+}
+
+static ssize_t null_encode(void *state, const void *in, size_t len,
+                           uint8_t *out, size_t cap)
+{
+    (void)state, (void)in, (void)len, (void)out, (void)cap;
+    return WSIO_EDEFLATE;
+}
+
+static void null_free(void *state)
+{
+    (*(int *)state)++;
+}
+
+/* The codec is a block of its own: without memory for it the caller keeps
+ * the state, and the connection has no codec; with it, the state is freed
+ * with the connection. */
+static void test_conn_codec_block_oom(void **state)
+{
+    (void)state;
+    static const wsio_codec_ops ops = {null_decode, null_bound, null_encode,
+                                       null_free};
+    int freed = 0;
+    wsio_codec codec = {&ops, &freed};
+    test_mem tm;
+    rec r;
+    wsio_conn *c = new_conn(WSIO_ROLE_SERVER, NULL, &CB, &tm, &r);
+    test_mem_fail_at(&tm, 0);
+    assert_int_equal(wsio_conn_set_codec(c, &codec), WSIO_ENOMEM);
+    assert_int_equal(wsio_conn_has_codec(c), 0);
+    assert_int_equal(tm.live_blocks, 1);
+    assert_int_equal(wsio_conn_set_codec(c, &codec), 0);
+    assert_int_equal(wsio_conn_has_codec(c), 1);
+    assert_int_equal(wsio_conn_set_codec(c, &codec), WSIO_ESTATE);
+    assert_int_equal(wsio_conn_send(c, WSIO_OP_TEXT, "plain", 5), 0);
+    assert_int_equal(freed, 0);
+    wsio_conn_free(c);
+    assert_int_equal(freed, 1);
     assert_int_equal(tm.live_blocks, 0);
 }
 
@@ -2202,6 +2578,13 @@ int main(void)
         cmocka_unit_test(test_conn_pongs_coalesce_while_output_stalls),
         cmocka_unit_test(test_conn_pong_replaced_only_while_last_and_unstarted),
         cmocka_unit_test(test_conn_output_marks_stop_and_resume_reading),
+        cmocka_unit_test(test_conn_send_block_released_when_output_drains),
+        cmocka_unit_test(test_conn_fragmented_send_spans_drains),
+        cmocka_unit_test(test_conn_pong_replacement_across_block_release),
+        cmocka_unit_test(test_conn_send_block_oom_at_each_place),
+        cmocka_unit_test(test_conn_auto_replies_without_a_block_fail_1011),
+        cmocka_unit_test(test_conn_shared_marks_bound_a_peer_that_never_reads),
+        cmocka_unit_test(test_conn_codec_block_oom),
         cmocka_unit_test(test_conn_small_fragments_of_a_big_message_pass),
         cmocka_unit_test(test_conn_ten_million_empty_fragments_are_refused),
         cmocka_unit_test(test_conn_max_fragments_is_an_optional_cap),
