@@ -282,22 +282,7 @@ typedef struct tiny_host {
 static int tiny_watch(int fd, unsigned events, void *user)
 {
     tiny_host *h = user;
-    int i = 0;
-    while (i < h->n && h->fds[i].fd != fd)
-        i++;
-    if (events == 0) {
-        if (i < h->n)
-            h->fds[i] = h->fds[--h->n];
-        return 0;
-    }
-    if (i == h->n) {
-        if (h->n == 8)
-            return WSIO_ENOMEM;
-        h->fds[h->n++].fd = fd;
-    }
-    h->fds[i].events = (short)((events & WSIO_IO_READ ? POLLIN : 0) |
-                               (events & WSIO_IO_WRITE ? POLLOUT : 0));
-    return 0;
+    return test_host_watch(h->fds, &h->n, 8, fd, events);
 }
 
 static void tiny_timer(uint64_t due, void *user)

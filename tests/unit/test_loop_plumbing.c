@@ -30,22 +30,7 @@ typedef struct fake_host {
 static int fake_watch(int fd, unsigned events, void *user)
 {
     fake_host *h = user;
-    int i = 0;
-    while (i < h->n && h->fds[i].fd != fd)
-        i++;
-    if (events == 0) {
-        if (i < h->n)
-            h->fds[i] = h->fds[--h->n];
-        return 0;
-    }
-    if (i == h->n) {
-        if (h->n == 4)
-            return WSIO_ENOMEM;
-        h->fds[h->n++].fd = fd;
-    }
-    h->fds[i].events = (short)((events & WSIO_IO_READ ? POLLIN : 0) |
-                               (events & WSIO_IO_WRITE ? POLLOUT : 0));
-    return 0;
+    return test_host_watch(h->fds, &h->n, 4, fd, events);
 }
 
 static void fake_timer(uint64_t due, void *user)

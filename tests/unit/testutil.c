@@ -85,3 +85,24 @@ size_t test_hex(const char *hex, uint8_t *out, size_t cap)
     }
     return n;
 }
+
+int test_host_watch(struct pollfd *fds, int *n, int cap, int fd,
+                    unsigned events)
+{
+    int i = 0;
+    while (i < *n && fds[i].fd != fd)
+        i++;
+    if (events == 0) {
+        if (i < *n)
+            fds[i] = fds[--*n];
+        return 0;
+    }
+    if (i == *n) {
+        if (*n == cap)
+            return WSIO_ENOMEM;
+        fds[(*n)++].fd = fd;
+    }
+    fds[i].events = (short)((events & WSIO_IO_READ ? POLLIN : 0) |
+                            (events & WSIO_IO_WRITE ? POLLOUT : 0));
+    return 0;
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <poll.h>
 
 #include "wsio.h"
 
@@ -34,6 +35,12 @@ void test_mem_init(test_mem *tm);
 /* test_mem_fail_at - make allocation number n (0-based, counted from now)
  * and only that one return NULL. */
 void test_mem_fail_at(test_mem *tm, long n);
+
+/* A host loop's watch (wsio_host_loop.watch) for a test that polls: keep
+ * fds[0, *n), at most cap, as the fds wsio asked to watch, with their poll
+ * events (events 0 removes fd). Returns 0, or WSIO_ENOMEM when full. */
+int test_host_watch(struct pollfd *fds, int *n, int cap, int fd,
+                    unsigned events);
 
 /* Hex helper: decode "81 05 48 65" (spaces optional) into out; returns the
  * byte count. Fails the test on bad input or overflow. */
