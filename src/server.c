@@ -6,11 +6,14 @@
  * deadline. The opening handshake and HTTP answers are server_http.c's,
  * topics and fan-out server_topics.c's (server_internal.h).
  *
- * Registry: every connection not yet DEAD is on one of two lists: `open`
- * (OPEN: broadcast, publish and heartbeat targets) or `other` (handshaking,
- * or closed and flushing). Walks over `open` never run user callbacks, so
- * no list can change under them: what would (a termination) goes through
- * the connection's own timer instead (wsio__ws_fail_soon).
+ * Registry: every connection has a slot in the id map (server_ids.h) from
+ * accept until it is freed, and while not yet DEAD is on one of two lists
+ * (its ws's cls_bits, server_internal.h): OPEN (broadcast, publish and
+ * heartbeat targets) or OTHER (handshaking, or closed and flushing). Walks
+ * go by slot (wsio__server_next): a slot stays its connection's while it
+ * lives and the array is read again at each step, so callbacks that end
+ * connections, open new ones or resize the array cannot make a walk skip
+ * a connection or visit one twice.
  *
  * Memory: connections point into the server (settings, stats), so the
  * server's memory goes only after the last connection's, at the end of a
@@ -67,25 +70,17 @@ void wsio_server_config_init(wsio_server_config *cfg, size_t size)
 /* ---- the registry ----------------------------------------------------------
  */
 
-static wsio__link **list_head(wsio_server *srv, int which)
+wsio_ws *wsio__server_next(const wsio_server *srv, int which, uint32_t *at)
 {
-    return which == LIST_OPEN ? &srv->open : &srv->other;
-}
-
-void wsio__server_list_add(wsio_server *srv, wsio_ws *ws, int which)
-{
-    wsio__server_conn *c = wsio__sconn(ws);
-    wsio__list_push(list_head(srv, which), &c->link);
-    ws->cls_bits = (unsigned)which & 3u; /* the list (server_conn.h) */
-}
-
-void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws)
-{
-    wsio__server_conn *c = wsio__sconn(ws);
-    if (ws->cls_bits == LIST_NONE)
-        return;
-    wsio__list_remove(list_head(srv, (int)ws->cls_bits), &c->link);
-    ws->cls_bits = LIST_NONE;
+    /* top and the array are read again each time: callbacks since the
+     * last call may have resized it. */
+    while (*at < srv->ids.top) {
+        wsio_ws *ws = wsio__ids_at(&srv->ids, (*at)++);
+        if (ws && ws->cls_bits != LIST_NONE &&
+            (which == LIST_ANY || ws->cls_bits == (unsigned)which))
+            return ws;
+    }
+    return NULL;
 }
 
 /* ---- connection class hooks
@@ -96,8 +91,7 @@ static void left_open(wsio_ws *ws)
     wsio_server *srv = wsio__sconn_srv(ws);
     wsio__ids_hide(&srv->ids, ws);
     wsio__server_leave_topics(srv, ws);
-    wsio__server_list_remove(srv, ws);
-    wsio__server_list_add(srv, ws, LIST_OTHER);
+    wsio__server_list_set(ws, LIST_OTHER);
     srv->stats.connections--;
 }
 
@@ -113,7 +107,7 @@ static void transport_closed(wsio_ws *ws)
     wsio__addr_limits_release(&srv->addr_limits, ws, wsio__loop_now(srv->loop));
     if (ws->cls_bits == LIST_OPEN)
         srv->stats.connections--;
-    wsio__server_list_remove(srv, ws);
+    wsio__server_list_set(ws, LIST_NONE);
     srv->nsockets--;
     if (srv->shutting_down && !srv->freed && srv->nsockets == 0)
         finish_shutdown(srv);
@@ -206,8 +200,8 @@ static void on_shed(wsio__timer_cb *t)
     while (used > srv->budget.limit) {
         wsio_ws *largest = NULL;
         size_t most = 0;
-        for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
-             ws = wsio__sconn_ws(wsio__sconn(ws)->link.next)) {
+        uint32_t at = 0;
+        for (wsio_ws *ws; (ws = wsio__server_next(srv, LIST_OPEN, &at));) {
             /* Output counts only while the peer is not taking it (the
              * socket is full and we wait to write): a reply queued this
              * turn is on its way out. */
@@ -234,6 +228,13 @@ static void on_shed(wsio__timer_cb *t)
 static void accept_one(wsio_server *srv, int fd,
                        const struct sockaddr_storage *ss)
 {
+    /* Its slot is reserved first: every connection has one from accept on
+     * (the registry). Without room, as without memory for the block, the
+     * socket is closed before any HTTP. */
+    if (wsio__ids_reserve(&srv->ids, srv->mem) < 0) {
+        close(fd);
+        return;
+    }
     /* One allocation for all of it: the conn goes after (conn_room). */
     wsio__server_conn *c = wsio__calloc(
         srv->mem, 1, sizeof *c + wsio__conn_size(WSIO_ROLE_SERVER));
@@ -258,7 +259,8 @@ static void accept_one(wsio_server *srv, int fd,
         wsio__free(srv->mem, c);
         return;
     }
-    wsio__server_list_add(srv, ws, LIST_OTHER);
+    wsio__ids_add(&srv->ids, ws);
+    wsio__server_list_set(ws, LIST_OTHER);
     srv->nsockets++;
     srv->nrefs++;
     /* The timeout covers the PROXY header and the transport's handshake
@@ -342,8 +344,8 @@ static void on_accept_timer(wsio__timer_cb *t)
 static void on_heartbeat(wsio__timer_cb *t)
 {
     wsio_server *srv = WSIO__CONTAINER_OF(t, wsio_server, heartbeat_timer);
-    for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
-         ws = wsio__sconn_ws(wsio__sconn(ws)->link.next)) {
+    uint32_t at = 0;
+    for (wsio_ws *ws; (ws = wsio__server_next(srv, LIST_OPEN, &at));) {
         if (wsio_conn_state(wsio__ws_conn(ws)) != WSIO_CONN_OPEN)
             continue;
         if (ws->pinged && !wsio__ws_heard_from(ws)) {
@@ -358,14 +360,25 @@ static void on_heartbeat(wsio__timer_cb *t)
                       wsio__loop_now(srv->loop) + srv->ping_interval_ms);
 }
 
+/* Terminate every connection on list which; returns how many. */
+static int terminate_list(wsio_server *srv, int which)
+{
+    int n = 0;
+    uint32_t at = 0;
+    for (wsio_ws *ws; (ws = wsio__server_next(srv, which, &at)); n++)
+        wsio_ws_terminate(ws);
+    return n;
+}
+
 static void terminate_all(wsio_server *srv)
 {
-    /* Each termination takes its ws off the list; a user callback may
-     * take others off too, so always restart from the head. */
-    while (srv->open)
-        wsio_ws_terminate(wsio__sconn_ws(srv->open));
-    while (srv->other)
-        wsio_ws_terminate(wsio__sconn_ws(srv->other));
+    /* Open ones first. Each termination takes its ws off its list; a
+     * user callback may end others, or move one to a list behind the
+     * walk's place, so walk again until a walk finds none. */
+    while (terminate_list(srv, LIST_OPEN))
+        ;
+    while (terminate_list(srv, LIST_ANY))
+        ;
 }
 
 static void on_shutdown_deadline(wsio__timer_cb *t)
@@ -428,17 +441,14 @@ int wsio_server_shutdown(wsio_server *srv, uint32_t timeout_ms)
     wsio__timer_stop(srv->loop, &srv->heartbeat_timer.t);
     wsio__timer_start(srv->loop, &srv->shutdown_timer.t,
                       wsio__loop_now(srv->loop) + timeout_ms);
-    for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
-         ws = wsio__sconn_ws(wsio__sconn(ws)->link.next))
+    uint32_t at = 0;
+    for (wsio_ws *ws; (ws = wsio__server_next(srv, LIST_OPEN, &at));)
         (void)wsio_ws_close(ws, WSIO_CLOSE_GOING_AWAY, "going away", 10);
     /* Answering may close a connection (and take it off the list). */
-    wsio_ws *ws = wsio__sconn_ws(srv->other);
-    while (ws) {
-        wsio_ws *next = wsio__sconn_ws(wsio__sconn(ws)->link.next);
+    at = 0;
+    for (wsio_ws *ws; (ws = wsio__server_next(srv, LIST_OTHER, &at));)
         if (ws->state == WSIO__WS_HANDSHAKE)
             wsio__server_reply_status(ws, 503);
-        ws = next;
-    }
     if (!srv->freed && srv->nsockets == 0)
         finish_shutdown(srv);
     return 0;
@@ -699,7 +709,10 @@ int wsio_server_post(wsio_server *srv, void (*fn)(void *user), void *user)
 
 uint64_t wsio_ws_id(const wsio_ws *ws)
 {
-    return wsio__ws_is_server(ws) ? wsio__ids_id(ws) : 0;
+    /* The slot is taken at accept; the id is given at OPEN. */
+    return wsio__ws_is_server(ws) && ws->state != WSIO__WS_HANDSHAKE
+               ? wsio__ids_id(ws)
+               : 0;
 }
 
 wsio_ws *wsio_server_find(const wsio_server *srv, uint64_t id)

@@ -168,18 +168,17 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
         return;
     }
     char *out = (char *)wsio__ws_raw_new(ws, (size_t)need);
-    if (!out || wsio__ids_reserve(&srv->ids, srv->mem) < 0 ||
-        wsio__ws_set_agreed(ws, d->subprotocol,
-                            d->subprotocol ? strlen(d->subprotocol) : 0,
-                            ext ? pmd : NULL) < 0) {
+    if (!out || wsio__ws_set_agreed(ws, d->subprotocol,
+                                    d->subprotocol ? strlen(d->subprotocol) : 0,
+                                    ext ? pmd : NULL) < 0) {
         wsio__ws_raw_drop(ws);
         reply_error(ws, WSIO_ENOMEM);
         return;
     }
     if (ext) /* pmd_on: transport_closed counts it down */
         srv->deflate_conns++;
-    /* The id before the kept request: it is kept in the id's slot. */
-    wsio__ids_add(&srv->ids, ws);
+    /* Found by id from here; the kept request goes in the id's slot. */
+    wsio__ids_show(&srv->ids, ws);
     if (srv->keep_request && wsio__request_keep(ws, req, head, head_len) < 0) {
         wsio__ids_hide(&srv->ids, ws);
         wsio__ws_raw_drop(ws);
@@ -191,14 +190,12 @@ static void accept_upgrade(wsio_server *srv, wsio_ws *ws,
     else
         (void)wsio_handshake_build_accept(out, (size_t)need, key, &answer);
     ws->user = d->ws_user;
-    wsio__server_list_remove(srv, ws);
-    wsio__server_list_add(srv, ws, LIST_OPEN);
+    wsio__server_list_set(ws, LIST_OPEN);
     srv->stats.connections++;
     srv->stats.connections_total++;
     if (wsio__ws_open(ws, WSIO_ROLE_SERVER, head + head_len, rest_len) < 0) {
         wsio__ids_hide(&srv->ids, ws);
-        wsio__server_list_remove(srv, ws);
-        wsio__server_list_add(srv, ws, LIST_OTHER);
+        wsio__server_list_set(ws, LIST_OTHER);
         srv->stats.connections--;
         srv->stats.connections_total--;
         wsio__ws_raw_drop(ws);

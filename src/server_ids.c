@@ -145,11 +145,16 @@ void wsio__ids_add(wsio__id_map *m, wsio_ws *ws)
         c->gen = m->fresh_gen & GEN_LAST;
     }
     c->slot = slot + 1u;
-    m->slots[slot] = (uint64_t)(uintptr_t)ws;
+    m->slots[slot] = (uint64_t)(uintptr_t)ws | HIDDEN;
     if (m->kept)
         m->kept[slot] = NULL;
     if (m->subs)
         m->subs[slot] = NULL;
+}
+
+void wsio__ids_show(wsio__id_map *m, wsio_ws *ws)
+{
+    m->slots[wsio__sconn(ws)->slot - 1u] = (uint64_t)(uintptr_t)ws;
 }
 
 void wsio__ids_hide(wsio__id_map *m, wsio_ws *ws)
@@ -205,6 +210,13 @@ wsio_ws *wsio__ids_find(const wsio__id_map *m, uint64_t id)
         return NULL;
     wsio_ws *ws = (wsio_ws *)(uintptr_t)e;
     return wsio__sconn(ws)->gen == id >> 32 ? ws : NULL;
+}
+
+wsio_ws *wsio__ids_at(const wsio__id_map *m, uint32_t slot)
+{
+    if (slot >= m->top || m->slots[slot] & 1u)
+        return NULL;
+    return (wsio_ws *)(uintptr_t)(m->slots[slot] & ~(uint64_t)HIDDEN);
 }
 
 uint64_t wsio__ids_id(const wsio_ws *ws)

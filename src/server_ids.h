@@ -1,18 +1,20 @@
 /*
- * src/server_ids.h - a server's open connections by id (internal): the
- * map behind wsio_ws_id, wsio_server_find and the sends by id, and the
+ * src/server_ids.h - a server's connections by slot and the open ones by
+ * id (internal): what the server's walks go through, the map behind
+ * wsio_ws_id, wsio_server_find and the sends by id, and the
  * place of each connection's kept request (cfg.keep_request) and topics,
  * each made only when a server uses it.
  *
- * A dense array of slots, one per connection that reached OPEN and is
- * not yet freed: 8 bytes each (and a bit), and an exact lookup in one
- * step. An id is its slot's generation (high 32 bits) and its slot + 1
- * (low 32 bits, so never 0). A freed slot keeps the generation it had;
- * the next connection there gets the next one, so an old id misses. A
- * slot whose generation would wrap is retired (never handed out again):
- * ids are never reused within the server.
+ * A dense array of slots, one per connection from accept until it is
+ * freed (hidden, not found by id, except while OPEN), which the server
+ * also walks to reach its connections (wsio__ids_at): 8 bytes each (and
+ * a bit), and an exact lookup in one step. An id is its slot's generation (high
+ * 32 bits) and its slot + 1 (low 32 bits, so never 0). A freed slot keeps the
+ * generation it had; the next connection there gets the next one, so an old id
+ * misses. A slot whose generation would wrap is retired (never handed out
+ * again): ids are never reused within the server.
  *
- * Memory follows the open connections: the lowest free slot is taken
+ * Memory follows the connections: the lowest free slot is taken
  * first, so the slots in use stay at the bottom; free slots at the top
  * are dropped (`top` comes down) and the array shrinks when a quarter
  * full. A slot dropped and later taken again starts above every
@@ -29,7 +31,8 @@ struct wsio__kept_request;
 
 typedef struct wsio__id_map {
     /* cap entries, the first top in use: a wsio_ws pointer (open, found
-     * by id), that pointer | 2 (past OPEN, slot held until it is freed)
+     * by id), that pointer | 2 (hidden: before or past OPEN, slot held
+     * until it is freed)
      * or, odd, the generation a free or retired slot had */
     uint64_t *slots;
     struct wsio__kept_request **kept; /* cap entries, or NULL when the
@@ -50,8 +53,11 @@ void wsio__ids_free(wsio__id_map *m, const wsio_mem *mem);
 /* Make room for one more connection, so that wsio__ids_add cannot fail.
  * Returns 0 or WSIO_ENOMEM. */
 int wsio__ids_reserve(wsio__id_map *m, const wsio_mem *mem);
-/* Give ws (without a slot) a slot, and so its id; found from now on. */
+/* Give ws (without a slot) a slot, and so its id, hidden until
+ * wsio__ids_show. */
 void wsio__ids_add(wsio__id_map *m, wsio_ws *ws);
+/* ws is OPEN: found by its id from now on. */
+void wsio__ids_show(wsio__id_map *m, wsio_ws *ws);
 /* ws left OPEN: not found any more (its slot and id stay its own). */
 void wsio__ids_hide(wsio__id_map *m, wsio_ws *ws);
 /* ws is being freed: its slot, if it has one, goes back; the table may
@@ -59,6 +65,10 @@ void wsio__ids_hide(wsio__id_map *m, wsio_ws *ws);
 void wsio__ids_release(wsio__id_map *m, const wsio_mem *mem, wsio_ws *ws);
 /* The open ws with this id, or NULL. */
 wsio_ws *wsio__ids_find(const wsio__id_map *m, uint64_t id);
+/* The ws holding slot (shown or hidden), or NULL: slot free, retired or
+ * not below top. A ws keeps its slot until it is freed, so walks by slot
+ * read the array again at each step and stay right when it is resized. */
+wsio_ws *wsio__ids_at(const wsio__id_map *m, uint32_t slot);
 /* ws's id, or 0 before it has a slot. */
 uint64_t wsio__ids_id(const wsio_ws *ws);
 /* Where ws's kept request goes, or NULL (no slot, or no requests kept). */

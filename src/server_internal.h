@@ -11,6 +11,7 @@
 
 #include "server_budget.h"
 #include "common_hashtab.h"
+#include "common_list.h"
 #include "hub_internal.h"
 #include "server_addr_limit.h"
 #include "server_conn.h"
@@ -44,7 +45,10 @@ struct topic {
     char name[]; /* len bytes and a NUL, for the broker */
 };
 
-enum { LIST_NONE = 0, LIST_OPEN = 1, LIST_OTHER = 2 };
+/* The server's lists (a ws's cls_bits): OPEN (broadcast, publish and
+ * heartbeat targets) or OTHER (handshaking, or closed and flushing); NONE
+ * once DEAD. LIST_ANY names both in walks (wsio__server_next). */
+enum { LIST_NONE = 0, LIST_OPEN = 1, LIST_OTHER = 2, LIST_ANY = 3 };
 
 struct wsio_server {
     wsio__attach attach;
@@ -60,15 +64,14 @@ struct wsio_server {
     wsio__security sec;            /* origins, PROXY header, trusted proxies */
     wsio__addr_limits addr_limits; /* per-address counts */
     wsio__subprotocols protos;     /* cfg.subprotocols, preference order */
-    wsio__id_map ids;              /* open connections by wsio_ws_id */
-    wsio__inbox *inbox;            /* calls from other threads */
-    int keep_request;              /* cfg.keep_request */
-    int defer_accept;              /* cfg.defer_accept took effect */
+    wsio__id_map ids;   /* every connection by slot; open ones by wsio_ws_id */
+    wsio__inbox *inbox; /* calls from other threads */
+    int keep_request;   /* cfg.keep_request */
+    int defer_accept;   /* cfg.defer_accept took effect */
     wsio__deferred_cb defer;
-    wsio__link *open, *other; /* wsio__server_conn lists (wsio__sconn_ws) */
-    size_t nsockets;          /* connections not DEAD */
-    size_t nrefs;             /* connections not yet released */
-    wsio__hashtab topics;     /* of topic, by name */
+    size_t nsockets;      /* connections not DEAD */
+    size_t nrefs;         /* connections not yet released */
+    wsio__hashtab topics; /* of topic, by name */
     uint64_t last_topic_id;
     wsio_broker broker; /* all NULL without one */
     uint64_t node_id;
@@ -88,9 +91,16 @@ static inline wsio_server *wsio__sconn_srv(const wsio_ws *ws)
     return WSIO__CONTAINER_OF(ws->common, wsio_server, common);
 }
 
-/* server.c: the registry (every connection not DEAD is on one list). */
-void wsio__server_list_add(wsio_server *srv, wsio_ws *ws, int which);
-void wsio__server_list_remove(wsio_server *srv, wsio_ws *ws);
+/* Put ws on list which (LIST_OPEN, LIST_OTHER or, once DEAD, LIST_NONE). */
+static inline void wsio__server_list_set(wsio_ws *ws, int which)
+{
+    ws->cls_bits = (unsigned)which & 3u;
+}
+/* server.c: the next connection on list which (or LIST_ANY) whose slot is
+ * *at or above, *at then past it; NULL at the end. For walks that run
+ * callbacks: each connection on the list for the whole walk is visited
+ * once, one that joins it during the walk at most once. */
+wsio_ws *wsio__server_next(const wsio_server *srv, int which, uint32_t *at);
 /* Whether the connections hold more than memory_budget. */
 int wsio__server_over_budget(const wsio_server *srv);
 

@@ -329,8 +329,8 @@ static int send_frames(wsio_server *srv, topic *t, const shared_frames *f,
     if (t) {
         count = send_topic(srv, t, f);
     } else {
-        for (wsio_ws *ws = wsio__sconn_ws(srv->open); ws;
-             ws = wsio__sconn_ws(wsio__sconn(ws)->link.next))
+        uint32_t at = 0;
+        for (wsio_ws *ws; (ws = wsio__server_next(srv, LIST_OPEN, &at));)
             if (ws != except)
                 count += send_one(srv, ws, f);
     }
@@ -345,7 +345,7 @@ static int local_target(wsio_server *srv, const char *name, size_t tlen,
 {
     *t = NULL;
     if (!name)
-        return srv->open != NULL;
+        return srv->stats.connections != 0;
     *t = find_topic(srv, name, tlen);
     if (!*t)
         return 0;

@@ -38,6 +38,8 @@ static uint64_t add(fixture *f, int i)
 {
     assert_int_equal(wsio__ids_reserve(&f->m, &f->tm.mem), 0);
     wsio__ids_add(&f->m, &f->sc[i].ws);
+    assert_null(wsio__ids_find(&f->m, wsio__ids_id(&f->sc[i].ws)));
+    wsio__ids_show(&f->m, &f->sc[i].ws);
     f->in[i] = 1;
     uint64_t id = wsio__ids_id(&f->sc[i].ws);
     assert_true(id != 0);
