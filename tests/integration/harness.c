@@ -457,19 +457,28 @@ int raw_ws_connect_rcvbuf(env *e, uint16_t port, int rcvbuf)
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n");
-    char buf[512];
+    assert_int_equal(raw_read_status(e, fd), 101);
+    return fd;
+}
+
+int raw_read_status(env *e, int fd)
+{
+    char buf[1024];
     size_t len = 0;
     buf[0] = '\0';
     uint64_t t0 = now_ms();
     while (!strstr(buf, "\r\n\r\n") && now_ms() - t0 < 5000) {
         env_turn(e, 5);
         ssize_t n = raw_read(fd, buf + len, sizeof buf - 1 - len);
-        if (n > 0)
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            break; /* closed (a reset, when the request was unread) */
+        if (n > 0) {
             len += (size_t)n;
-        buf[len] = '\0';
+            buf[len] = '\0';
+        }
     }
-    assert_non_null(strstr(buf, "HTTP/1.1 101"));
-    return fd;
+    int status = 0;
+    return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : 0;
 }
 
 size_t rss_bytes(int trim)

@@ -125,6 +125,9 @@ void raw_send(int fd, const char *s);
 ssize_t raw_read(int fd, char *buf, size_t cap);
 /* Read until EOF (at most 5 s) while turning the loop; NUL-terminates. */
 size_t raw_read_all(env *e, int fd, char *buf, size_t cap);
+/* Read an HTTP answer's head from fd (at most 5 s) while turning the loop;
+ * its status, or 0 when the server closed (or reset) fd without one. */
+int raw_read_status(env *e, int fd);
 /* The opening handshake from a raw socket; returns the fd, open. */
 int raw_ws_connect(env *e, uint16_t port);
 /* raw_ws_connect over raw_connect_rcvbuf. */

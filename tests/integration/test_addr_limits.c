@@ -44,27 +44,14 @@ static const char upgrade_fmt[] =
 static int upgrade_from(env *e, uint16_t port, const char *src,
                         const char *prefix, const char *extra, int *fd)
 {
-    char req[1024], buf[1024];
+    char req[1024];
     snprintf(req, sizeof req, "%s", prefix);
     size_t used = strlen(req);
     snprintf(req + used, sizeof req - used, upgrade_fmt, extra);
     *fd = connect_from(src, port);
     raw_send(*fd, req);
-    size_t len = 0;
-    buf[0] = '\0';
-    uint64_t t0 = now_ms();
-    while (!strstr(buf, "\r\n\r\n") && now_ms() - t0 < 5000) {
-        env_turn(e, 5);
-        ssize_t n = raw_read(*fd, buf + len, sizeof buf - 1 - len);
-        if (n == 0)
-            break;
-        if (n > 0) {
-            len += (size_t)n;
-            buf[len] = '\0';
-        }
-    }
-    int status = 0;
-    assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &status), 1);
+    int status = raw_read_status(e, *fd);
+    assert_int_not_equal(status, 0);
     return status;
 }
 

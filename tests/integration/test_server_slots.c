@@ -57,7 +57,7 @@ static const wsio_ws_callbacks churn_cb = {.on_open = churn_open,
 static int upgrade(env *e, uint16_t port, const char *target, const char *extra,
                    int *fd)
 {
-    char req[512], buf[512];
+    char req[512];
     snprintf(req, sizeof req,
              "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n%s"
@@ -65,23 +65,7 @@ static int upgrade(env *e, uint16_t port, const char *target, const char *extra,
              target, extra);
     *fd = raw_connect(port);
     raw_send(*fd, req);
-    size_t len = 0;
-    buf[0] = '\0';
-    uint64_t t0 = now_ms();
-    while (!strstr(buf, "\r\n\r\n") && now_ms() - t0 < 5000) {
-        env_turn(e, 5);
-        ssize_t n = raw_read(*fd, buf + len, sizeof buf - 1 - len);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-            break; /* closed (a reset, when the request was unread) */
-        if (n > 0) {
-            len += (size_t)n;
-            buf[len] = '\0';
-        }
-    }
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
-        return 0;
-    return status;
+    return raw_read_status(e, *fd);
 }
 
 static wsio_server *start_churn(env *e, churn *c, int keep_request)
